@@ -1,0 +1,543 @@
+//! The catalog: the archive's SQLite database and the only code that speaks SQL.
+//!
+//! DDL lives in `schema/NNNN_*.sql`, applied in order and tracked by `PRAGMA user_version`;
+//! an applied file is never edited. DML is fixed strings next to the function using it, with
+//! parameters. Writers: exactly one `Catalog` opened `ReadWrite` per archive (the sync holds
+//! the archive lock); readers open `ReadOnly` and see a consistent WAL snapshot per
+//! transaction. Every function that writes more than one row does so in one transaction.
+
+mod posts;
+mod read;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+use crate::blobs::StoredBlob;
+use crate::mm::wire::{self, Raw};
+
+pub use posts::{ChannelCursor, PageOutcome, Walk};
+
+pub use writer::CatalogWriter;
+
+/// Schema files in order; index + 1 is the `user_version` after applying it.
+const MIGRATIONS: &[(&str, &str)] = &[("0001_initial.sql", include_str!("../../schema/0001_initial.sql"))];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog {}: {action}: {source}", path.display())]
+    Sqlite {
+        path: PathBuf,
+        action: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error(
+        "catalog {} has schema version {found}, newer than this matterbak understands ({supported}); use a newer matterbak",
+        path.display()
+    )]
+    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    #[error("no archive at {}: {} does not exist (run `matterbak sync` first)", archive.display(), archive.join(CATALOG_FILE).display())]
+    Missing { archive: PathBuf },
+    #[error("the catalog writer thread stopped")]
+    WriterGone,
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Creates and migrates the catalog if needed. Only the lock holder opens this way.
+    ReadWrite,
+    /// Never writes; fails if the catalog does not exist or is newer than this build.
+    ReadOnly,
+}
+
+pub struct Catalog {
+    pub(crate) conn: Connection,
+    path: PathBuf,
+}
+
+/// Attaches the catalog path and what we were doing to a rusqlite error.
+pub(crate) trait Context<T> {
+    fn ctx(self, catalog: &Path, action: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for rusqlite::Result<T> {
+    fn ctx(self, path: &Path, action: &'static str) -> Result<T> {
+        self.map_err(|source| CatalogError::Sqlite {
+            path: path.to_owned(),
+            action,
+            source,
+        })
+    }
+}
+
+/// Counts and outcome of one sync run, stored in `sync_runs`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RunSummary {
+    pub outcome: String,
+    pub server_version: Option<String>,
+    pub requests: u64,
+    pub posts_written: u64,
+    pub files_fetched: u64,
+    pub bytes_fetched: u64,
+    pub failures: u64,
+    pub error: Option<String>,
+}
+
+/// A file whose bytes are not archived yet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingFile {
+    pub id: String,
+    pub channel_id: String,
+    pub name: String,
+    pub size: i64,
+}
+
+impl Catalog {
+    /// Opens the catalog of an archive directory.
+    pub fn open(archive: &Path, access: Access) -> Result<Catalog> {
+        let path = archive.join(CATALOG_FILE);
+        let conn = match access {
+            Access::ReadWrite => Connection::open(&path).ctx(&path, "open")?,
+            Access::ReadOnly => {
+                if !path.is_file() {
+                    return Err(CatalogError::Missing { archive: archive.to_owned() });
+                }
+                Connection::open_with_flags(
+                    &path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                )
+                .ctx(&path, "open read-only")?
+            }
+        };
+        let mut catalog = Catalog { conn, path };
+        catalog.conn.busy_timeout(std::time::Duration::from_secs(10)).ctx(&catalog.path, "set busy timeout")?;
+        match access {
+            Access::ReadWrite => {
+                // WAL lets readers (export, sql) run during a sync; NORMAL is durable enough
+                // in WAL mode: a crash loses at most the last commits, never consistency.
+                catalog
+                    .conn
+                    .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
+                    .ctx(&catalog.path, "configure")?;
+                catalog.migrate()?;
+            }
+            Access::ReadOnly => {
+                catalog.conn.execute_batch("PRAGMA query_only = ON;").ctx(&catalog.path, "configure")?;
+                let found = catalog.schema_version()?;
+                if found > SCHEMA_VERSION {
+                    return Err(CatalogError::NewerSchema {
+                        path: catalog.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .ctx(&self.path, "read schema version")
+    }
+
+    /// Applies every schema file newer than the catalog, each in its own transaction together
+    /// with its `user_version` bump, so a crash mid-migration leaves the previous version.
+    fn migrate(&mut self) -> Result<()> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(CatalogError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        for (index, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            let tx = self.conn.transaction().ctx(&self.path, "begin migration")?;
+            tx.execute_batch(sql).ctx(&self.path, "apply schema migration")?;
+            // PRAGMA takes no parameters; the value is our own constant.
+            tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
+                .ctx(&self.path, "record schema version")?;
+            tx.commit().ctx(&self.path, "commit migration")?;
+        }
+        Ok(())
+    }
+
+    // ----- sync runs -----------------------------------------------------------------------
+
+    pub fn begin_run(&mut self, started_at: i64, tool_version: &str) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO sync_runs (started_at, tool_version) VALUES (?1, ?2)",
+                params![started_at, tool_version],
+            )
+            .ctx(&self.path, "record sync run")?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    pub fn finish_run(&mut self, run: i64, finished_at: i64, s: &RunSummary) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE sync_runs SET finished_at = ?2, outcome = ?3, server_version = ?4, requests = ?5,
+                    posts_written = ?6, files_fetched = ?7, bytes_fetched = ?8, failures = ?9, error = ?10
+                 WHERE id = ?1",
+                params![
+                    run,
+                    finished_at,
+                    s.outcome,
+                    s.server_version,
+                    s.requests as i64,
+                    s.posts_written as i64,
+                    s.files_fetched as i64,
+                    s.bytes_fetched as i64,
+                    s.failures as i64,
+                    s.error
+                ],
+            )
+            .ctx(&self.path, "finish sync run")?;
+        Ok(())
+    }
+
+    // ----- blobs ---------------------------------------------------------------------------
+
+    fn insert_blob(conn: &Connection, path: &Path, blob: &StoredBlob, now: i64) -> Result<()> {
+        conn.prepare_cached("INSERT INTO blobs (hash, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING")
+            .and_then(|mut s| s.execute(params![blob.id.as_str(), blob.size as i64, now]))
+            .ctx(path, "record blob")?;
+        Ok(())
+    }
+
+    // ----- users ---------------------------------------------------------------------------
+
+    /// Stores a user unless we already hold a version at least as new.
+    pub fn upsert_user(&mut self, user: &Raw<wire::User>) -> Result<()> {
+        let u = &user.value;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO users (id, username, update_at, delete_at, is_bot, last_picture_update, json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (id) DO UPDATE SET username = excluded.username, update_at = excluded.update_at,
+                    delete_at = excluded.delete_at, is_bot = excluded.is_bot,
+                    last_picture_update = excluded.last_picture_update, json = excluded.json
+                 WHERE excluded.update_at >= users.update_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![u.id, u.username, u.update_at, u.delete_at, u.is_bot, u.last_picture_update, user.json()])
+            })
+            .ctx(&self.path, "store user")?;
+        Ok(())
+    }
+
+    pub fn upsert_users(&mut self, users: &[Raw<wire::User>]) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO users (id, username, update_at, delete_at, is_bot, last_picture_update, json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (id) DO UPDATE SET username = excluded.username, update_at = excluded.update_at,
+                        delete_at = excluded.delete_at, is_bot = excluded.is_bot,
+                        last_picture_update = excluded.last_picture_update, json = excluded.json
+                     WHERE excluded.update_at >= users.update_at",
+                )
+                .ctx(&self.path, "store users")?;
+            for user in users {
+                let u = &user.value;
+                stmt.execute(params![u.id, u.username, u.update_at, u.delete_at, u.is_bot, u.last_picture_update, user.json()])
+                    .ctx(&self.path, "store user")?;
+            }
+        }
+        tx.commit().ctx(&self.path, "commit users")
+    }
+
+    /// Ids of all users in the catalog, with the newest `update_at` among them.
+    pub fn known_users(&self) -> Result<(Vec<String>, i64)> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM users ORDER BY id").ctx(&self.path, "list users")?;
+        let ids = stmt
+            .query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .ctx(&self.path, "list users")?;
+        let max: Option<i64> = self
+            .conn
+            .query_row("SELECT max(update_at) FROM users", [], |r| r.get(0))
+            .ctx(&self.path, "list users")?;
+        Ok((ids, max.unwrap_or(0)))
+    }
+
+    /// Every user id the archive refers to: members of archived teams and channels, post
+    /// authors and reactors.
+    pub fn referenced_user_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id FROM team_members tm JOIN teams t ON t.id = tm.team_id WHERE t.selected = 1 AND tm.removed_at IS NULL
+                 UNION SELECT user_id FROM channel_members cm JOIN channels c ON c.id = cm.channel_id WHERE c.selected = 1 AND cm.removed_at IS NULL
+                 UNION SELECT user_id FROM posts WHERE user_id <> ''
+                 UNION SELECT user_id FROM reactions",
+            )
+            .ctx(&self.path, "list referenced users")?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "list referenced users")
+    }
+
+    /// Users whose uploaded picture is newer than the one we hold.
+    pub fn users_needing_avatar(&self) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, last_picture_update FROM users
+                 WHERE last_picture_update > 0 AND last_picture_update <> avatar_picture_update ORDER BY id",
+            )
+            .ctx(&self.path, "list avatars to fetch")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "list avatars to fetch")
+    }
+
+    pub fn set_user_avatar(&mut self, user_id: &str, blob: &StoredBlob, content_type: &str, picture_update: i64, now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        Self::insert_blob(&tx, &self.path, blob, now)?;
+        tx.execute(
+            "UPDATE users SET avatar_blob = ?2, avatar_content_type = ?3, avatar_picture_update = ?4 WHERE id = ?1",
+            params![user_id, blob.id.as_str(), content_type, picture_update],
+        )
+        .ctx(&self.path, "store avatar")?;
+        tx.commit().ctx(&self.path, "commit avatar")
+    }
+
+    // ----- teams ---------------------------------------------------------------------------
+
+    pub fn upsert_team(&mut self, team: &Raw<wire::Team>, selected: bool) -> Result<()> {
+        let t = &team.value;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO teams (id, name, display_name, update_at, delete_at, last_team_icon_update, json, selected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name,
+                    update_at = excluded.update_at, delete_at = excluded.delete_at,
+                    last_team_icon_update = excluded.last_team_icon_update, json = excluded.json,
+                    selected = excluded.selected",
+            )
+            .and_then(|mut s| {
+                s.execute(params![t.id, t.name, t.display_name, t.update_at, t.delete_at, t.last_team_icon_update, team.json(), selected])
+            })
+            .ctx(&self.path, "store team")?;
+        Ok(())
+    }
+
+    /// The `last_team_icon_update` value the stored icon belongs to (0 = none stored).
+    pub fn team_icon_update(&self, team_id: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT icon_update FROM teams WHERE id = ?1", [team_id], |r| r.get(0))
+            .optional()
+            .ctx(&self.path, "read team icon state")
+            .map(Option::unwrap_or_default)
+    }
+
+    pub fn set_team_icon(&mut self, team_id: &str, blob: &StoredBlob, content_type: &str, icon_update: i64, now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        Self::insert_blob(&tx, &self.path, blob, now)?;
+        tx.execute(
+            "UPDATE teams SET icon_blob = ?2, icon_content_type = ?3, icon_update = ?4 WHERE id = ?1",
+            params![team_id, blob.id.as_str(), content_type, icon_update],
+        )
+        .ctx(&self.path, "store team icon")?;
+        tx.commit().ctx(&self.path, "commit team icon")
+    }
+
+    pub fn replace_team_members(&mut self, team_id: &str, members: &[Raw<wire::TeamMember>], now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        replace_members(
+            &tx,
+            &self.path,
+            members.iter().map(|m| (m.value.user_id.as_str(), m.json())),
+            team_id,
+            now,
+            MemberSql {
+                mark_all: "UPDATE team_members SET removed_at = ?2 WHERE team_id = ?1 AND removed_at IS NULL",
+                upsert: "INSERT INTO team_members (team_id, user_id, position, json) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (team_id, user_id) DO UPDATE SET position = excluded.position, json = excluded.json, removed_at = NULL",
+                synced: "UPDATE teams SET members_synced_at = ?2 WHERE id = ?1",
+            },
+        )?;
+        tx.commit().ctx(&self.path, "commit team members")
+    }
+
+    // ----- channels ------------------------------------------------------------------------
+
+    pub fn upsert_channel(&mut self, channel: &Raw<wire::Channel>, selected: bool, export_name: Option<&str>) -> Result<()> {
+        let c = &channel.value;
+        self.conn
+            .prepare_cached(
+                "INSERT INTO channels (id, team_id, type, name, display_name, update_at, delete_at, json, selected, export_name)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                 ON CONFLICT (id) DO UPDATE SET team_id = excluded.team_id, type = excluded.type, name = excluded.name,
+                    display_name = excluded.display_name, update_at = excluded.update_at, delete_at = excluded.delete_at,
+                    json = excluded.json, selected = excluded.selected,
+                    export_name = coalesce(excluded.export_name, channels.export_name)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![c.id, c.team_id, c.kind, c.name, c.display_name, c.update_at, c.delete_at, channel.json(), selected, export_name])
+            })
+            .ctx(&self.path, "store channel")?;
+        Ok(())
+    }
+
+    /// When the channel's member list was last refreshed (local ms), if ever.
+    pub fn channel_members_synced_at(&self, channel_id: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row("SELECT members_synced_at FROM channels WHERE id = ?1", [channel_id], |r| r.get(0))
+            .optional()
+            .ctx(&self.path, "read channel state")
+            .map(Option::flatten)
+    }
+
+    pub fn replace_channel_members(&mut self, channel_id: &str, members: &[Raw<wire::ChannelMember>], now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        replace_members(
+            &tx,
+            &self.path,
+            members.iter().map(|m| (m.value.user_id.as_str(), m.json())),
+            channel_id,
+            now,
+            MemberSql {
+                mark_all: "UPDATE channel_members SET removed_at = ?2 WHERE channel_id = ?1 AND removed_at IS NULL",
+                upsert: "INSERT INTO channel_members (channel_id, user_id, position, json) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (channel_id, user_id) DO UPDATE SET position = excluded.position, json = excluded.json, removed_at = NULL",
+                synced: "UPDATE channels SET members_synced_at = ?2 WHERE id = ?1",
+            },
+        )?;
+        tx.commit().ctx(&self.path, "commit channel members")
+    }
+
+    // ----- files ---------------------------------------------------------------------------
+
+    /// Files of the channel whose bytes are not archived yet, oldest first.
+    pub fn pending_files(&self, channel_id: &str) -> Result<Vec<PendingFile>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, channel_id, name, size FROM files WHERE blob IS NULL AND channel_id = ?1 ORDER BY create_at, id",
+            )
+            .ctx(&self.path, "list pending files")?;
+        stmt.query_map([channel_id], |r| {
+            Ok(PendingFile {
+                id: r.get(0)?,
+                channel_id: r.get(1)?,
+                name: r.get(2)?,
+                size: r.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "list pending files")
+    }
+
+    pub fn set_file_blob(&mut self, file_id: &str, blob: &StoredBlob, now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        Self::insert_blob(&tx, &self.path, blob, now)?;
+        tx.execute(
+            "UPDATE files SET blob = ?2, fetch_error = NULL WHERE id = ?1",
+            params![file_id, blob.id.as_str()],
+        )
+        .ctx(&self.path, "store file")?;
+        tx.commit().ctx(&self.path, "commit file")
+    }
+
+    pub fn set_file_error(&mut self, file_id: &str, error: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE files SET fetch_error = ?2 WHERE id = ?1", params![file_id, error])
+            .ctx(&self.path, "record file failure")?;
+        Ok(())
+    }
+
+    /// Stores file infos fetched on their own (posts that came without `metadata.files`).
+    pub fn upsert_file_info(&mut self, info: &Raw<wire::FileInfo>) -> Result<()> {
+        posts::upsert_file(&self.conn, &self.path, info)
+    }
+
+    // ----- emojis --------------------------------------------------------------------------
+
+    /// Stores the server's full emoji list; emojis missing from it are marked removed.
+    /// Returns the emojis whose image must be (re)fetched: `(id, update_at)`.
+    pub fn replace_emojis(&mut self, emojis: &[Raw<wire::Emoji>], now: i64) -> Result<Vec<(String, i64)>> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        tx.execute("UPDATE emojis SET removed_at = ?1 WHERE removed_at IS NULL", [now])
+            .ctx(&self.path, "mark emojis")?;
+        {
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT INTO emojis (id, name, creator_id, create_at, update_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, creator_id = excluded.creator_id,
+                        create_at = excluded.create_at, update_at = excluded.update_at, json = excluded.json, removed_at = NULL",
+                )
+                .ctx(&self.path, "store emoji")?;
+            for emoji in emojis {
+                let e = &emoji.value;
+                stmt.execute(params![e.id, e.name, e.creator_id, e.create_at, e.update_at, emoji.json()])
+                    .ctx(&self.path, "store emoji")?;
+            }
+        }
+        let stale = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id, update_at FROM emojis WHERE removed_at IS NULL AND (image_blob IS NULL OR image_update_at <> update_at) ORDER BY name",
+                )
+                .ctx(&self.path, "list emoji images to fetch")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
+                .ctx(&self.path, "list emoji images to fetch")?
+        };
+        tx.commit().ctx(&self.path, "commit emojis")?;
+        Ok(stale)
+    }
+
+    pub fn set_emoji_image(&mut self, emoji_id: &str, blob: &StoredBlob, content_type: &str, update_at: i64, now: i64) -> Result<()> {
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        Self::insert_blob(&tx, &self.path, blob, now)?;
+        tx.execute(
+            "UPDATE emojis SET image_blob = ?2, image_content_type = ?3, image_update_at = ?4 WHERE id = ?1",
+            params![emoji_id, blob.id.as_str(), content_type, update_at],
+        )
+        .ctx(&self.path, "store emoji image")?;
+        tx.commit().ctx(&self.path, "commit emoji image")
+    }
+}
+
+struct MemberSql {
+    mark_all: &'static str,
+    upsert: &'static str,
+    synced: &'static str,
+}
+
+/// Replaces a member list keeping the server's order; members no longer listed are marked.
+fn replace_members<'a>(
+    tx: &Connection,
+    path: &Path,
+    members: impl Iterator<Item = (&'a str, &'a str)>,
+    owner_id: &str,
+    now: i64,
+    sql: MemberSql,
+) -> Result<()> {
+    tx.execute(sql.mark_all, params![owner_id, now]).ctx(path, "mark members")?;
+    let mut stmt = tx.prepare_cached(sql.upsert).ctx(path, "store members")?;
+    for (position, (user_id, json)) in members.enumerate() {
+        stmt.execute(params![owner_id, user_id, position as i64, json]).ctx(path, "store member")?;
+    }
+    tx.execute(sql.synced, params![owner_id, now]).ctx(path, "record member refresh")?;
+    Ok(())
+}

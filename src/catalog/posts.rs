@@ -1,0 +1,336 @@
+//! Posts, their versions, reactions and file infos, and the per-channel sync cursor — written
+//! together, one page per transaction, so a crash repeats at most one page.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Catalog, Context, Result};
+use crate::mm::wire::{self, Raw};
+
+/// A cursor walk over a channel's history (first backfill, truncation recovery, forced
+/// rescan), persisted so an interrupted walk resumes where it stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Walk {
+    /// The watermark to adopt once the walk is complete (server time taken before it began).
+    pub watermark: i64,
+    /// Page older than this post; None = the newest page.
+    pub before: Option<String>,
+    /// Offset in pages from `before` (runs of posts sharing one create_at).
+    pub page: u32,
+    /// Local time the walk began; posts not seen since then were deleted (truncation recovery).
+    pub started_at: i64,
+}
+
+/// Per-channel sync state (`sync_cursors`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChannelCursor {
+    /// Every change with `update_at` ≤ watermark is archived. None: never fully backfilled.
+    pub watermark: Option<i64>,
+    pub walk: Option<Walk>,
+}
+
+/// What a page did to the catalog.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    /// Posts inserted or updated (new content, deletion, new version).
+    pub posts_written: u64,
+    /// File ids referenced by posts that came without `metadata.files`.
+    pub files_without_info: Vec<String>,
+    /// Users who wrote or reacted to the posts of this page.
+    pub user_ids: HashSet<String>,
+    /// Membership changed (system join/leave/add/remove posts), so refresh the member list.
+    pub membership_changed: bool,
+}
+
+const MEMBERSHIP_POST_TYPES: &[&str] = &[
+    "system_join_channel",
+    "system_leave_channel",
+    "system_add_to_channel",
+    "system_remove_from_channel",
+    "system_join_team",
+    "system_leave_team",
+    "system_add_to_team",
+    "system_remove_from_team",
+];
+
+impl Catalog {
+    pub fn load_cursor(&self, channel_id: &str) -> Result<ChannelCursor> {
+        type Row = (Option<i64>, Option<i64>, Option<String>, i64, Option<i64>);
+        let row: Option<Row> = self
+            .conn
+            .query_row(
+                "SELECT watermark, walk_watermark, walk_before, walk_page, walk_started_at FROM sync_cursors WHERE channel_id = ?1",
+                [channel_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .optional()
+            .ctx(&self.path, "read sync cursor")?;
+        Ok(match row {
+            None => ChannelCursor::default(),
+            Some((watermark, walk_watermark, before, page, started_at)) => ChannelCursor {
+                watermark,
+                walk: match (walk_watermark, started_at) {
+                    (Some(watermark), Some(started_at)) => Some(Walk {
+                        watermark,
+                        before,
+                        page: page as u32,
+                        started_at,
+                    }),
+                    _ => None,
+                },
+            },
+        })
+    }
+
+    /// Applies one page of posts (any mode) and stores the channel's new cursor, atomically.
+    pub fn apply_posts_page(
+        &mut self,
+        channel_id: &str,
+        posts: &[Raw<wire::Post>],
+        cursor: &ChannelCursor,
+        outcome_note: &str,
+        now: i64,
+    ) -> Result<PageOutcome> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().ctx(&path, "begin")?;
+        let mut outcome = PageOutcome::default();
+        // Live and deleted posts first, so history rows find the post they belong to.
+        let (history, current): (Vec<_>, Vec<_>) = posts.iter().partition(|p| !p.value.original_id.is_empty());
+        for post in current {
+            upsert_post(&tx, &path, post, &mut outcome)?;
+        }
+        for row in history {
+            record_history_row(&tx, &path, &row.value)?;
+        }
+        store_cursor(&tx, &path, channel_id, cursor, outcome_note, now)?;
+        tx.commit().ctx(&path, "commit posts")?;
+        Ok(outcome)
+    }
+
+    /// Stores a cursor without posts (e.g. an empty channel, or a finished walk).
+    pub fn store_cursor(&mut self, channel_id: &str, cursor: &ChannelCursor, outcome_note: &str, now: i64) -> Result<()> {
+        store_cursor(&self.conn, &self.path, channel_id, cursor, outcome_note, now)
+    }
+
+    /// Live posts of a channel that a completed full walk (started at `walk_started_at`) did
+    /// not touch; they are candidates for deletion.
+    pub fn posts_not_seen_since(&self, channel_id: &str, seen: &HashSet<String>) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM posts WHERE channel_id = ?1 AND delete_at = 0 ORDER BY create_at")
+            .ctx(&self.path, "list posts")?;
+        let ids: Vec<String> = stmt
+            .query_map([channel_id], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "list posts")?;
+        Ok(ids.into_iter().filter(|id| !seen.contains(id)).collect())
+    }
+
+    /// Marks a post deleted (confirmed gone with a 404), keeping its content.
+    pub fn mark_post_deleted(&mut self, post_id: &str, deleted_at: i64) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE posts SET delete_at = ?2 WHERE id = ?1 AND delete_at = 0",
+                params![post_id, deleted_at],
+            )
+            .ctx(&self.path, "mark post deleted")?;
+        Ok(())
+    }
+}
+
+fn store_cursor(conn: &Connection, path: &Path, channel_id: &str, cursor: &ChannelCursor, note: &str, now: i64) -> Result<()> {
+    let walk = cursor.walk.as_ref();
+    conn.prepare_cached(
+        "INSERT INTO sync_cursors (channel_id, watermark, walk_watermark, walk_before, walk_page, walk_started_at, last_sync_at, last_outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (channel_id) DO UPDATE SET watermark = excluded.watermark, walk_watermark = excluded.walk_watermark,
+            walk_before = excluded.walk_before, walk_page = excluded.walk_page, walk_started_at = excluded.walk_started_at,
+            last_sync_at = excluded.last_sync_at, last_outcome = excluded.last_outcome",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            channel_id,
+            cursor.watermark,
+            walk.map(|w| w.watermark),
+            walk.and_then(|w| w.before.as_deref()),
+            walk.map_or(0, |w| w.page as i64),
+            walk.map(|w| w.started_at),
+            now,
+            note
+        ])
+    })
+    .ctx(path, "store sync cursor")?;
+    Ok(())
+}
+
+struct Stored {
+    update_at: i64,
+    edit_at: i64,
+    seen_live: bool,
+    message: String,
+    json: String,
+}
+
+fn upsert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, outcome: &mut PageOutcome) -> Result<()> {
+    let p = &post.value;
+    if !p.user_id.is_empty() {
+        outcome.user_ids.insert(p.user_id.clone());
+    }
+    if MEMBERSHIP_POST_TYPES.contains(&p.kind.as_str()) {
+        outcome.membership_changed = true;
+    }
+    let stored: Option<Stored> = tx
+        .prepare_cached("SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row([&p.id], |r| {
+                Ok(Stored {
+                    update_at: r.get(0)?,
+                    edit_at: r.get(1)?,
+                    seen_live: r.get(2)?,
+                    message: r.get(3)?,
+                    json: r.get(4)?,
+                })
+            })
+            .optional()
+        })
+        .ctx(path, "read post")?;
+
+    if p.delete_at > 0 {
+        // The server blanks deleted posts: keep what we hold, only record the deletion.
+        match stored {
+            Some(_) => {
+                let changed = tx
+                    .prepare_cached(
+                        "UPDATE posts SET delete_at = ?2, update_at = max(update_at, ?3) WHERE id = ?1 AND (delete_at <> ?2 OR update_at < ?3)",
+                    )
+                    .and_then(|mut st| st.execute(params![p.id, p.delete_at, p.update_at]))
+                    .ctx(path, "mark post deleted")?;
+                outcome.posts_written += changed as u64;
+            }
+            None => {
+                insert_post(tx, path, post, false)?;
+                outcome.posts_written += 1;
+            }
+        }
+        return Ok(());
+    }
+
+    match stored {
+        None => insert_post(tx, path, post, true)?,
+        Some(s) if p.update_at > s.update_at || !s.seen_live => {
+            if s.seen_live && p.edit_at != s.edit_at {
+                // Our copy of the replaced version; merges with the server's history row.
+                tx.prepare_cached(
+                    "INSERT INTO post_versions (post_id, replaced_at, edit_at, message, json) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (post_id, replaced_at) DO UPDATE SET edit_at = excluded.edit_at, message = excluded.message, json = excluded.json",
+                )
+                .and_then(|mut st| st.execute(params![p.id, p.edit_at, s.edit_at, s.message, s.json]))
+                .ctx(path, "store post version")?;
+            }
+            tx.prepare_cached(
+                "UPDATE posts SET channel_id = ?2, root_id = ?3, user_id = ?4, create_at = ?5, update_at = ?6, edit_at = ?7,
+                    type = ?8, message = ?9, seen_live = 1, json = ?10 WHERE id = ?1",
+            )
+            .and_then(|mut st| {
+                st.execute(params![p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, p.kind, p.message, post.json()])
+            })
+            .ctx(path, "update post")?;
+        }
+        Some(_) => return Ok(()),
+    }
+    outcome.posts_written += 1;
+    store_files_and_reactions(tx, path, post, outcome)
+}
+
+fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, seen_live: bool) -> Result<()> {
+    let p = &post.value;
+    tx.prepare_cached(
+        "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, p.delete_at, p.kind, p.message, seen_live, post.json()
+        ])
+    })
+    .ctx(path, "insert post")?;
+    Ok(())
+}
+
+fn store_files_and_reactions(tx: &Connection, path: &Path, post: &Raw<wire::Post>, outcome: &mut PageOutcome) -> Result<()> {
+    let p = &post.value;
+    let mut described = HashSet::new();
+    for raw in &p.metadata.files {
+        let info: Raw<wire::FileInfo> = match Raw::parse(raw.clone()) {
+            Ok(info) => info,
+            Err(_) => continue, // a malformed file info: the post JSON still holds it
+        };
+        described.insert(info.value.id.clone());
+        upsert_file(tx, path, &info)?;
+    }
+    outcome
+        .files_without_info
+        .extend(p.file_ids.iter().filter(|id| !described.contains(*id)).cloned());
+
+    let mut current = HashSet::new();
+    for raw in &p.metadata.reactions {
+        let Ok(reaction) = Raw::<wire::Reaction>::parse(raw.clone()) else {
+            continue;
+        };
+        let r = &reaction.value;
+        outcome.user_ids.insert(r.user_id.clone());
+        current.insert((r.user_id.clone(), r.emoji_name.clone()));
+        tx.prepare_cached(
+            "INSERT INTO reactions (post_id, user_id, emoji_name, create_at, json) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (post_id, user_id, emoji_name) DO UPDATE SET create_at = excluded.create_at, json = excluded.json, removed_at = NULL",
+        )
+        .and_then(|mut st| st.execute(params![p.id, r.user_id, r.emoji_name, r.create_at, reaction.json()]))
+        .ctx(path, "store reaction")?;
+    }
+    let live: Vec<(String, String)> = tx
+        .prepare_cached("SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL")
+        .and_then(|mut st| st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .ctx(path, "read reactions")?;
+    for (user_id, emoji_name) in live.into_iter().filter(|k| !current.contains(k)) {
+        tx.prepare_cached("UPDATE reactions SET removed_at = ?4 WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3")
+            .and_then(|mut st| st.execute(params![p.id, user_id, emoji_name, p.update_at]))
+            .ctx(path, "mark reaction removed")?;
+    }
+    Ok(())
+}
+
+pub(super) fn upsert_file(conn: &Connection, path: &Path, info: &Raw<wire::FileInfo>) -> Result<()> {
+    let f = &info.value;
+    conn.prepare_cached(
+        "INSERT INTO files (id, post_id, channel_id, user_id, name, extension, size, mime_type, create_at, json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (id) DO UPDATE SET post_id = excluded.post_id, channel_id = excluded.channel_id, name = excluded.name,
+            extension = excluded.extension, size = excluded.size, mime_type = excluded.mime_type, json = excluded.json",
+    )
+    .and_then(|mut st| {
+        st.execute(params![f.id, f.post_id, f.channel_id, f.user_id, f.name, f.extension, f.size, f.mime_type, f.create_at, info.json()])
+    })
+    .ctx(path, "store file info")?;
+    Ok(())
+}
+
+/// A server edit-history row (`original_id` set): a version of its post whose content the
+/// server no longer sends (it is blanked); our own copy, if any, carries the text.
+fn record_history_row(tx: &Connection, path: &Path, row: &wire::Post) -> Result<()> {
+    let known: bool = tx
+        .prepare_cached("SELECT 1 FROM posts WHERE id = ?1")
+        .and_then(|mut s| s.exists([&row.original_id]))
+        .ctx(path, "read post")?;
+    if !known {
+        return Ok(()); // history of a post we never saw: nothing to attach it to
+    }
+    tx.prepare_cached(
+        "INSERT INTO post_versions (post_id, replaced_at, history_id) VALUES (?1, ?2, ?3)
+         ON CONFLICT (post_id, replaced_at) DO UPDATE SET history_id = excluded.history_id",
+    )
+    .and_then(|mut st| st.execute(params![row.original_id, row.update_at, row.id]))
+    .ctx(path, "store post history")?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Read queries for export, stats and tests. They run on read-only connections.

@@ -1,0 +1,15 @@
+//! matterbak backs up a Mattermost workspace: `sync` copies what a user can read into an
+//! archive (a SQLite catalog plus a BLAKE3 content-addressed blob store), `export` renders
+//! the Python matterbak's folder layout and zip from it.
+//!
+//! Data flows one way: `mm` reads the server; `sync` decides what to fetch and hands rows to
+//! `catalog` and bytes to `blobs`; `export` only reads the archive. `mock` is a Mattermost
+//! server for tests, benches and the demo.
+
+pub mod archive;
+pub mod blobs;
+pub mod catalog;
+pub mod config;
+pub mod mm;
+pub mod model;
+pub mod sync;

@@ -1,0 +1,649 @@
+//! The Mattermost REST v4 client: the only code that does HTTP. Authentication, endpoints
+//! (paged where the server pages), the client-side rate limit and the retry policy.
+//!
+//! Every attempt, retries included, waits on the shared rate limiter. Secrets are sent only in
+//! the `Authorization` header and never appear in URLs, errors or logs.
+
+pub mod retry;
+pub mod wire;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
+use reqwest::{Method, StatusCode, Url};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::blobs::{BlobError, BlobStore, StoredBlob};
+use crate::config::{Auth, Credentials, Secret};
+use retry::{Attempt, Decision, RetryPolicy};
+use wire::Raw;
+
+/// The page size the server allows at most (§0); larger requests are clamped silently.
+pub const MAX_PER_PAGE: usize = 200;
+/// Ids per `POST /users/ids` body: far below the 300 kB body cap.
+const USER_BATCH: usize = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MmError {
+    #[error(
+        "{endpoint}: the server refused the credentials (HTTP 401{}); check the password or token in the credentials file (an MMAUTHTOKEN expires at logout)",
+        id_suffix(.id)
+    )]
+    Unauthorized { endpoint: String, id: Option<String> },
+    #[error("{endpoint}: this account needs a multi-factor code: pass --mfa-token CODE")]
+    MfaRequired { endpoint: String },
+    #[error("{endpoint}: HTTP {status}{}{}", id_suffix(.id), message_suffix(.message))]
+    Status {
+        endpoint: String,
+        status: u16,
+        id: Option<String>,
+        message: Option<String>,
+    },
+    #[error("{endpoint}: cannot reach the server: {source}")]
+    Transport {
+        endpoint: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("{endpoint}: the response is not what a Mattermost server sends: {why}")]
+    NotMattermost { endpoint: String, why: String },
+    #[error("{endpoint}: cannot decode the response: {source}")]
+    Decode {
+        endpoint: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{endpoint}: gave up after {attempts} attempts; last failure: {last}")]
+    GaveUp { endpoint: String, attempts: u32, last: String },
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("{endpoint}: interrupted")]
+    Interrupted { endpoint: String },
+}
+
+fn id_suffix(id: &Option<String>) -> String {
+    id.as_deref().map(|id| format!(", {id}")).unwrap_or_default()
+}
+
+fn message_suffix(message: &Option<String>) -> String {
+    message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+}
+
+impl MmError {
+    /// The HTTP status, when the server answered with one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            MmError::Unauthorized { .. } => Some(401),
+            MmError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Errors that make the rest of a run pointless (auth) as opposed to one failed item.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, MmError::Unauthorized { .. } | MmError::MfaRequired { .. } | MmError::NotMattermost { .. })
+    }
+}
+
+pub type Result<T, E = MmError> = std::result::Result<T, E>;
+
+/// Knobs for the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// Requests per second, every attempt counted; None = unlimited.
+    pub rate_limit: Option<f64>,
+    pub retry: RetryPolicy,
+    pub connect_timeout: Duration,
+    /// Longest silence while reading a response; not a total timeout, so big downloads live.
+    pub read_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> ClientOptions {
+        ClientOptions {
+            rate_limit: Some(10.0),
+            retry: RetryPolicy::default(),
+            connect_timeout: Duration::from_secs(20),
+            read_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Mattermost's JSON error body (§0); only the fields we show.
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Query for `GET /channels/{id}/posts` (§2.1): exactly one mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PostsQuery {
+    /// Newest first, `page` pages of `per_page` from the newest post.
+    Page { page: u32 },
+    /// Older than the given post, `page` pages away from it.
+    Before { post_id: String, page: u32 },
+    /// Every row changed after the given time (ms), deleted and history rows included.
+    Since { since: i64 },
+}
+
+/// A posts response plus the header we need for the watermark.
+pub struct PostsPage {
+    pub list: wire::PostList,
+    /// Max update_at of the channel when the page was served (from the page-mode ETag).
+    pub etag_update_at: Option<i64>,
+}
+
+/// A Mattermost server session.
+pub struct Client {
+    http: reqwest::Client,
+    api: Url,
+    token: Secret,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    retry: RetryPolicy,
+    requests: AtomicU64,
+    server_version: std::sync::Mutex<Option<String>>,
+    /// Session tokens we obtained by password are revoked at the end; PATs are not ours to end.
+    owns_session: bool,
+}
+
+fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
+    let etag = headers.get("etag")?.to_str().ok()?;
+    let etag = etag.trim().trim_start_matches("W/").trim_matches('"');
+    etag.rsplit('.').next()?.parse().ok()
+}
+
+impl Client {
+    /// Logs in (password) or adopts a token, then reads the user it authenticates.
+    pub async fn connect(credentials: &Credentials, mfa_token: Option<&str>, options: &ClientOptions) -> Result<(Client, Raw<wire::User>)> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("matterbak/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(options.connect_timeout)
+            .read_timeout(options.read_timeout)
+            .build()
+            .map_err(|source| MmError::Transport {
+                endpoint: "client setup".into(),
+                source,
+            })?;
+        let api = Url::parse(&format!("{}/api/v4/", credentials.server)).map_err(|e| MmError::NotMattermost {
+            endpoint: credentials.server.clone(),
+            why: format!("not a URL: {e}"),
+        })?;
+        let limiter = options.rate_limit.filter(|r| *r > 0.0).map(|rate| {
+            let period = Duration::from_secs_f64(1.0 / rate);
+            let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(NonZeroU32::MIN);
+            Arc::new(RateLimiter::direct(quota))
+        });
+        let mut client = Client {
+            http,
+            api,
+            token: Secret::new(""),
+            limiter,
+            retry: options.retry.clone(),
+            requests: AtomicU64::new(0),
+            server_version: std::sync::Mutex::new(None),
+            owns_session: false,
+        };
+        match &credentials.auth {
+            Auth::Token(token) => client.token = token.clone(),
+            Auth::Password(password) => {
+                client.token = client.login(&credentials.user, password, mfa_token).await?;
+                client.owns_session = true;
+            }
+        }
+        let me = client.get_one::<wire::User>(&["users", "me"], &[]).await?;
+        Ok((client, me))
+    }
+
+    async fn login(&self, user: &str, password: &Secret, mfa_token: Option<&str>) -> Result<Secret> {
+        let body = serde_json::json!({
+            "login_id": user,
+            "password": password.expose(),
+            "token": mfa_token.unwrap_or(""),
+        });
+        let endpoint = "POST /api/v4/users/login".to_string();
+        let body = serde_json::to_vec(&body).expect("a JSON literal serializes");
+        let response = self.send(Method::POST, self.url(&["users", "login"], &[]), Some(body), false, &endpoint).await?;
+        let status = response.status();
+        if status.is_success() {
+            let token = response
+                .headers()
+                .get("token")
+                .and_then(|v| v.to_str().ok())
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| MmError::NotMattermost {
+                    endpoint: endpoint.clone(),
+                    why: "login succeeded without a Token header".into(),
+                })?;
+            return Ok(Secret::new(token));
+        }
+        Err(self.error_from(&endpoint, response).await)
+    }
+
+    /// Revokes a session we created by password login; a no-op for tokens.
+    pub async fn logout(&self) {
+        if self.owns_session {
+            let endpoint = "POST /api/v4/users/logout".to_string();
+            let _ = self.send(Method::POST, self.url(&["users", "logout"], &[]), None, true, &endpoint).await;
+        }
+    }
+
+    /// Requests sent so far, every attempt counted.
+    pub fn request_count(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `X-Version-Id` of the server, once a response carried it.
+    pub fn server_version(&self) -> Option<String> {
+        self.server_version.lock().ok()?.clone()
+    }
+
+    fn url(&self, segments: &[&str], query: &[(&str, String)]) -> Url {
+        let mut url = self.api.clone();
+        {
+            let mut path = url.path_segments_mut().expect("http URLs have paths");
+            path.pop_if_empty();
+            for segment in segments {
+                path.push(segment);
+            }
+        }
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        url
+    }
+
+    /// One attempt: waits for the rate limiter, sends, counts.
+    async fn attempt(&self, method: &Method, url: &Url, body: Option<&Vec<u8>>, auth: bool) -> reqwest::Result<reqwest::Response> {
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let mut request = self.http.request(method.clone(), url.clone());
+        if auth {
+            request = request.header(AUTHORIZATION, format!("Bearer {}", self.token.expose()));
+        }
+        if let Some(body) = body {
+            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+        }
+        let response = request.send().await?;
+        if let Some(version) = response.headers().get("x-version-id").and_then(|v| v.to_str().ok())
+            && let Ok(mut slot) = self.server_version.lock()
+            && slot.is_none()
+        {
+            *slot = Some(version.to_owned());
+        }
+        Ok(response)
+    }
+
+    /// Sends with retries; returns the first non-retryable response (success or not).
+    async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>, auth: bool, endpoint: &str) -> Result<reqwest::Response> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (what, last) = match self.attempt(&method, &url, body.as_ref(), auth).await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let what = Attempt::Status {
+                        status,
+                        retry_after: retry::delay_hint(status, response.headers()),
+                    };
+                    if response.status().is_success() || self.decide(attempt, &what) == Decision::GiveUp {
+                        return Ok(response);
+                    }
+                    (what, format!("HTTP {status}"))
+                }
+                Err(source) => {
+                    if self.decide(attempt, &Attempt::Transport) == Decision::GiveUp {
+                        return Err(MmError::Transport {
+                            endpoint: endpoint.to_owned(),
+                            source,
+                        });
+                    }
+                    (Attempt::Transport, source.to_string())
+                }
+            };
+            self.pause(attempt, &what, endpoint, &last).await?;
+        }
+    }
+
+    fn decide(&self, attempt: u32, what: &Attempt) -> Decision {
+        retry::decide(&self.retry, attempt, what, rand::random::<f64>())
+    }
+
+    async fn pause(&self, attempt: u32, what: &Attempt, endpoint: &str, last: &str) -> Result<()> {
+        match self.decide(attempt, what) {
+            Decision::RetryAfter(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+            Decision::GiveUp => Err(MmError::GaveUp {
+                endpoint: endpoint.to_owned(),
+                attempts: attempt,
+                last: last.to_owned(),
+            }),
+        }
+    }
+
+    /// Turns a non-success response into a typed error.
+    async fn error_from(&self, endpoint: &str, response: reqwest::Response) -> MmError {
+        let status = response.status();
+        let is_json = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let body = response.bytes().await.unwrap_or_default();
+        let parsed: Option<ErrorBody> = if is_json { serde_json::from_slice(&body).ok() } else { None };
+        let id = parsed.as_ref().map(|b| b.id.clone()).filter(|s| !s.is_empty());
+        let message = parsed.as_ref().map(|b| b.message.clone()).filter(|s| !s.is_empty());
+        let endpoint = endpoint.to_owned();
+        if status == StatusCode::UNAUTHORIZED {
+            if id.as_deref().is_some_and(|id| id.starts_with("mfa.") || id.contains("check_user_mfa")) {
+                return MmError::MfaRequired { endpoint };
+            }
+            return MmError::Unauthorized { endpoint, id };
+        }
+        if status == StatusCode::NOT_FOUND && parsed.is_none() {
+            return MmError::NotMattermost {
+                endpoint,
+                why: "HTTP 404 without a Mattermost error body: is the URL the server's address?".into(),
+            };
+        }
+        MmError::Status {
+            endpoint,
+            status: status.as_u16(),
+            id,
+            message,
+        }
+    }
+
+    /// GET returning the body bytes of a success; retries truncated bodies too.
+    async fn get_body(&self, segments: &[&str], query: &[(&str, String)], endpoint: &str) -> Result<(bytes::Bytes, HeaderMap)> {
+        let url = self.url(segments, query);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.send(Method::GET, url.clone(), None, true, endpoint).await?;
+            if !response.status().is_success() {
+                return Err(self.error_from(endpoint, response).await);
+            }
+            let headers = response.headers().clone();
+            match response.bytes().await {
+                Ok(body) => return Ok((body, headers)),
+                Err(e) => self.pause(attempt, &Attempt::Transport, endpoint, &e.to_string()).await?,
+            }
+        }
+    }
+
+    /// GET + decode, retrying bodies that do not decode (a 200 cut off mid-stream).
+    async fn get_decoded<T>(&self, segments: &[&str], query: &[(&str, String)], decode: impl Fn(&[u8]) -> serde_json::Result<T>) -> Result<(T, HeaderMap)> {
+        let endpoint = endpoint_name("GET", segments);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (body, headers) = self.get_body(segments, query, &endpoint).await?;
+            match decode(&body) {
+                Ok(value) => return Ok((value, headers)),
+                Err(source) => {
+                    if looks_like_html(&body) {
+                        return Err(MmError::NotMattermost {
+                            endpoint,
+                            why: "got an HTML page instead of JSON: is the URL the server's address?".into(),
+                        });
+                    }
+                    if self.decide(attempt, &Attempt::BadBody) == Decision::GiveUp {
+                        return Err(MmError::Decode { endpoint, source });
+                    }
+                    self.pause(attempt, &Attempt::BadBody, &endpoint, &source.to_string()).await?;
+                }
+            }
+        }
+    }
+
+    async fn get_one<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Raw<T>> {
+        let (value, _) = self
+            .get_decoded(segments, query, |body| {
+                let raw: Box<RawValue> = serde_json::from_slice(body)?;
+                Raw::parse(raw)
+            })
+            .await?;
+        Ok(value)
+    }
+
+    async fn get_list<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Vec<Raw<T>>> {
+        Ok(self.get_decoded(segments, query, wire::parse_list).await?.0)
+    }
+
+    /// Pages through a list endpoint with `per_page=200` until a short page.
+    async fn get_all_pages<T: serde::de::DeserializeOwned>(&self, segments: &[&str], extra: &[(&str, String)]) -> Result<Vec<Raw<T>>> {
+        let mut all = Vec::new();
+        for page in 0u32.. {
+            let mut query = vec![("page", page.to_string()), ("per_page", MAX_PER_PAGE.to_string())];
+            query.extend(extra.iter().cloned());
+            let items = self.get_list::<T>(segments, &query).await?;
+            let n = items.len();
+            all.extend(items);
+            if n < MAX_PER_PAGE {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    async fn post_json<T>(&self, segments: &[&str], query: &[(&str, String)], body: &impl serde::Serialize, decode: impl Fn(&[u8]) -> serde_json::Result<T>) -> Result<T> {
+        let endpoint = endpoint_name("POST", segments);
+        let body = serde_json::to_vec(body).expect("ids serialize");
+        let url = self.url(segments, query);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let response = self.send(Method::POST, url.clone(), Some(body.clone()), true, &endpoint).await?;
+            if !response.status().is_success() {
+                return Err(self.error_from(&endpoint, response).await);
+            }
+            let failure = match response.bytes().await {
+                Ok(bytes) => match decode(&bytes) {
+                    Ok(value) => return Ok(value),
+                    Err(e) if self.decide(attempt, &Attempt::BadBody) == Decision::GiveUp => {
+                        return Err(MmError::Decode { endpoint, source: e });
+                    }
+                    Err(e) => (Attempt::BadBody, e.to_string()),
+                },
+                Err(e) => (Attempt::Transport, e.to_string()),
+            };
+            self.pause(attempt, &failure.0, &endpoint, &failure.1).await?;
+        }
+    }
+
+    // ----- endpoints -----------------------------------------------------------------------
+
+    /// `GET /users/me/teams`: every team you belong to (not paged).
+    pub async fn fetch_teams(&self) -> Result<Vec<Raw<wire::Team>>> {
+        self.get_list(&["users", "me", "teams"], &[]).await
+    }
+
+    /// Every channel you are a member of, archived ones included, each once. Uses the
+    /// all-teams endpoint (server ≥ 6.1) and falls back to one request per team.
+    pub async fn fetch_channels(&self, team_ids: &[String]) -> Result<Vec<Raw<wire::Channel>>> {
+        let deleted = [("include_deleted", "true".to_string())];
+        match self.get_list(&["users", "me", "channels"], &deleted).await {
+            Ok(channels) => Ok(channels),
+            Err(MmError::Status { status: 404 | 501, .. } | MmError::NotMattermost { .. }) => {
+                let mut seen = std::collections::HashSet::new();
+                let mut all = Vec::new();
+                for team_id in team_ids {
+                    for channel in self.get_list::<wire::Channel>(&["users", "me", "teams", team_id, "channels"], &deleted).await? {
+                        if seen.insert(channel.value.id.clone()) {
+                            all.push(channel);
+                        }
+                    }
+                }
+                Ok(all)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<wire::TeamMember>>> {
+        self.get_all_pages(&["teams", team_id, "members"], &[]).await
+    }
+
+    /// Channel members; the server's order is not stable across pages (§4.3), so duplicates
+    /// are dropped.
+    pub async fn fetch_channel_members(&self, channel_id: &str) -> Result<Vec<Raw<wire::ChannelMember>>> {
+        let mut seen = std::collections::HashSet::new();
+        let members = self.get_all_pages::<wire::ChannelMember>(&["channels", channel_id, "members"], &[]).await?;
+        Ok(members.into_iter().filter(|m| seen.insert(m.value.user_id.clone())).collect())
+    }
+
+    /// `POST /users/ids`, in batches; with `since`, only users changed after it.
+    pub async fn fetch_users(&self, ids: &[String], since: Option<i64>) -> Result<Vec<Raw<wire::User>>> {
+        let mut all = Vec::new();
+        let query: Vec<(&str, String)> = since.map(|s| ("since", s.to_string())).into_iter().collect();
+        for batch in ids.chunks(USER_BATCH) {
+            all.extend(self.post_json(&["users", "ids"], &query, &batch, wire::parse_list).await?);
+        }
+        Ok(all)
+    }
+
+    /// `POST /users/group_channels`: the members of group channels, one request for all.
+    pub async fn fetch_group_channel_users(&self, channel_ids: &[String]) -> Result<HashMap<String, Vec<Raw<wire::User>>>> {
+        if channel_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        self.post_json(&["users", "group_channels"], &[], &channel_ids, |body| {
+            let map: HashMap<String, Vec<Box<RawValue>>> = serde_json::from_slice(body)?;
+            map.into_iter()
+                .map(|(k, users)| Ok((k, users.into_iter().map(Raw::parse).collect::<serde_json::Result<Vec<_>>>()?)))
+                .collect()
+        })
+        .await
+    }
+
+    pub async fn fetch_posts(&self, channel_id: &str, query: &PostsQuery) -> Result<PostsPage> {
+        let per_page = ("per_page", MAX_PER_PAGE.to_string());
+        let skip_threads = ("skipFetchThreads", "true".to_string());
+        let params: Vec<(&str, String)> = match query {
+            PostsQuery::Page { page } => vec![("page", page.to_string()), per_page, skip_threads],
+            PostsQuery::Before { post_id, page } => {
+                vec![("before", post_id.clone()), ("page", page.to_string()), per_page, skip_threads]
+            }
+            PostsQuery::Since { since } => vec![("since", since.to_string()), skip_threads],
+        };
+        let (list, headers) = self
+            .get_decoded(&["channels", channel_id, "posts"], &params, |body| serde_json::from_slice::<wire::PostList>(body))
+            .await?;
+        Ok(PostsPage {
+            list,
+            etag_update_at: parse_etag_update_at(&headers),
+        })
+    }
+
+    /// Whether a post still exists for us (`GET /posts/{id}`): a 404 means deleted.
+    pub async fn post_exists(&self, post_id: &str) -> Result<bool> {
+        match self.get_body(&["posts", post_id], &[], &endpoint_name("GET", &["posts", post_id])).await {
+            Ok(_) => Ok(true),
+            Err(MmError::Status { status: 404, .. } | MmError::NotMattermost { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub async fn fetch_file_info(&self, file_id: &str) -> Result<Raw<wire::FileInfo>> {
+        self.get_one(&["files", file_id, "info"], &[]).await
+    }
+
+    /// `GET /emoji?sort=name`, all pages. None when custom emojis are disabled (501).
+    pub async fn fetch_emojis(&self) -> Result<Option<Vec<Raw<wire::Emoji>>>> {
+        match self.get_all_pages(&["emoji"], &[("sort", "name".to_string())]).await {
+            Ok(list) => Ok(Some(list)),
+            Err(MmError::Status { status: 501, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Streams a binary into the blob store while hashing it. A failure mid-way discards the
+    /// partial temp file; retryable failures start over.
+    pub async fn download(&self, segments: &[&str], blobs: &BlobStore) -> Result<(StoredBlob, String)> {
+        let endpoint = endpoint_name("GET", segments);
+        let url = self.url(segments, &[]);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut response = self.send(Method::GET, url.clone(), None, true, &endpoint).await?;
+            if !response.status().is_success() {
+                return Err(self.error_from(&endpoint, response).await);
+            }
+            let content_type = response
+                .headers()
+                .get(CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned();
+            let mut writer = blobs.writer()?;
+            let failure = loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        if let Err(e) = writer.write_all(&chunk) {
+                            return Err(MmError::Blob(BlobError::Io {
+                                action: "write",
+                                path: std::path::PathBuf::from("tmp"),
+                                source: e,
+                            }));
+                        }
+                    }
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            match failure {
+                None => return Ok((writer.commit()?, content_type)),
+                Some(last) => {
+                    drop(writer);
+                    self.pause(attempt, &Attempt::Transport, &endpoint, &last).await?;
+                }
+            }
+        }
+    }
+}
+
+/// A name for errors: method and path with ids, never the query (which never holds secrets
+/// either, but keeps messages short).
+fn endpoint_name(method: &str, segments: &[&str]) -> String {
+    format!("{method} /api/v4/{}", segments.join("/"))
+}
+
+fn looks_like_html(body: &[u8]) -> bool {
+    let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
+    let head = &body[start..body.len().min(start + 15)];
+    head.first() == Some(&b'<')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etag_watermark_is_the_number_after_the_last_dot() {
+        let mut h = HeaderMap::new();
+        h.insert("etag", "\"9.11.0.1700000123456\"".parse().unwrap());
+        assert_eq!(parse_etag_update_at(&h), Some(1700000123456));
+        h.insert("etag", "W/\"garbage\"".parse().unwrap());
+        assert_eq!(parse_etag_update_at(&h), None);
+    }
+
+    #[test]
+    fn html_is_recognised() {
+        assert!(looks_like_html(b"  <!DOCTYPE html><html>"));
+        assert!(!looks_like_html(b"[{\"id\":1}]"));
+    }
+}

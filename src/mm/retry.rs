@@ -1,0 +1,146 @@
+//! When to retry a request, as a pure function of what happened, so it is tested without
+//! sleeping. Only idempotent requests come here (every request matterbak sends is a read).
+
+use std::time::Duration;
+
+/// What one attempt produced, reduced to what the policy needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// An HTTP status other than success, with the server's delay hint in seconds if any
+    /// (`Retry-After`, else `X-Ratelimit-Reset` on a 429).
+    Status { status: u16, retry_after: Option<u64> },
+    /// Connection refused/reset, timeout, or a body cut off mid-way.
+    Transport,
+    /// A 200 whose body was not the JSON we expected (a truncated stream).
+    BadBody,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// First backoff; doubled per attempt.
+    pub base_delay: Duration,
+    /// Largest backoff and largest honoured Retry-After.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(60),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    RetryAfter(Duration),
+    GiveUp,
+}
+
+/// Retryable: 429, 408, 5xx except 501 (not implemented is permanent), transport failures and
+/// truncated bodies. `attempt` counts from 1. `jitter` in [0, 1) picks a point in the
+/// full-jitter window (random in production, fixed in tests).
+pub fn decide(policy: &RetryPolicy, attempt: u32, what: &Attempt, jitter: f64) -> Decision {
+    if attempt >= policy.max_attempts {
+        return Decision::GiveUp;
+    }
+    let (retryable, hint) = match what {
+        Attempt::Status { status, retry_after } => {
+            let retryable = matches!(status, 408 | 429) || (*status >= 500 && *status != 501 && *status < 600);
+            (retryable, *retry_after)
+        }
+        Attempt::Transport | Attempt::BadBody => (true, None),
+    };
+    if !retryable {
+        return Decision::GiveUp;
+    }
+    if let Some(seconds) = hint {
+        // The server said when; waiting less only earns another 429.
+        return Decision::RetryAfter(Duration::from_secs(seconds.max(1)).min(policy.max_delay));
+    }
+    let exp = policy
+        .base_delay
+        .saturating_mul(1u32.checked_shl(attempt - 1).unwrap_or(u32::MAX))
+        .min(policy.max_delay);
+    Decision::RetryAfter(exp.mul_f64(jitter.clamp(0.0, 1.0)))
+}
+
+/// Reads a delay hint: `Retry-After` seconds, else on a 429 the smallest `X-Ratelimit-Reset`
+/// (Mattermost may send the header twice, once per limiter).
+pub fn delay_hint(status: u16, headers: &reqwest::header::HeaderMap) -> Option<u64> {
+    let numbers = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|v| v.trim().parse::<u64>().ok())
+            .min()
+    };
+    numbers("retry-after").or_else(|| if status == 429 { numbers("x-ratelimit-reset") } else { None })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn retryable_statuses_and_failures() {
+        let p = policy();
+        let status = |status| Attempt::Status { status, retry_after: None };
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert_eq!(decide(&p, 1, &status(s), 1.0), Decision::RetryAfter(Duration::from_millis(100)), "{s}");
+        }
+        for s in [400, 401, 403, 404, 413, 501] {
+            assert_eq!(decide(&p, 1, &status(s), 1.0), Decision::GiveUp, "{s}");
+        }
+        assert!(matches!(decide(&p, 1, &Attempt::Transport, 0.5), Decision::RetryAfter(_)));
+        assert!(matches!(decide(&p, 1, &Attempt::BadBody, 0.5), Decision::RetryAfter(_)));
+    }
+
+    #[test]
+    fn backoff_doubles_is_capped_and_jittered() {
+        let p = policy();
+        let t = Attempt::Transport;
+        assert_eq!(decide(&p, 2, &t, 1.0), Decision::RetryAfter(Duration::from_millis(200)));
+        assert_eq!(decide(&p, 3, &t, 1.0), Decision::RetryAfter(Duration::from_millis(400)));
+        assert_eq!(decide(&p, 3, &t, 0.5), Decision::RetryAfter(Duration::from_millis(200)));
+        assert_eq!(decide(&p, 3, &t, 0.0), Decision::RetryAfter(Duration::ZERO));
+        let long = RetryPolicy { max_attempts: 40, ..p };
+        assert_eq!(decide(&long, 35, &t, 1.0), Decision::RetryAfter(Duration::from_secs(2)));
+        assert_eq!(decide(&p, 4, &t, 1.0), Decision::GiveUp, "attempts exhausted");
+    }
+
+    #[test]
+    fn server_delay_is_honoured_and_capped() {
+        let p = policy();
+        let limited = |s| Attempt::Status { status: 429, retry_after: Some(s) };
+        assert_eq!(decide(&p, 1, &limited(1), 0.0), Decision::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(decide(&p, 1, &limited(0), 0.0), Decision::RetryAfter(Duration::from_secs(1)));
+        assert_eq!(decide(&p, 1, &limited(3600), 0.0), Decision::RetryAfter(Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn delay_hint_reads_duplicated_headers() {
+        use reqwest::header::{HeaderMap, HeaderValue};
+        let mut h = HeaderMap::new();
+        h.append("X-Ratelimit-Reset", HeaderValue::from_static("7"));
+        h.append("X-Ratelimit-Reset", HeaderValue::from_static("3"));
+        assert_eq!(delay_hint(429, &h), Some(3));
+        assert_eq!(delay_hint(503, &h), None);
+        h.insert("Retry-After", HeaderValue::from_static("5"));
+        assert_eq!(delay_hint(503, &h), Some(5));
+    }
+}

@@ -1,0 +1,178 @@
+//! Wire structs: the few fields of each server object that the catalog indexes, parsed from
+//! the raw JSON that is stored verbatim next to them. Every field the server may omit has a
+//! default, because servers of different versions omit different fields.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A server object: its exact bytes as sent plus the parsed fields we index.
+#[derive(Debug)]
+pub struct Raw<T> {
+    pub raw: Box<RawValue>,
+    pub value: T,
+}
+
+impl<T: serde::de::DeserializeOwned> Raw<T> {
+    pub fn parse(raw: Box<RawValue>) -> Result<Raw<T>, serde_json::Error> {
+        let value = serde_json::from_str(raw.get())?;
+        Ok(Raw { raw, value })
+    }
+
+    pub fn json(&self) -> &str {
+        self.raw.get()
+    }
+}
+
+/// Parses a JSON array of objects keeping each element's bytes.
+pub fn parse_list<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Vec<Raw<T>>, serde_json::Error> {
+    let items: Vec<Box<RawValue>> = serde_json::from_slice(body)?;
+    items.into_iter().map(Raw::parse).collect()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub is_bot: bool,
+    #[serde(default)]
+    pub last_picture_update: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub last_team_icon_update: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Channel {
+    pub id: String,
+    #[serde(default)]
+    pub team_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamMember {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChannelMember {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Post {
+    pub id: String,
+    pub create_at: i64,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub edit_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub root_id: String,
+    #[serde(default)]
+    pub original_id: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub file_ids: Vec<String>,
+    #[serde(default)]
+    pub metadata: PostMetadata,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PostMetadata {
+    #[serde(default)]
+    pub files: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub reactions: Vec<Box<RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FileInfo {
+    pub id: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub post_id: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub create_at: i64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub extension: String,
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub mime_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Reaction {
+    pub user_id: String,
+    pub emoji_name: String,
+    #[serde(default)]
+    pub create_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Emoji {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub creator_id: String,
+    #[serde(default)]
+    pub create_at: i64,
+    #[serde(default)]
+    pub update_at: i64,
+}
+
+/// `GET /channels/{id}/posts` response (§2.2). `posts` can hold more than `order`.
+#[derive(Debug, Deserialize)]
+pub struct PostList {
+    #[serde(default)]
+    pub order: Vec<String>,
+    #[serde(default)]
+    pub posts: HashMap<String, Box<RawValue>>,
+    #[serde(default)]
+    pub next_post_id: String,
+    #[serde(default)]
+    pub prev_post_id: String,
+}

@@ -1,0 +1,166 @@
+//! Domain types shared by every layer: id newtypes and the small enums that name Mattermost
+//! concepts. No I/O here and no dependency on other modules.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+        #[serde(transparent)]
+        pub struct $name(pub String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                Self(s.to_owned())
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                Self(s)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A team's 26-character id.
+    TeamId
+);
+id_type!(
+    /// A channel's 26-character id (any channel type).
+    ChannelId
+);
+id_type!(
+    /// A post's 26-character id; replies and roots alike.
+    PostId
+);
+id_type!(
+    /// An uploaded file's id (the attachment, not its bytes).
+    FileId
+);
+id_type!(
+    /// A user's id; bots are users too.
+    UserId
+);
+id_type!(
+    /// A custom emoji's id.
+    EmojiId
+);
+
+/// A blob in the content-addressed store: the lowercase hex BLAKE3 of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct BlobId(String);
+
+impl BlobId {
+    /// Accepts only a well-formed hash, because the id becomes a path under the archive.
+    pub fn parse(hex: &str) -> Option<BlobId> {
+        let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then(|| BlobId(hex.to_owned()))
+    }
+
+    pub fn from_hash(hash: &blake3::Hash) -> BlobId {
+        BlobId(hash.to_hex().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Mattermost's channel types. Unknown types are kept so newer servers' channels still back up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ChannelType {
+    Public,
+    Private,
+    Direct,
+    Group,
+    Other(String),
+}
+
+impl ChannelType {
+    pub fn from_code(code: &str) -> ChannelType {
+        match code {
+            "O" => ChannelType::Public,
+            "P" => ChannelType::Private,
+            "D" => ChannelType::Direct,
+            "G" => ChannelType::Group,
+            other => ChannelType::Other(other.to_owned()),
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        match self {
+            ChannelType::Public => "O",
+            ChannelType::Private => "P",
+            ChannelType::Direct => "D",
+            ChannelType::Group => "G",
+            ChannelType::Other(code) => code,
+        }
+    }
+
+    /// Team channels are the ones a team owns; direct and group channels live outside teams.
+    pub fn is_team_channel(&self) -> bool {
+        matches!(self, ChannelType::Public | ChannelType::Private)
+    }
+}
+
+/// The other party of a direct channel, derived from its name `<id>__<id>` (ids sorted).
+/// Returns `me` for the self-DM. None when the name is not a DM name.
+pub fn dm_other_user(channel_name: &str, me: &UserId) -> Option<UserId> {
+    let (a, b) = channel_name.split_once("__")?;
+    if a.is_empty() || b.is_empty() || b.contains("__") {
+        return None;
+    }
+    if a == me.as_str() {
+        Some(UserId::from(b))
+    } else if b == me.as_str() {
+        Some(UserId::from(a))
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dm_other_user_handles_self_and_foreign_names() {
+        let me = UserId::from("aaa");
+        assert_eq!(dm_other_user("aaa__bbb", &me), Some(UserId::from("bbb")));
+        assert_eq!(dm_other_user("bbb__aaa", &me), Some(UserId::from("bbb")));
+        assert_eq!(dm_other_user("aaa__aaa", &me), Some(UserId::from("aaa")));
+        assert_eq!(dm_other_user("bbb__ccc", &me), None);
+        assert_eq!(dm_other_user("town-square", &me), None);
+    }
+
+    #[test]
+    fn blob_id_rejects_paths() {
+        assert!(BlobId::parse(&"a".repeat(64)).is_some());
+        assert!(BlobId::parse("../../etc/passwd").is_none());
+        assert!(BlobId::parse(&"A".repeat(64)).is_none());
+    }
+}

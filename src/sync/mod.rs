@@ -1,0 +1,545 @@
+//! `matterbak sync`: decide what to fetch, fetch it, and hand rows to the catalog and bytes to
+//! the blob store. Incremental (per-channel watermark + `since`), resumable (walk cursors are
+//! committed with each page) and safe to interrupt (a stop request ends the run after the
+//! current transaction; a kill loses at most the page in flight).
+//!
+//! Order of writes: a blob is committed before the row that references it; a page of posts
+//! and its cursor commit together.
+
+pub mod plan;
+mod posts;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::archive::{ArchiveLock, LockError};
+use crate::blobs::{BlobError, BlobStore};
+use crate::catalog::{Access, Catalog, CatalogError, CatalogWriter, RunSummary};
+use crate::config::{ChannelsConfig, Credentials};
+use crate::mm::wire::{self, Raw};
+use crate::mm::{Client, ClientOptions, MmError};
+use crate::model::{ChannelType, UserId, dm_other_user};
+use plan::{ChannelSkips, ChannelView, TeamView};
+
+/// Everything a sync run needs besides credentials.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    pub archive: PathBuf,
+    pub channels: ChannelsConfig,
+    pub skips: Skips,
+    /// Re-read every selected channel in full instead of asking only for changes.
+    pub update_old_posts: bool,
+    pub client: ClientOptions,
+    pub mfa_token: Option<String>,
+    /// Random sleep up to this long before the first request (spreads cron starts).
+    pub initial_jitter: Duration,
+    /// Random sleep up to this long between channels.
+    pub step_jitter: Duration,
+    /// Member lists older than this are refreshed even without a membership change.
+    pub members_max_age: Duration,
+    /// How far before the watermark a `since` request starts, to catch rows that committed
+    /// late on a clustered server (§2.8).
+    pub since_margin_ms: i64,
+}
+
+impl SyncOptions {
+    pub fn new(archive: PathBuf, channels: ChannelsConfig) -> SyncOptions {
+        SyncOptions {
+            archive,
+            channels,
+            skips: Skips::default(),
+            update_old_posts: false,
+            client: ClientOptions::default(),
+            mfa_token: None,
+            initial_jitter: Duration::ZERO,
+            step_jitter: Duration::ZERO,
+            members_max_age: Duration::from_secs(24 * 3600),
+            since_margin_ms: 5_000,
+        }
+    }
+}
+
+/// The `--skip-*` flags.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Skips {
+    pub direct: bool,
+    pub groups: bool,
+    pub teams: bool,
+    /// Store no personal user data (implies `user_images`).
+    pub users: bool,
+    pub user_images: bool,
+    pub emojis: bool,
+}
+
+/// Asks a running sync to stop after its current transaction. Clone it into a signal handler.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<AtomicBool>);
+
+impl StopSignal {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Receives human-readable progress lines; the library never prints.
+pub trait Observer: Send + Sync {
+    fn note(&self, line: &str);
+}
+
+/// An observer that drops everything (tests, quiet runs).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn note(&self, _line: &str) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error(transparent)]
+    Server(#[from] MmError),
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything selected is archived.
+    Ok,
+    /// Finished, but some items failed (listed); the next sync retries them.
+    Partial,
+    /// Stopped on request before finishing.
+    Interrupted,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// One item that could not be archived this time.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Failure {
+    pub item: String,
+    pub error: String,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SyncReport {
+    pub run_id: i64,
+    pub outcome: Outcome,
+    pub user: String,
+    pub summary: RunSummary,
+    pub channels_selected: usize,
+    pub notes: Vec<String>,
+    pub failures: Vec<Failure>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Runs a whole sync: lock the archive, open it, log in, archive, record the run.
+pub async fn run_sync(credentials: &Credentials, options: &SyncOptions, observer: &dyn Observer, stop: &StopSignal) -> Result<SyncReport, SyncError> {
+    std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
+        path: options.archive.clone(),
+        source,
+    })?;
+    let _lock = ArchiveLock::acquire(&options.archive)?;
+    let blobs = BlobStore::open(&options.archive)?;
+    let stale = blobs.clean_tmp()?;
+    if stale > 0 {
+        observer.note(&format!("removed {stale} partial download(s) left by an interrupted run"));
+    }
+    let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
+    let (writer, thread) = CatalogWriter::spawn(catalog);
+    let result = run_with(credentials, options, &writer, &blobs, observer, stop).await;
+    drop(writer);
+    let _ = thread.join();
+    result
+}
+
+async fn run_with(
+    credentials: &Credentials,
+    options: &SyncOptions,
+    writer: &CatalogWriter,
+    blobs: &BlobStore,
+    observer: &dyn Observer,
+    stop: &StopSignal,
+) -> Result<SyncReport, SyncError> {
+    let started = now_ms();
+    let run_id = writer.call(move |c| c.begin_run(started, env!("CARGO_PKG_VERSION"))).await?;
+    jitter(options.initial_jitter, "initial", observer).await;
+    let connected = Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await;
+    let (client, me) = match connected {
+        Ok(pair) => pair,
+        Err(e) => {
+            let summary = RunSummary {
+                outcome: "failed".into(),
+                error: Some(e.to_string()),
+                ..Default::default()
+            };
+            writer.call(move |c| c.finish_run(run_id, now_ms(), &summary)).await?;
+            return Err(e.into());
+        }
+    };
+    if me.value.username != credentials.user {
+        observer.note(&format!(
+            "note: the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",
+            me.value.username, credentials.user, me.value.username
+        ));
+    }
+    let mut run = Run {
+        client: &client,
+        writer,
+        blobs,
+        options,
+        observer,
+        stop,
+        me_id: UserId::from(me.value.id.as_str()),
+        me_name: me.value.username.clone(),
+        notes: Vec::new(),
+        failures: Vec::new(),
+        summary: RunSummary::default(),
+        extra_users: Vec::new(),
+    };
+    let result = run.archive(me).await;
+    client.logout().await;
+    let mut summary = std::mem::take(&mut run.summary);
+    summary.requests = client.request_count();
+    summary.server_version = client.server_version();
+    summary.failures = run.failures.len() as u64;
+    let outcome = match &result {
+        Ok(()) if stop.requested() => Outcome::Interrupted,
+        Ok(()) if !run.failures.is_empty() => Outcome::Partial,
+        Ok(()) => Outcome::Ok,
+        Err(e) => {
+            summary.outcome = "failed".into();
+            summary.error = Some(e.to_string());
+            let s = summary.clone();
+            writer.call(move |c| c.finish_run(run_id, now_ms(), &s)).await?;
+            return Err(result.expect_err("matched Err"));
+        }
+    };
+    summary.outcome = outcome.as_str().into();
+    let s = summary.clone();
+    writer.call(move |c| c.finish_run(run_id, now_ms(), &s)).await?;
+    Ok(SyncReport {
+        run_id,
+        outcome,
+        user: run.me_name.clone(),
+        summary,
+        channels_selected: 0,
+        notes: run.notes,
+        failures: run.failures,
+    })
+}
+
+async fn jitter(max: Duration, label: &str, observer: &dyn Observer) {
+    if max.is_zero() {
+        return;
+    }
+    let delay = max.mul_f64(rand::random::<f64>());
+    observer.note(&format!("{label} random jitter: sleeping for {:.2}s", delay.as_secs_f64()));
+    tokio::time::sleep(delay).await;
+}
+
+/// State of one run.
+pub(crate) struct Run<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) writer: &'a CatalogWriter,
+    pub(crate) blobs: &'a BlobStore,
+    pub(crate) options: &'a SyncOptions,
+    pub(crate) observer: &'a dyn Observer,
+    pub(crate) stop: &'a StopSignal,
+    pub(crate) me_id: UserId,
+    pub(crate) me_name: String,
+    pub(crate) notes: Vec<String>,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) summary: RunSummary,
+    /// Users fetched for naming DMs/GMs, stored with the others at the end.
+    extra_users: Vec<Raw<wire::User>>,
+}
+
+impl Run<'_> {
+    fn note(&mut self, line: String) {
+        self.observer.note(&line);
+        self.notes.push(line);
+    }
+
+    /// Records an item that failed; fatal errors end the run instead.
+    pub(crate) fn fail(&mut self, item: String, error: MmError) -> Result<(), SyncError> {
+        if error.is_fatal() {
+            return Err(error.into());
+        }
+        self.observer.note(&format!("failed: {item}: {error}"));
+        self.failures.push(Failure {
+            item,
+            error: error.to_string(),
+        });
+        Ok(())
+    }
+
+    async fn archive(&mut self, me: Raw<wire::User>) -> Result<(), SyncError> {
+        let skips = self.options.skips;
+        let (known_users, users_watermark) = self.writer.call(|c| c.known_users()).await?;
+        if !skips.users {
+            let me_raw = Raw::parse(me.raw.clone()).expect("parsed once already");
+            self.writer.call(move |c| c.upsert_user(&me_raw)).await?;
+        }
+
+        let teams = self.client.fetch_teams().await?;
+        let team_ids: Vec<String> = teams.iter().map(|t| t.value.id.clone()).collect();
+        let channels = self.client.fetch_channels(&team_ids).await?;
+        let (usernames, group_members) = self.resolve_private_channel_users(&channels, skips).await?;
+
+        let team_views: Vec<TeamView> = teams
+            .iter()
+            .map(|t| TeamView {
+                id: t.value.id.clone(),
+                name: t.value.name.clone(),
+                display_name: t.value.display_name.clone(),
+            })
+            .collect();
+        let channel_views: Vec<ChannelView> = channels
+            .iter()
+            .map(|c| ChannelView {
+                id: c.value.id.clone(),
+                team_id: c.value.team_id.clone(),
+                kind: ChannelType::from_code(&c.value.kind),
+                name: c.value.name.clone(),
+                display_name: c.value.display_name.clone(),
+            })
+            .collect();
+        let selection = plan::plan_selection(
+            &self.options.channels,
+            (&self.me_id, &self.me_name),
+            &team_views,
+            &channel_views,
+            &usernames,
+            &group_members,
+            ChannelSkips {
+                teams: skips.teams,
+                direct: skips.direct,
+                groups: skips.groups,
+            },
+        );
+        for note in selection.notes.clone() {
+            self.note(note);
+        }
+
+        // Catalogue every team and channel we can see; `selected` marks the archived ones.
+        let selected_teams: HashSet<String> = selection.team_ids.iter().cloned().collect();
+        let selected_channels: HashMap<String, Option<String>> =
+            selection.channels.iter().map(|c| (c.id.clone(), c.export_name.clone())).collect();
+        let teams = Arc::new(teams);
+        let channels = Arc::new(channels);
+        {
+            let (teams, channels, selected_teams, selected_channels) =
+                (teams.clone(), channels.clone(), selected_teams.clone(), selected_channels.clone());
+            self.writer
+                .call(move |c| {
+                    for team in teams.iter() {
+                        c.upsert_team(team, selected_teams.contains(&team.value.id))?;
+                    }
+                    for channel in channels.iter() {
+                        let export_name = selected_channels.get(&channel.value.id).cloned().flatten();
+                        c.upsert_channel(channel, selected_channels.contains_key(&channel.value.id), export_name.as_deref())?;
+                    }
+                    Ok(())
+                })
+                .await?;
+        }
+
+        for team in teams.iter().filter(|t| selected_teams.contains(&t.value.id)) {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            self.sync_team(team).await?;
+        }
+
+        let order: Vec<&Raw<wire::Channel>> = selection
+            .channels
+            .iter()
+            .filter_map(|s| channels.iter().find(|c| c.value.id == s.id))
+            .collect();
+        self.observer.note(&format!("{} channel(s) selected", order.len()));
+        for (i, channel) in order.iter().enumerate() {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            if i > 0 {
+                jitter(self.options.step_jitter, "step", self.observer).await;
+            }
+            self.sync_channel(channel).await?;
+        }
+        if self.stop.requested() {
+            return Ok(());
+        }
+        if !skips.users {
+            self.sync_users(known_users, users_watermark).await?;
+        }
+        if !skips.emojis && !self.stop.requested() {
+            self.sync_emojis().await?;
+        }
+        Ok(())
+    }
+
+    /// Usernames of DM partners and the members of group channels, needed to apply
+    /// `channels.json` and to name those channels in exports.
+    async fn resolve_private_channel_users(
+        &mut self,
+        channels: &[Raw<wire::Channel>],
+        skips: Skips,
+    ) -> Result<(HashMap<String, String>, HashMap<String, Vec<String>>), SyncError> {
+        let mut usernames = HashMap::new();
+        let mut group_members = HashMap::new();
+        if !skips.direct {
+            let partners: Vec<String> = channels
+                .iter()
+                .filter(|c| c.value.kind == "D")
+                .filter_map(|c| dm_other_user(&c.value.name, &self.me_id))
+                .filter(|id| id != &self.me_id)
+                .map(|id| id.0)
+                .collect::<HashSet<_>>()
+                .into_iter()
+                .collect();
+            if !partners.is_empty() {
+                for user in self.client.fetch_users(&partners, None).await? {
+                    usernames.insert(user.value.id.clone(), user.value.username.clone());
+                    self.extra_users.push(user);
+                }
+            }
+        }
+        if !skips.groups {
+            let groups: Vec<String> = channels.iter().filter(|c| c.value.kind == "G").map(|c| c.value.id.clone()).collect();
+            for (channel_id, users) in self.client.fetch_group_channel_users(&groups).await? {
+                group_members.insert(channel_id, users.iter().map(|u| u.value.id.clone()).collect());
+                for user in users {
+                    usernames.insert(user.value.id.clone(), user.value.username.clone());
+                    self.extra_users.push(user);
+                }
+            }
+        }
+        Ok((usernames, group_members))
+    }
+
+    async fn sync_team(&mut self, team: &Raw<wire::Team>) -> Result<(), SyncError> {
+        let team_id = team.value.id.clone();
+        match self.client.fetch_team_members(&team_id).await {
+            Ok(members) => {
+                let id = team_id.clone();
+                self.writer.call(move |c| c.replace_team_members(&id, &members, now_ms())).await?;
+            }
+            Err(e) => self.fail(format!("members of team {}", team.value.name), e)?,
+        }
+        let icon_update = team.value.last_team_icon_update;
+        if icon_update > 0 {
+            let id = team_id.clone();
+            let stored = self.writer.call(move |c| c.team_icon_update(&id)).await?;
+            if stored != icon_update {
+                match self.client.download(&["teams", &team_id, "image"], self.blobs).await {
+                    Ok((blob, content_type)) => {
+                        self.summary.bytes_fetched += blob.size;
+                        self.writer
+                            .call(move |c| c.set_team_icon(&team_id, &blob, &content_type, icon_update, now_ms()))
+                            .await?;
+                    }
+                    Err(e) => self.fail(format!("icon of team {}", team.value.name), e)?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_users(&mut self, known_at_start: Vec<String>, watermark: i64) -> Result<(), SyncError> {
+        // Changed users among those we already had: one request per batch, `since` filtered.
+        if !known_at_start.is_empty() {
+            let since = (watermark - self.options.since_margin_ms).max(1);
+            match self.client.fetch_users(&known_at_start, Some(since)).await {
+                Ok(users) => self.writer.call(move |c| c.upsert_users(&users)).await?,
+                Err(e) => self.fail("users (refresh)".into(), e)?,
+            }
+        }
+        let extra = std::mem::take(&mut self.extra_users);
+        self.writer.call(move |c| c.upsert_users(&extra)).await?;
+        let referenced = self.writer.call(|c| c.referenced_user_ids()).await?;
+        let (known, _) = self.writer.call(|c| c.known_users()).await?;
+        let known: HashSet<String> = known.into_iter().collect();
+        let missing: Vec<String> = referenced.into_iter().filter(|id| !known.contains(id)).collect();
+        if !missing.is_empty() {
+            match self.client.fetch_users(&missing, None).await {
+                Ok(users) => self.writer.call(move |c| c.upsert_users(&users)).await?,
+                Err(e) => self.fail("users".into(), e)?,
+            }
+        }
+        if self.options.skips.user_images {
+            return Ok(());
+        }
+        let avatars = self.writer.call(|c| c.users_needing_avatar()).await?;
+        for (user_id, picture_update) in avatars {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            match self.client.download(&["users", &user_id, "image"], self.blobs).await {
+                Ok((blob, content_type)) => {
+                    self.summary.bytes_fetched += blob.size;
+                    self.writer
+                        .call(move |c| c.set_user_avatar(&user_id, &blob, &content_type, picture_update, now_ms()))
+                        .await?;
+                }
+                Err(e) => self.fail(format!("picture of user {user_id}"), e)?,
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_emojis(&mut self) -> Result<(), SyncError> {
+        let emojis = match self.client.fetch_emojis().await {
+            Ok(Some(list)) => list,
+            Ok(None) => {
+                self.note("custom emojis are disabled on this server; skipped".into());
+                return Ok(());
+            }
+            Err(e) => return self.fail("custom emojis".into(), e),
+        };
+        let stale = self.writer.call(move |c| c.replace_emojis(&emojis, now_ms())).await?;
+        for (emoji_id, update_at) in stale {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            match self.client.download(&["emoji", &emoji_id, "image"], self.blobs).await {
+                Ok((blob, content_type)) => {
+                    self.summary.bytes_fetched += blob.size;
+                    self.writer
+                        .call(move |c| c.set_emoji_image(&emoji_id, &blob, &content_type, update_at, now_ms()))
+                        .await?;
+                }
+                Err(e) => self.fail(format!("image of emoji {emoji_id}"), e)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The archive directory from the flag, the environment or the default.
+pub fn default_archive() -> &'static Path {
+    Path::new("matterbak-archive")
+}

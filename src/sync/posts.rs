@@ -1,0 +1,241 @@
+//! One channel: its posts (first backfill by cursor walk, then `since` increments, with the
+//! truncation guard of §2.8), its member list and its files.
+
+use std::collections::HashSet;
+
+use super::plan::{WalkStep, next_walk_step};
+use super::{Run, SyncError, now_ms};
+use crate::catalog::{ChannelCursor, PageOutcome, Walk};
+use crate::mm::wire::{self, Raw};
+use crate::mm::PostsQuery;
+
+/// The server silently caps `since` answers at this many changed rows (§2.5).
+const SINCE_CAP: usize = 1000;
+
+/// Parses the posts of a page; a post the server sent malformed is skipped, not fatal.
+fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> {
+    list.posts
+        .values()
+        .filter_map(|raw| Raw::<wire::Post>::parse(raw.clone()).ok())
+        .filter(|p| p.value.channel_id.is_empty() || p.value.channel_id == channel_id)
+        .collect()
+}
+
+impl Run<'_> {
+    pub(crate) async fn sync_channel(&mut self, channel: &Raw<wire::Channel>) -> Result<(), SyncError> {
+        let id = channel.value.id.clone();
+        let label = channel_label(channel);
+        let outcome = self.sync_posts(&id).await;
+        let membership_changed = match outcome {
+            Ok(changed) => changed,
+            Err(SyncError::Server(e)) => {
+                let note = e.to_string();
+                let cid = id.clone();
+                self.writer
+                    .call(move |c| {
+                        let cursor = c.load_cursor(&cid)?;
+                        c.store_cursor(&cid, &cursor, &note, now_ms())
+                    })
+                    .await?;
+                return self.fail(format!("posts of {label}"), e);
+            }
+            Err(other) => return Err(other),
+        };
+        if self.stop.requested() {
+            return Ok(());
+        }
+        self.sync_channel_members(&id, &label, membership_changed).await?;
+        self.sync_files(&id).await
+    }
+
+    /// Brings the channel's posts up to date. Returns whether membership may have changed.
+    async fn sync_posts(&mut self, channel_id: &str) -> Result<bool, SyncError> {
+        let cid = channel_id.to_owned();
+        let mut cursor = self.writer.call(move |c| c.load_cursor(&cid)).await?;
+        let mut membership_changed = false;
+        if cursor.walk.is_none()
+            && let Some(watermark) = cursor.watermark
+            && !self.options.update_old_posts
+        {
+            let since = watermark - self.options.since_margin_ms;
+            let page = self.client.fetch_posts(channel_id, &PostsQuery::Since { since: since.max(1) }).await?;
+            let truncated = page.list.order.len() >= SINCE_CAP;
+            let posts = parse_posts(&page.list, channel_id);
+            if !truncated {
+                let newest = page
+                    .list
+                    .order
+                    .iter()
+                    .filter_map(|id| posts.iter().find(|p| &p.value.id == id))
+                    .map(|p| p.value.update_at)
+                    .max()
+                    .unwrap_or(watermark);
+                cursor.watermark = Some(newest.max(watermark));
+                let outcome = self.apply_page(channel_id, posts, &cursor).await?;
+                return Ok(outcome.membership_changed);
+            }
+            // More changed than one answer can hold: store what came, then walk everything.
+            self.observer.note(&format!("channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"));
+            membership_changed |= self.apply_page(channel_id, posts, &cursor).await?.membership_changed;
+        }
+        membership_changed |= self.walk(channel_id, cursor).await?;
+        Ok(membership_changed)
+    }
+
+    /// A backwards cursor walk from the newest post, resumable from the stored cursor.
+    async fn walk(&mut self, channel_id: &str, mut cursor: ChannelCursor) -> Result<bool, SyncError> {
+        let rescan = cursor.watermark.is_some();
+        let mut membership_changed = false;
+        let mut seen: HashSet<String> = HashSet::new();
+        let resumed = cursor.walk.is_some();
+        loop {
+            if self.stop.requested() {
+                return Ok(membership_changed);
+            }
+            let step = cursor.walk.as_ref().map_or(WalkStep { before: None, page: 0 }, |w| WalkStep {
+                before: w.before.clone(),
+                page: w.page,
+            });
+            let query = match &step.before {
+                None => PostsQuery::Page { page: step.page },
+                Some(id) => PostsQuery::Before {
+                    post_id: id.clone(),
+                    page: step.page,
+                },
+            };
+            let page = self.client.fetch_posts(channel_id, &query).await?;
+            let posts = parse_posts(&page.list, channel_id);
+            let started_at = now_ms();
+            let walk = cursor.walk.get_or_insert_with(|| Walk {
+                // The server's newest change when the walk began: changes made during the
+                // walk are newer and the next `since` re-reads them.
+                watermark: page
+                    .etag_update_at
+                    .or_else(|| posts.iter().map(|p| p.value.update_at).max())
+                    .unwrap_or(1),
+                before: None,
+                page: 0,
+                started_at,
+            });
+            let in_order: Vec<(&str, i64)> = page
+                .list
+                .order
+                .iter()
+                .filter_map(|id| posts.iter().find(|p| &p.value.id == id))
+                .map(|p| (p.value.id.as_str(), p.value.create_at))
+                .collect();
+            seen.extend(in_order.iter().map(|(id, _)| (*id).to_owned()));
+            let next = next_walk_step(&step, &in_order, &page.list.prev_post_id);
+            match next {
+                Some(next) => {
+                    walk.before = next.before;
+                    walk.page = next.page;
+                }
+                None => {
+                    let done = walk.watermark.max(cursor.watermark.unwrap_or(0));
+                    cursor.watermark = Some(done);
+                    cursor.walk = None;
+                }
+            }
+            let finished = cursor.walk.is_none();
+            membership_changed |= self.apply_page(channel_id, posts, &cursor).await?.membership_changed;
+            if finished {
+                break;
+            }
+        }
+        if rescan && !resumed {
+            self.confirm_deletions(channel_id, &seen).await?;
+        }
+        Ok(membership_changed)
+    }
+
+    /// After a full re-read: posts we hold that the walk did not see were deleted, unless
+    /// the server still has them (checked one by one; rare).
+    async fn confirm_deletions(&mut self, channel_id: &str, seen: &HashSet<String>) -> Result<(), SyncError> {
+        let cid = channel_id.to_owned();
+        let seen = seen.clone();
+        let candidates = self
+            .writer
+            .call(move |c| c.posts_not_seen_since(&cid, &seen))
+            .await
+            ?;
+        for post_id in candidates {
+            if !self.client.post_exists(&post_id).await? {
+                let at = now_ms();
+                self.writer.call(move |c| c.mark_post_deleted(&post_id, at)).await?;
+                self.summary.posts_written += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn apply_page(&mut self, channel_id: &str, posts: Vec<Raw<wire::Post>>, cursor: &ChannelCursor) -> Result<PageOutcome, SyncError> {
+        let cid = channel_id.to_owned();
+        let cursor = cursor.clone();
+        let outcome = self
+            .writer
+            .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, "ok", now_ms()))
+            .await
+            ?;
+        self.summary.posts_written += outcome.posts_written;
+        for file_id in &outcome.files_without_info {
+            match self.client.fetch_file_info(file_id).await {
+                Ok(info) => self.writer.call(move |c| c.upsert_file_info(&info)).await?,
+                Err(e) if e.status() == Some(404) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn sync_channel_members(&mut self, channel_id: &str, label: &str, membership_changed: bool) -> Result<(), SyncError> {
+        let cid = channel_id.to_owned();
+        let synced_at = self.writer.call(move |c| c.channel_members_synced_at(&cid)).await?;
+        let max_age = self.options.members_max_age.as_millis() as i64;
+        let stale = synced_at.is_none_or(|at| now_ms() - at > max_age);
+        if !(stale || membership_changed || self.options.update_old_posts) {
+            return Ok(());
+        }
+        match self.client.fetch_channel_members(channel_id).await {
+            Ok(members) => {
+                let cid = channel_id.to_owned();
+                self.writer.call(move |c| c.replace_channel_members(&cid, &members, now_ms())).await?;
+                Ok(())
+            }
+            Err(e) => self.fail(format!("members of {label}"), e),
+        }
+    }
+
+    async fn sync_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
+        let cid = channel_id.to_owned();
+        let pending = self.writer.call(move |c| c.pending_files(&cid)).await?;
+        for file in pending {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            match self.client.download(&["files", &file.id], self.blobs).await {
+                Ok((blob, _content_type)) => {
+                    self.summary.files_fetched += 1;
+                    self.summary.bytes_fetched += blob.size;
+                    let id = file.id.clone();
+                    self.writer.call(move |c| c.set_file_blob(&id, &blob, now_ms())).await?;
+                }
+                Err(e) => {
+                    let id = file.id.clone();
+                    let note = e.to_string();
+                    self.writer.call(move |c| c.set_file_error(&id, &note)).await?;
+                    self.fail(format!("file {} ({})", file.id, file.name), e)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn channel_label(channel: &Raw<wire::Channel>) -> String {
+    let c = &channel.value;
+    match c.kind.as_str() {
+        "D" | "G" => format!("channel {}", c.id),
+        _ => format!("channel {} ({})", c.name, c.id),
+    }
+}
