@@ -37,7 +37,7 @@ CREATE TABLE teams (
     delete_at             INTEGER NOT NULL,
     last_team_icon_update INTEGER NOT NULL,  -- 0 when the team has no icon
     json                  TEXT NOT NULL,
-    selected              INTEGER NOT NULL,  -- 1 when channels.json selected it in the latest sync that saw it
+    selected              INTEGER NOT NULL,  -- 1 once channels.json selected it in any sync (its data stays archived)
     icon_blob             TEXT REFERENCES blobs(hash),
     icon_content_type     TEXT,
     icon_update           INTEGER NOT NULL DEFAULT 0, -- last_team_icon_update the stored icon belongs to
@@ -64,7 +64,7 @@ CREATE TABLE channels (
     update_at     INTEGER NOT NULL,
     delete_at     INTEGER NOT NULL, -- > 0: archived
     json          TEXT NOT NULL,
-    selected      INTEGER NOT NULL, -- 1 when the latest sync that saw it archived its posts
+    selected      INTEGER NOT NULL, -- 1 once any sync archived its posts (its data stays archived)
     export_name   TEXT,             -- DM: other user's username; GM: other usernames sorted joined '__'; else NULL
     members_synced_at INTEGER       -- when the member list was last refreshed (ms, local clock)
 ) STRICT;
@@ -176,6 +176,8 @@ CREATE TABLE sync_runs (
     finished_at     INTEGER,           -- NULL while running or when the process died
     outcome         TEXT,              -- 'ok', 'partial' (some items failed), 'failed', 'interrupted'
     tool_version    TEXT NOT NULL,
+    user_id         TEXT,              -- the account the run archived as (NULL until logged in)
+    username        TEXT,
     server_version  TEXT,              -- X-Version-Id of the server
     requests        INTEGER NOT NULL DEFAULT 0,
     posts_written   INTEGER NOT NULL DEFAULT 0,

@@ -9,7 +9,9 @@
 pub mod archive;
 pub mod blobs;
 pub mod catalog;
+pub mod cli;
 pub mod config;
+pub mod export;
 pub mod mm;
 pub mod model;
 pub mod sync;

@@ -1,1 +1,24 @@
-fn main() {}
+//! Entry point: parse arguments, run, print the error chain once, exit with the code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use matterbak::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(cli::EXIT_FATAL);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cli::EXIT_FATAL)
+        }
+    }
+}

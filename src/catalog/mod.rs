@@ -18,6 +18,7 @@ use crate::blobs::StoredBlob;
 use crate::mm::wire::{self, Raw};
 
 pub use posts::{ChannelCursor, PageOutcome, Walk};
+pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
 
 pub use writer::CatalogWriter;
 
@@ -189,6 +190,14 @@ impl Catalog {
         Ok(self.conn.last_insert_rowid())
     }
 
+    /// Records who the run archives as, once logged in.
+    pub fn set_run_user(&mut self, run: i64, user_id: &str, username: &str) -> Result<()> {
+        self.conn
+            .execute("UPDATE sync_runs SET user_id = ?2, username = ?3 WHERE id = ?1", params![run, user_id, username])
+            .ctx(&self.path, "record sync run user")?;
+        Ok(())
+    }
+
     pub fn finish_run(&mut self, run: i64, finished_at: i64, s: &RunSummary) -> Result<()> {
         self.conn
             .execute(
@@ -331,7 +340,7 @@ impl Catalog {
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name,
                     update_at = excluded.update_at, delete_at = excluded.delete_at,
                     last_team_icon_update = excluded.last_team_icon_update, json = excluded.json,
-                    selected = excluded.selected",
+                    selected = max(teams.selected, excluded.selected)",
             )
             .and_then(|mut s| {
                 s.execute(params![t.id, t.name, t.display_name, t.update_at, t.delete_at, t.last_team_icon_update, team.json(), selected])
@@ -388,7 +397,7 @@ impl Catalog {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                  ON CONFLICT (id) DO UPDATE SET team_id = excluded.team_id, type = excluded.type, name = excluded.name,
                     display_name = excluded.display_name, update_at = excluded.update_at, delete_at = excluded.delete_at,
-                    json = excluded.json, selected = excluded.selected,
+                    json = excluded.json, selected = max(channels.selected, excluded.selected),
                     export_name = coalesce(excluded.export_name, channels.export_name)",
             )
             .and_then(|mut s| {
@@ -540,4 +549,31 @@ fn replace_members<'a>(
     }
     tx.execute(sql.synced, params![owner_id, now]).ctx(path, "record member refresh")?;
     Ok(())
+}
+
+/// Ad-hoc read queries for tests and diagnostics: each row rendered as `a|b|c` (NULL as
+/// `NULL`), so assertions can compare text.
+pub mod testing {
+    use super::Catalog;
+    use rusqlite::types::ValueRef;
+
+    pub fn query_strings(catalog: &Catalog, sql: &str) -> Vec<String> {
+        let mut stmt = catalog.conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().expect("row") {
+            let cells: Vec<String> = (0..columns)
+                .map(|i| match row.get_ref(i).expect("cell") {
+                    ValueRef::Null => "NULL".to_owned(),
+                    ValueRef::Integer(v) => v.to_string(),
+                    ValueRef::Real(v) => v.to_string(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                    ValueRef::Blob(b) => format!("<{} bytes>", b.len()),
+                })
+                .collect();
+            out.push(cells.join("|"));
+        }
+        out
+    }
 }

@@ -1,1 +1,242 @@
-//! Read queries for export, stats and tests. They run on read-only connections.
+//! Read queries for export, stats and tests. Rows are handed to a callback one at a time, so
+//! memory stays flat whatever the archive's size.
+
+use rusqlite::params;
+
+use super::{Catalog, Context, Result};
+use crate::model::BlobId;
+
+/// A team to export.
+#[derive(Debug, Clone)]
+pub struct TeamRow {
+    pub id: String,
+    pub name: String,
+    pub json: String,
+    pub icon: Option<(BlobId, String)>,
+}
+
+/// A channel to export.
+#[derive(Debug, Clone)]
+pub struct ChannelRow {
+    pub id: String,
+    pub team_id: String,
+    pub kind: String,
+    pub name: String,
+    pub export_name: Option<String>,
+    pub json: String,
+}
+
+/// A post as export writes it: the newest content we saw while it was alive.
+#[derive(Debug, Clone)]
+pub struct PostRow {
+    pub id: String,
+    pub create_at: i64,
+    pub json: String,
+}
+
+/// A file info and its bytes' blob, if archived.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub id: String,
+    pub name: String,
+    pub json: String,
+    pub blob: Option<BlobId>,
+}
+
+/// A user or emoji with its picture.
+#[derive(Debug, Clone)]
+pub struct ImageOwnerRow {
+    pub id: String,
+    pub name: String,
+    pub json: String,
+    pub image: Option<(BlobId, String)>,
+}
+
+fn image(blob: Option<String>, content_type: Option<String>) -> Option<(BlobId, String)> {
+    Some((BlobId::parse(&blob?)?, content_type.unwrap_or_default()))
+}
+
+impl Catalog {
+    /// Starts a read transaction: every query until `end_snapshot` sees one consistent state,
+    /// even while a sync writes.
+    pub fn begin_snapshot(&self) -> Result<()> {
+        self.conn.execute_batch("BEGIN").ctx(&self.path, "begin read")
+    }
+
+    pub fn end_snapshot(&self) -> Result<()> {
+        self.conn.execute_batch("COMMIT").ctx(&self.path, "end read")
+    }
+
+    /// Teams that were ever selected for archiving, by name.
+    pub fn export_teams(&self) -> Result<Vec<TeamRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, name, json, icon_blob, icon_content_type FROM teams WHERE selected = 1 ORDER BY name, id")
+            .ctx(&self.path, "list teams")?;
+        stmt.query_map([], |r| {
+            Ok(TeamRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                json: r.get(2)?,
+                icon: image(r.get(3)?, r.get(4)?),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "list teams")
+    }
+
+    /// Channels that were ever archived, grouped by team, then by name.
+    pub fn export_channels(&self) -> Result<Vec<ChannelRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, team_id, type, name, export_name, json FROM channels WHERE selected = 1 ORDER BY team_id, type, name, id",
+            )
+            .ctx(&self.path, "list channels")?;
+        stmt.query_map([], |r| {
+            Ok(ChannelRow {
+                id: r.get(0)?,
+                team_id: r.get(1)?,
+                kind: r.get(2)?,
+                name: r.get(3)?,
+                export_name: r.get(4)?,
+                json: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "list channels")
+    }
+
+    /// Current members (raw JSON) of a team, in the server's order.
+    pub fn for_each_team_member(&self, team_id: &str, f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        self.for_each_string(
+            "SELECT json FROM team_members WHERE team_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
+            team_id,
+            f,
+        )
+    }
+
+    /// Current members (raw JSON) of a channel, in the server's order.
+    pub fn for_each_channel_member(&self, channel_id: &str, f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        self.for_each_string(
+            "SELECT json FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
+            channel_id,
+            f,
+        )
+    }
+
+    fn for_each_string(&self, sql: &str, key: &str, mut f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, "read")?;
+        let mut rows = stmt.query([key]).ctx(&self.path, "read")?;
+        while let Some(row) = rows.next().ctx(&self.path, "read")? {
+            let text: String = row.get(0).ctx(&self.path, "read")?;
+            if let Err(e) = f(&text) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Thread relations of a channel: `(root_id, reply_id)` grouped by root. Roots come in
+    /// the order the Python tool meets them (newest reply first); replies oldest first.
+    pub fn for_each_thread_reply(&self, channel_id: &str, mut f: impl FnMut(&str, &str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT root_id, id FROM (
+                    SELECT root_id, id, create_at, max(create_at) OVER (PARTITION BY root_id) AS newest
+                    FROM posts WHERE channel_id = ?1 AND root_id <> '' AND seen_live = 1)
+                 ORDER BY newest DESC, root_id, create_at, id",
+            )
+            .ctx(&self.path, "read threads")?;
+        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read threads")?;
+        while let Some(row) = rows.next().ctx(&self.path, "read threads")? {
+            let root: String = row.get(0).ctx(&self.path, "read threads")?;
+            let reply: String = row.get(1).ctx(&self.path, "read threads")?;
+            if let Err(e) = f(&root, &reply) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Posts of a channel that we saw alive, oldest first.
+    pub fn for_each_post(&self, channel_id: &str, mut f: impl FnMut(PostRow) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, create_at, json FROM posts WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id")
+            .ctx(&self.path, "read posts")?;
+        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read posts")?;
+        while let Some(row) = rows.next().ctx(&self.path, "read posts")? {
+            let post = PostRow {
+                id: row.get(0).ctx(&self.path, "read posts")?,
+                create_at: row.get(1).ctx(&self.path, "read posts")?,
+                json: row.get(2).ctx(&self.path, "read posts")?,
+            };
+            if let Err(e) = f(post) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// File infos of a channel's exported posts, by id.
+    pub fn for_each_file(&self, channel_id: &str, mut f: impl FnMut(FileRow) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.id, f.name, f.json, f.blob FROM files f JOIN posts p ON p.id = f.post_id
+                 WHERE p.channel_id = ?1 AND p.seen_live = 1 ORDER BY f.id",
+            )
+            .ctx(&self.path, "read files")?;
+        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read files")?;
+        while let Some(row) = rows.next().ctx(&self.path, "read files")? {
+            let blob: Option<String> = row.get(3).ctx(&self.path, "read files")?;
+            let file = FileRow {
+                id: row.get(0).ctx(&self.path, "read files")?,
+                name: row.get(1).ctx(&self.path, "read files")?,
+                json: row.get(2).ctx(&self.path, "read files")?,
+                blob: blob.as_deref().and_then(BlobId::parse),
+            };
+            if let Err(e) = f(file) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    pub fn export_users(&self) -> Result<Vec<ImageOwnerRow>> {
+        self.image_owners("SELECT id, username, json, avatar_blob, avatar_content_type FROM users ORDER BY id")
+    }
+
+    pub fn export_emojis(&self) -> Result<Vec<ImageOwnerRow>> {
+        self.image_owners("SELECT id, name, json, image_blob, image_content_type FROM emojis ORDER BY id")
+    }
+
+    fn image_owners(&self, sql: &str) -> Result<Vec<ImageOwnerRow>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, "read")?;
+        stmt.query_map([], |r| {
+            Ok(ImageOwnerRow {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                json: r.get(2)?,
+                image: image(r.get(3)?, r.get(4)?),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "read")
+    }
+
+    /// Username of the account the latest sync archived as (default zip name).
+    pub fn archive_owner(&self) -> Result<Option<String>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT username FROM sync_runs WHERE username IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "read owner")
+    }
+}

@@ -200,6 +200,10 @@ async fn run_with(
             return Err(e.into());
         }
     };
+    {
+        let (id, name) = (me.value.id.clone(), me.value.username.clone());
+        writer.call(move |c| c.set_run_user(run_id, &id, &name)).await?;
+    }
     if me.value.username != credentials.user {
         observer.note(&format!(
             "note: the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",

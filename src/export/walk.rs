@@ -1,0 +1,292 @@
+//! Walks one consistent snapshot of the catalog and writes every exported entry to a sink, in
+//! a fixed order (teams, their channels, direct, groups, users, emojis; rows by id or time),
+//! so two exports of the same archive are byte-identical. Rows stream one at a time.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::layout::{self, ChannelPaths, ChannelPlace};
+use super::pyjson::{self, PyJsonError};
+use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
+use crate::blobs::BlobStore;
+use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("export: {0}")]
+    Sink(#[from] SinkError),
+    #[error("export: stored JSON of {what} is not valid: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: PyJsonError,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExportOptions {
+    /// Write no `users/` directory (as the Python tool with `--skip-users`).
+    pub skip_users: bool,
+    /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
+    pub skip_emojis: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ExportReport {
+    pub files: u64,
+    pub posts: u64,
+    pub attachments: u64,
+    pub bytes: u64,
+    /// Attachments and images whose bytes the archive does not hold (never fetched, or a
+    /// damaged blob store); their JSON is still written.
+    pub missing_blobs: Vec<String>,
+}
+
+/// Exports the archive into `data_dir` and, unless `zip` is None, the zip of it.
+pub fn export_archive(archive: &Path, data_dir: &Path, zip: Option<&Path>, options: &ExportOptions) -> Result<ExportReport, ExportError> {
+    let catalog = Catalog::open(archive, Access::ReadOnly)?;
+    let blobs = BlobStore::open_existing(archive);
+    let dir = DirSink::new(data_dir)?;
+    let mut sink: Box<dyn Sink> = match zip {
+        Some(zip) => Box::new(Tee::new(dir, ZipSink::create(zip)?)),
+        None => Box::new(dir),
+    };
+    let mut walker = Walker {
+        catalog: &catalog,
+        blobs: &blobs,
+        sink: sink.as_mut(),
+        report: ExportReport::default(),
+        tz: chrono::Local,
+    };
+    catalog.begin_snapshot()?;
+    let walked = walker.walk(options);
+    let report = std::mem::take(&mut walker.report);
+    catalog.end_snapshot()?;
+    walked?;
+    sink.finish()?;
+    Ok(report)
+}
+
+/// The default zip name of the Python tool: `matterbak_<user>.zip`.
+pub fn default_zip_name(user: &str) -> PathBuf {
+    PathBuf::from(format!("matterbak_{}.zip", layout::sanitize_name(user)))
+}
+
+struct Walker<'a> {
+    catalog: &'a Catalog,
+    blobs: &'a BlobStore,
+    sink: &'a mut dyn Sink,
+    report: ExportReport,
+    tz: chrono::Local,
+}
+
+/// Adapts a JSON transcoding error to the I/O error a sink callback returns.
+fn json_io(e: PyJsonError) -> io::Error {
+    match e {
+        PyJsonError::Io(e) => e,
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    }
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, options: &ExportOptions) -> Result<(), ExportError> {
+        let channels = self.catalog.export_channels()?;
+        for team in self.catalog.export_teams()? {
+            let paths = layout::team_paths(&team.id, &team.name);
+            self.json(&paths.json, &team.json, "team")?;
+            let team_id = team.id.clone();
+            self.json_list(&paths.members, |catalog, f| catalog.for_each_team_member(&team_id, f))?;
+            if let Some((blob, content_type)) = &team.icon
+                && let Some(ext) = layout::image_extension(content_type)
+            {
+                self.blob(&paths.icon(&ext), blob, &format!("icon of team {}", team.name))?;
+            }
+            for channel in channels.iter().filter(|c| c.team_id == team.id && c.team_id != "") {
+                self.channel(ChannelPlace::Team(&paths), channel, &channel.name)?;
+            }
+        }
+        for (kind, place) in [("D", ChannelPlace::Direct), ("G", ChannelPlace::Group)] {
+            for channel in channels.iter().filter(|c| c.kind == kind) {
+                let name = channel.export_name.as_deref().unwrap_or(&channel.name);
+                self.channel(place, channel, name)?;
+            }
+        }
+        if !options.skip_users {
+            self.sink.dir(layout::USERS_DIR)?;
+            for user in self.catalog.export_users()? {
+                let paths = layout::user_paths(&user.id, &user.name);
+                self.json(&paths.json, &user.json, "user")?;
+                if let Some((blob, content_type)) = &user.image
+                    && let Some(ext) = layout::image_extension(content_type)
+                {
+                    self.blob(&paths.image(&ext), blob, &format!("picture of user {}", user.name))?;
+                }
+            }
+        }
+        if !options.skip_emojis {
+            self.sink.dir(layout::EMOJIS_DIR)?;
+            for emoji in self.catalog.export_emojis()? {
+                let paths = layout::emoji_paths(&emoji.id, &emoji.name);
+                self.json(&paths.json, &emoji.json, "emoji")?;
+                if let Some((blob, content_type)) = &emoji.image
+                    && let Some(ext) = layout::image_extension(content_type)
+                {
+                    self.blob(&paths.image(&ext), blob, &format!("image of emoji {}", emoji.name))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn channel(&mut self, place: ChannelPlace<'_>, channel: &ChannelRow, name: &str) -> Result<(), ExportError> {
+        let paths: ChannelPaths = layout::channel_paths(place, &channel.id, name);
+        self.json(&paths.json, &channel.json, "channel")?;
+        let id = channel.id.clone();
+        self.json_list(&paths.members, |catalog, f| catalog.for_each_channel_member(&id, f))?;
+        self.threads(&paths.threads, &channel.id)?;
+        self.sink.dir(&paths.posts_dir)?;
+        self.sink.dir(&paths.files_dir)?;
+
+        let (catalog, tz) = (self.catalog, self.tz);
+        // Posts stream from SQLite straight into the sink; a sink error stops the walk and is
+        // returned as itself.
+        let sink = &mut *self.sink;
+        let mut count = 0u64;
+        let mut failed = None;
+        let walked = catalog.for_each_post(&channel.id, |post| {
+            let rel = paths.post(post.create_at, &post.id, &tz);
+            sink.file(&rel, None, &mut |out: &mut dyn Write| pyjson::write_python_json(&post.json, out).map_err(json_io))
+                .map_err(|e| {
+                    failed = Some(e);
+                    io::Error::other("export stopped")
+                })?;
+            count += 1;
+            Ok(())
+        })?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        walked.map_err(|source| SinkError::Io {
+            op: "write posts of",
+            path: PathBuf::from(&paths.posts_dir),
+            source,
+        })?;
+        self.report.posts += count;
+        self.report.files += count;
+
+        let mut files = Vec::new();
+        catalog
+            .for_each_file(&channel.id, |file| {
+                files.push(file);
+                Ok(())
+            })?
+            .expect("collecting cannot fail");
+        for file in files {
+            self.json(&paths.file_info(&file.id), &file.json, "file info")?;
+            match &file.blob {
+                Some(blob) => {
+                    self.blob(&paths.file_bytes(&file.id, &file.name), blob, &format!("file {} ({})", file.id, file.name))?;
+                    self.report.attachments += 1;
+                }
+                None => self.report.missing_blobs.push(format!("file {} ({}): never fetched", file.id, file.name)),
+            }
+        }
+        Ok(())
+    }
+
+    /// `{"root": ["reply", ...], ...}` streamed from the catalog.
+    fn threads(&mut self, rel: &str, channel_id: &str) -> Result<(), ExportError> {
+        let catalog = self.catalog;
+        self.sink.file(rel, None, &mut |out: &mut dyn Write| {
+            out.write_all(b"{")?;
+            let mut current: Option<String> = None;
+            catalog
+                .for_each_thread_reply(channel_id, |root, reply| {
+                    match &current {
+                        Some(r) if r == root => out.write_all(b", ")?,
+                        Some(_) => {
+                            out.write_all(b"], ")?;
+                            write_key(out, root)?;
+                        }
+                        None => write_key(out, root)?,
+                    }
+                    if current.as_deref() != Some(root) {
+                        current = Some(root.to_owned());
+                    }
+                    write_string(out, reply)
+                })
+                .map_err(io::Error::other)??;
+            if current.is_some() {
+                out.write_all(b"]")?;
+            }
+            out.write_all(b"}")
+        })?;
+        self.report.files += 1;
+        Ok(())
+    }
+
+    fn json(&mut self, rel: &str, raw: &str, what: &str) -> Result<(), ExportError> {
+        // Validate first so a broken row is reported by name, not as an I/O failure.
+        if let Err(source) = pyjson::write_python_json(raw, &mut io::sink()) {
+            return Err(ExportError::Json {
+                what: format!("{what} {rel}"),
+                source,
+            });
+        }
+        self.sink.file(rel, None, &mut |out: &mut dyn Write| pyjson::write_python_json(raw, out).map_err(json_io))?;
+        self.report.files += 1;
+        Ok(())
+    }
+
+    /// A JSON list of stored objects, as the Python tool writes member lists.
+    fn json_list(
+        &mut self,
+        rel: &str,
+        rows: impl Fn(&Catalog, &mut dyn FnMut(&str) -> io::Result<()>) -> Result<io::Result<()>, CatalogError>,
+    ) -> Result<(), ExportError> {
+        let catalog = self.catalog;
+        self.sink.file(rel, None, &mut |out: &mut dyn Write| {
+            out.write_all(b"[")?;
+            let mut first = true;
+            rows(catalog, &mut |json| {
+                if !first {
+                    out.write_all(b", ")?;
+                }
+                first = false;
+                pyjson::write_python_json(json, out).map_err(json_io)
+            })
+            .map_err(io::Error::other)??;
+            out.write_all(b"]")
+        })?;
+        self.report.files += 1;
+        Ok(())
+    }
+
+    fn blob(&mut self, rel: &str, blob: &crate::model::BlobId, what: &str) -> Result<(), ExportError> {
+        let mut file = match self.blobs.open_blob(blob) {
+            Ok(file) => file,
+            Err(_) => {
+                self.report.missing_blobs.push(format!("{what}: blob {blob} missing from the store"));
+                return Ok(());
+            }
+        };
+        let len = file.metadata().map(|m| m.len()).ok();
+        self.sink.file(rel, len, &mut |out: &mut dyn Write| io::copy(&mut file, out).map(drop))?;
+        self.report.files += 1;
+        self.report.bytes += len.unwrap_or(0);
+        Ok(())
+    }
+}
+
+fn write_key(out: &mut dyn Write, root: &str) -> io::Result<()> {
+    write_string(out, root)?;
+    out.write_all(b": [")
+}
+
+/// A JSON string in the Python tool's escaping (ids come from the server: escape them).
+fn write_string(out: &mut dyn Write, text: &str) -> io::Result<()> {
+    let quoted = serde_json::to_string(text).expect("strings serialize");
+    pyjson::write_python_json(&quoted, out).map_err(json_io)
+}
