@@ -28,16 +28,32 @@ pub struct ArchiveLock {
 impl ArchiveLock {
     pub fn acquire(archive: &Path) -> Result<ArchiveLock, LockError> {
         let path = archive.join(LOCK_FILE);
-        let io = |source| LockError::Io { path: path.clone(), source };
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io)?;
+        let io = |source| LockError::Io {
+            path: path.clone(),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
                 let holder = holder.trim();
-                let holder = if holder.is_empty() { "unknown process".to_owned() } else { holder.to_owned() };
-                return Err(LockError::Busy { path: archive.to_owned(), holder });
+                let holder = if holder.is_empty() {
+                    "unknown process".to_owned()
+                } else {
+                    holder.to_owned()
+                };
+                return Err(LockError::Busy {
+                    path: archive.to_owned(),
+                    holder,
+                });
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
         }
@@ -59,7 +75,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = ArchiveLock::acquire(dir.path()).unwrap();
         let err = ArchiveLock::acquire(dir.path()).unwrap_err().to_string();
-        assert!(err.contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         drop(first);
         ArchiveLock::acquire(dir.path()).unwrap();
     }

@@ -97,9 +97,12 @@ impl BlobStore {
     /// Starts a new blob. Write the bytes, then `commit`; dropping the writer discards them.
     pub fn writer(&self) -> Result<BlobWriter, BlobError> {
         let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let path = self
-            .tmp
-            .join(format!("{}-{}-{:08x}.part", std::process::id(), n, rand::random::<u32>()));
+        let path = self.tmp.join(format!(
+            "{}-{}-{:08x}.part",
+            std::process::id(),
+            n,
+            rand::random::<u32>()
+        ));
         let file = File::create_new(&path).map_err(io_err("create", &path))?;
         Ok(BlobWriter {
             file: Some(file),
@@ -113,7 +116,9 @@ impl BlobStore {
     /// Stores a small in-memory value (icons, avatars, emoji images).
     pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<StoredBlob, BlobError> {
         let mut writer = self.writer()?;
-        writer.write_all(bytes).map_err(io_err("write", &writer.temp.clone()))?;
+        writer
+            .write_all(bytes)
+            .map_err(io_err("write", &writer.temp.clone()))?;
         writer.commit()
     }
 }
@@ -129,7 +134,10 @@ pub struct BlobWriter {
 
 impl Write for BlobWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let file = self.file.as_mut().ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| io::Error::other("blob writer already committed"))?;
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -165,7 +173,10 @@ impl BlobWriter {
                 .and_then(|dir| dir.sync_all())
                 .map_err(io_err("fsync", parent))?;
         }
-        Ok(StoredBlob { id, size: self.size })
+        Ok(StoredBlob {
+            id,
+            size: self.size,
+        })
     }
 }
 
@@ -201,7 +212,11 @@ mod tests {
         assert_eq!(a.id.as_str(), blake3::hash(b"same bytes").to_hex().as_str());
         assert_eq!(fs::read(store.path(&a.id)).unwrap(), b"same bytes");
         assert_eq!(hash_file(&store.path(&c.id)).unwrap(), (c.id.clone(), 5));
-        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0, "no temp files left");
+        assert_eq!(
+            fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+            0,
+            "no temp files left"
+        );
     }
 
     #[test]

@@ -18,7 +18,11 @@ pub const EXIT_INCOMPLETE: u8 = 1;
 pub const EXIT_FATAL: u8 = 2;
 
 #[derive(Parser, Debug)]
-#[command(name = "matterbak", version, about = "Back up a Mattermost workspace: every post, thread, file, member, user and emoji you can read.")]
+#[command(
+    name = "matterbak",
+    version,
+    about = "Back up a Mattermost workspace: every post, thread, file, member, user and emoji you can read."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -99,10 +103,14 @@ impl SyncArgs {
     /// Validates flags and reads both input files.
     pub fn options(&self, log: &dyn Observer) -> Result<(config::Credentials, SyncOptions)> {
         if !self.rate_limit.is_finite() || self.rate_limit < 0.0 {
-            anyhow::bail!("--rate-limit must be ≥ 0 requests per second (0 = unlimited), got {}", self.rate_limit);
+            anyhow::bail!(
+                "--rate-limit must be ≥ 0 requests per second (0 = unlimited), got {}",
+                self.rate_limit
+            );
         }
         warn_if_readable_by_others(&self.credentials, log);
-        let credentials = config::load_credentials(&self.credentials, &SecretOverrides::from_env())?;
+        let credentials =
+            config::load_credentials(&self.credentials, &SecretOverrides::from_env())?;
         let channels = config::load_channels(&self.channels)?;
         for warning in credentials.warnings.iter().chain(&channels.warnings) {
             log.note(&format!("warning: {warning}"));
@@ -152,7 +160,8 @@ pub struct StderrLog {
 
 impl Observer for StderrLog {
     fn note(&self, line: &str) {
-        let important = line.starts_with("warning") || line.starts_with("failed") || line.starts_with("note");
+        let important =
+            line.starts_with("warning") || line.starts_with("failed") || line.starts_with("note");
         if !self.quiet || important {
             eprintln!("{line}");
         }
@@ -175,7 +184,10 @@ fn stop_on_signals() -> StopSignal {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
                 return;
             };
             for _ in 0..2 {
@@ -210,7 +222,8 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     print_summary(&report);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialize");
-        std::fs::write(path, json).with_context(|| format!("cannot write report {}", path.display()))?;
+        std::fs::write(path, json)
+            .with_context(|| format!("cannot write report {}", path.display()))?;
     }
     let code = match report.outcome {
         Outcome::Ok => EXIT_OK,

@@ -79,7 +79,12 @@ pub struct SecretOverrides {
 
 impl SecretOverrides {
     pub fn from_env() -> SecretOverrides {
-        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty()).map(Secret::new);
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(Secret::new)
+        };
         SecretOverrides {
             token: var("MATTERBAK_TOKEN"),
             password: var("MATTERBAK_PASSWORD"),
@@ -146,35 +151,60 @@ fn describe(value: &Value) -> String {
     };
     let mut shown = value.to_string();
     if shown.len() > 40 {
-        let cut = (0..=40).rev().find(|&i| shown.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=40)
+            .rev()
+            .find(|&i| shown.is_char_boundary(i))
+            .unwrap_or(0);
         shown.truncate(cut);
         shown.push('…');
     }
     format!("{kind} ({shown})")
 }
 
-fn as_object<'a>(path: &Path, field: &str, value: &'a Value) -> Result<&'a Map<String, Value>, ConfigError> {
-    value
-        .as_object()
-        .ok_or_else(|| field_error(path, field, format!("must be an object, found {}", describe(value))))
+fn as_object<'a>(
+    path: &Path,
+    field: &str,
+    value: &'a Value,
+) -> Result<&'a Map<String, Value>, ConfigError> {
+    value.as_object().ok_or_else(|| {
+        field_error(
+            path,
+            field,
+            format!("must be an object, found {}", describe(value)),
+        )
+    })
 }
 
 fn string_list(path: &Path, field: &str, value: &Value) -> Result<Vec<String>, ConfigError> {
-    let items = value
-        .as_array()
-        .ok_or_else(|| field_error(path, field, format!("must be a list of names, found {}", describe(value))))?;
+    let items = value.as_array().ok_or_else(|| {
+        field_error(
+            path,
+            field,
+            format!("must be a list of names, found {}", describe(value)),
+        )
+    })?;
     items
         .iter()
         .enumerate()
         .map(|(i, item)| {
             item.as_str().map(str::to_owned).ok_or_else(|| {
-                field_error(path, &format!("{field}[{i}]"), format!("must be a string, found {}", describe(item)))
+                field_error(
+                    path,
+                    &format!("{field}[{i}]"),
+                    format!("must be a string, found {}", describe(item)),
+                )
             })
         })
         .collect()
 }
 
-fn warn_unknown(path: &Path, prefix: &str, map: &Map<String, Value>, known: &[&str], warnings: &mut Vec<String>) {
+fn warn_unknown(
+    path: &Path,
+    prefix: &str,
+    map: &Map<String, Value>,
+    known: &[&str],
+    warnings: &mut Vec<String>,
+) {
     for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
         warnings.push(format!(
             "{}: unknown key `{prefix}{key}` ignored (known: {})",
@@ -205,7 +235,10 @@ pub fn normalize_server_url(url: &str) -> Result<String, String> {
 
 /// Reads `credentials.json`. Environment secrets win over the file's, so the file may hold
 /// only `user` and `url`.
-pub fn load_credentials(path: &Path, overrides: &SecretOverrides) -> Result<Parsed<Credentials>, ConfigError> {
+pub fn load_credentials(
+    path: &Path,
+    overrides: &SecretOverrides,
+) -> Result<Parsed<Credentials>, ConfigError> {
     let value = read_json(path)?;
     parse_credentials(path, &value, overrides)
 }
@@ -217,20 +250,44 @@ pub fn parse_credentials(
 ) -> Result<Parsed<Credentials>, ConfigError> {
     let map = as_object(path, "(top level)", value)?;
     let mut warnings = Vec::new();
-    warn_unknown(path, "", map, &["user", "password", "token", "url"], &mut warnings);
+    warn_unknown(
+        path,
+        "",
+        map,
+        &["user", "password", "token", "url"],
+        &mut warnings,
+    );
 
     let text_field = |name: &str| -> Result<Option<String>, ConfigError> {
         match map.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(field_error(path, name, format!("must be a string, found {}", describe_secretless(name, other)))),
+            Some(other) => Err(field_error(
+                path,
+                name,
+                format!(
+                    "must be a string, found {}",
+                    describe_secretless(name, other)
+                ),
+            )),
         }
     };
     let user = text_field("user")?
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| field_error(path, "user", "is missing: give your Mattermost username (without @)"))?;
-    let url = text_field("url")?
-        .ok_or_else(|| field_error(path, "url", "is missing: give the server address, e.g. https://chat.example.com"))?;
+        .ok_or_else(|| {
+            field_error(
+                path,
+                "user",
+                "is missing: give your Mattermost username (without @)",
+            )
+        })?;
+    let url = text_field("url")?.ok_or_else(|| {
+        field_error(
+            path,
+            "url",
+            "is missing: give the server address, e.g. https://chat.example.com",
+        )
+    })?;
     let server = normalize_server_url(&url).map_err(|problem| field_error(path, "url", problem))?;
 
     let auth = if let Some(token) = &overrides.token {
@@ -304,7 +361,13 @@ pub fn parse_channels(path: &Path, value: &Value) -> Result<Parsed<ChannelsConfi
         for (team, rule) in as_object(path, "teams", teams)? {
             let field = format!("teams.{team}");
             let rule_map = as_object(path, &field, rule)?;
-            warn_unknown(path, &format!("{field}."), rule_map, &["include", "exclude"], &mut warnings);
+            warn_unknown(
+                path,
+                &format!("{field}."),
+                rule_map,
+                &["include", "exclude"],
+                &mut warnings,
+            );
             let list = |key: &str| match rule_map.get(key) {
                 None | Some(Value::Null) => Ok(Vec::new()),
                 Some(v) => string_list(path, &format!("{field}.{key}"), v),
@@ -333,13 +396,23 @@ pub fn parse_channels(path: &Path, value: &Value) -> Result<Parsed<ChannelsConfi
                     .enumerate()
                     .map(|(i, item)| string_list(path, &format!("{field}[{i}]"), item))
                     .collect(),
-                Some(other) => Err(field_error(path, &field, format!("must be a list of lists of usernames, found {}", describe(other)))),
+                Some(other) => Err(field_error(
+                    path,
+                    &field,
+                    format!(
+                        "must be a list of lists of usernames, found {}",
+                        describe(other)
+                    ),
+                )),
             }
         };
         config.groups_exact = lists("exact")?;
         config.groups_subset = lists("subset")?;
     }
-    Ok(Parsed { value: config, warnings })
+    Ok(Parsed {
+        value: config,
+        warnings,
+    })
 }
 
 #[cfg(test)]
@@ -360,7 +433,11 @@ mod tests {
             "https://chat.example.com/api/v4",
             "https://chat.example.com/api/v4/",
         ] {
-            assert_eq!(normalize_server_url(url).unwrap(), "https://chat.example.com", "{url}");
+            assert_eq!(
+                normalize_server_url(url).unwrap(),
+                "https://chat.example.com",
+                "{url}"
+            );
         }
         assert!(normalize_server_url("chat.example.com").is_err());
         assert!(normalize_server_url("https://").is_err());
@@ -370,16 +447,33 @@ mod tests {
     fn credentials_errors_name_the_field() {
         let none = SecretOverrides::default();
         let cases: &[(&str, &str)] = &[
-            (r#"{"user":"a","password":"x"}"#, "cfg.json: field `url` is missing"),
-            (r#"{"password":"x","url":"https://h"}"#, "cfg.json: field `user` is missing"),
-            (r#"{"user":"a","url":"https://h"}"#, "cfg.json: field `password` is missing"),
-            (r#"{"user":7,"password":"x","url":"https://h"}"#, "cfg.json: field `user` must be a string, found a number (7)"),
-            (r#"{"user":"a","password":12345,"url":"https://h"}"#, "cfg.json: field `password` must be a string, found a number"),
+            (
+                r#"{"user":"a","password":"x"}"#,
+                "cfg.json: field `url` is missing",
+            ),
+            (
+                r#"{"password":"x","url":"https://h"}"#,
+                "cfg.json: field `user` is missing",
+            ),
+            (
+                r#"{"user":"a","url":"https://h"}"#,
+                "cfg.json: field `password` is missing",
+            ),
+            (
+                r#"{"user":7,"password":"x","url":"https://h"}"#,
+                "cfg.json: field `user` must be a string, found a number (7)",
+            ),
+            (
+                r#"{"user":"a","password":12345,"url":"https://h"}"#,
+                "cfg.json: field `password` must be a string, found a number",
+            ),
             (r#"[1]"#, "cfg.json: field `(top level)` must be an object"),
         ];
         for (text, expected) in cases {
             let value: Value = serde_json::from_str(text).unwrap();
-            let err = parse_credentials(p(), &value, &none).unwrap_err().to_string();
+            let err = parse_credentials(p(), &value, &none)
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(expected), "{text}: {err}");
             assert!(!err.contains("12345"), "secret leaked: {err}");
         }
@@ -387,7 +481,9 @@ mod tests {
 
     #[test]
     fn env_secrets_override_the_file() {
-        let value: Value = serde_json::from_str(r#"{"user":"a","password":"file","url":"https://h/api"}"#).unwrap();
+        let value: Value =
+            serde_json::from_str(r#"{"user":"a","password":"file","url":"https://h/api"}"#)
+                .unwrap();
         let env = SecretOverrides {
             token: Some(Secret::new("envtoken")),
             password: None,
@@ -395,17 +491,26 @@ mod tests {
         let c = parse_credentials(p(), &value, &env).unwrap().value;
         assert_eq!(c.auth, Auth::Token(Secret::new("envtoken")));
         assert_eq!(c.server, "https://h");
-        let plain = parse_credentials(p(), &value, &SecretOverrides::default()).unwrap().value;
+        let plain = parse_credentials(p(), &value, &SecretOverrides::default())
+            .unwrap()
+            .value;
         assert_eq!(plain.auth, Auth::Password(Secret::new("file")));
-        assert!(!format!("{plain:?}").contains("file\""), "Debug must hide secrets");
+        assert!(
+            !format!("{plain:?}").contains("file\""),
+            "Debug must hide secrets"
+        );
     }
 
     #[test]
     fn syntax_errors_give_position_and_trailing_comma_hint() {
-        let err = parse_json(p(), "{\n  \"direct\": [\"a\",]\n}").unwrap_err().to_string();
+        let err = parse_json(p(), "{\n  \"direct\": [\"a\",]\n}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
         assert!(err.contains("comma after the last element"), "{err}");
-        let err = parse_json(p(), "{\"direct\": [\"a\" \"b\"]}").unwrap_err().to_string();
+        let err = parse_json(p(), "{\"direct\": [\"a\" \"b\"]}")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("comma after the last element"), "{err}");
     }
 
@@ -433,11 +538,23 @@ mod tests {
     #[test]
     fn channels_config_type_errors_name_the_path() {
         let cases: &[(&str, &str)] = &[
-            (r#"{"teams": {"eng": {"include": "dev"}}}"#, "field `teams.eng.include` must be a list of names, found a string (\"dev\")"),
-            (r#"{"teams": {"eng": {"include": ["dev", 3]}}}"#, "field `teams.eng.include[1]` must be a string"),
+            (
+                r#"{"teams": {"eng": {"include": "dev"}}}"#,
+                "field `teams.eng.include` must be a list of names, found a string (\"dev\")",
+            ),
+            (
+                r#"{"teams": {"eng": {"include": ["dev", 3]}}}"#,
+                "field `teams.eng.include[1]` must be a string",
+            ),
             (r#"{"teams": ["eng"]}"#, "field `teams` must be an object"),
-            (r#"{"direct": "bob"}"#, "field `direct` must be a list of names"),
-            (r#"{"groups": {"exact": ["a"]}}"#, "field `groups.exact[0]` must be a list of names"),
+            (
+                r#"{"direct": "bob"}"#,
+                "field `direct` must be a list of names",
+            ),
+            (
+                r#"{"groups": {"exact": ["a"]}}"#,
+                "field `groups.exact[0]` must be a list of names",
+            ),
         ];
         for (text, expected) in cases {
             let value: Value = serde_json::from_str(text).unwrap();

@@ -13,5 +13,6 @@ pub mod cli;
 pub mod config;
 pub mod export;
 pub mod mm;
+pub mod mock;
 pub mod model;
 pub mod sync;

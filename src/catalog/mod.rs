@@ -10,6 +10,7 @@ mod posts;
 mod read;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -23,7 +24,10 @@ pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
 pub use writer::CatalogWriter;
 
 /// Schema files in order; index + 1 is the `user_version` after applying it.
-const MIGRATIONS: &[(&str, &str)] = &[("0001_initial.sql", include_str!("../../schema/0001_initial.sql"))];
+const MIGRATIONS: &[(&str, &str)] = &[(
+    "0001_initial.sql",
+    include_str!("../../schema/0001_initial.sql"),
+)];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -43,7 +47,11 @@ pub enum CatalogError {
         "catalog {} has schema version {found}, newer than this matterbak understands ({supported}); use a newer matterbak",
         path.display()
     )]
-    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     #[error("no archive at {}: {} does not exist (run `matterbak sync` first)", archive.display(), archive.join(CATALOG_FILE).display())]
     Missing { archive: PathBuf },
     #[error("the catalog writer thread stopped")]
@@ -110,17 +118,24 @@ impl Catalog {
             Access::ReadWrite => Connection::open(&path).ctx(&path, "open")?,
             Access::ReadOnly => {
                 if !path.is_file() {
-                    return Err(CatalogError::Missing { archive: archive.to_owned() });
+                    return Err(CatalogError::Missing {
+                        archive: archive.to_owned(),
+                    });
                 }
                 Connection::open_with_flags(
                     &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                        | OpenFlags::SQLITE_OPEN_URI,
                 )
                 .ctx(&path, "open read-only")?
             }
         };
         let mut catalog = Catalog { conn, path };
-        catalog.conn.busy_timeout(std::time::Duration::from_secs(10)).ctx(&catalog.path, "set busy timeout")?;
+        catalog
+            .conn
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .ctx(&catalog.path, "set busy timeout")?;
         match access {
             Access::ReadWrite => {
                 // WAL lets readers (export, sql) run during a sync; NORMAL is durable enough
@@ -132,7 +147,10 @@ impl Catalog {
                 catalog.migrate()?;
             }
             Access::ReadOnly => {
-                catalog.conn.execute_batch("PRAGMA query_only = ON;").ctx(&catalog.path, "configure")?;
+                catalog
+                    .conn
+                    .execute_batch("PRAGMA query_only = ON;")
+                    .ctx(&catalog.path, "configure")?;
                 let found = catalog.schema_version()?;
                 if found > SCHEMA_VERSION {
                     return Err(CatalogError::NewerSchema {
@@ -169,7 +187,8 @@ impl Catalog {
         }
         for (index, (_name, sql)) in MIGRATIONS.iter().enumerate().skip(found as usize) {
             let tx = self.conn.transaction().ctx(&self.path, "begin migration")?;
-            tx.execute_batch(sql).ctx(&self.path, "apply schema migration")?;
+            tx.execute_batch(sql)
+                .ctx(&self.path, "apply schema migration")?;
             // PRAGMA takes no parameters; the value is our own constant.
             tx.execute_batch(&format!("PRAGMA user_version = {}", index + 1))
                 .ctx(&self.path, "record schema version")?;
@@ -193,7 +212,10 @@ impl Catalog {
     /// Records who the run archives as, once logged in.
     pub fn set_run_user(&mut self, run: i64, user_id: &str, username: &str) -> Result<()> {
         self.conn
-            .execute("UPDATE sync_runs SET user_id = ?2, username = ?3 WHERE id = ?1", params![run, user_id, username])
+            .execute(
+                "UPDATE sync_runs SET user_id = ?2, username = ?3 WHERE id = ?1",
+                params![run, user_id, username],
+            )
             .ctx(&self.path, "record sync run user")?;
         Ok(())
     }
@@ -266,8 +288,16 @@ impl Catalog {
                 .ctx(&self.path, "store users")?;
             for user in users {
                 let u = &user.value;
-                stmt.execute(params![u.id, u.username, u.update_at, u.delete_at, u.is_bot, u.last_picture_update, user.json()])
-                    .ctx(&self.path, "store user")?;
+                stmt.execute(params![
+                    u.id,
+                    u.username,
+                    u.update_at,
+                    u.delete_at,
+                    u.is_bot,
+                    u.last_picture_update,
+                    user.json()
+                ])
+                .ctx(&self.path, "store user")?;
             }
         }
         tx.commit().ctx(&self.path, "commit users")
@@ -275,7 +305,10 @@ impl Catalog {
 
     /// Ids of all users in the catalog, with the newest `update_at` among them.
     pub fn known_users(&self) -> Result<(Vec<String>, i64)> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM users ORDER BY id").ctx(&self.path, "list users")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM users ORDER BY id")
+            .ctx(&self.path, "list users")?;
         let ids = stmt
             .query_map([], |r| r.get(0))
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
@@ -304,6 +337,25 @@ impl Catalog {
             .ctx(&self.path, "list referenced users")
     }
 
+    /// Usernames of the given users that the catalog holds.
+    pub fn usernames(&self, ids: &[String]) -> Result<HashMap<String, String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT username FROM users WHERE id = ?1")
+            .ctx(&self.path, "read user")?;
+        let mut found = HashMap::new();
+        for id in ids {
+            if let Some(name) = stmt
+                .query_row([id], |r| r.get::<_, String>(0))
+                .optional()
+                .ctx(&self.path, "read user")?
+            {
+                found.insert(id.clone(), name);
+            }
+        }
+        Ok(found)
+    }
+
     /// Users whose uploaded picture is newer than the one we hold.
     pub fn users_needing_avatar(&self) -> Result<Vec<(String, i64)>> {
         let mut stmt = self
@@ -318,7 +370,14 @@ impl Catalog {
             .ctx(&self.path, "list avatars to fetch")
     }
 
-    pub fn set_user_avatar(&mut self, user_id: &str, blob: &StoredBlob, content_type: &str, picture_update: i64, now: i64) -> Result<()> {
+    pub fn set_user_avatar(
+        &mut self,
+        user_id: &str,
+        blob: &StoredBlob,
+        content_type: &str,
+        picture_update: i64,
+        now: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         tx.execute(
@@ -352,13 +411,24 @@ impl Catalog {
     /// The `last_team_icon_update` value the stored icon belongs to (0 = none stored).
     pub fn team_icon_update(&self, team_id: &str) -> Result<i64> {
         self.conn
-            .query_row("SELECT icon_update FROM teams WHERE id = ?1", [team_id], |r| r.get(0))
+            .query_row(
+                "SELECT icon_update FROM teams WHERE id = ?1",
+                [team_id],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(&self.path, "read team icon state")
             .map(Option::unwrap_or_default)
     }
 
-    pub fn set_team_icon(&mut self, team_id: &str, blob: &StoredBlob, content_type: &str, icon_update: i64, now: i64) -> Result<()> {
+    pub fn set_team_icon(
+        &mut self,
+        team_id: &str,
+        blob: &StoredBlob,
+        content_type: &str,
+        icon_update: i64,
+        now: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         tx.execute(
@@ -369,7 +439,12 @@ impl Catalog {
         tx.commit().ctx(&self.path, "commit team icon")
     }
 
-    pub fn replace_team_members(&mut self, team_id: &str, members: &[Raw<wire::TeamMember>], now: i64) -> Result<()> {
+    pub fn replace_team_members(
+        &mut self,
+        team_id: &str,
+        members: &[Raw<wire::TeamMember>],
+        now: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         replace_members(
             &tx,
@@ -389,7 +464,12 @@ impl Catalog {
 
     // ----- channels ------------------------------------------------------------------------
 
-    pub fn upsert_channel(&mut self, channel: &Raw<wire::Channel>, selected: bool, export_name: Option<&str>) -> Result<()> {
+    pub fn upsert_channel(
+        &mut self,
+        channel: &Raw<wire::Channel>,
+        selected: bool,
+        export_name: Option<&str>,
+    ) -> Result<()> {
         let c = &channel.value;
         self.conn
             .prepare_cached(
@@ -407,16 +487,38 @@ impl Catalog {
         Ok(())
     }
 
+    /// When the team's member list was last refreshed (local ms), if ever.
+    pub fn team_members_synced_at(&self, team_id: &str) -> Result<Option<i64>> {
+        self.conn
+            .query_row(
+                "SELECT members_synced_at FROM teams WHERE id = ?1",
+                [team_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "read team state")
+            .map(Option::flatten)
+    }
+
     /// When the channel's member list was last refreshed (local ms), if ever.
     pub fn channel_members_synced_at(&self, channel_id: &str) -> Result<Option<i64>> {
         self.conn
-            .query_row("SELECT members_synced_at FROM channels WHERE id = ?1", [channel_id], |r| r.get(0))
+            .query_row(
+                "SELECT members_synced_at FROM channels WHERE id = ?1",
+                [channel_id],
+                |r| r.get(0),
+            )
             .optional()
             .ctx(&self.path, "read channel state")
             .map(Option::flatten)
     }
 
-    pub fn replace_channel_members(&mut self, channel_id: &str, members: &[Raw<wire::ChannelMember>], now: i64) -> Result<()> {
+    pub fn replace_channel_members(
+        &mut self,
+        channel_id: &str,
+        members: &[Raw<wire::ChannelMember>],
+        now: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         replace_members(
             &tx,
@@ -469,7 +571,10 @@ impl Catalog {
 
     pub fn set_file_error(&mut self, file_id: &str, error: &str) -> Result<()> {
         self.conn
-            .execute("UPDATE files SET fetch_error = ?2 WHERE id = ?1", params![file_id, error])
+            .execute(
+                "UPDATE files SET fetch_error = ?2 WHERE id = ?1",
+                params![file_id, error],
+            )
             .ctx(&self.path, "record file failure")?;
         Ok(())
     }
@@ -483,10 +588,17 @@ impl Catalog {
 
     /// Stores the server's full emoji list; emojis missing from it are marked removed.
     /// Returns the emojis whose image must be (re)fetched: `(id, update_at)`.
-    pub fn replace_emojis(&mut self, emojis: &[Raw<wire::Emoji>], now: i64) -> Result<Vec<(String, i64)>> {
+    pub fn replace_emojis(
+        &mut self,
+        emojis: &[Raw<wire::Emoji>],
+        now: i64,
+    ) -> Result<Vec<(String, i64)>> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
-        tx.execute("UPDATE emojis SET removed_at = ?1 WHERE removed_at IS NULL", [now])
-            .ctx(&self.path, "mark emojis")?;
+        tx.execute(
+            "UPDATE emojis SET removed_at = ?1 WHERE removed_at IS NULL",
+            [now],
+        )
+        .ctx(&self.path, "mark emojis")?;
         {
             let mut stmt = tx
                 .prepare_cached(
@@ -497,8 +609,15 @@ impl Catalog {
                 .ctx(&self.path, "store emoji")?;
             for emoji in emojis {
                 let e = &emoji.value;
-                stmt.execute(params![e.id, e.name, e.creator_id, e.create_at, e.update_at, emoji.json()])
-                    .ctx(&self.path, "store emoji")?;
+                stmt.execute(params![
+                    e.id,
+                    e.name,
+                    e.creator_id,
+                    e.create_at,
+                    e.update_at,
+                    emoji.json()
+                ])
+                .ctx(&self.path, "store emoji")?;
             }
         }
         let stale = {
@@ -515,7 +634,14 @@ impl Catalog {
         Ok(stale)
     }
 
-    pub fn set_emoji_image(&mut self, emoji_id: &str, blob: &StoredBlob, content_type: &str, update_at: i64, now: i64) -> Result<()> {
+    pub fn set_emoji_image(
+        &mut self,
+        emoji_id: &str,
+        blob: &StoredBlob,
+        content_type: &str,
+        update_at: i64,
+        now: i64,
+    ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         tx.execute(
@@ -542,12 +668,15 @@ fn replace_members<'a>(
     now: i64,
     sql: MemberSql,
 ) -> Result<()> {
-    tx.execute(sql.mark_all, params![owner_id, now]).ctx(path, "mark members")?;
+    tx.execute(sql.mark_all, params![owner_id, now])
+        .ctx(path, "mark members")?;
     let mut stmt = tx.prepare_cached(sql.upsert).ctx(path, "store members")?;
     for (position, (user_id, json)) in members.enumerate() {
-        stmt.execute(params![owner_id, user_id, position as i64, json]).ctx(path, "store member")?;
+        stmt.execute(params![owner_id, user_id, position as i64, json])
+            .ctx(path, "store member")?;
     }
-    tx.execute(sql.synced, params![owner_id, now]).ctx(path, "record member refresh")?;
+    tx.execute(sql.synced, params![owner_id, now])
+        .ctx(path, "record member refresh")?;
     Ok(())
 }
 
@@ -558,7 +687,10 @@ pub mod testing {
     use rusqlite::types::ValueRef;
 
     pub fn query_strings(catalog: &Catalog, sql: &str) -> Vec<String> {
-        let mut stmt = catalog.conn.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let mut stmt = catalog
+            .conn
+            .prepare(sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
         let columns = stmt.column_count();
         let mut rows = stmt.query([]).unwrap_or_else(|e| panic!("{sql}: {e}"));
         let mut out = Vec::new();

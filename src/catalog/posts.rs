@@ -40,15 +40,19 @@ pub struct PageOutcome {
     pub files_without_info: Vec<String>,
     /// Users who wrote or reacted to the posts of this page.
     pub user_ids: HashSet<String>,
-    /// Membership changed (system join/leave/add/remove posts), so refresh the member list.
-    pub membership_changed: bool,
+    /// Channel membership changed (system join/leave/add/remove posts): refresh its list.
+    pub channel_membership_changed: bool,
+    /// Team membership changed (system join/leave team posts): refresh the team's list.
+    pub team_membership_changed: bool,
 }
 
-const MEMBERSHIP_POST_TYPES: &[&str] = &[
+const CHANNEL_MEMBERSHIP_POSTS: &[&str] = &[
     "system_join_channel",
     "system_leave_channel",
     "system_add_to_channel",
     "system_remove_from_channel",
+];
+const TEAM_MEMBERSHIP_POSTS: &[&str] = &[
     "system_join_team",
     "system_leave_team",
     "system_add_to_team",
@@ -97,7 +101,8 @@ impl Catalog {
         let tx = self.conn.transaction().ctx(&path, "begin")?;
         let mut outcome = PageOutcome::default();
         // Live and deleted posts first, so history rows find the post they belong to.
-        let (history, current): (Vec<_>, Vec<_>) = posts.iter().partition(|p| !p.value.original_id.is_empty());
+        let (history, current): (Vec<_>, Vec<_>) =
+            posts.iter().partition(|p| !p.value.original_id.is_empty());
         for post in current {
             upsert_post(&tx, &path, post, &mut outcome)?;
         }
@@ -110,16 +115,35 @@ impl Catalog {
     }
 
     /// Stores a cursor without posts (e.g. an empty channel, or a finished walk).
-    pub fn store_cursor(&mut self, channel_id: &str, cursor: &ChannelCursor, outcome_note: &str, now: i64) -> Result<()> {
-        store_cursor(&self.conn, &self.path, channel_id, cursor, outcome_note, now)
+    pub fn store_cursor(
+        &mut self,
+        channel_id: &str,
+        cursor: &ChannelCursor,
+        outcome_note: &str,
+        now: i64,
+    ) -> Result<()> {
+        store_cursor(
+            &self.conn,
+            &self.path,
+            channel_id,
+            cursor,
+            outcome_note,
+            now,
+        )
     }
 
     /// Live posts of a channel that a completed full walk (started at `walk_started_at`) did
     /// not touch; they are candidates for deletion.
-    pub fn posts_not_seen_since(&self, channel_id: &str, seen: &HashSet<String>) -> Result<Vec<String>> {
+    pub fn posts_not_seen_since(
+        &self,
+        channel_id: &str,
+        seen: &HashSet<String>,
+    ) -> Result<Vec<String>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT id FROM posts WHERE channel_id = ?1 AND delete_at = 0 ORDER BY create_at")
+            .prepare_cached(
+                "SELECT id FROM posts WHERE channel_id = ?1 AND delete_at = 0 ORDER BY create_at",
+            )
             .ctx(&self.path, "list posts")?;
         let ids: Vec<String> = stmt
             .query_map([channel_id], |r| r.get(0))
@@ -140,7 +164,14 @@ impl Catalog {
     }
 }
 
-fn store_cursor(conn: &Connection, path: &Path, channel_id: &str, cursor: &ChannelCursor, note: &str, now: i64) -> Result<()> {
+fn store_cursor(
+    conn: &Connection,
+    path: &Path,
+    channel_id: &str,
+    cursor: &ChannelCursor,
+    note: &str,
+    now: i64,
+) -> Result<()> {
     let walk = cursor.walk.as_ref();
     conn.prepare_cached(
         "INSERT INTO sync_cursors (channel_id, watermark, walk_watermark, walk_before, walk_page, walk_started_at, last_sync_at, last_outcome)
@@ -173,16 +204,22 @@ struct Stored {
     json: String,
 }
 
-fn upsert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, outcome: &mut PageOutcome) -> Result<()> {
+fn upsert_post(
+    tx: &Connection,
+    path: &Path,
+    post: &Raw<wire::Post>,
+    outcome: &mut PageOutcome,
+) -> Result<()> {
     let p = &post.value;
     if !p.user_id.is_empty() {
         outcome.user_ids.insert(p.user_id.clone());
     }
-    if MEMBERSHIP_POST_TYPES.contains(&p.kind.as_str()) {
-        outcome.membership_changed = true;
-    }
+    outcome.channel_membership_changed |= CHANNEL_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
+    outcome.team_membership_changed |= TEAM_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
     let stored: Option<Stored> = tx
-        .prepare_cached("SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1")
+        .prepare_cached(
+            "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
+        )
         .and_then(|mut s| {
             s.query_row([&p.id], |r| {
                 Ok(Stored {
@@ -244,7 +281,12 @@ fn upsert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, outcome: &m
     store_files_and_reactions(tx, path, post, outcome)
 }
 
-fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, seen_live: bool) -> Result<()> {
+fn insert_post(
+    tx: &Connection,
+    path: &Path,
+    post: &Raw<wire::Post>,
+    seen_live: bool,
+) -> Result<()> {
     let p = &post.value;
     tx.prepare_cached(
         "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
@@ -259,7 +301,12 @@ fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>, seen_live: 
     Ok(())
 }
 
-fn store_files_and_reactions(tx: &Connection, path: &Path, post: &Raw<wire::Post>, outcome: &mut PageOutcome) -> Result<()> {
+fn store_files_and_reactions(
+    tx: &Connection,
+    path: &Path,
+    post: &Raw<wire::Post>,
+    outcome: &mut PageOutcome,
+) -> Result<()> {
     let p = &post.value;
     let mut described = HashSet::new();
     for raw in &p.metadata.files {
@@ -270,9 +317,12 @@ fn store_files_and_reactions(tx: &Connection, path: &Path, post: &Raw<wire::Post
         described.insert(info.value.id.clone());
         upsert_file(tx, path, &info)?;
     }
-    outcome
-        .files_without_info
-        .extend(p.file_ids.iter().filter(|id| !described.contains(*id)).cloned());
+    outcome.files_without_info.extend(
+        p.file_ids
+            .iter()
+            .filter(|id| !described.contains(*id))
+            .cloned(),
+    );
 
     let mut current = HashSet::new();
     for raw in &p.metadata.reactions {
@@ -290,8 +340,13 @@ fn store_files_and_reactions(tx: &Connection, path: &Path, post: &Raw<wire::Post
         .ctx(path, "store reaction")?;
     }
     let live: Vec<(String, String)> = tx
-        .prepare_cached("SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL")
-        .and_then(|mut st| st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+        .prepare_cached(
+            "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
+        )
+        .and_then(|mut st| {
+            st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
         .ctx(path, "read reactions")?;
     for (user_id, emoji_name) in live.into_iter().filter(|k| !current.contains(k)) {
         tx.prepare_cached("UPDATE reactions SET removed_at = ?4 WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3")
@@ -301,7 +356,11 @@ fn store_files_and_reactions(tx: &Connection, path: &Path, post: &Raw<wire::Post
     Ok(())
 }
 
-pub(super) fn upsert_file(conn: &Connection, path: &Path, info: &Raw<wire::FileInfo>) -> Result<()> {
+pub(super) fn upsert_file(
+    conn: &Connection,
+    path: &Path,
+    info: &Raw<wire::FileInfo>,
+) -> Result<()> {
     let f = &info.value;
     conn.prepare_cached(
         "INSERT INTO files (id, post_id, channel_id, user_id, name, extension, size, mime_type, create_at, json)

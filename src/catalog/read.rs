@@ -60,11 +60,15 @@ impl Catalog {
     /// Starts a read transaction: every query until `end_snapshot` sees one consistent state,
     /// even while a sync writes.
     pub fn begin_snapshot(&self) -> Result<()> {
-        self.conn.execute_batch("BEGIN").ctx(&self.path, "begin read")
+        self.conn
+            .execute_batch("BEGIN")
+            .ctx(&self.path, "begin read")
     }
 
     pub fn end_snapshot(&self) -> Result<()> {
-        self.conn.execute_batch("COMMIT").ctx(&self.path, "end read")
+        self.conn
+            .execute_batch("COMMIT")
+            .ctx(&self.path, "end read")
     }
 
     /// Teams that were ever selected for archiving, by name.
@@ -108,7 +112,11 @@ impl Catalog {
     }
 
     /// Current members (raw JSON) of a team, in the server's order.
-    pub fn for_each_team_member(&self, team_id: &str, f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    pub fn for_each_team_member(
+        &self,
+        team_id: &str,
+        f: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         self.for_each_string(
             "SELECT json FROM team_members WHERE team_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
             team_id,
@@ -117,7 +125,11 @@ impl Catalog {
     }
 
     /// Current members (raw JSON) of a channel, in the server's order.
-    pub fn for_each_channel_member(&self, channel_id: &str, f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    pub fn for_each_channel_member(
+        &self,
+        channel_id: &str,
+        f: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         self.for_each_string(
             "SELECT json FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
             channel_id,
@@ -125,7 +137,12 @@ impl Catalog {
         )
     }
 
-    fn for_each_string(&self, sql: &str, key: &str, mut f: impl FnMut(&str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    fn for_each_string(
+        &self,
+        sql: &str,
+        key: &str,
+        mut f: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, "read")?;
         let mut rows = stmt.query([key]).ctx(&self.path, "read")?;
         while let Some(row) = rows.next().ctx(&self.path, "read")? {
@@ -139,7 +156,11 @@ impl Catalog {
 
     /// Thread relations of a channel: `(root_id, reply_id)` grouped by root. Roots come in
     /// the order the Python tool meets them (newest reply first); replies oldest first.
-    pub fn for_each_thread_reply(&self, channel_id: &str, mut f: impl FnMut(&str, &str) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    pub fn for_each_thread_reply(
+        &self,
+        channel_id: &str,
+        mut f: impl FnMut(&str, &str) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -161,7 +182,11 @@ impl Catalog {
     }
 
     /// Posts of a channel that we saw alive, oldest first.
-    pub fn for_each_post(&self, channel_id: &str, mut f: impl FnMut(PostRow) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    pub fn for_each_post(
+        &self,
+        channel_id: &str,
+        mut f: impl FnMut(PostRow) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, create_at, json FROM posts WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id")
@@ -181,7 +206,11 @@ impl Catalog {
     }
 
     /// File infos of a channel's exported posts, by id.
-    pub fn for_each_file(&self, channel_id: &str, mut f: impl FnMut(FileRow) -> std::io::Result<()>) -> Result<std::io::Result<()>> {
+    pub fn for_each_file(
+        &self,
+        channel_id: &str,
+        mut f: impl FnMut(FileRow) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -206,11 +235,15 @@ impl Catalog {
     }
 
     pub fn export_users(&self) -> Result<Vec<ImageOwnerRow>> {
-        self.image_owners("SELECT id, username, json, avatar_blob, avatar_content_type FROM users ORDER BY id")
+        self.image_owners(
+            "SELECT id, username, json, avatar_blob, avatar_content_type FROM users ORDER BY id",
+        )
     }
 
     pub fn export_emojis(&self) -> Result<Vec<ImageOwnerRow>> {
-        self.image_owners("SELECT id, name, json, image_blob, image_content_type FROM emojis ORDER BY id")
+        self.image_owners(
+            "SELECT id, name, json, image_blob, image_content_type FROM emojis ORDER BY id",
+        )
     }
 
     fn image_owners(&self, sql: &str) -> Result<Vec<ImageOwnerRow>> {

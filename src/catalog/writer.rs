@@ -42,7 +42,10 @@ impl CatalogWriter {
         let job: Job = Box::new(move |catalog| {
             let _ = reply.send(f(catalog));
         });
-        self.jobs.send(job).await.map_err(|_| CatalogError::WriterGone)?;
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| CatalogError::WriterGone)?;
         answer.await.map_err(|_| CatalogError::WriterGone)?
     }
 }

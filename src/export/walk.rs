@@ -45,7 +45,12 @@ pub struct ExportReport {
 }
 
 /// Exports the archive into `data_dir` and, unless `zip` is None, the zip of it.
-pub fn export_archive(archive: &Path, data_dir: &Path, zip: Option<&Path>, options: &ExportOptions) -> Result<ExportReport, ExportError> {
+pub fn export_archive(
+    archive: &Path,
+    data_dir: &Path,
+    zip: Option<&Path>,
+    options: &ExportOptions,
+) -> Result<ExportReport, ExportError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
     let blobs = BlobStore::open_existing(archive);
     let dir = DirSink::new(data_dir)?;
@@ -97,13 +102,22 @@ impl Walker<'_> {
             let paths = layout::team_paths(&team.id, &team.name);
             self.json(&paths.json, &team.json, "team")?;
             let team_id = team.id.clone();
-            self.json_list(&paths.members, |catalog, f| catalog.for_each_team_member(&team_id, f))?;
+            self.json_list(&paths.members, |catalog, f| {
+                catalog.for_each_team_member(&team_id, f)
+            })?;
             if let Some((blob, content_type)) = &team.icon
                 && let Some(ext) = layout::image_extension(content_type)
             {
-                self.blob(&paths.icon(&ext), blob, &format!("icon of team {}", team.name))?;
+                self.blob(
+                    &paths.icon(&ext),
+                    blob,
+                    &format!("icon of team {}", team.name),
+                )?;
             }
-            for channel in channels.iter().filter(|c| c.team_id == team.id && c.team_id != "") {
+            for channel in channels
+                .iter()
+                .filter(|c| c.team_id == team.id && c.team_id != "")
+            {
                 self.channel(ChannelPlace::Team(&paths), channel, &channel.name)?;
             }
         }
@@ -121,7 +135,11 @@ impl Walker<'_> {
                 if let Some((blob, content_type)) = &user.image
                     && let Some(ext) = layout::image_extension(content_type)
                 {
-                    self.blob(&paths.image(&ext), blob, &format!("picture of user {}", user.name))?;
+                    self.blob(
+                        &paths.image(&ext),
+                        blob,
+                        &format!("picture of user {}", user.name),
+                    )?;
                 }
             }
         }
@@ -133,18 +151,29 @@ impl Walker<'_> {
                 if let Some((blob, content_type)) = &emoji.image
                     && let Some(ext) = layout::image_extension(content_type)
                 {
-                    self.blob(&paths.image(&ext), blob, &format!("image of emoji {}", emoji.name))?;
+                    self.blob(
+                        &paths.image(&ext),
+                        blob,
+                        &format!("image of emoji {}", emoji.name),
+                    )?;
                 }
             }
         }
         Ok(())
     }
 
-    fn channel(&mut self, place: ChannelPlace<'_>, channel: &ChannelRow, name: &str) -> Result<(), ExportError> {
+    fn channel(
+        &mut self,
+        place: ChannelPlace<'_>,
+        channel: &ChannelRow,
+        name: &str,
+    ) -> Result<(), ExportError> {
         let paths: ChannelPaths = layout::channel_paths(place, &channel.id, name);
         self.json(&paths.json, &channel.json, "channel")?;
         let id = channel.id.clone();
-        self.json_list(&paths.members, |catalog, f| catalog.for_each_channel_member(&id, f))?;
+        self.json_list(&paths.members, |catalog, f| {
+            catalog.for_each_channel_member(&id, f)
+        })?;
         self.threads(&paths.threads, &channel.id)?;
         self.sink.dir(&paths.posts_dir)?;
         self.sink.dir(&paths.files_dir)?;
@@ -157,11 +186,13 @@ impl Walker<'_> {
         let mut failed = None;
         let walked = catalog.for_each_post(&channel.id, |post| {
             let rel = paths.post(post.create_at, &post.id, &tz);
-            sink.file(&rel, None, &mut |out: &mut dyn Write| pyjson::write_python_json(&post.json, out).map_err(json_io))
-                .map_err(|e| {
-                    failed = Some(e);
-                    io::Error::other("export stopped")
-                })?;
+            sink.file(&rel, None, &mut |out: &mut dyn Write| {
+                pyjson::write_python_json(&post.json, out).map_err(json_io)
+            })
+            .map_err(|e| {
+                failed = Some(e);
+                io::Error::other("export stopped")
+            })?;
             count += 1;
             Ok(())
         })?;
@@ -187,10 +218,17 @@ impl Walker<'_> {
             self.json(&paths.file_info(&file.id), &file.json, "file info")?;
             match &file.blob {
                 Some(blob) => {
-                    self.blob(&paths.file_bytes(&file.id, &file.name), blob, &format!("file {} ({})", file.id, file.name))?;
+                    self.blob(
+                        &paths.file_bytes(&file.id, &file.name),
+                        blob,
+                        &format!("file {} ({})", file.id, file.name),
+                    )?;
                     self.report.attachments += 1;
                 }
-                None => self.report.missing_blobs.push(format!("file {} ({}): never fetched", file.id, file.name)),
+                None => self
+                    .report
+                    .missing_blobs
+                    .push(format!("file {} ({}): never fetched", file.id, file.name)),
             }
         }
         Ok(())
@@ -235,7 +273,9 @@ impl Walker<'_> {
                 source,
             });
         }
-        self.sink.file(rel, None, &mut |out: &mut dyn Write| pyjson::write_python_json(raw, out).map_err(json_io))?;
+        self.sink.file(rel, None, &mut |out: &mut dyn Write| {
+            pyjson::write_python_json(raw, out).map_err(json_io)
+        })?;
         self.report.files += 1;
         Ok(())
     }
@@ -244,7 +284,10 @@ impl Walker<'_> {
     fn json_list(
         &mut self,
         rel: &str,
-        rows: impl Fn(&Catalog, &mut dyn FnMut(&str) -> io::Result<()>) -> Result<io::Result<()>, CatalogError>,
+        rows: impl Fn(
+            &Catalog,
+            &mut dyn FnMut(&str) -> io::Result<()>,
+        ) -> Result<io::Result<()>, CatalogError>,
     ) -> Result<(), ExportError> {
         let catalog = self.catalog;
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
@@ -264,16 +307,25 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn blob(&mut self, rel: &str, blob: &crate::model::BlobId, what: &str) -> Result<(), ExportError> {
+    fn blob(
+        &mut self,
+        rel: &str,
+        blob: &crate::model::BlobId,
+        what: &str,
+    ) -> Result<(), ExportError> {
         let mut file = match self.blobs.open_blob(blob) {
             Ok(file) => file,
             Err(_) => {
-                self.report.missing_blobs.push(format!("{what}: blob {blob} missing from the store"));
+                self.report
+                    .missing_blobs
+                    .push(format!("{what}: blob {blob} missing from the store"));
                 return Ok(());
             }
         };
         let len = file.metadata().map(|m| m.len()).ok();
-        self.sink.file(rel, len, &mut |out: &mut dyn Write| io::copy(&mut file, out).map(drop))?;
+        self.sink.file(rel, len, &mut |out: &mut dyn Write| {
+            io::copy(&mut file, out).map(drop)
+        })?;
         self.report.files += 1;
         self.report.bytes += len.unwrap_or(0);
         Ok(())

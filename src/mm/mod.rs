@@ -36,7 +36,10 @@ pub enum MmError {
         "{endpoint}: the server refused the credentials (HTTP 401{}); check the password or token in the credentials file (an MMAUTHTOKEN expires at logout)",
         id_suffix(.id)
     )]
-    Unauthorized { endpoint: String, id: Option<String> },
+    Unauthorized {
+        endpoint: String,
+        id: Option<String>,
+    },
     #[error("{endpoint}: this account needs a multi-factor code: pass --mfa-token CODE")]
     MfaRequired { endpoint: String },
     #[error("{endpoint}: HTTP {status}{}{}", id_suffix(.id), message_suffix(.message))]
@@ -61,7 +64,11 @@ pub enum MmError {
         source: serde_json::Error,
     },
     #[error("{endpoint}: gave up after {attempts} attempts; last failure: {last}")]
-    GaveUp { endpoint: String, attempts: u32, last: String },
+    GaveUp {
+        endpoint: String,
+        attempts: u32,
+        last: String,
+    },
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error("{endpoint}: interrupted")]
@@ -69,11 +76,16 @@ pub enum MmError {
 }
 
 fn id_suffix(id: &Option<String>) -> String {
-    id.as_deref().map(|id| format!(", {id}")).unwrap_or_default()
+    id.as_deref()
+        .map(|id| format!(", {id}"))
+        .unwrap_or_default()
 }
 
 fn message_suffix(message: &Option<String>) -> String {
-    message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    message
+        .as_deref()
+        .map(|m| format!(": {m}"))
+        .unwrap_or_default()
 }
 
 impl MmError {
@@ -88,7 +100,12 @@ impl MmError {
 
     /// Errors that make the rest of a run pointless (auth) as opposed to one failed item.
     pub fn is_fatal(&self) -> bool {
-        matches!(self, MmError::Unauthorized { .. } | MmError::MfaRequired { .. } | MmError::NotMattermost { .. })
+        matches!(
+            self,
+            MmError::Unauthorized { .. }
+                | MmError::MfaRequired { .. }
+                | MmError::NotMattermost { .. }
+        )
     }
 }
 
@@ -164,7 +181,11 @@ fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
 
 impl Client {
     /// Logs in (password) or adopts a token, then reads the user it authenticates.
-    pub async fn connect(credentials: &Credentials, mfa_token: Option<&str>, options: &ClientOptions) -> Result<(Client, Raw<wire::User>)> {
+    pub async fn connect(
+        credentials: &Credentials,
+        mfa_token: Option<&str>,
+        options: &ClientOptions,
+    ) -> Result<(Client, Raw<wire::User>)> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("matterbak/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
@@ -174,13 +195,17 @@ impl Client {
                 endpoint: "client setup".into(),
                 source,
             })?;
-        let api = Url::parse(&format!("{}/api/v4/", credentials.server)).map_err(|e| MmError::NotMattermost {
-            endpoint: credentials.server.clone(),
-            why: format!("not a URL: {e}"),
+        let api = Url::parse(&format!("{}/api/v4/", credentials.server)).map_err(|e| {
+            MmError::NotMattermost {
+                endpoint: credentials.server.clone(),
+                why: format!("not a URL: {e}"),
+            }
         })?;
         let limiter = options.rate_limit.filter(|r| *r > 0.0).map(|rate| {
             let period = Duration::from_secs_f64(1.0 / rate);
-            let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(NonZeroU32::MIN);
+            let quota = Quota::with_period(period)
+                .unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX))
+                .allow_burst(NonZeroU32::MIN);
             Arc::new(RateLimiter::direct(quota))
         });
         let mut client = Client {
@@ -204,7 +229,12 @@ impl Client {
         Ok((client, me))
     }
 
-    async fn login(&self, user: &str, password: &Secret, mfa_token: Option<&str>) -> Result<Secret> {
+    async fn login(
+        &self,
+        user: &str,
+        password: &Secret,
+        mfa_token: Option<&str>,
+    ) -> Result<Secret> {
         let body = serde_json::json!({
             "login_id": user,
             "password": password.expose(),
@@ -212,7 +242,15 @@ impl Client {
         });
         let endpoint = "POST /api/v4/users/login".to_string();
         let body = serde_json::to_vec(&body).expect("a JSON literal serializes");
-        let response = self.send(Method::POST, self.url(&["users", "login"], &[]), Some(body), false, &endpoint).await?;
+        let response = self
+            .send(
+                Method::POST,
+                self.url(&["users", "login"], &[]),
+                Some(body),
+                false,
+                &endpoint,
+            )
+            .await?;
         let status = response.status();
         if status.is_success() {
             let token = response
@@ -233,7 +271,15 @@ impl Client {
     pub async fn logout(&self) {
         if self.owns_session {
             let endpoint = "POST /api/v4/users/logout".to_string();
-            let _ = self.send(Method::POST, self.url(&["users", "logout"], &[]), None, true, &endpoint).await;
+            let _ = self
+                .send(
+                    Method::POST,
+                    self.url(&["users", "logout"], &[]),
+                    None,
+                    true,
+                    &endpoint,
+                )
+                .await;
         }
     }
 
@@ -257,13 +303,20 @@ impl Client {
             }
         }
         if !query.is_empty() {
-            url.query_pairs_mut().extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
+            url.query_pairs_mut()
+                .extend_pairs(query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         url
     }
 
     /// One attempt: waits for the rate limiter, sends, counts.
-    async fn attempt(&self, method: &Method, url: &Url, body: Option<&Vec<u8>>, auth: bool) -> reqwest::Result<reqwest::Response> {
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&Vec<u8>>,
+        auth: bool,
+    ) -> reqwest::Result<reqwest::Response> {
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -273,10 +326,15 @@ impl Client {
             request = request.header(AUTHORIZATION, format!("Bearer {}", self.token.expose()));
         }
         if let Some(body) = body {
-            request = request.header(CONTENT_TYPE, "application/json").body(body.clone());
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
         }
         let response = request.send().await?;
-        if let Some(version) = response.headers().get("x-version-id").and_then(|v| v.to_str().ok())
+        if let Some(version) = response
+            .headers()
+            .get("x-version-id")
+            .and_then(|v| v.to_str().ok())
             && let Ok(mut slot) = self.server_version.lock()
             && slot.is_none()
         {
@@ -286,7 +344,14 @@ impl Client {
     }
 
     /// Sends with retries; returns the first non-retryable response (success or not).
-    async fn send(&self, method: Method, url: Url, body: Option<Vec<u8>>, auth: bool, endpoint: &str) -> Result<reqwest::Response> {
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        auth: bool,
+        endpoint: &str,
+    ) -> Result<reqwest::Response> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -297,7 +362,9 @@ impl Client {
                         status,
                         retry_after: retry::delay_hint(status, response.headers()),
                     };
-                    if response.status().is_success() || self.decide(attempt, &what) == Decision::GiveUp {
+                    if response.status().is_success()
+                        || self.decide(attempt, &what) == Decision::GiveUp
+                    {
                         return Ok(response);
                     }
                     (what, format!("HTTP {status}"))
@@ -343,12 +410,25 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
         let body = response.bytes().await.unwrap_or_default();
-        let parsed: Option<ErrorBody> = if is_json { serde_json::from_slice(&body).ok() } else { None };
-        let id = parsed.as_ref().map(|b| b.id.clone()).filter(|s| !s.is_empty());
-        let message = parsed.as_ref().map(|b| b.message.clone()).filter(|s| !s.is_empty());
+        let parsed: Option<ErrorBody> = if is_json {
+            serde_json::from_slice(&body).ok()
+        } else {
+            None
+        };
+        let id = parsed
+            .as_ref()
+            .map(|b| b.id.clone())
+            .filter(|s| !s.is_empty());
+        let message = parsed
+            .as_ref()
+            .map(|b| b.message.clone())
+            .filter(|s| !s.is_empty());
         let endpoint = endpoint.to_owned();
         if status == StatusCode::UNAUTHORIZED {
-            if id.as_deref().is_some_and(|id| id.starts_with("mfa.") || id.contains("check_user_mfa")) {
+            if id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("mfa.") || id.contains("check_user_mfa"))
+            {
                 return MmError::MfaRequired { endpoint };
             }
             return MmError::Unauthorized { endpoint, id };
@@ -356,7 +436,8 @@ impl Client {
         if status == StatusCode::NOT_FOUND && parsed.is_none() {
             return MmError::NotMattermost {
                 endpoint,
-                why: "HTTP 404 without a Mattermost error body: is the URL the server's address?".into(),
+                why: "HTTP 404 without a Mattermost error body: is the URL the server's address?"
+                    .into(),
             };
         }
         MmError::Status {
@@ -368,25 +449,40 @@ impl Client {
     }
 
     /// GET returning the body bytes of a success; retries truncated bodies too.
-    async fn get_body(&self, segments: &[&str], query: &[(&str, String)], endpoint: &str) -> Result<(bytes::Bytes, HeaderMap)> {
+    async fn get_body(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        endpoint: &str,
+    ) -> Result<(bytes::Bytes, HeaderMap)> {
         let url = self.url(segments, query);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let response = self.send(Method::GET, url.clone(), None, true, endpoint).await?;
+            let response = self
+                .send(Method::GET, url.clone(), None, true, endpoint)
+                .await?;
             if !response.status().is_success() {
                 return Err(self.error_from(endpoint, response).await);
             }
             let headers = response.headers().clone();
             match response.bytes().await {
                 Ok(body) => return Ok((body, headers)),
-                Err(e) => self.pause(attempt, &Attempt::Transport, endpoint, &e.to_string()).await?,
+                Err(e) => {
+                    self.pause(attempt, &Attempt::Transport, endpoint, &e.to_string())
+                        .await?
+                }
             }
         }
     }
 
     /// GET + decode, retrying bodies that do not decode (a 200 cut off mid-stream).
-    async fn get_decoded<T>(&self, segments: &[&str], query: &[(&str, String)], decode: impl Fn(&[u8]) -> serde_json::Result<T>) -> Result<(T, HeaderMap)> {
+    async fn get_decoded<T>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        decode: impl Fn(&[u8]) -> serde_json::Result<T>,
+    ) -> Result<(T, HeaderMap)> {
         let endpoint = endpoint_name("GET", segments);
         let mut attempt = 0;
         loop {
@@ -398,19 +494,26 @@ impl Client {
                     if looks_like_html(&body) {
                         return Err(MmError::NotMattermost {
                             endpoint,
-                            why: "got an HTML page instead of JSON: is the URL the server's address?".into(),
+                            why:
+                                "got an HTML page instead of JSON: is the URL the server's address?"
+                                    .into(),
                         });
                     }
                     if self.decide(attempt, &Attempt::BadBody) == Decision::GiveUp {
                         return Err(MmError::Decode { endpoint, source });
                     }
-                    self.pause(attempt, &Attempt::BadBody, &endpoint, &source.to_string()).await?;
+                    self.pause(attempt, &Attempt::BadBody, &endpoint, &source.to_string())
+                        .await?;
                 }
             }
         }
     }
 
-    async fn get_one<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Raw<T>> {
+    async fn get_one<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Raw<T>> {
         let (value, _) = self
             .get_decoded(segments, query, |body| {
                 let raw: Box<RawValue> = serde_json::from_slice(body)?;
@@ -420,15 +523,26 @@ impl Client {
         Ok(value)
     }
 
-    async fn get_list<T: serde::de::DeserializeOwned>(&self, segments: &[&str], query: &[(&str, String)]) -> Result<Vec<Raw<T>>> {
+    async fn get_list<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+    ) -> Result<Vec<Raw<T>>> {
         Ok(self.get_decoded(segments, query, wire::parse_list).await?.0)
     }
 
     /// Pages through a list endpoint with `per_page=200` until a short page.
-    async fn get_all_pages<T: serde::de::DeserializeOwned>(&self, segments: &[&str], extra: &[(&str, String)]) -> Result<Vec<Raw<T>>> {
+    async fn get_all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        segments: &[&str],
+        extra: &[(&str, String)],
+    ) -> Result<Vec<Raw<T>>> {
         let mut all = Vec::new();
         for page in 0u32.. {
-            let mut query = vec![("page", page.to_string()), ("per_page", MAX_PER_PAGE.to_string())];
+            let mut query = vec![
+                ("page", page.to_string()),
+                ("per_page", MAX_PER_PAGE.to_string()),
+            ];
             query.extend(extra.iter().cloned());
             let items = self.get_list::<T>(segments, &query).await?;
             let n = items.len();
@@ -440,14 +554,28 @@ impl Client {
         Ok(all)
     }
 
-    async fn post_json<T>(&self, segments: &[&str], query: &[(&str, String)], body: &impl serde::Serialize, decode: impl Fn(&[u8]) -> serde_json::Result<T>) -> Result<T> {
+    async fn post_json<T>(
+        &self,
+        segments: &[&str],
+        query: &[(&str, String)],
+        body: &impl serde::Serialize,
+        decode: impl Fn(&[u8]) -> serde_json::Result<T>,
+    ) -> Result<T> {
         let endpoint = endpoint_name("POST", segments);
         let body = serde_json::to_vec(body).expect("ids serialize");
         let url = self.url(segments, query);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let response = self.send(Method::POST, url.clone(), Some(body.clone()), true, &endpoint).await?;
+            let response = self
+                .send(
+                    Method::POST,
+                    url.clone(),
+                    Some(body.clone()),
+                    true,
+                    &endpoint,
+                )
+                .await?;
             if !response.status().is_success() {
                 return Err(self.error_from(&endpoint, response).await);
             }
@@ -455,13 +583,17 @@ impl Client {
                 Ok(bytes) => match decode(&bytes) {
                     Ok(value) => return Ok(value),
                     Err(e) if self.decide(attempt, &Attempt::BadBody) == Decision::GiveUp => {
-                        return Err(MmError::Decode { endpoint, source: e });
+                        return Err(MmError::Decode {
+                            endpoint,
+                            source: e,
+                        });
                     }
                     Err(e) => (Attempt::BadBody, e.to_string()),
                 },
                 Err(e) => (Attempt::Transport, e.to_string()),
             };
-            self.pause(attempt, &failure.0, &endpoint, &failure.1).await?;
+            self.pause(attempt, &failure.0, &endpoint, &failure.1)
+                .await?;
         }
     }
 
@@ -478,11 +610,22 @@ impl Client {
         let deleted = [("include_deleted", "true".to_string())];
         match self.get_list(&["users", "me", "channels"], &deleted).await {
             Ok(channels) => Ok(channels),
-            Err(MmError::Status { status: 404 | 501, .. } | MmError::NotMattermost { .. }) => {
+            Err(
+                MmError::Status {
+                    status: 404 | 501, ..
+                }
+                | MmError::NotMattermost { .. },
+            ) => {
                 let mut seen = std::collections::HashSet::new();
                 let mut all = Vec::new();
                 for team_id in team_ids {
-                    for channel in self.get_list::<wire::Channel>(&["users", "me", "teams", team_id, "channels"], &deleted).await? {
+                    for channel in self
+                        .get_list::<wire::Channel>(
+                            &["users", "me", "teams", team_id, "channels"],
+                            &deleted,
+                        )
+                        .await?
+                    {
                         if seen.insert(channel.value.id.clone()) {
                             all.push(channel);
                         }
@@ -495,36 +638,66 @@ impl Client {
     }
 
     pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<wire::TeamMember>>> {
-        self.get_all_pages(&["teams", team_id, "members"], &[]).await
+        self.get_all_pages(&["teams", team_id, "members"], &[])
+            .await
     }
 
     /// Channel members; the server's order is not stable across pages (§4.3), so duplicates
     /// are dropped.
-    pub async fn fetch_channel_members(&self, channel_id: &str) -> Result<Vec<Raw<wire::ChannelMember>>> {
+    pub async fn fetch_channel_members(
+        &self,
+        channel_id: &str,
+    ) -> Result<Vec<Raw<wire::ChannelMember>>> {
         let mut seen = std::collections::HashSet::new();
-        let members = self.get_all_pages::<wire::ChannelMember>(&["channels", channel_id, "members"], &[]).await?;
-        Ok(members.into_iter().filter(|m| seen.insert(m.value.user_id.clone())).collect())
+        let members = self
+            .get_all_pages::<wire::ChannelMember>(&["channels", channel_id, "members"], &[])
+            .await?;
+        Ok(members
+            .into_iter()
+            .filter(|m| seen.insert(m.value.user_id.clone()))
+            .collect())
     }
 
     /// `POST /users/ids`, in batches; with `since`, only users changed after it.
-    pub async fn fetch_users(&self, ids: &[String], since: Option<i64>) -> Result<Vec<Raw<wire::User>>> {
+    pub async fn fetch_users(
+        &self,
+        ids: &[String],
+        since: Option<i64>,
+    ) -> Result<Vec<Raw<wire::User>>> {
         let mut all = Vec::new();
-        let query: Vec<(&str, String)> = since.map(|s| ("since", s.to_string())).into_iter().collect();
+        let query: Vec<(&str, String)> = since
+            .map(|s| ("since", s.to_string()))
+            .into_iter()
+            .collect();
         for batch in ids.chunks(USER_BATCH) {
-            all.extend(self.post_json(&["users", "ids"], &query, &batch, wire::parse_list).await?);
+            all.extend(
+                self.post_json(&["users", "ids"], &query, &batch, wire::parse_list)
+                    .await?,
+            );
         }
         Ok(all)
     }
 
     /// `POST /users/group_channels`: the members of group channels, one request for all.
-    pub async fn fetch_group_channel_users(&self, channel_ids: &[String]) -> Result<HashMap<String, Vec<Raw<wire::User>>>> {
+    pub async fn fetch_group_channel_users(
+        &self,
+        channel_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Raw<wire::User>>>> {
         if channel_ids.is_empty() {
             return Ok(HashMap::new());
         }
         self.post_json(&["users", "group_channels"], &[], &channel_ids, |body| {
             let map: HashMap<String, Vec<Box<RawValue>>> = serde_json::from_slice(body)?;
             map.into_iter()
-                .map(|(k, users)| Ok((k, users.into_iter().map(Raw::parse).collect::<serde_json::Result<Vec<_>>>()?)))
+                .map(|(k, users)| {
+                    Ok((
+                        k,
+                        users
+                            .into_iter()
+                            .map(Raw::parse)
+                            .collect::<serde_json::Result<Vec<_>>>()?,
+                    ))
+                })
                 .collect()
         })
         .await
@@ -536,12 +709,19 @@ impl Client {
         let params: Vec<(&str, String)> = match query {
             PostsQuery::Page { page } => vec![("page", page.to_string()), per_page, skip_threads],
             PostsQuery::Before { post_id, page } => {
-                vec![("before", post_id.clone()), ("page", page.to_string()), per_page, skip_threads]
+                vec![
+                    ("before", post_id.clone()),
+                    ("page", page.to_string()),
+                    per_page,
+                    skip_threads,
+                ]
             }
             PostsQuery::Since { since } => vec![("since", since.to_string()), skip_threads],
         };
         let (list, headers) = self
-            .get_decoded(&["channels", channel_id, "posts"], &params, |body| serde_json::from_slice::<wire::PostList>(body))
+            .get_decoded(&["channels", channel_id, "posts"], &params, |body| {
+                serde_json::from_slice::<wire::PostList>(body)
+            })
             .await?;
         Ok(PostsPage {
             list,
@@ -551,7 +731,14 @@ impl Client {
 
     /// Whether a post still exists for us (`GET /posts/{id}`): a 404 means deleted.
     pub async fn post_exists(&self, post_id: &str) -> Result<bool> {
-        match self.get_body(&["posts", post_id], &[], &endpoint_name("GET", &["posts", post_id])).await {
+        match self
+            .get_body(
+                &["posts", post_id],
+                &[],
+                &endpoint_name("GET", &["posts", post_id]),
+            )
+            .await
+        {
             Ok(_) => Ok(true),
             Err(MmError::Status { status: 404, .. } | MmError::NotMattermost { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -564,7 +751,10 @@ impl Client {
 
     /// `GET /emoji?sort=name`, all pages. None when custom emojis are disabled (501).
     pub async fn fetch_emojis(&self) -> Result<Option<Vec<Raw<wire::Emoji>>>> {
-        match self.get_all_pages(&["emoji"], &[("sort", "name".to_string())]).await {
+        match self
+            .get_all_pages(&["emoji"], &[("sort", "name".to_string())])
+            .await
+        {
             Ok(list) => Ok(Some(list)),
             Err(MmError::Status { status: 501, .. }) => Ok(None),
             Err(e) => Err(e),
@@ -573,13 +763,19 @@ impl Client {
 
     /// Streams a binary into the blob store while hashing it. A failure mid-way discards the
     /// partial temp file; retryable failures start over.
-    pub async fn download(&self, segments: &[&str], blobs: &BlobStore) -> Result<(StoredBlob, String)> {
+    pub async fn download(
+        &self,
+        segments: &[&str],
+        blobs: &BlobStore,
+    ) -> Result<(StoredBlob, String)> {
         let endpoint = endpoint_name("GET", segments);
         let url = self.url(segments, &[]);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut response = self.send(Method::GET, url.clone(), None, true, &endpoint).await?;
+            let mut response = self
+                .send(Method::GET, url.clone(), None, true, &endpoint)
+                .await?;
             if !response.status().is_success() {
                 return Err(self.error_from(&endpoint, response).await);
             }
@@ -609,7 +805,8 @@ impl Client {
                 None => return Ok((writer.commit()?, content_type)),
                 Some(last) => {
                     drop(writer);
-                    self.pause(attempt, &Attempt::Transport, &endpoint, &last).await?;
+                    self.pause(attempt, &Attempt::Transport, &endpoint, &last)
+                        .await?;
                 }
             }
         }
@@ -623,7 +820,10 @@ fn endpoint_name(method: &str, segments: &[&str]) -> String {
 }
 
 fn looks_like_html(body: &[u8]) -> bool {
-    let start = body.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(body.len());
+    let start = body
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(body.len());
     let head = &body[start..body.len().min(start + 15)];
     head.first() == Some(&b'<')
 }

@@ -8,7 +8,10 @@ use std::time::Duration;
 pub enum Attempt {
     /// An HTTP status other than success, with the server's delay hint in seconds if any
     /// (`Retry-After`, else `X-Ratelimit-Reset` on a 429).
-    Status { status: u16, retry_after: Option<u64> },
+    Status {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Connection refused/reset, timeout, or a body cut off mid-way.
     Transport,
     /// A 200 whose body was not the JSON we expected (a truncated stream).
@@ -49,8 +52,12 @@ pub fn decide(policy: &RetryPolicy, attempt: u32, what: &Attempt, jitter: f64) -
         return Decision::GiveUp;
     }
     let (retryable, hint) = match what {
-        Attempt::Status { status, retry_after } => {
-            let retryable = matches!(status, 408 | 429) || (*status >= 500 && *status != 501 && *status < 600);
+        Attempt::Status {
+            status,
+            retry_after,
+        } => {
+            let retryable =
+                matches!(status, 408 | 429) || (*status >= 500 && *status != 501 && *status < 600);
             (retryable, *retry_after)
         }
         Attempt::Transport | Attempt::BadBody => (true, None),
@@ -81,7 +88,13 @@ pub fn delay_hint(status: u16, headers: &reqwest::header::HeaderMap) -> Option<u
             .filter_map(|v| v.trim().parse::<u64>().ok())
             .min()
     };
-    numbers("retry-after").or_else(|| if status == 429 { numbers("x-ratelimit-reset") } else { None })
+    numbers("retry-after").or_else(|| {
+        if status == 429 {
+            numbers("x-ratelimit-reset")
+        } else {
+            None
+        }
+    })
 }
 
 #[cfg(test)]
@@ -99,37 +112,81 @@ mod tests {
     #[test]
     fn retryable_statuses_and_failures() {
         let p = policy();
-        let status = |status| Attempt::Status { status, retry_after: None };
+        let status = |status| Attempt::Status {
+            status,
+            retry_after: None,
+        };
         for s in [408, 429, 500, 502, 503, 504] {
-            assert_eq!(decide(&p, 1, &status(s), 1.0), Decision::RetryAfter(Duration::from_millis(100)), "{s}");
+            assert_eq!(
+                decide(&p, 1, &status(s), 1.0),
+                Decision::RetryAfter(Duration::from_millis(100)),
+                "{s}"
+            );
         }
         for s in [400, 401, 403, 404, 413, 501] {
             assert_eq!(decide(&p, 1, &status(s), 1.0), Decision::GiveUp, "{s}");
         }
-        assert!(matches!(decide(&p, 1, &Attempt::Transport, 0.5), Decision::RetryAfter(_)));
-        assert!(matches!(decide(&p, 1, &Attempt::BadBody, 0.5), Decision::RetryAfter(_)));
+        assert!(matches!(
+            decide(&p, 1, &Attempt::Transport, 0.5),
+            Decision::RetryAfter(_)
+        ));
+        assert!(matches!(
+            decide(&p, 1, &Attempt::BadBody, 0.5),
+            Decision::RetryAfter(_)
+        ));
     }
 
     #[test]
     fn backoff_doubles_is_capped_and_jittered() {
         let p = policy();
         let t = Attempt::Transport;
-        assert_eq!(decide(&p, 2, &t, 1.0), Decision::RetryAfter(Duration::from_millis(200)));
-        assert_eq!(decide(&p, 3, &t, 1.0), Decision::RetryAfter(Duration::from_millis(400)));
-        assert_eq!(decide(&p, 3, &t, 0.5), Decision::RetryAfter(Duration::from_millis(200)));
+        assert_eq!(
+            decide(&p, 2, &t, 1.0),
+            Decision::RetryAfter(Duration::from_millis(200))
+        );
+        assert_eq!(
+            decide(&p, 3, &t, 1.0),
+            Decision::RetryAfter(Duration::from_millis(400))
+        );
+        assert_eq!(
+            decide(&p, 3, &t, 0.5),
+            Decision::RetryAfter(Duration::from_millis(200))
+        );
         assert_eq!(decide(&p, 3, &t, 0.0), Decision::RetryAfter(Duration::ZERO));
-        let long = RetryPolicy { max_attempts: 40, ..p };
-        assert_eq!(decide(&long, 35, &t, 1.0), Decision::RetryAfter(Duration::from_secs(2)));
-        assert_eq!(decide(&p, 4, &t, 1.0), Decision::GiveUp, "attempts exhausted");
+        let long = RetryPolicy {
+            max_attempts: 40,
+            ..p
+        };
+        assert_eq!(
+            decide(&long, 35, &t, 1.0),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
+        assert_eq!(
+            decide(&p, 4, &t, 1.0),
+            Decision::GiveUp,
+            "attempts exhausted"
+        );
     }
 
     #[test]
     fn server_delay_is_honoured_and_capped() {
         let p = policy();
-        let limited = |s| Attempt::Status { status: 429, retry_after: Some(s) };
-        assert_eq!(decide(&p, 1, &limited(1), 0.0), Decision::RetryAfter(Duration::from_secs(1)));
-        assert_eq!(decide(&p, 1, &limited(0), 0.0), Decision::RetryAfter(Duration::from_secs(1)));
-        assert_eq!(decide(&p, 1, &limited(3600), 0.0), Decision::RetryAfter(Duration::from_secs(2)));
+        let limited = |s| Attempt::Status {
+            status: 429,
+            retry_after: Some(s),
+        };
+        assert_eq!(
+            decide(&p, 1, &limited(1), 0.0),
+            Decision::RetryAfter(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide(&p, 1, &limited(0), 0.0),
+            Decision::RetryAfter(Duration::from_secs(1))
+        );
+        assert_eq!(
+            decide(&p, 1, &limited(3600), 0.0),
+            Decision::RetryAfter(Duration::from_secs(2))
+        );
     }
 
     #[test]

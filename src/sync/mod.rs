@@ -157,7 +157,12 @@ pub(crate) fn now_ms() -> i64 {
 }
 
 /// Runs a whole sync: lock the archive, open it, log in, archive, record the run.
-pub async fn run_sync(credentials: &Credentials, options: &SyncOptions, observer: &dyn Observer, stop: &StopSignal) -> Result<SyncReport, SyncError> {
+pub async fn run_sync(
+    credentials: &Credentials,
+    options: &SyncOptions,
+    observer: &dyn Observer,
+    stop: &StopSignal,
+) -> Result<SyncReport, SyncError> {
     std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
         path: options.archive.clone(),
         source,
@@ -166,7 +171,9 @@ pub async fn run_sync(credentials: &Credentials, options: &SyncOptions, observer
     let blobs = BlobStore::open(&options.archive)?;
     let stale = blobs.clean_tmp()?;
     if stale > 0 {
-        observer.note(&format!("removed {stale} partial download(s) left by an interrupted run"));
+        observer.note(&format!(
+            "removed {stale} partial download(s) left by an interrupted run"
+        ));
     }
     let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
     let (writer, thread) = CatalogWriter::spawn(catalog);
@@ -185,9 +192,12 @@ async fn run_with(
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
     let started = now_ms();
-    let run_id = writer.call(move |c| c.begin_run(started, env!("CARGO_PKG_VERSION"))).await?;
+    let run_id = writer
+        .call(move |c| c.begin_run(started, env!("CARGO_PKG_VERSION")))
+        .await?;
     jitter(options.initial_jitter, "initial", observer).await;
-    let connected = Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await;
+    let connected =
+        Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await;
     let (client, me) = match connected {
         Ok(pair) => pair,
         Err(e) => {
@@ -196,13 +206,17 @@ async fn run_with(
                 error: Some(e.to_string()),
                 ..Default::default()
             };
-            writer.call(move |c| c.finish_run(run_id, now_ms(), &summary)).await?;
+            writer
+                .call(move |c| c.finish_run(run_id, now_ms(), &summary))
+                .await?;
             return Err(e.into());
         }
     };
     {
         let (id, name) = (me.value.id.clone(), me.value.username.clone());
-        writer.call(move |c| c.set_run_user(run_id, &id, &name)).await?;
+        writer
+            .call(move |c| c.set_run_user(run_id, &id, &name))
+            .await?;
     }
     if me.value.username != credentials.user {
         observer.note(&format!(
@@ -223,6 +237,7 @@ async fn run_with(
         failures: Vec::new(),
         summary: RunSummary::default(),
         extra_users: Vec::new(),
+        team_membership_changed: HashSet::new(),
     };
     let result = run.archive(me).await;
     client.logout().await;
@@ -238,13 +253,17 @@ async fn run_with(
             summary.outcome = "failed".into();
             summary.error = Some(e.to_string());
             let s = summary.clone();
-            writer.call(move |c| c.finish_run(run_id, now_ms(), &s)).await?;
+            writer
+                .call(move |c| c.finish_run(run_id, now_ms(), &s))
+                .await?;
             return Err(result.expect_err("matched Err"));
         }
     };
     summary.outcome = outcome.as_str().into();
     let s = summary.clone();
-    writer.call(move |c| c.finish_run(run_id, now_ms(), &s)).await?;
+    writer
+        .call(move |c| c.finish_run(run_id, now_ms(), &s))
+        .await?;
     Ok(SyncReport {
         run_id,
         outcome,
@@ -261,7 +280,10 @@ async fn jitter(max: Duration, label: &str, observer: &dyn Observer) {
         return;
     }
     let delay = max.mul_f64(rand::random::<f64>());
-    observer.note(&format!("{label} random jitter: sleeping for {:.2}s", delay.as_secs_f64()));
+    observer.note(&format!(
+        "{label} random jitter: sleeping for {:.2}s",
+        delay.as_secs_f64()
+    ));
     tokio::time::sleep(delay).await;
 }
 
@@ -280,6 +302,8 @@ pub(crate) struct Run<'a> {
     pub(crate) summary: RunSummary,
     /// Users fetched for naming DMs/GMs, stored with the others at the end.
     extra_users: Vec<Raw<wire::User>>,
+    /// Teams whose channels showed join/leave posts: refresh their member lists.
+    pub(crate) team_membership_changed: HashSet<String>,
 }
 
 impl Run<'_> {
@@ -312,7 +336,8 @@ impl Run<'_> {
         let teams = self.client.fetch_teams().await?;
         let team_ids: Vec<String> = teams.iter().map(|t| t.value.id.clone()).collect();
         let channels = self.client.fetch_channels(&team_ids).await?;
-        let (usernames, group_members) = self.resolve_private_channel_users(&channels, skips).await?;
+        let (usernames, group_members) =
+            self.resolve_private_channel_users(&channels, skips).await?;
 
         let team_views: Vec<TeamView> = teams
             .iter()
@@ -351,32 +376,37 @@ impl Run<'_> {
 
         // Catalogue every team and channel we can see; `selected` marks the archived ones.
         let selected_teams: HashSet<String> = selection.team_ids.iter().cloned().collect();
-        let selected_channels: HashMap<String, Option<String>> =
-            selection.channels.iter().map(|c| (c.id.clone(), c.export_name.clone())).collect();
+        let selected_channels: HashMap<String, Option<String>> = selection
+            .channels
+            .iter()
+            .map(|c| (c.id.clone(), c.export_name.clone()))
+            .collect();
         let teams = Arc::new(teams);
         let channels = Arc::new(channels);
         {
-            let (teams, channels, selected_teams, selected_channels) =
-                (teams.clone(), channels.clone(), selected_teams.clone(), selected_channels.clone());
+            let (teams, channels, selected_teams, selected_channels) = (
+                teams.clone(),
+                channels.clone(),
+                selected_teams.clone(),
+                selected_channels.clone(),
+            );
             self.writer
                 .call(move |c| {
                     for team in teams.iter() {
                         c.upsert_team(team, selected_teams.contains(&team.value.id))?;
                     }
                     for channel in channels.iter() {
-                        let export_name = selected_channels.get(&channel.value.id).cloned().flatten();
-                        c.upsert_channel(channel, selected_channels.contains_key(&channel.value.id), export_name.as_deref())?;
+                        let export_name =
+                            selected_channels.get(&channel.value.id).cloned().flatten();
+                        c.upsert_channel(
+                            channel,
+                            selected_channels.contains_key(&channel.value.id),
+                            export_name.as_deref(),
+                        )?;
                     }
                     Ok(())
                 })
                 .await?;
-        }
-
-        for team in teams.iter().filter(|t| selected_teams.contains(&t.value.id)) {
-            if self.stop.requested() {
-                return Ok(());
-            }
-            self.sync_team(team).await?;
         }
 
         let order: Vec<&Raw<wire::Channel>> = selection
@@ -384,7 +414,8 @@ impl Run<'_> {
             .iter()
             .filter_map(|s| channels.iter().find(|c| c.value.id == s.id))
             .collect();
-        self.observer.note(&format!("{} channel(s) selected", order.len()));
+        self.observer
+            .note(&format!("{} channel(s) selected", order.len()));
         for (i, channel) in order.iter().enumerate() {
             if self.stop.requested() {
                 return Ok(());
@@ -393,6 +424,16 @@ impl Run<'_> {
                 jitter(self.options.step_jitter, "step", self.observer).await;
             }
             self.sync_channel(channel).await?;
+        }
+        // After the channels, whose posts tell whether team memberships changed.
+        for team in teams
+            .iter()
+            .filter(|t| selected_teams.contains(&t.value.id))
+        {
+            if self.stop.requested() {
+                return Ok(());
+            }
+            self.sync_team(team).await?;
         }
         if self.stop.requested() {
             return Ok(());
@@ -425,17 +466,36 @@ impl Run<'_> {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            if !partners.is_empty() {
-                for user in self.client.fetch_users(&partners, None).await? {
+            // Known partners' names come from the catalog (renames arrive with the user
+            // refresh); only strangers cost a request.
+            let known = self.writer.call({
+                let partners = partners.clone();
+                move |c| c.usernames(&partners)
+            });
+            let known = known.await?;
+            let strangers: Vec<String> = partners
+                .into_iter()
+                .filter(|id| !known.contains_key(id))
+                .collect();
+            usernames.extend(known);
+            if !strangers.is_empty() {
+                for user in self.client.fetch_users(&strangers, None).await? {
                     usernames.insert(user.value.id.clone(), user.value.username.clone());
                     self.extra_users.push(user);
                 }
             }
         }
         if !skips.groups {
-            let groups: Vec<String> = channels.iter().filter(|c| c.value.kind == "G").map(|c| c.value.id.clone()).collect();
+            let groups: Vec<String> = channels
+                .iter()
+                .filter(|c| c.value.kind == "G")
+                .map(|c| c.value.id.clone())
+                .collect();
             for (channel_id, users) in self.client.fetch_group_channel_users(&groups).await? {
-                group_members.insert(channel_id, users.iter().map(|u| u.value.id.clone()).collect());
+                group_members.insert(
+                    channel_id,
+                    users.iter().map(|u| u.value.id.clone()).collect(),
+                );
                 for user in users {
                     usernames.insert(user.value.id.clone(), user.value.username.clone());
                     self.extra_users.push(user);
@@ -447,23 +507,44 @@ impl Run<'_> {
 
     async fn sync_team(&mut self, team: &Raw<wire::Team>) -> Result<(), SyncError> {
         let team_id = team.value.id.clone();
-        match self.client.fetch_team_members(&team_id).await {
-            Ok(members) => {
-                let id = team_id.clone();
-                self.writer.call(move |c| c.replace_team_members(&id, &members, now_ms())).await?;
+        let id = team_id.clone();
+        let synced_at = self
+            .writer
+            .call(move |c| c.team_members_synced_at(&id))
+            .await?;
+        if self.members_due(synced_at) || self.team_membership_changed.contains(&team_id) {
+            match self.client.fetch_team_members(&team_id).await {
+                Ok(members) => {
+                    let id = team_id.clone();
+                    self.writer
+                        .call(move |c| c.replace_team_members(&id, &members, now_ms()))
+                        .await?;
+                }
+                Err(e) => self.fail(format!("members of team {}", team.value.name), e)?,
             }
-            Err(e) => self.fail(format!("members of team {}", team.value.name), e)?,
         }
         let icon_update = team.value.last_team_icon_update;
         if icon_update > 0 {
             let id = team_id.clone();
             let stored = self.writer.call(move |c| c.team_icon_update(&id)).await?;
             if stored != icon_update {
-                match self.client.download(&["teams", &team_id, "image"], self.blobs).await {
+                match self
+                    .client
+                    .download(&["teams", &team_id, "image"], self.blobs)
+                    .await
+                {
                     Ok((blob, content_type)) => {
                         self.summary.bytes_fetched += blob.size;
                         self.writer
-                            .call(move |c| c.set_team_icon(&team_id, &blob, &content_type, icon_update, now_ms()))
+                            .call(move |c| {
+                                c.set_team_icon(
+                                    &team_id,
+                                    &blob,
+                                    &content_type,
+                                    icon_update,
+                                    now_ms(),
+                                )
+                            })
                             .await?;
                     }
                     Err(e) => self.fail(format!("icon of team {}", team.value.name), e)?,
@@ -473,7 +554,18 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn sync_users(&mut self, known_at_start: Vec<String>, watermark: i64) -> Result<(), SyncError> {
+    /// A member list is refreshed when never fetched, older than the configured age, or on
+    /// a forced full re-read; membership posts trigger it too (see the callers).
+    pub(crate) fn members_due(&self, synced_at: Option<i64>) -> bool {
+        let max_age = self.options.members_max_age.as_millis() as i64;
+        self.options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
+    }
+
+    async fn sync_users(
+        &mut self,
+        known_at_start: Vec<String>,
+        watermark: i64,
+    ) -> Result<(), SyncError> {
         // Changed users among those we already had: one request per batch, `since` filtered.
         if !known_at_start.is_empty() {
             let since = (watermark - self.options.since_margin_ms).max(1);
@@ -487,7 +579,10 @@ impl Run<'_> {
         let referenced = self.writer.call(|c| c.referenced_user_ids()).await?;
         let (known, _) = self.writer.call(|c| c.known_users()).await?;
         let known: HashSet<String> = known.into_iter().collect();
-        let missing: Vec<String> = referenced.into_iter().filter(|id| !known.contains(id)).collect();
+        let missing: Vec<String> = referenced
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
         if !missing.is_empty() {
             match self.client.fetch_users(&missing, None).await {
                 Ok(users) => self.writer.call(move |c| c.upsert_users(&users)).await?,
@@ -502,11 +597,23 @@ impl Run<'_> {
             if self.stop.requested() {
                 return Ok(());
             }
-            match self.client.download(&["users", &user_id, "image"], self.blobs).await {
+            match self
+                .client
+                .download(&["users", &user_id, "image"], self.blobs)
+                .await
+            {
                 Ok((blob, content_type)) => {
                     self.summary.bytes_fetched += blob.size;
                     self.writer
-                        .call(move |c| c.set_user_avatar(&user_id, &blob, &content_type, picture_update, now_ms()))
+                        .call(move |c| {
+                            c.set_user_avatar(
+                                &user_id,
+                                &blob,
+                                &content_type,
+                                picture_update,
+                                now_ms(),
+                            )
+                        })
                         .await?;
                 }
                 Err(e) => self.fail(format!("picture of user {user_id}"), e)?,
@@ -524,16 +631,25 @@ impl Run<'_> {
             }
             Err(e) => return self.fail("custom emojis".into(), e),
         };
-        let stale = self.writer.call(move |c| c.replace_emojis(&emojis, now_ms())).await?;
+        let stale = self
+            .writer
+            .call(move |c| c.replace_emojis(&emojis, now_ms()))
+            .await?;
         for (emoji_id, update_at) in stale {
             if self.stop.requested() {
                 return Ok(());
             }
-            match self.client.download(&["emoji", &emoji_id, "image"], self.blobs).await {
+            match self
+                .client
+                .download(&["emoji", &emoji_id, "image"], self.blobs)
+                .await
+            {
                 Ok((blob, content_type)) => {
                     self.summary.bytes_fetched += blob.size;
                     self.writer
-                        .call(move |c| c.set_emoji_image(&emoji_id, &blob, &content_type, update_at, now_ms()))
+                        .call(move |c| {
+                            c.set_emoji_image(&emoji_id, &blob, &content_type, update_at, now_ms())
+                        })
                         .await?;
                 }
                 Err(e) => self.fail(format!("image of emoji {emoji_id}"), e)?,

@@ -65,7 +65,14 @@ pub fn plan_selection(
         select_direct(config, me, channels, usernames, &mut selection);
     }
     if !skips.groups {
-        select_groups(config, me.0, channels, usernames, group_members, &mut selection);
+        select_groups(
+            config,
+            me.0,
+            channels,
+            usernames,
+            group_members,
+            &mut selection,
+        );
     }
     if !skips.teams {
         select_team_channels(config, me.1, teams, channels, &mut selection);
@@ -73,7 +80,13 @@ pub fn plan_selection(
     selection
 }
 
-fn select_direct(config: &ChannelsConfig, me: (&UserId, &str), channels: &[ChannelView], usernames: &HashMap<String, String>, out: &mut Selection) {
+fn select_direct(
+    config: &ChannelsConfig,
+    me: (&UserId, &str),
+    channels: &[ChannelView],
+    usernames: &HashMap<String, String>,
+    out: &mut Selection,
+) {
     let mut wanted: BTreeSet<&str> = config.direct.iter().map(String::as_str).collect();
     for channel in channels.iter().filter(|c| c.kind == ChannelType::Direct) {
         let Some(other) = dm_other_user(&channel.name, me.0) else {
@@ -85,7 +98,10 @@ fn select_direct(config: &ChannelsConfig, me: (&UserId, &str), channels: &[Chann
             usernames.get(other.as_str()).map(String::as_str)
         };
         let Some(username) = username else {
-            out.notes.push(format!("direct channel {} with unknown user {other} skipped", channel.id));
+            out.notes.push(format!(
+                "direct channel {} with unknown user {other} skipped",
+                channel.id
+            ));
             continue;
         };
         if config.direct.iter().any(|d| d == username) {
@@ -97,7 +113,10 @@ fn select_direct(config: &ChannelsConfig, me: (&UserId, &str), channels: &[Chann
         }
     }
     if !wanted.is_empty() {
-        out.notes.push(format!("configured but missing direct channels: {}", quoted_list(wanted)));
+        out.notes.push(format!(
+            "configured but missing direct channels: {}",
+            quoted_list(wanted)
+        ));
     }
 }
 
@@ -109,13 +128,24 @@ fn select_groups(
     group_members: &HashMap<String, Vec<String>>,
     out: &mut Selection,
 ) {
-    let exact: Vec<BTreeSet<&str>> = config.groups_exact.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
-    let subset: Vec<BTreeSet<&str>> = config.groups_subset.iter().map(|g| g.iter().map(String::as_str).collect()).collect();
+    let exact: Vec<BTreeSet<&str>> = config
+        .groups_exact
+        .iter()
+        .map(|g| g.iter().map(String::as_str).collect())
+        .collect();
+    let subset: Vec<BTreeSet<&str>> = config
+        .groups_subset
+        .iter()
+        .map(|g| g.iter().map(String::as_str).collect())
+        .collect();
     let mut exact_hit = vec![false; exact.len()];
     let mut subset_hit = vec![false; subset.len()];
     for channel in channels.iter().filter(|c| c.kind == ChannelType::Group) {
         let Some(members) = group_members.get(&channel.id) else {
-            out.notes.push(format!("group channel {} skipped: its members are unknown", channel.id));
+            out.notes.push(format!(
+                "group channel {} skipped: its members are unknown",
+                channel.id
+            ));
             continue;
         };
         let others: BTreeSet<&str> = members
@@ -143,47 +173,79 @@ fn select_groups(
             });
         }
     }
-    for (set, hit) in exact.iter().zip(exact_hit).chain(subset.iter().zip(subset_hit)) {
+    for (set, hit) in exact
+        .iter()
+        .zip(exact_hit)
+        .chain(subset.iter().zip(subset_hit))
+    {
         if !hit {
-            out.notes.push(format!("configured group matched no group channel: {}", quoted_list(set.iter().copied())));
+            out.notes.push(format!(
+                "configured group matched no group channel: {}",
+                quoted_list(set.iter().copied())
+            ));
         }
     }
 }
 
-fn select_team_channels(config: &ChannelsConfig, my_username: &str, teams: &[TeamView], channels: &[ChannelView], out: &mut Selection) {
+fn select_team_channels(
+    config: &ChannelsConfig,
+    my_username: &str,
+    teams: &[TeamView],
+    channels: &[ChannelView],
+    out: &mut Selection,
+) {
     for (key, rule) in &config.teams {
-        let Some(team) = teams.iter().find(|t| t.name == *key || t.display_name == *key) else {
-            out.notes.push(format!("user '{my_username}' does not have access to team \"{key}\"; skipping team"));
+        let Some(team) = teams
+            .iter()
+            .find(|t| t.name == *key || t.display_name == *key)
+        else {
+            out.notes.push(format!(
+                "user '{my_username}' does not have access to team \"{key}\"; skipping team"
+            ));
             continue;
         };
         if out.team_ids.contains(&team.id) {
             continue;
         }
         out.team_ids.push(team.id.clone());
-        let team_channels: Vec<&ChannelView> = channels.iter().filter(|c| c.team_id == team.id && c.kind.is_team_channel()).collect();
-        let matching = |names: &[String], label: &str, notes: &mut Vec<String>| -> BTreeSet<String> {
-            let found: BTreeSet<String> = team_channels
-                .iter()
-                .filter(|c| names.contains(&c.name) || names.contains(&c.display_name))
-                .map(|c| c.id.clone())
-                .collect();
-            let missing: BTreeSet<&str> = names
-                .iter()
-                .filter(|n| !team_channels.iter().any(|c| &c.name == *n || &c.display_name == *n))
-                .map(String::as_str)
-                .collect();
-            if !missing.is_empty() {
-                notes.push(format!("team \"{key}\": {label} channel names not found: {}", quoted_list(missing)));
-            }
-            found
-        };
+        let team_channels: Vec<&ChannelView> = channels
+            .iter()
+            .filter(|c| c.team_id == team.id && c.kind.is_team_channel())
+            .collect();
+        let matching =
+            |names: &[String], label: &str, notes: &mut Vec<String>| -> BTreeSet<String> {
+                let found: BTreeSet<String> = team_channels
+                    .iter()
+                    .filter(|c| names.contains(&c.name) || names.contains(&c.display_name))
+                    .map(|c| c.id.clone())
+                    .collect();
+                let missing: BTreeSet<&str> = names
+                    .iter()
+                    .filter(|n| {
+                        !team_channels
+                            .iter()
+                            .any(|c| &c.name == *n || &c.display_name == *n)
+                    })
+                    .map(String::as_str)
+                    .collect();
+                if !missing.is_empty() {
+                    notes.push(format!(
+                        "team \"{key}\": {label} channel names not found: {}",
+                        quoted_list(missing)
+                    ));
+                }
+                found
+            };
         let mut chosen = matching(&rule.include, "include", &mut out.notes);
         if chosen.is_empty() {
             // The Python tool's rule: no (matching) include list means every channel.
             chosen = team_channels.iter().map(|c| c.id.clone()).collect();
         }
         let excluded = matching(&rule.exclude, "exclude", &mut out.notes);
-        for channel in team_channels.iter().filter(|c| chosen.contains(&c.id) && !excluded.contains(&c.id)) {
+        for channel in team_channels
+            .iter()
+            .filter(|c| chosen.contains(&c.id) && !excluded.contains(&c.id))
+        {
             out.channels.push(SelectedChannel {
                 id: channel.id.clone(),
                 export_name: None,
@@ -211,18 +273,29 @@ pub struct WalkStep {
 /// skip other posts with the same `create_at` (§2.4). Instead the cursor is the oldest post
 /// strictly newer than the page's minimum; the overlap is re-read and de-duplicated. When the
 /// whole page shares one `create_at`, the cursor stays and the page offset grows.
-pub fn next_walk_step(current: &WalkStep, page_posts: &[(&str, i64)], prev_post_id: &str) -> Option<WalkStep> {
+pub fn next_walk_step(
+    current: &WalkStep,
+    page_posts: &[(&str, i64)],
+    prev_post_id: &str,
+) -> Option<WalkStep> {
     if page_posts.is_empty() || prev_post_id.is_empty() {
         return None;
     }
-    let min = page_posts.iter().map(|(_, at)| *at).min().expect("page is not empty");
+    let min = page_posts
+        .iter()
+        .map(|(_, at)| *at)
+        .min()
+        .expect("page is not empty");
     let cursor = page_posts
         .iter()
         .filter(|(_, at)| *at > min)
         .min_by_key(|(_, at)| *at)
         .map(|(id, _)| (*id).to_owned());
     Some(match cursor {
-        Some(id) => WalkStep { before: Some(id), page: 0 },
+        Some(id) => WalkStep {
+            before: Some(id),
+            page: 0,
+        },
         None => WalkStep {
             before: current.before.clone(),
             page: current.page + 1,
@@ -273,7 +346,10 @@ mod tests {
         .map(|(id, m)| (id.to_string(), m.into_iter().map(String::from).collect()))
         .collect();
         World {
-            teams: vec![team("t1", "eng", "Engineering"), team("t2", "ops", "Operations")],
+            teams: vec![
+                team("t1", "eng", "Engineering"),
+                team("t2", "ops", "Operations"),
+            ],
             channels: vec![
                 channel("c1", "t1", "O", "town-square", "Town Square"),
                 channel("c2", "t1", "O", "dev", "Development"),
@@ -299,7 +375,15 @@ mod tests {
 
     fn run(config: ChannelsConfig, skips: ChannelSkips) -> Selection {
         let w = world();
-        plan_selection(&config, (&UserId::from("me"), "alice"), &w.teams, &w.channels, &w.usernames, &w.groups, skips)
+        plan_selection(
+            &config,
+            (&UserId::from("me"), "alice"),
+            &w.teams,
+            &w.channels,
+            &w.usernames,
+            &w.groups,
+            skips,
+        )
     }
 
     fn ids(s: &Selection) -> Vec<&str> {
@@ -308,22 +392,70 @@ mod tests {
 
     #[test]
     fn team_rules_table() {
-        type Case = (&'static str, Vec<(&'static str, TeamRule)>, Vec<&'static str>, Vec<&'static str>);
+        type Case = (
+            &'static str,
+            Vec<(&'static str, TeamRule)>,
+            Vec<&'static str>,
+            Vec<&'static str>,
+        );
         let cases: Vec<Case> = vec![
-            ("empty rule = all channels", vec![("eng", rule(&[], &[]))], vec!["c1", "c2", "c3"], vec![]),
-            ("display name selects team", vec![("Operations", rule(&[], &[]))], vec!["c4"], vec![]),
-            ("include by name and display name", vec![("eng", rule(&["dev", "Secret Plans"], &[]))], vec!["c2", "c3"], vec![]),
-            ("exclude wins over include", vec![("eng", rule(&["dev", "town-square"], &["dev"]))], vec!["c1"], vec![]),
-            ("exclude only", vec![("eng", rule(&[], &["Development"]))], vec!["c1", "c3"], vec![]),
+            (
+                "empty rule = all channels",
+                vec![("eng", rule(&[], &[]))],
+                vec!["c1", "c2", "c3"],
+                vec![],
+            ),
+            (
+                "display name selects team",
+                vec![("Operations", rule(&[], &[]))],
+                vec!["c4"],
+                vec![],
+            ),
+            (
+                "include by name and display name",
+                vec![("eng", rule(&["dev", "Secret Plans"], &[]))],
+                vec!["c2", "c3"],
+                vec![],
+            ),
+            (
+                "exclude wins over include",
+                vec![("eng", rule(&["dev", "town-square"], &["dev"]))],
+                vec!["c1"],
+                vec![],
+            ),
+            (
+                "exclude only",
+                vec![("eng", rule(&[], &["Development"]))],
+                vec!["c1", "c3"],
+                vec![],
+            ),
             (
                 "include matching nothing falls back to all (Python rule), and says so",
                 vec![("eng", rule(&["nope"], &[]))],
                 vec!["c1", "c2", "c3"],
                 vec!["include channel names not found: [\"nope\"]"],
             ),
-            ("unknown exclude name is reported", vec![("eng", rule(&[], &["gone"]))], vec!["c1", "c2", "c3"], vec!["exclude channel names not found: [\"gone\"]"]),
-            ("team not joined is skipped", vec![("secret", rule(&[], &[]))], vec![], vec!["does not have access to team \"secret\""]),
-            ("same team twice counts once", vec![("eng", rule(&["dev"], &[])), ("Engineering", rule(&[], &[]))], vec!["c2"], vec![]),
+            (
+                "unknown exclude name is reported",
+                vec![("eng", rule(&[], &["gone"]))],
+                vec!["c1", "c2", "c3"],
+                vec!["exclude channel names not found: [\"gone\"]"],
+            ),
+            (
+                "team not joined is skipped",
+                vec![("secret", rule(&[], &[]))],
+                vec![],
+                vec!["does not have access to team \"secret\""],
+            ),
+            (
+                "same team twice counts once",
+                vec![
+                    ("eng", rule(&["dev"], &[])),
+                    ("Engineering", rule(&[], &[])),
+                ],
+                vec!["c2"],
+                vec![],
+            ),
         ];
         for (what, teams, expected, notes) in cases {
             let config = ChannelsConfig {
@@ -335,7 +467,11 @@ mod tests {
             got.sort();
             assert_eq!(got, expected, "{what}");
             for note in &notes {
-                assert!(s.notes.iter().any(|n| n.contains(note)), "{what}: {:?}", s.notes);
+                assert!(
+                    s.notes.iter().any(|n| n.contains(note)),
+                    "{what}: {:?}",
+                    s.notes
+                );
             }
             if notes.is_empty() {
                 assert!(s.notes.is_empty(), "{what}: unexpected notes {:?}", s.notes);
@@ -346,14 +482,56 @@ mod tests {
     #[test]
     fn direct_and_group_rules_table() {
         let strs = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        type Case = (&'static str, Vec<&'static str>, Vec<Vec<&'static str>>, Vec<Vec<&'static str>>, Vec<(&'static str, &'static str)>);
+        type Case = (
+            &'static str,
+            Vec<&'static str>,
+            Vec<Vec<&'static str>>,
+            Vec<Vec<&'static str>>,
+            Vec<(&'static str, &'static str)>,
+        );
         let cases: Vec<Case> = vec![
-            ("dm by username", vec!["bob"], vec![], vec![], vec![("d1", "bob")]),
-            ("own username = self dm", vec!["alice"], vec![], vec![], vec![("d2", "alice")]),
-            ("exact group", vec![], vec![vec!["carol", "bob"]], vec![], vec![("g1", "bob__carol")]),
-            ("exact does not match superset", vec![], vec![vec!["bob", "carol", "erin"]], vec![], vec![("g2", "bob__carol__erin")]),
-            ("subset matches both groups", vec![], vec![], vec![vec!["bob", "carol"]], vec![("g1", "bob__carol"), ("g2", "bob__carol__erin")]),
-            ("subset with erin matches one", vec![], vec![], vec![vec!["erin"]], vec![("g2", "bob__carol__erin")]),
+            (
+                "dm by username",
+                vec!["bob"],
+                vec![],
+                vec![],
+                vec![("d1", "bob")],
+            ),
+            (
+                "own username = self dm",
+                vec!["alice"],
+                vec![],
+                vec![],
+                vec![("d2", "alice")],
+            ),
+            (
+                "exact group",
+                vec![],
+                vec![vec!["carol", "bob"]],
+                vec![],
+                vec![("g1", "bob__carol")],
+            ),
+            (
+                "exact does not match superset",
+                vec![],
+                vec![vec!["bob", "carol", "erin"]],
+                vec![],
+                vec![("g2", "bob__carol__erin")],
+            ),
+            (
+                "subset matches both groups",
+                vec![],
+                vec![],
+                vec![vec!["bob", "carol"]],
+                vec![("g1", "bob__carol"), ("g2", "bob__carol__erin")],
+            ),
+            (
+                "subset with erin matches one",
+                vec![],
+                vec![],
+                vec![vec!["erin"]],
+                vec![("g2", "bob__carol__erin")],
+            ),
         ];
         for (what, direct, exact, subset, expected) in cases {
             let config = ChannelsConfig {
@@ -363,7 +541,11 @@ mod tests {
                 ..Default::default()
             };
             let s = run(config, ChannelSkips::default());
-            let got: Vec<(&str, &str)> = s.channels.iter().map(|c| (c.id.as_str(), c.export_name.as_deref().unwrap())).collect();
+            let got: Vec<(&str, &str)> = s
+                .channels
+                .iter()
+                .map(|c| (c.id.as_str(), c.export_name.as_deref().unwrap()))
+                .collect();
             assert_eq!(got, expected, "{what}");
         }
     }
@@ -377,26 +559,69 @@ mod tests {
             ..Default::default()
         };
         let s = run(config.clone(), ChannelSkips::default());
-        assert!(s.notes.iter().any(|n| n == "configured but missing direct channels: [\"nobody\"]"), "{:?}", s.notes);
-        assert!(s.notes.iter().any(|n| n.contains("matched no group channel: [\"zed\"]")), "{:?}", s.notes);
-        let skipped = run(config, ChannelSkips { teams: true, direct: true, groups: true });
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n == "configured but missing direct channels: [\"nobody\"]"),
+            "{:?}",
+            s.notes
+        );
+        assert!(
+            s.notes
+                .iter()
+                .any(|n| n.contains("matched no group channel: [\"zed\"]")),
+            "{:?}",
+            s.notes
+        );
+        let skipped = run(
+            config,
+            ChannelSkips {
+                teams: true,
+                direct: true,
+                groups: true,
+            },
+        );
         assert!(skipped.channels.is_empty());
         assert!(skipped.team_ids.is_empty());
     }
 
     #[test]
     fn walk_cursor_skips_no_equal_timestamps() {
-        let start = WalkStep { before: None, page: 0 };
+        let start = WalkStep {
+            before: None,
+            page: 0,
+        };
         // Distinct times: cursor = the oldest post that is newer than the page minimum.
         let page = [("p5", 50), ("p4", 40), ("p3", 30)];
-        assert_eq!(next_walk_step(&start, &page, "x"), Some(WalkStep { before: Some("p4".into()), page: 0 }));
+        assert_eq!(
+            next_walk_step(&start, &page, "x"),
+            Some(WalkStep {
+                before: Some("p4".into()),
+                page: 0
+            })
+        );
         // A run at the bottom: cursor above it, so the run is read again in full.
         let page = [("p5", 50), ("p4", 40), ("p3", 30), ("p2", 30)];
-        assert_eq!(next_walk_step(&start, &page, "x"), Some(WalkStep { before: Some("p4".into()), page: 0 }));
+        assert_eq!(
+            next_walk_step(&start, &page, "x"),
+            Some(WalkStep {
+                before: Some("p4".into()),
+                page: 0
+            })
+        );
         // Whole page one instant: same cursor, next offset.
-        let cur = WalkStep { before: Some("q".into()), page: 2 };
+        let cur = WalkStep {
+            before: Some("q".into()),
+            page: 2,
+        };
         let page = [("a", 7), ("b", 7)];
-        assert_eq!(next_walk_step(&cur, &page, "x"), Some(WalkStep { before: Some("q".into()), page: 3 }));
+        assert_eq!(
+            next_walk_step(&cur, &page, "x"),
+            Some(WalkStep {
+                before: Some("q".into()),
+                page: 3
+            })
+        );
         // Done when the server says there is nothing older, or the page is empty.
         assert_eq!(next_walk_step(&start, &[("a", 1)], ""), None);
         assert_eq!(next_walk_step(&start, &[], "x"), None);

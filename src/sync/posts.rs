@@ -6,8 +6,22 @@ use std::collections::HashSet;
 use super::plan::{WalkStep, next_walk_step};
 use super::{Run, SyncError, now_ms};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
-use crate::mm::wire::{self, Raw};
 use crate::mm::PostsQuery;
+use crate::mm::wire::{self, Raw};
+
+/// What a channel's new posts say about memberships.
+#[derive(Default)]
+struct Changes {
+    channel_membership_changed: bool,
+    team_membership_changed: bool,
+}
+
+impl Changes {
+    fn add(&mut self, page: &PageOutcome) {
+        self.channel_membership_changed |= page.channel_membership_changed;
+        self.team_membership_changed |= page.team_membership_changed;
+    }
+}
 
 /// The server silently caps `since` answers at this many changed rows (§2.5).
 const SINCE_CAP: usize = 1000;
@@ -22,12 +36,15 @@ fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> 
 }
 
 impl Run<'_> {
-    pub(crate) async fn sync_channel(&mut self, channel: &Raw<wire::Channel>) -> Result<(), SyncError> {
+    pub(crate) async fn sync_channel(
+        &mut self,
+        channel: &Raw<wire::Channel>,
+    ) -> Result<(), SyncError> {
         let id = channel.value.id.clone();
         let label = channel_label(channel);
         let outcome = self.sync_posts(&id).await;
-        let membership_changed = match outcome {
-            Ok(changed) => changed,
+        let changes = match outcome {
+            Ok(changes) => changes,
             Err(SyncError::Server(e)) => {
                 let note = e.to_string();
                 let cid = id.clone();
@@ -44,21 +61,34 @@ impl Run<'_> {
         if self.stop.requested() {
             return Ok(());
         }
-        self.sync_channel_members(&id, &label, membership_changed).await?;
+        if changes.team_membership_changed {
+            self.team_membership_changed
+                .insert(channel.value.team_id.clone());
+        }
+        self.sync_channel_members(&id, &label, changes.channel_membership_changed)
+            .await?;
         self.sync_files(&id).await
     }
 
-    /// Brings the channel's posts up to date. Returns whether membership may have changed.
-    async fn sync_posts(&mut self, channel_id: &str) -> Result<bool, SyncError> {
+    /// Brings the channel's posts up to date; says whether memberships may have changed.
+    async fn sync_posts(&mut self, channel_id: &str) -> Result<Changes, SyncError> {
         let cid = channel_id.to_owned();
         let mut cursor = self.writer.call(move |c| c.load_cursor(&cid)).await?;
-        let mut membership_changed = false;
+        let mut changes = Changes::default();
         if cursor.walk.is_none()
             && let Some(watermark) = cursor.watermark
             && !self.options.update_old_posts
         {
             let since = watermark - self.options.since_margin_ms;
-            let page = self.client.fetch_posts(channel_id, &PostsQuery::Since { since: since.max(1) }).await?;
+            let page = self
+                .client
+                .fetch_posts(
+                    channel_id,
+                    &PostsQuery::Since {
+                        since: since.max(1),
+                    },
+                )
+                .await?;
             let truncated = page.list.order.len() >= SINCE_CAP;
             let posts = parse_posts(&page.list, channel_id);
             if !truncated {
@@ -71,31 +101,43 @@ impl Run<'_> {
                     .max()
                     .unwrap_or(watermark);
                 cursor.watermark = Some(newest.max(watermark));
-                let outcome = self.apply_page(channel_id, posts, &cursor).await?;
-                return Ok(outcome.membership_changed);
+                changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
+                return Ok(changes);
             }
             // More changed than one answer can hold: store what came, then walk everything.
-            self.observer.note(&format!("channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"));
-            membership_changed |= self.apply_page(channel_id, posts, &cursor).await?.membership_changed;
+            self.observer.note(&format!(
+                "channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"
+            ));
+            changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
         }
-        membership_changed |= self.walk(channel_id, cursor).await?;
-        Ok(membership_changed)
+        self.walk(channel_id, cursor, &mut changes).await?;
+        Ok(changes)
     }
 
     /// A backwards cursor walk from the newest post, resumable from the stored cursor.
-    async fn walk(&mut self, channel_id: &str, mut cursor: ChannelCursor) -> Result<bool, SyncError> {
+    async fn walk(
+        &mut self,
+        channel_id: &str,
+        mut cursor: ChannelCursor,
+        changes: &mut Changes,
+    ) -> Result<(), SyncError> {
         let rescan = cursor.watermark.is_some();
-        let mut membership_changed = false;
         let mut seen: HashSet<String> = HashSet::new();
         let resumed = cursor.walk.is_some();
         loop {
             if self.stop.requested() {
-                return Ok(membership_changed);
+                return Ok(());
             }
-            let step = cursor.walk.as_ref().map_or(WalkStep { before: None, page: 0 }, |w| WalkStep {
-                before: w.before.clone(),
-                page: w.page,
-            });
+            let step = cursor.walk.as_ref().map_or(
+                WalkStep {
+                    before: None,
+                    page: 0,
+                },
+                |w| WalkStep {
+                    before: w.before.clone(),
+                    page: w.page,
+                },
+            );
             let query = match &step.before {
                 None => PostsQuery::Page { page: step.page },
                 Some(id) => PostsQuery::Before {
@@ -138,7 +180,7 @@ impl Run<'_> {
                 }
             }
             let finished = cursor.walk.is_none();
-            membership_changed |= self.apply_page(channel_id, posts, &cursor).await?.membership_changed;
+            changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
             if finished {
                 break;
             }
@@ -146,37 +188,46 @@ impl Run<'_> {
         if rescan && !resumed {
             self.confirm_deletions(channel_id, &seen).await?;
         }
-        Ok(membership_changed)
+        Ok(())
     }
 
     /// After a full re-read: posts we hold that the walk did not see were deleted, unless
     /// the server still has them (checked one by one; rare).
-    async fn confirm_deletions(&mut self, channel_id: &str, seen: &HashSet<String>) -> Result<(), SyncError> {
+    async fn confirm_deletions(
+        &mut self,
+        channel_id: &str,
+        seen: &HashSet<String>,
+    ) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let seen = seen.clone();
         let candidates = self
             .writer
             .call(move |c| c.posts_not_seen_since(&cid, &seen))
-            .await
-            ?;
+            .await?;
         for post_id in candidates {
             if !self.client.post_exists(&post_id).await? {
                 let at = now_ms();
-                self.writer.call(move |c| c.mark_post_deleted(&post_id, at)).await?;
+                self.writer
+                    .call(move |c| c.mark_post_deleted(&post_id, at))
+                    .await?;
                 self.summary.posts_written += 1;
             }
         }
         Ok(())
     }
 
-    async fn apply_page(&mut self, channel_id: &str, posts: Vec<Raw<wire::Post>>, cursor: &ChannelCursor) -> Result<PageOutcome, SyncError> {
+    async fn apply_page(
+        &mut self,
+        channel_id: &str,
+        posts: Vec<Raw<wire::Post>>,
+        cursor: &ChannelCursor,
+    ) -> Result<PageOutcome, SyncError> {
         let cid = channel_id.to_owned();
         let cursor = cursor.clone();
         let outcome = self
             .writer
             .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, "ok", now_ms()))
-            .await
-            ?;
+            .await?;
         self.summary.posts_written += outcome.posts_written;
         for file_id in &outcome.files_without_info {
             match self.client.fetch_file_info(file_id).await {
@@ -188,18 +239,26 @@ impl Run<'_> {
         Ok(outcome)
     }
 
-    async fn sync_channel_members(&mut self, channel_id: &str, label: &str, membership_changed: bool) -> Result<(), SyncError> {
+    async fn sync_channel_members(
+        &mut self,
+        channel_id: &str,
+        label: &str,
+        membership_changed: bool,
+    ) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
-        let synced_at = self.writer.call(move |c| c.channel_members_synced_at(&cid)).await?;
-        let max_age = self.options.members_max_age.as_millis() as i64;
-        let stale = synced_at.is_none_or(|at| now_ms() - at > max_age);
-        if !(stale || membership_changed || self.options.update_old_posts) {
+        let synced_at = self
+            .writer
+            .call(move |c| c.channel_members_synced_at(&cid))
+            .await?;
+        if !(self.members_due(synced_at) || membership_changed) {
             return Ok(());
         }
         match self.client.fetch_channel_members(channel_id).await {
             Ok(members) => {
                 let cid = channel_id.to_owned();
-                self.writer.call(move |c| c.replace_channel_members(&cid, &members, now_ms())).await?;
+                self.writer
+                    .call(move |c| c.replace_channel_members(&cid, &members, now_ms()))
+                    .await?;
                 Ok(())
             }
             Err(e) => self.fail(format!("members of {label}"), e),
@@ -218,12 +277,16 @@ impl Run<'_> {
                     self.summary.files_fetched += 1;
                     self.summary.bytes_fetched += blob.size;
                     let id = file.id.clone();
-                    self.writer.call(move |c| c.set_file_blob(&id, &blob, now_ms())).await?;
+                    self.writer
+                        .call(move |c| c.set_file_blob(&id, &blob, now_ms()))
+                        .await?;
                 }
                 Err(e) => {
                     let id = file.id.clone();
                     let note = e.to_string();
-                    self.writer.call(move |c| c.set_file_error(&id, &note)).await?;
+                    self.writer
+                        .call(move |c| c.set_file_error(&id, &note))
+                        .await?;
                     self.fail(format!("file {} ({})", file.id, file.name), e)?;
                 }
             }

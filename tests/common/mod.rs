@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use matterbak::catalog::{Access, Catalog};
 use matterbak::config::{Auth, ChannelsConfig, Credentials, Secret};
-use matterbak::mock::{self, MockServer, Workspace};
 use matterbak::mm::retry::RetryPolicy;
+use matterbak::mock::{self, MockServer, Workspace};
 use matterbak::sync::{self, Silent, StopSignal, SyncOptions, SyncReport};
 
 pub struct Env {
@@ -22,10 +22,16 @@ pub async fn start() -> Env {
 }
 
 pub async fn start_with(workspace: Workspace) -> Env {
-    let server = MockServer::start(workspace).await.expect("mock server starts");
+    let server = MockServer::start(workspace)
+        .await
+        .expect("mock server starts");
     let dir = tempfile::tempdir().unwrap();
     let archive = dir.path().join("archive");
-    Env { server, dir, archive }
+    Env {
+        server,
+        dir,
+        archive,
+    }
 }
 
 impl Env {
@@ -49,9 +55,14 @@ impl Env {
     }
 
     pub async fn sync_with(&self, options: SyncOptions) -> SyncReport {
-        sync::run_sync(&self.credentials(), &options, &Silent, &StopSignal::default())
-            .await
-            .expect("sync succeeds")
+        sync::run_sync(
+            &self.credentials(),
+            &options,
+            &Silent,
+            &StopSignal::default(),
+        )
+        .await
+        .expect("sync succeeds")
     }
 
     pub fn catalog(&self) -> Catalog {
@@ -74,7 +85,9 @@ pub fn fast_retries() -> RetryPolicy {
 
 pub fn sample_channels() -> ChannelsConfig {
     let value: serde_json::Value = serde_json::from_str(mock::SAMPLE_CHANNELS_JSON).unwrap();
-    matterbak::config::parse_channels(Path::new("channels.json"), &value).unwrap().value
+    matterbak::config::parse_channels(Path::new("channels.json"), &value)
+        .unwrap()
+        .value
 }
 
 /// One SQL query's rows, each row rendered as text.
@@ -92,17 +105,53 @@ pub fn content_snapshot(archive: &Path) -> BTreeMap<&'static str, Vec<String>> {
     let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
     let queries: &[(&str, &str)] = &[
         ("blobs", "SELECT hash, size FROM blobs ORDER BY hash"),
-        ("users", "SELECT id, username, update_at, json, avatar_blob, avatar_content_type, avatar_picture_update FROM users ORDER BY id"),
-        ("teams", "SELECT id, name, json, selected, icon_blob, icon_update FROM teams ORDER BY id"),
-        ("team_members", "SELECT team_id, user_id, position, json, removed_at IS NULL FROM team_members ORDER BY 1, 2"),
-        ("channels", "SELECT id, json, selected, export_name FROM channels ORDER BY id"),
-        ("channel_members", "SELECT channel_id, user_id, position, json, removed_at IS NULL FROM channel_members ORDER BY 1, 2"),
-        ("posts", "SELECT id, channel_id, root_id, create_at, update_at, edit_at, delete_at, message, seen_live, json FROM posts ORDER BY id"),
-        ("post_versions", "SELECT post_id, replaced_at, history_id, edit_at, message, json FROM post_versions ORDER BY 1, 2"),
-        ("reactions", "SELECT post_id, user_id, emoji_name, json, removed_at FROM reactions ORDER BY 1, 2, 3"),
-        ("files", "SELECT id, post_id, json, blob, fetch_error FROM files ORDER BY id"),
-        ("emojis", "SELECT id, json, image_blob, image_content_type, removed_at IS NULL FROM emojis ORDER BY id"),
-        ("sync_cursors", "SELECT channel_id, watermark, walk_watermark, walk_before FROM sync_cursors ORDER BY channel_id"),
+        (
+            "users",
+            "SELECT id, username, update_at, json, avatar_blob, avatar_content_type, avatar_picture_update FROM users ORDER BY id",
+        ),
+        (
+            "teams",
+            "SELECT id, name, json, selected, icon_blob, icon_update FROM teams ORDER BY id",
+        ),
+        (
+            "team_members",
+            "SELECT team_id, user_id, position, json, removed_at IS NULL FROM team_members ORDER BY 1, 2",
+        ),
+        (
+            "channels",
+            "SELECT id, json, selected, export_name FROM channels ORDER BY id",
+        ),
+        (
+            "channel_members",
+            "SELECT channel_id, user_id, position, json, removed_at IS NULL FROM channel_members ORDER BY 1, 2",
+        ),
+        (
+            "posts",
+            "SELECT id, channel_id, root_id, create_at, update_at, edit_at, delete_at, message, seen_live, json FROM posts ORDER BY id",
+        ),
+        (
+            "post_versions",
+            "SELECT post_id, replaced_at, history_id, edit_at, message, json FROM post_versions ORDER BY 1, 2",
+        ),
+        (
+            "reactions",
+            "SELECT post_id, user_id, emoji_name, json, removed_at FROM reactions ORDER BY 1, 2, 3",
+        ),
+        (
+            "files",
+            "SELECT id, post_id, json, blob, fetch_error FROM files ORDER BY id",
+        ),
+        (
+            "emojis",
+            "SELECT id, json, image_blob, image_content_type, removed_at IS NULL FROM emojis ORDER BY id",
+        ),
+        (
+            "sync_cursors",
+            "SELECT channel_id, watermark, walk_watermark, walk_before FROM sync_cursors ORDER BY channel_id",
+        ),
     ];
-    queries.iter().map(|(name, sql)| (*name, rows(&catalog, sql))).collect()
+    queries
+        .iter()
+        .map(|(name, sql)| (*name, rows(&catalog, sql)))
+        .collect()
 }

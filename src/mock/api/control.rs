@@ -1,0 +1,41 @@
+//! `/__mock/*`: unauthenticated hooks for scripts (never counted, never faulted).
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::json;
+
+use super::super::error::{ApiError, ApiResult};
+use super::super::server::AppState;
+use super::json;
+
+/// Applies the update scenario; a second call is refused (409) because the scenario
+/// is defined against the sample's initial state.
+pub async fn apply_update(State(state): State<AppState>) -> ApiResult<Response> {
+    let mut ws = state.workspace();
+    if ws.update_scenario_applied() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "mock.scenario.already_applied",
+            "The update scenario was already applied.",
+        ));
+    }
+    ws.apply_update_scenario();
+    Ok(json(json!({"ok": true})))
+}
+
+pub async fn requests(State(state): State<AppState>) -> Response {
+    let records = state.records();
+    let mut by_route: BTreeMap<String, usize> = BTreeMap::new();
+    for record in &records {
+        *by_route.entry(record.route.clone()).or_default() += 1;
+    }
+    json(json!({"total": records.len(), "by_route": by_route}))
+}
+
+pub async fn reset_requests(State(state): State<AppState>) -> Response {
+    state.clear_records();
+    json(json!({"ok": true}))
+}

@@ -1,0 +1,185 @@
+//! Injected misbehaviour: latency, a Mattermost-like rate limiter, random 5xx.
+//!
+//! The limiter is GCRA (what `throttled` implements): one bucket for the whole server,
+//! refilled at `per_sec`, allowing `burst + 1` requests at once. Errors are drawn from
+//! an RNG seeded by `Faults::seed`, so a given request sequence fails the same way on
+//! every run.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+/// What the server should do wrong; the default is a healthy server.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Sleep before answering every request.
+    pub latency: Duration,
+    /// Server-side limiter like Mattermost's (§8).
+    pub rate_limit: Option<RateLimit>,
+    /// This many of 1000 requests answer 502/503.
+    pub error_permille: u32,
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimit {
+    pub per_sec: u32,
+    pub burst: u32,
+}
+
+/// The `X-Ratelimit-*` values of one response.
+#[derive(Clone, Copy, Debug)]
+pub struct RateHeaders {
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Serve,
+    Limited { retry_after_secs: u64 },
+    Fail(StatusCode),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Decision {
+    pub rate: Option<RateHeaders>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub struct FaultState {
+    faults: Faults,
+    rng: StdRng,
+    /// GCRA theoretical arrival time.
+    tat: Option<Instant>,
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    let secs = d.as_secs();
+    if d.subsec_nanos() > 0 { secs + 1 } else { secs }
+}
+
+impl FaultState {
+    pub fn new(faults: Faults) -> Self {
+        FaultState {
+            rng: StdRng::seed_from_u64(faults.seed),
+            faults,
+            tat: None,
+        }
+    }
+
+    pub fn latency(&self) -> Duration {
+        self.faults.latency
+    }
+
+    pub fn decide(&mut self, now: Instant) -> Decision {
+        let mut decision = Decision {
+            rate: None,
+            outcome: Outcome::Serve,
+        };
+        if let Some(limit) = self.faults.rate_limit {
+            let (headers, retry_after) = self.check_rate(limit, now);
+            decision.rate = Some(headers);
+            if let Some(retry_after_secs) = retry_after {
+                decision.outcome = Outcome::Limited { retry_after_secs };
+                return decision;
+            }
+        }
+        let permille = self.faults.error_permille.min(1000);
+        if permille > 0 && self.rng.random_range(0..1000) < permille {
+            let status = if self.rng.random_bool(0.5) {
+                StatusCode::BAD_GATEWAY
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            decision.outcome = Outcome::Fail(status);
+        }
+        decision
+    }
+
+    /// One GCRA step: headers, and `Some(retry_after)` when the request is refused.
+    fn check_rate(&mut self, limit: RateLimit, now: Instant) -> (RateHeaders, Option<u64>) {
+        let interval = Duration::from_secs(1) / limit.per_sec.max(1);
+        let tolerance = interval * limit.burst;
+        let tat = self.tat.map_or(now, |t| t.max(now));
+        let ahead = tat - now;
+        let max_requests = limit.burst.saturating_add(1);
+        if ahead > tolerance {
+            let headers = RateHeaders {
+                limit: max_requests,
+                remaining: 0,
+                reset_secs: ceil_secs(ahead),
+            };
+            return (headers, Some(ceil_secs(ahead - tolerance).max(1)));
+        }
+        let new_tat = tat + interval;
+        self.tat = Some(new_tat);
+        let used = new_tat - now;
+        let room = (tolerance + interval).saturating_sub(used);
+        let remaining = (room.as_nanos() / interval.as_nanos().max(1)) as u32;
+        let headers = RateHeaders {
+            limit: max_requests,
+            remaining,
+            reset_secs: ceil_secs(used),
+        };
+        (headers, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_plus_one_then_limited() {
+        let mut state = FaultState::new(Faults {
+            rate_limit: Some(RateLimit {
+                per_sec: 1,
+                burst: 2,
+            }),
+            ..Faults::default()
+        });
+        let now = Instant::now();
+        let remaining: Vec<u32> = (0..3)
+            .map(|_| {
+                let d = state.decide(now);
+                assert!(matches!(d.outcome, Outcome::Serve));
+                d.rate.map(|r| r.remaining).unwrap_or(99)
+            })
+            .collect();
+        assert_eq!(remaining, vec![2, 1, 0]);
+        let refused = state.decide(now);
+        assert!(matches!(
+            refused.outcome,
+            Outcome::Limited {
+                retry_after_secs: 1
+            }
+        ));
+        assert_eq!(refused.rate.map(|r| r.limit), Some(3));
+        let later = state.decide(now + Duration::from_millis(1001));
+        assert!(matches!(later.outcome, Outcome::Serve));
+    }
+
+    #[test]
+    fn error_rate_is_seeded() {
+        let faults = Faults {
+            error_permille: 300,
+            seed: 42,
+            ..Faults::default()
+        };
+        let run = |faults: Faults| {
+            let mut state = FaultState::new(faults);
+            (0..200)
+                .map(|_| matches!(state.decide(Instant::now()).outcome, Outcome::Fail(_)))
+                .collect::<Vec<_>>()
+        };
+        let a = run(faults.clone());
+        assert_eq!(a, run(faults));
+        let failures = a.iter().filter(|f| **f).count();
+        assert!((30..90).contains(&failures), "{failures}");
+    }
+}

@@ -1,0 +1,41 @@
+//! A stateful Mattermost REST v4 mock server on loopback, for tests, benches, demos and
+//! conformance runs of other clients.
+//!
+//! It reproduces the real server's observable behaviour for everything an ordinary-user
+//! backup touches — including its traps (strict cursor comparisons, the silent since
+//! cap, blanked deleted rows, edit-history rows, per_page clamping, 403 on
+//! `include_deleted`). Layout:
+//! - [`Workspace`]: all state as plain data with a logical clock, lookups and mutations;
+//! - `sample`: the deterministic built-in workspace and the standard update scenario;
+//! - `postlist` / `render`: the post-stream queries and the JSON wire shapes;
+//! - [`MockServer`] (`server`, `api`): HTTP, request recording, injected [`Faults`].
+//!
+//! Invariant: the same calls always produce the same ids, timestamps and bytes.
+
+mod access;
+mod api;
+mod error;
+mod faults;
+mod ids;
+mod model;
+mod png;
+mod postlist;
+mod render;
+mod sample;
+mod server;
+mod workspace;
+
+pub use faults::{Faults, RateLimit};
+pub use model::NewFile;
+pub use postlist::SINCE_LIMIT;
+pub use sample::{
+    SAMPLE_MFA_CODE, SAMPLE_MFA_PASSWORD, SAMPLE_MFA_USER, SAMPLE_PASSWORD, SAMPLE_TOKEN,
+    SAMPLE_USER, sample_png,
+};
+pub use server::{MockServer, RequestRecord, SERVER_VERSION};
+pub use workspace::Workspace;
+
+/// A `channels.json` for the sample workspace that exercises every selection rule: a team by
+/// name with everything, a team by display name with an exclude, a team you are not in, DMs
+/// (your own included, one with nobody), an exact and a subset group.
+pub const SAMPLE_CHANNELS_JSON: &str = include_str!("sample_channels.json");

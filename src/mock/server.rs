@@ -1,0 +1,287 @@
+//! The loopback HTTP server: lifecycle, shared state and the per-request pipeline.
+//!
+//! Pipeline for every routed request (a layer around each route, so the route
+//! template is known): fault injection (latency, rate limit, 5xx; skipped for
+//! `/__mock/*`), the handler, then the headers every Mattermost response carries and
+//! the JSON body of `ApiError`s (which needs the request id). Every non-control
+//! request is recorded with its final status.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::api::{self, RouteTemplate};
+use super::error::ApiError;
+use super::faults::{Decision, FaultState, Faults, Outcome};
+use super::ids::id_from;
+use super::workspace::Workspace;
+
+/// Release the mock claims to be (first triple of `X-Version-Id`, ETag prefix).
+pub const SERVER_VERSION: &str = "9.11.0";
+const VERSION_ID: &str = "9.11.0.mock.0.false";
+const CONTROL_PREFIX: &str = "/__mock/";
+
+/// One request as the server saw it.
+#[derive(Clone, Debug)]
+pub struct RequestRecord {
+    pub method: String,
+    /// Route template, e.g. `GET /api/v4/channels/{channel_id}/posts`; unrouted
+    /// requests record their literal path.
+    pub route: String,
+    pub path: String,
+    pub query: String,
+    pub status: u16,
+}
+
+struct Shared {
+    workspace: Mutex<Workspace>,
+    faults: Mutex<FaultState>,
+    requests: Mutex<Vec<RequestRecord>>,
+    request_seq: AtomicU64,
+}
+
+/// Handler state: a cheap handle on the shared server state.
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// Locks ignoring poisoning: a panicking test helper must not wedge the server.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AppState {
+    pub fn workspace(&self) -> MutexGuard<'_, Workspace> {
+        lock(&self.0.workspace)
+    }
+
+    pub fn records(&self) -> Vec<RequestRecord> {
+        lock(&self.0.requests).clone()
+    }
+
+    pub fn clear_records(&self) {
+        lock(&self.0.requests).clear();
+    }
+
+    fn next_request_id(&self) -> String {
+        id_from(
+            self.0.request_seq.fetch_add(1, Ordering::Relaxed),
+            0x7265_7169,
+        )
+    }
+}
+
+pub struct MockServer {
+    addr: SocketAddr,
+    state: AppState,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl MockServer {
+    /// Binds 127.0.0.1:0 and serves in a spawned tokio task.
+    pub async fn start(workspace: Workspace) -> std::io::Result<MockServer> {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), workspace).await
+    }
+
+    /// Same, on a given address (the CLI uses it).
+    pub async fn start_on(addr: SocketAddr, workspace: Workspace) -> std::io::Result<MockServer> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let state = AppState(Arc::new(Shared {
+            workspace: Mutex::new(workspace),
+            faults: Mutex::new(FaultState::new(Faults::default())),
+            requests: Mutex::new(Vec::new()),
+            request_seq: AtomicU64::new(1),
+        }));
+        let app = api::router(state.clone())
+            .layer(middleware::from_fn_with_state(state.clone(), pipeline));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stopped.await;
+            };
+            // Serving only ends on shutdown or a listener failure; neither needs reporting.
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await;
+        });
+        Ok(MockServer {
+            addr,
+            state,
+            stop,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without the `/api/v4` suffix.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Run a closure on the shared workspace (mutations, lookups) under the lock.
+    pub fn with_workspace<R>(&self, f: impl FnOnce(&mut Workspace) -> R) -> R {
+        f(&mut self.state.workspace())
+    }
+
+    /// Replaces the fault configuration (and restarts the limiter and error RNG).
+    pub fn set_faults(&self, faults: Faults) {
+        *lock(&self.state.0.faults) = FaultState::new(faults);
+    }
+
+    /// Every request seen so far, in arrival order.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.state.records()
+    }
+
+    pub fn request_count(&self) -> usize {
+        lock(&self.state.0.requests).len()
+    }
+
+    /// Number of requests whose route template equals `route`,
+    /// e.g. `"GET /api/v4/channels/{channel_id}/posts"`.
+    pub fn count(&self, route: &str) -> usize {
+        lock(&self.state.0.requests)
+            .iter()
+            .filter(|r| r.route == route)
+            .count()
+    }
+
+    pub fn reset_requests(&self) {
+        self.state.clear_records();
+    }
+
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+async fn pipeline(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let request_id = state.next_request_id();
+    let is_control = path.starts_with(CONTROL_PREFIX);
+
+    let mut response = if is_control {
+        next.run(request).await
+    } else {
+        with_faults(&state, request, next).await
+    };
+    finish(&mut response, &request_id, &method);
+
+    if !is_control {
+        let template = response
+            .extensions()
+            .get::<RouteTemplate>()
+            .map_or(path.as_str(), |t| t.0);
+        let route = format!("{method} {template}");
+        lock(&state.0.requests).push(RequestRecord {
+            method: method.to_string(),
+            route,
+            path,
+            query,
+            status: response.status().as_u16(),
+        });
+    }
+    response
+}
+
+async fn with_faults(state: &AppState, request: Request, next: Next) -> Response {
+    let latency = lock(&state.0.faults).latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let decision: Decision = lock(&state.0.faults).decide(Instant::now());
+    let mut response = match decision.outcome {
+        Outcome::Serve => next.run(request).await,
+        Outcome::Limited { retry_after_secs } => {
+            let mut r = text_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "text/plain; charset=utf-8",
+                "limit exceeded\n",
+            );
+            set(&mut r, header::RETRY_AFTER, &retry_after_secs.to_string());
+            r
+        }
+        Outcome::Fail(status) => {
+            let body = if status == StatusCode::BAD_GATEWAY {
+                "<html>bad gateway</html>"
+            } else {
+                "<html>service unavailable</html>"
+            };
+            text_response(status, "text/html", body)
+        }
+    };
+    if let Some(rate) = decision.rate {
+        set(
+            &mut response,
+            HeaderName::from_static("x-ratelimit-limit"),
+            &rate.limit.to_string(),
+        );
+        set(
+            &mut response,
+            HeaderName::from_static("x-ratelimit-remaining"),
+            &rate.remaining.to_string(),
+        );
+        set(
+            &mut response,
+            HeaderName::from_static("x-ratelimit-reset"),
+            &rate.reset_secs.to_string(),
+        );
+    }
+    response
+}
+
+fn text_response(status: StatusCode, content_type: &'static str, body: &'static str) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn set(response: &mut Response, name: HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+/// Renders `ApiError` bodies and adds the headers of every API response.
+fn finish(response: &mut Response, request_id: &str, method: &Method) {
+    if let Some(error) = response.extensions_mut().remove::<ApiError>() {
+        *response.body_mut() = Body::from(error.body(request_id));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    set(
+        response,
+        HeaderName::from_static("x-request-id"),
+        request_id,
+    );
+    set(
+        response,
+        HeaderName::from_static("x-version-id"),
+        VERSION_ID,
+    );
+    set(response, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    if method == Method::GET {
+        set(response, header::EXPIRES, "0");
+    }
+}
