@@ -7,8 +7,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
+use crate::export::{self, ExportOptions};
 use crate::mm::ClientOptions;
+use crate::mock::{self, MockServer, Workspace};
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
 /// Exit codes: 0 everything done, 1 finished but incomplete (failed items or interrupted),
@@ -17,21 +20,79 @@ pub const EXIT_OK: u8 = 0;
 pub const EXIT_INCOMPLETE: u8 = 1;
 pub const EXIT_FATAL: u8 = 2;
 
+/// Without a subcommand, matterbak behaves like `matterbak backup`, so a command line of the
+/// Python matterbak keeps working with this program.
 #[derive(Parser, Debug)]
 #[command(
     name = "matterbak",
     version,
-    about = "Back up a Mattermost workspace: every post, thread, file, member, user and emoji you can read."
+    about = "Back up a Mattermost workspace: every post, thread, file, member, user and emoji you can read.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Without a subcommand, runs `backup` (the Python matterbak's command line).\nExit codes: 0 done, 1 finished with failed items or interrupted (run again to resume), 2 fatal error."
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub backup: BackupArgs,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Copy what your account can read into the archive (incremental; safe to interrupt).
     Sync(SyncArgs),
+    /// Write the Python matterbak's folder layout and zip from the archive (no network).
+    Export(ExportArgs),
+    /// Sync, then export: a drop-in replacement for the Python matterbak command line.
+    Backup(BackupArgs),
+    /// Run sync and export against a built-in sample workspace (no Mattermost needed).
+    Demo(DemoArgs),
+    /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
+    #[command(hide = true)]
+    MockServer(MockServerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportTarget {
+    /// Directory to write the folder layout into.
+    #[arg(short = 'd', long = "data-dir", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// Zip file to write (default: matterbak_<user>.zip).
+    #[arg(short = 'o', long = "output-zip")]
+    pub output_zip: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub target: ExportTarget,
+    /// Write only the folder layout, no zip.
+    #[arg(long)]
+    pub no_zip: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    #[command(flatten)]
+    pub target: ExportTarget,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Directory for the demo's archive, data dir, zip and config files.
+    #[arg(default_value = "matterbak-demo")]
+    pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct MockServerArgs {
+    /// Address to listen on (loopback only is sensible).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub addr: std::net::SocketAddr,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -100,6 +161,12 @@ fn seconds(value: f64, flag: &str) -> Result<Duration> {
 }
 
 impl SyncArgs {
+    /// The `user` of the credentials file, for the default zip name.
+    fn credentials_user(&self) -> Result<String> {
+        let parsed = config::load_credentials(&self.credentials, &SecretOverrides::from_env())?;
+        Ok(parsed.value.user)
+    }
+
     /// Validates flags and reads both input files.
     pub fn options(&self, log: &dyn Observer) -> Result<(config::Credentials, SyncOptions)> {
         if !self.rate_limit.is_finite() || self.rate_limit < 0.0 {
@@ -171,8 +238,159 @@ impl Observer for StderrLog {
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
-        Command::Sync(args) => run_sync(&args).await.map(|(code, _)| code),
+        Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
+        Some(Command::Export(args)) => run_export(
+            &args.archive.archive,
+            &args.target,
+            !args.no_zip,
+            &ExportOptions::default(),
+        ),
+        Some(Command::Backup(args)) => run_backup(&args).await,
+        Some(Command::Demo(args)) => run_demo(&args).await,
+        Some(Command::MockServer(args)) => run_mock_server(&args).await,
+        None => run_backup(&cli.backup).await,
     }
+}
+
+fn run_export(
+    archive: &Path,
+    target: &ExportTarget,
+    zip: bool,
+    options: &ExportOptions,
+) -> Result<u8> {
+    let zip_path = if zip {
+        Some(match &target.output_zip {
+            Some(path) => path.clone(),
+            None => {
+                let catalog = Catalog::open(archive, Access::ReadOnly)?;
+                let owner = catalog.archive_owner()?.unwrap_or_else(|| "archive".into());
+                export::default_zip_name(&owner)
+            }
+        })
+    } else {
+        None
+    };
+    let report = export::export_archive(archive, &target.data_dir, zip_path.as_deref(), options)
+        .with_context(|| format!("export of {} failed", archive.display()))?;
+    println!("data dir: {}", target.data_dir.display());
+    if let Some(zip) = &zip_path {
+        println!("zip: {}", zip.display());
+    }
+    eprintln!(
+        "export: {} files ({} posts, {} attachments, {} bytes of binaries)",
+        report.files, report.posts, report.attachments, report.bytes
+    );
+    for missing in &report.missing_blobs {
+        eprintln!("  not in the archive: {missing}");
+    }
+    Ok(EXIT_OK)
+}
+
+async fn run_backup(args: &BackupArgs) -> Result<u8> {
+    let (code, report) = run_sync(&args.sync).await?;
+    if report.outcome == Outcome::Interrupted {
+        return Ok(code);
+    }
+    let options = ExportOptions {
+        skip_users: args.sync.skip_users,
+        skip_emojis: args.sync.skip_emojis,
+    };
+    let mut target = args.target.clone();
+    if target.output_zip.is_none() {
+        target.output_zip = Some(export::default_zip_name(&args.sync.credentials_user()?));
+    }
+    let export_code = run_export(&args.sync.archive.archive, &target, true, &options)?;
+    Ok(code.max(export_code))
+}
+
+async fn run_demo(args: &DemoArgs) -> Result<u8> {
+    let dir = &args.dir;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let server = MockServer::start(Workspace::sample())
+        .await
+        .context("cannot start the sample server on loopback")?;
+    let credentials = dir.join("credentials.json");
+    let channels = dir.join("channels.json");
+    let creds = serde_json::json!({"user": mock::SAMPLE_USER, "password": mock::SAMPLE_PASSWORD, "url": format!("{}/api", server.url())});
+    write_private(
+        &credentials,
+        serde_json::to_string_pretty(&creds)?.as_bytes(),
+    )?;
+    std::fs::write(&channels, mock::SAMPLE_CHANNELS_JSON)
+        .with_context(|| format!("cannot write {}", channels.display()))?;
+    eprintln!("sample Mattermost server listening on {}", server.url());
+    let archive = dir.join("archive");
+    let data = dir.join("data");
+    let zip = dir.join(format!("matterbak_{}.zip", mock::SAMPLE_USER));
+    let argv: Vec<std::ffi::OsString> = vec![
+        "matterbak".into(),
+        "backup".into(),
+        "--archive".into(),
+        archive.clone().into(),
+        "--credentials".into(),
+        credentials.into(),
+        "--channels".into(),
+        channels.into(),
+        "--rate-limit".into(),
+        "0".into(),
+        "-d".into(),
+        data.clone().into(),
+        "-o".into(),
+        zip.clone().into(),
+    ];
+    let Some(Command::Backup(args)) = Cli::try_parse_from(argv)?.command else {
+        unreachable!("the demo's own arguments parse as `backup`");
+    };
+    let code = run_backup(&args).await?;
+    server.shutdown().await;
+    let catalog = archive.join(crate::catalog::CATALOG_FILE);
+    println!();
+    println!("archive (SQLite catalog + blobs): {}", archive.display());
+    println!("folder layout of the Python matterbak: {}", data.display());
+    println!("zip: {}", zip.display());
+    println!();
+    println!("Try some SQL on the catalog (sqlite3 or any SQLite tool):");
+    println!("  sqlite3 {} \\", catalog.display());
+    println!(
+        "    \"SELECT c.name, count(*) AS posts FROM posts p JOIN channels c ON c.id = p.channel_id GROUP BY c.id ORDER BY posts DESC\""
+    );
+    println!("  sqlite3 {} \\", catalog.display());
+    println!(
+        "    \"SELECT u.username, p.message FROM posts p JOIN users u ON u.id = p.user_id WHERE p.edit_at > 0\""
+    );
+    Ok(code)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+async fn run_mock_server(args: &MockServerArgs) -> Result<u8> {
+    let server = MockServer::start_on(args.addr, Workspace::sample())
+        .await
+        .with_context(|| format!("cannot listen on {}", args.addr))?;
+    println!("{}", server.url());
+    use std::io::Write;
+    std::io::stdout().flush()?;
+    // Serve until stdin closes or a signal arrives, so scripts can stop it either way.
+    let stdin_closed = tokio::task::spawn_blocking(|| {
+        let mut sink = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+    });
+    tokio::select! {
+        _ = stdin_closed => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    server.shutdown().await;
+    Ok(EXIT_OK)
 }
 
 /// Installs SIGINT/SIGTERM handlers that ask the sync to stop after the current transaction;

@@ -15,4 +15,4 @@ pub mod pyjson;
 pub mod sink;
 mod walk;
 
-pub use walk::{ExportError, ExportOptions, ExportReport, export_archive};
+pub use walk::{ExportError, ExportOptions, ExportReport, default_zip_name, export_archive};

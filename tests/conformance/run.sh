@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Conformance check against the real reference: installs the Python matterbak 0.4.0 from PyPI
+# into a throwaway virtualenv, runs it and our matterbak against the same mock server (the
+# built-in sample workspace, on loopback), and compares data dirs and zips file for file.
+# Two rounds: a first backup, and an update after the mock's standard mutations (the Python
+# tool with --update-old-posts, since ours always catches edits).
+#
+# usage: tests/conformance/run.sh [path/to/matterbak]   (default: target/debug/matterbak)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+ours=${1:-$here/../../target/debug/matterbak}
+ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
+[ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== installing Python matterbak 0.4.0 into a virtualenv"
+if ! python3 -m venv "$work/venv" >/dev/null 2>&1; then
+    # Debian's python3 ships venv separately.
+    apt-get install -y -qq python3-venv >/dev/null
+    python3 -m venv "$work/venv"
+fi
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.4.0"
+
+echo "== starting the mock server"
+mkfifo "$work/hold"
+"$ours" mock-server --addr 127.0.0.1:0 > "$work/url" < "$work/hold" &
+server_pid=$!
+exec 3> "$work/hold"   # keep the server's stdin open until we exit
+for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
+url=$(head -n1 "$work/url")
+[ -n "$url" ] || { echo "conformance: mock server did not start"; exit 2; }
+printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
+chmod 600 "$work/credentials.json"
+cp "$here/../../src/mock/sample_channels.json" "$work/channels.json"
+cd "$work"
+
+run_python() {
+    TZ=UTC "$work/venv/bin/matterbak" --credentials credentials.json --channels channels.json \
+        --rate-limit 0 -d py/data -o py/matterbak_alice.zip "$@" > "py-$round.log" 2>&1 \
+        || { cat "py-$round.log"; echo "conformance: the Python matterbak failed"; exit 1; }
+}
+run_ours() {
+    TZ=UTC "$ours" backup --archive rs/archive --credentials credentials.json --channels channels.json \
+        --rate-limit 0 -d rs/data -o rs/matterbak_alice.zip --quiet > "rs-$round.log" 2>&1 \
+        || { cat "rs-$round.log"; echo "conformance: our matterbak failed"; exit 1; }
+}
+
+round=first
+echo "== round 1: first backup"
+mkdir -p py rs
+run_python
+run_ours
+python3 "$here/compare.py" py/data rs/data py/matterbak_alice.zip rs/matterbak_alice.zip
+
+round=update
+echo "== round 2: update after mutations"
+curl -fsS -X POST "$url/__mock/scenario/update" > /dev/null 2>&1 \
+    || python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/scenario/update', method='POST'))"
+run_python --update-old-posts
+run_ours
+python3 "$here/compare.py" py/data rs/data py/matterbak_alice.zip rs/matterbak_alice.zip
