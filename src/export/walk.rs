@@ -116,7 +116,7 @@ impl Walker<'_> {
             }
             for channel in channels
                 .iter()
-                .filter(|c| c.team_id == team.id && c.team_id != "")
+                .filter(|c| c.team_id == team.id && !c.team_id.is_empty())
             {
                 self.channel(ChannelPlace::Team(&paths), channel, &channel.name)?;
             }
