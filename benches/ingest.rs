@@ -25,13 +25,16 @@ fn page(channel: &str, start: usize) -> Vec<Raw<wire::Post>> {
 
 fn ingest(c: &mut Criterion) {
     let channel = "channel0000000000000000000";
-    let channel_json = format!(r#"{{"id":"{channel}","team_id":"t","type":"O","name":"bench","display_name":"Bench"}}"#);
+    let channel_json = format!(
+        r#"{{"id":"{channel}","team_id":"t","type":"O","name":"bench","display_name":"Bench"}}"#
+    );
     let mut group = c.benchmark_group("catalog");
     group.throughput(Throughput::Elements(PAGE as u64));
     group.bench_function("upsert page of 200 new posts", |b| {
         let dir = tempfile::tempdir().unwrap();
         let mut catalog = Catalog::open(dir.path(), Access::ReadWrite).unwrap();
-        let raw: Raw<wire::Channel> = Raw::parse(RawValue::from_string(channel_json.clone()).unwrap()).unwrap();
+        let raw: Raw<wire::Channel> =
+            Raw::parse(RawValue::from_string(channel_json.clone()).unwrap()).unwrap();
         catalog.upsert_channel(&raw, true, None).unwrap();
         let mut next = 0;
         b.iter_batched(
@@ -39,7 +42,13 @@ fn ingest(c: &mut Criterion) {
                 next += PAGE;
                 page(channel, next)
             },
-            |posts| black_box(catalog.apply_posts_page(channel, &posts, &ChannelCursor::default(), "ok", 0).unwrap()),
+            |posts| {
+                black_box(
+                    catalog
+                        .apply_posts_page(channel, &posts, &ChannelCursor::default(), "ok", 0)
+                        .unwrap(),
+                )
+            },
             criterion::BatchSize::SmallInput,
         );
     });

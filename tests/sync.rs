@@ -292,6 +292,10 @@ async fn second_sync_picks_up_every_kind_of_change() {
         w.set_avatar("carol", b"\x89PNG\r\n\x1a\nfirst carol picture".to_vec());
         w.add_emoji("party_parrot_2", "bob", b"GIF89a new emoji".to_vec(), "gif");
         w.create_channel("eng", "fresh", "Fresh Channel", 'O', &["alice", "bob"]);
+        let off = w.channel_id("eng", "off-topic");
+        w.archive_channel(&off);
+        let dev = w.channel_id("eng", "dev");
+        w.add_channel_member(&dev, "erin");
         w.apply_update_scenario();
     });
     let report = env.sync().await;
@@ -413,6 +417,28 @@ async fn second_sync_picks_up_every_kind_of_change() {
             "SELECT count(*) FROM channel_members m JOIN channels c ON c.id = m.channel_id WHERE c.name = 'fresh'"
         ),
         2
+    );
+    // Archived channel: marked, its posts kept; a member added to dev appears.
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM channels WHERE name = 'off-topic' AND delete_at > 0 AND selected = 1"
+        ),
+        1
+    );
+    assert!(
+        count(
+            &c,
+            "SELECT count(*) FROM posts p JOIN channels c ON c.id = p.channel_id WHERE c.name = 'off-topic'"
+        ) >= 3
+    );
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM channel_members m JOIN channels c ON c.id = m.channel_id JOIN users u ON u.id = m.user_id WHERE c.name = 'dev' AND u.username = 'erin' AND m.removed_at IS NULL"
+        ),
+        1,
+        "membership refreshed after the system_add_to_channel post"
     );
     // The update scenario's channel and emoji.
     assert_eq!(
@@ -654,5 +680,52 @@ async fn wrong_password_fails_fast_with_a_clear_error_and_no_secret() {
             "SELECT count(*) FROM sync_runs WHERE error LIKE '%wrong-secret-value%'"
         ),
         0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mfa_accounts_need_the_code() {
+    use matterbak::config::{Auth, Secret};
+    use matterbak::mock::{SAMPLE_MFA_CODE, SAMPLE_MFA_PASSWORD, SAMPLE_MFA_USER};
+    let env = start().await;
+    let mut credentials = env.credentials();
+    credentials.user = SAMPLE_MFA_USER.into();
+    credentials.auth = Auth::Password(Secret::new(SAMPLE_MFA_PASSWORD));
+    let err = matterbak::sync::run_sync(
+        &credentials,
+        &env.options(),
+        &matterbak::sync::Silent,
+        &Default::default(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("--mfa-token"), "{err}");
+    let mut options = env.options();
+    options.mfa_token = Some(SAMPLE_MFA_CODE.into());
+    let report = matterbak::sync::run_sync(
+        &credentials,
+        &options,
+        &matterbak::sync::Silent,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.user, SAMPLE_MFA_USER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_rate_limit_spaces_requests() {
+    let env = start().await;
+    let mut options = env.options();
+    options.client.rate_limit = Some(40.0);
+    let started = std::time::Instant::now();
+    let report = env.sync_with(options).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    // A lower bound only: n requests at 40/s cannot finish faster than (n - 1) / 40 s.
+    let floor = (report.summary.requests - 1) as f64 / 40.0;
+    assert!(
+        elapsed >= floor * 0.95,
+        "{} requests in {elapsed:.2}s, floor {floor:.2}s",
+        report.summary.requests
     );
 }

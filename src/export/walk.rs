@@ -10,6 +10,7 @@ use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
 use crate::blobs::BlobStore;
 use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
+use crate::model::BlobId;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -207,30 +208,46 @@ impl Walker<'_> {
         self.report.posts += count;
         self.report.files += count;
 
-        let mut files = Vec::new();
-        catalog
-            .for_each_file(&channel.id, |file| {
-                files.push(file);
-                Ok(())
-            })?
-            .expect("collecting cannot fail");
-        for file in files {
-            self.json(&paths.file_info(&file.id), &file.json, "file info")?;
-            match &file.blob {
-                Some(blob) => {
-                    self.blob(
-                        &paths.file_bytes(&file.id, &file.name),
-                        blob,
-                        &format!("file {} ({})", file.id, file.name),
-                    )?;
-                    self.report.attachments += 1;
+        // File infos and bytes stream the same way.
+        let blobs = self.blobs;
+        let report = &mut self.report;
+        let mut failed = None;
+        let walked = catalog.for_each_file(&channel.id, |file| {
+            let info = paths.file_info(&file.id);
+            let result = write_json(sink, &info, &file.json, "file info").and_then(|()| {
+                report.files += 1;
+                match &file.blob {
+                    Some(blob) => {
+                        let what = format!("file {} ({})", file.id, file.name);
+                        let written = write_blob(
+                            sink,
+                            blobs,
+                            &paths.file_bytes(&file.id, &file.name),
+                            blob,
+                            &what,
+                            report,
+                        )?;
+                        report.attachments += u64::from(written);
+                    }
+                    None => report
+                        .missing_blobs
+                        .push(format!("file {} ({}): never fetched", file.id, file.name)),
                 }
-                None => self
-                    .report
-                    .missing_blobs
-                    .push(format!("file {} ({}): never fetched", file.id, file.name)),
-            }
+                Ok(())
+            });
+            result.map_err(|e| {
+                failed = Some(e);
+                io::Error::other("export stopped")
+            })
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
         }
+        walked.map_err(|source| SinkError::Io {
+            op: "write files of",
+            path: PathBuf::from(&paths.files_dir),
+            source,
+        })?;
         Ok(())
     }
 
@@ -266,16 +283,7 @@ impl Walker<'_> {
     }
 
     fn json(&mut self, rel: &str, raw: &str, what: &str) -> Result<(), ExportError> {
-        // Validate first so a broken row is reported by name, not as an I/O failure.
-        if let Err(source) = pyjson::write_python_json(raw, &mut io::sink()) {
-            return Err(ExportError::Json {
-                what: format!("{what} {rel}"),
-                source,
-            });
-        }
-        self.sink.file(rel, None, &mut |out: &mut dyn Write| {
-            pyjson::write_python_json(raw, out).map_err(json_io)
-        })?;
+        write_json(self.sink, rel, raw, what)?;
         self.report.files += 1;
         Ok(())
     }
@@ -307,29 +315,49 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn blob(
-        &mut self,
-        rel: &str,
-        blob: &crate::model::BlobId,
-        what: &str,
-    ) -> Result<(), ExportError> {
-        let mut file = match self.blobs.open_blob(blob) {
-            Ok(file) => file,
-            Err(_) => {
-                self.report
-                    .missing_blobs
-                    .push(format!("{what}: blob {blob} missing from the store"));
-                return Ok(());
-            }
-        };
-        let len = file.metadata().map(|m| m.len()).ok();
-        self.sink.file(rel, len, &mut |out: &mut dyn Write| {
-            io::copy(&mut file, out).map(drop)
-        })?;
-        self.report.files += 1;
-        self.report.bytes += len.unwrap_or(0);
-        Ok(())
+    fn blob(&mut self, rel: &str, blob: &BlobId, what: &str) -> Result<(), ExportError> {
+        write_blob(self.sink, self.blobs, rel, blob, what, &mut self.report).map(drop)
     }
+}
+
+/// Writes stored JSON the Python way. Validated first, so a broken row is reported by name
+/// rather than as an I/O failure half-way through a file.
+fn write_json(sink: &mut dyn Sink, rel: &str, raw: &str, what: &str) -> Result<(), ExportError> {
+    if let Err(source) = pyjson::write_python_json(raw, &mut io::sink()) {
+        return Err(ExportError::Json {
+            what: format!("{what} {rel}"),
+            source,
+        });
+    }
+    sink.file(rel, None, &mut |out: &mut dyn Write| {
+        pyjson::write_python_json(raw, out).map_err(json_io)
+    })?;
+    Ok(())
+}
+
+/// Copies a blob into the sink; a blob missing from the store is reported, not fatal.
+/// Returns whether it was written.
+fn write_blob(
+    sink: &mut dyn Sink,
+    blobs: &BlobStore,
+    rel: &str,
+    blob: &BlobId,
+    what: &str,
+    report: &mut ExportReport,
+) -> Result<bool, ExportError> {
+    let Ok(mut file) = blobs.open_blob(blob) else {
+        report
+            .missing_blobs
+            .push(format!("{what}: blob {blob} missing from the store"));
+        return Ok(false);
+    };
+    let len = file.metadata().map(|m| m.len()).ok();
+    sink.file(rel, len, &mut |out: &mut dyn Write| {
+        io::copy(&mut file, out).map(drop)
+    })?;
+    report.files += 1;
+    report.bytes += len.unwrap_or(0);
+    Ok(true)
 }
 
 fn write_key(out: &mut dyn Write, root: &str) -> io::Result<()> {
