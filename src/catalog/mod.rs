@@ -254,25 +254,7 @@ impl Catalog {
 
     // ----- users ---------------------------------------------------------------------------
 
-    /// Stores a user unless we already hold a version at least as new.
-    pub fn upsert_user(&mut self, user: &Raw<wire::User>) -> Result<()> {
-        let u = &user.value;
-        self.conn
-            .prepare_cached(
-                "INSERT INTO users (id, username, update_at, delete_at, is_bot, last_picture_update, json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (id) DO UPDATE SET username = excluded.username, update_at = excluded.update_at,
-                    delete_at = excluded.delete_at, is_bot = excluded.is_bot,
-                    last_picture_update = excluded.last_picture_update, json = excluded.json
-                 WHERE excluded.update_at >= users.update_at",
-            )
-            .and_then(|mut s| {
-                s.execute(params![u.id, u.username, u.update_at, u.delete_at, u.is_bot, u.last_picture_update, user.json()])
-            })
-            .ctx(&self.path, "store user")?;
-        Ok(())
-    }
-
+    /// Stores users, each unless we already hold a version at least as new.
     pub fn upsert_users(&mut self, users: &[Raw<wire::User>]) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         {

@@ -71,8 +71,6 @@ pub enum MmError {
     },
     #[error(transparent)]
     Blob(#[from] BlobError),
-    #[error("{endpoint}: interrupted")]
-    Interrupted { endpoint: String },
 }
 
 fn id_suffix(id: &Option<String>) -> String {

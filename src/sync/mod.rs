@@ -10,7 +10,7 @@ pub mod plan;
 mod posts;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -238,6 +238,7 @@ async fn run_with(
         summary: RunSummary::default(),
         extra_users: Vec::new(),
         team_membership_changed: HashSet::new(),
+        channels_selected: 0,
     };
     let result = run.archive(me).await;
     client.logout().await;
@@ -269,7 +270,7 @@ async fn run_with(
         outcome,
         user: run.me_name.clone(),
         summary,
-        channels_selected: 0,
+        channels_selected: run.channels_selected,
         notes: run.notes,
         failures: run.failures,
     })
@@ -304,6 +305,7 @@ pub(crate) struct Run<'a> {
     extra_users: Vec<Raw<wire::User>>,
     /// Teams whose channels showed join/leave posts: refresh their member lists.
     pub(crate) team_membership_changed: HashSet<String>,
+    channels_selected: usize,
 }
 
 impl Run<'_> {
@@ -329,8 +331,9 @@ impl Run<'_> {
         let skips = self.options.skips;
         let (known_users, users_watermark) = self.writer.call(|c| c.known_users()).await?;
         if !skips.users {
-            let me_raw = Raw::parse(me.raw.clone()).expect("parsed once already");
-            self.writer.call(move |c| c.upsert_user(&me_raw)).await?;
+            self.writer
+                .call(move |c| c.upsert_users(std::slice::from_ref(&me)))
+                .await?;
         }
 
         let teams = self.client.fetch_teams().await?;
@@ -657,9 +660,4 @@ impl Run<'_> {
         }
         Ok(())
     }
-}
-
-/// The archive directory from the flag, the environment or the default.
-pub fn default_archive() -> &'static Path {
-    Path::new("matterbak-archive")
 }
