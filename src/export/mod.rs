@@ -14,5 +14,6 @@ pub mod layout;
 pub mod pyjson;
 pub mod sink;
 mod walk;
+mod zipstream;
 
 pub use walk::{ExportError, ExportOptions, ExportReport, default_zip_name, export_archive};

@@ -27,8 +27,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use super::zipstream::ZipStream;
 
 /// Suffix of a [`DirSink`] file while it is being written.
 pub const TMP_SUFFIX: &str = ".tmp-matterbak";
@@ -47,13 +46,6 @@ pub enum SinkError {
         path: PathBuf,
         #[source]
         source: io::Error,
-    },
-    /// The zip writer failed; the zip is unusable from here on.
-    #[error("cannot write zip entry {entry:?}: {source}")]
-    Zip {
-        entry: String,
-        #[source]
-        source: zip::result::ZipError,
     },
     /// An earlier error broke the zip; it will not be finished.
     #[error("the zip export failed earlier and cannot continue")]
@@ -230,13 +222,16 @@ impl Sink for DirSink {
     }
 }
 
-/// Writes the export as a deterministic, stored zip file.
+/// A deterministic zip of the export: stored entries, fixed time and modes, every directory
+/// listed. Written to `<zip>.tmp`, renamed at `finish`; memory stays flat however many
+/// entries (see [`super::zipstream`]).
 pub struct ZipSink {
     path: PathBuf,
     tmp: PathBuf,
     /// `None` once finished or after an error.
-    zip: Option<ZipWriter<BufWriter<File>>>,
-    /// Directories already in the zip, without the trailing `/`.
+    zip: Option<ZipStream>,
+    /// Directories already in the zip, without the trailing `/`. Bounded by the number of
+    /// directories (channels), not of files.
     dirs: HashSet<String>,
 }
 
@@ -249,36 +244,52 @@ impl std::fmt::Debug for ZipSink {
     }
 }
 
-fn zip_options(mode: u32, large_file: bool) -> SimpleFileOptions {
-    SimpleFileOptions::default()
-        .compression_method(CompressionMethod::Stored)
-        .last_modified_time(DateTime::default())
-        .unix_permissions(mode)
-        .large_file(large_file)
+/// Adapts the open zip entry to `Write` for the content callbacks.
+struct EntryWriter<'a>(&'a mut ZipStream);
+
+impl Write for EntryWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_data(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl ZipSink {
     /// Start the zip at `<path>.tmp`; it appears under `path` only after [`Sink::finish`].
     pub fn create(path: impl Into<PathBuf>) -> Result<Self, SinkError> {
         let path = path.into();
-        let mut tmp_name = path.file_name().unwrap_or_default().to_owned();
-        tmp_name.push(".tmp");
-        let tmp = path.with_file_name(tmp_name);
+        let with_suffix = |suffix: &str| {
+            let mut name = path.file_name().unwrap_or_default().to_owned();
+            name.push(suffix);
+            path.with_file_name(name)
+        };
+        let tmp = with_suffix(".tmp");
+        let spool = with_suffix(".tmp-directory");
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+        let zip = ZipStream::new(file, &spool).map_err(io_err("create", &spool))?;
         Ok(ZipSink {
             path,
             tmp,
-            zip: Some(ZipWriter::new(BufWriter::with_capacity(
-                WRITE_BUFFER_BYTES,
-                file,
-            ))),
+            zip: Some(zip),
             dirs: HashSet::new(),
         })
     }
 
+    fn failed(&mut self, entry: &str, source: io::Error) -> SinkError {
+        self.zip = None;
+        SinkError::Io {
+            op: "write zip entry",
+            path: PathBuf::from(entry),
+            source,
+        }
+    }
+
     /// Add entries for `rel_dir` and each of its ancestors not yet in the zip.
     fn make_dirs(&mut self, rel_dir: &str) -> Result<(), SinkError> {
-        let zip = self.zip.as_mut().ok_or(SinkError::ZipFailed)?;
         let ends = rel_dir
             .match_indices('/')
             .map(|(i, _)| i)
@@ -288,12 +299,9 @@ impl ZipSink {
             if self.dirs.contains(dir) {
                 continue;
             }
-            if let Err(source) = zip.add_directory(format!("{dir}/"), zip_options(0o755, false)) {
-                self.zip = None;
-                return Err(SinkError::Zip {
-                    entry: format!("{dir}/"),
-                    source,
-                });
+            let zip = self.zip.as_mut().ok_or(SinkError::ZipFailed)?;
+            if let Err(source) = zip.add_directory(&format!("{dir}/"), 0o755) {
+                return Err(self.failed(&format!("{dir}/"), source));
             }
             self.dirs.insert(dir.to_owned());
         }
@@ -320,33 +328,16 @@ impl Sink for ZipSink {
         let zip = self.zip.as_mut().ok_or(SinkError::ZipFailed)?;
         let large = len_hint.is_some_and(|len| len >= u64::from(u32::MAX));
         let result = zip
-            .start_file(rel, zip_options(0o644, large))
-            .map_err(|source| SinkError::Zip {
-                entry: rel.to_owned(),
-                source,
-            })
-            .and_then(|()| {
-                write(zip).map_err(|source| SinkError::Zip {
-                    entry: rel.to_owned(),
-                    source: source.into(),
-                })
-            });
-        if result.is_err() {
-            self.zip = None;
-        }
-        result
+            .start_file(rel, 0o644, large)
+            .and_then(|()| write(&mut EntryWriter(zip)))
+            .and_then(|()| zip.finish_entry());
+        result.map_err(|source| self.failed(rel, source))
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), SinkError> {
         let zip = self.zip.take().ok_or(SinkError::ZipFailed)?;
         let tmp = self.tmp.clone();
-        let buffered = zip.finish().map_err(|source| SinkError::Zip {
-            entry: "(central directory)".to_owned(),
-            source,
-        })?;
-        let file = buffered
-            .into_inner()
-            .map_err(|e| io_err("write", &tmp)(e.into_error()))?;
+        let file = zip.finish().map_err(io_err("write", &tmp))?;
         file.sync_all().map_err(io_err("sync", &tmp))?;
         drop(file);
         fs::rename(&tmp, &self.path).map_err(io_err("rename into", &self.path))?;
@@ -573,7 +564,7 @@ mod tests {
         (0..archive.len())
             .map(|i| {
                 let mut f = archive.by_index(i).unwrap();
-                assert_eq!(f.compression(), CompressionMethod::Stored);
+                assert_eq!(f.compression(), zip::CompressionMethod::Stored);
                 let mut content = Vec::new();
                 f.read_to_end(&mut content).unwrap();
                 let modified = f.last_modified().unwrap().to_string();
@@ -690,7 +681,7 @@ mod tests {
             .file("b.bin", Some(10), &mut |_| Err(io::Error::other("boom")))
             .unwrap_err();
         assert!(
-            matches!(err, SinkError::Zip { ref entry, .. } if entry == "b.bin"),
+            matches!(err, SinkError::Io { ref path, .. } if path == Path::new("b.bin")),
             "{err}"
         );
         assert!(matches!(
