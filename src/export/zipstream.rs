@@ -314,7 +314,7 @@ impl ZipStream {
         self.put(&tail)?;
         self.flush_buf()?;
         let _ = std::fs::remove_file(&self.central_path);
-        Ok(self.file.try_clone()?)
+        self.file.try_clone()
     }
 }
 
