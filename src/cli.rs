@@ -10,8 +10,9 @@ use clap::{Args, Parser, Subcommand};
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
 use crate::export::{self, ExportOptions};
-use crate::mm::ClientOptions;
+use crate::mm::{ClientOptions, TlsOptions};
 use crate::mock::{self, MockServer, Workspace};
+use crate::progress;
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
 /// Exit codes: 0 everything done, 1 finished but incomplete (failed items or interrupted),
@@ -139,6 +140,15 @@ pub struct SyncArgs {
     /// Max requests per second, retries included; 0 = unlimited.
     #[arg(long, default_value_t = 10.0, value_name = "N")]
     pub rate_limit: f64,
+    /// Channels and downloads in flight at once (requests in flight are capped at this).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrency: u16,
+    /// Trust this PEM certificate (a private CA) in addition to the system's.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Accept any TLS certificate. Dangerous: anyone in the path can read your token.
+    #[arg(long)]
+    pub insecure: bool,
     /// Random delay of up to S seconds before starting.
     #[arg(long, default_value_t = 0.0, value_name = "S")]
     pub initial_jitter: f64,
@@ -195,8 +205,23 @@ impl SyncArgs {
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
+        let mut tls = TlsOptions::default();
+        if let Some(path) = &self.ca_cert {
+            tls.extra_roots_pem = Some(
+                std::fs::read(path)
+                    .with_context(|| format!("cannot read --ca-cert {}", path.display()))?,
+            );
+        }
+        if self.insecure {
+            log.note(
+                "warning: --insecure: TLS certificates are NOT checked; anyone between you and the server can read your token and your data",
+            );
+            tls.accept_invalid_certs = true;
+        }
         options.client = ClientOptions {
             rate_limit: (self.rate_limit > 0.0).then_some(self.rate_limit),
+            concurrency: usize::from(self.concurrency),
+            tls,
             ..ClientOptions::default()
         };
         Ok((credentials.value, options))
@@ -219,21 +244,6 @@ fn warn_if_readable_by_others(path: &Path, log: &dyn Observer) {
 
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path, _log: &dyn Observer) {}
-
-/// Progress and notes as plain lines on stderr (what cron mails you).
-pub struct StderrLog {
-    pub quiet: bool,
-}
-
-impl Observer for StderrLog {
-    fn note(&self, line: &str) {
-        let important =
-            line.starts_with("warning") || line.starts_with("failed") || line.starts_with("note");
-        if !self.quiet || important {
-            eprintln!("{line}");
-        }
-    }
-}
 
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
@@ -431,12 +441,13 @@ fn stop_on_signals() -> StopSignal {
 }
 
 pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
-    let log = StderrLog { quiet: args.quiet };
-    let (credentials, options) = args.options(&log)?;
+    let log = progress::for_stderr(args.quiet);
+    let (credentials, options) = args.options(log.as_ref())?;
     let stop = stop_on_signals();
-    let report = sync::run_sync(&credentials, &options, &log, &stop)
-        .await
-        .with_context(|| format!("sync into {} failed", options.archive.display()))?;
+    let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
+    drop(log); // clears progress bars before the summary
+    let report =
+        result.with_context(|| format!("sync into {} failed", options.archive.display()))?;
     print_summary(&report);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialize");

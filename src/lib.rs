@@ -15,4 +15,5 @@ pub mod export;
 pub mod mm;
 pub mod mock;
 pub mod model;
+pub mod progress;
 pub mod sync;

@@ -58,7 +58,7 @@ async fn killed_syncs_resume_to_the_catalog_of_an_uninterrupted_one() {
     write_inputs(env.dir.path(), &env.server.url());
     // Slow answers so the kills land inside the run: during walks, downloads and commits.
     env.server.set_faults(Faults {
-        latency: Duration::from_millis(15),
+        latency: Duration::from_millis(60),
         ..Faults::default()
     });
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -19,6 +19,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::blobs::{BlobError, BlobStore, StoredBlob};
 use crate::config::{Auth, Credentials, Secret};
@@ -69,6 +70,16 @@ pub enum MmError {
         attempts: u32,
         last: String,
     },
+    #[error(
+        "the server looks down: {failures} requests in a row failed; last: {endpoint}: {last}. Nothing archived is lost; run sync again later"
+    )]
+    ServerDown {
+        endpoint: String,
+        failures: u32,
+        last: String,
+    },
+    #[error("TLS setup: {0}")]
+    Tls(String),
     #[error(transparent)]
     Blob(#[from] BlobError),
 }
@@ -103,6 +114,8 @@ impl MmError {
             MmError::Unauthorized { .. }
                 | MmError::MfaRequired { .. }
                 | MmError::NotMattermost { .. }
+                | MmError::ServerDown { .. }
+                | MmError::Tls(_)
         )
     }
 }
@@ -114,21 +127,39 @@ pub type Result<T, E = MmError> = std::result::Result<T, E>;
 pub struct ClientOptions {
     /// Requests per second, every attempt counted; None = unlimited.
     pub rate_limit: Option<f64>,
+    /// Requests in flight at once, over all tasks of the run.
+    pub concurrency: usize,
     pub retry: RetryPolicy,
+    /// Failed attempts in a row (any endpoint) after which the server counts as down and the
+    /// run ends; bounds the time a dead server can cost.
+    pub max_consecutive_failures: u32,
     pub connect_timeout: Duration,
     /// Longest silence while reading a response; not a total timeout, so big downloads live.
     pub read_timeout: Duration,
+    pub tls: TlsOptions,
 }
 
 impl Default for ClientOptions {
     fn default() -> ClientOptions {
         ClientOptions {
             rate_limit: Some(10.0),
+            concurrency: 4,
             retry: RetryPolicy::default(),
+            max_consecutive_failures: 30,
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(120),
+            tls: TlsOptions::default(),
         }
     }
+}
+
+/// TLS beyond the platform's trusted roots (rustls).
+#[derive(Clone, Debug, Default)]
+pub struct TlsOptions {
+    /// PEM certificates of a private CA to trust in addition to the system's.
+    pub extra_roots_pem: Option<Vec<u8>>,
+    /// Accept any certificate. Only for testing; the CLI warns loudly.
+    pub accept_invalid_certs: bool,
 }
 
 /// Mattermost's JSON error body (§0); only the fields we show.
@@ -164,6 +195,12 @@ pub struct Client {
     api: Url,
     token: Secret,
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    /// Caps requests in flight; a permit lives until the response body is read.
+    in_flight: Arc<Semaphore>,
+    /// After a 429 every task waits until then: the whole client slows down, not one request.
+    paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    consecutive_failures: AtomicU32,
+    max_consecutive_failures: u32,
     retry: RetryPolicy,
     requests: AtomicU64,
     server_version: std::sync::Mutex<Option<String>>,
@@ -184,15 +221,29 @@ impl Client {
         mfa_token: Option<&str>,
         options: &ClientOptions,
     ) -> Result<(Client, Raw<wire::User>)> {
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .user_agent(concat!("matterbak/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout)
-            .read_timeout(options.read_timeout)
-            .build()
-            .map_err(|source| MmError::Transport {
-                endpoint: "client setup".into(),
-                source,
-            })?;
+            .read_timeout(options.read_timeout);
+        if let Some(pem) = &options.tls.extra_roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| MmError::Tls(format!("cannot read the CA certificate: {e}")))?;
+            if certs.is_empty() {
+                return Err(MmError::Tls(
+                    "the CA certificate file holds no PEM certificate".into(),
+                ));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if options.tls.accept_invalid_certs {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().map_err(|source| MmError::Transport {
+            endpoint: "client setup".into(),
+            source,
+        })?;
         let api = Url::parse(&format!("{}/api/v4/", credentials.server)).map_err(|e| {
             MmError::NotMattermost {
                 endpoint: credentials.server.clone(),
@@ -211,6 +262,10 @@ impl Client {
             api,
             token: Secret::new(""),
             limiter,
+            in_flight: Arc::new(Semaphore::new(options.concurrency.max(1))),
+            paused_until: std::sync::Mutex::new(None),
+            consecutive_failures: AtomicU32::new(0),
+            max_consecutive_failures: options.max_consecutive_failures.max(1),
             retry: options.retry.clone(),
             requests: AtomicU64::new(0),
             server_version: std::sync::Mutex::new(None),
@@ -240,7 +295,7 @@ impl Client {
         });
         let endpoint = "POST /api/v4/users/login".to_string();
         let body = serde_json::to_vec(&body).expect("a JSON literal serializes");
-        let response = self
+        let (response, _permit) = self
             .send(
                 Method::POST,
                 self.url(&["users", "login"], &[]),
@@ -307,14 +362,24 @@ impl Client {
         url
     }
 
-    /// One attempt: waits for the rate limiter, sends, counts.
+    /// One attempt: waits for a 429 pause, a free slot and the rate limiter, sends, counts.
     async fn attempt(
         &self,
         method: &Method,
         url: &Url,
         body: Option<&Vec<u8>>,
         auth: bool,
-    ) -> reqwest::Result<reqwest::Response> {
+    ) -> (OwnedSemaphorePermit, reqwest::Result<reqwest::Response>) {
+        let until = self.paused_until.lock().ok().and_then(|p| *p);
+        if let Some(until) = until {
+            tokio::time::sleep_until(until).await;
+        }
+        let permit = self
+            .in_flight
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         if let Some(limiter) = &self.limiter {
             limiter.until_ready().await;
         }
@@ -328,7 +393,10 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let response = request.send().await?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return (permit, Err(e)),
+        };
         if let Some(version) = response
             .headers()
             .get("x-version-id")
@@ -338,10 +406,38 @@ impl Client {
         {
             *slot = Some(version.to_owned());
         }
-        Ok(response)
+        (permit, Ok(response))
     }
 
-    /// Sends with retries; returns the first non-retryable response (success or not).
+    /// Counts a failed attempt; too many in a row means the server is down.
+    fn record_failure(&self, endpoint: &str, last: &str) -> Result<()> {
+        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if failures >= self.max_consecutive_failures {
+            return Err(MmError::ServerDown {
+                endpoint: endpoint.to_owned(),
+                failures,
+                last: last.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    fn record_success(&self) {
+        self.consecutive_failures.store(0, Ordering::Relaxed);
+    }
+
+    /// A 429 pauses every request of the client for the server's delay.
+    fn pause_all(&self, delay: Duration) {
+        if let Ok(mut until) = self.paused_until.lock() {
+            let new = tokio::time::Instant::now() + delay;
+            if until.is_none_or(|u| u < new) {
+                *until = Some(new);
+            }
+        }
+    }
+
+    /// Sends with retries; returns the first non-retryable response (success or not) with
+    /// the in-flight permit, to be held until its body is read.
     async fn send(
         &self,
         method: Method,
@@ -349,34 +445,48 @@ impl Client {
         body: Option<Vec<u8>>,
         auth: bool,
         endpoint: &str,
-    ) -> Result<reqwest::Response> {
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (what, last) = match self.attempt(&method, &url, body.as_ref(), auth).await {
+            let (permit, result) = self.attempt(&method, &url, body.as_ref(), auth).await;
+            let (what, last) = match result {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let what = Attempt::Status {
                         status,
                         retry_after: retry::delay_hint(status, response.headers()),
                     };
+                    let decision = self.decide(attempt, &what);
                     if response.status().is_success()
-                        || self.decide(attempt, &what) == Decision::GiveUp
+                        || (decision == Decision::GiveUp && !is_retryable_status(status))
                     {
-                        return Ok(response);
+                        self.record_success();
+                        return Ok((response, permit));
+                    }
+                    if decision == Decision::GiveUp {
+                        self.record_failure(endpoint, &format!("HTTP {status}"))?;
+                        return Ok((response, permit));
                     }
                     (what, format!("HTTP {status}"))
                 }
                 Err(source) => {
+                    let last = transport_reason(&source);
+                    self.record_failure(endpoint, &last)?;
                     if self.decide(attempt, &Attempt::Transport) == Decision::GiveUp {
                         return Err(MmError::Transport {
                             endpoint: endpoint.to_owned(),
                             source,
                         });
                     }
-                    (Attempt::Transport, source.to_string())
+                    drop(permit);
+                    self.pause(attempt, &Attempt::Transport, endpoint, &last)
+                        .await?;
+                    continue;
                 }
             };
+            drop(permit);
+            self.record_failure(endpoint, &last)?;
             self.pause(attempt, &what, endpoint, &last).await?;
         }
     }
@@ -388,6 +498,9 @@ impl Client {
     async fn pause(&self, attempt: u32, what: &Attempt, endpoint: &str, last: &str) -> Result<()> {
         match self.decide(attempt, what) {
             Decision::RetryAfter(delay) => {
+                if let Attempt::Status { status: 429, .. } = what {
+                    self.pause_all(delay);
+                }
                 tokio::time::sleep(delay).await;
                 Ok(())
             }
@@ -457,7 +570,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let response = self
+            let (response, _permit) = self
                 .send(Method::GET, url.clone(), None, true, endpoint)
                 .await?;
             if !response.status().is_success() {
@@ -565,7 +678,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let response = self
+            let (response, _permit) = self
                 .send(
                     Method::POST,
                     url.clone(),
@@ -771,7 +884,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut response = self
+            let (mut response, _permit) = self
                 .send(Method::GET, url.clone(), None, true, &endpoint)
                 .await?;
             if !response.status().is_success() {
@@ -815,6 +928,22 @@ impl Client {
 /// either, but keeps messages short).
 fn endpoint_name(method: &str, segments: &[&str]) -> String {
     format!("{method} /api/v4/{}", segments.join("/"))
+}
+
+fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429) || (500..600).contains(&status) && status != 501
+}
+
+/// What went wrong on the wire, for messages: the innermost cause says most (refused,
+/// reset, certificate).
+fn transport_reason(e: &reqwest::Error) -> String {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        reason = inner.to_string();
+        source = inner.source();
+    }
+    reason
 }
 
 fn looks_like_html(body: &[u8]) -> bool {

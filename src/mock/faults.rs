@@ -1,4 +1,5 @@
-//! Injected misbehaviour: latency, a Mattermost-like rate limiter, random 5xx.
+//! Injected misbehaviour: latency, a Mattermost-like rate limiter, random 5xx, and
+//! connections dropped half-way through a response body.
 //!
 //! The limiter is GCRA (what `throttled` implements): one bucket for the whole server,
 //! refilled at `per_sec`, allowing `burst + 1` requests at once. Errors are drawn from
@@ -20,6 +21,9 @@ pub struct Faults {
     pub rate_limit: Option<RateLimit>,
     /// This many of 1000 requests answer 502/503.
     pub error_permille: u32,
+    /// This many of 1000 requests lose their connection half-way through the body (the
+    /// headers promise the full length), like a proxy or server dying mid-response.
+    pub drop_permille: u32,
     pub seed: u64,
 }
 
@@ -40,8 +44,12 @@ pub struct RateHeaders {
 #[derive(Clone, Copy, Debug)]
 pub enum Outcome {
     Serve,
-    Limited { retry_after_secs: u64 },
+    Limited {
+        retry_after_secs: u64,
+    },
     Fail(StatusCode),
+    /// Serve, but cut the body in half and drop the connection.
+    Truncate,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +105,11 @@ impl FaultState {
                 StatusCode::SERVICE_UNAVAILABLE
             };
             decision.outcome = Outcome::Fail(status);
+            return decision;
+        }
+        let drops = self.faults.drop_permille.min(1000);
+        if drops > 0 && self.rng.random_range(0..1000) < drops {
+            decision.outcome = Outcome::Truncate;
         }
         decision
     }

@@ -218,6 +218,7 @@ async fn with_faults(state: &AppState, request: Request, next: Next) -> Response
             set(&mut r, header::RETRY_AFTER, &retry_after_secs.to_string());
             r
         }
+        Outcome::Truncate => truncate(next.run(request).await).await,
         Outcome::Fail(status) => {
             let body = if status == StatusCode::BAD_GATEWAY {
                 "<html>bad gateway</html>"
@@ -245,6 +246,29 @@ async fn with_faults(state: &AppState, request: Request, next: Next) -> Response
         );
     }
     response
+}
+
+/// Sends the first half of the body under a `Content-Length` of the whole, then fails the
+/// stream so the connection is dropped mid-body.
+async fn truncate(response: Response) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let half = bytes.slice(0..bytes.len() / 2);
+    parts
+        .headers
+        .insert(header::CONTENT_LENGTH, bytes.len().into());
+    let chunks: Vec<Result<axum::body::Bytes, std::io::Error>> = vec![
+        Ok(half),
+        Err(std::io::Error::other(
+            "connection dropped by fault injection",
+        )),
+    ];
+    Response::from_parts(
+        parts,
+        axum::body::Body::from_stream(futures_util::stream::iter(chunks)),
+    )
 }
 
 fn text_response(status: StatusCode, content_type: &'static str, body: &'static str) -> Response {

@@ -22,7 +22,10 @@ use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
 use crate::mm::{Client, ClientOptions, MmError};
 use crate::model::{ChannelType, UserId, dm_other_user};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use plan::{ChannelSkips, ChannelView, TeamView};
+use posts::ChannelTask;
 
 /// Everything a sync run needs besides credentials.
 #[derive(Clone, Debug)]
@@ -91,6 +94,23 @@ impl StopSignal {
 /// Receives human-readable progress lines; the library never prints.
 pub trait Observer: Send + Sync {
     fn note(&self, line: &str);
+    /// Progress for bars and logs; ignored unless an observer cares.
+    fn progress(&self, _event: Progress) {}
+}
+
+/// What a progress display needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The number of channels this run will sync.
+    ChannelsPlanned(usize),
+    /// One channel is done (successfully or not).
+    ChannelDone { label: String, posts_written: u64 },
+    /// Posts written to the catalog (any channel).
+    PostsWritten(u64),
+    /// Attachments whose bytes are about to be fetched.
+    FilesQueued(u64),
+    /// One attachment fetched, with its size.
+    FileFetched { bytes: u64 },
 }
 
 /// An observer that drops everything (tests, quiet runs).
@@ -288,6 +308,39 @@ async fn jitter(max: Duration, label: &str, observer: &dyn Observer) {
     tokio::time::sleep(delay).await;
 }
 
+/// Records an item that failed; fatal errors (authentication, server down) end the run.
+pub(crate) fn record_failure(
+    observer: &dyn Observer,
+    failures: &mut Vec<Failure>,
+    item: String,
+    error: MmError,
+) -> Result<(), SyncError> {
+    if error.is_fatal() {
+        return Err(error.into());
+    }
+    observer.note(&format!("failed: {item}: {error}"));
+    failures.push(Failure {
+        item,
+        error: error.to_string(),
+    });
+    Ok(())
+}
+
+/// A member list is refreshed when never fetched, older than the configured age, or on a
+/// forced full re-read; membership posts trigger it too (see the callers).
+pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool {
+    let max_age = options.members_max_age.as_millis() as i64;
+    options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
+}
+
+/// What a channel task hands back: the channel, its label, its counts and its outcome.
+type ChannelResult<'a> = (
+    &'a Raw<wire::Channel>,
+    String,
+    ChannelTask<'a>,
+    Result<(), SyncError>,
+);
+
 /// State of one run.
 pub(crate) struct Run<'a> {
     pub(crate) client: &'a Client,
@@ -316,15 +369,7 @@ impl Run<'_> {
 
     /// Records an item that failed; fatal errors end the run instead.
     pub(crate) fn fail(&mut self, item: String, error: MmError) -> Result<(), SyncError> {
-        if error.is_fatal() {
-            return Err(error.into());
-        }
-        self.observer.note(&format!("failed: {item}: {error}"));
-        self.failures.push(Failure {
-            item,
-            error: error.to_string(),
-        });
-        Ok(())
+        record_failure(self.observer, &mut self.failures, item, error)
     }
 
     async fn archive(&mut self, me: Raw<wire::User>) -> Result<(), SyncError> {
@@ -417,16 +462,76 @@ impl Run<'_> {
             .iter()
             .filter_map(|s| channels.iter().find(|c| c.value.id == s.id))
             .collect();
+        self.channels_selected = order.len();
         self.observer
             .note(&format!("{} channel(s) selected", order.len()));
-        for (i, channel) in order.iter().enumerate() {
-            if self.stop.requested() {
-                return Ok(());
+        self.observer
+            .progress(Progress::ChannelsPlanned(order.len()));
+        // Channels are independent: up to `concurrency` run at once (the client caps the
+        // requests in flight); each commits through the one catalog writer.
+        let (client, writer, blobs, options, observer, stop) = (
+            self.client,
+            self.writer,
+            self.blobs,
+            self.options,
+            self.observer,
+            self.stop,
+        );
+        let labels: Vec<String> = order
+            .iter()
+            .map(|c| {
+                posts::channel_label(
+                    c,
+                    selected_channels
+                        .get(&c.value.id)
+                        .and_then(|n| n.as_deref()),
+                )
+            })
+            .collect();
+        // Boxed with explicit types: without them rustc cannot prove the run's future `Send`.
+        let tasks: Vec<BoxFuture<'_, ChannelResult<'_>>> = order
+            .iter()
+            .copied()
+            .zip(labels)
+            .enumerate()
+            .map(
+                |(i, (channel, label))| -> BoxFuture<'_, ChannelResult<'_>> {
+                    Box::pin(async move {
+                        if i > 0 {
+                            jitter(options.step_jitter, "step", observer).await;
+                        }
+                        let mut task =
+                            ChannelTask::new(client, writer, blobs, options, observer, stop);
+                        let result = if stop.requested() {
+                            Ok(())
+                        } else {
+                            task.sync_channel(channel, &label).await
+                        };
+                        (channel, label, task, result)
+                    })
+                },
+            )
+            .collect();
+        let mut running =
+            futures_util::stream::iter(tasks).buffer_unordered(options.client.concurrency.max(1));
+        while let Some((channel, label, task, result)) = running.next().await {
+            result?;
+            self.observer.progress(Progress::ChannelDone {
+                label,
+                posts_written: task.summary.posts_written,
+            });
+            let team_id = channel.value.team_id.clone();
+            self.summary.posts_written += task.summary.posts_written;
+            self.summary.files_fetched += task.summary.files_fetched;
+            self.summary.bytes_fetched += task.summary.bytes_fetched;
+            self.failures.extend(task.failures);
+            if task.team_membership_changed {
+                self.team_membership_changed.insert(team_id);
             }
-            if i > 0 {
-                jitter(self.options.step_jitter, "step", self.observer).await;
-            }
-            self.sync_channel(channel).await?;
+        }
+        drop(running);
+        if self.stop.requested() {
+            return Ok(());
         }
         // After the channels, whose posts tell whether team memberships changed.
         for team in teams
@@ -515,7 +620,7 @@ impl Run<'_> {
             .writer
             .call(move |c| c.team_members_synced_at(&id))
             .await?;
-        if self.members_due(synced_at) || self.team_membership_changed.contains(&team_id) {
+        if members_due(self.options, synced_at) || self.team_membership_changed.contains(&team_id) {
             match self.client.fetch_team_members(&team_id).await {
                 Ok(members) => {
                     let id = team_id.clone();
@@ -555,13 +660,6 @@ impl Run<'_> {
             }
         }
         Ok(())
-    }
-
-    /// A member list is refreshed when never fetched, older than the configured age, or on
-    /// a forced full re-read; membership posts trigger it too (see the callers).
-    pub(crate) fn members_due(&self, synced_at: Option<i64>) -> bool {
-        let max_age = self.options.members_max_age.as_millis() as i64;
-        self.options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
     }
 
     async fn sync_users(

@@ -4,10 +4,19 @@
 use std::collections::HashSet;
 
 use super::plan::{WalkStep, next_walk_step};
-use super::{Run, SyncError, now_ms};
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+
+use super::{
+    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, members_due, now_ms,
+    record_failure,
+};
+use crate::blobs::{BlobStore, StoredBlob};
+use crate::catalog::{CatalogWriter, PendingFile, RunSummary};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
 use crate::mm::PostsQuery;
 use crate::mm::wire::{self, Raw};
+use crate::mm::{Client, MmError};
 
 /// What a channel's new posts say about memberships.
 #[derive(Default)]
@@ -35,13 +44,54 @@ fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> 
         .collect()
 }
 
-impl Run<'_> {
+/// One channel's sync. Channels run concurrently; each task keeps its own counts and
+/// failures, which the run merges when the task ends.
+pub(crate) struct ChannelTask<'a> {
+    client: &'a Client,
+    writer: &'a CatalogWriter,
+    blobs: &'a BlobStore,
+    options: &'a SyncOptions,
+    observer: &'a dyn Observer,
+    stop: &'a StopSignal,
+    pub(crate) summary: RunSummary,
+    pub(crate) failures: Vec<Failure>,
+    /// Join/leave posts of the team were seen: its member list needs a refresh.
+    pub(crate) team_membership_changed: bool,
+}
+
+impl<'a> ChannelTask<'a> {
+    pub(crate) fn new(
+        client: &'a Client,
+        writer: &'a CatalogWriter,
+        blobs: &'a BlobStore,
+        options: &'a SyncOptions,
+        observer: &'a dyn Observer,
+        stop: &'a StopSignal,
+    ) -> ChannelTask<'a> {
+        ChannelTask {
+            client,
+            writer,
+            blobs,
+            options,
+            observer,
+            stop,
+            summary: RunSummary::default(),
+            failures: Vec::new(),
+            team_membership_changed: false,
+        }
+    }
+
+    fn fail(&mut self, item: String, error: MmError) -> Result<(), SyncError> {
+        record_failure(self.observer, &mut self.failures, item, error)
+    }
+
     pub(crate) async fn sync_channel(
         &mut self,
         channel: &Raw<wire::Channel>,
+        label: &str,
     ) -> Result<(), SyncError> {
         let id = channel.value.id.clone();
-        let label = channel_label(channel);
+        let label = label.to_owned();
         let outcome = self.sync_posts(&id).await;
         let changes = match outcome {
             Ok(changes) => changes,
@@ -61,10 +111,7 @@ impl Run<'_> {
         if self.stop.requested() {
             return Ok(());
         }
-        if changes.team_membership_changed {
-            self.team_membership_changed
-                .insert(channel.value.team_id.clone());
-        }
+        self.team_membership_changed |= changes.team_membership_changed;
         self.sync_channel_members(&id, &label, changes.channel_membership_changed)
             .await?;
         self.sync_files(&id).await
@@ -229,6 +276,10 @@ impl Run<'_> {
             .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, "ok", now_ms()))
             .await?;
         self.summary.posts_written += outcome.posts_written;
+        if outcome.posts_written > 0 {
+            self.observer
+                .progress(Progress::PostsWritten(outcome.posts_written));
+        }
         for file_id in &outcome.files_without_info {
             match self.client.fetch_file_info(file_id).await {
                 Ok(info) => self.writer.call(move |c| c.upsert_file_info(&info)).await?,
@@ -250,7 +301,7 @@ impl Run<'_> {
             .writer
             .call(move |c| c.channel_members_synced_at(&cid))
             .await?;
-        if !(self.members_due(synced_at) || membership_changed) {
+        if !(members_due(self.options, synced_at) || membership_changed) {
             return Ok(());
         }
         match self.client.fetch_channel_members(channel_id).await {
@@ -268,20 +319,41 @@ impl Run<'_> {
     async fn sync_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let pending = self.writer.call(move |c| c.pending_files(&cid)).await?;
-        for file in pending {
-            if self.stop.requested() {
-                return Ok(());
-            }
-            match self.client.download(&["files", &file.id], self.blobs).await {
-                Ok((blob, _content_type)) => {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        self.observer
+            .progress(Progress::FilesQueued(pending.len() as u64));
+        let (client, blobs, stop) = (self.client, self.blobs, self.stop);
+        type Download = (PendingFile, Option<Result<(StoredBlob, String), MmError>>);
+        let downloads: Vec<BoxFuture<'_, Download>> = pending
+            .into_iter()
+            .map(|file| -> BoxFuture<'_, Download> {
+                Box::pin(async move {
+                    if stop.requested() {
+                        return (file, None);
+                    }
+                    let result = client.download(&["files", &file.id], blobs).await;
+                    (file, Some(result))
+                })
+            })
+            .collect();
+        let mut running = futures_util::stream::iter(downloads)
+            .buffer_unordered(self.options.client.concurrency.max(1));
+        while let Some((file, result)) = running.next().await {
+            match result {
+                None => {}
+                Some(Ok((blob, _content_type))) => {
                     self.summary.files_fetched += 1;
                     self.summary.bytes_fetched += blob.size;
+                    self.observer
+                        .progress(Progress::FileFetched { bytes: blob.size });
                     let id = file.id.clone();
                     self.writer
                         .call(move |c| c.set_file_blob(&id, &blob, now_ms()))
                         .await?;
                 }
-                Err(e) => {
+                Some(Err(e)) => {
                     let id = file.id.clone();
                     let note = e.to_string();
                     self.writer
@@ -295,10 +367,13 @@ impl Run<'_> {
     }
 }
 
-fn channel_label(channel: &Raw<wire::Channel>) -> String {
+/// How messages name a channel: direct and group channels by their people.
+pub(crate) fn channel_label(channel: &Raw<wire::Channel>, export_name: Option<&str>) -> String {
     let c = &channel.value;
-    match c.kind.as_str() {
-        "D" | "G" => format!("channel {}", c.id),
+    match (c.kind.as_str(), export_name) {
+        ("D", Some(name)) => format!("direct channel with {name}"),
+        ("G", Some(names)) => format!("group channel {names}"),
+        ("D" | "G", None) => format!("channel {}", c.id),
         _ => format!("channel {} ({})", c.name, c.id),
     }
 }

@@ -1,0 +1,179 @@
+//! Sync over bad networks: injected 5xx, dropped connections and 429 storms change nothing in
+//! the result; concurrency changes nothing; a dead server ends the run in bounded time;
+//! progress bars only on a terminal.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{content_snapshot, start};
+use matterbak::mm::MmError;
+use matterbak::mock::{Faults, RateLimit};
+use matterbak::sync::{Outcome, Silent, SyncError};
+
+/// Tables whose content must match between two syncs of one workspace state.
+const TABLES: &[&str] = &[
+    "blobs",
+    "users",
+    "teams",
+    "team_members",
+    "channels",
+    "channel_members",
+    "posts",
+    "post_versions",
+    "reactions",
+    "files",
+    "emojis",
+    "sync_cursors",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_and_rate_limit_storms_leave_the_result_unchanged() {
+    let clean = start().await;
+    clean.sync().await;
+    let reference = content_snapshot(&clean.archive);
+
+    let env = start().await;
+    env.server.set_faults(Faults {
+        error_permille: 50,
+        drop_permille: 20,
+        rate_limit: Some(RateLimit {
+            per_sec: 150,
+            burst: 10,
+        }),
+        seed: 42,
+        ..Faults::default()
+    });
+    let mut options = env.options();
+    options.client.concurrency = 4;
+    let report = env.sync_with(options).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    let statuses: Vec<u16> = env.server.requests().iter().map(|r| r.status).collect();
+    assert!(statuses.contains(&429), "the limit was hit");
+    assert!(
+        statuses.iter().any(|s| *s == 502 || *s == 503),
+        "errors were injected"
+    );
+    assert!(
+        report.summary.requests > clean.server.request_count() as u64,
+        "retries happened"
+    );
+    let got = content_snapshot(&env.archive);
+    for table in TABLES {
+        assert_eq!(got[table], reference[table], "table {table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrency_eight_equals_concurrency_one() {
+    let one = start().await;
+    let mut options = one.options();
+    options.client.concurrency = 1;
+    one.sync_with(options).await;
+    let eight = start().await;
+    let mut options = eight.options();
+    options.client.concurrency = 8;
+    eight.server.set_faults(Faults {
+        latency: Duration::from_millis(3),
+        ..Faults::default()
+    });
+    eight.sync_with(options).await;
+    let (a, b) = (
+        content_snapshot(&one.archive),
+        content_snapshot(&eight.archive),
+    );
+    for table in TABLES {
+        assert_eq!(a[table], b[table], "table {table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_down_mid_run_ends_the_run_with_a_clear_error() {
+    let env = start().await;
+    let options = env.options();
+    let credentials = env.credentials();
+    let started = Instant::now();
+    let run = tokio::spawn(async move {
+        matterbak::sync::run_sync(&credentials, &options, &Silent, &Default::default()).await
+    });
+    while env.server.request_count() < 10 {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    env.server.set_faults(Faults {
+        error_permille: 1000,
+        ..Faults::default()
+    });
+    let err = run.await.unwrap().unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        matches!(err, SyncError::Server(MmError::ServerDown { .. })),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(
+        text.contains("requests in a row failed")
+            && text.contains("/api/v4/")
+            && text.contains("HTTP 50"),
+        "{text}"
+    );
+    let c = env.catalog();
+    assert_eq!(
+        common::rows(&c, "SELECT outcome FROM sync_runs"),
+        ["failed"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_bars_on_a_terminal_plain_lines_in_a_pipe() {
+    let env = start().await;
+    let dir = env.dir.path();
+    let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": env.server.url()});
+    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
+    std::fs::write(
+        dir.join("channels.json"),
+        matterbak::mock::SAMPLE_CHANNELS_JSON,
+    )
+    .unwrap();
+    let bin = env!("CARGO_BIN_EXE_matterbak");
+    let args = format!(
+        "sync --rate-limit 0 --credentials {0}/credentials.json --channels {0}/channels.json",
+        dir.display()
+    );
+
+    let piped = std::process::Command::new(bin)
+        .args(args.split(' '))
+        .arg("--archive")
+        .arg(dir.join("a"))
+        .output()
+        .unwrap();
+    let piped_err = String::from_utf8_lossy(&piped.stderr);
+    assert!(piped.status.success(), "{piped_err}");
+    assert!(piped_err.contains("post(s) written"), "{piped_err}");
+    assert!(
+        !piped_err.contains("channels 0/") && !piped_err.contains('\u{1b}'),
+        "no bars in a pipe: {piped_err}"
+    );
+
+    // `script` gives the command a terminal.
+    let Ok(tty) = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{bin} {args} --archive {}/b", dir.display()),
+            "/dev/null",
+        ])
+        .output()
+    else {
+        eprintln!("skipped: `script` (util-linux) is not installed");
+        return;
+    };
+    let tty_out = String::from_utf8_lossy(&tty.stdout);
+    assert!(tty.status.success(), "{tty_out}");
+    assert!(
+        tty_out.contains("channels ") && tty_out.contains('\u{1b}'),
+        "bars on a terminal: {tty_out}"
+    );
+}
