@@ -177,3 +177,114 @@ async fn progress_bars_on_a_terminal_plain_lines_in_a_pipe() {
         "bars on a terminal: {tty_out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_file_is_recorded_the_rest_continues_and_the_next_sync_retries_it() {
+    let env = start().await;
+    let (post, file) = env.server.with_workspace(|w| {
+        let town = w.channel_id("eng", "town-square");
+        let post = w.create_post_with_files(
+            &town,
+            "bob",
+            "attachment whose bytes the server lost",
+            None,
+            vec![matterbak::mock::NewFile {
+                name: "lost.txt".into(),
+                bytes: b"lost bytes".to_vec(),
+                mime_type: "text/plain".into(),
+            }],
+        );
+        let file = w
+            .file_ids()
+            .into_iter()
+            .find(|id| w.file_name(id) == "lost.txt")
+            .unwrap();
+        w.set_file_bytes_lost(&file, true);
+        (post, file)
+    });
+    let report = env.sync().await;
+    assert_eq!(report.outcome, Outcome::Partial);
+    assert_eq!(report.failures.len(), 1, "{:?}", report.failures);
+    assert!(
+        report.failures[0].item.contains(&file) && report.failures[0].error.contains("404"),
+        "{:?}",
+        report.failures
+    );
+    let c = env.catalog();
+    assert_eq!(
+        common::rows(
+            &c,
+            &format!(
+                "SELECT fetch_error LIKE '%404%', blob IS NULL FROM files WHERE id = '{file}'"
+            )
+        ),
+        ["1|1"]
+    );
+    assert_eq!(
+        common::count(
+            &c,
+            &format!("SELECT count(*) FROM posts WHERE id = '{post}'")
+        ),
+        1,
+        "the post itself is archived"
+    );
+    assert!(
+        common::count(&c, "SELECT count(*) FROM files WHERE blob IS NOT NULL") >= 6,
+        "the other files were fetched"
+    );
+    assert_eq!(
+        common::rows(&c, "SELECT outcome FROM sync_runs"),
+        ["partial"]
+    );
+    drop(c);
+
+    env.server
+        .with_workspace(|w| w.set_file_bytes_lost(&file, false));
+    let report = env.sync().await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    let c = env.catalog();
+    assert_eq!(
+        common::rows(
+            &c,
+            &format!("SELECT fetch_error IS NULL, blob IS NOT NULL FROM files WHERE id = '{file}'")
+        ),
+        ["1|1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxies_from_the_environment_are_used_and_no_proxy_is_honoured() {
+    let env = start().await;
+    let dir = env.dir.path();
+    // A host that cannot resolve: only the proxy (the mock, which serves by path) reaches it.
+    let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": "http://mattermost.invalid"});
+    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
+    std::fs::write(dir.join("channels.json"), r#"{"direct": ["bob"]}"#).unwrap();
+    let run = |archive: &str, no_proxy: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"));
+        cmd.current_dir(dir)
+            .args(["sync", "--rate-limit", "0", "--quiet", "--archive", archive])
+            .env("HTTP_PROXY", env.server.url())
+            .env_remove("http_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+        if let Some(hosts) = no_proxy {
+            cmd.env("NO_PROXY", hosts);
+        }
+        cmd.output().unwrap()
+    };
+    let proxied = run("a", None);
+    assert!(
+        proxied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&proxied.stderr)
+    );
+    assert!(env.server.request_count() > 0);
+    let direct = run("b", Some("mattermost.invalid"));
+    assert_eq!(
+        direct.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&direct.stderr)
+    );
+}

@@ -202,6 +202,9 @@ pub struct FileInfo {
     pub archived: bool,
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// The stored bytes are gone (storage lost them): the info is served, the bytes 404.
+    #[serde(skip)]
+    pub bytes_lost: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -191,6 +191,14 @@ impl Workspace {
         self.files.keys().cloned().collect()
     }
 
+    /// The name of an uploaded file.
+    pub fn file_name(&self, file_id: &str) -> String {
+        self.files
+            .get(file_id)
+            .map(|f| f.name.clone())
+            .unwrap_or_else(|| panic!("unknown file {file_id}"))
+    }
+
     pub fn update_scenario_applied(&self) -> bool {
         self.update_scenario_applied
     }
@@ -363,6 +371,7 @@ impl Workspace {
             remote_id: String::new(),
             archived: false,
             bytes: file.bytes,
+            bytes_lost: false,
         };
         self.files.insert(id.clone(), info);
         id
@@ -558,6 +567,15 @@ impl Workspace {
     }
 
     /// Deletes the post and its replies, as the post's author.
+    /// Makes a file's bytes unreadable (404) or readable again, as when the server's storage
+    /// loses and regains a blob; its info and post are unchanged.
+    pub fn set_file_bytes_lost(&mut self, file_id: &str, lost: bool) {
+        self.files
+            .get_mut(file_id)
+            .unwrap_or_else(|| panic!("unknown file {file_id}"))
+            .bytes_lost = lost;
+    }
+
     pub fn delete_post(&mut self, post_id: &str) {
         let at = self.tick();
         let deleter = match self.posts.get(post_id) {

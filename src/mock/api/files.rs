@@ -120,6 +120,11 @@ pub async fn content(
     let (data, mime, disposition) = {
         let ws = state.workspace();
         let file = readable_file(&ws, &caller, &file_id)?;
+        if file.bytes_lost {
+            return Err(ApiError::not_found(
+                "api.file.read_file.reading_local.app_error",
+            ));
+        }
         let mime = if file.mime_type.is_empty() {
             "application/octet-stream".to_owned()
         } else {
