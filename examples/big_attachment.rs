@@ -1,0 +1,84 @@
+//! Peak memory of a sync that downloads one big attachment: serves the sample workspace plus
+//! a post with a MB-sized file on loopback, runs the `matterbak` binary under
+//! `/usr/bin/time`, and prints its maximum resident set size.
+//!
+//! usage: big_attachment MATTERBAK_BINARY SIZE_MB
+
+use std::process::Command;
+
+use matterbak::mock::{MockServer, NewFile, Workspace};
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (binary, size_mb): (&str, usize) = match args.as_slice() {
+        [_, binary, size] => (binary, size.parse().expect("SIZE_MB")),
+        _ => {
+            eprintln!("usage: big_attachment MATTERBAK_BINARY SIZE_MB");
+            std::process::exit(2);
+        }
+    };
+    let mut workspace = Workspace::sample();
+    let dm = workspace.dm_channel_id("alice", "bob");
+    let mut bytes = vec![0u8; size_mb << 20];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for chunk in bytes.chunks_mut(8) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+    }
+    workspace.create_post_with_files(
+        &dm,
+        "bob",
+        "a big one",
+        None,
+        vec![NewFile {
+            name: "big.bin".into(),
+            bytes,
+            mime_type: "application/octet-stream".into(),
+        }],
+    );
+    let server = MockServer::start(workspace).await.expect("mock starts");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": server.url()});
+    std::fs::write(dir.path().join("credentials.json"), creds.to_string()).unwrap();
+    std::fs::write(
+        dir.path().join("channels.json"),
+        matterbak::mock::SAMPLE_CHANNELS_JSON,
+    )
+    .unwrap();
+    let binary = std::fs::canonicalize(binary).expect("binary path");
+    let cwd = dir.path().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("/usr/bin/time")
+            .args(["-f", "%e %M"])
+            .arg(&binary)
+            .args([
+                "sync",
+                "--quiet",
+                "--rate-limit",
+                "0",
+                "--archive",
+                "archive",
+            ])
+            .current_dir(&cwd)
+            .output()
+            .expect("run /usr/bin/time")
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let mut parts = last.split_whitespace();
+    let (secs, kb): (f64, u64) = (
+        parts.next().and_then(|s| s.parse().ok()).unwrap_or(0.0),
+        parts.next().and_then(|s| s.parse().ok()).unwrap_or(0),
+    );
+    assert!(out.status.success(), "sync failed: {stderr}");
+    println!(
+        "attachment {size_mb} MB: sync took {secs:.1} s, peak RSS {} MB",
+        kb / 1024
+    );
+    server.shutdown().await;
+}
