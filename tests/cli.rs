@@ -123,3 +123,19 @@ fn bad_flag_values_are_refused() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--rate-limit"), "{err}");
 }
+
+#[test]
+fn tls_flags_are_checked_and_insecure_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("credentials.json"), GOOD_CREDS).unwrap();
+    std::fs::write(dir.path().join("channels.json"), GOOD_CHANNELS).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "this is not a certificate").unwrap();
+    let (code, err) = run(dir.path(), &["sync", "--ca-cert", "ca.pem"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("CA certificate"), "{err}");
+    let (code, err) = run(dir.path(), &["sync", "--ca-cert", "missing.pem"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot read --ca-cert missing.pem"), "{err}");
+    let (_, err) = run(dir.path(), &["sync", "--insecure", "--rate-limit", "0"]);
+    assert!(err.contains("--insecure: TLS certificates are NOT checked"), "{err}");
+}
