@@ -137,5 +137,8 @@ fn tls_flags_are_checked_and_insecure_warns() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("cannot read --ca-cert missing.pem"), "{err}");
     let (_, err) = run(dir.path(), &["sync", "--insecure", "--rate-limit", "0"]);
-    assert!(err.contains("--insecure: TLS certificates are NOT checked"), "{err}");
+    assert!(
+        err.contains("--insecure: TLS certificates are NOT checked"),
+        "{err}"
+    );
 }

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{BlobError, BlobStore, StoredBlob};
 use crate::catalog::{Access, Catalog, CatalogError, CatalogWriter, RunSummary};
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
@@ -24,6 +24,7 @@ use crate::mm::{Client, ClientOptions, MmError};
 use crate::model::{ChannelType, UserId, dm_other_user};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
 use plan::{ChannelSkips, ChannelView, TeamView};
 use posts::ChannelTask;
 
@@ -331,6 +332,34 @@ pub(crate) fn record_failure(
 pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool {
     let max_age = options.members_max_age.as_millis() as i64;
     options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
+}
+
+/// Downloads binaries (`(key, path segments)`) into the blob store, up to `concurrency` at
+/// once, yielding each result as it completes; items not started before a stop request are
+/// skipped.
+fn fetch_concurrently<'a, K: Send + 'a>(
+    client: &'a Client,
+    blobs: &'a BlobStore,
+    stop: &'a StopSignal,
+    concurrency: usize,
+    items: Vec<(K, Vec<String>)>,
+) -> BoxStream<'a, (K, Result<(StoredBlob, String), MmError>)> {
+    let downloads: Vec<BoxFuture<'a, Option<(K, Result<(StoredBlob, String), MmError>)>>> = items
+        .into_iter()
+        .map(|(key, segments)| -> BoxFuture<'a, _> {
+            Box::pin(async move {
+                if stop.requested() {
+                    return None;
+                }
+                let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+                Some((key, client.download(&segments, blobs).await))
+            })
+        })
+        .collect();
+    futures_util::stream::iter(downloads)
+        .buffer_unordered(concurrency.max(1))
+        .filter_map(std::future::ready)
+        .boxed()
 }
 
 /// What a channel task hands back: the channel, its label, its counts and its outcome.
@@ -694,15 +723,24 @@ impl Run<'_> {
             return Ok(());
         }
         let avatars = self.writer.call(|c| c.users_needing_avatar()).await?;
-        for (user_id, picture_update) in avatars {
-            if self.stop.requested() {
-                return Ok(());
-            }
-            match self
-                .client
-                .download(&["users", &user_id, "image"], self.blobs)
-                .await
-            {
+        let items = avatars
+            .into_iter()
+            .map(|(user_id, picture_update)| {
+                (
+                    (user_id.clone(), picture_update),
+                    vec!["users".into(), user_id, "image".into()],
+                )
+            })
+            .collect();
+        let mut fetched = fetch_concurrently(
+            self.client,
+            self.blobs,
+            self.stop,
+            self.options.client.concurrency,
+            items,
+        );
+        while let Some(((user_id, picture_update), result)) = fetched.next().await {
+            match result {
                 Ok((blob, content_type)) => {
                     self.summary.bytes_fetched += blob.size;
                     self.writer
@@ -717,7 +755,12 @@ impl Run<'_> {
                         })
                         .await?;
                 }
-                Err(e) => self.fail(format!("picture of user {user_id}"), e)?,
+                Err(e) => record_failure(
+                    self.observer,
+                    &mut self.failures,
+                    format!("picture of user {user_id}"),
+                    e,
+                )?,
             }
         }
         Ok(())
@@ -736,15 +779,24 @@ impl Run<'_> {
             .writer
             .call(move |c| c.replace_emojis(&emojis, now_ms()))
             .await?;
-        for (emoji_id, update_at) in stale {
-            if self.stop.requested() {
-                return Ok(());
-            }
-            match self
-                .client
-                .download(&["emoji", &emoji_id, "image"], self.blobs)
-                .await
-            {
+        let items = stale
+            .into_iter()
+            .map(|(emoji_id, update_at)| {
+                (
+                    (emoji_id.clone(), update_at),
+                    vec!["emoji".into(), emoji_id, "image".into()],
+                )
+            })
+            .collect();
+        let mut fetched = fetch_concurrently(
+            self.client,
+            self.blobs,
+            self.stop,
+            self.options.client.concurrency,
+            items,
+        );
+        while let Some(((emoji_id, update_at), result)) = fetched.next().await {
+            match result {
                 Ok((blob, content_type)) => {
                     self.summary.bytes_fetched += blob.size;
                     self.writer
@@ -753,7 +805,12 @@ impl Run<'_> {
                         })
                         .await?;
                 }
-                Err(e) => self.fail(format!("image of emoji {emoji_id}"), e)?,
+                Err(e) => record_failure(
+                    self.observer,
+                    &mut self.failures,
+                    format!("image of emoji {emoji_id}"),
+                    e,
+                )?,
             }
         }
         Ok(())

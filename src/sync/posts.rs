@@ -5,14 +5,13 @@ use std::collections::HashSet;
 
 use super::plan::{WalkStep, next_walk_step};
 use futures_util::StreamExt;
-use futures_util::future::BoxFuture;
 
 use super::{
-    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, members_due, now_ms,
-    record_failure,
+    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, fetch_concurrently,
+    members_due, now_ms, record_failure,
 };
-use crate::blobs::{BlobStore, StoredBlob};
-use crate::catalog::{CatalogWriter, PendingFile, RunSummary};
+use crate::blobs::BlobStore;
+use crate::catalog::{CatalogWriter, RunSummary};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
 use crate::mm::PostsQuery;
 use crate::mm::wire::{self, Raw};
@@ -324,26 +323,20 @@ impl<'a> ChannelTask<'a> {
         }
         self.observer
             .progress(Progress::FilesQueued(pending.len() as u64));
-        let (client, blobs, stop) = (self.client, self.blobs, self.stop);
-        type Download = (PendingFile, Option<Result<(StoredBlob, String), MmError>>);
-        let downloads: Vec<BoxFuture<'_, Download>> = pending
-            .into_iter()
-            .map(|file| -> BoxFuture<'_, Download> {
-                Box::pin(async move {
-                    if stop.requested() {
-                        return (file, None);
-                    }
-                    let result = client.download(&["files", &file.id], blobs).await;
-                    (file, Some(result))
-                })
-            })
-            .collect();
-        let mut running = futures_util::stream::iter(downloads)
-            .buffer_unordered(self.options.client.concurrency.max(1));
+        let items = pending.into_iter().map(|file| {
+            let segments = vec!["files".to_owned(), file.id.clone()];
+            (file, segments)
+        });
+        let mut running = fetch_concurrently(
+            self.client,
+            self.blobs,
+            self.stop,
+            self.options.client.concurrency,
+            items.collect(),
+        );
         while let Some((file, result)) = running.next().await {
             match result {
-                None => {}
-                Some(Ok((blob, _content_type))) => {
+                Ok((blob, _content_type)) => {
                     self.summary.files_fetched += 1;
                     self.summary.bytes_fetched += blob.size;
                     self.observer
@@ -353,7 +346,7 @@ impl<'a> ChannelTask<'a> {
                         .call(move |c| c.set_file_blob(&id, &blob, now_ms()))
                         .await?;
                 }
-                Some(Err(e)) => {
+                Err(e) => {
                     let id = file.id.clone();
                     let note = e.to_string();
                     self.writer
