@@ -334,6 +334,9 @@ pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool
     options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
 }
 
+/// A finished download: the caller's key, then the blob and its content type.
+type Fetched<K> = (K, Result<(StoredBlob, String), MmError>);
+
 /// Downloads binaries (`(key, path segments)`) into the blob store, up to `concurrency` at
 /// once, yielding each result as it completes; items not started before a stop request are
 /// skipped.
@@ -343,8 +346,8 @@ fn fetch_concurrently<'a, K: Send + 'a>(
     stop: &'a StopSignal,
     concurrency: usize,
     items: Vec<(K, Vec<String>)>,
-) -> BoxStream<'a, (K, Result<(StoredBlob, String), MmError>)> {
-    let downloads: Vec<BoxFuture<'a, Option<(K, Result<(StoredBlob, String), MmError>)>>> = items
+) -> BoxStream<'a, Fetched<K>> {
+    let downloads: Vec<BoxFuture<'a, Option<Fetched<K>>>> = items
         .into_iter()
         .map(|(key, segments)| -> BoxFuture<'a, _> {
             Box::pin(async move {
