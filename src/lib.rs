@@ -16,3 +16,4 @@ pub mod mm;
 pub mod mock;
 pub mod model;
 pub mod sync;
+pub mod verify;

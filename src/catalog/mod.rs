@@ -6,6 +6,7 @@
 //! the archive lock); readers open `ReadOnly` and see a consistent WAL snapshot per
 //! transaction. Every function that writes more than one row does so in one transaction.
 
+mod check;
 mod posts;
 mod read;
 mod writer;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::blobs::StoredBlob;
 use crate::mm::wire::{self, Raw};
 
+pub use check::{BlobRecord, BlobReference};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
 pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
 
