@@ -66,6 +66,17 @@ impl ArchiveLock {
     }
 }
 
+impl ArchiveLock {
+    /// Releases the lock and removes what acquiring it created in a new archive directory
+    /// (the lock file, then the directory if nothing else is in it), for a run that ended
+    /// before writing anything.
+    pub fn remove(self, archive: &Path) {
+        let _ = std::fs::remove_file(archive.join(LOCK_FILE));
+        drop(self);
+        let _ = std::fs::remove_dir(archive);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

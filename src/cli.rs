@@ -166,6 +166,23 @@ pub struct SyncArgs {
     /// Also write the run's summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Testing only: make the disk look full part-way through the run, after BYTES bytes of
+    /// blobs (`blobs:BYTES`) or once the catalog grew by PAGES pages (`catalog:PAGES`).
+    #[arg(long, hide = true, value_name = "WHERE:AMOUNT", value_parser = parse_disk_full)]
+    pub simulate_disk_full: Option<sync::DiskFull>,
+}
+
+fn parse_disk_full(value: &str) -> Result<sync::DiskFull, String> {
+    let bad = || format!("expected blobs:BYTES or catalog:PAGES, got {value:?}");
+    match value.split_once(':') {
+        Some(("blobs", n)) => Ok(sync::DiskFull::Blobs {
+            after_bytes: n.parse().map_err(|_| bad())?,
+        }),
+        Some(("catalog", n)) => Ok(sync::DiskFull::Catalog {
+            after_pages: n.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration> {
@@ -207,6 +224,7 @@ impl SyncArgs {
             emojis: self.skip_emojis,
         };
         options.update_old_posts = self.update_old_posts;
+        options.simulate_disk_full = self.simulate_disk_full;
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
