@@ -11,6 +11,8 @@ pub const LOCK_FILE: &str = "lock";
 pub enum LockError {
     #[error("archive {} is in use by another matterbak sync ({holder}); wait for it to finish", path.display())]
     Busy { path: PathBuf, holder: String },
+    #[error("cannot use archive directory {}: it exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
     #[error("cannot use archive directory {}: {source}", path.display())]
     Io {
         path: PathBuf,

@@ -360,11 +360,22 @@ impl Client {
                 .get("token")
                 .and_then(|v| v.to_str().ok())
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| MmError::NotMattermost {
-                    endpoint: endpoint.clone(),
-                    why: "login succeeded without a Token header".into(),
-                })?;
-            return Ok(Secret::new(token));
+                .map(Secret::new);
+            if let Some(token) = token {
+                return Ok(token);
+            }
+            // Web servers and proxies answer any POST with a page; say so rather than
+            // complain about a missing header.
+            let body = response.bytes().await.unwrap_or_default();
+            let why = if looks_like_html(&body) {
+                "got an HTML page instead of the Mattermost API: is the url the server's address?"
+            } else {
+                "login succeeded without a Token header"
+            };
+            return Err(MmError::NotMattermost {
+                endpoint,
+                why: why.into(),
+            });
         }
         Err(self.error_from(&endpoint, response).await)
     }

@@ -179,6 +179,12 @@ pub async fn run_sync(
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
     let created = !options.archive.exists();
+    if !created && !options.archive.is_dir() {
+        return Err(LockError::NotADirectory {
+            path: options.archive.clone(),
+        }
+        .into());
+    }
     std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
         path: options.archive.clone(),
         source,
