@@ -20,6 +20,9 @@ pub struct Faults {
     pub rate_limit: Option<RateLimit>,
     /// This many of 1000 requests answer 502/503.
     pub error_permille: u32,
+    /// Pause before each 64 KiB chunk of a file download after the first (a slow link, so
+    /// that tests can interrupt a client mid-download).
+    pub download_chunk_delay: Duration,
     pub seed: u64,
 }
 
@@ -74,6 +77,10 @@ impl FaultState {
 
     pub fn latency(&self) -> Duration {
         self.faults.latency
+    }
+
+    pub fn download_chunk_delay(&self) -> Duration {
+        self.faults.download_chunk_delay
     }
 
     pub fn decide(&mut self, now: Instant) -> Decision {

@@ -135,7 +135,14 @@ pub async fn content(
         .map(|v| parse_range(v, len))
         .unwrap_or(Ok(None));
     let mut response = match range {
-        Ok(None) => bytes(&mime, data),
+        Ok(None) => {
+            let delay = state.download_chunk_delay();
+            if delay.is_zero() {
+                bytes(&mime, data)
+            } else {
+                slow_bytes(&mime, data, delay)
+            }
+        }
         Ok(Some((first, last))) => {
             let mut partial = bytes(&mime, data[first..=last].to_vec());
             *partial.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -168,6 +175,30 @@ pub async fn content(
         HeaderValue::from_static("private, no-cache"),
     );
     Ok(response)
+}
+
+/// The whole body in 64 KiB chunks with a pause before each chunk after the first.
+fn slow_bytes(mime: &str, data: Vec<u8>, delay: std::time::Duration) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let chunks: Vec<bytes::Bytes> = data
+        .chunks(CHUNK)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures_util::stream::unfold(
+        (chunks.into_iter(), true),
+        move |(mut rest, first)| async move {
+            let chunk = rest.next()?;
+            if !first {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok::<_, std::io::Error>(chunk), (rest, false)))
+        },
+    );
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let value =
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(header::CONTENT_TYPE, value);
+    response
 }
 
 /// `GET /files/{id}/info`.
