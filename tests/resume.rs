@@ -404,17 +404,44 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = start().await;
     write_inputs(env.dir.path(), &env.server.url());
     env.server.set_faults(Faults {
-        latency: Duration::from_millis(25),
+        latency: Duration::from_millis(40),
         ..Faults::default()
     });
     let archive = env.dir.path().join("archive");
-    let first = spawn_sync(env.dir.path(), &archive);
+    let mut first = spawn_sync(env.dir.path(), &archive);
     std::thread::sleep(Duration::from_millis(300));
     let (code, err) = finish(spawn_sync(env.dir.path(), &archive));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains(&format!("pid {}", first.id())),
         "names the running process: {err}"
+    );
+    // Readers are not blocked and see a consistent snapshot while the sync writes.
+    for round in 0..3 {
+        let verify = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .args(["verify", "--read-data", "--archive"])
+            .arg(&archive)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&verify.stdout);
+        assert_eq!(verify.status.code(), Some(0), "verify during a sync: {out}");
+        assert!(out.contains(" 0 damaged"), "{out}");
+        let data = env.dir.path().join(format!("data-{round}"));
+        let export = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .args(["export", "--no-zip", "--archive"])
+            .arg(&archive)
+            .arg("-d")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&export.stderr);
+        assert_eq!(export.status.code(), Some(0), "export during a sync: {err}");
+        assert!(!err.contains("not in the archive"), "{err}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the sync ended before the readers ran; slow the mock down"
     );
     let (code, err) = finish(first);
     assert_eq!(code, 0, "{err}");

@@ -202,6 +202,9 @@ pub struct FileInfo {
     pub archived: bool,
     #[serde(skip)]
     pub bytes: Vec<u8>,
+    /// Raw `Content-Disposition` bytes to send instead of the server's (hostile-server tests).
+    #[serde(skip)]
+    pub raw_disposition: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, Serialize)]

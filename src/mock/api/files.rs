@@ -117,7 +117,7 @@ pub async fn content(
     headers: HeaderMap,
     Path(file_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (data, mime, disposition) = {
+    let (data, mime, disposition, raw_disposition) = {
         let ws = state.workspace();
         let file = readable_file(&ws, &caller, &file_id)?;
         let mime = if file.mime_type.is_empty() {
@@ -126,7 +126,12 @@ pub async fn content(
             file.mime_type.clone()
         };
         let disposition = content_disposition(file, params.flag("download"));
-        (file.bytes.clone(), mime, disposition)
+        (
+            file.bytes.clone(),
+            mime,
+            disposition,
+            file.raw_disposition.clone(),
+        )
     };
     let len = data.len();
     let range = headers
@@ -162,7 +167,9 @@ pub async fn content(
     };
     let h = response.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Some(v) = raw_disposition.and_then(|raw| HeaderValue::from_bytes(&raw).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    } else if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert("X-Frame-Options", HeaderValue::from_static("DENY"));
