@@ -543,3 +543,53 @@ pub fn mark_for_refetch(archive: &Path, report: &VerifyReport) -> Result<Repair,
     let rows = catalog.forget_blobs(&values)?;
     Ok(Repair::Marked { rows, quarantined })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn marking_waits_for_nobody_and_changes_nothing_while_a_sync_holds_the_archive() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = VerifyReport {
+            findings: vec![Finding::MissingBlob {
+                hash: "a".repeat(64),
+                references: 1,
+            }],
+            ..VerifyReport::default()
+        };
+        let held = ArchiveLock::acquire(dir.path()).unwrap();
+        match mark_for_refetch(dir.path(), &report).unwrap() {
+            Repair::Busy { holder } => assert_eq!(holder, format!("pid {}", std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        assert!(!dir.path().join("catalog.sqlite").exists());
+        drop(held);
+    }
+
+    #[test]
+    fn orphans_and_temp_files_are_notices_everything_else_damage() {
+        let orphan = Finding::OrphanBlob {
+            path: PathBuf::from("x"),
+        };
+        assert_eq!(orphan.severity(), Severity::Notice);
+        let missing = Finding::MissingBlob {
+            hash: "a".repeat(64),
+            references: 2,
+        };
+        assert_eq!(missing.severity(), Severity::Damage);
+        assert!(missing.to_string().ends_with("is missing (used by 2 rows)"));
+        let fk = VerifyReport {
+            findings: vec![Finding::ForeignKey {
+                table: "files".into(),
+                rowid: Some(3),
+                parent: "blobs".into(),
+            }],
+            ..VerifyReport::default()
+        };
+        assert!(
+            !fk.catalog_damaged(),
+            "a dangling blob pointer is repairable"
+        );
+    }
+}
