@@ -11,6 +11,8 @@ pub const LOCK_FILE: &str = "lock";
 pub enum LockError {
     #[error("archive {} is in use by another matterbak sync ({holder}); wait for it to finish", path.display())]
     Busy { path: PathBuf, holder: String },
+    #[error("cannot use archive directory {}: it exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
     #[error("cannot use archive directory {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -63,6 +65,17 @@ impl ArchiveLock {
         write!(file, "pid {}", std::process::id()).map_err(io)?;
         file.flush().map_err(io)?;
         Ok(ArchiveLock { _file: file })
+    }
+}
+
+impl ArchiveLock {
+    /// Releases the lock and removes what acquiring it created in a new archive directory
+    /// (the lock file, then the directory if nothing else is in it), for a run that ended
+    /// before writing anything.
+    pub fn remove(self, archive: &Path) {
+        let _ = std::fs::remove_file(archive.join(LOCK_FILE));
+        drop(self);
+        let _ = std::fs::remove_dir(archive);
     }
 }
 

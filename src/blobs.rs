@@ -10,13 +10,25 @@
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::BlobId;
 
+/// Appended to storage errors caused by a full disk.
+pub const DISK_FULL_HINT: &str = "; the disk holding the archive is full: free space, then run `matterbak sync` again (everything committed so far is kept and consistent)";
+
+fn disk_full_hint(error: &io::Error) -> &'static str {
+    if error.kind() == io::ErrorKind::StorageFull {
+        DISK_FULL_HINT
+    } else {
+        ""
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    #[error("blob store: cannot {action} {}: {source}", path.display())]
+    #[error("blob store: cannot {action} {}: {source}{}", path.display(), disk_full_hint(.source))]
     Io {
         action: &'static str,
         path: PathBuf,
@@ -37,6 +49,8 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 pub struct BlobStore {
     blobs: PathBuf,
     tmp: PathBuf,
+    /// Test seam: bytes that may still be written before writes fail as on a full disk.
+    space: Option<Arc<AtomicU64>>,
 }
 
 /// A blob that is durably on disk.
@@ -55,7 +69,11 @@ impl BlobStore {
         let tmp = archive.join("tmp");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
-        Ok(BlobStore { blobs, tmp })
+        Ok(BlobStore {
+            blobs,
+            tmp,
+            space: None,
+        })
     }
 
     /// Opens an existing store without creating anything (readers must not write).
@@ -63,7 +81,15 @@ impl BlobStore {
         BlobStore {
             blobs: archive.join("blobs"),
             tmp: archive.join("tmp"),
+            space: None,
         }
+    }
+
+    /// Test seam (`--simulate-disk-full blobs:BYTES`): after `bytes` more bytes, every write
+    /// fails with ENOSPC, as on a full disk.
+    pub fn with_space_limit(mut self, bytes: u64) -> BlobStore {
+        self.space = Some(Arc::new(AtomicU64::new(bytes)));
+        self
     }
 
     pub fn path(&self, id: &BlobId) -> PathBuf {
@@ -138,6 +164,20 @@ impl Write for BlobWriter {
             .file
             .as_mut()
             .ok_or_else(|| io::Error::other("blob writer already committed"))?;
+        if let Some(space) = &self.store.space {
+            let wanted = buf.len() as u64;
+            if space
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                    left.checked_sub(wanted)
+                })
+                .is_err()
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::StorageFull,
+                    "no space left on device (simulated)",
+                ));
+            }
+        }
         let n = file.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.size += n as u64;
@@ -152,6 +192,11 @@ impl Write for BlobWriter {
 impl BlobWriter {
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The temp file the bytes go to until `commit`.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp
     }
 
     /// Makes the bytes durable under their hash. Equal bytes already stored: the temp copy is
@@ -228,6 +273,20 @@ mod tests {
         drop(w);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
         assert!(!store.contains(&BlobId::from_hash(&blake3::hash(b"partial"))));
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_write_and_leaves_no_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap().with_space_limit(10);
+        store.ingest_bytes(b"0123456789").unwrap();
+        let err = store.ingest_bytes(b"x").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the disk holding the archive is full"),
+            "{err}"
+        );
+        assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
     }
 
     #[test]

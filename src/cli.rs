@@ -46,6 +46,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Sync, then export: a drop-in replacement for the Python matterbak command line.
     Backup(BackupArgs),
+    /// Check the archive: catalog integrity, every blob present with its size (and hash with
+    /// --read-data). Marks damaged blobs so the next sync fetches them again.
+    Verify(VerifyArgs),
     /// Run sync and export against a built-in sample workspace (no Mattermost needed).
     Demo(DemoArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
@@ -80,6 +83,18 @@ pub struct BackupArgs {
     pub sync: SyncArgs,
     #[command(flatten)]
     pub target: ExportTarget,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    /// Also read every blob and compare its hash with its name.
+    #[arg(long, conflicts_with = "read_data_subset")]
+    pub read_data: bool,
+    /// Read and re-hash a random PCT percent of the blobs (e.g. 10).
+    #[arg(long, value_name = "PCT")]
+    pub read_data_subset: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -161,6 +176,23 @@ pub struct SyncArgs {
     /// Also write the run's summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// Testing only: make the disk look full part-way through the run, after BYTES bytes of
+    /// blobs (`blobs:BYTES`) or once the catalog grew by PAGES pages (`catalog:PAGES`).
+    #[arg(long, hide = true, value_name = "WHERE:AMOUNT", value_parser = parse_disk_full)]
+    pub simulate_disk_full: Option<sync::DiskFull>,
+}
+
+fn parse_disk_full(value: &str) -> Result<sync::DiskFull, String> {
+    let bad = || format!("expected blobs:BYTES or catalog:PAGES, got {value:?}");
+    match value.split_once(':') {
+        Some(("blobs", n)) => Ok(sync::DiskFull::Blobs {
+            after_bytes: n.parse().map_err(|_| bad())?,
+        }),
+        Some(("catalog", n)) => Ok(sync::DiskFull::Catalog {
+            after_pages: n.parse().map_err(|_| bad())?,
+        }),
+        _ => Err(bad()),
+    }
 }
 
 fn seconds(value: f64, flag: &str) -> Result<Duration> {
@@ -202,6 +234,7 @@ impl SyncArgs {
             emojis: self.skip_emojis,
         };
         options.update_old_posts = self.update_old_posts;
+        options.simulate_disk_full = self.simulate_disk_full;
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
@@ -256,6 +289,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             &ExportOptions::default(),
         ),
         Some(Command::Backup(args)) => run_backup(&args).await,
+        Some(Command::Verify(args)) => run_verify(&args),
         Some(Command::Demo(args)) => run_demo(&args).await,
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
@@ -294,6 +328,55 @@ fn run_export(
         eprintln!("  not in the archive: {missing}");
     }
     Ok(EXIT_OK)
+}
+
+/// Prints findings one per line on stdout, then a summary; exit 1 when damage was found.
+fn run_verify(args: &VerifyArgs) -> Result<u8> {
+    use crate::verify::{self, DataCheck, Repair};
+    let archive = &args.archive.archive;
+    let data = match args.read_data_subset {
+        Some(pct) if !(pct > 0.0 && pct <= 100.0) => {
+            anyhow::bail!("--read-data-subset must be a percentage in (0, 100], got {pct}")
+        }
+        Some(pct) => DataCheck::Subset(pct),
+        None if args.read_data => DataCheck::All,
+        None => DataCheck::Sizes,
+    };
+    let report = verify::verify_archive(archive, data)
+        .with_context(|| format!("cannot verify {}", archive.display()))?;
+    for finding in &report.findings {
+        println!("{finding}");
+    }
+    println!(
+        "verify {}: {} blob(s) checked, {} re-hashed ({} bytes), {} reference(s); {} damaged, {} notice(s)",
+        archive.display(),
+        report.blobs_checked,
+        report.blobs_read,
+        report.bytes_read,
+        report.references,
+        report.damage(),
+        report.notices()
+    );
+    if report.damage() == 0 {
+        println!("no damage found");
+        return Ok(EXIT_OK);
+    }
+    match verify::mark_for_refetch(archive, &report)
+        .with_context(|| format!("cannot mark damaged blobs in {}", archive.display()))?
+    {
+        Repair::Marked { rows, quarantined } => println!(
+            "marked {rows} item(s) to be fetched again by the next `matterbak sync`; {quarantined} damaged blob(s) moved to {}",
+            archive.join(verify::DAMAGED_DIR).display()
+        ),
+        Repair::Busy { holder } => println!(
+            "not marked: a sync ({holder}) holds the archive; run verify again when it has finished"
+        ),
+        Repair::CatalogDamaged => println!(
+            "the catalog itself is damaged: restore catalog.sqlite from a copy, or move it away and sync again (data the server no longer has would be lost)"
+        ),
+        Repair::NotNeeded => {}
+    }
+    Ok(EXIT_INCOMPLETE)
 }
 
 async fn run_backup(args: &BackupArgs) -> Result<u8> {

@@ -17,3 +17,4 @@ pub mod mock;
 pub mod model;
 pub mod progress;
 pub mod sync;
+pub mod verify;

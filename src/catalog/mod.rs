@@ -6,6 +6,7 @@
 //! the archive lock); readers open `ReadOnly` and see a consistent WAL snapshot per
 //! transaction. Every function that writes more than one row does so in one transaction.
 
+mod check;
 mod posts;
 mod read;
 mod writer;
@@ -18,6 +19,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use crate::blobs::StoredBlob;
 use crate::mm::wire::{self, Raw};
 
+pub use check::{BlobRecord, BlobReference};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
 pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
 
@@ -36,7 +38,7 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("catalog {}: {action}: {source}", path.display())]
+    #[error("catalog {}: {action}: {source}{}", path.display(), disk_full_hint(.source))]
     Sqlite {
         path: PathBuf,
         action: &'static str,
@@ -59,6 +61,14 @@ pub enum CatalogError {
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+fn disk_full_hint(error: &rusqlite::Error) -> &'static str {
+    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
+        crate::blobs::DISK_FULL_HINT
+    } else {
+        ""
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -195,6 +205,23 @@ impl Catalog {
             tx.commit().ctx(&self.path, "commit migration")?;
         }
         Ok(())
+    }
+
+    /// Test seam (`--simulate-disk-full catalog:PAGES`): lets the catalog grow by at most
+    /// `pages` more pages, after which writes fail as on a full disk (SQLITE_FULL).
+    pub fn limit_growth(&self, pages: u32) -> Result<()> {
+        let now: i64 = self
+            .conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .ctx(&self.path, "read page count")?;
+        // PRAGMA takes no parameters; the value is a number we computed.
+        self.conn
+            .query_row(
+                &format!("PRAGMA max_page_count = {}", now + i64::from(pages)),
+                [],
+                |_| Ok(()),
+            )
+            .ctx(&self.path, "limit growth")
     }
 
     // ----- sync runs -----------------------------------------------------------------------

@@ -50,7 +50,7 @@ pub enum MmError {
         id: Option<String>,
         message: Option<String>,
     },
-    #[error("{endpoint}: cannot reach the server: {source}")]
+    #[error("{endpoint}: cannot reach the server: {}", describe_transport(.source))]
     Transport {
         endpoint: String,
         #[source]
@@ -82,6 +82,58 @@ pub enum MmError {
     Tls(String),
     #[error(transparent)]
     Blob(#[from] BlobError),
+}
+
+/// Says which of the usual reasons kept a request from reaching the server, naming the host,
+/// because "error sending request" alone does not tell a typo from a firewall. reqwest does
+/// not type these cases, so they are read off the error's source chain.
+fn describe_transport(error: &reqwest::Error) -> String {
+    let host = error
+        .url()
+        .map(|url| {
+            let host = url.host_str().unwrap_or("?");
+            match url.port_or_known_default() {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            }
+        })
+        .unwrap_or_else(|| "the server".into());
+    let https = error.url().is_some_and(|u| u.scheme() == "https");
+    let mut chain: Vec<String> = Vec::new();
+    let mut io_kinds = Vec::new();
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        chain.push(e.to_string().to_lowercase());
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kinds.push(io.kind());
+        }
+        cause = e.source();
+    }
+    let says = |needle: &str| chain.iter().any(|m| m.contains(needle));
+    use std::io::ErrorKind;
+    if says("dns error") || says("failed to lookup address") {
+        let name = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+        format!("cannot resolve host name {name} (check the url in the credentials file)")
+    } else if io_kinds.contains(&ErrorKind::ConnectionRefused) || says("connection refused") {
+        format!("connection refused by {host} (is the server running, and is the port right?)")
+    } else if error.is_timeout() || io_kinds.contains(&ErrorKind::TimedOut) {
+        format!("no answer from {host} in time")
+    } else if https
+        && error.is_connect()
+        && (io_kinds.contains(&ErrorKind::InvalidData)
+            || says("tls")
+            || says("certificate")
+            || says("handshake")
+            || says("corrupt message"))
+    {
+        format!(
+            "TLS handshake with {host} failed (a server without https, or a certificate that is not trusted; for a plain-HTTP server use http://)"
+        )
+    } else if error.is_connect() {
+        format!("cannot connect to {host}")
+    } else {
+        format!("the connection to {host} failed")
+    }
 }
 
 fn id_suffix(id: &Option<String>) -> String {
@@ -116,7 +168,48 @@ impl MmError {
                 | MmError::NotMattermost { .. }
                 | MmError::ServerDown { .. }
                 | MmError::Tls(_)
+                // The archive's disk is full or failing: every later item would fail too.
+                | MmError::Blob(_)
         )
+    }
+
+    /// Names the server in the endpoint (`POST https://chat.example.com/api/v4/users/login`),
+    /// for errors of the first requests, where a wrong URL is the likely cause.
+    fn at_server(mut self, server: &str) -> MmError {
+        let endpoint = match &mut self {
+            MmError::Unauthorized { endpoint, .. }
+            | MmError::MfaRequired { endpoint }
+            | MmError::Status { endpoint, .. }
+            | MmError::Transport { endpoint, .. }
+            | MmError::NotMattermost { endpoint, .. }
+            | MmError::Decode { endpoint, .. }
+            | MmError::GaveUp { endpoint, .. }
+            | MmError::ServerDown { endpoint, .. } => endpoint,
+            MmError::Blob(_) | MmError::Tls(_) => return self,
+        };
+        if let Some((method, path)) = endpoint.split_once(' ')
+            && path.starts_with("/api/")
+        {
+            *endpoint = format!("{method} {server}{path}");
+        }
+        self
+    }
+
+    /// A first request answered 404/405: the URL does not lead to a Mattermost API.
+    fn missing_api(self) -> MmError {
+        match self {
+            MmError::Status {
+                endpoint,
+                status: status @ (404 | 405),
+                ..
+            } => MmError::NotMattermost {
+                endpoint,
+                why: format!(
+                    "HTTP {status}: no Mattermost API there; is the url the server's address (https://host, without a path)?"
+                ),
+            },
+            other => other,
+        }
     }
 }
 
@@ -206,6 +299,9 @@ pub struct Client {
     server_version: std::sync::Mutex<Option<String>>,
     /// Session tokens we obtained by password are revoked at the end; PATs are not ours to end.
     owns_session: bool,
+    /// Whether the server ever answered. Until it has, a connection failure most likely means
+    /// a wrong URL or a server that is down, so it is retried only briefly (fail fast).
+    reached: std::sync::atomic::AtomicBool,
 }
 
 fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
@@ -270,15 +366,24 @@ impl Client {
             requests: AtomicU64::new(0),
             server_version: std::sync::Mutex::new(None),
             owns_session: false,
+            reached: std::sync::atomic::AtomicBool::new(false),
         };
+        let server = credentials.server.as_str();
+        let first_error = |e: MmError| e.missing_api().at_server(server);
         match &credentials.auth {
             Auth::Token(token) => client.token = token.clone(),
             Auth::Password(password) => {
-                client.token = client.login(&credentials.user, password, mfa_token).await?;
+                client.token = client
+                    .login(&credentials.user, password, mfa_token)
+                    .await
+                    .map_err(first_error)?;
                 client.owns_session = true;
             }
         }
-        let me = client.get_one::<wire::User>(&["users", "me"], &[]).await?;
+        let me = client
+            .get_one::<wire::User>(&["users", "me"], &[])
+            .await
+            .map_err(first_error)?;
         Ok((client, me))
     }
 
@@ -311,11 +416,22 @@ impl Client {
                 .get("token")
                 .and_then(|v| v.to_str().ok())
                 .filter(|t| !t.is_empty())
-                .ok_or_else(|| MmError::NotMattermost {
-                    endpoint: endpoint.clone(),
-                    why: "login succeeded without a Token header".into(),
-                })?;
-            return Ok(Secret::new(token));
+                .map(Secret::new);
+            if let Some(token) = token {
+                return Ok(token);
+            }
+            // Web servers and proxies answer any POST with a page; say so rather than
+            // complain about a missing header.
+            let body = response.bytes().await.unwrap_or_default();
+            let why = if looks_like_html(&body) {
+                "got an HTML page instead of the Mattermost API: is the url the server's address?"
+            } else {
+                "login succeeded without a Token header"
+            };
+            return Err(MmError::NotMattermost {
+                endpoint,
+                why: why.into(),
+            });
         }
         Err(self.error_from(&endpoint, response).await)
     }
@@ -397,6 +513,7 @@ impl Client {
             Ok(response) => response,
             Err(e) => return (permit, Err(e)),
         };
+        self.reached.store(true, Ordering::Relaxed);
         if let Some(version) = response
             .headers()
             .get("x-version-id")
@@ -492,7 +609,14 @@ impl Client {
     }
 
     fn decide(&self, attempt: u32, what: &Attempt) -> Decision {
-        retry::decide(&self.retry, attempt, what, rand::random::<f64>())
+        let first_contact;
+        let policy = if *what == Attempt::Transport && !self.reached.load(Ordering::Relaxed) {
+            first_contact = self.retry.first_contact();
+            &first_contact
+        } else {
+            &self.retry
+        };
+        retry::decide(policy, attempt, what, rand::random::<f64>())
     }
 
     async fn pause(&self, attempt: u32, what: &Attempt, endpoint: &str, last: &str) -> Result<()> {
@@ -903,7 +1027,7 @@ impl Client {
                         if let Err(e) = writer.write_all(&chunk) {
                             return Err(MmError::Blob(BlobError::Io {
                                 action: "write",
-                                path: std::path::PathBuf::from("tmp"),
+                                path: writer.temp_path().to_owned(),
                                 source: e,
                             }));
                         }

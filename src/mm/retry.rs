@@ -38,6 +38,19 @@ impl Default for RetryPolicy {
     }
 }
 
+impl RetryPolicy {
+    /// The policy for connection failures before the server ever answered: one quick retry,
+    /// so a wrong URL or a stopped server is reported in well under a second instead of after
+    /// a minute of backoff. Later failures (a server that answered before) get the full policy.
+    pub fn first_contact(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts.min(2),
+            base_delay: self.base_delay.min(Duration::from_millis(200)),
+            max_delay: self.max_delay.min(Duration::from_millis(200)),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     RetryAfter(Duration),
@@ -187,6 +200,23 @@ mod tests {
             decide(&p, 1, &limited(3600), 0.0),
             Decision::RetryAfter(Duration::from_secs(2))
         );
+    }
+
+    #[test]
+    fn first_contact_retries_once_and_briefly() {
+        let p = RetryPolicy::default().first_contact();
+        let t = Attempt::Transport;
+        assert_eq!(
+            decide(&p, 1, &t, 1.0),
+            Decision::RetryAfter(Duration::from_millis(200))
+        );
+        assert_eq!(decide(&p, 2, &t, 1.0), Decision::GiveUp);
+        let tight = RetryPolicy {
+            max_attempts: 1,
+            base_delay: Duration::from_millis(2),
+            max_delay: Duration::from_millis(5),
+        };
+        assert_eq!(tight.first_contact(), tight, "never looser than the policy");
     }
 
     #[test]

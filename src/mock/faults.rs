@@ -24,6 +24,9 @@ pub struct Faults {
     /// This many of 1000 requests lose their connection half-way through the body (the
     /// headers promise the full length), like a proxy or server dying mid-response.
     pub drop_permille: u32,
+    /// Pause before each 64 KiB chunk of a file download after the first (a slow link, so
+    /// that tests can interrupt a client mid-download).
+    pub download_chunk_delay: Duration,
     pub seed: u64,
 }
 
@@ -82,6 +85,10 @@ impl FaultState {
 
     pub fn latency(&self) -> Duration {
         self.faults.latency
+    }
+
+    pub fn download_chunk_delay(&self) -> Duration {
+        self.faults.download_chunk_delay
     }
 
     pub fn decide(&mut self, now: Instant) -> Decision {

@@ -205,6 +205,9 @@ pub struct FileInfo {
     /// The stored bytes are gone (storage lost them): the info is served, the bytes 404.
     #[serde(skip)]
     pub bytes_lost: bool,
+    /// Raw `Content-Disposition` bytes to send instead of the server's (hostile-server tests).
+    #[serde(skip)]
+    pub raw_disposition: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -60,6 +60,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl AppState {
+    pub fn download_chunk_delay(&self) -> std::time::Duration {
+        lock(&self.0.faults).download_chunk_delay()
+    }
+
     pub fn workspace(&self) -> MutexGuard<'_, Workspace> {
         lock(&self.0.workspace)
     }

@@ -372,6 +372,7 @@ impl Workspace {
             archived: false,
             bytes: file.bytes,
             bytes_lost: false,
+            raw_disposition: None,
         };
         self.files.insert(id.clone(), info);
         id
@@ -698,6 +699,29 @@ impl Workspace {
             for (k, v) in props {
                 post.props.insert(k.to_owned(), Value::String(v));
             }
+        }
+    }
+
+    /// The ids of a post's files, in upload order.
+    pub fn post_file_ids(&self, post_id: &str) -> Vec<String> {
+        self.posts
+            .get(post_id)
+            .map(|p| p.file_ids.clone())
+            .unwrap_or_default()
+    }
+
+    /// Hostile server: serves other bytes for a file than its info's `size` says.
+    pub fn replace_file_bytes(&mut self, file_id: &str, bytes: Vec<u8>) {
+        if let Some(file) = self.files.get_mut(file_id) {
+            file.bytes = bytes;
+        }
+    }
+
+    /// Hostile server: sends these raw bytes (not necessarily UTF-8) as the file's
+    /// `Content-Disposition`.
+    pub fn set_file_disposition(&mut self, file_id: &str, raw: Vec<u8>) {
+        if let Some(file) = self.files.get_mut(file_id) {
+            file.raw_disposition = Some(raw);
         }
     }
 

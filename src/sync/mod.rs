@@ -47,6 +47,17 @@ pub struct SyncOptions {
     /// How far before the watermark a `since` request starts, to catch rows that committed
     /// late on a clustered server (§2.8).
     pub since_margin_ms: i64,
+    /// Test seam: make the archive's disk look full part-way through the run.
+    pub simulate_disk_full: Option<DiskFull>,
+}
+
+/// Where a simulated full disk strikes (tests of crash safety; hidden `--simulate-disk-full`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiskFull {
+    /// Blob writes fail after this many more bytes.
+    Blobs { after_bytes: u64 },
+    /// Catalog writes fail once it has grown by this many pages.
+    Catalog { after_pages: u32 },
 }
 
 impl SyncOptions {
@@ -62,6 +73,7 @@ impl SyncOptions {
             step_jitter: Duration::ZERO,
             members_max_age: Duration::from_secs(24 * 3600),
             since_margin_ms: 5_000,
+            simulate_disk_full: None,
         }
     }
 }
@@ -177,76 +189,128 @@ pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Runs a whole sync: lock the archive, open it, log in, archive, record the run.
+/// Runs a whole sync: lock the archive, log in, open the archive, archive, record the run.
+///
+/// Logging in comes before the catalog is opened, so that bad credentials or a wrong URL
+/// leave the archive as it was (a new archive directory is not even created).
 pub async fn run_sync(
     credentials: &Credentials,
     options: &SyncOptions,
     observer: &dyn Observer,
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
+    let created = !options.archive.exists();
+    if !created && !options.archive.is_dir() {
+        return Err(LockError::NotADirectory {
+            path: options.archive.clone(),
+        }
+        .into());
+    }
     std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
         path: options.archive.clone(),
         source,
     })?;
-    let _lock = ArchiveLock::acquire(&options.archive)?;
-    let blobs = BlobStore::open(&options.archive)?;
-    let stale = blobs.clean_tmp()?;
-    if stale > 0 {
-        observer.note(&format!(
-            "removed {stale} partial download(s) left by an interrupted run"
-        ));
-    }
-    let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
-    let (writer, thread) = CatalogWriter::spawn(catalog);
-    let result = run_with(credentials, options, &writer, &blobs, observer, stop).await;
-    drop(writer);
-    let _ = thread.join();
-    result
-}
-
-async fn run_with(
-    credentials: &Credentials,
-    options: &SyncOptions,
-    writer: &CatalogWriter,
-    blobs: &BlobStore,
-    observer: &dyn Observer,
-    stop: &StopSignal,
-) -> Result<SyncReport, SyncError> {
-    let started = now_ms();
-    let run_id = writer
-        .call(move |c| c.begin_run(started, env!("CARGO_PKG_VERSION")))
-        .await?;
-    jitter(options.initial_jitter, "initial", observer).await;
-    let connected =
-        Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await;
-    let (client, me) = match connected {
-        Ok(pair) => pair,
-        Err(e) => {
-            let summary = RunSummary {
-                outcome: "failed".into(),
-                error: Some(e.to_string()),
-                ..Default::default()
-            };
-            writer
-                .call(move |c| c.finish_run(run_id, now_ms(), &summary))
-                .await?;
-            return Err(e.into());
+    let lock = ArchiveLock::acquire(&options.archive).inspect_err(|_| {
+        if created {
+            let _ = std::fs::remove_dir(&options.archive);
         }
-    };
-    {
-        let (id, name) = (me.value.id.clone(), me.value.username.clone());
-        writer
-            .call(move |c| c.set_run_user(run_id, &id, &name))
-            .await?;
-    }
+    })?;
+    jitter(options.initial_jitter, "initial", observer).await;
+    let started = now_ms();
+    let (client, me) =
+        match Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await {
+            Ok(pair) => pair,
+            Err(e) => {
+                if created {
+                    lock.remove(&options.archive);
+                }
+                return Err(e.into());
+            }
+        };
     if me.value.username != credentials.user {
         observer.note(&format!(
             "note: the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",
             me.value.username, credentials.user, me.value.username
         ));
     }
+    let result = archive_into(&client, me, started, options, observer, stop).await;
+    drop(lock);
+    result
+}
+
+/// The part of a run that writes: blob store, catalog writer thread, the run itself.
+async fn archive_into(
+    client: &Client,
+    me: Raw<wire::User>,
+    started: i64,
+    options: &SyncOptions,
+    observer: &dyn Observer,
+    stop: &StopSignal,
+) -> Result<SyncReport, SyncError> {
+    let opened = BlobStore::open(&options.archive)
+        .map_err(SyncError::from)
+        .and_then(|blobs| Ok((blobs.clean_tmp()?, blobs)))
+        .and_then(|(stale, blobs)| {
+            Ok((
+                stale,
+                blobs,
+                Catalog::open(&options.archive, Access::ReadWrite)?,
+            ))
+        });
+    let opened = opened.and_then(|(stale, blobs, catalog)| match options.simulate_disk_full {
+        Some(DiskFull::Blobs { after_bytes }) => {
+            Ok((stale, blobs.with_space_limit(after_bytes), catalog))
+        }
+        Some(DiskFull::Catalog { after_pages }) => {
+            catalog.limit_growth(after_pages)?;
+            Ok((stale, blobs, catalog))
+        }
+        None => Ok((stale, blobs, catalog)),
+    });
+    let (stale, blobs, catalog) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            client.logout().await;
+            return Err(e);
+        }
+    };
+    if stale > 0 {
+        observer.note(&format!(
+            "removed {stale} partial download(s) left by an interrupted run"
+        ));
+    }
+    let (writer, thread) = CatalogWriter::spawn(catalog);
+    let result = run_with(
+        client, me, started, options, &writer, &blobs, observer, stop,
+    )
+    .await;
+    drop(writer);
+    let _ = thread.join();
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_with(
+    client: &Client,
+    me: Raw<wire::User>,
+    started: i64,
+    options: &SyncOptions,
+    writer: &CatalogWriter,
+    blobs: &BlobStore,
+    observer: &dyn Observer,
+    stop: &StopSignal,
+) -> Result<SyncReport, SyncError> {
+    let run_id = writer
+        .call(move |c| c.begin_run(started, env!("CARGO_PKG_VERSION")))
+        .await?;
+    {
+        let (id, name) = (me.value.id.clone(), me.value.username.clone());
+        writer
+            .call(move |c| c.set_run_user(run_id, &id, &name))
+            .await?;
+    }
     let mut run = Run {
-        client: &client,
+        client,
         writer,
         blobs,
         options,

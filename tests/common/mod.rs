@@ -155,3 +155,20 @@ pub fn content_snapshot(archive: &Path) -> BTreeMap<&'static str, Vec<String>> {
         .map(|(name, sql)| (*name, rows(&catalog, sql)))
         .collect()
 }
+
+/// Asserts two content snapshots are equal, showing only the rows that differ.
+pub fn assert_same_content(
+    got: &BTreeMap<&'static str, Vec<String>>,
+    want: &BTreeMap<&'static str, Vec<String>>,
+    context: &str,
+) {
+    for (table, want_rows) in want {
+        let got_rows = &got[table];
+        let missing: Vec<&String> = want_rows.iter().filter(|r| !got_rows.contains(r)).collect();
+        let extra: Vec<&String> = got_rows.iter().filter(|r| !want_rows.contains(r)).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty() && got_rows == want_rows,
+            "{context}: table {table} differs\n  missing: {missing:#?}\n  unexpected: {extra:#?}"
+        );
+    }
+}

@@ -117,7 +117,7 @@ pub async fn content(
     headers: HeaderMap,
     Path(file_id): Path<String>,
 ) -> ApiResult<Response> {
-    let (data, mime, disposition) = {
+    let (data, mime, disposition, raw_disposition) = {
         let ws = state.workspace();
         let file = readable_file(&ws, &caller, &file_id)?;
         if file.bytes_lost {
@@ -131,7 +131,12 @@ pub async fn content(
             file.mime_type.clone()
         };
         let disposition = content_disposition(file, params.flag("download"));
-        (file.bytes.clone(), mime, disposition)
+        (
+            file.bytes.clone(),
+            mime,
+            disposition,
+            file.raw_disposition.clone(),
+        )
     };
     let len = data.len();
     let range = headers
@@ -140,7 +145,14 @@ pub async fn content(
         .map(|v| parse_range(v, len))
         .unwrap_or(Ok(None));
     let mut response = match range {
-        Ok(None) => bytes(&mime, data),
+        Ok(None) => {
+            let delay = state.download_chunk_delay();
+            if delay.is_zero() {
+                bytes(&mime, data)
+            } else {
+                slow_bytes(&mime, data, delay)
+            }
+        }
         Ok(Some((first, last))) => {
             let mut partial = bytes(&mime, data[first..=last].to_vec());
             *partial.status_mut() = StatusCode::PARTIAL_CONTENT;
@@ -160,7 +172,9 @@ pub async fn content(
     };
     let h = response.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Some(v) = raw_disposition.and_then(|raw| HeaderValue::from_bytes(&raw).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    } else if let Ok(v) = HeaderValue::from_str(&disposition) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert("X-Frame-Options", HeaderValue::from_static("DENY"));
@@ -173,6 +187,30 @@ pub async fn content(
         HeaderValue::from_static("private, no-cache"),
     );
     Ok(response)
+}
+
+/// The whole body in 64 KiB chunks with a pause before each chunk after the first.
+fn slow_bytes(mime: &str, data: Vec<u8>, delay: std::time::Duration) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let chunks: Vec<bytes::Bytes> = data
+        .chunks(CHUNK)
+        .map(bytes::Bytes::copy_from_slice)
+        .collect();
+    let stream = futures_util::stream::unfold(
+        (chunks.into_iter(), true),
+        move |(mut rest, first)| async move {
+            let chunk = rest.next()?;
+            if !first {
+                tokio::time::sleep(delay).await;
+            }
+            Some((Ok::<_, std::io::Error>(chunk), (rest, false)))
+        },
+    );
+    let mut response = axum::body::Body::from_stream(stream).into_response();
+    let value =
+        HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(header::CONTENT_TYPE, value);
+    response
 }
 
 /// `GET /files/{id}/info`.
