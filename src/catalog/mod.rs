@@ -132,13 +132,16 @@ impl Catalog {
                         archive: archive.to_owned(),
                     });
                 }
-                Connection::open_with_flags(
-                    &path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY
-                        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                        | OpenFlags::SQLITE_OPEN_URI,
-                )
-                .ctx(&path, "open read-only")?
+                // Opened writable (never created) with `query_only` on: a sync killed mid-write
+                // leaves a hot journal or WAL that only a writable connection may recover,
+                // while `query_only` still refuses every statement that would change data.
+                // A file we may not write falls back to a plain read-only open.
+                let flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+                Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_READ_WRITE)
+                    .or_else(|_| {
+                        Connection::open_with_flags(&path, flags | OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    })
+                    .ctx(&path, "open read-only")?
             }
         };
         let mut catalog = Catalog { conn, path };
