@@ -14,6 +14,9 @@ use crate::mm::ClientOptions;
 use crate::mock::{self, MockServer, Workspace};
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
+/// `sql`, `search` and `stats`: the commands that only read the archive.
+pub mod query;
+
 /// Exit codes: 0 everything done, 1 finished but incomplete (failed items or interrupted),
 /// 2 fatal (bad input, authentication, archive unusable).
 pub const EXIT_OK: u8 = 0;
@@ -47,6 +50,12 @@ pub enum Command {
     Backup(BackupArgs),
     /// Run sync and export against a built-in sample workspace (no Mattermost needed).
     Demo(DemoArgs),
+    /// Run one read-only SQL statement on the archive; rows stream to stdout.
+    Sql(query::SqlArgs),
+    /// Full-text search over archived posts and attachment names, best match first.
+    Search(query::SearchArgs),
+    /// Posts, files and bytes per team and channel; blob store use; last sync per channel.
+    Stats(query::StatsArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -247,6 +256,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         ),
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Demo(args)) => run_demo(&args).await,
+        Some(Command::Sql(args)) => query::run_sql(&args),
+        Some(Command::Search(args)) => query::run_search(&args),
+        Some(Command::Stats(args)) => query::run_stats(&args),
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
     }

@@ -15,4 +15,5 @@ pub mod export;
 pub mod mm;
 pub mod mock;
 pub mod model;
+pub mod results;
 pub mod sync;
