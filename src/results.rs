@@ -86,7 +86,11 @@ impl<W: Write> TableWriter<W> {
         }
         let header: Vec<(String, bool)> = self.header.iter().map(|h| (h.clone(), false)).collect();
         self.line(&header)?;
-        let rule: Vec<(String, bool)> = self.widths.iter().map(|w| ("-".repeat(*w), false)).collect();
+        let rule: Vec<(String, bool)> = self
+            .widths
+            .iter()
+            .map(|w| ("-".repeat(*w), false))
+            .collect();
         self.line(&rule)?;
         for row in &sample {
             self.line(row)?;
@@ -111,12 +115,7 @@ impl<W: Write> RowSink for TableWriter<W> {
     fn row(&mut self, cells: &[Cell<'_>]) -> io::Result<()> {
         let row: Vec<(String, bool)> = cells
             .iter()
-            .map(|c| {
-                (
-                    table_text(c),
-                    matches!(c, Cell::Integer(_) | Cell::Real(_)),
-                )
-            })
+            .map(|c| (table_text(c), matches!(c, Cell::Integer(_) | Cell::Real(_))))
             .collect();
         match &mut self.sample {
             Some(sample) if sample.len() < TABLE_SAMPLE_ROWS => {
@@ -156,7 +155,10 @@ impl<W: Write> CsvWriter<W> {
         }
     }
 
-    fn record<'a>(&mut self, fields: impl Iterator<Item = std::borrow::Cow<'a, str>>) -> io::Result<()> {
+    fn record<'a>(
+        &mut self,
+        fields: impl Iterator<Item = std::borrow::Cow<'a, str>>,
+    ) -> io::Result<()> {
         for (i, f) in fields.enumerate() {
             if i > 0 {
                 self.out.write_all(b",")?;
@@ -310,7 +312,14 @@ pub fn human_bytes(bytes: i64) -> String {
 /// The statistics as text: per team, per channel, then the blob store and the last run.
 pub fn write_stats(out: &mut dyn Write, stats: &ArchiveStats) -> io::Result<()> {
     let mut teams = TableWriter::new(&mut *out);
-    teams.columns(&["team", "channels", "posts", "deleted", "files", "file bytes"])?;
+    teams.columns(&[
+        "team",
+        "channels",
+        "posts",
+        "deleted",
+        "files",
+        "file bytes",
+    ])?;
     for t in &stats.teams {
         teams.row(&[
             Cell::Text(t.team.as_deref().unwrap_or("(direct and group)")),
@@ -377,7 +386,9 @@ pub fn write_stats(out: &mut dyn Write, stats: &ArchiveStats) -> io::Result<()> 
             out,
             "last sync: started {}, finished {}, outcome {}, as {}, {} posts written, {} failed item(s)",
             run.started,
-            run.finished.as_deref().unwrap_or("never (running, or the process died)"),
+            run.finished
+                .as_deref()
+                .unwrap_or("never (running, or the process died)"),
             run.outcome.as_deref().unwrap_or("unknown"),
             run.username.as_deref().unwrap_or("unknown user"),
             run.posts_written,
@@ -401,8 +412,12 @@ mod tests {
             Cell::Null,
         ])
         .unwrap();
-        sink.row(&[Cell::Integer(3), Cell::Blob(&[0xab, 0x01]), Cell::Integer(-7)])
-            .unwrap();
+        sink.row(&[
+            Cell::Integer(3),
+            Cell::Blob(&[0xab, 0x01]),
+            Cell::Integer(-7),
+        ])
+        .unwrap();
     }
 
     #[test]

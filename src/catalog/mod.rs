@@ -35,7 +35,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../schema/0001_initial.sql"),
     ),
     // Views, the full-text index and its triggers; backfills the index.
-    ("0002_query.sql", include_str!("../../schema/0002_query.sql")),
+    (
+        "0002_query.sql",
+        include_str!("../../schema/0002_query.sql"),
+    ),
 ];
 
 /// The schema version this build writes and reads.

@@ -37,7 +37,7 @@ pub enum QueryError {
     WouldWrite { kind: String },
     #[error("give one SQL statement at a time")]
     SeveralStatements,
-    #[error("{source}")]
+    #[error("SQLite could not run the statement")]
     Sql {
         #[source]
         source: rusqlite::Error,

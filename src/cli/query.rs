@@ -5,8 +5,8 @@ use std::io::{self, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, ValueEnum};
 use chrono::NaiveDate;
+use clap::{Args, ValueEnum};
 
 use super::{ArchiveArg, EXIT_OK};
 use crate::archive::ArchiveLock;
@@ -30,6 +30,7 @@ pub struct SqlArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
     /// One SQL statement that only reads, e.g. "SELECT * FROM messages LIMIT 5".
+    #[arg(allow_hyphen_values = true)]
     pub statement: String,
     /// How to print the rows.
     #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
@@ -241,14 +242,28 @@ mod tests {
             split_channel(Some("eng/dev")),
             (Some("eng".into()), Some("dev".into()))
         );
-        assert_eq!(split_channel(Some("direct/bob")), (None, Some("bob".into())));
-        assert_eq!(split_channel(Some("Town Square")), (None, Some("Town Square".into())));
+        assert_eq!(
+            split_channel(Some("direct/bob")),
+            (None, Some("bob".into()))
+        );
+        assert_eq!(
+            split_channel(Some("Town Square")),
+            (None, Some("Town Square".into()))
+        );
     }
 
     #[test]
     fn dates_are_utc_days() {
-        assert_eq!(day_start_ms("2023-11-14", "--after").unwrap(), 1_699_920_000_000);
-        let err = day_start_ms("14.11.2023", "--after").unwrap_err().to_string();
-        assert!(err.contains("--after must be a date like 2024-03-01"), "{err}");
+        assert_eq!(
+            day_start_ms("2023-11-14", "--after").unwrap(),
+            1_699_920_000_000
+        );
+        let err = day_start_ms("14.11.2023", "--after")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--after must be a date like 2024-03-01"),
+            "{err}"
+        );
     }
 }
