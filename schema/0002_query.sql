@@ -155,6 +155,8 @@ WHERE c.selected = 1;
 -- column teams.update_at: server's update_at of the stored json
 -- column teams.delete_at: > 0: team deleted on the server
 -- column teams.json: team object as sent by the server
+-- column teams.icon_blob: the team icon's blob, NULL if none fetched
+-- column teams.icon_content_type: Content-Type the icon was served with
 -- column team_members.team_id: the team
 -- column team_members.user_id: the member (users.id)
 -- column channels.id: Mattermost channel id
@@ -162,11 +164,15 @@ WHERE c.selected = 1;
 -- column channels.display_name: name shown in the UI ('' for direct channels)
 -- column channels.update_at: server's update_at of the stored json
 -- column channels.json: channel object as sent by the server
+-- column channels.type: 'O' public, 'P' private, 'D' direct, 'G' group
 -- column channel_members.channel_id: the channel
 -- column channel_members.user_id: the member (users.id)
+-- column channel_members.position: index in the server's list at the last refresh
 -- column posts.id: Mattermost post id
 -- column posts.channel_id: channel the post is in
 -- column posts.json: post object as sent by the server (newest version seen alive)
+-- column posts.user_id: author (users.id); '' for some system posts
+-- column posts.create_at: when posted
 -- column post_versions.post_id: the edited post
 -- column reactions.post_id: the post reacted to
 -- column reactions.user_id: who reacted (users.id)
@@ -179,6 +185,7 @@ WHERE c.selected = 1;
 -- column files.user_id: uploader (users.id)
 -- column files.extension: file name extension, lowercase, without dot
 -- column files.create_at: when uploaded
+-- column files.mime_type: MIME type the server states
 -- column emojis.id: Mattermost emoji id
 -- column emojis.name: name used as :name:
 -- column emojis.creator_id: user who added it (users.id)
@@ -188,6 +195,14 @@ WHERE c.selected = 1;
 -- column emojis.image_blob: the image's blob, NULL until fetched
 -- column emojis.image_content_type: Content-Type the image was served with
 -- column sync_cursors.channel_id: the channel this state belongs to
+-- column sync_runs.id: run number, increasing
+-- column sync_runs.tool_version: matterbak version that ran
+-- column sync_runs.username: username of that account
+-- column sync_runs.requests: HTTP requests made, retries included
+-- column sync_runs.posts_written: posts inserted or changed
+-- column sync_runs.files_fetched: attachments downloaded
+-- column sync_runs.bytes_fetched: bytes downloaded for attachments
+-- column sync_runs.failures: items that failed (retried by the next sync)
 -- index users_username: users by username (search --from, views)
 -- index channels_team: channels of a team
 -- index posts_channel_create: a channel's posts in time order (sync, export)
