@@ -80,13 +80,12 @@ fn parse_comments() -> Comments {
                 if let Some((key, note)) = text
                     .strip_prefix("column ")
                     .and_then(|rest| rest.split_once(": "))
+                    && let Some((table, column)) = key.split_once('.')
                 {
-                    if let Some((table, column)) = key.split_once('.') {
-                        found
-                            .columns
-                            .insert((table.to_owned(), column.to_owned()), note.to_owned());
-                        continue;
-                    }
+                    found
+                        .columns
+                        .insert((table.to_owned(), column.to_owned()), note.to_owned());
+                    continue;
                 }
                 if let Some((name, note)) = text
                     .strip_prefix("index ")
