@@ -61,8 +61,12 @@ WHEN old.name IS NOT new.name OR old.post_id IS NOT new.post_id BEGIN
     WHERE rowid = (SELECT p.rowid FROM posts p WHERE p.id = new.post_id);
 END;
 
+-- Attachments of a channel (channel_stats, `matterbak stats`).
+CREATE INDEX files_channel ON files(channel_id);
+
 -- Every archived post, one row each, with names instead of ids. Deleted posts are included
--- (deleted = 1) with the last content archived.
+-- (deleted = 1) with the last content archived. reply_count repeats `root_id <> ''` so that
+-- SQLite may use the partial index posts_root (without it each row scans every post).
 CREATE VIEW messages AS
 SELECT
     p.id AS id,                                                             -- post id
@@ -75,7 +79,7 @@ SELECT
     p.message AS message,                                                   -- newest text archived
     p.type AS type,                                                         -- '' for normal posts, 'system_*' for system messages
     nullif(p.root_id, '') AS root_id,                                       -- thread root's post id; NULL for a root post
-    (SELECT count(*) FROM posts r WHERE r.root_id = p.id) AS reply_count,   -- replies archived to this post
+    (SELECT count(*) FROM posts r WHERE r.root_id = p.id AND r.root_id <> '') AS reply_count, -- replies archived to this post
     p.edit_at > 0 AS edited,                                                -- 1 if the text was edited
     p.delete_at > 0 AS deleted,                                             -- 1 if deleted on the server
     (SELECT count(*) FROM files f WHERE f.post_id = p.id) AS attachment_count, -- files attached
