@@ -324,8 +324,16 @@ impl Catalog {
         rows.map_err(|source| QueryError::Sql { source })
     }
 
-    /// Per-team and per-channel counts, blob store use and the last sync run.
+    /// Per-team and per-channel counts, blob store use and the last sync run, all from one
+    /// snapshot (consistent even while a sync writes).
     pub fn archive_stats(&self) -> Result<ArchiveStats> {
+        self.begin_snapshot()?;
+        let stats = self.read_stats();
+        self.end_snapshot()?;
+        stats
+    }
+
+    fn read_stats(&self) -> Result<ArchiveStats> {
         let path: &Path = &self.path;
         let channels = self
             .conn
