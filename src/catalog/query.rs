@@ -329,8 +329,9 @@ impl Catalog {
     pub fn archive_stats(&self) -> Result<ArchiveStats> {
         self.begin_snapshot()?;
         let stats = self.read_stats();
-        self.end_snapshot()?;
-        stats
+        let ended = self.end_snapshot();
+        let stats = stats?;
+        ended.map(|()| stats)
     }
 
     fn read_stats(&self) -> Result<ArchiveStats> {
