@@ -15,6 +15,9 @@ use crate::mock::{self, MockServer, Workspace};
 use crate::progress;
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
+/// `sql`, `search` and `stats`: the commands that only read the archive.
+pub mod query;
+
 /// Exit codes: 0 everything done, 1 finished but incomplete (failed items or interrupted),
 /// 2 fatal (bad input, authentication, archive unusable).
 pub const EXIT_OK: u8 = 0;
@@ -51,6 +54,12 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run sync and export against a built-in sample workspace (no Mattermost needed).
     Demo(DemoArgs),
+    /// Run one read-only SQL statement on the archive; rows stream to stdout.
+    Sql(query::SqlArgs),
+    /// Full-text search over archived posts and attachment names, best match first.
+    Search(query::SearchArgs),
+    /// Posts, files and bytes per team and channel; blob store use; last sync per channel.
+    Stats(query::StatsArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -291,6 +300,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
         Some(Command::Demo(args)) => run_demo(&args).await,
+        Some(Command::Sql(args)) => query::run_sql(&args),
+        Some(Command::Search(args)) => query::run_search(&args),
+        Some(Command::Stats(args)) => query::run_stats(&args),
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
     }
@@ -442,14 +454,18 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     println!("folder layout of the Python matterbak: {}", data.display());
     println!("zip: {}", zip.display());
     println!();
-    println!("Try some SQL on the catalog (sqlite3 or any SQLite tool):");
-    println!("  sqlite3 {} \\", catalog.display());
+    println!("Try some SQL on the catalog (here, or in sqlite3 or any SQLite tool):");
     println!(
-        "    \"SELECT c.name, count(*) AS posts FROM posts p JOIN channels c ON c.id = p.channel_id GROUP BY c.id ORDER BY posts DESC\""
+        "  matterbak sql --archive {} \"SELECT channel, count(*) AS posts FROM messages GROUP BY channel ORDER BY posts DESC\"",
+        archive.display()
     );
-    println!("  sqlite3 {} \\", catalog.display());
     println!(
-        "    \"SELECT u.username, p.message FROM posts p JOIN users u ON u.id = p.user_id WHERE p.edit_at > 0\""
+        "  sqlite3 {} \"SELECT time, author, message FROM messages WHERE edited ORDER BY time\"",
+        catalog.display()
+    );
+    println!(
+        "Or search it: matterbak search --archive {} deploy",
+        archive.display()
     );
     Ok(code)
 }

@@ -390,7 +390,10 @@ mod server_table {
                 extra: vec![],
                 archive: Archive::Newer,
                 code: 2,
-                error: "error: sync into <archive> failed: catalog <archive>/catalog.sqlite has schema version 99, newer than this matterbak understands (1); use a newer matterbak".into(),
+                error: format!(
+                    "error: sync into <archive> failed: catalog <archive>/catalog.sqlite has schema version 99, newer than this matterbak understands ({}); use a newer matterbak",
+                    matterbak::catalog::SCHEMA_VERSION
+                ),
                 also: vec![],
             },
             Case {

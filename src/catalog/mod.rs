@@ -8,6 +8,7 @@
 
 mod check;
 mod posts;
+mod query;
 mod read;
 mod writer;
 
@@ -21,15 +22,26 @@ use crate::mm::wire::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
+pub use query::{
+    ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,
+    SearchQuery, TeamStats, fts_query, statement_kind,
+};
 pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
 
 pub use writer::CatalogWriter;
 
 /// Schema files in order; index + 1 is the `user_version` after applying it.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_initial.sql",
-    include_str!("../../schema/0001_initial.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_initial.sql",
+        include_str!("../../schema/0001_initial.sql"),
+    ),
+    // Views, the full-text index and its triggers; backfills the index.
+    (
+        "0002_query.sql",
+        include_str!("../../schema/0002_query.sql"),
+    ),
+];
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
