@@ -22,8 +22,8 @@ zip0=$(cd "$work" && secs zip -r -0 -q "$work/ref.zip" data)
 files=$(find "$work/data" -type f | wc -l)
 mb=$(du -sm "$work/data" | cut -f1)
 awk -v f="$folder" -v c="$cp_r" -v b="$both" -v z="$zip0" -v p="$posts" -v n="$files" -v mb="$mb" 'BEGIN {
-    zipo = b - f
-    printf "layout: %d files, %d MB, %d posts\n", n, mb, p
+    printf "layout: %d files, %d MB on disk, %d posts\n", n, mb, p
     printf "folder: export --no-zip %.2f s (%.0f posts/s) | cp -r %.2f s | ratio %.2f (target <= 1.5)\n", f, p / f, c, f / c
-    printf "zip:    export (folder+zip) %.2f s, zip part ~%.2f s | zip -r -0 %.2f s | ratio %.2f (target <= 1.5)\n", b, zipo, z, zipo / z
+    # export has no zip-only mode: folder + zip together against cp -r + zip -r -0.
+    printf "zip:    export folder+zip %.2f s (%.0f posts/s) | cp -r + zip -r -0 %.2f s (zip -r -0 alone %.2f s) | ratio %.2f (target <= 1.5)\n", b, p / b, c + z, z, b / (c + z)
 }'

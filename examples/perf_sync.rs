@@ -10,16 +10,16 @@ use std::time::Duration;
 
 use matterbak::mock::{Faults, GenSpec, MockServer, SAMPLE_PASSWORD, SAMPLE_USER, Workspace};
 
-/// Runs one sync; returns (seconds, peak RSS in MB).
+/// Runs one sync; returns (seconds, peak RSS in MB, CPU seconds user + system).
 async fn timed_sync(
     binary: &std::path::Path,
     cwd: &std::path::Path,
     concurrency: usize,
-) -> (f64, u64) {
+) -> (f64, u64, f64) {
     let (binary, cwd) = (binary.to_owned(), cwd.to_owned());
     let out = tokio::task::spawn_blocking(move || {
         Command::new("/usr/bin/time")
-            .args(["-f", "%e %M"])
+            .args(["-f", "%e %M %U %S"])
             .arg(&binary)
             .args([
                 "sync",
@@ -42,7 +42,8 @@ async fn timed_sync(
     let mut parts = last.split_whitespace();
     let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
     let kb: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    (secs, kb / 1024)
+    let cpu: f64 = parts.filter_map(|s| s.parse::<f64>().ok()).sum();
+    (secs, kb / 1024, cpu)
 }
 
 #[tokio::main]
@@ -71,14 +72,14 @@ async fn main() {
     std::fs::write(dir.path().join("channels.json"), spec.channels_json()).unwrap();
 
     let min = spec.minimum_requests();
-    let (secs, rss) = timed_sync(&binary, dir.path(), concurrency).await;
+    let (secs, rss, cpu) = timed_sync(&binary, dir.path(), concurrency).await;
     let requests = server.request_count();
     let floor = min.total() as f64 * latency.as_secs_f64() / concurrency as f64;
     println!(
         "spec {sizes}; latency {latency_ms} ms; concurrency {concurrency}\n  \
          minimum = {min}\n  \
          first sync: {requests} requests ({:.3}× minimum), {secs:.2} s, floor min×L/C = {floor:.2} s \
-         ({:.2}× floor), peak RSS {rss} MB",
+         ({:.2}× floor), peak RSS {rss} MB, CPU {cpu:.2} s",
         requests as f64 / min.total() as f64,
         if floor > 0.0 { secs / floor } else { f64::NAN },
     );
@@ -89,7 +90,7 @@ async fn main() {
     println!("  by route: {by_route:?}");
 
     server.reset_requests();
-    let (secs, rss) = timed_sync(&binary, dir.path(), concurrency).await;
+    let (secs, rss, _) = timed_sync(&binary, dir.path(), concurrency).await;
     let requests = server.request_count();
     println!(
         "  no-op sync: {requests} requests (target ≤ channels + 10 = {}), {secs:.2} s, peak RSS {rss} MB",
