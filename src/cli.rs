@@ -118,6 +118,13 @@ pub struct MockServerArgs {
     /// Address to listen on (loopback only is sensible).
     #[arg(long, default_value = "127.0.0.1:0")]
     pub addr: std::net::SocketAddr,
+    /// Serve a generated workspace instead of the sample (benches), e.g.
+    /// `posts=20000,attachments=1000,channels=20,teams=2,users=50,attachment_bytes=2048,seed=1`.
+    #[arg(long, hide = true, value_name = "SIZES")]
+    pub generate: Option<mock::GenSpec>,
+    /// Sleep this long before answering each request (benches).
+    #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -483,9 +490,17 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn run_mock_server(args: &MockServerArgs) -> Result<u8> {
-    let server = MockServer::start_on(args.addr, Workspace::sample())
+    let workspace = match &args.generate {
+        Some(spec) => Workspace::generated(spec),
+        None => Workspace::sample(),
+    };
+    let server = MockServer::start_on(args.addr, workspace)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;
+    server.set_faults(mock::Faults {
+        latency: Duration::from_millis(args.latency_ms),
+        ..mock::Faults::default()
+    });
     println!("{}", server.url());
     use std::io::Write;
     std::io::stdout().flush()?;

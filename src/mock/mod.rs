@@ -16,6 +16,7 @@ mod access;
 mod api;
 mod error;
 mod faults;
+mod generate;
 mod ids;
 mod model;
 mod png;
@@ -26,6 +27,7 @@ mod server;
 mod workspace;
 
 pub use faults::{Faults, RateLimit};
+pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests};
 pub use model::NewFile;
 pub use postlist::SINCE_LIMIT;
 pub use sample::{

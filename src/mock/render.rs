@@ -4,6 +4,8 @@
 //! get their derived fields (reply counts, metadata) here, and deleted or history rows
 //! are blanked like `PreparePostForClient` does.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
@@ -247,7 +249,11 @@ fn metadata<'a>(ws: &'a Workspace, post: &'a Post) -> Metadata<'a> {
 }
 
 pub fn post(ws: &Workspace, p: &Post) -> Value {
-    let (reply_count, last_reply_at) = thread_stats(ws, p);
+    post_with_stats(ws, p, thread_stats(ws, p))
+}
+
+/// A post whose thread's `(reply count, newest reply create_at)` is already known.
+fn post_with_stats(ws: &Workspace, p: &Post, (reply_count, last_reply_at): (i64, i64)) -> Value {
     let blanked = !p.is_live();
     to_value(&PostView {
         id: &p.id,
@@ -280,10 +286,27 @@ pub fn post(ws: &Workspace, p: &Post) -> Value {
 
 /// A PostList; `posts` keys come out sorted like Go's map encoding.
 pub fn post_list(ws: &Workspace, list: &PostListIds) -> Value {
-    let posts: Map<String, Value> = list
+    // Thread stats of every thread on the page in one pass over the posts (not one per post:
+    // generated workspaces hold hundreds of thousands).
+    let rows: Vec<&Post> = list
         .posts
         .iter()
-        .filter_map(|id| ws.posts.get(id).map(|p| (id.clone(), post(ws, p))))
+        .filter_map(|id| ws.posts.get(id))
+        .collect();
+    let mut stats: HashMap<&str, (i64, i64)> =
+        rows.iter().map(|p| (p.thread_root_id(), (0, 0))).collect();
+    for p in ws.posts.values().filter(|p| p.is_live()) {
+        if let Some((n, last)) = stats.get_mut(p.root_id.as_str()) {
+            *n += 1;
+            *last = (*last).max(p.create_at);
+        }
+    }
+    let posts: Map<String, Value> = rows
+        .iter()
+        .map(|p| {
+            let s = stats.get(p.thread_root_id()).copied().unwrap_or((0, 0));
+            (p.id.clone(), post_with_stats(ws, p, s))
+        })
         .collect();
     json!({
         "order": list.order,

@@ -30,7 +30,7 @@ pub const DEV_POSTS: usize = 450;
 const BURST: std::ops::Range<usize> = 235..265;
 
 /// Deterministic pseudo-random bytes (SplitMix64 stream).
-fn pseudo_bytes(seed: u64, len: usize) -> Vec<u8> {
+pub(crate) fn pseudo_bytes(seed: u64, len: usize) -> Vec<u8> {
     let mut state = seed;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
