@@ -1037,7 +1037,20 @@ impl Client {
                 }
             };
             match failure {
-                None => return Ok((writer.commit()?, content_type)),
+                None => {
+                    // fsync of file and directory: off the async workers, which a
+                    // blocking disk flush would otherwise stall for every task.
+                    let committed = tokio::task::spawn_blocking(move || writer.commit())
+                        .await
+                        .map_err(|e| {
+                            MmError::Blob(BlobError::Io {
+                                action: "commit",
+                                path: std::path::PathBuf::from("tmp"),
+                                source: std::io::Error::other(e),
+                            })
+                        })??;
+                    return Ok((committed, content_type));
+                }
                 Some(last) => {
                     drop(writer);
                     self.pause(attempt, &Attempt::Transport, &endpoint, &last)

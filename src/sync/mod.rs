@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use crate::archive::{ArchiveLock, LockError};
 use crate::blobs::{BlobError, BlobStore, StoredBlob};
-use crate::catalog::{Access, Catalog, CatalogError, CatalogWriter, RunSummary};
+use crate::catalog::{
+    Access, Catalog, CatalogError, CatalogWriter, Result as CatalogResult, RunSummary,
+};
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
 use crate::mm::{Client, ClientOptions, MmError};
@@ -398,20 +400,23 @@ pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool
     options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
 }
 
-/// A finished download: the caller's key, then the blob and its content type.
-type Fetched<K> = (K, Result<(StoredBlob, String), MmError>);
+/// Stores a fetched binary's row once its blob is durable.
+pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &StoredBlob, &str) -> CatalogResult<()>;
 
-/// Downloads binaries (`(key, path segments)`) into the blob store, up to `concurrency` at
-/// once, yielding each result as it completes; items not started before a stop request are
-/// skipped.
-fn fetch_concurrently<'a, K: Send + 'a>(
-    client: &'a Client,
-    blobs: &'a BlobStore,
-    stop: &'a StopSignal,
+/// Downloads binaries (`(key, path segments)`) into the blob store and commits each one's row
+/// with `store`, up to `concurrency` at once, yielding `(key, bytes)` or the failure as each
+/// completes. Download and commit happen in the same task, blob first (the crash-safety
+/// order), so the other downloads keep moving while the writer commits. A download error is
+/// `SyncError::Server` (one failed item); a catalog error is fatal to the run. Items not
+/// started before a stop request are skipped.
+pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
+    run: (&'a Client, &'a BlobStore, &'a CatalogWriter, &'a StopSignal),
     concurrency: usize,
     items: Vec<(K, Vec<String>)>,
-) -> BoxStream<'a, Fetched<K>> {
-    let downloads: Vec<BoxFuture<'a, Option<Fetched<K>>>> = items
+    store: StoreFn<K>,
+) -> BoxStream<'a, (K, Result<u64, SyncError>)> {
+    let (client, blobs, writer, stop) = run;
+    let downloads: Vec<BoxFuture<'a, Option<(K, Result<u64, SyncError>)>>> = items
         .into_iter()
         .map(|(key, segments)| -> BoxFuture<'a, _> {
             Box::pin(async move {
@@ -419,7 +424,18 @@ fn fetch_concurrently<'a, K: Send + 'a>(
                     return None;
                 }
                 let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-                Some((key, client.download(&segments, blobs).await))
+                let result = match client.download(&segments, blobs).await {
+                    Ok((blob, content_type)) => {
+                        let (k, size) = (key.clone(), blob.size);
+                        writer
+                            .call(move |c| store(c, &k, &blob, &content_type))
+                            .await
+                            .map(|()| size)
+                            .map_err(SyncError::from)
+                    }
+                    Err(e) => Err(SyncError::Server(e)),
+                };
+                Some((key, result))
             })
         })
         .collect();
@@ -799,35 +815,24 @@ impl Run<'_> {
                 )
             })
             .collect();
-        let mut fetched = fetch_concurrently(
-            self.client,
-            self.blobs,
-            self.stop,
+        let mut fetched = fetch_and_store(
+            (self.client, self.blobs, self.writer, self.stop),
             self.options.client.concurrency,
             items,
+            |c, (user_id, picture_update), blob, content_type| {
+                c.set_user_avatar(user_id, blob, content_type, *picture_update, now_ms())
+            },
         );
-        while let Some(((user_id, picture_update), result)) = fetched.next().await {
+        while let Some(((user_id, _), result)) = fetched.next().await {
             match result {
-                Ok((blob, content_type)) => {
-                    self.summary.bytes_fetched += blob.size;
-                    self.writer
-                        .call(move |c| {
-                            c.set_user_avatar(
-                                &user_id,
-                                &blob,
-                                &content_type,
-                                picture_update,
-                                now_ms(),
-                            )
-                        })
-                        .await?;
-                }
-                Err(e) => record_failure(
+                Ok(bytes) => self.summary.bytes_fetched += bytes,
+                Err(SyncError::Server(e)) => record_failure(
                     self.observer,
                     &mut self.failures,
                     format!("picture of user {user_id}"),
                     e,
                 )?,
+                Err(fatal) => return Err(fatal),
             }
         }
         Ok(())
@@ -855,29 +860,24 @@ impl Run<'_> {
                 )
             })
             .collect();
-        let mut fetched = fetch_concurrently(
-            self.client,
-            self.blobs,
-            self.stop,
+        let mut fetched = fetch_and_store(
+            (self.client, self.blobs, self.writer, self.stop),
             self.options.client.concurrency,
             items,
+            |c, (emoji_id, update_at), blob, content_type| {
+                c.set_emoji_image(emoji_id, blob, content_type, *update_at, now_ms())
+            },
         );
-        while let Some(((emoji_id, update_at), result)) = fetched.next().await {
+        while let Some(((emoji_id, _), result)) = fetched.next().await {
             match result {
-                Ok((blob, content_type)) => {
-                    self.summary.bytes_fetched += blob.size;
-                    self.writer
-                        .call(move |c| {
-                            c.set_emoji_image(&emoji_id, &blob, &content_type, update_at, now_ms())
-                        })
-                        .await?;
-                }
-                Err(e) => record_failure(
+                Ok(bytes) => self.summary.bytes_fetched += bytes,
+                Err(SyncError::Server(e)) => record_failure(
                     self.observer,
                     &mut self.failures,
                     format!("image of emoji {emoji_id}"),
                     e,
                 )?,
+                Err(fatal) => return Err(fatal),
             }
         }
         Ok(())

@@ -7,8 +7,8 @@ use super::plan::{WalkStep, next_walk_step};
 use futures_util::StreamExt;
 
 use super::{
-    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, fetch_concurrently,
-    members_due, now_ms, record_failure,
+    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, fetch_and_store, members_due,
+    now_ms, record_failure,
 };
 use crate::blobs::BlobStore;
 use crate::catalog::{CatalogWriter, RunSummary};
@@ -327,26 +327,20 @@ impl<'a> ChannelTask<'a> {
             let segments = vec!["files".to_owned(), file.id.clone()];
             (file, segments)
         });
-        let mut running = fetch_concurrently(
-            self.client,
-            self.blobs,
-            self.stop,
+        let mut running = fetch_and_store(
+            (self.client, self.blobs, self.writer, self.stop),
             self.options.client.concurrency,
             items.collect(),
+            |c, file, blob, _content_type| c.set_file_blob(&file.id, blob, now_ms()),
         );
         while let Some((file, result)) = running.next().await {
             match result {
-                Ok((blob, _content_type)) => {
+                Ok(bytes) => {
                     self.summary.files_fetched += 1;
-                    self.summary.bytes_fetched += blob.size;
-                    self.observer
-                        .progress(Progress::FileFetched { bytes: blob.size });
-                    let id = file.id.clone();
-                    self.writer
-                        .call(move |c| c.set_file_blob(&id, &blob, now_ms()))
-                        .await?;
+                    self.summary.bytes_fetched += bytes;
+                    self.observer.progress(Progress::FileFetched { bytes });
                 }
-                Err(e) => {
+                Err(SyncError::Server(e)) => {
                     let id = file.id.clone();
                     let note = e.to_string();
                     self.writer
@@ -354,6 +348,7 @@ impl<'a> ChannelTask<'a> {
                         .await?;
                     self.fail(format!("file {} ({})", file.id, file.name), e)?;
                 }
+                Err(fatal) => return Err(fatal),
             }
         }
         Ok(())
