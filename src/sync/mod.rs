@@ -400,6 +400,9 @@ pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool
     options.update_old_posts || synced_at.is_none_or(|at| now_ms() - at > max_age)
 }
 
+/// A binary fetched and stored: the caller's key and its size, or why not.
+pub(crate) type Stored<K> = (K, Result<u64, SyncError>);
+
 /// Stores a fetched binary's row once its blob is durable.
 pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &StoredBlob, &str) -> CatalogResult<()>;
 
@@ -414,9 +417,9 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
     concurrency: usize,
     items: Vec<(K, Vec<String>)>,
     store: StoreFn<K>,
-) -> BoxStream<'a, (K, Result<u64, SyncError>)> {
+) -> BoxStream<'a, Stored<K>> {
     let (client, blobs, writer, stop) = run;
-    let downloads: Vec<BoxFuture<'a, Option<(K, Result<u64, SyncError>)>>> = items
+    let downloads: Vec<BoxFuture<'a, Option<Stored<K>>>> = items
         .into_iter()
         .map(|(key, segments)| -> BoxFuture<'a, _> {
             Box::pin(async move {
