@@ -98,23 +98,8 @@ async fn hostile_server_data_neither_crashes_nor_escapes_nor_leaks() {
     let (ws, channel, short_file) = hostile_workspace();
     let env = start_with(ws).await;
     let dir = env.dir.path();
-    let creds =
-        serde_json::json!({"user": "alice", "password": SAMPLE_PASSWORD, "url": env.server.url()});
-    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
-    std::fs::write(
-        dir.join("channels.json"),
-        matterbak::mock::SAMPLE_CHANNELS_JSON,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("credentials.json"),
-            std::fs::Permissions::from_mode(0o644),
-        )
-        .unwrap();
-    }
+    // Readable by others on purpose: the sync must warn about it.
+    common::write_inputs(dir, &env.server.url(), 0o644);
 
     let (code, stdout, stderr) = run(
         dir,

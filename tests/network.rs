@@ -131,13 +131,7 @@ async fn a_server_that_goes_down_mid_run_ends_the_run_with_a_clear_error() {
 async fn progress_bars_on_a_terminal_plain_lines_in_a_pipe() {
     let env = start().await;
     let dir = env.dir.path();
-    let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": env.server.url()});
-    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
-    std::fs::write(
-        dir.join("channels.json"),
-        matterbak::mock::SAMPLE_CHANNELS_JSON,
-    )
-    .unwrap();
+    common::write_inputs(dir, &env.server.url(), 0o600);
     let bin = env!("CARGO_BIN_EXE_matterbak");
     let args = format!(
         "sync --rate-limit 0 --credentials {0}/credentials.json --channels {0}/channels.json",

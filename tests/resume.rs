@@ -14,25 +14,6 @@ use matterbak::mock::{NewFile, Workspace};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-fn write_inputs(dir: &Path, url: &str) {
-    let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": url});
-    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
-    std::fs::write(
-        dir.join("channels.json"),
-        matterbak::mock::SAMPLE_CHANNELS_JSON,
-    )
-    .unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(
-            dir.join("credentials.json"),
-            std::fs::Permissions::from_mode(0o600),
-        )
-        .unwrap();
-    }
-}
-
 fn spawn_sync(dir: &Path, archive: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_matterbak"))
         .args(["sync", "--rate-limit", "0", "--quiet", "--archive"])
@@ -280,7 +261,7 @@ fn interrupted_series(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interrupted_syncs_verify_clean_and_resume_to_the_catalog_of_an_uninterrupted_one() {
     let env = start_with(workspace_with_big_files()).await;
-    write_inputs(env.dir.path(), &env.server.url());
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     // Slow answers and a slow link for attachments, so stops land inside the run: during
     // walks, downloads and commits.
     env.server.set_faults(Faults {
@@ -371,7 +352,7 @@ async fn interrupted_syncs_verify_clean_and_resume_to_the_catalog_of_an_uninterr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     let env = start().await;
-    write_inputs(env.dir.path(), &env.server.url());
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     env.server.set_faults(Faults {
         latency: Duration::from_millis(25),
         ..Faults::default()
@@ -402,7 +383,7 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = start().await;
-    write_inputs(env.dir.path(), &env.server.url());
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     env.server.set_faults(Faults {
         latency: Duration::from_millis(40),
         ..Faults::default()

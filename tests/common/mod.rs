@@ -172,3 +172,22 @@ pub fn assert_same_content(
         );
     }
 }
+
+/// Writes `credentials.json` (alice's password, the given server URL, file mode `mode`) and the
+/// sample `channels.json` into `dir`, as a user of the binary would.
+pub fn write_inputs(dir: &Path, url: &str, mode: u32) {
+    let creds = serde_json::json!({"user": "alice", "password": mock::SAMPLE_PASSWORD, "url": url});
+    std::fs::write(dir.join("credentials.json"), creds.to_string()).unwrap();
+    std::fs::write(dir.join("channels.json"), mock::SAMPLE_CHANNELS_JSON).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            dir.join("credentials.json"),
+            std::fs::Permissions::from_mode(mode),
+        )
+        .unwrap();
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+}
