@@ -4,11 +4,19 @@
 //!
 //! usage: perf_sync MATTERBAK_BINARY SIZES LATENCY_MS CONCURRENCY
 //!        (SIZES as for `GenSpec`'s `FromStr`: `posts=20000,attachments=1000`)
+//!
+//! Besides the totals it prints where request slots sat idle: requests in flight per tenth
+//! of the run, each route's busy window and time at the server, at concurrency 1 the
+//! client's own time between an answer and the next request, and with `PERF_SYNC_FIRST` set
+//! the first 60 requests as they arrived.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-use matterbak::mock::{Faults, GenSpec, MockServer, SAMPLE_PASSWORD, SAMPLE_USER, Workspace};
+use matterbak::mock::{
+    Faults, GenSpec, MockServer, RequestRecord, SAMPLE_PASSWORD, SAMPLE_USER, Workspace,
+};
 
 /// Runs one sync; returns (seconds, peak RSS in MB, CPU seconds user + system).
 async fn timed_sync(
@@ -44,6 +52,89 @@ async fn timed_sync(
     let kb: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let cpu: f64 = parts.filter_map(|s| s.parse::<f64>().ok()).sum();
     (secs, kb / 1024, cpu)
+}
+
+/// Where the request slots sat idle: requests in flight at the server, on average over the
+/// run and per tenth of it, and when each route was busy. Time spent with fewer than
+/// `concurrency` requests in flight is time above the floor.
+fn print_timeline(records: &[RequestRecord], concurrency: usize) {
+    let Some(start) = records.iter().map(|r| r.arrived).min() else {
+        return;
+    };
+    let end = records.iter().map(|r| r.answered).max().unwrap_or(start);
+    let span = (end - start).as_secs_f64().max(1e-9);
+    let busy: f64 = records
+        .iter()
+        .map(|r| (r.answered - r.arrived).as_secs_f64())
+        .sum();
+    println!(
+        "  server-side span {span:.2} s; mean requests in flight {:.2} of {concurrency}",
+        busy / span
+    );
+    const BUCKETS: usize = 10;
+    let mut in_bucket = [0.0f64; BUCKETS];
+    let width = span / BUCKETS as f64;
+    for r in records {
+        let (a, b) = (
+            (r.arrived - start).as_secs_f64(),
+            (r.answered - start).as_secs_f64(),
+        );
+        for (i, slot) in in_bucket.iter_mut().enumerate() {
+            let (lo, hi) = (i as f64 * width, (i + 1) as f64 * width);
+            *slot += (b.min(hi) - a.max(lo)).max(0.0);
+        }
+    }
+    let tenths: Vec<String> = in_bucket
+        .iter()
+        .map(|t| format!("{:.1}", t / width))
+        .collect();
+    println!("  in flight per tenth of the run: {}", tenths.join(" "));
+    if concurrency == 1 {
+        // One request at a time: the time between an answer and the next request is the
+        // client's own (reading, storing, deciding), by the route of the answered request.
+        let mut sorted: Vec<&RequestRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.arrived);
+        let mut gaps = BTreeMap::<&str, (usize, f64)>::new();
+        for pair in sorted.windows(2) {
+            let gap = pair[1].arrived.saturating_duration_since(pair[0].answered);
+            let e = gaps.entry(&pair[0].route).or_default();
+            *e = (e.0 + 1, e.1 + gap.as_secs_f64());
+        }
+        for (route, (n, total)) in gaps {
+            println!(
+                "    after {route:<48} {:>6.2} ms mean gap over {n}",
+                total * 1000.0 / n as f64
+            );
+        }
+    }
+    if std::env::var_os("PERF_SYNC_FIRST").is_some() {
+        let mut sorted: Vec<&RequestRecord> = records.iter().collect();
+        sorted.sort_by_key(|r| r.arrived);
+        for r in sorted.iter().take(60) {
+            println!(
+                "      {:>7.3} {:>7.3} {}",
+                (r.arrived - start).as_secs_f64(),
+                (r.answered - start).as_secs_f64(),
+                r.route
+            );
+        }
+    }
+    let mut by_route = BTreeMap::<&str, (usize, f64, f64, f64)>::new();
+    for r in records {
+        let (a, b) = (
+            (r.arrived - start).as_secs_f64(),
+            (r.answered - start).as_secs_f64(),
+        );
+        let e = by_route.entry(&r.route).or_insert((0, f64::MAX, 0.0, 0.0));
+        *e = (e.0 + 1, e.1.min(a), e.2.max(b), e.3 + (b - a));
+    }
+    println!("    requests × route, first arrival – last answer, mean time at the server");
+    for (route, (n, first, last, total)) in by_route {
+        println!(
+            "    {n:>6} × {route:<48} {first:>6.2} s – {last:>6.2} s  {:>6.1} ms",
+            total * 1000.0 / n as f64
+        );
+    }
 }
 
 #[tokio::main]
@@ -83,11 +174,8 @@ async fn main() {
         requests as f64 / min.total() as f64,
         if floor > 0.0 { secs / floor } else { f64::NAN },
     );
-    let mut by_route = std::collections::BTreeMap::<String, usize>::new();
-    for record in server.requests() {
-        *by_route.entry(record.route).or_default() += 1;
-    }
-    println!("  by route: {by_route:?}");
+    let records = server.requests();
+    print_timeline(&records, concurrency);
 
     server.reset_requests();
     let (secs, rss, _) = timed_sync(&binary, dir.path(), concurrency).await;

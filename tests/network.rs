@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::{content_snapshot, start};
 use matterbak::mm::MmError;
-use matterbak::mock::{Faults, RateLimit};
+use matterbak::mock::{Faults, GenSpec, RateLimit, Workspace};
 use matterbak::sync::{Outcome, Silent, SyncError};
 
 /// Tables whose content must match between two syncs of one workspace state.
@@ -280,5 +280,66 @@ async fn proxies_from_the_environment_are_used_and_no_proxy_is_honoured() {
         Some(2),
         "{}",
         String::from_utf8_lossy(&direct.stderr)
+    );
+}
+
+/// Request slots stay busy: a channel's files download while its walk goes on (not after
+/// it), and what waits for the channels (team members, users) runs while files are still
+/// downloading (not after them). Seen at the server as the order in which requests arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_download_while_the_walk_goes_on_and_teams_do_not_wait_for_files() {
+    const POSTS: &str = "GET /api/v4/channels/{channel_id}/posts";
+    const FILES: &str = "GET /api/v4/files/{file_id}";
+    const TEAM_MEMBERS: &str = "GET /api/v4/teams/{team_id}/members";
+    // One channel of 1,000 posts (six pages) with a file on every tenth post.
+    let spec = GenSpec {
+        teams: 1,
+        channels: 1,
+        posts: 1000,
+        attachments: 100,
+        users: 8,
+        ..GenSpec::default()
+    };
+    let env = common::start_with(Workspace::generated(&spec)).await;
+    env.server.set_faults(Faults {
+        latency: Duration::from_millis(5),
+        ..Faults::default()
+    });
+    let mut options = env.options();
+    let value: serde_json::Value = serde_json::from_str(&spec.channels_json()).unwrap();
+    options.channels =
+        matterbak::config::parse_channels(std::path::Path::new("channels.json"), &value)
+            .unwrap()
+            .value;
+    options.client.concurrency = 4;
+    let report = env.sync_with(options).await;
+    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    assert_eq!(report.summary.files_fetched, 100);
+
+    let records = env.server.requests();
+    let arrivals = |route: &str| -> Vec<Instant> {
+        records
+            .iter()
+            .filter(|r| r.route == route)
+            .map(|r| r.arrived)
+            .collect()
+    };
+    let last_page = *arrivals(POSTS).iter().max().expect("posts were read");
+    let files = arrivals(FILES);
+    let early = files.iter().filter(|at| **at < last_page).count();
+    // Five pages after the first, each a round trip: three free slots fetch files meanwhile.
+    assert!(
+        early >= 5,
+        "only {early} of {} file downloads began before the walk's last page",
+        files.len()
+    );
+    let last_file = *files.iter().max().expect("files were fetched");
+    let team_members = *arrivals(TEAM_MEMBERS)
+        .iter()
+        .min()
+        .expect("team members read");
+    assert!(
+        team_members < last_file,
+        "team members were read only after every file was downloaded"
     );
 }

@@ -603,8 +603,9 @@ impl Catalog {
         Ok(())
     }
 
-    /// Stores file infos fetched on their own (posts that came without `metadata.files`).
-    pub fn upsert_file_info(&mut self, info: &Raw<wire::FileInfo>) -> Result<()> {
+    /// Stores a file info fetched on its own (a post that came without `metadata.files`);
+    /// returns it when its bytes are still to fetch.
+    pub fn upsert_file_info(&mut self, info: &Raw<wire::FileInfo>) -> Result<Option<PendingFile>> {
         posts::upsert_file(&self.conn, &self.path, info)
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Catalog, Context, Result};
+use super::{Catalog, Context, PendingFile, Result};
 use crate::mm::wire::{self, Raw};
 
 /// A cursor walk over a channel's history (first backfill, truncation recovery, forced
@@ -38,6 +38,9 @@ pub struct PageOutcome {
     pub posts_written: u64,
     /// File ids referenced by posts that came without `metadata.files`.
     pub files_without_info: Vec<String>,
+    /// Files of this page whose bytes are not archived yet: downloads can start while the
+    /// walk goes on.
+    pub files_to_fetch: Vec<PendingFile>,
     /// Users who wrote or reacted to the posts of this page.
     pub user_ids: HashSet<String>,
     /// Channel membership changed (system join/leave/add/remove posts): refresh its list.
@@ -315,7 +318,7 @@ fn store_files_and_reactions(
             Err(_) => continue, // a malformed file info: the post JSON still holds it
         };
         described.insert(info.value.id.clone());
-        upsert_file(tx, path, &info)?;
+        outcome.files_to_fetch.extend(upsert_file(tx, path, &info)?);
     }
     outcome.files_without_info.extend(
         p.file_ids
@@ -356,23 +359,34 @@ fn store_files_and_reactions(
     Ok(())
 }
 
+/// Stores a file's info (never its bytes); returns it when its bytes are still to fetch.
 pub(super) fn upsert_file(
     conn: &Connection,
     path: &Path,
     info: &Raw<wire::FileInfo>,
-) -> Result<()> {
+) -> Result<Option<PendingFile>> {
     let f = &info.value;
-    conn.prepare_cached(
-        "INSERT INTO files (id, post_id, channel_id, user_id, name, extension, size, mime_type, create_at, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (id) DO UPDATE SET post_id = excluded.post_id, channel_id = excluded.channel_id, name = excluded.name,
-            extension = excluded.extension, size = excluded.size, mime_type = excluded.mime_type, json = excluded.json",
-    )
-    .and_then(|mut st| {
-        st.execute(params![f.id, f.post_id, f.channel_id, f.user_id, f.name, f.extension, f.size, f.mime_type, f.create_at, info.json()])
-    })
-    .ctx(path, "store file info")?;
-    Ok(())
+    let pending: bool = conn
+        .prepare_cached(
+            "INSERT INTO files (id, post_id, channel_id, user_id, name, extension, size, mime_type, create_at, json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET post_id = excluded.post_id, channel_id = excluded.channel_id, name = excluded.name,
+                extension = excluded.extension, size = excluded.size, mime_type = excluded.mime_type, json = excluded.json
+             RETURNING blob IS NULL",
+        )
+        .and_then(|mut st| {
+            st.query_row(
+                params![f.id, f.post_id, f.channel_id, f.user_id, f.name, f.extension, f.size, f.mime_type, f.create_at, info.json()],
+                |r| r.get(0),
+            )
+        })
+        .ctx(path, "store file info")?;
+    Ok(pending.then(|| PendingFile {
+        id: f.id.clone(),
+        channel_id: f.channel_id.clone(),
+        name: f.name.clone(),
+        size: f.size,
+    }))
 }
 
 /// A server edit-history row (`original_id` set): a version of its post whose content the

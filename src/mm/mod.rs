@@ -1008,7 +1008,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (mut response, _permit) = self
+            let (mut response, permit) = self
                 .send(Method::GET, url.clone(), None, true, &endpoint)
                 .await?;
             if !response.status().is_success() {
@@ -1036,6 +1036,9 @@ impl Client {
                     Err(e) => break Some(e.to_string()),
                 }
             };
+            // The body is in: the slot is free for another request while this file is
+            // flushed to disk.
+            drop(permit);
             match failure {
                 None => {
                     // fsync of file and directory: off the async workers, which a

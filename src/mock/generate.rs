@@ -5,8 +5,8 @@
 //! members of `teams` teams and of every one of the `channels` open channels (spread over
 //! the teams round robin). Post `i` goes to channel `i % channels`, one second after post
 //! `i - 1`; every tenth post of a channel answers the post four earlier in that channel.
-//! `attachments` posts, evenly spaced, carry one file of `attachment_bytes` pseudo-random
-//! bytes each. Every fourth user has uploaded a picture, the first team has an icon, and
+//! `attachments` posts, one in every run of `posts / attachments` and spread over the
+//! channels, carry one file of `attachment_bytes` pseudo-random bytes each. Every fourth user has uploaded a picture, the first team has an icon, and
 //! there are [`GENERATED_EMOJIS`] custom emojis.
 
 use super::model::{Channel, NewFile, Team, User};
@@ -284,7 +284,10 @@ impl Workspace {
             let author = (i.wrapping_mul(7) ^ spec.seed as usize) % spec.users;
             let root = (k % 10 == 9).then(|| recent[c][k - 4].clone());
             let mut attached = Vec::new();
-            if i % every == 0 && files < spec.attachments {
+            // One file in every block of `every` posts, at an offset that rotates, so that the
+            // files spread over the channels (a fixed offset would put them all in one channel
+            // whenever `every` is a multiple of the channel count).
+            if i % every == (i / every) % every && files < spec.attachments {
                 let seed = spec.seed ^ (files as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 attached.push(NewFile {
                     name: format!("attachment-{files}.bin"),

@@ -50,9 +50,7 @@ impl Workspace {
     /// `"9.11.0.<max update_at>"` input: the newest change of any row of the channel,
     /// deleted and history rows included (no DeleteAt filter, like `GetEtag`).
     pub(crate) fn channel_posts_etag_time(&self, channel_id: &str) -> i64 {
-        self.posts
-            .values()
-            .filter(|p| p.channel_id == channel_id)
+        self.posts_of(channel_id)
             .map(|p| p.update_at)
             .max()
             .unwrap_or(0)
@@ -117,13 +115,20 @@ impl Workspace {
             posts: page.iter().map(|p| p.id.clone()).collect(),
             ..PostListIds::default()
         };
-        self.add_thread_context(&page, q.skip_fetch_threads, &mut list.posts);
+        self.add_thread_context(channel_id, &page, q.skip_fetch_threads, &mut list.posts);
         self.add_cursor_ids(channel_id, mode, q, &page, &mut list);
         list
     }
 
-    /// Roots of replies on the page and, unless skipped, the rest of those threads.
-    fn add_thread_context(&self, page: &[&Post], skip_threads: bool, posts: &mut BTreeSet<String>) {
+    /// Roots of replies on the page and, unless skipped, the rest of those threads (a thread
+    /// lives in one channel).
+    fn add_thread_context(
+        &self,
+        channel_id: &str,
+        page: &[&Post],
+        skip_threads: bool,
+        posts: &mut BTreeSet<String>,
+    ) {
         let roots: BTreeSet<&str> = page
             .iter()
             .filter(|p| !p.root_id.is_empty())
@@ -132,7 +137,7 @@ impl Workspace {
         if roots.is_empty() {
             return;
         }
-        for post in self.posts.values().filter(|p| p.is_live()) {
+        for post in self.live_posts_of(channel_id) {
             let is_root = roots.contains(post.id.as_str());
             let in_thread = !skip_threads && roots.contains(post.root_id.as_str());
             if is_root || in_thread {
@@ -190,9 +195,8 @@ impl Workspace {
     /// Since mode: changed rows (capped) plus their roots as context.
     fn posts_since(&self, channel_id: &str, since: i64) -> PostListIds {
         let changed: Vec<&Post> = self
-            .posts
-            .values()
-            .filter(|p| p.channel_id == channel_id && p.update_at > since)
+            .posts_of(channel_id)
+            .filter(|p| p.update_at > since)
             .take(SINCE_LIMIT)
             .collect();
         let mut rows: Vec<&Post> = changed.clone();

@@ -4,7 +4,7 @@
 //! get their derived fields (reply counts, metadata) here, and deleted or history rows
 //! are blanked like `PreparePostForClient` does.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -217,9 +217,8 @@ struct PostView<'a> {
 /// Live replies of the post's thread: (count, newest create_at).
 fn thread_stats(ws: &Workspace, post: &Post) -> (i64, i64) {
     let root = post.thread_root_id();
-    ws.posts
-        .values()
-        .filter(|p| p.root_id == root && p.is_live())
+    ws.live_posts_of(&post.channel_id)
+        .filter(|p| p.root_id == root)
         .fold((0, 0), |(n, last), p| (n + 1, last.max(p.create_at)))
 }
 
@@ -295,7 +294,8 @@ pub fn post_list(ws: &Workspace, list: &PostListIds) -> Value {
         .collect();
     let mut stats: HashMap<&str, (i64, i64)> =
         rows.iter().map(|p| (p.thread_root_id(), (0, 0))).collect();
-    for p in ws.posts.values().filter(|p| p.is_live()) {
+    let channels: BTreeSet<&str> = rows.iter().map(|p| p.channel_id.as_str()).collect();
+    for p in channels.iter().flat_map(|c| ws.live_posts_of(c)) {
         if let Some((n, last)) = stats.get_mut(p.root_id.as_str()) {
             *n += 1;
             *last = (*last).max(p.create_at);

@@ -8,7 +8,7 @@
 //! - public lookups panic on unknown names (they are test helpers); the HTTP layer
 //!   only uses the `Option`-returning accessors.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
@@ -34,6 +34,9 @@ pub struct Workspace {
     pub(crate) channel_members: Vec<ChannelMember>,
     /// Keyed by id; iteration order (by id) is the "arbitrary" order of the since cap.
     pub(crate) posts: BTreeMap<String, Post>,
+    /// Ids of every post row (history rows too) by channel, in id order: the post queries
+    /// of one channel stay cheap in generated workspaces of hundreds of thousands of posts.
+    channel_post_ids: HashMap<String, BTreeSet<String>>,
     pub(crate) files: BTreeMap<String, FileInfo>,
     pub(crate) emojis: BTreeMap<String, Emoji>,
     pub(crate) tokens: BTreeMap<String, Token>,
@@ -83,6 +86,7 @@ impl Workspace {
             channels: BTreeMap::new(),
             channel_members: Vec::new(),
             posts: BTreeMap::new(),
+            channel_post_ids: HashMap::new(),
             files: BTreeMap::new(),
             emojis: BTreeMap::new(),
             tokens: BTreeMap::new(),
@@ -114,13 +118,29 @@ impl Workspace {
         self.teams.values().find(|t| t.name == name)
     }
 
+    /// Every post row of the channel (deleted and history rows included), in id order.
+    pub(crate) fn posts_of<'a>(&'a self, channel_id: &str) -> impl Iterator<Item = &'a Post> {
+        self.channel_post_ids
+            .get(channel_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.posts.get(id))
+    }
+
     pub(crate) fn live_posts_of<'a>(
         &'a self,
         channel_id: &'a str,
     ) -> impl Iterator<Item = &'a Post> {
-        self.posts
-            .values()
-            .filter(move |p| p.channel_id == channel_id && p.is_live())
+        self.posts_of(channel_id).filter(|p| p.is_live())
+    }
+
+    /// Stores a new post row and indexes it by channel.
+    fn insert_post_row(&mut self, post: Post) {
+        self.channel_post_ids
+            .entry(post.channel_id.clone())
+            .or_default()
+            .insert(post.id.clone());
+        self.posts.insert(post.id.clone(), post);
     }
 
     // ----- public lookups (test helpers: panic on unknown) -----
@@ -422,7 +442,7 @@ impl Workspace {
             }
         }
         let id = post.id.clone();
-        self.posts.insert(id.clone(), post);
+        self.insert_post_row(post);
         id
     }
 
@@ -438,7 +458,7 @@ impl Workspace {
             reactions: Vec::new(),
             ..old.clone()
         };
-        self.posts.insert(history.id.clone(), history);
+        self.insert_post_row(history);
         if let Some(post) = self.posts.get_mut(post_id) {
             post.message = message.to_owned();
             post.update_at = at;

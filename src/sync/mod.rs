@@ -6,6 +6,7 @@
 //! Order of writes: a blob is committed before the row that references it; a page of posts
 //! and its cursor commit together.
 
+mod files;
 pub mod plan;
 mod posts;
 
@@ -413,15 +414,14 @@ pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &StoredBlob, &str) -> CatalogR
 /// `SyncError::Server` (one failed item); a catalog error is fatal to the run. Items not
 /// started before a stop request are skipped.
 pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
-    run: (&'a Client, &'a BlobStore, &'a CatalogWriter, &'a StopSignal),
+    run: Handles<'a>,
     concurrency: usize,
-    items: Vec<(K, Vec<String>)>,
+    items: impl futures_util::Stream<Item = (K, Vec<String>)> + Send + 'a,
     store: StoreFn<K>,
 ) -> BoxStream<'a, Stored<K>> {
     let (client, blobs, writer, stop) = run;
-    let downloads: Vec<BoxFuture<'a, Option<Stored<K>>>> = items
-        .into_iter()
-        .map(|(key, segments)| -> BoxFuture<'a, _> {
+    items
+        .map(move |(key, segments)| -> BoxFuture<'a, Option<Stored<K>>> {
             Box::pin(async move {
                 if stop.requested() {
                     return None;
@@ -441,9 +441,7 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
                 Some((key, result))
             })
         })
-        .collect();
-    futures_util::stream::iter(downloads)
-        .buffer_unordered(concurrency.max(1))
+        .buffer_unordered(2 * concurrency.max(1))
         .filter_map(std::future::ready)
         .boxed()
 }
@@ -455,6 +453,19 @@ type ChannelResult<'a> = (
     ChannelTask<'a>,
     Result<(), SyncError>,
 );
+
+/// What the run shares with its parts: client, blob store, catalog writer, stop signal.
+pub(crate) type Handles<'a> = (&'a Client, &'a BlobStore, &'a CatalogWriter, &'a StopSignal);
+
+/// Counts, failures and notes of a part that runs beside the others; the run adds them to
+/// its own when the part ends.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    pub(crate) files_fetched: u64,
+    pub(crate) bytes_fetched: u64,
+    pub(crate) failures: Vec<Failure>,
+    pub(crate) notes: Vec<String>,
+}
 
 /// State of one run.
 pub(crate) struct Run<'a> {
@@ -603,20 +614,82 @@ impl Run<'_> {
                 )
             })
             .collect();
+        // Three parts run side by side: the channels (then teams and users, which depend
+        // on what the posts said), the file downloads the channels feed, and the custom
+        // emojis, which depend on nothing. Request slots stay busy until the very end.
+        let handles = (client, blobs, writer, stop);
+        let concurrency = options.client.concurrency;
+        let (file_queue, downloads) = files::download_stage(handles, concurrency, observer);
+        let files_done = files::drain(downloads, writer, observer);
+        let emojis_done = async move {
+            if skips.emojis {
+                return Ok(Tally::default());
+            }
+            sync_emojis(handles, concurrency, observer).await
+        };
+        let rest = async {
+            self.sync_channels(order, labels, file_queue).await?;
+            if self.stop.requested() {
+                return Ok(());
+            }
+            // After the channels, whose posts tell whether team memberships changed.
+            for team in teams
+                .iter()
+                .filter(|t| selected_teams.contains(&t.value.id))
+            {
+                if self.stop.requested() {
+                    return Ok(());
+                }
+                self.sync_team(team).await?;
+            }
+            if !skips.users && !self.stop.requested() {
+                self.sync_users(known_users, users_watermark).await?;
+            }
+            Ok(())
+        };
+        let ((), files, emojis) =
+            futures_util::future::try_join3(rest, files_done, emojis_done).await?;
+        self.absorb(files);
+        self.absorb(emojis);
+        Ok(())
+    }
+
+    fn absorb(&mut self, tally: Tally) {
+        self.summary.files_fetched += tally.files_fetched;
+        self.summary.bytes_fetched += tally.bytes_fetched;
+        self.failures.extend(tally.failures);
+        self.notes.extend(tally.notes);
+    }
+
+    /// The selected channels, up to `concurrency` at once (the client caps the requests in
+    /// flight); each commits through the one catalog writer and queues its files.
+    async fn sync_channels(
+        &mut self,
+        order: Vec<&Raw<wire::Channel>>,
+        labels: Vec<String>,
+        file_queue: files::FileQueue<'_>,
+    ) -> Result<(), SyncError> {
+        let (client, writer, options, observer, stop) = (
+            self.client,
+            self.writer,
+            self.options,
+            self.observer,
+            self.stop,
+        );
         // Boxed with explicit types: without them rustc cannot prove the run's future `Send`.
         let tasks: Vec<BoxFuture<'_, ChannelResult<'_>>> = order
-            .iter()
-            .copied()
+            .into_iter()
             .zip(labels)
             .enumerate()
             .map(
                 |(i, (channel, label))| -> BoxFuture<'_, ChannelResult<'_>> {
+                    let files = file_queue.clone();
                     Box::pin(async move {
                         if i > 0 {
                             jitter(options.step_jitter, "step", observer).await;
                         }
                         let mut task =
-                            ChannelTask::new(client, writer, blobs, options, observer, stop);
+                            ChannelTask::new(client, writer, files, options, observer, stop);
                         let result = if stop.requested() {
                             Ok(())
                         } else {
@@ -627,6 +700,8 @@ impl Run<'_> {
                 },
             )
             .collect();
+        // The download stage ends once the last channel task (and its queue handle) is gone.
+        drop(file_queue);
         let mut running =
             futures_util::stream::iter(tasks).buffer_unordered(options.client.concurrency.max(1));
         while let Some((channel, label, task, result)) = running.next().await {
@@ -637,35 +712,10 @@ impl Run<'_> {
             });
             let team_id = channel.value.team_id.clone();
             self.summary.posts_written += task.summary.posts_written;
-            self.summary.files_fetched += task.summary.files_fetched;
-            self.summary.bytes_fetched += task.summary.bytes_fetched;
             self.failures.extend(task.failures);
             if task.team_membership_changed {
                 self.team_membership_changed.insert(team_id);
             }
-        }
-        drop(running);
-        if self.stop.requested() {
-            return Ok(());
-        }
-        // After the channels, whose posts tell whether team memberships changed.
-        for team in teams
-            .iter()
-            .filter(|t| selected_teams.contains(&t.value.id))
-        {
-            if self.stop.requested() {
-                return Ok(());
-            }
-            self.sync_team(team).await?;
-        }
-        if self.stop.requested() {
-            return Ok(());
-        }
-        if !skips.users {
-            self.sync_users(known_users, users_watermark).await?;
-        }
-        if !skips.emojis && !self.stop.requested() {
-            self.sync_emojis().await?;
         }
         Ok(())
     }
@@ -809,7 +859,7 @@ impl Run<'_> {
             return Ok(());
         }
         let avatars = self.writer.call(|c| c.users_needing_avatar()).await?;
-        let items = avatars
+        let items: Vec<_> = avatars
             .into_iter()
             .map(|(user_id, picture_update)| {
                 (
@@ -821,7 +871,7 @@ impl Run<'_> {
         let mut fetched = fetch_and_store(
             (self.client, self.blobs, self.writer, self.stop),
             self.options.client.concurrency,
-            items,
+            futures_util::stream::iter(items),
             |c, (user_id, picture_update), blob, content_type| {
                 c.set_user_avatar(user_id, blob, content_type, *picture_update, now_ms())
             },
@@ -840,49 +890,60 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
 
-    async fn sync_emojis(&mut self) -> Result<(), SyncError> {
-        let emojis = match self.client.fetch_emojis().await {
-            Ok(Some(list)) => list,
-            Ok(None) => {
-                self.note("custom emojis are disabled on this server; skipped".into());
-                return Ok(());
-            }
-            Err(e) => return self.fail("custom emojis".into(), e),
-        };
-        let stale = self
-            .writer
-            .call(move |c| c.replace_emojis(&emojis, now_ms()))
-            .await?;
-        let items = stale
-            .into_iter()
-            .map(|(emoji_id, update_at)| {
-                (
-                    (emoji_id.clone(), update_at),
-                    vec!["emoji".into(), emoji_id, "image".into()],
-                )
-            })
-            .collect();
-        let mut fetched = fetch_and_store(
-            (self.client, self.blobs, self.writer, self.stop),
-            self.options.client.concurrency,
-            items,
-            |c, (emoji_id, update_at), blob, content_type| {
-                c.set_emoji_image(emoji_id, blob, content_type, *update_at, now_ms())
-            },
-        );
-        while let Some(((emoji_id, _), result)) = fetched.next().await {
-            match result {
-                Ok(bytes) => self.summary.bytes_fetched += bytes,
-                Err(SyncError::Server(e)) => record_failure(
-                    self.observer,
-                    &mut self.failures,
-                    format!("image of emoji {emoji_id}"),
-                    e,
-                )?,
-                Err(fatal) => return Err(fatal),
-            }
+/// Custom emojis: the list, then the images of new or changed ones.
+async fn sync_emojis(
+    handles: Handles<'_>,
+    concurrency: usize,
+    observer: &dyn Observer,
+) -> Result<Tally, SyncError> {
+    let (client, _, writer, _) = handles;
+    let mut tally = Tally::default();
+    let emojis = match client.fetch_emojis().await {
+        Ok(Some(list)) => list,
+        Ok(None) => {
+            let note = "custom emojis are disabled on this server; skipped".to_owned();
+            observer.note(&note);
+            tally.notes.push(note);
+            return Ok(tally);
         }
-        Ok(())
+        Err(e) => {
+            record_failure(observer, &mut tally.failures, "custom emojis".into(), e)?;
+            return Ok(tally);
+        }
+    };
+    let stale = writer
+        .call(move |c| c.replace_emojis(&emojis, now_ms()))
+        .await?;
+    let items: Vec<_> = stale
+        .into_iter()
+        .map(|(emoji_id, update_at)| {
+            (
+                (emoji_id.clone(), update_at),
+                vec!["emoji".into(), emoji_id, "image".into()],
+            )
+        })
+        .collect();
+    let mut fetched = fetch_and_store(
+        handles,
+        concurrency,
+        futures_util::stream::iter(items),
+        |c, (emoji_id, update_at), blob, content_type| {
+            c.set_emoji_image(emoji_id, blob, content_type, *update_at, now_ms())
+        },
+    );
+    while let Some(((emoji_id, _), result)) = fetched.next().await {
+        match result {
+            Ok(bytes) => tally.bytes_fetched += bytes,
+            Err(SyncError::Server(e)) => record_failure(
+                observer,
+                &mut tally.failures,
+                format!("image of emoji {emoji_id}"),
+                e,
+            )?,
+            Err(fatal) => return Err(fatal),
+        }
     }
+    Ok(tally)
 }

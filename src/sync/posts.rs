@@ -1,16 +1,16 @@
 //! One channel: its posts (first backfill by cursor walk, then `since` increments, with the
-//! truncation guard of §2.8), its member list and its files.
+//! truncation guard of §2.8), its member list, and its files handed to the run's download
+//! stage page by page.
 
 use std::collections::HashSet;
 
 use super::plan::{WalkStep, next_walk_step};
-use futures_util::StreamExt;
 
+use super::files::FileQueue;
 use super::{
-    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, fetch_and_store, members_due,
-    now_ms, record_failure,
+    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, members_due, now_ms,
+    record_failure,
 };
-use crate::blobs::BlobStore;
 use crate::catalog::{CatalogWriter, RunSummary};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
 use crate::mm::PostsQuery;
@@ -48,7 +48,7 @@ fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> 
 pub(crate) struct ChannelTask<'a> {
     client: &'a Client,
     writer: &'a CatalogWriter,
-    blobs: &'a BlobStore,
+    files: FileQueue<'a>,
     options: &'a SyncOptions,
     observer: &'a dyn Observer,
     stop: &'a StopSignal,
@@ -62,7 +62,7 @@ impl<'a> ChannelTask<'a> {
     pub(crate) fn new(
         client: &'a Client,
         writer: &'a CatalogWriter,
-        blobs: &'a BlobStore,
+        files: FileQueue<'a>,
         options: &'a SyncOptions,
         observer: &'a dyn Observer,
         stop: &'a StopSignal,
@@ -70,7 +70,7 @@ impl<'a> ChannelTask<'a> {
         ChannelTask {
             client,
             writer,
-            blobs,
+            files,
             options,
             observer,
             stop,
@@ -113,7 +113,7 @@ impl<'a> ChannelTask<'a> {
         self.team_membership_changed |= changes.team_membership_changed;
         self.sync_channel_members(&id, &label, changes.channel_membership_changed)
             .await?;
-        self.sync_files(&id).await
+        self.queue_left_over_files(&id).await
     }
 
     /// Brings the channel's posts up to date; says whether memberships may have changed.
@@ -270,10 +270,13 @@ impl<'a> ChannelTask<'a> {
     ) -> Result<PageOutcome, SyncError> {
         let cid = channel_id.to_owned();
         let cursor = cursor.clone();
-        let outcome = self
+        let mut outcome = self
             .writer
             .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, "ok", now_ms()))
             .await?;
+        self.files
+            .push(std::mem::take(&mut outcome.files_to_fetch))
+            .await;
         self.summary.posts_written += outcome.posts_written;
         if outcome.posts_written > 0 {
             self.observer
@@ -281,7 +284,10 @@ impl<'a> ChannelTask<'a> {
         }
         for file_id in &outcome.files_without_info {
             match self.client.fetch_file_info(file_id).await {
-                Ok(info) => self.writer.call(move |c| c.upsert_file_info(&info)).await?,
+                Ok(info) => {
+                    let pending = self.writer.call(move |c| c.upsert_file_info(&info)).await?;
+                    self.files.push(pending).await;
+                }
                 Err(e) if e.status() == Some(404) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -315,42 +321,12 @@ impl<'a> ChannelTask<'a> {
         }
     }
 
-    async fn sync_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
+    /// Files of this channel still without bytes that no page of this run queued: left by
+    /// an interrupted or failed earlier run. The download stage skips those already queued.
+    async fn queue_left_over_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let pending = self.writer.call(move |c| c.pending_files(&cid)).await?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        self.observer
-            .progress(Progress::FilesQueued(pending.len() as u64));
-        let items = pending.into_iter().map(|file| {
-            let segments = vec!["files".to_owned(), file.id.clone()];
-            (file, segments)
-        });
-        let mut running = fetch_and_store(
-            (self.client, self.blobs, self.writer, self.stop),
-            self.options.client.concurrency,
-            items.collect(),
-            |c, file, blob, _content_type| c.set_file_blob(&file.id, blob, now_ms()),
-        );
-        while let Some((file, result)) = running.next().await {
-            match result {
-                Ok(bytes) => {
-                    self.summary.files_fetched += 1;
-                    self.summary.bytes_fetched += bytes;
-                    self.observer.progress(Progress::FileFetched { bytes });
-                }
-                Err(SyncError::Server(e)) => {
-                    let id = file.id.clone();
-                    let note = e.to_string();
-                    self.writer
-                        .call(move |c| c.set_file_error(&id, &note))
-                        .await?;
-                    self.fail(format!("file {} ({})", file.id, file.name), e)?;
-                }
-                Err(fatal) => return Err(fatal),
-            }
-        }
+        self.files.push(pending).await;
         Ok(())
     }
 }

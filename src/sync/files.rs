@@ -1,0 +1,105 @@
+//! Attachment downloads for the whole run, fed by the channel tasks as pages commit.
+//!
+//! A channel's walk is a chain of requests, one page after another; its files are not. Queuing
+//! each page's files as soon as the page is committed, into one download stage shared by all
+//! channels, keeps every request slot busy: while a walk waits for its next page, files of
+//! pages already stored are downloading (a one-channel workspace would otherwise use one slot
+//! of `--concurrency` until its walk ends).
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::mpsc;
+
+use super::{
+    Handles, Observer, Progress, Stored, SyncError, Tally, fetch_and_store, now_ms, record_failure,
+};
+use crate::catalog::{CatalogWriter, PendingFile};
+
+/// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
+/// then the bottleneck anyway), which bounds memory on first syncs with many attachments.
+const QUEUE: usize = 1024;
+
+/// Where channel tasks put files to download, each once per run: a channel's closing sweep
+/// re-finds files its pages already queued, and those must not take queue space (a full
+/// queue holds the channel tasks back). A closed queue (the run is ending on an error) drops
+/// what is sent: every file without bytes is found again by the next sync.
+#[derive(Clone)]
+pub(crate) struct FileQueue<'a> {
+    tx: mpsc::Sender<PendingFile>,
+    queued: Arc<Mutex<HashSet<String>>>,
+    observer: &'a dyn Observer,
+}
+
+impl FileQueue<'_> {
+    pub(crate) async fn push(&self, files: impl IntoIterator<Item = PendingFile>) {
+        for file in files {
+            let new = match self.queued.lock() {
+                Ok(mut queued) => queued.insert(file.id.clone()),
+                Err(_) => true,
+            };
+            if !new {
+                continue;
+            }
+            self.observer.progress(Progress::FilesQueued(1));
+            if self.tx.send(file).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A queue and the stream that downloads what arrives on it, `concurrency` at a time. The
+/// stream ends when every `FileQueue` clone is dropped and the downloads are done.
+pub(crate) fn download_stage<'a>(
+    run: Handles<'a>,
+    concurrency: usize,
+    observer: &'a dyn Observer,
+) -> (FileQueue<'a>, BoxStream<'a, Stored<PendingFile>>) {
+    let (tx, rx) = mpsc::channel(QUEUE);
+    let arrivals = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|file| (file, rx))
+    })
+    .map(|file: PendingFile| {
+        let segments = vec!["files".to_owned(), file.id.clone()];
+        (file, segments)
+    });
+    let downloads = fetch_and_store(run, concurrency, arrivals, |c, file, blob, _| {
+        c.set_file_blob(&file.id, blob, now_ms())
+    });
+    let queue = FileQueue {
+        tx,
+        queued: Arc::default(),
+        observer,
+    };
+    (queue, downloads)
+}
+
+/// Waits for the download stage to end, counting what came and recording what did not: the
+/// file row keeps the error and the next sync retries it.
+pub(crate) async fn drain(
+    mut downloads: BoxStream<'_, Stored<PendingFile>>,
+    writer: &CatalogWriter,
+    observer: &dyn Observer,
+) -> Result<Tally, SyncError> {
+    let mut tally = Tally::default();
+    while let Some((file, result)) = downloads.next().await {
+        match result {
+            Ok(bytes) => {
+                tally.files_fetched += 1;
+                tally.bytes_fetched += bytes;
+                observer.progress(Progress::FileFetched { bytes });
+            }
+            Err(SyncError::Server(e)) => {
+                let (id, note) = (file.id.clone(), e.to_string());
+                writer.call(move |c| c.set_file_error(&id, &note)).await?;
+                let item = format!("file {} ({})", file.id, file.name);
+                record_failure(observer, &mut tally.failures, item, e)?;
+            }
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    Ok(tally)
+}
