@@ -629,6 +629,38 @@ async fn server_rate_limit_429_is_honoured_and_the_result_is_complete() {
     }
 }
 
+/// A server without `GET /users/me/channels` (older releases): the channels are read team by
+/// team instead, direct and group channels once, and the archive is the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_read_team_by_team_where_the_one_request_form_is_missing() {
+    let env = start().await;
+    env.server.set_faults(Faults {
+        missing_routes: vec!["/api/v4/users/{user_id}/channels"],
+        ..Faults::default()
+    });
+    let report = env.sync().await;
+    assert_eq!(
+        report.outcome,
+        matterbak::sync::Outcome::Ok,
+        "{:?}",
+        report.failures
+    );
+    let teams = count(&env.catalog(), "SELECT count(*) FROM teams");
+    assert_eq!(
+        env.server
+            .count("GET /api/v4/users/{user_id}/teams/{team_id}/channels"),
+        teams as usize,
+        "one channel list per team"
+    );
+    let clean = common::start().await;
+    clean.sync().await;
+    common::assert_same_content(
+        &content_snapshot(&env.archive),
+        &content_snapshot(&clean.archive),
+        "team by team versus one request",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_auth_and_url_forms_reach_the_same_server() {
     let env = start().await;

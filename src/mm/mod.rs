@@ -694,7 +694,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (response, _permit) = self
+            let (response, permit) = self
                 .send(Method::GET, url.clone(), None, true, endpoint)
                 .await?;
             if !response.status().is_success() {
@@ -704,6 +704,8 @@ impl Client {
             match response.bytes().await {
                 Ok(body) => return Ok((body, headers)),
                 Err(e) => {
+                    // The slot is free while waiting to retry.
+                    drop(permit);
                     self.pause(attempt, &Attempt::Transport, endpoint, &e.to_string())
                         .await?
                 }
@@ -802,7 +804,7 @@ impl Client {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let (response, _permit) = self
+            let (response, permit) = self
                 .send(
                     Method::POST,
                     url.clone(),
@@ -827,6 +829,7 @@ impl Client {
                 },
                 Err(e) => (Attempt::Transport, e.to_string()),
             };
+            drop(permit);
             self.pause(attempt, &failure.0, &endpoint, &failure.1)
                 .await?;
         }
@@ -841,35 +844,42 @@ impl Client {
 
     /// Every channel you are a member of, archived ones included, each once. Uses the
     /// all-teams endpoint (server ≥ 6.1) and falls back to one request per team.
-    pub async fn fetch_channels(&self, team_ids: &[String]) -> Result<Vec<Raw<wire::Channel>>> {
+    /// Every channel of the user in one request (archived included), or None on servers
+    /// without that endpoint: then [`Client::fetch_team_channels`] per team.
+    pub async fn fetch_my_channels(&self) -> Result<Option<Vec<Raw<wire::Channel>>>> {
         let deleted = [("include_deleted", "true".to_string())];
         match self.get_list(&["users", "me", "channels"], &deleted).await {
-            Ok(channels) => Ok(channels),
+            Ok(channels) => Ok(Some(channels)),
             Err(
                 MmError::Status {
                     status: 404 | 501, ..
                 }
                 | MmError::NotMattermost { .. },
-            ) => {
-                let mut seen = std::collections::HashSet::new();
-                let mut all = Vec::new();
-                for team_id in team_ids {
-                    for channel in self
-                        .get_list::<wire::Channel>(
-                            &["users", "me", "teams", team_id, "channels"],
-                            &deleted,
-                        )
-                        .await?
-                    {
-                        if seen.insert(channel.value.id.clone()) {
-                            all.push(channel);
-                        }
-                    }
-                }
-                Ok(all)
-            }
+            ) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The user's channels team by team (older servers), without duplicates (DMs and GMs
+    /// come with every team).
+    pub async fn fetch_team_channels(
+        &self,
+        team_ids: &[String],
+    ) -> Result<Vec<Raw<wire::Channel>>> {
+        let deleted = [("include_deleted", "true".to_string())];
+        let mut seen = std::collections::HashSet::new();
+        let mut all = Vec::new();
+        for team_id in team_ids {
+            for channel in self
+                .get_list::<wire::Channel>(&["users", "me", "teams", team_id, "channels"], &deleted)
+                .await?
+            {
+                if seen.insert(channel.value.id.clone()) {
+                    all.push(channel);
+                }
+            }
+        }
+        Ok(all)
     }
 
     pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<wire::TeamMember>>> {

@@ -27,6 +27,9 @@ pub struct Faults {
     /// Pause before each 64 KiB chunk of a file download after the first (a slow link, so
     /// that tests can interrupt a client mid-download).
     pub download_chunk_delay: Duration,
+    /// Route templates (`/api/v4/users/{user_id}/channels`) answered with the router's 404,
+    /// like an older server that does not have them.
+    pub missing_routes: Vec<&'static str>,
     pub seed: u64,
 }
 
@@ -89,6 +92,10 @@ impl FaultState {
 
     pub fn download_chunk_delay(&self) -> Duration {
         self.faults.download_chunk_delay
+    }
+
+    pub fn route_missing(&self, template: &str) -> bool {
+        self.faults.missing_routes.contains(&template)
     }
 
     pub fn decide(&mut self, now: Instant) -> Decision {

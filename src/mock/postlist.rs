@@ -63,12 +63,9 @@ impl Workspace {
         }
     }
 
-    fn live_sorted<'a>(
-        &'a self,
-        channel_id: &'a str,
-        keep: impl Fn(&Post) -> bool,
-    ) -> Vec<&'a Post> {
-        let mut posts: Vec<&Post> = self.live_posts_of(channel_id).filter(|p| keep(p)).collect();
+    /// The channel's live posts, newest first.
+    fn live_sorted<'a>(&'a self, channel_id: &'a str) -> Vec<&'a Post> {
+        let mut posts: Vec<&Post> = self.live_posts_of(channel_id).collect();
         posts.sort_by(newest_first);
         posts
     }
@@ -80,35 +77,39 @@ impl Workspace {
             .map(|p| p.create_at)
     }
 
-    /// Page, before and after modes.
+    /// Page, before and after modes. The channel's live posts are sorted once; windows and
+    /// cursor ids are read off that order.
     fn posts_window(&self, channel_id: &str, mode: &PostsMode, q: &PostsQuery) -> PostListIds {
         let offset = q.page.saturating_mul(q.per_page);
+        let all = self.live_sorted(channel_id);
         let page: Vec<&Post> = match mode {
             PostsMode::Before(cursor) => match self.cursor_time(channel_id, cursor) {
-                Some(t) => self.live_sorted(channel_id, |p| p.create_at < t),
+                Some(t) => all
+                    .iter()
+                    .filter(|p| p.create_at < t)
+                    .skip(offset)
+                    .take(q.per_page)
+                    .copied()
+                    .collect(),
                 None => Vec::new(),
-            }
-            .into_iter()
-            .skip(offset)
-            .take(q.per_page)
-            .collect(),
-            PostsMode::After(cursor) => {
-                let mut newer = match self.cursor_time(channel_id, cursor) {
-                    Some(t) => self.live_sorted(channel_id, |p| p.create_at > t),
-                    None => Vec::new(),
-                };
-                newer.reverse(); // oldest first, like the ASC query
-                let mut page: Vec<&Post> =
-                    newer.into_iter().skip(offset).take(q.per_page).collect();
-                page.reverse();
-                page
-            }
-            _ => self
-                .live_sorted(channel_id, |_| true)
-                .into_iter()
-                .skip(offset)
-                .take(q.per_page)
-                .collect(),
+            },
+            PostsMode::After(cursor) => match self.cursor_time(channel_id, cursor) {
+                Some(t) => {
+                    // Oldest first, like the ASC query, then back to newest first.
+                    let mut page: Vec<&Post> = all
+                        .iter()
+                        .rev()
+                        .filter(|p| p.create_at > t)
+                        .skip(offset)
+                        .take(q.per_page)
+                        .copied()
+                        .collect();
+                    page.reverse();
+                    page
+                }
+                None => Vec::new(),
+            },
+            _ => all.iter().skip(offset).take(q.per_page).copied().collect(),
         };
         let mut list = PostListIds {
             order: page.iter().map(|p| p.id.clone()).collect(),
@@ -116,7 +117,7 @@ impl Workspace {
             ..PostListIds::default()
         };
         self.add_thread_context(channel_id, &page, q.skip_fetch_threads, &mut list.posts);
-        self.add_cursor_ids(channel_id, mode, q, &page, &mut list);
+        add_cursor_ids(&all, mode, q, &page, &mut list);
         list
     }
 
@@ -144,52 +145,6 @@ impl Workspace {
                 posts.insert(post.id.clone());
             }
         }
-    }
-
-    /// `AddCursorIdsForPostList`: fixed ids from the request where the rules say so,
-    /// otherwise the nearest live post strictly newer/older than the page's ends.
-    fn add_cursor_ids(
-        &self,
-        channel_id: &str,
-        mode: &PostsMode,
-        q: &PostsQuery,
-        page: &[&Post],
-        list: &mut PostListIds,
-    ) {
-        let short = page.len() < q.per_page;
-        let (mut next, mut prev): (Option<String>, Option<String>) = (None, None);
-        match mode {
-            PostsMode::After(cursor) => {
-                if q.page == 0 {
-                    prev = Some(cursor.clone());
-                }
-                if short {
-                    next = Some(String::new());
-                }
-            }
-            PostsMode::Before(cursor) => {
-                if q.page == 0 {
-                    next = Some(cursor.clone());
-                }
-                if short {
-                    prev = Some(String::new());
-                }
-            }
-            _ => {}
-        }
-        let (Some(first), Some(last)) = (page.first(), page.last()) else {
-            list.next_post_id = next.unwrap_or_default();
-            list.prev_post_id = prev.unwrap_or_default();
-            return;
-        };
-        list.next_post_id = next.unwrap_or_else(|| {
-            let newer = self.live_sorted(channel_id, |p| p.create_at > first.create_at);
-            newer.last().map(|p| p.id.clone()).unwrap_or_default()
-        });
-        list.prev_post_id = prev.unwrap_or_else(|| {
-            let older = self.live_sorted(channel_id, |p| p.create_at < last.create_at);
-            older.first().map(|p| p.id.clone()).unwrap_or_default()
-        });
     }
 
     /// Since mode: changed rows (capped) plus their roots as context.
@@ -222,4 +177,55 @@ impl Workspace {
             prev_post_id: String::new(),
         }
     }
+}
+
+/// `AddCursorIdsForPostList`: fixed ids from the request where the rules say so, otherwise
+/// the nearest live post strictly newer/older than the page's ends (`all`: the channel's
+/// live posts, newest first).
+fn add_cursor_ids(
+    all: &[&Post],
+    mode: &PostsMode,
+    q: &PostsQuery,
+    page: &[&Post],
+    list: &mut PostListIds,
+) {
+    let short = page.len() < q.per_page;
+    let (mut next, mut prev): (Option<String>, Option<String>) = (None, None);
+    match mode {
+        PostsMode::After(cursor) => {
+            if q.page == 0 {
+                prev = Some(cursor.clone());
+            }
+            if short {
+                next = Some(String::new());
+            }
+        }
+        PostsMode::Before(cursor) => {
+            if q.page == 0 {
+                next = Some(cursor.clone());
+            }
+            if short {
+                prev = Some(String::new());
+            }
+        }
+        _ => {}
+    }
+    let (Some(first), Some(last)) = (page.first(), page.last()) else {
+        list.next_post_id = next.unwrap_or_default();
+        list.prev_post_id = prev.unwrap_or_default();
+        return;
+    };
+    list.next_post_id = next.unwrap_or_else(|| {
+        all.iter()
+            .take_while(|p| p.create_at > first.create_at)
+            .last()
+            .map(|p| p.id.clone())
+            .unwrap_or_default()
+    });
+    list.prev_post_id = prev.unwrap_or_else(|| {
+        all.iter()
+            .find(|p| p.create_at < last.create_at)
+            .map(|p| p.id.clone())
+            .unwrap_or_default()
+    });
 }

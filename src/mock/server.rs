@@ -68,6 +68,10 @@ impl AppState {
         lock(&self.0.faults).download_chunk_delay()
     }
 
+    pub fn route_missing(&self, template: &str) -> bool {
+        lock(&self.0.faults).route_missing(template)
+    }
+
     pub fn workspace(&self) -> MutexGuard<'_, Workspace> {
         lock(&self.0.workspace)
     }

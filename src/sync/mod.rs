@@ -507,9 +507,18 @@ impl Run<'_> {
                 .await?;
         }
 
-        let teams = self.client.fetch_teams().await?;
-        let team_ids: Vec<String> = teams.iter().map(|t| t.value.id.clone()).collect();
-        let channels = self.client.fetch_channels(&team_ids).await?;
+        // Teams and channels at once: both only need the session.
+        let (teams, channels) =
+            futures_util::future::join(self.client.fetch_teams(), self.client.fetch_my_channels())
+                .await;
+        let teams = teams?;
+        let channels = match channels? {
+            Some(channels) => channels,
+            None => {
+                let team_ids: Vec<String> = teams.iter().map(|t| t.value.id.clone()).collect();
+                self.client.fetch_team_channels(&team_ids).await?
+            }
+        };
         let (usernames, group_members) =
             self.resolve_private_channel_users(&channels, skips).await?;
 

@@ -32,13 +32,17 @@ pub use auth::Caller;
 pub struct RouteTemplate(pub &'static str);
 
 /// Marks responses of one route with its template, so the outer pipeline can record
-/// it without axum's `matched-path` feature.
+/// it without axum's `matched-path` feature; answers 404 for routes the faults remove.
 async fn tag_route(
-    State(template): State<RouteTemplate>,
+    State((template, state)): State<(RouteTemplate, AppState)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let mut response = next.run(request).await;
+    let mut response = if state.route_missing(template.0) {
+        route_not_found().await.into_response()
+    } else {
+        next.run(request).await
+    };
     response.extensions_mut().insert(template);
     response
 }
@@ -90,7 +94,7 @@ pub fn router(state: AppState) -> Router {
             method_router
                 .fallback(method_not_allowed)
                 .layer(middleware::from_fn_with_state(
-                    RouteTemplate(path),
+                    (RouteTemplate(path), state.clone()),
                     tag_route,
                 ));
         router = router.route(path, tagged);
