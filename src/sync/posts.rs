@@ -2,7 +2,7 @@
 //! truncation guard of §2.8), its member list, and its files handed to the run's download
 //! stage page by page.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::plan::{WalkStep, next_walk_step};
 
@@ -41,6 +41,30 @@ fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> 
         .filter_map(|raw| Raw::<wire::Post>::parse(raw.clone()).ok())
         .filter(|p| p.value.channel_id.is_empty() || p.value.channel_id == channel_id)
         .collect()
+}
+
+/// Where a walk stands according to its cursor (the newest page when it has not begun).
+fn walk_step(cursor: &ChannelCursor) -> WalkStep {
+    cursor.walk.as_ref().map_or(
+        WalkStep {
+            before: None,
+            page: 0,
+        },
+        |w| WalkStep {
+            before: w.before.clone(),
+            page: w.page,
+        },
+    )
+}
+
+fn posts_query(step: &WalkStep) -> PostsQuery {
+    match &step.before {
+        None => PostsQuery::Page { page: step.page },
+        Some(id) => PostsQuery::Before {
+            post_id: id.clone(),
+            page: step.page,
+        },
+    }
 }
 
 /// One channel's sync. Channels run concurrently; each task keeps its own counts and
@@ -160,7 +184,9 @@ impl<'a> ChannelTask<'a> {
         Ok(changes)
     }
 
-    /// A backwards cursor walk from the newest post, resumable from the stored cursor.
+    /// A backwards cursor walk from the newest post, resumable from the stored cursor. The
+    /// next page is fetched while the current one commits: the cursor it needs is known
+    /// from the page itself, and commits stay in page order.
     async fn walk(
         &mut self,
         channel_id: &str,
@@ -170,28 +196,14 @@ impl<'a> ChannelTask<'a> {
         let rescan = cursor.watermark.is_some();
         let mut seen: HashSet<String> = HashSet::new();
         let resumed = cursor.walk.is_some();
+        let client = self.client;
+        let mut step = walk_step(&cursor);
+        let mut fetched = client.fetch_posts(channel_id, &posts_query(&step)).await?;
         loop {
             if self.stop.requested() {
                 return Ok(());
             }
-            let step = cursor.walk.as_ref().map_or(
-                WalkStep {
-                    before: None,
-                    page: 0,
-                },
-                |w| WalkStep {
-                    before: w.before.clone(),
-                    page: w.page,
-                },
-            );
-            let query = match &step.before {
-                None => PostsQuery::Page { page: step.page },
-                Some(id) => PostsQuery::Before {
-                    post_id: id.clone(),
-                    page: step.page,
-                },
-            };
-            let page = self.client.fetch_posts(channel_id, &query).await?;
+            let page = fetched;
             let posts = parse_posts(&page.list, channel_id);
             let started_at = now_ms();
             let walk = cursor.walk.get_or_insert_with(|| Walk {
@@ -205,16 +217,19 @@ impl<'a> ChannelTask<'a> {
                 page: 0,
                 started_at,
             });
+            let created: HashMap<&str, i64> = posts
+                .iter()
+                .map(|p| (p.value.id.as_str(), p.value.create_at))
+                .collect();
             let in_order: Vec<(&str, i64)> = page
                 .list
                 .order
                 .iter()
-                .filter_map(|id| posts.iter().find(|p| &p.value.id == id))
-                .map(|p| (p.value.id.as_str(), p.value.create_at))
+                .filter_map(|id| created.get_key_value(id.as_str()))
+                .map(|(id, at)| (*id, *at))
                 .collect();
             seen.extend(in_order.iter().map(|(id, _)| (*id).to_owned()));
-            let next = next_walk_step(&step, &in_order, &page.list.prev_post_id);
-            match next {
+            match next_walk_step(&step, &in_order, &page.list.prev_post_id) {
                 Some(next) => {
                     walk.before = next.before;
                     walk.page = next.page;
@@ -225,11 +240,19 @@ impl<'a> ChannelTask<'a> {
                     cursor.walk = None;
                 }
             }
-            let finished = cursor.walk.is_none();
-            changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
-            if finished {
+            if cursor.walk.is_none() {
+                changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
                 break;
             }
+            step = walk_step(&cursor);
+            let query = posts_query(&step);
+            let (applied, next_page) = futures_util::future::join(
+                self.apply_page(channel_id, posts, &cursor),
+                client.fetch_posts(channel_id, &query),
+            )
+            .await;
+            changes.add(&applied?);
+            fetched = next_page?;
         }
         if rescan && !resumed {
             self.confirm_deletions(channel_id, &seen).await?;
