@@ -17,7 +17,10 @@ fn main() -> ExitCode {
             return ExitCode::from(cli::EXIT_FATAL);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    // On a worker, not on this thread: the run then shares its threads with the connections
+    // it drives instead of being woken across threads for every response.
+    let run = runtime.block_on(async { tokio::spawn(cli::run(cli)).await });
+    match run.unwrap_or_else(|e| Err(anyhow::anyhow!("the run panicked: {e}"))) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
