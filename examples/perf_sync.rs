@@ -2,8 +2,9 @@
 //! workspace served in-process with injected per-request latency. Runs the `matterbak`
 //! binary under `/usr/bin/time` and reads the mock's request log.
 //!
-//! usage: perf_sync MATTERBAK_BINARY SIZES LATENCY_MS CONCURRENCY
-//!        (SIZES as for `GenSpec`'s `FromStr`: `posts=20000,attachments=1000`)
+//! usage: perf_sync MATTERBAK_BINARY SIZES LATENCY_MS CONCURRENCY [RUNS]
+//!        (SIZES as for `GenSpec`'s `FromStr`: `posts=20000,attachments=1000`; RUNS first
+//!        syncs, median reported, default 1)
 //!
 //! Besides the totals it prints where request slots sat idle: requests in flight per tenth
 //! of the run, each route's busy window and time at the server, at concurrency 1 the
@@ -140,9 +141,13 @@ fn print_timeline(records: &[RequestRecord], concurrency: usize) {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, binary, sizes, latency_ms, concurrency] = args.as_slice() else {
-        eprintln!("usage: perf_sync MATTERBAK_BINARY SIZES LATENCY_MS CONCURRENCY");
-        std::process::exit(2);
+    let (binary, sizes, latency_ms, concurrency, runs) = match args.as_slice() {
+        [_, b, s, l, c] => (b, s, l, c, 1),
+        [_, b, s, l, c, r] => (b, s, l, c, r.parse().expect("RUNS")),
+        _ => {
+            eprintln!("usage: perf_sync MATTERBAK_BINARY SIZES LATENCY_MS CONCURRENCY [RUNS]");
+            std::process::exit(2);
+        }
     };
     let spec: GenSpec = sizes.parse().expect("SIZES");
     let latency = Duration::from_millis(latency_ms.parse().expect("LATENCY_MS"));
@@ -163,7 +168,24 @@ async fn main() {
     std::fs::write(dir.path().join("channels.json"), spec.channels_json()).unwrap();
 
     let min = spec.minimum_requests();
-    let (secs, rss, cpu) = timed_sync(&binary, dir.path(), concurrency).await;
+    // The machine is noisy: with RUNS > 1 the first sync runs that often, each into a fresh
+    // archive, and the median time is reported (the details are the last run's).
+    let mut times = Vec::new();
+    let (mut rss, mut cpu) = (0, 0.0);
+    for run in 0..runs {
+        if run > 0 {
+            std::fs::remove_dir_all(dir.path().join("archive")).expect("remove archive");
+            server.reset_requests();
+        }
+        let (secs, run_rss, run_cpu) = timed_sync(&binary, dir.path(), concurrency).await;
+        (rss, cpu) = (run_rss, run_cpu);
+        times.push(secs);
+    }
+    if runs > 1 {
+        println!("  first sync runs (s): {times:?}");
+    }
+    times.sort_by(f64::total_cmp);
+    let secs = times[times.len() / 2];
     let requests = server.request_count();
     let floor = min.total() as f64 * latency.as_secs_f64() / concurrency as f64;
     println!(
