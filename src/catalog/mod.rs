@@ -123,6 +123,15 @@ pub struct RunSummary {
     pub error: Option<String>,
 }
 
+/// Whose image [`Catalog::set_image`] stores: a user's profile picture, a team's icon, a
+/// custom emoji's image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageOwner {
+    User,
+    Team,
+    Emoji,
+}
+
 /// A file whose bytes are not archived yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingFile {
@@ -394,24 +403,6 @@ impl Catalog {
             .ctx(&self.path, "list avatars to fetch")
     }
 
-    pub fn set_user_avatar(
-        &mut self,
-        user_id: &str,
-        blob: &StoredBlob,
-        content_type: &str,
-        picture_update: i64,
-        now: i64,
-    ) -> Result<()> {
-        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
-        Self::insert_blob(&tx, &self.path, blob, now)?;
-        tx.execute(
-            "UPDATE users SET avatar_blob = ?2, avatar_content_type = ?3, avatar_picture_update = ?4 WHERE id = ?1",
-            params![user_id, blob.id.as_str(), content_type, picture_update],
-        )
-        .ctx(&self.path, "store avatar")?;
-        tx.commit().ctx(&self.path, "commit avatar")
-    }
-
     // ----- teams ---------------------------------------------------------------------------
 
     pub fn upsert_team(&mut self, team: &Raw<wire::Team>, selected: bool) -> Result<()> {
@@ -443,24 +434,6 @@ impl Catalog {
             .optional()
             .ctx(&self.path, "read team icon state")
             .map(Option::unwrap_or_default)
-    }
-
-    pub fn set_team_icon(
-        &mut self,
-        team_id: &str,
-        blob: &StoredBlob,
-        content_type: &str,
-        icon_update: i64,
-        now: i64,
-    ) -> Result<()> {
-        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
-        Self::insert_blob(&tx, &self.path, blob, now)?;
-        tx.execute(
-            "UPDATE teams SET icon_blob = ?2, icon_content_type = ?3, icon_update = ?4 WHERE id = ?1",
-            params![team_id, blob.id.as_str(), content_type, icon_update],
-        )
-        .ctx(&self.path, "store team icon")?;
-        tx.commit().ctx(&self.path, "commit team icon")
     }
 
     pub fn replace_team_members(
@@ -659,22 +632,36 @@ impl Catalog {
         Ok(stale)
     }
 
-    pub fn set_emoji_image(
+    /// Stores a fetched image (avatar, team icon, emoji image) and points its owner's row at
+    /// it, with the server's change marker the image belongs to, in one transaction.
+    pub fn set_image(
         &mut self,
-        emoji_id: &str,
+        owner: ImageOwner,
+        id: &str,
         blob: &StoredBlob,
         content_type: &str,
-        update_at: i64,
+        changed_at: i64,
         now: i64,
     ) -> Result<()> {
+        let (sql, what) = match owner {
+            ImageOwner::User => (
+                "UPDATE users SET avatar_blob = ?2, avatar_content_type = ?3, avatar_picture_update = ?4 WHERE id = ?1",
+                "store avatar",
+            ),
+            ImageOwner::Team => (
+                "UPDATE teams SET icon_blob = ?2, icon_content_type = ?3, icon_update = ?4 WHERE id = ?1",
+                "store team icon",
+            ),
+            ImageOwner::Emoji => (
+                "UPDATE emojis SET image_blob = ?2, image_content_type = ?3, image_update_at = ?4 WHERE id = ?1",
+                "store emoji image",
+            ),
+        };
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
-        tx.execute(
-            "UPDATE emojis SET image_blob = ?2, image_content_type = ?3, image_update_at = ?4 WHERE id = ?1",
-            params![emoji_id, blob.id.as_str(), content_type, update_at],
-        )
-        .ctx(&self.path, "store emoji image")?;
-        tx.commit().ctx(&self.path, "commit emoji image")
+        tx.execute(sql, params![id, blob.id.as_str(), content_type, changed_at])
+            .ctx(&self.path, what)?;
+        tx.commit().ctx(&self.path, what)
     }
 }
 

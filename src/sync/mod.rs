@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::archive::{ArchiveLock, LockError};
 use crate::blobs::{BlobError, BlobStore, StoredBlob};
 use crate::catalog::{
-    Access, Catalog, CatalogError, CatalogWriter, Result as CatalogResult, RunSummary,
+    Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
@@ -467,6 +467,15 @@ pub(crate) struct Tally {
     pub(crate) notes: Vec<String>,
 }
 
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.files_fetched += other.files_fetched;
+        self.bytes_fetched += other.bytes_fetched;
+        self.failures.extend(other.failures);
+        self.notes.extend(other.notes);
+    }
+}
+
 /// State of one run.
 pub(crate) struct Run<'a> {
     pub(crate) client: &'a Client,
@@ -819,7 +828,8 @@ impl Run<'_> {
                         self.summary.bytes_fetched += blob.size;
                         self.writer
                             .call(move |c| {
-                                c.set_team_icon(
+                                c.set_image(
+                                    ImageOwner::Team,
                                     &team_id,
                                     &blob,
                                     &content_type,
@@ -877,26 +887,25 @@ impl Run<'_> {
                 )
             })
             .collect();
-        let mut fetched = fetch_and_store(
+        let images = fetch_images(
             (self.client, self.blobs, self.writer, self.stop),
             self.options.client.concurrency,
-            futures_util::stream::iter(items),
+            self.observer,
+            items,
             |c, (user_id, picture_update), blob, content_type| {
-                c.set_user_avatar(user_id, blob, content_type, *picture_update, now_ms())
+                c.set_image(
+                    ImageOwner::User,
+                    user_id,
+                    blob,
+                    content_type,
+                    *picture_update,
+                    now_ms(),
+                )
             },
-        );
-        while let Some(((user_id, _), result)) = fetched.next().await {
-            match result {
-                Ok(bytes) => self.summary.bytes_fetched += bytes,
-                Err(SyncError::Server(e)) => record_failure(
-                    self.observer,
-                    &mut self.failures,
-                    format!("picture of user {user_id}"),
-                    e,
-                )?,
-                Err(fatal) => return Err(fatal),
-            }
-        }
+            |(user_id, _)| format!("picture of user {user_id}"),
+        )
+        .await?;
+        self.absorb(images);
         Ok(())
     }
 }
@@ -934,23 +943,51 @@ async fn sync_emojis(
             )
         })
         .collect();
+    let images = fetch_images(
+        handles,
+        concurrency,
+        observer,
+        items,
+        |c, (emoji_id, update_at), blob, content_type| {
+            c.set_image(
+                ImageOwner::Emoji,
+                emoji_id,
+                blob,
+                content_type,
+                *update_at,
+                now_ms(),
+            )
+        },
+        |(emoji_id, _)| format!("image of emoji {emoji_id}"),
+    )
+    .await?;
+    tally.add(images);
+    Ok(tally)
+}
+
+/// Downloads images (avatars, emoji images) `concurrency` at a time and counts them; an image
+/// that cannot be fetched is one failed item, named by `item`.
+async fn fetch_images<K: Clone + Send + Sync + 'static>(
+    handles: Handles<'_>,
+    concurrency: usize,
+    observer: &dyn Observer,
+    items: Vec<(K, Vec<String>)>,
+    store: StoreFn<K>,
+    item: fn(&K) -> String,
+) -> Result<Tally, SyncError> {
+    let mut tally = Tally::default();
     let mut fetched = fetch_and_store(
         handles,
         concurrency,
         futures_util::stream::iter(items),
-        |c, (emoji_id, update_at), blob, content_type| {
-            c.set_emoji_image(emoji_id, blob, content_type, *update_at, now_ms())
-        },
+        store,
     );
-    while let Some(((emoji_id, _), result)) = fetched.next().await {
+    while let Some((key, result)) = fetched.next().await {
         match result {
             Ok(bytes) => tally.bytes_fetched += bytes,
-            Err(SyncError::Server(e)) => record_failure(
-                observer,
-                &mut tally.failures,
-                format!("image of emoji {emoji_id}"),
-                e,
-            )?,
+            Err(SyncError::Server(e)) => {
+                record_failure(observer, &mut tally.failures, item(&key), e)?
+            }
             Err(fatal) => return Err(fatal),
         }
     }
