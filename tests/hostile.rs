@@ -232,3 +232,36 @@ async fn hostile_server_data_neither_crashes_nor_escapes_nor_leaks() {
 fn env_catalog(archive: &Path) -> matterbak::catalog::Catalog {
     matterbak::catalog::Catalog::open(archive, matterbak::catalog::Access::ReadOnly).unwrap()
 }
+
+/// Fields of unexpected types (a number sent as text, null where a number belongs) cost
+/// nothing: the users are archived with the server's bytes as they came, even the one whose
+/// `users/me` answer carries them, and the run is ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fields_of_unexpected_types_do_not_cost_the_object() {
+    let mut ws = Workspace::sample();
+    ws.set_user_raw_field("alice", "update_at", serde_json::Value::Null);
+    ws.set_user_raw_field("bob", "last_picture_update", serde_json::json!("soon"));
+    let env = start_with(ws).await;
+    let report = env.sync().await;
+    assert_eq!(
+        report.outcome,
+        matterbak::sync::Outcome::Ok,
+        "{:?}",
+        report.failures
+    );
+    let catalog = env.catalog();
+    let bob = common::rows(&catalog, "SELECT json FROM users WHERE username = 'bob'");
+    assert!(
+        bob.len() == 1 && bob[0].contains(r#""last_picture_update":"soon""#),
+        "{bob:?}"
+    );
+    let alice = common::rows(&catalog, "SELECT json FROM users WHERE username = 'alice'");
+    assert!(
+        alice.len() == 1 && alice[0].contains(r#""update_at":null"#),
+        "{alice:?}"
+    );
+    let clean = common::start().await;
+    clean.sync().await;
+    let users = |c: &matterbak::catalog::Catalog| common::count(c, "SELECT count(*) FROM users");
+    assert_eq!(users(&catalog), users(&clean.catalog()));
+}

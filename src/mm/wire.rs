@@ -15,9 +15,35 @@ pub struct Raw<T> {
 }
 
 impl<T: serde::de::DeserializeOwned> Raw<T> {
+    /// The typed view of an object, keeping its bytes. A top-level field of an unexpected
+    /// type (null where a number belongs, a number sent as text) must not cost the object:
+    /// the bytes are archived as they came, and the typed view is built without the
+    /// offending fields, whose defaults then apply. Only an object that still does not
+    /// parse (not an object, or a required field such as `id` unusable) is an error.
     pub fn parse(raw: Box<RawValue>) -> Result<Raw<T>, serde_json::Error> {
-        let value = serde_json::from_str(raw.get())?;
-        Ok(Raw { raw, value })
+        let strict = match serde_json::from_str(raw.get()) {
+            Ok(value) => return Ok(Raw { raw, value }),
+            Err(e) => e,
+        };
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(raw.get()) else {
+            return Err(strict);
+        };
+        while !fields.is_empty() {
+            let attempt = serde_json::Value::Object(fields.clone());
+            match serde_path_to_error::deserialize::<_, T>(attempt) {
+                Ok(value) => return Ok(Raw { raw, value }),
+                Err(e) => {
+                    let culprit = match e.path().iter().next() {
+                        Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+                        _ => return Err(strict),
+                    };
+                    if fields.remove(&culprit).is_none() {
+                        return Err(strict); // a required field is missing: nothing to drop
+                    }
+                }
+            }
+        }
+        Err(strict)
     }
 
     pub fn json(&self) -> &str {
@@ -175,4 +201,33 @@ pub struct PostList {
     pub next_post_id: String,
     #[serde(default)]
     pub prev_post_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn fields_of_unexpected_types_fall_back_to_defaults_and_keep_the_bytes() {
+        let json = r#"{"id":"u1","username":"bob","update_at":null,"last_picture_update":"soon","is_bot":1}"#;
+        let user: Raw<User> = Raw::parse(raw(json)).unwrap();
+        assert_eq!(user.json(), json);
+        assert_eq!((user.value.id.as_str(), user.value.update_at), ("u1", 0));
+        assert_eq!(
+            (user.value.last_picture_update, user.value.is_bot),
+            (0, false)
+        );
+    }
+
+    #[test]
+    fn an_unusable_required_field_is_still_an_error() {
+        // `create_at` has no default: dropping it cannot help.
+        assert!(Raw::<Post>::parse(raw(r#"{"id":"p1","create_at":"x"}"#)).is_err());
+        assert!(Raw::<User>::parse(raw(r#"{"id":7,"username":"bob"}"#)).is_err());
+        assert!(Raw::<User>::parse(raw(r#"["not an object"]"#)).is_err());
+    }
 }

@@ -224,6 +224,7 @@ impl Workspace {
                     password: (u == 0).then(|| SAMPLE_PASSWORD.to_owned()),
                     mfa_code: None,
                     avatar: picture,
+                    raw_fields: serde_json::Map::new(),
                     username: name,
                 })
             })

@@ -32,6 +32,9 @@ pub struct User {
     pub mfa_code: Option<String>,
     /// Uploaded picture; `None` means the server generates a default.
     pub avatar: Option<Vec<u8>>,
+    /// Fields rendered as given instead of their typed value (a server sending a field of
+    /// an unexpected type).
+    pub raw_fields: Map<String, Value>,
 }
 
 #[derive(Clone, Debug)]

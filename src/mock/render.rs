@@ -50,7 +50,7 @@ struct UserView<'a> {
 }
 
 pub fn user(u: &User) -> Value {
-    to_value(&UserView {
+    let mut value = to_value(&UserView {
         id: &u.id,
         create_at: u.create_at,
         update_at: u.update_at,
@@ -74,7 +74,11 @@ pub fn user(u: &User) -> Value {
         is_bot: u.is_bot,
         bot_description: &u.bot_description,
         disable_welcome_email: false,
-    })
+    });
+    if let Value::Object(fields) = &mut value {
+        fields.extend(u.raw_fields.clone());
+    }
+    value
 }
 
 #[derive(Serialize)]

@@ -215,6 +215,7 @@ impl Builder {
                 }),
                 mfa_code: (person.username == SAMPLE_MFA_USER).then(|| SAMPLE_MFA_CODE.to_owned()),
                 avatar: None,
+                raw_fields: serde_json::Map::new(),
             };
             self.ws.insert_user(user);
         }

@@ -755,6 +755,17 @@ impl Workspace {
         }
     }
 
+    /// Makes the server send `key` of the user as `value`, whatever its usual type (a
+    /// hostile or buggy server), and bumps `update_at`.
+    pub fn set_user_raw_field(&mut self, username: &str, key: &str, value: Value) {
+        let at = self.tick();
+        let user_id = self.user_id(username);
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.raw_fields.insert(key.to_owned(), value);
+            user.update_at = at;
+        }
+    }
+
     /// Sets a profile field and bumps `update_at`. Keys: `nickname`, `first_name`,
     /// `last_name`, `position`, `email`, `locale`, `roles` (strings), `delete_at`
     /// (number), `props` (object) or `props.<key>` (any value).
