@@ -408,9 +408,11 @@ pub(crate) type Stored<K> = (K, Result<u64, SyncError>);
 pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &StoredBlob, &str) -> CatalogResult<()>;
 
 /// Downloads binaries (`(key, path segments)`) into the blob store and commits each one's row
-/// with `store`, up to `concurrency` at once, yielding `(key, bytes)` or the failure as each
-/// completes. Download and commit happen in the same task, blob first (the crash-safety
-/// order), so the other downloads keep moving while the writer commits. A download error is
+/// with `store`, yielding `(key, bytes)` or the failure as each completes. Up to
+/// `2 × concurrency` items are under way: the client caps requests in flight at
+/// `concurrency`, and the others are ready to take a slot the moment one frees (while a
+/// finished download flushes its blob and waits for the writer). Download and commit happen
+/// in the same task, blob first (the crash-safety order). A download error is
 /// `SyncError::Server` (one failed item); a catalog error is fatal to the run. Items not
 /// started before a stop request are skipped.
 pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
