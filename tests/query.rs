@@ -450,6 +450,44 @@ async fn search_cli_prints_hits_and_validates_flags() {
             "2023-11-15 07:01 UTC  direct/dave  @alice  post {post}\n    [Thanks] Dave, good luck!\n"
         )
     );
+    // The same hit as JSON, for scripts.
+    let (code, out, stderr) = matterbak(
+        &env.archive,
+        &[
+            "search",
+            "thanks",
+            "--from",
+            "alice",
+            "--channel",
+            "direct/dave",
+            "--json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let hits: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let hits = hits.as_array().expect("an array");
+    assert_eq!(hits.len(), 1, "{out}");
+    let hit = &hits[0];
+    assert_eq!(hit["post_id"], post.as_str());
+    assert_eq!(
+        (
+            &hit["team"],
+            &hit["channel"],
+            &hit["channel_type"],
+            &hit["author"]
+        ),
+        (
+            &serde_json::Value::Null,
+            &serde_json::json!("dave"),
+            &serde_json::json!("D"),
+            &serde_json::json!("alice")
+        )
+    );
+    assert_eq!(hit["snippet"], "[Thanks] Dave, good luck!");
+    assert_eq!(hit["deleted"], false);
+    let (code, out, _) = matterbak(&env.archive, &["search", "nosuchword", "--json"]);
+    assert_eq!((code, out.trim()), (0, "[]"));
+
     let (code, out, _) = matterbak(
         &env.archive,
         &["search", "thanks", "--channel", "eng/town-square"],

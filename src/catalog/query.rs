@@ -143,7 +143,7 @@ pub struct SearchQuery {
 }
 
 /// One search result.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SearchHit {
     pub post_id: String,
     /// None for direct and group channels.

@@ -64,6 +64,9 @@ pub struct SearchArgs {
     /// Also show posts deleted on the server (the archive keeps their last text).
     #[arg(long)]
     pub include_deleted: bool,
+    /// Print the hits as a JSON array (snippets marked with [ ]) instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -200,7 +203,8 @@ pub fn search_query(args: &SearchArgs, highlight: (String, String)) -> Result<Se
 pub fn run_search(args: &SearchArgs) -> Result<u8> {
     // Bold on a terminal (unless NO_COLOR), brackets when piped, so grep and diff stay clean.
     let stdout = io::stdout();
-    let highlight = if stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none() {
+    let highlight = if !args.json && stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    {
         ("\x1b[1m".to_owned(), "\x1b[0m".to_owned())
     } else {
         ("[".to_owned(), "]".to_owned())
@@ -210,10 +214,19 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
     let hits = catalog.search_posts(&query)?;
     if hits.is_empty() {
         eprintln!("no posts found");
-        return Ok(EXIT_OK);
+        if !args.json {
+            return Ok(EXIT_OK);
+        }
     }
     let mut out = io::BufWriter::new(stdout.lock());
-    let written = results::write_search_hits(&mut out, &hits).and_then(|()| out.flush());
+    let written = if args.json {
+        serde_json::to_writer_pretty(&mut out, &hits)
+            .map_err(io::Error::from)
+            .and_then(|()| writeln!(out))
+    } else {
+        results::write_search_hits(&mut out, &hits)
+    }
+    .and_then(|()| out.flush());
     output_result(written.map_err(QueryError::Output))
 }
 
