@@ -243,12 +243,7 @@ async fn fields_of_unexpected_types_do_not_cost_the_object() {
     ws.set_user_raw_field("bob", "last_picture_update", serde_json::json!("soon"));
     let env = start_with(ws).await;
     let report = env.sync().await;
-    assert_eq!(
-        report.outcome,
-        matterbak::sync::Outcome::Ok,
-        "{:?}",
-        report.failures
-    );
+    common::assert_complete(&report);
     let catalog = env.catalog();
     let bob = common::rows(&catalog, "SELECT json FROM users WHERE username = 'bob'");
     assert!(

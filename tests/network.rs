@@ -47,7 +47,7 @@ async fn faults_and_rate_limit_storms_leave_the_result_unchanged() {
     let mut options = env.options();
     options.client.concurrency = 4;
     let report = env.sync_with(options).await;
-    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    common::assert_complete(&report);
     let statuses: Vec<u16> = env.server.requests().iter().map(|r| r.status).collect();
     assert!(statuses.contains(&429), "the limit was hit");
     assert!(
@@ -235,7 +235,7 @@ async fn a_failing_file_is_recorded_the_rest_continues_and_the_next_sync_retries
     env.server
         .with_workspace(|w| w.set_file_bytes_lost(&file, false));
     let report = env.sync().await;
-    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    common::assert_complete(&report);
     let c = env.catalog();
     assert_eq!(
         common::rows(
@@ -313,7 +313,7 @@ async fn files_download_while_the_walk_goes_on_and_teams_do_not_wait_for_files()
             .value;
     options.client.concurrency = 4;
     let report = env.sync_with(options).await;
-    assert_eq!(report.outcome, Outcome::Ok, "{:?}", report.failures);
+    common::assert_complete(&report);
     assert_eq!(report.summary.files_fetched, 100);
 
     let records = env.server.requests();

@@ -427,17 +427,15 @@ async fn search_ranks_filters_and_highlights() {
 async fn search_cli_prints_hits_and_validates_flags() {
     let env = start().await;
     env.sync().await;
-    let (code, out, stderr) = matterbak(
-        &env.archive,
-        &[
-            "search",
-            "thanks",
-            "--from",
-            "alice",
-            "--channel",
-            "direct/dave",
-        ],
-    );
+    let dave = [
+        "search",
+        "thanks",
+        "--from",
+        "alice",
+        "--channel",
+        "direct/dave",
+    ];
+    let (code, out, stderr) = matterbak(&env.archive, &dave);
     assert_eq!(code, 0, "{stderr}");
     let post = rows(
         &env.catalog(),
@@ -451,18 +449,7 @@ async fn search_cli_prints_hits_and_validates_flags() {
         )
     );
     // The same hit as JSON, for scripts.
-    let (code, out, stderr) = matterbak(
-        &env.archive,
-        &[
-            "search",
-            "thanks",
-            "--from",
-            "alice",
-            "--channel",
-            "direct/dave",
-            "--json",
-        ],
-    );
+    let (code, out, stderr) = matterbak(&env.archive, &[&dave[..], &["--json"]].concat());
     assert_eq!(code, 0, "{stderr}");
     let hits: serde_json::Value = serde_json::from_str(&out).expect("JSON");
     let hits = hits.as_array().expect("an array");

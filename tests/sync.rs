@@ -9,12 +9,7 @@ use matterbak::mock::{Faults, RateLimit};
 async fn first_sync_archives_every_object_kind() {
     let env = start().await;
     let report = env.sync().await;
-    assert_eq!(
-        report.outcome,
-        matterbak::sync::Outcome::Ok,
-        "{:?}",
-        report.failures
-    );
+    common::assert_complete(&report);
     let c = env.catalog();
     let ws =
         |f: &dyn Fn(&matterbak::mock::Workspace) -> String| env.server.with_workspace(|w| f(w));
@@ -299,12 +294,7 @@ async fn second_sync_picks_up_every_kind_of_change() {
         w.apply_update_scenario();
     });
     let report = env.sync().await;
-    assert_eq!(
-        report.outcome,
-        matterbak::sync::Outcome::Ok,
-        "{:?}",
-        report.failures
-    );
+    common::assert_complete(&report);
     let c = env.catalog();
 
     assert!(count(&c, "SELECT count(*) FROM posts") > posts_before);
@@ -609,12 +599,7 @@ async fn server_rate_limit_429_is_honoured_and_the_result_is_complete() {
         ..Faults::default()
     });
     let report = env.sync().await;
-    assert_eq!(
-        report.outcome,
-        matterbak::sync::Outcome::Ok,
-        "{:?}",
-        report.failures
-    );
+    common::assert_complete(&report);
     assert!(
         env.server.requests().iter().any(|r| r.status == 429),
         "the limit was hit"
@@ -639,12 +624,7 @@ async fn channels_are_read_team_by_team_where_the_one_request_form_is_missing() 
         ..Faults::default()
     });
     let report = env.sync().await;
-    assert_eq!(
-        report.outcome,
-        matterbak::sync::Outcome::Ok,
-        "{:?}",
-        report.failures
-    );
+    common::assert_complete(&report);
     let teams = count(&env.catalog(), "SELECT count(*) FROM teams");
     assert_eq!(
         env.server

@@ -218,28 +218,30 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
             return Ok(EXIT_OK);
         }
     }
-    let mut out = io::BufWriter::new(stdout.lock());
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &hits)
-            .map_err(io::Error::from)
-            .and_then(|()| writeln!(out))
-    } else {
-        results::write_search_hits(&mut out, &hits)
-    }
-    .and_then(|()| out.flush());
-    output_result(written.map_err(QueryError::Output))
+    print_json_or(args.json, &hits, |out| {
+        results::write_search_hits(out, &hits)
+    })
 }
 
 pub fn run_stats(args: &StatsArgs) -> Result<u8> {
     let catalog = open_for_reading(&args.archive.archive)?;
     let stats = catalog.archive_stats()?;
+    print_json_or(args.json, &stats, |out| results::write_stats(out, &stats))
+}
+
+/// Prints `value` as pretty JSON when asked, otherwise as `text` writes it, to stdout.
+fn print_json_or(
+    json: bool,
+    value: &impl serde::Serialize,
+    text: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<u8> {
     let mut out = io::BufWriter::new(io::stdout().lock());
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &stats)
+    let written = if json {
+        serde_json::to_writer_pretty(&mut out, value)
             .map_err(io::Error::from)
             .and_then(|()| writeln!(out))
     } else {
-        results::write_stats(&mut out, &stats)
+        text(&mut out)
     }
     .and_then(|()| out.flush());
     output_result(written.map_err(QueryError::Output))

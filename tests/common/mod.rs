@@ -191,3 +191,8 @@ pub fn write_inputs(dir: &Path, url: &str, mode: u32) {
     #[cfg(not(unix))]
     let _ = mode;
 }
+
+/// The run archived everything it selected; the failures are shown when it did not.
+pub fn assert_complete(report: &SyncReport) {
+    assert_eq!(report.outcome, sync::Outcome::Ok, "{:?}", report.failures);
+}
