@@ -70,20 +70,32 @@ pub struct ExportTarget {
     /// Directory to write the folder layout into.
     #[arg(short = 'd', long = "data-dir", default_value = "data")]
     pub data_dir: PathBuf,
-    /// Zip file to write (default: matterbak_<user>.zip).
-    #[arg(short = 'o', long = "output-zip")]
-    pub output_zip: Option<PathBuf>,
+    /// Output of the chosen --format: for `json`, the zip file to write (default:
+    /// matterbak_<user>.zip).
+    #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    /// What to write.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ExportFormat,
     #[command(flatten)]
     pub target: ExportTarget,
     /// Write only the folder layout, no zip.
     #[arg(long)]
     pub no_zip: bool,
+}
+
+/// The output formats of `export`; each is a sibling module under `export/`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// The Python matterbak's per-object JSON folder layout (-d) and its zip (-o).
+    #[default]
+    Json,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -298,12 +310,14 @@ fn warn_if_readable_by_others(_path: &Path, _log: &dyn Observer) {}
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
-        Some(Command::Export(args)) => run_export(
-            &args.archive.archive,
-            &args.target,
-            !args.no_zip,
-            &ExportOptions::default(),
-        ),
+        Some(Command::Export(args)) => match args.format {
+            ExportFormat::Json => run_export(
+                &args.archive.archive,
+                &args.target,
+                !args.no_zip,
+                &ExportOptions::default(),
+            ),
+        },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
         Some(Command::Demo(args)) => run_demo(&args).await,
@@ -322,7 +336,7 @@ fn run_export(
     options: &ExportOptions,
 ) -> Result<u8> {
     let zip_path = if zip {
-        Some(match &target.output_zip {
+        Some(match &target.output {
             Some(path) => path.clone(),
             None => {
                 let catalog = Catalog::open(archive, Access::ReadOnly)?;
@@ -408,8 +422,8 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
         skip_emojis: args.sync.skip_emojis,
     };
     let mut target = args.target.clone();
-    if target.output_zip.is_none() {
-        target.output_zip = Some(export::default_zip_name(&args.sync.credentials_user()?));
+    if target.output.is_none() {
+        target.output = Some(export::default_zip_name(&args.sync.credentials_user()?));
     }
     let export_code = run_export(&args.sync.archive.archive, &target, true, &options)?;
     Ok(code.max(export_code))

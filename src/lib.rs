@@ -16,6 +16,7 @@ pub mod export;
 pub mod mm;
 pub mod mock;
 pub mod model;
+pub mod outdir;
 pub mod progress;
 pub mod results;
 pub mod sync;

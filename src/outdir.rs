@@ -1,0 +1,226 @@
+//! Output directories: every command that creates a directory (the archive, an export, the
+//! website, the demo) writes only into one that is new, empty, or recognisably matterbak's own
+//! earlier output of the same kind. A mistyped `--archive ~` or `-d .` must never scatter our
+//! files among a user's own, so the check runs before anything is written.
+//!
+//! Recognition is by content, not by a marker file where the Python tool's layout forbids
+//! extra files (the export data dir is compared file for file with the Python tool's);
+//! outputs of our own design carry a marker file, [`MARKER_FILE`], naming their kind.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// The file that marks a directory as matterbak's output of one kind (its content is the
+/// kind's name and a newline).
+pub const MARKER_FILE: &str = ".matterbak-output";
+
+/// What a directory is meant to hold, and how an earlier one of the same kind is recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputKind {
+    /// An archive: recognised by its catalog file, or (a first sync stopped before the catalog
+    /// existed) by holding only an archive's own names.
+    Archive,
+    /// The Python matterbak's folder layout: recognised by holding only its top-level names.
+    DataDir,
+    /// An output of our own design (the website, Markdown files, the demo directory…):
+    /// recognised by [`MARKER_FILE`] naming this kind, which [`claim_dir`] writes.
+    Marked(&'static str),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputDirError {
+    #[error(
+        "refusing to write into {}: it is not empty and not {what} matterbak wrote ({} entr{} such as {first:?}); choose a new or empty directory",
+        path.display(),
+        count,
+        if *count == 1 { "y" } else { "ies" }
+    )]
+    Foreign {
+        path: PathBuf,
+        what: &'static str,
+        count: usize,
+        first: String,
+    },
+    #[error("{} exists and is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("cannot {op} {}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl OutputKind {
+    fn describe(self) -> &'static str {
+        match self {
+            OutputKind::Archive => "an archive",
+            OutputKind::DataDir => "an export data dir",
+            OutputKind::Marked(_) => "an output",
+        }
+    }
+}
+
+/// Top-level names of an archive (see README "The archive"); `catalog.sqlite-wal`/`-shm` too.
+const ARCHIVE_NAMES: [&str; 7] = [
+    "catalog.sqlite",
+    "catalog.sqlite-wal",
+    "catalog.sqlite-shm",
+    "blobs",
+    "tmp",
+    "damaged",
+    "lock",
+];
+
+/// Top-level names of the Python matterbak's data dir (see README "Export layout").
+const DATA_DIR_NAMES: [&str; 5] = ["teams", "direct", "groups", "users", "emojis"];
+
+/// Checks `dir` without writing anything: Ok when it does not exist, is empty, or holds an
+/// earlier output of `kind`.
+pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory || dir.is_file() => {
+            return Err(OutputDirError::NotADirectory { path: dir.into() });
+        }
+        Err(source) => {
+            return Err(OutputDirError::Io {
+                op: "read directory",
+                path: dir.into(),
+                source,
+            });
+        }
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|source| OutputDirError::Io {
+            op: "read directory",
+            path: dir.into(),
+            source,
+        })?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    if names.is_empty() || is_own(dir, &names, kind) {
+        return Ok(());
+    }
+    names.sort();
+    let foreign: Vec<&String> = match kind {
+        OutputKind::DataDir => names
+            .iter()
+            .filter(|n| !DATA_DIR_NAMES.contains(&n.as_str()))
+            .collect(),
+        OutputKind::Archive => names
+            .iter()
+            .filter(|n| !ARCHIVE_NAMES.contains(&n.as_str()))
+            .collect(),
+        _ => names.iter().collect(),
+    };
+    Err(OutputDirError::Foreign {
+        path: dir.into(),
+        what: kind.describe(),
+        count: foreign.len(),
+        first: foreign.first().map(|n| n.to_string()).unwrap_or_default(),
+    })
+}
+
+fn is_own(dir: &Path, names: &[String], kind: OutputKind) -> bool {
+    match kind {
+        OutputKind::Archive => {
+            names.iter().any(|n| n == crate::catalog::CATALOG_FILE)
+                || names.iter().all(|n| ARCHIVE_NAMES.contains(&n.as_str()))
+        }
+        OutputKind::DataDir => names
+            .iter()
+            .all(|n| DATA_DIR_NAMES.contains(&n.as_str()) && dir.join(n).is_dir()),
+        OutputKind::Marked(name) => fs::read_to_string(dir.join(MARKER_FILE))
+            .is_ok_and(|content| content.trim_end() == name),
+    }
+}
+
+/// [`check_dir`], then creates `dir` (and its parents) and, for a marked kind, writes the
+/// marker, so the next run recognises the directory as its own.
+pub fn claim_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
+    check_dir(dir, kind)?;
+    fs::create_dir_all(dir).map_err(|source| OutputDirError::Io {
+        op: "create directory",
+        path: dir.into(),
+        source,
+    })?;
+    if let OutputKind::Marked(name) = kind {
+        let marker = dir.join(MARKER_FILE);
+        fs::write(&marker, format!("{name}\n")).map_err(|source| OutputDirError::Io {
+            op: "write",
+            path: marker,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SITE: OutputKind = OutputKind::Marked("site");
+
+    #[test]
+    fn new_and_empty_directories_are_claimed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let new = tmp.path().join("a/b");
+        claim_dir(&new, SITE).unwrap();
+        assert_eq!(fs::read_to_string(new.join(MARKER_FILE)).unwrap(), "site\n");
+        let empty = tmp.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        claim_dir(&empty, OutputKind::Archive).unwrap();
+        assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_directory_with_other_files_is_refused_and_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        for kind in [OutputKind::Archive, OutputKind::DataDir, SITE] {
+            let err = claim_dir(tmp.path(), kind).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("refusing to write into"), "{text}");
+            assert!(text.contains("\"notes.txt\""), "{text}");
+        }
+        let names: Vec<_> = fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(names.len(), 1, "nothing was written");
+    }
+
+    #[test]
+    fn earlier_output_of_the_same_kind_is_recognised() {
+        let tmp = tempfile::tempdir().unwrap();
+        let archive = tmp.path().join("archive");
+        fs::create_dir(&archive).unwrap();
+        fs::write(archive.join(crate::catalog::CATALOG_FILE), "").unwrap();
+        check_dir(&archive, OutputKind::Archive).unwrap();
+        assert!(check_dir(&archive, SITE).is_err());
+
+        let data = tmp.path().join("data");
+        fs::create_dir_all(data.join("teams")).unwrap();
+        fs::create_dir_all(data.join("users")).unwrap();
+        check_dir(&data, OutputKind::DataDir).unwrap();
+        fs::write(data.join("emojis"), "a file, not the layout's directory").unwrap();
+        assert!(check_dir(&data, OutputKind::DataDir).is_err());
+
+        let site = tmp.path().join("site");
+        claim_dir(&site, SITE).unwrap();
+        fs::write(site.join("index.html"), "").unwrap();
+        claim_dir(&site, SITE).unwrap();
+        assert!(check_dir(&site, OutputKind::Marked("markdown")).is_err());
+    }
+
+    #[test]
+    fn a_file_is_not_a_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("passwd");
+        fs::write(&file, "root:x:0:0").unwrap();
+        let err = check_dir(&file, OutputKind::Archive).unwrap_err();
+        assert!(matches!(err, OutputDirError::NotADirectory { .. }), "{err}");
+    }
+}
