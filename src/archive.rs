@@ -13,7 +13,7 @@ pub enum LockError {
     Busy { path: PathBuf, holder: String },
     #[error("cannot use archive directory {}: it exists and is not a directory", path.display())]
     NotADirectory { path: PathBuf },
-    #[error("cannot use archive directory {}: {source}", path.display())]
+    #[error("cannot use archive directory {}", path.display())]
     Io {
         path: PathBuf,
         #[source]

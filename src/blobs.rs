@@ -15,8 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::BlobId;
 
-/// Appended to storage errors caused by a full disk.
-pub const DISK_FULL_HINT: &str = "; the disk holding the archive is full: free space, then run `matterbak sync` again (everything committed so far is kept and consistent)";
+/// Appended to storage errors caused by a full disk (before the OS's cause, which the error
+/// chain prints next).
+pub const DISK_FULL_HINT: &str = " (the disk holding the archive is full: free space, then run `matterbak sync` again; everything committed so far is kept and consistent)";
 
 fn disk_full_hint(error: &io::Error) -> &'static str {
     if error.kind() == io::ErrorKind::StorageFull {
@@ -28,7 +29,7 @@ fn disk_full_hint(error: &io::Error) -> &'static str {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BlobError {
-    #[error("blob store: cannot {action} {}: {source}{}", path.display(), disk_full_hint(.source))]
+    #[error("blob store: cannot {action} {}{}", path.display(), disk_full_hint(.source))]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -12,6 +12,7 @@ use crate::config::{self, SecretOverrides};
 use crate::export::{self, ExportOptions};
 use crate::mm::{ClientOptions, TlsOptions};
 use crate::mock::{self, MockServer, Workspace};
+use crate::outdir::{self, OutputKind};
 use crate::progress;
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
@@ -60,6 +61,8 @@ pub enum Command {
     Search(query::SearchArgs),
     /// Posts, files and bytes per team and channel; blob store use; last sync per channel.
     Stats(query::StatsArgs),
+    /// Print a shell completion script, e.g. `matterbak completions bash > ~/.local/share/bash-completion/completions/matterbak`.
+    Completions(CompletionsArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -114,7 +117,7 @@ pub struct VerifyArgs {
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
     /// Read and re-hash a random PCT percent of the blobs (e.g. 10).
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
     pub read_data_subset: Option<f64>,
 }
 
@@ -123,6 +126,13 @@ pub struct DemoArgs {
     /// Directory for the demo's archive, data dir, zip and config files.
     #[arg(default_value = "matterbak-demo")]
     pub dir: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -142,7 +152,12 @@ pub struct MockServerArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ArchiveArg {
     /// Archive directory (catalog.sqlite + blobs/).
-    #[arg(long, env = "MATTERBAK_ARCHIVE", default_value = "matterbak-archive")]
+    #[arg(
+        long,
+        env = "MATTERBAK_ARCHIVE",
+        hide_env_values = true,
+        default_value = "matterbak-archive"
+    )]
     pub archive: PathBuf,
 }
 
@@ -181,10 +196,15 @@ pub struct SyncArgs {
     #[arg(long)]
     pub skip_emojis: bool,
     /// Max requests per second, retries included; 0 = unlimited.
-    #[arg(long, default_value_t = 10.0, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub rate_limit: f64,
     /// Channels and downloads in flight at once (requests in flight are capped at this).
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, default_value_t = 4, value_name = "N", allow_negative_numbers = true, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub concurrency: u16,
     /// Trust this PEM certificate (a private CA) in addition to the system's.
     #[arg(long, value_name = "PEM")]
@@ -193,10 +213,20 @@ pub struct SyncArgs {
     #[arg(long)]
     pub insecure: bool,
     /// Random delay of up to S seconds before starting.
-    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "S",
+        allow_negative_numbers = true
+    )]
     pub initial_jitter: f64,
     /// Random delay of up to S seconds between channels.
-    #[arg(long, default_value_t = 0.0, value_name = "S")]
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        value_name = "S",
+        allow_negative_numbers = true
+    )]
     pub step_jitter: f64,
     /// Print only warnings and the final summary.
     #[arg(long, short)]
@@ -233,8 +263,24 @@ fn seconds(value: f64, flag: &str) -> Result<Duration> {
 impl SyncArgs {
     /// The `user` of the credentials file, for the default zip name.
     fn credentials_user(&self) -> Result<String> {
-        let parsed = config::load_credentials(&self.credentials, &SecretOverrides::from_env())?;
-        Ok(parsed.value.user)
+        Ok(self.load_credentials()?.value.user)
+    }
+
+    /// A missing file is the newcomer's first error: say which flag names it and what it holds.
+    fn load_credentials(&self) -> Result<config::Parsed<config::Credentials>> {
+        let path = &self.credentials;
+        config::load_credentials(path, &SecretOverrides::from_env()).map_err(|e| {
+            let missing = matches!(&e, config::ConfigError::Read { source, .. }
+                if source.kind() == std::io::ErrorKind::NotFound);
+            if missing {
+                anyhow::anyhow!(
+                    "the credentials file {} does not exist: give its path with --credentials FILE; it holds {{\"user\": \"NAME\", \"password\" or \"token\": \"…\", \"url\": \"https://chat.example.com\"}} (see README \"credentials.json\")",
+                    path.display()
+                )
+            } else {
+                e.into()
+            }
+        })
     }
 
     /// Validates flags and reads both input files.
@@ -246,8 +292,7 @@ impl SyncArgs {
             );
         }
         warn_if_readable_by_others(&self.credentials, log);
-        let credentials =
-            config::load_credentials(&self.credentials, &SecretOverrides::from_env())?;
+        let credentials = self.load_credentials()?;
         let channels = config::load_channels(&self.channels)?;
         for warning in credentials.warnings.iter().chain(&channels.warnings) {
             log.note(&format!("warning: {warning}"));
@@ -324,8 +369,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Sql(args)) => query::run_sql(&args),
         Some(Command::Search(args)) => query::run_search(&args),
         Some(Command::Stats(args)) => query::run_stats(&args),
+        Some(Command::Completions(args)) => run_completions(&args),
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
+    }
+}
+
+fn run_completions(args: &CompletionsArgs) -> Result<u8> {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    // Into memory first: clap_complete panics when stdout is closed early (`| head`).
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut command, "matterbak", &mut script);
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), &script) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::from(e).context("cannot write the completion script"))
+        }
+        _ => Ok(EXIT_OK),
     }
 }
 
@@ -413,6 +472,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
 }
 
 async fn run_backup(args: &BackupArgs) -> Result<u8> {
+    check_export_outputs(&args.target)?;
     let (code, report) = run_sync(&args.sync).await?;
     if report.outcome == Outcome::Interrupted {
         return Ok(code);
@@ -431,7 +491,7 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
 
 async fn run_demo(args: &DemoArgs) -> Result<u8> {
     let dir = &args.dir;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    outdir::claim_dir(dir, OutputKind::Marked("demo"))?;
     let server = MockServer::start(Workspace::sample())
         .await
         .context("cannot start the sample server on loopback")?;
@@ -469,26 +529,36 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     };
     let code = run_backup(&args).await?;
     server.shutdown().await;
-    let catalog = archive.join(crate::catalog::CATALOG_FILE);
-    println!();
+    // The hints name this very binary: after `cargo run`, `matterbak` is not on the PATH.
+    let bin = std::env::current_exe()
+        .map(|p| shell_word(&p.to_string_lossy()))
+        .unwrap_or_else(|_| "matterbak".into());
+    let archive_arg = shell_word(&archive.to_string_lossy());
+    let catalog = shell_word(&archive.join(crate::catalog::CATALOG_FILE).to_string_lossy());
     println!("archive (SQLite catalog + blobs): {}", archive.display());
-    println!("folder layout of the Python matterbak: {}", data.display());
-    println!("zip: {}", zip.display());
     println!();
-    println!("Try some SQL on the catalog (here, or in sqlite3 or any SQLite tool):");
+    println!("Try some SQL on the catalog:");
     println!(
-        "  matterbak sql --archive {} \"SELECT channel, count(*) AS posts FROM messages GROUP BY channel ORDER BY posts DESC\"",
-        archive.display()
+        "  {bin} sql --archive {archive_arg} \"SELECT channel, count(*) AS posts FROM messages GROUP BY channel ORDER BY posts DESC\""
     );
+    println!("or search it:");
+    println!("  {bin} search --archive {archive_arg} deploy");
+    println!("or open it in sqlite3 (optional) or any SQLite tool:");
     println!(
-        "  sqlite3 {} \"SELECT time, author, message FROM messages WHERE edited ORDER BY time\"",
-        catalog.display()
-    );
-    println!(
-        "Or search it: matterbak search --archive {} deploy",
-        archive.display()
+        "  sqlite3 {catalog} \"SELECT time, author, message FROM messages WHERE edited ORDER BY time\""
     );
     Ok(code)
+}
+
+/// `text` as one word for a POSIX shell: as is when it holds only safe characters, else in
+/// single quotes.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+:=,@%".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_owned()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -568,7 +638,21 @@ fn stop_on_signals() -> StopSignal {
     stop
 }
 
+/// The export's outputs are checked before the sync that precedes it, so a typo in `-d` or
+/// `-o` costs no sync (export checks them again when it runs).
+fn check_export_outputs(target: &ExportTarget) -> Result<()> {
+    outdir::check_dir(&target.data_dir, OutputKind::DataDir).context("-d/--data-dir")?;
+    if let Some(zip) = &target.output {
+        outdir::check_file(zip).context("-o/--output")?;
+    }
+    Ok(())
+}
+
 pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
+    // Before the sync, not after it: a bad path must not turn a finished run into an error.
+    if let Some(report) = &args.report {
+        outdir::check_file(report).context("--report")?;
+    }
     let log = progress::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
     let stop = stop_on_signals();
@@ -592,7 +676,7 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
 fn print_summary(report: &SyncReport) {
     let s = &report.summary;
     eprintln!(
-        "sync {}: {} posts written, {} files ({} bytes) fetched, {} requests, {} failed item(s)",
+        "sync {}: {} posts written, {} attachment(s) fetched, {} bytes downloaded (attachments, pictures, emojis), {} requests, {} failed item(s)",
         s.outcome, s.posts_written, s.files_fetched, s.bytes_fetched, s.requests, s.failures
     );
     for failure in &report.failures {

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 /// Why an input file could not be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -6,6 +6,8 @@
 //! Recognition is by content, not by a marker file where the Python tool's layout forbids
 //! extra files (the export data dir is compared file for file with the Python tool's);
 //! outputs of our own design carry a marker file, [`MARKER_FILE`], naming their kind.
+//! Output files (a zip, a report) are checked here too ([`check_file`]), so that a command
+//! can refuse a bad output path before the work that would produce it.
 
 use std::fs;
 use std::io;
@@ -44,6 +46,10 @@ pub enum OutputDirError {
     },
     #[error("{} exists and is not a directory", path.display())]
     NotADirectory { path: PathBuf },
+    #[error("cannot write {}: the folder {} does not exist", path.display(), parent.display())]
+    NoParent { path: PathBuf, parent: PathBuf },
+    #[error("cannot write {}: it is a directory; give a file name", path.display())]
+    FileIsADirectory { path: PathBuf },
     #[error("cannot {op} {}", path.display())]
     Io {
         op: &'static str,
@@ -140,6 +146,34 @@ fn is_own(dir: &Path, names: &[String], kind: OutputKind) -> bool {
     }
 }
 
+/// Checks that the file `path` (a zip, a report) can be written without creating folders or
+/// replacing a directory: its folder exists and `path` is not a directory. Writes nothing, so
+/// a command can check all its outputs before the work that produces them.
+pub fn check_file(path: &Path) -> Result<(), OutputDirError> {
+    if path.is_dir() {
+        return Err(OutputDirError::FileIsADirectory { path: path.into() });
+    }
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    match fs::metadata(parent) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(OutputDirError::NotADirectory {
+            path: parent.into(),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OutputDirError::NoParent {
+            path: path.into(),
+            parent: parent.into(),
+        }),
+        Err(source) => Err(OutputDirError::Io {
+            op: "read",
+            path: parent.into(),
+            source,
+        }),
+    }
+}
+
 /// [`check_dir`], then creates `dir` (and its parents) and, for a marked kind, writes the
 /// marker, so the next run recognises the directory as its own.
 pub fn claim_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
@@ -213,6 +247,29 @@ mod tests {
         fs::write(site.join("index.html"), "").unwrap();
         claim_dir(&site, SITE).unwrap();
         assert!(check_dir(&site, OutputKind::Marked("markdown")).is_err());
+    }
+
+    #[test]
+    fn an_output_file_needs_an_existing_folder_and_must_not_be_a_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        check_file(&tmp.path().join("out.zip")).unwrap();
+        check_file(Path::new("relative.zip")).unwrap();
+        let err = check_file(&tmp.path().join("nodir/out.zip")).unwrap_err();
+        assert!(matches!(err, OutputDirError::NoParent { .. }), "{err}");
+        assert!(err.to_string().ends_with("nodir does not exist"), "{err}");
+        let err = check_file(tmp.path()).unwrap_err();
+        assert!(
+            matches!(err, OutputDirError::FileIsADirectory { .. }),
+            "{err}"
+        );
+        fs::write(tmp.path().join("file"), "").unwrap();
+        let err = check_file(&tmp.path().join("file/out.zip")).unwrap_err();
+        assert!(matches!(err, OutputDirError::NotADirectory { .. }), "{err}");
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            1,
+            "nothing written"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ pub enum VerifyError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Lock(#[from] LockError),
-    #[error("cannot {action} {}: {source}", path.display())]
+    #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
         path: PathBuf,

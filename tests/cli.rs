@@ -5,6 +5,12 @@ use std::path::Path;
 use std::process::Command;
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
+    let (code, _, err) = run_out(dir, args);
+    (code, err)
+}
+
+/// Exit code, stdout and stderr.
+fn run_out(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
         .current_dir(dir)
         .env_remove("MATTERBAK_TOKEN")
@@ -15,8 +21,271 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Names and sizes of everything under `dir`, to show that a refused command wrote nothing.
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let entry = entry.unwrap();
+            let meta = entry.metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+            let name = entry
+                .path()
+                .strip_prefix(dir)
+                .unwrap()
+                .display()
+                .to_string();
+            out.push((name, if meta.is_dir() { 0 } else { meta.len() }));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn write_private(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+#[test]
+fn bad_flags_and_output_paths_table() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    // An archive to export and query: the demo's.
+    let (code, _, err) = run_out(dir, &["demo", "demo"]);
+    assert_eq!(code, 0, "{err}");
+    write_private(&dir.join("credentials.json"), GOOD_CREDS);
+    std::fs::write(dir.join("channels.json"), GOOD_CHANNELS).unwrap();
+    std::fs::create_dir(dir.join("home")).unwrap();
+    std::fs::write(dir.join("home/notes.txt"), "my own file").unwrap();
+    std::fs::write(dir.join("file"), "a file").unwrap();
+    let before = listing(dir);
+    // (arguments, the start of the error line)
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["sync", "--channels", "missing.json"],
+            "error: cannot read missing.json: No such file or directory (os error 2)",
+        ),
+        (
+            &["sync", "--rate-limit", "-1"],
+            "error: --rate-limit must be ≥ 0 requests per second (0 = unlimited), got -1",
+        ),
+        (
+            &["sync", "--concurrency", "-1"],
+            "error: invalid value '-1' for '--concurrency <N>': -1 is not in 1..=64",
+        ),
+        (
+            &["sync", "--initial-jitter", "-1"],
+            "error: --initial-jitter must be a number of seconds ≥ 0, got -1",
+        ),
+        (
+            &["search", "--archive", "demo/archive", "--limit", "-1", "x"],
+            "error: invalid value '-1' for '--limit <N>': -1 is not in 1..=",
+        ),
+        (
+            &[
+                "verify",
+                "--archive",
+                "demo/archive",
+                "--read-data-subset",
+                "-5",
+            ],
+            "error: --read-data-subset must be a percentage in (0, 100], got -5",
+        ),
+        (
+            &["sync", "--archive", "home"],
+            "error: sync into home failed: refusing to write into home: it is not empty and not an archive matterbak wrote (1 entry such as \"notes.txt\"); choose a new or empty directory",
+        ),
+        (
+            &["sync", "--report", "nodir/report.json"],
+            "error: --report: cannot write nodir/report.json: the folder nodir does not exist",
+        ),
+        (
+            &["backup", "-d", "home"],
+            "error: -d/--data-dir: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
+        ),
+        (
+            &["backup", "-o", "nodir/x.zip"],
+            "error: -o/--output: cannot write nodir/x.zip: the folder nodir does not exist",
+        ),
+        (
+            &["export", "--archive", "demo/archive", "-d", "file"],
+            "error: export of demo/archive failed: file exists and is not a directory",
+        ),
+        (
+            &["export", "--archive", "demo/archive", "-d", "home"],
+            "error: export of demo/archive failed: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
+        ),
+        (
+            &["export", "--archive", "demo/archive", "-o", "nodir/x.zip"],
+            "error: export of demo/archive failed: cannot write nodir/x.zip: the folder nodir does not exist",
+        ),
+        (
+            &["export", "--archive", "demo/archive", "-o", "home"],
+            "error: export of demo/archive failed: cannot write home: it is a directory; give a file name",
+        ),
+        (
+            &["demo", "home"],
+            "error: refusing to write into home: it is not empty and not an output matterbak wrote",
+        ),
+        (
+            &["demo", "file"],
+            "error: file exists and is not a directory",
+        ),
+        (
+            &["sql", "--archive", "demo/archive", " -- nothing\n;"],
+            "error: empty statement: give one SQL statement, such as \"SELECT * FROM messages LIMIT 5\"",
+        ),
+        (
+            &["sql", "--archive", "demo/archive", "SELECT * FROM nope"],
+            "error: no such table `nope`; the tables and views to query are: attachments, channel_stats, messages, threads, blobs, ",
+        ),
+        (
+            &["sql", "--archive", "demo/archive", "SELEC 1"],
+            "error: SQLite cannot run the statement: near \"SELEC\": syntax error",
+        ),
+    ];
+    for (args, expected) in cases {
+        let (code, _, err) = run_out(dir, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        assert!(
+            line.starts_with(expected),
+            "{args:?}:\n  want: {expected}\n  got:  {err}"
+        );
+        assert!(!err.contains("Error code"), "{args:?}: {err}");
+        assert_each_cause_once(&err);
+        assert_eq!(listing(dir), before, "{args:?} wrote something");
+    }
+}
+
+#[test]
+fn the_demo_hints_run_as_printed_and_a_second_run_writes_nothing() {
+    let root = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_out(root.path(), &["demo", "matterbak-demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches("zip:").count(), 1, "the zip path once: {out}");
+    let hints: Vec<&str> = out
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.contains(" sql --archive ") || l.contains(" search --archive "))
+        .collect();
+    assert_eq!(hints.len(), 2, "{out}");
+    for hint in hints {
+        // Run exactly as printed, by a shell, with no matterbak on the PATH.
+        let done = Command::new("sh")
+            .args(["-c", hint])
+            .current_dir(root.path())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&done.stdout);
+        assert!(
+            done.status.success(),
+            "{hint}: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        assert!(stdout.lines().count() >= 2, "{hint}: {stdout}");
+    }
+    let (code, _, err) = run_out(root.path(), &["demo", "matterbak-demo"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("sync ok: 0 posts written"),
+        "a second run of the unchanged sample writes no post: {err}"
+    );
+}
+
+#[test]
+fn completions_and_help_texts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_out(dir.path(), &["completions", "bash"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("_matterbak()"), "{out}");
+    assert!(out.contains("--read-data-subset"), "every option completes");
+    let (code, out, _) = run_out(dir.path(), &["completions", "zsh"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("#compdef matterbak"), "{out}");
+    let (code, _, err) = run_out(dir.path(), &["completions", "cmd.exe"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, out, _) = run_out(dir.path(), &["sync", "--help"]);
+    assert_eq!(code, 0);
+    let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains("[env: MATTERBAK_ARCHIVE]"), "{out}");
+    assert!(
+        !flat.contains("MATTERBAK_ARCHIVE="),
+        "not set, so no value: {out}"
+    );
+}
+
+/// The clause of `message` that says a cause already said, if any: each `error:` line is
+/// split into clauses at `": "` (how `{:#}` joins an error chain), and a clause (OS error
+/// numbers aside) must not recur inside another; a URL must not be named twice.
+fn repeated_clause(message: &str) -> Option<String> {
+    for line in message.lines() {
+        let Some(rest) = line.strip_prefix("error: ") else {
+            continue;
+        };
+        let clauses: Vec<String> = rest
+            .split(": ")
+            .map(|c| {
+                let c = c.to_lowercase();
+                match c.find(" (os error ") {
+                    Some(at) => c[..at].trim().to_owned(),
+                    None => c.trim().to_owned(),
+                }
+            })
+            .collect();
+        for (i, short) in clauses.iter().enumerate() {
+            if short.len() < 6 {
+                continue;
+            }
+            for (j, long) in clauses.iter().enumerate() {
+                if i != j && long.contains(short.as_str()) {
+                    return Some(format!("{short:?} again in {long:?}"));
+                }
+            }
+        }
+        let mut urls = std::collections::HashSet::new();
+        for word in rest.split([' ', '(', ')', ',', ';']) {
+            if word.contains("://") && !urls.insert(word.trim_end_matches(':')) {
+                return Some(format!("URL {word} named twice"));
+            }
+        }
+    }
+    None
+}
+
+fn assert_each_cause_once(message: &str) {
+    if let Some(repeated) = repeated_clause(message) {
+        panic!("a cause is printed twice ({repeated}) in: {message}");
+    }
+}
+
+#[test]
+fn the_repetition_check_finds_the_old_doubled_messages() {
+    for old in [
+        "error: cannot read missing.json: No such file or directory (os error 2): No such file or directory (os error 2)",
+        "error: export of a1 failed: export: cannot create f: File exists (os error 17): File exists (os error 17)",
+        "error: sync into a1 failed: POST http://127.0.0.1:9/api/v4/users/login: cannot reach the server: connection refused by 127.0.0.1:9 (is the server running, and is the port right?): error sending request for url (http://127.0.0.1:9/api/v4/users/login): client error (Connect): tcp connect error: Connection refused (os error 111)",
+    ] {
+        assert!(repeated_clause(old).is_some(), "not caught: {old}");
+    }
+    assert_eq!(
+        repeated_clause("error: cannot read missing.json: No such file or directory (os error 2)"),
+        None
+    );
 }
 
 const GOOD_CHANNELS: &str = r#"{"teams": {"eng": {}}}"#;
@@ -30,7 +299,10 @@ fn bad_inputs_table() {
         (
             None,
             Some(GOOD_CHANNELS),
-            &["credentials.json", "No such file"],
+            &[
+                "error: the credentials file credentials.json does not exist: give its path with --credentials FILE; it holds {\"user\": ",
+                "\"url\": ",
+            ],
         ),
         (Some(GOOD_CREDS), None, &["channels.json", "No such file"]),
         (
@@ -85,6 +357,7 @@ fn bad_inputs_table() {
         for fragment in *expected {
             assert!(err.contains(fragment), "expected {fragment:?} in: {err}");
         }
+        assert_each_cause_once(&err);
         assert!(
             !err.contains("pw-that-must-not-leak"),
             "secret leaked: {err}"
@@ -407,16 +680,16 @@ mod server_table {
                 also: vec![],
             },
             Case {
-                name: "team and user not found: warn and continue",
+                name: "team and user not found: warn and continue, even with --quiet",
                 creds: creds(&mock),
                 channels: r#"{"teams": {"nosuchteam": {}, "eng": {}}, "direct": ["nosuchuser"]}"#,
-                extra: vec![],
+                extra: vec!["--quiet"],
                 archive: Archive::Fresh,
                 code: 0,
                 error: String::new(),
                 also: vec![
-                    "user 'alice' does not have access to team \"nosuchteam\"; skipping team".into(),
-                    "configured but missing direct channels: [\"nosuchuser\"]".into(),
+                    "warning: user 'alice' does not have access to team \"nosuchteam\"; skipping team".into(),
+                    "warning: configured but missing direct channels: [\"nosuchuser\"]".into(),
                 ],
             },
             Case {
@@ -437,7 +710,7 @@ mod server_table {
                 archive: Archive::DiskFull,
                 code: 2,
                 error: "error: sync into <archive> failed: catalog <archive>/catalog.sqlite: ".into(),
-                also: vec!["database or disk is full; the disk holding the archive is full: free space, then run `matterbak sync` again".into()],
+                also: vec!["(the disk holding the archive is full: free space, then run `matterbak sync` again; everything committed so far is kept and consistent): database or disk is full".into()],
             },
         ];
 
@@ -482,6 +755,7 @@ mod server_table {
                     case.error
                 );
             }
+            super::assert_each_cause_once(&err_shown);
             for fragment in &case.also {
                 assert!(
                     err_shown.contains(fragment.as_str()),

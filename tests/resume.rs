@@ -270,8 +270,7 @@ async fn interrupted_syncs_verify_clean_and_resume_to_the_catalog_of_an_uninterr
         ..Faults::default()
     });
 
-    // Reference: an uninterrupted sync, then a no-op sync (which also records posts that were
-    // deleted before the first sync could see them, as every later sync does).
+    // Reference: an uninterrupted sync, then a no-op sync.
     let reference = env.dir.path().join("reference");
     let started = Instant::now();
     let (code, err) = finish(spawn_sync(env.dir.path(), &reference));

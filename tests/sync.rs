@@ -491,9 +491,19 @@ async fn unchanged_workspace_costs_one_posts_request_per_channel() {
         "SELECT count(*) FROM channels WHERE selected = 1",
     ) as usize;
     env.server.reset_requests();
-    // The first incremental run may still record posts deleted before we ever saw them (they
-    // fall within the `since` margin); its requests are those of any unchanged sync.
-    env.sync().await;
+    let before = content_snapshot(&env.archive);
+    // The `since` answer also carries posts deleted before the first sync (within its margin):
+    // the first sync never saw them, so this one must not store them either.
+    let report = env.sync().await;
+    assert_eq!(
+        report.summary.posts_written, 0,
+        "an unchanged workspace writes no post"
+    );
+    assert_eq!(
+        before["posts"],
+        content_snapshot(&env.archive)["posts"],
+        "the first sync and the next agree on what exists"
+    );
     assert_eq!(
         env.posts_requests(),
         channels,

@@ -50,7 +50,7 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("catalog {}: {action}: {source}{}", path.display(), disk_full_hint(.source))]
+    #[error("catalog {}: {action}{}", path.display(), disk_full_hint(.source))]
     Sqlite {
         path: PathBuf,
         action: &'static str,

@@ -238,27 +238,24 @@ fn upsert_post(
         .ctx(path, "read post")?;
 
     if p.delete_at > 0 {
-        // The server blanks deleted posts: keep what we hold, only record the deletion.
-        match stored {
-            Some(_) => {
-                let changed = tx
-                    .prepare_cached(
-                        "UPDATE posts SET delete_at = ?2, update_at = max(update_at, ?3) WHERE id = ?1 AND (delete_at <> ?2 OR update_at < ?3)",
-                    )
-                    .and_then(|mut st| st.execute(params![p.id, p.delete_at, p.update_at]))
-                    .ctx(path, "mark post deleted")?;
-                outcome.posts_written += changed as u64;
-            }
-            None => {
-                insert_post(tx, path, post, false)?;
-                outcome.posts_written += 1;
-            }
+        // The server blanks deleted posts: keep what we hold, only record the deletion. A post
+        // deleted before we ever saw it is not stored: there is nothing to keep, and only
+        // `since` answers carry such posts (a walk skips deleted ones), so storing them would
+        // make a first sync and the next disagree on what exists and a no-op sync write.
+        if stored.is_some() {
+            let changed = tx
+                .prepare_cached(
+                    "UPDATE posts SET delete_at = ?2, update_at = max(update_at, ?3) WHERE id = ?1 AND (delete_at <> ?2 OR update_at < ?3)",
+                )
+                .and_then(|mut st| st.execute(params![p.id, p.delete_at, p.update_at]))
+                .ctx(path, "mark post deleted")?;
+            outcome.posts_written += changed as u64;
         }
         return Ok(());
     }
 
     match stored {
-        None => insert_post(tx, path, post, true)?,
+        None => insert_post(tx, path, post)?,
         Some(s) if p.update_at > s.update_at || !s.seen_live => {
             if s.seen_live && p.edit_at != s.edit_at {
                 // Our copy of the replaced version; merges with the server's history row.
@@ -284,20 +281,15 @@ fn upsert_post(
     store_files_and_reactions(tx, path, post, outcome)
 }
 
-fn insert_post(
-    tx: &Connection,
-    path: &Path,
-    post: &Raw<wire::Post>,
-    seen_live: bool,
-) -> Result<()> {
+fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>) -> Result<()> {
     let p = &post.value;
     tx.prepare_cached(
         "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11)",
     )
     .and_then(|mut st| {
         st.execute(params![
-            p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, p.delete_at, p.kind, p.message, seen_live, post.json()
+            p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, p.delete_at, p.kind, p.message, post.json()
         ])
     })
     .ctx(path, "insert post")?;

@@ -37,14 +37,17 @@ pub enum QueryError {
     WouldWrite { kind: String },
     #[error("give one SQL statement at a time")]
     SeveralStatements,
-    #[error("SQLite could not run the statement")]
-    Sql {
-        #[source]
-        source: rusqlite::Error,
-    },
+    #[error("empty statement: give one SQL statement, such as \"SELECT * FROM messages LIMIT 5\"")]
+    EmptyStatement,
+    #[error("no such table `{name}`; the tables and views to query are: {known}")]
+    NoSuchTable { name: String, known: String },
+    /// SQLite's own message only: its result code (`Error code 1: SQL error or missing
+    /// database`) says nothing the message does not.
+    #[error("SQLite cannot run the statement: {message}")]
+    Sql { message: String },
     #[error("nothing to search for: give at least one word")]
     NoWords,
-    #[error("cannot write the results: {0}")]
+    #[error("cannot write the results")]
     Output(#[source] std::io::Error),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
@@ -75,6 +78,31 @@ pub fn statement_kind(sql: &str) -> String {
     }
 }
 
+/// The statement without leading whitespace, comments and semicolons: empty when there is
+/// nothing to run.
+fn skip_blank(sql: &str) -> &str {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, tail)| tail);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map_or("", |(_, tail)| tail);
+        } else {
+            return rest;
+        }
+    }
+}
+
+/// SQLite's message for a failure, without the result code rusqlite adds as its cause.
+fn sqlite_message(e: &rusqlite::Error) -> String {
+    match e {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        rusqlite::Error::SqlInputError { msg, .. } => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Whether a failure is SQLite refusing to write (the read-only connection's last line).
 fn is_write_refusal(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::ReadOnly))
@@ -89,7 +117,9 @@ fn sql_error(sql: &str, source: rusqlite::Error) -> QueryError {
     } else if matches!(source, rusqlite::Error::MultipleStatement) {
         QueryError::SeveralStatements
     } else {
-        QueryError::Sql { source }
+        QueryError::Sql {
+            message: sqlite_message(&source),
+        }
     }
 }
 
@@ -244,7 +274,13 @@ impl Catalog {
     /// Runs one read-only statement, handing the column names and then every row to `sink`
     /// as it is read. A statement that could write is refused before it runs.
     pub fn run_sql(&self, sql: &str, sink: &mut dyn RowSink) -> Result<(), QueryError> {
-        let mut stmt = self.conn.prepare(sql).map_err(|e| sql_error(sql, e))?;
+        if skip_blank(sql).is_empty() {
+            return Err(QueryError::EmptyStatement);
+        }
+        let mut stmt = self
+            .conn
+            .prepare(sql)
+            .map_err(|e| self.explain(sql_error(sql, e)))?;
         if !stmt.readonly() {
             return Err(QueryError::WouldWrite {
                 kind: statement_kind(sql),
@@ -321,7 +357,32 @@ impl Catalog {
                 },
             )
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        rows.map_err(|source| QueryError::Sql { source })
+        rows.map_err(|e| QueryError::Sql {
+            message: sqlite_message(&e),
+        })
+    }
+
+    /// Turns SQLite's `no such table: x` into a message that lists what can be queried.
+    fn explain(&self, error: QueryError) -> QueryError {
+        let QueryError::Sql { message } = &error else {
+            return error;
+        };
+        let Some(name) = message.strip_prefix("no such table: ") else {
+            return error;
+        };
+        const NAMES: &str = "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
+             AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'post_search_%' ORDER BY type DESC, name";
+        let known: rusqlite::Result<Vec<String>> = self
+            .conn
+            .prepare(NAMES)
+            .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect());
+        match known {
+            Ok(known) => QueryError::NoSuchTable {
+                name: name.to_owned(),
+                known: known.join(", "),
+            },
+            Err(_) => error,
+        }
     }
 
     /// Per-team and per-channel counts, blob store use and the last sync run, all from one

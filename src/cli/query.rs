@@ -59,7 +59,7 @@ pub struct SearchArgs {
     #[arg(long, value_name = "DATE")]
     pub before: Option<String>,
     /// Show at most N results.
-    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", default_value_t = 20, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..))]
     pub limit: u32,
     /// Also show posts deleted on the server (the archive keeps their last text).
     #[arg(long)]
@@ -212,11 +212,10 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
     let query = search_query(args, highlight)?;
     let catalog = open_for_reading(&args.archive.archive)?;
     let hits = catalog.search_posts(&query)?;
-    if hits.is_empty() {
+    // With --json, `[]` says it: scripts get nothing on stderr.
+    if hits.is_empty() && !args.json {
         eprintln!("no posts found");
-        if !args.json {
-            return Ok(EXIT_OK);
-        }
+        return Ok(EXIT_OK);
     }
     print_json_or(args.json, &hits, |out| {
         results::write_search_hits(out, &hits)

@@ -38,7 +38,7 @@ pub enum PyJsonError {
         expected: &'static str,
     },
     /// Writing the output failed.
-    #[error("writing JSON output failed: {0}")]
+    #[error("writing JSON output failed")]
     Io(#[from] io::Error),
 }
 

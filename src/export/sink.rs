@@ -40,7 +40,7 @@ pub enum SinkError {
     #[error("refusing export path {path:?}: {reason}")]
     UnsafePath { path: String, reason: &'static str },
     /// A file system operation failed (for a failed entry, `path` is the entry's final path).
-    #[error("cannot {op} {}: {source}", path.display())]
+    #[error("cannot {op} {}", path.display())]
     Io {
         op: &'static str,
         path: PathBuf,

@@ -11,14 +11,17 @@ use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
 use crate::blobs::BlobStore;
 use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
 use crate::model::BlobId;
+use crate::outdir::{self, OutputDirError, OutputKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("export: {0}")]
+    #[error(transparent)]
     Sink(#[from] SinkError),
-    #[error("export: stored JSON of {what} is not valid: {source}")]
+    #[error(transparent)]
+    OutputDir(#[from] OutputDirError),
+    #[error("export: stored JSON of {what} is not valid")]
     Json {
         what: String,
         #[source]
@@ -53,6 +56,10 @@ pub fn export_archive(
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
+    if let Some(zip) = zip {
+        outdir::check_file(zip)?;
+    }
+    outdir::claim_dir(data_dir, OutputKind::DataDir)?;
     let blobs = BlobStore::open_existing(archive);
     let dir = DirSink::new(data_dir)?;
     let mut sink: Box<dyn Sink> = match zip {

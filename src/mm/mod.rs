@@ -50,15 +50,16 @@ pub enum MmError {
         id: Option<String>,
         message: Option<String>,
     },
-    #[error("{endpoint}: cannot reach the server: {}", describe_transport(.source))]
+    /// Not a `#[source]`: reqwest's chain repeats the URL and the cause that
+    /// [`describe_transport`] already says in the user's words.
+    #[error("{endpoint}: cannot reach the server: {}", describe_transport(.error))]
     Transport {
         endpoint: String,
-        #[source]
-        source: reqwest::Error,
+        error: reqwest::Error,
     },
     #[error("{endpoint}: the response is not what a Mattermost server sends: {why}")]
     NotMattermost { endpoint: String, why: String },
-    #[error("{endpoint}: cannot decode the response: {source}")]
+    #[error("{endpoint}: cannot decode the response")]
     Decode {
         endpoint: String,
         #[source]
@@ -129,10 +130,14 @@ fn describe_transport(error: &reqwest::Error) -> String {
         format!(
             "TLS handshake with {host} failed (a server without https, or a certificate that is not trusted; for a plain-HTTP server use http://)"
         )
-    } else if error.is_connect() {
-        format!("cannot connect to {host}")
     } else {
-        format!("the connection to {host} failed")
+        // The innermost cause is the one worth reading (reqwest's outer layers repeat the URL).
+        let root = chain.last().map(String::as_str).unwrap_or("unknown cause");
+        if error.is_connect() {
+            format!("cannot connect to {host} ({root})")
+        } else {
+            format!("the connection to {host} failed ({root})")
+        }
     }
 }
 
@@ -336,9 +341,9 @@ impl Client {
         if options.tls.accept_invalid_certs {
             builder = builder.tls_danger_accept_invalid_certs(true);
         }
-        let http = builder.build().map_err(|source| MmError::Transport {
+        let http = builder.build().map_err(|error| MmError::Transport {
             endpoint: "client setup".into(),
-            source,
+            error,
         })?;
         let api = Url::parse(&format!("{}/api/v4/", credentials.server)).map_err(|e| {
             MmError::NotMattermost {
@@ -593,7 +598,7 @@ impl Client {
                     if self.decide(attempt, &Attempt::Transport) == Decision::GiveUp {
                         return Err(MmError::Transport {
                             endpoint: endpoint.to_owned(),
-                            source,
+                            error: source,
                         });
                     }
                     drop(permit);

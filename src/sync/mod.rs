@@ -25,6 +25,7 @@ use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
 use crate::mm::{Client, ClientOptions, MmError};
 use crate::model::{ChannelType, UserId, dm_other_user};
+use crate::outdir::{OutputDirError, OutputKind};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
@@ -141,6 +142,8 @@ pub enum SyncError {
     #[error(transparent)]
     Lock(#[from] LockError),
     #[error(transparent)]
+    OutputDir(#[from] OutputDirError),
+    #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Blob(#[from] BlobError),
@@ -209,6 +212,8 @@ pub async fn run_sync(
         }
         .into());
     }
+    // Before anything is written: never turn a directory of other files into an archive.
+    crate::outdir::check_dir(&options.archive, OutputKind::Archive)?;
     std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
         path: options.archive.clone(),
         source,
@@ -564,8 +569,9 @@ impl Run<'_> {
                 groups: skips.groups,
             },
         );
+        // Names not found and teams without access are warnings: `--quiet` still shows them.
         for note in selection.notes.clone() {
-            self.note(note);
+            self.note(format!("warning: {note}"));
         }
 
         // Catalogue every team and channel we can see; `selected` marks the archived ones.
