@@ -208,6 +208,7 @@ async fn hostile_names_never_leave_the_data_dir() {
     });
     env.sync().await;
     let sandbox = env.dir.path().join("sandbox");
+    std::fs::create_dir(&sandbox).unwrap(); // the zip's folder must exist (`-o` never creates one)
     let data = sandbox.join("data");
     let out = export_bin(&env.archive, &data, &sandbox.join("out.zip"), "UTC");
     assert!(

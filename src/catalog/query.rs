@@ -8,8 +8,8 @@
 
 use std::path::Path;
 
+use rusqlite::ErrorCode;
 use rusqlite::types::ValueRef;
-use rusqlite::{ErrorCode, params};
 
 use super::{Catalog, CatalogError, Context, Result};
 
@@ -45,6 +45,8 @@ pub enum QueryError {
     /// database`) says nothing the message does not.
     #[error("SQLite cannot run the statement: {message}")]
     Sql { message: String },
+    #[error("no {what} named `{name}` in the archive")]
+    UnknownName { what: &'static str, name: String },
     #[error("nothing to search for: give at least one word")]
     NoWords,
     #[error("cannot write the results")]
@@ -270,6 +272,54 @@ fn cell(value: ValueRef<'_>) -> Cell<'_> {
     }
 }
 
+/// What a search matches, shared by the search and its count: named parameters `:fts`,
+/// `:channel`, `:team`, `:from`, `:after`, `:before`, `:deleted` (see [`SearchFilters`]).
+macro_rules! search_matches {
+    () => {
+        "FROM post_search
+         JOIN posts p ON p.rowid = post_search.rowid
+         JOIN channels c ON c.id = p.channel_id
+         LEFT JOIN teams t ON t.id = c.team_id
+         LEFT JOIN users u ON u.id = p.user_id
+         WHERE post_search MATCH :fts
+           AND (:channel IS NULL OR lower(:channel) IN (lower(c.name), lower(c.display_name), lower(c.export_name)))
+           AND (:team IS NULL OR lower(:team) IN (lower(t.name), lower(t.display_name)))
+           AND (:from IS NULL OR lower(u.username) = lower(:from))
+           AND (:after IS NULL OR p.create_at >= :after)
+           AND (:before IS NULL OR p.create_at < :before)
+           AND (:deleted OR p.delete_at = 0)"
+    };
+}
+
+/// The values of the parameters of `search_matches!`.
+struct SearchFilters<'a> {
+    fts: &'a String,
+    query: &'a SearchQuery,
+    from: Option<&'a str>,
+}
+
+impl SearchFilters<'_> {
+    fn params(&self) -> Vec<(&'static str, &dyn rusqlite::ToSql)> {
+        let q = self.query;
+        vec![
+            (":fts", self.fts),
+            (":channel", &q.channel),
+            (":team", &q.team),
+            (":from", &self.from),
+            (":after", &q.created_from),
+            (":before", &q.created_before),
+            (
+                ":deleted",
+                if q.deleted == DeletedPosts::Include {
+                    &true
+                } else {
+                    &false
+                },
+            ),
+        ]
+    }
+}
+
 impl Catalog {
     /// Runs one read-only statement, handing the column names and then every row to `sink`
     /// as it is read. A statement that could write is refused before it runs.
@@ -304,62 +354,120 @@ impl Catalog {
     /// Full-text search over post messages and attachment names, best match first (bm25).
     pub fn search_posts(&self, query: &SearchQuery) -> Result<Vec<SearchHit>, QueryError> {
         let fts = fts_query(&query.words).ok_or(QueryError::NoWords)?;
+        let from = query.from.as_deref().map(|u| u.trim_start_matches('@'));
+        let filters = SearchFilters {
+            fts: &fts,
+            query,
+            from,
+        };
         let mut stmt = self
             .conn
-            .prepare_cached(
+            .prepare_cached(concat!(
                 "SELECT p.id, t.name, coalesce(c.export_name, c.name), c.type, u.username, p.create_at,
                         nullif(p.root_id, ''), p.delete_at > 0,
-                        snippet(post_search, -1, ?2, ?3, '…', 16), rank
-                 FROM post_search
-                 JOIN posts p ON p.rowid = post_search.rowid
-                 JOIN channels c ON c.id = p.channel_id
-                 LEFT JOIN teams t ON t.id = c.team_id
-                 LEFT JOIN users u ON u.id = p.user_id
-                 WHERE post_search MATCH ?1
-                   AND (?4 IS NULL OR lower(?4) IN (lower(c.name), lower(c.display_name), lower(c.export_name)))
-                   AND (?5 IS NULL OR lower(?5) IN (lower(t.name), lower(t.display_name)))
-                   AND (?6 IS NULL OR lower(u.username) = lower(?6))
-                   AND (?7 IS NULL OR p.create_at >= ?7)
-                   AND (?8 IS NULL OR p.create_at < ?8)
-                   AND (?9 OR p.delete_at = 0)
-                 ORDER BY rank
-                 LIMIT ?10",
-            )
+                        snippet(post_search, -1, :open, :close, '…', 16), rank ",
+                search_matches!(),
+                // Equal ranks newest first, then by id: the same order on every run.
+                " ORDER BY rank, p.create_at DESC, p.id LIMIT :limit"
+            ))
             .ctx(&self.path, "prepare search")?;
-        let from = query.from.as_deref().map(|u| u.trim_start_matches('@'));
+        let mut bound = filters.params();
+        bound.extend([
+            (":open", &query.highlight.0 as &dyn rusqlite::ToSql),
+            (":close", &query.highlight.1),
+            (":limit", &query.limit),
+        ]);
         let rows = stmt
-            .query_map(
-                params![
-                    fts,
-                    query.highlight.0,
-                    query.highlight.1,
-                    query.channel,
-                    query.team,
-                    from,
-                    query.created_from,
-                    query.created_before,
-                    query.deleted == DeletedPosts::Include,
-                    query.limit,
-                ],
-                |r| {
-                    Ok(SearchHit {
-                        post_id: r.get(0)?,
-                        team: r.get(1)?,
-                        channel: r.get(2)?,
-                        channel_type: r.get(3)?,
-                        author: r.get(4)?,
-                        create_at: r.get(5)?,
-                        root_id: r.get(6)?,
-                        deleted: r.get(7)?,
-                        snippet: r.get(8)?,
-                        rank: r.get(9)?,
-                    })
-                },
-            )
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>());
-        rows.map_err(|e| QueryError::Sql {
-            message: sqlite_message(&e),
-        })
+            .query_map(bound.as_slice(), |r| {
+                Ok(SearchHit {
+                    post_id: r.get(0)?,
+                    team: r.get(1)?,
+                    channel: r.get(2)?,
+                    channel_type: r.get(3)?,
+                    author: r.get(4)?,
+                    create_at: r.get(5)?,
+                    root_id: r.get(6)?,
+                    deleted: r.get(7)?,
+                    snippet: r.get(8)?,
+                    rank: r.get(9)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| QueryError::Sql {
+                message: sqlite_message(&e),
+            })?;
+        if rows.is_empty() {
+            self.check_search_names(query, from)?;
+        }
+        Ok(rows)
+    }
+
+    /// How many posts match `query` in all; with [`Catalog::search_posts`] cut at
+    /// `query.limit`, says how many more there are.
+    pub fn count_search_matches(&self, query: &SearchQuery) -> Result<u64, QueryError> {
+        let fts = fts_query(&query.words).ok_or(QueryError::NoWords)?;
+        let filters = SearchFilters {
+            fts: &fts,
+            query,
+            from: query.from.as_deref().map(|u| u.trim_start_matches('@')),
+        };
+        self.conn
+            .prepare_cached(concat!("SELECT count(*) ", search_matches!()))
+            .and_then(|mut stmt| stmt.query_row(filters.params().as_slice(), |r| r.get(0)))
+            .map_err(|e| QueryError::Sql {
+                message: sqlite_message(&e),
+            })
+    }
+
+    /// A search without hits whose `--channel`, team or `--from` names nothing in the archive
+    /// is an error naming it, not "no posts found".
+    fn check_search_names(
+        &self,
+        query: &SearchQuery,
+        from: Option<&str>,
+    ) -> Result<(), QueryError> {
+        let exists = |sql: &str, name: &str| -> Result<bool, QueryError> {
+            self.conn
+                .prepare_cached(sql)
+                .and_then(|mut stmt| stmt.exists([name]))
+                .map_err(|e| QueryError::Sql {
+                    message: sqlite_message(&e),
+                })
+        };
+        if let Some(team) = &query.team
+            && !exists(
+                "SELECT 1 FROM teams WHERE lower(?1) IN (lower(name), lower(display_name))",
+                team,
+            )?
+        {
+            return Err(QueryError::UnknownName {
+                what: "team",
+                name: team.clone(),
+            });
+        }
+        if let Some(channel) = &query.channel
+            && !exists(
+                "SELECT 1 FROM channels WHERE lower(?1) IN (lower(name), lower(display_name), lower(export_name))",
+                channel,
+            )?
+        {
+            return Err(QueryError::UnknownName {
+                what: "channel",
+                name: channel.clone(),
+            });
+        }
+        if let Some(user) = from
+            && !exists(
+                "SELECT 1 FROM users WHERE lower(username) = lower(?1)",
+                user,
+            )?
+        {
+            return Err(QueryError::UnknownName {
+                what: "user",
+                name: user.to_owned(),
+            });
+        }
+        Ok(())
     }
 
     /// Turns SQLite's `no such table: x` into a message that lists what can be queried.

@@ -217,9 +217,19 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
         eprintln!("no posts found");
         return Ok(EXIT_OK);
     }
-    print_json_or(args.json, &hits, |out| {
+    let code = print_json_or(args.json, &hits, |out| {
         results::write_search_hits(out, &hits)
-    })
+    })?;
+    if !args.json && hits.len() as u64 == u64::from(args.limit) {
+        let all = catalog.count_search_matches(&query)?;
+        if all > hits.len() as u64 {
+            eprintln!(
+                "{} of {all} matching posts shown, best first; --limit N shows more",
+                hits.len()
+            );
+        }
+    }
+    Ok(code)
 }
 
 pub fn run_stats(args: &StatsArgs) -> Result<u8> {

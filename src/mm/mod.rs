@@ -200,12 +200,12 @@ impl MmError {
         self
     }
 
-    /// A first request answered 404/405: the URL does not lead to a Mattermost API.
+    /// A first request answered 404/405/501: the URL does not lead to a Mattermost API.
     fn missing_api(self) -> MmError {
         match self {
             MmError::Status {
                 endpoint,
-                status: status @ (404 | 405),
+                status: status @ (404 | 405 | 501),
                 ..
             } => MmError::NotMattermost {
                 endpoint,
