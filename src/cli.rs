@@ -351,6 +351,21 @@ fn warn_if_readable_by_others(path: &Path, log: &dyn Observer) {
 #[cfg(not(unix))]
 fn warn_if_readable_by_others(_path: &Path, _log: &dyn Observer) {}
 
+/// The command line as clap should see it: clap's `help` subcommand refuses `--help`
+/// (`matterbak help --help`, `matterbak help sync -h`), which then means the same as
+/// without `help`.
+pub fn args_for_clap(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if args.get(1).is_some_and(|a| a == "help")
+        && args[2..].iter().any(|a| a == "--help" || a == "-h")
+    {
+        args.remove(1);
+    }
+    args
+}
+
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
@@ -398,7 +413,7 @@ fn run_export(
         Some(match &target.output {
             Some(path) => path.clone(),
             None => {
-                let catalog = Catalog::open(archive, Access::ReadOnly)?;
+                let catalog = Catalog::open(archive, Access::ReadOnly).context("export failed")?;
                 let owner = catalog.archive_owner()?.unwrap_or_else(|| "archive".into());
                 export::default_zip_name(&owner)
             }
@@ -407,7 +422,7 @@ fn run_export(
         None
     };
     let report = export::export_archive(archive, &target.data_dir, zip_path.as_deref(), options)
-        .with_context(|| format!("export of {} failed", archive.display()))?;
+        .context("export failed")?;
     println!("data dir: {}", target.data_dir.display());
     if let Some(zip) = &zip_path {
         println!("zip: {}", zip.display());
@@ -434,8 +449,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         None if args.read_data => DataCheck::All,
         None => DataCheck::Sizes,
     };
-    let report = verify::verify_archive(archive, data)
-        .with_context(|| format!("cannot verify {}", archive.display()))?;
+    let report = verify::verify_archive(archive, data).context("verify failed")?;
     for finding in &report.findings {
         println!("{finding}");
     }
@@ -454,7 +468,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         return Ok(EXIT_OK);
     }
     match verify::mark_for_refetch(archive, &report)
-        .with_context(|| format!("cannot mark damaged blobs in {}", archive.display()))?
+        .context("cannot mark damaged blobs for the next sync")?
     {
         Repair::Marked { rows, quarantined } => println!(
             "marked {rows} item(s) to be fetched again by the next `matterbak sync`; {quarantined} damaged blob(s) moved to {}",

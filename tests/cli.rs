@@ -122,19 +122,27 @@ fn bad_flags_and_output_paths_table() {
         ),
         (
             &["export", "--archive", "demo/archive", "-d", "file"],
-            "error: export of demo/archive failed: file exists and is not a directory",
+            "error: export failed: file exists and is not a directory",
         ),
         (
             &["export", "--archive", "demo/archive", "-d", "home"],
-            "error: export of demo/archive failed: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
+            "error: export failed: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
         ),
         (
             &["export", "--archive", "demo/archive", "-o", "nodir/x.zip"],
-            "error: export of demo/archive failed: cannot write nodir/x.zip: the folder nodir does not exist",
+            "error: export failed: cannot write nodir/x.zip: the folder nodir does not exist",
         ),
         (
             &["export", "--archive", "demo/archive", "-o", "home"],
-            "error: export of demo/archive failed: cannot write home: it is a directory; give a file name",
+            "error: export failed: cannot write home: it is a directory; give a file name",
+        ),
+        (
+            &["verify", "--archive", "nope"],
+            "error: verify failed: no archive at nope: it holds no catalog.sqlite (run `matterbak sync` first, or give --archive DIR)",
+        ),
+        (
+            &["export", "--archive", "nope"],
+            "error: export failed: no archive at nope: it holds no catalog.sqlite",
         ),
         (
             &["demo", "home"],
@@ -219,6 +227,11 @@ fn completions_and_help_texts() {
     assert!(out.starts_with("#compdef matterbak"), "{out}");
     let (code, _, err) = run_out(dir.path(), &["completions", "cmd.exe"]);
     assert_eq!(code, 2, "{err}");
+    for args in [&["help", "--help"][..], &["help", "sync", "-h"]] {
+        let (code, out, err) = run_out(dir.path(), args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        assert!(out.contains("Usage: matterbak"), "{args:?}: {out}");
+    }
     let (code, out, _) = run_out(dir.path(), &["sync", "--help"]);
     assert_eq!(code, 0);
     let flat = out.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -449,6 +462,7 @@ mod server_table {
 
     const HTML: &str = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 46\r\nConnection: close\r\n\r\n<!DOCTYPE html><html><body>Hello</body></html>";
     const NOT_FOUND: &str = "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 18\r\nConnection: close\r\n\r\n404 page not found";
+    const NOT_IMPLEMENTED: &str = "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\nNot Implemented";
 
     fn sync_binary(dir: &Path, archive: &Path, extra: &[&str]) -> (i32, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
@@ -545,6 +559,7 @@ mod server_table {
         let mock = server.url();
         let html = canned_server(HTML).await;
         let not_found = canned_server(NOT_FOUND).await;
+        let not_implemented = canned_server(NOT_IMPLEMENTED).await;
         let html_hostport = html.trim_start_matches("http://").to_owned();
         let creds = |url: &str| serde_json::json!({"user": "alice", "password": SAMPLE_PASSWORD, "url": url});
         let login = |url: &str| {
@@ -594,6 +609,16 @@ mod server_table {
                 archive: Archive::Existing,
                 code: 2,
                 error: format!("{}the response is not what a Mattermost server sends: HTTP 404 without a Mattermost error body: is the URL the server's address?", login(&not_found)),
+                also: vec![],
+            },
+            Case {
+                name: "a server answering 501",
+                creds: creds(&not_implemented),
+                channels: SAMPLE_CHANNELS_JSON,
+                extra: vec![],
+                archive: Archive::Existing,
+                code: 2,
+                error: format!("{}the response is not what a Mattermost server sends: HTTP 501: no Mattermost API there; is the url the server's address (https://host, without a path)?", login(&not_implemented)),
                 also: vec![],
             },
             Case {

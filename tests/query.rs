@@ -517,6 +517,61 @@ async fn search_cli_prints_hits_and_validates_flags() {
     );
     let (code, _, stderr) = matterbak(&env.archive, &["search", "x", "--limit", "0"]);
     assert_eq!(code, 2, "{stderr}");
+
+    // Cut at --limit: says how many match in all.
+    let all = env
+        .catalog()
+        .count_search_matches(&query(&["update"]))
+        .unwrap();
+    assert!(all > 3, "{all}");
+    let (code, out, stderr) = matterbak(&env.archive, &["search", "update", "--limit", "3"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(" UTC  ")).count(),
+        3,
+        "{out}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "3 of {all} matching posts shown, best first; --limit N shows more"
+        )),
+        "{stderr}"
+    );
+    // Equal ranks (many posts say just "update …"): newest first, the same on every run.
+    let (_, out, _) = matterbak(
+        &env.archive,
+        &["search", "update", "--limit", "500", "--json"],
+    );
+    let hits: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let ties: Vec<_> = hits
+        .windows(2)
+        .filter(|w| w[0]["rank"] == w[1]["rank"])
+        .collect();
+    assert!(!ties.is_empty(), "the sample has equal ranks");
+    for w in ties {
+        assert!(
+            w[0]["create_at"].as_i64() >= w[1]["create_at"].as_i64(),
+            "{w:?}"
+        );
+    }
+    // Nothing on stderr with --json, even without hits.
+    let (code, out, stderr) = matterbak(&env.archive, &["search", "nosuchword", "--json"]);
+    assert_eq!((code, out.trim(), stderr.as_str()), (0, "[]", ""));
+    // An unknown channel or user is named, not "no posts found".
+    for (flag, what) in [("--channel", "channel"), ("--from", "user")] {
+        let (code, _, stderr) = matterbak(&env.archive, &["search", "update", flag, "nosuch"]);
+        assert_eq!(code, 2, "{stderr}");
+        assert_eq!(
+            stderr.trim(),
+            format!("error: no {what} named `nosuch` in the archive")
+        );
+    }
+    let (code, _, stderr) = matterbak(
+        &env.archive,
+        &["search", "update", "--channel", "nosuch/dev"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no team named `nosuch`"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

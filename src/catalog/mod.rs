@@ -66,7 +66,7 @@ pub enum CatalogError {
         found: i64,
         supported: i64,
     },
-    #[error("no archive at {}: {} does not exist (run `matterbak sync` first)", archive.display(), archive.join(CATALOG_FILE).display())]
+    #[error("no archive at {}: it holds no {CATALOG_FILE} (run `matterbak sync` first, or give --archive DIR)", archive.display())]
     Missing { archive: PathBuf },
     #[error("the catalog writer thread stopped")]
     WriterGone,
