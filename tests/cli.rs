@@ -854,3 +854,28 @@ mod server_table {
         assert!(err.contains("Permission denied"), "{err}");
     }
 }
+
+#[test]
+fn the_readme_states_what_a_newcomer_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let version = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("rust-version = "))
+        .expect("Cargo.toml sets rust-version")
+        .trim_matches('"');
+    assert!(
+        readme.contains(&format!("Rust {version} or newer, the `rust-version` in")),
+        "README names the minimum Rust version {version}"
+    );
+    assert!(readme.contains("matterbak completions bash > "));
+    assert!(readme.contains("cargo install --path ."));
+    assert!(readme.contains("The `sqlite3` shell is optional"));
+    assert!(readme.contains("(#restoring-into-mattermost)"));
+    let ignored = std::fs::read_to_string(root.join(".gitignore")).unwrap();
+    assert!(
+        ignored.lines().any(|l| l == "/matterbak-demo/"),
+        "{ignored}"
+    );
+}
