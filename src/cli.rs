@@ -70,7 +70,7 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportTarget {
-    /// Directory to write the folder layout into.
+    /// Directory to write the folder layout into: new, empty, or an earlier export.
     #[arg(short = 'd', long = "data-dir", default_value = "data")]
     pub data_dir: PathBuf,
     /// Output of the chosen --format: for `json`, the zip file to write (default:
@@ -123,7 +123,8 @@ pub struct VerifyArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct DemoArgs {
-    /// Directory for the demo's archive, data dir, zip and config files.
+    /// Directory for the demo's archive, data dir, zip and config files: new, empty, or an
+    /// earlier demo's.
     #[arg(default_value = "matterbak-demo")]
     pub dir: PathBuf,
 }
@@ -151,7 +152,7 @@ pub struct MockServerArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ArchiveArg {
-    /// Archive directory (catalog.sqlite + blobs/).
+    /// Archive directory (catalog.sqlite + blobs/); a new one must be new or empty.
     #[arg(
         long,
         env = "MATTERBAK_ARCHIVE",
@@ -231,7 +232,7 @@ pub struct SyncArgs {
     /// Print only warnings and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Also write the run's summary as JSON to this file.
+    /// Also write the run's summary as JSON to this file (its folder must exist).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Testing only: make the disk look full part-way through the run, after BYTES bytes of

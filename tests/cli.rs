@@ -185,6 +185,12 @@ fn the_demo_hints_run_as_printed_and_a_second_run_writes_nothing() {
     let (code, out, err) = run_out(root.path(), &["demo", "matterbak-demo"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.matches("zip:").count(), 1, "the zip path once: {out}");
+    // The attachment count is not paired with the bytes of every download.
+    assert!(
+        err.contains("6 attachment(s) fetched, ")
+            && err.contains(" bytes downloaded (attachments, pictures, emojis)"),
+        "{err}"
+    );
     let hints: Vec<&str> = out
         .lines()
         .map(str::trim)

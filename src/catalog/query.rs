@@ -105,6 +105,12 @@ fn sqlite_message(e: &rusqlite::Error) -> String {
     }
 }
 
+fn sql_failure(e: rusqlite::Error) -> QueryError {
+    QueryError::Sql {
+        message: sqlite_message(&e),
+    }
+}
+
 /// Whether a failure is SQLite refusing to write (the read-only connection's last line).
 fn is_write_refusal(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(ErrorCode::ReadOnly))
@@ -119,9 +125,7 @@ fn sql_error(sql: &str, source: rusqlite::Error) -> QueryError {
     } else if matches!(source, rusqlite::Error::MultipleStatement) {
         QueryError::SeveralStatements
     } else {
-        QueryError::Sql {
-            message: sqlite_message(&source),
-        }
+        sql_failure(source)
     }
 }
 
@@ -393,9 +397,7 @@ impl Catalog {
                 })
             })
             .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
-            .map_err(|e| QueryError::Sql {
-                message: sqlite_message(&e),
-            })?;
+            .map_err(sql_failure)?;
         if rows.is_empty() {
             self.check_search_names(query, from)?;
         }
@@ -414,9 +416,7 @@ impl Catalog {
         self.conn
             .prepare_cached(concat!("SELECT count(*) ", search_matches!()))
             .and_then(|mut stmt| stmt.query_row(filters.params().as_slice(), |r| r.get(0)))
-            .map_err(|e| QueryError::Sql {
-                message: sqlite_message(&e),
-            })
+            .map_err(sql_failure)
     }
 
     /// A search without hits whose `--channel`, team or `--from` names nothing in the archive
@@ -426,46 +426,36 @@ impl Catalog {
         query: &SearchQuery,
         from: Option<&str>,
     ) -> Result<(), QueryError> {
-        let exists = |sql: &str, name: &str| -> Result<bool, QueryError> {
-            self.conn
+        let names = [
+            (
+                "team",
+                query.team.as_deref(),
+                "SELECT 1 FROM teams WHERE lower(?1) IN (lower(name), lower(display_name))",
+            ),
+            (
+                "channel",
+                query.channel.as_deref(),
+                "SELECT 1 FROM channels WHERE lower(?1) IN (lower(name), lower(display_name), lower(export_name))",
+            ),
+            (
+                "user",
+                from,
+                "SELECT 1 FROM users WHERE lower(username) = lower(?1)",
+            ),
+        ];
+        for (what, name, sql) in names {
+            let Some(name) = name else { continue };
+            let known = self
+                .conn
                 .prepare_cached(sql)
                 .and_then(|mut stmt| stmt.exists([name]))
-                .map_err(|e| QueryError::Sql {
-                    message: sqlite_message(&e),
-                })
-        };
-        if let Some(team) = &query.team
-            && !exists(
-                "SELECT 1 FROM teams WHERE lower(?1) IN (lower(name), lower(display_name))",
-                team,
-            )?
-        {
-            return Err(QueryError::UnknownName {
-                what: "team",
-                name: team.clone(),
-            });
-        }
-        if let Some(channel) = &query.channel
-            && !exists(
-                "SELECT 1 FROM channels WHERE lower(?1) IN (lower(name), lower(display_name), lower(export_name))",
-                channel,
-            )?
-        {
-            return Err(QueryError::UnknownName {
-                what: "channel",
-                name: channel.clone(),
-            });
-        }
-        if let Some(user) = from
-            && !exists(
-                "SELECT 1 FROM users WHERE lower(username) = lower(?1)",
-                user,
-            )?
-        {
-            return Err(QueryError::UnknownName {
-                what: "user",
-                name: user.to_owned(),
-            });
+                .map_err(sql_failure)?;
+            if !known {
+                return Err(QueryError::UnknownName {
+                    what,
+                    name: name.to_owned(),
+                });
+            }
         }
         Ok(())
     }
