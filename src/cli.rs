@@ -152,7 +152,7 @@ pub struct MockServerArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ArchiveArg {
-    /// Archive directory (catalog.sqlite + blobs/); a new one must be new or empty.
+    /// Archive directory (catalog.sqlite + blobs/): an archive, or a new or empty directory.
     #[arg(
         long,
         env = "MATTERBAK_ARCHIVE",

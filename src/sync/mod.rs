@@ -391,12 +391,23 @@ pub(crate) fn record_failure(
     if error.is_fatal() {
         return Err(error.into());
     }
+    let error = with_causes(&error);
     observer.note(&format!("failed: {item}: {error}"));
-    failures.push(Failure {
-        item,
-        error: error.to_string(),
-    });
+    failures.push(Failure { item, error });
     Ok(())
+}
+
+/// An error and its causes on one line (`a: b: c`), as `main` prints a fatal one: a failed
+/// item's message needs its cause too, and a `Display` never repeats its `#[source]`.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        line.push_str(": ");
+        line.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    line
 }
 
 /// A member list is refreshed when never fetched, older than the configured age, or on a
@@ -1000,4 +1011,25 @@ async fn fetch_images<K: Clone + Send + Sync + 'static>(
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_item_keeps_the_cause_its_display_leaves_to_the_chain() {
+        let source = serde_json::from_str::<u32>("x").unwrap_err();
+        let error = MmError::Decode {
+            endpoint: "GET /api/v4/files/f1/info".into(),
+            source,
+        };
+        let line = with_causes(&error);
+        assert!(
+            line.starts_with(
+                "GET /api/v4/files/f1/info: cannot decode the response: expected value"
+            ),
+            "{line}"
+        );
+    }
 }

@@ -9,7 +9,7 @@ use super::plan::{WalkStep, next_walk_step};
 use super::files::FileQueue;
 use super::{
     Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, members_due, now_ms,
-    record_failure,
+    record_failure, with_causes,
 };
 use crate::catalog::{CatalogWriter, RunSummary};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
@@ -119,7 +119,7 @@ impl<'a> ChannelTask<'a> {
         let changes = match outcome {
             Ok(changes) => changes,
             Err(SyncError::Server(e)) => {
-                let note = e.to_string();
+                let note = with_causes(&e);
                 let cid = id.clone();
                 self.writer
                     .call(move |c| {
