@@ -550,6 +550,7 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
         .unwrap_or_else(|_| "matterbak".into());
     let archive_arg = shell_word(&archive.to_string_lossy());
     let catalog = shell_word(&archive.join(crate::catalog::CATALOG_FILE).to_string_lossy());
+    println!();
     println!("archive (SQLite catalog + blobs): {}", archive.display());
     println!();
     println!("Try some SQL on the catalog:");
