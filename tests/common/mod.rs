@@ -80,6 +80,7 @@ pub fn fast_retries() -> RetryPolicy {
         max_attempts: 8,
         base_delay: std::time::Duration::from_millis(2),
         max_delay: std::time::Duration::from_millis(50),
+        max_limited_wait: std::time::Duration::from_secs(60),
     }
 }
 
