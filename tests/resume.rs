@@ -380,6 +380,49 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     );
 }
 
+/// A stop does not wait for the rate limiter or a back-off (issue #12: with `--rate-limit 1`
+/// SIGINT took 4.7 s): requests waiting for their turn are not sent, the run ends within 2 s
+/// as interrupted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let archive = env.dir.path().join("archive");
+    let dir = env.dir.path();
+    let child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .args(["sync", "--rate-limit", "1", "--concurrency", "4", "--quiet"])
+        .arg("--archive")
+        .arg(&archive)
+        .arg("--credentials")
+        .arg(dir.join("credentials.json"))
+        .arg("--channels")
+        .arg(dir.join("channels.json"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary starts");
+    // Past login, with workers queued on the limiter (one request a second).
+    std::thread::sleep(Duration::from_millis(3500));
+    let before = env.server.request_count();
+    assert!(before >= 2, "the run is under way: {before} requests");
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let (code, err) = finish(child);
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    let catalog = Catalog::open(&archive, Access::ReadOnly).unwrap();
+    assert_eq!(
+        rows(&catalog, "SELECT outcome FROM sync_runs"),
+        ["interrupted"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = start().await;

@@ -734,6 +734,19 @@ impl Workspace {
         self.open_gm(&refs, at)
     }
 
+    /// The usernames of a channel's members but `except`, sorted (a group channel's name as
+    /// the Python matterbak gives it, joined by `__`).
+    pub fn group_channel_usernames(&self, channel_id: &str, except: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .channel_members_of(channel_id)
+            .filter_map(|m| self.users.get(&m.user_id))
+            .map(|u| u.username.clone())
+            .filter(|name| name != except)
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Removes a member row (a user leaving a channel), without the system post.
     pub fn remove_channel_member(&mut self, channel_id: &str, username: &str) {
         let user_id = self.user_id(username);
