@@ -875,6 +875,7 @@ async fn a_rate_limited_server_costs_time_not_items() {
     let statuses: Vec<u16> = env.server.requests().iter().map(|r| r.status).collect();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     let total = statuses.len();
+    eprintln!("{limited} of {total} answers 429, {took:.2} s");
     assert!(
         limited * 50 <= total,
         "{limited} of {total} answers were 429 (at most 2 %)"

@@ -107,13 +107,17 @@ impl Pacer {
         let available = self.tokens_at(at, now);
         self.tokens = available - 1.0;
         self.at = Some(now);
-        let wait = if available >= 1.0 {
+        // One token kept in reserve where the bucket allows: a request due earlier may reach
+        // the server after one due later, so the mirror can be a token optimistic. At the
+        // server's pace the reserve costs nothing (the refill, not the bucket, sets the pace).
+        let needed = if self.limit >= 3 { 2.0 } else { 1.0 };
+        let wait = if available >= needed {
             Duration::ZERO
         } else {
             let rate = (self.rate * HEADROOM).max(f64::MIN_POSITIVE);
             // Capped: a wrong guess must not park a request for long; the next answer
             // corrects it.
-            Duration::from_secs_f64(((1.0 - available) / rate).min(60.0))
+            Duration::from_secs_f64(((needed - available) / rate).min(60.0))
         };
         self.outstanding.insert(ticket, now + wait);
         (ticket, wait)
@@ -354,7 +358,8 @@ mod tests {
         pacer.observe(ticket, now, headers, false);
         assert_eq!(pacer.rate(), 5.0, "10 tokens back within 2 s");
         let waits: Vec<Duration> = (0..3).map(|_| pacer.reserve(now).1).collect();
-        let slots = [1.0, 2.0, 3.0].map(|k| Duration::from_secs_f64(k / (5.0 * HEADROOM)));
+        // One token kept in reserve, so the first waits for two refills.
+        let slots = [2.0, 3.0, 4.0].map(|k| Duration::from_secs_f64(k / (5.0 * HEADROOM)));
         assert_eq!(waits, slots, "one slot each, not all at once");
     }
 
