@@ -15,8 +15,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn spawn_sync(dir: &Path, archive: &Path) -> Child {
+    spawn_sync_with(dir, archive, &["--rate-limit", "0"])
+}
+
+fn spawn_sync_with(dir: &Path, archive: &Path, flags: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .args(["sync", "--rate-limit", "0", "--quiet", "--archive"])
+        .arg("sync")
+        .args(flags)
+        .args(["--quiet", "--archive"])
         .arg(archive)
         .arg("--credentials")
         .arg(dir.join("credentials.json"))
@@ -360,20 +366,22 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     let archive = env.dir.path().join("archive");
     let child = spawn_sync(env.dir.path(), &archive);
     std::thread::sleep(Duration::from_millis(400));
+    assert_stops_within_two_seconds(child, "-TERM", &archive);
+}
+
+/// Sends `signal` and checks the run ends within 2 s as interrupted (exit 1, recorded).
+fn assert_stops_within_two_seconds(child: Child, signal: &str, archive: &Path) {
     let sent = Instant::now();
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let (code, err) = finish(child);
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "stopped in {:?}",
-        sent.elapsed()
-    );
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    let catalog = Catalog::open(&archive, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
     assert_eq!(
         rows(&catalog, "SELECT outcome FROM sync_runs"),
         ["interrupted"]
@@ -389,38 +397,16 @@ async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
     let env = start().await;
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     let archive = env.dir.path().join("archive");
-    let dir = env.dir.path();
-    let child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .args(["sync", "--rate-limit", "1", "--concurrency", "4", "--quiet"])
-        .arg("--archive")
-        .arg(&archive)
-        .arg("--credentials")
-        .arg(dir.join("credentials.json"))
-        .arg("--channels")
-        .arg(dir.join("channels.json"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
+    let child = spawn_sync_with(
+        env.dir.path(),
+        &archive,
+        &["--rate-limit", "1", "--concurrency", "4"],
+    );
     // Past login, with workers queued on the limiter (one request a second).
     std::thread::sleep(Duration::from_millis(3500));
     let before = env.server.request_count();
     assert!(before >= 2, "the run is under way: {before} requests");
-    let sent = Instant::now();
-    Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let (code, err) = finish(child);
-    let took = sent.elapsed();
-    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("interrupted"), "{err}");
-    let catalog = Catalog::open(&archive, Access::ReadOnly).unwrap();
-    assert_eq!(
-        rows(&catalog, "SELECT outcome FROM sync_runs"),
-        ["interrupted"]
-    );
+    assert_stops_within_two_seconds(child, "-INT", &archive);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

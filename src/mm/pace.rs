@@ -31,15 +31,7 @@ impl RateHeaders {
     /// Reads the three headers; the smallest value of each when a header comes twice (two
     /// limiters on the way, §8). None unless all three are present.
     pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<RateHeaders> {
-        let min = |name: &str| {
-            headers
-                .get_all(name)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|v| v.trim().parse::<u64>().ok())
-                .min()
-        };
+        let min = |name| super::retry::smallest_number(headers, name);
         Some(RateHeaders {
             limit: u32::try_from(min("x-ratelimit-limit")?).ok()?,
             remaining: u32::try_from(min("x-ratelimit-remaining")?).ok()?,

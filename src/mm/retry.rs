@@ -128,22 +128,25 @@ pub fn is_retryable_status(status: u16) -> bool {
 /// Reads a delay hint: `Retry-After` seconds, else on a 429 the smallest `X-Ratelimit-Reset`
 /// (Mattermost may send the header twice, once per limiter).
 pub fn delay_hint(status: u16, headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let numbers = |name: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .min()
-    };
-    numbers("retry-after").or_else(|| {
+    smallest_number(headers, "retry-after").or_else(|| {
         if status == 429 {
-            numbers("x-ratelimit-reset")
+            smallest_number(headers, "x-ratelimit-reset")
         } else {
             None
         }
     })
+}
+
+/// The smallest whole number a header holds, over all its copies and comma-separated values
+/// (limiters in a chain may each add one).
+pub(crate) fn smallest_number(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .min()
 }
 
 #[cfg(test)]

@@ -376,7 +376,10 @@ mod tests {
     }
 
     fn run(config: ChannelsConfig, skips: ChannelSkips) -> Selection {
-        let w = world();
+        run_in(&world(), config, skips)
+    }
+
+    fn run_in(w: &World, config: ChannelsConfig, skips: ChannelSkips) -> Selection {
         plan_selection(
             &config,
             (&UserId::from("me"), "alice"),
@@ -597,15 +600,7 @@ mod tests {
             groups_subset: vec![vec!["bob".into()]],
             ..Default::default()
         };
-        let s = plan_selection(
-            &config,
-            (&UserId::from("me"), "alice"),
-            &w.teams,
-            &w.channels,
-            &w.usernames,
-            &w.groups,
-            ChannelSkips::default(),
-        );
+        let s = run_in(&w, config, ChannelSkips::default());
         assert_eq!(ids(&s), ["d1", "g1"]);
         assert_eq!(
             s.undecided,
