@@ -369,7 +369,8 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     assert_stops_within_two_seconds(child, "-TERM", &archive);
 }
 
-/// Sends `signal` and checks the run ends within 2 s as interrupted (exit 1, recorded).
+/// Sends `signal` and checks the run ends within 2 s as interrupted (exit 1, recorded), with
+/// no file marked as failed.
 fn assert_stops_within_two_seconds(child: Child, signal: &str, archive: &Path) {
     let sent = Instant::now();
     Command::new("kill")
@@ -385,6 +386,14 @@ fn assert_stops_within_two_seconds(child: Child, signal: &str, archive: &Path) {
     assert_eq!(
         rows(&catalog, "SELECT outcome FROM sync_runs"),
         ["interrupted"]
+    );
+    assert_eq!(
+        rows(
+            &catalog,
+            "SELECT count(*) FROM files WHERE fetch_error IS NOT NULL"
+        ),
+        ["0"],
+        "requests not sent because of the stop are not failures"
     );
 }
 
