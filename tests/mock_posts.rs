@@ -336,3 +336,77 @@ async fn single_post_and_metadata() {
     let gone = ctx.get(&format!("/posts/{build}")).await;
     assert_eq!(error_id(gone, 404).await, "app.post.get.app_error");
 }
+
+/// `reply_count` by request mode (§14.2): the live count of the thread in before/after mode
+/// and, with `skipFetchThreads=true`, in page and since mode; 0 in page and since mode
+/// without it.
+#[tokio::test]
+async fn reply_count_depends_on_the_request_mode() {
+    let ctx = Ctx::sample().await;
+    let (channel, first, root, reply, newest, mark) = ctx.ws(|ws| {
+        let channel = ws.create_channel("eng", "threads", "Threads", 'O', &["alice", "bob"]);
+        let first = ws.create_post(&channel, "alice", "first", None);
+        let mark = ws.now();
+        let root = ws.create_post(&channel, "alice", "a thread", None);
+        let reply = ws.create_post(&channel, "bob", "reply one", Some(&root));
+        ws.create_post(&channel, "alice", "reply two", Some(&root));
+        let newest = ws.create_post(&channel, "bob", "last", None);
+        (channel, first, root, reply, newest, mark)
+    });
+    let counts = |list: &serde_json::Value| -> (i64, i64) {
+        (
+            list["posts"][&root]["reply_count"].as_i64().expect("root"),
+            list["posts"][&reply]["reply_count"]
+                .as_i64()
+                .expect("reply"),
+        )
+    };
+    for (query, expected) in [
+        ("per_page=10", (0, 0)),
+        ("per_page=10&skipFetchThreads=true", (2, 2)),
+        (&format!("before={newest}") as &str, (2, 2)),
+        (&format!("before={newest}&skipFetchThreads=true"), (2, 2)),
+        (&format!("after={first}"), (2, 2)),
+        (&format!("since={mark}"), (0, 0)),
+        (&format!("since={mark}&skipFetchThreads=true"), (2, 2)),
+    ] {
+        let list = ctx.get_json(&posts_path(&channel, query)).await;
+        assert_eq!(counts(&list), expected, "{query}");
+    }
+}
+
+/// A member's read state moves when they post, and a mention counts for the one named
+/// (§14.3), so a member list read earlier differs from today's.
+#[tokio::test]
+async fn member_read_state_changes_when_a_member_posts() {
+    let ctx = Ctx::sample().await;
+    let channel = ctx.ws(|ws| ws.create_channel("eng", "chat", "Chat", 'O', &["alice", "bob"]));
+    let (alice, bob) = ctx.ws(|ws| (ws.user_id("alice"), ws.user_id("bob")));
+    let member = |members: &serde_json::Value, user: &str| -> serde_json::Value {
+        members
+            .as_array()
+            .expect("members")
+            .iter()
+            .find(|m| m["user_id"] == user)
+            .cloned()
+            .expect("member row")
+    };
+    let before = ctx.get_json(&format!("/channels/{channel}/members")).await;
+    let at = ctx.ws(|ws| {
+        ws.create_post(&channel, "alice", "hello", None);
+        ws.create_post(&channel, "bob", "hi @alice", None);
+        ws.now()
+    });
+    let after = ctx.get_json(&format!("/channels/{channel}/members")).await;
+    let (b0, b1) = (member(&before, &bob), member(&after, &bob));
+    assert_eq!(b1["last_viewed_at"], at);
+    assert_eq!(b1["last_update_at"], at);
+    assert_eq!(b1["msg_count"], 2, "caught up with both posts");
+    assert_eq!(b1["msg_count_root"], 2);
+    assert_ne!(b0["last_viewed_at"], b1["last_viewed_at"]);
+    let a1 = member(&after, &alice);
+    assert_eq!(a1["msg_count"], 1, "alice has not read bob's post");
+    assert_eq!(a1["mention_count"], 1, "bob mentioned her");
+    assert_eq!(a1["mention_count_root"], 1);
+    assert_eq!(a1["last_update_at"], at);
+}

@@ -227,18 +227,87 @@ async fn users_lookup_and_ids_since() {
         .await
         .expect("send");
     assert_eq!(garbage.status(), 400);
+}
 
-    let gm = ctx.ws(|ws| ws.gm_channel_id(&["alice", "bob", "carol"]));
-    let members: Value = ctx
-        .request(Method::POST, "/users/group_channels")
-        .json(&[&gm])
-        .send()
+/// `POST /users/group_channels` as the server answers it (§14.1): sorted ids, only the first
+/// 50 read, 400 on an empty or malformed body, the caller left out, users by username, only
+/// group channels the caller is in, a group without other members absent.
+#[tokio::test]
+async fn group_channels_answers_like_the_server() {
+    let ctx = Ctx::sample().await;
+    let post = |body: Value| {
+        ctx.request(Method::POST, "/users/group_channels")
+            .json(&body)
+            .send()
+    };
+    for bad in [
+        json!([]),
+        json!({"ids": ["x"]}),
+        json!([1, 2]),
+        json!("abc"),
+    ] {
+        let response = post(bad.clone()).await.expect("send");
+        assert_eq!(
+            error_id(response, 400).await,
+            "api.context.invalid_body_param.app_error",
+            "{bad}"
+        );
+    }
+
+    let (gm, foreign, town) = ctx.ws(|ws| {
+        (
+            ws.gm_channel_id(&["alice", "bob", "carol"]),
+            ws.create_group_channel(&["bob", "carol", "dave"]),
+            ws.channel_id("eng", "town-square"),
+        )
+    });
+    let answer: Value = post(json!([gm, foreign, town, gm]))
         .await
         .expect("send")
         .json()
         .await
         .expect("json");
-    assert_eq!(members[&gm].as_array().map(Vec::len), Some(3));
+    let keys: Vec<&String> = answer.as_object().expect("object").keys().collect();
+    assert_eq!(keys, [&gm], "only group channels alice is in");
+    let names: Vec<&str> = answer[&gm]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["username"].as_str())
+        .collect();
+    assert_eq!(names, ["bob", "carol"], "alice left out, by username");
+    assert!(answer[&gm][0].get("password").is_none());
+
+    // 60 group channels: the answer covers the 50 lowest-sorting ids, with a 200.
+    let mut ids = ctx.ws(|ws| mock_support::create_groups(ws, 60));
+    let response = post(json!(ids)).await.expect("send");
+    assert_eq!(response.status(), 200);
+    let answer: Value = response.json().await.expect("json");
+    let mut keys: Vec<String> = answer
+        .as_object()
+        .expect("object")
+        .keys()
+        .cloned()
+        .collect();
+    ids.sort();
+    assert_eq!(keys.len(), 50);
+    keys.sort();
+    assert_eq!(keys, ids[..50], "the first 50 after sorting");
+
+    // A group whose other members all left answers nothing for it.
+    let lonely = ctx.ws(|ws| {
+        let id = ws.create_group_channel(&["alice", "dave", "zed"]);
+        ws.remove_channel_member(&id, "dave");
+        ws.remove_channel_member(&id, "zed");
+        id
+    });
+    let answer: Value = post(json!([lonely]))
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(answer, json!({}));
 }
 
 #[tokio::test]
@@ -578,6 +647,45 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(ctx.server.requests().last().map(|r| r.status), Some(429));
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(ctx.get("/users/me").await.status(), 200);
+}
+
+/// The limiter is keyed by client IP (`VaryByRemoteAddr`): a client that used up its bucket
+/// does not limit another, and every answer carries the rate headers.
+#[tokio::test]
+async fn rate_limit_buckets_are_per_client_ip() {
+    let ctx = Ctx::sample().await;
+    ctx.server.set_faults(Faults {
+        rate_limit: Some(RateLimit {
+            per_sec: 1,
+            burst: 1,
+        }),
+        ..Faults::default()
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let r = ctx.get("/users/me").await;
+        for name in [
+            "X-Ratelimit-Limit",
+            "X-Ratelimit-Remaining",
+            "X-Ratelimit-Reset",
+        ] {
+            assert!(r.headers().contains_key(name), "{name}");
+        }
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let answer = other
+        .get(ctx.url("/users/me"))
+        .bearer_auth(&ctx.token)
+        .send()
+        .await
+        .expect("send from 127.0.0.2");
+    assert_eq!(answer.status(), 200, "another IP, another bucket");
+    assert_eq!(answer.headers()["X-Ratelimit-Remaining"], "1");
 }
 
 #[tokio::test]

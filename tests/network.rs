@@ -49,7 +49,12 @@ async fn faults_and_rate_limit_storms_leave_the_result_unchanged() {
     let report = env.sync_with(options).await;
     common::assert_complete(&report);
     let statuses: Vec<u16> = env.server.requests().iter().map(|r| r.status).collect();
-    assert!(statuses.contains(&429), "the limit was hit");
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert!(
+        limited * 50 <= statuses.len(),
+        "paced by the rate headers, 429s stay rare: {limited} of {}",
+        statuses.len()
+    );
     assert!(
         statuses.iter().any(|s| *s == 502 || *s == 503),
         "errors were injected"

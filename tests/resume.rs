@@ -15,8 +15,14 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 fn spawn_sync(dir: &Path, archive: &Path) -> Child {
+    spawn_sync_with(dir, archive, &["--rate-limit", "0"])
+}
+
+fn spawn_sync_with(dir: &Path, archive: &Path, flags: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .args(["sync", "--rate-limit", "0", "--quiet", "--archive"])
+        .arg("sync")
+        .args(flags)
+        .args(["--quiet", "--archive"])
         .arg(archive)
         .arg("--credentials")
         .arg(dir.join("credentials.json"))
@@ -359,24 +365,56 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     let archive = env.dir.path().join("archive");
     let child = spawn_sync(env.dir.path(), &archive);
     std::thread::sleep(Duration::from_millis(400));
+    assert_stops_within_two_seconds(child, "-TERM", &archive);
+}
+
+/// Sends `signal` and checks the run ends within 2 s as interrupted (exit 1, recorded), with
+/// no file marked as failed.
+fn assert_stops_within_two_seconds(child: Child, signal: &str, archive: &Path) {
     let sent = Instant::now();
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     let (code, err) = finish(child);
-    assert!(
-        sent.elapsed() < Duration::from_secs(2),
-        "stopped in {:?}",
-        sent.elapsed()
-    );
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    let catalog = Catalog::open(&archive, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
     assert_eq!(
         rows(&catalog, "SELECT outcome FROM sync_runs"),
         ["interrupted"]
     );
+    assert_eq!(
+        rows(
+            &catalog,
+            "SELECT count(*) FROM files WHERE fetch_error IS NOT NULL"
+        ),
+        ["0"],
+        "requests not sent because of the stop are not failures"
+    );
+}
+
+/// A stop does not wait for the rate limiter or a back-off (issue #12: with `--rate-limit 1`
+/// SIGINT took 4.7 s): requests waiting for their turn are not sent, the run ends within 2 s
+/// as interrupted.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let archive = env.dir.path().join("archive");
+    let child = spawn_sync_with(
+        env.dir.path(),
+        &archive,
+        &["--rate-limit", "1", "--concurrency", "4"],
+    );
+    // Past login, with workers queued on the limiter (one request a second).
+    std::thread::sleep(Duration::from_millis(3500));
+    let before = env.server.request_count();
+    assert!(before >= 2, "the run is under way: {before} requests");
+    assert_stops_within_two_seconds(child, "-INT", &archive);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,11 +1,19 @@
 //! The Mattermost REST v4 client: the only code that does HTTP. Authentication, endpoints
 //! (paged where the server pages), the client-side rate limit and the retry policy.
 //!
-//! Every attempt, retries included, waits on the shared rate limiter. Secrets are sent only in
-//! the `Authorization` header and never appear in URLs, errors or logs.
+//! Every attempt, retries included, waits on the user's rate limit (`--rate-limit`, an upper
+//! bound) and then on the [`pace::Pacer`], which follows the server's own limit as its
+//! `X-Ratelimit-*` headers describe it. A 429 slows the client down; it is not a failure
+//! (see `retry`). A stop request ends every such wait at once ([`MmError::Stopped`]).
+//! Secrets are sent only in the `Authorization` header and never appear in URLs, errors or
+//! logs.
 
+pub mod pace;
 pub mod retry;
+mod stop;
 pub mod wire;
+
+pub use stop::StopSignal;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -30,6 +38,9 @@ use wire::Raw;
 pub const MAX_PER_PAGE: usize = 200;
 /// Ids per `POST /users/ids` body: far below the 300 kB body cap.
 const USER_BATCH: usize = 1000;
+/// Ids the server reads of a `POST /users/group_channels` body; it drops the rest without a
+/// word (`MaxGroupChannelsForProfiles`, §14.1).
+pub const GROUP_CHANNEL_BATCH: usize = 50;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MmError {
@@ -81,6 +92,9 @@ pub enum MmError {
     },
     #[error("TLS setup: {0}")]
     Tls(String),
+    /// A stop was requested while the request waited for its turn; it was not sent.
+    #[error("{endpoint}: not sent: stopping on request")]
+    Stopped { endpoint: String },
     #[error(transparent)]
     Blob(#[from] BlobError),
 }
@@ -173,6 +187,7 @@ impl MmError {
                 | MmError::NotMattermost { .. }
                 | MmError::ServerDown { .. }
                 | MmError::Tls(_)
+                | MmError::Stopped { .. }
                 // The archive's disk is full or failing: every later item would fail too.
                 | MmError::Blob(_)
         )
@@ -189,6 +204,7 @@ impl MmError {
             | MmError::NotMattermost { endpoint, .. }
             | MmError::Decode { endpoint, .. }
             | MmError::GaveUp { endpoint, .. }
+            | MmError::Stopped { endpoint }
             | MmError::ServerDown { endpoint, .. } => endpoint,
             MmError::Blob(_) | MmError::Tls(_) => return self,
         };
@@ -295,8 +311,13 @@ pub struct Client {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
     /// Caps requests in flight; a permit lives until the response body is read.
     in_flight: Arc<Semaphore>,
-    /// After a 429 every task waits until then: the whole client slows down, not one request.
+    /// After a 429 without rate-limit headers every task waits until then: the whole client
+    /// slows down, not one request. (With the headers the pacer knows better.)
     paused_until: std::sync::Mutex<Option<tokio::time::Instant>>,
+    pacer: std::sync::Mutex<pace::Pacer>,
+    stop: StopSignal,
+    /// Answers 429 so far (they are also in `requests`).
+    rate_limited: AtomicU64,
     consecutive_failures: AtomicU32,
     max_consecutive_failures: u32,
     retry: RetryPolicy,
@@ -316,11 +337,13 @@ fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
 }
 
 impl Client {
-    /// Logs in (password) or adopts a token, then reads the user it authenticates.
+    /// Logs in (password) or adopts a token, then reads the user it authenticates. `stop`
+    /// ends every wait of the client (see the module doc).
     pub async fn connect(
         credentials: &Credentials,
         mfa_token: Option<&str>,
         options: &ClientOptions,
+        stop: &StopSignal,
     ) -> Result<(Client, Raw<wire::User>)> {
         let mut builder = reqwest::Client::builder()
             .user_agent(concat!("matterbak/", env!("CARGO_PKG_VERSION")))
@@ -365,6 +388,9 @@ impl Client {
             limiter,
             in_flight: Arc::new(Semaphore::new(options.concurrency.max(1))),
             paused_until: std::sync::Mutex::new(None),
+            pacer: std::sync::Mutex::new(pace::Pacer::default()),
+            stop: stop.clone(),
+            rate_limited: AtomicU64::new(0),
             consecutive_failures: AtomicU32::new(0),
             max_consecutive_failures: options.max_consecutive_failures.max(1),
             retry: options.retry.clone(),
@@ -446,7 +472,8 @@ impl Client {
         if self.owns_session {
             let endpoint = "POST /api/v4/users/logout".to_string();
             let _ = self
-                .send(
+                .send_as(
+                    Pacing::Unpaced,
                     Method::POST,
                     self.url(&["users", "logout"], &[]),
                     None,
@@ -460,6 +487,29 @@ impl Client {
     /// Requests sent so far, every attempt counted.
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the ones the server answered 429.
+    pub fn rate_limited_count(&self) -> u64 {
+        self.rate_limited.load(Ordering::Relaxed)
+    }
+
+    /// Waits for `wait` unless a stop is requested first.
+    async fn unless_stopped<T>(
+        &self,
+        endpoint: &str,
+        wait: impl std::future::Future<Output = T>,
+    ) -> Result<T> {
+        tokio::select! {
+            biased;
+            () = self.stop.stopped() => Err(MmError::Stopped { endpoint: endpoint.to_owned() }),
+            value = wait => Ok(value),
+        }
+    }
+
+    async fn sleep(&self, endpoint: &str, delay: Duration) -> Result<()> {
+        self.unless_stopped(endpoint, tokio::time::sleep(delay))
+            .await
     }
 
     /// `X-Version-Id` of the server, once a response carried it.
@@ -483,26 +533,45 @@ impl Client {
         url
     }
 
-    /// One attempt: waits for a 429 pause, a free slot and the rate limiter, sends, counts.
+    /// One attempt: waits for a 429 pause, a free slot, the user's rate limit and the
+    /// server's (pacer), sends, counts, and feeds the answer's rate headers to the pacer.
+    /// Every wait ends on a stop request; `Pacing::Unpaced` (the logout at the very end)
+    /// skips them.
     async fn attempt(
         &self,
+        pacing: Pacing,
         method: &Method,
         url: &Url,
         body: Option<&Vec<u8>>,
         auth: bool,
-    ) -> (OwnedSemaphorePermit, reqwest::Result<reqwest::Response>) {
+        endpoint: &str,
+    ) -> Result<(OwnedSemaphorePermit, reqwest::Result<reqwest::Response>)> {
+        let paced = pacing == Pacing::Paced;
         let until = self.paused_until.lock().ok().and_then(|p| *p);
-        if let Some(until) = until {
-            tokio::time::sleep_until(until).await;
+        if let (Some(until), true) = (until, paced) {
+            self.unless_stopped(endpoint, tokio::time::sleep_until(until))
+                .await?;
         }
         let permit = self
-            .in_flight
-            .clone()
-            .acquire_owned()
-            .await
+            .unless_stopped(endpoint, self.in_flight.clone().acquire_owned())
+            .await?
             .expect("the semaphore is never closed");
-        if let Some(limiter) = &self.limiter {
-            limiter.until_ready().await;
+        let mut ticket = None;
+        if paced {
+            if let Some(limiter) = &self.limiter {
+                self.unless_stopped(endpoint, limiter.until_ready()).await?;
+            }
+            let reserved = self
+                .pacer
+                .lock()
+                .ok()
+                .map(|mut p| p.reserve(std::time::Instant::now()));
+            if let Some((t, wait)) = reserved {
+                ticket = Some(t);
+                if !wait.is_zero() {
+                    self.sleep(endpoint, wait).await?;
+                }
+            }
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let mut request = self.http.request(method.clone(), url.clone());
@@ -514,11 +583,31 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
+        let forget = |ticket: Option<u64>| {
+            if let (Some(ticket), Ok(mut pacer)) = (ticket, self.pacer.lock()) {
+                pacer.forget(ticket);
+            }
+        };
         let response = match request.send().await {
             Ok(response) => response,
-            Err(e) => return (permit, Err(e)),
+            Err(e) => {
+                forget(ticket);
+                return Ok((permit, Err(e)));
+            }
         };
         self.reached.store(true, Ordering::Relaxed);
+        let refused = response.status() == StatusCode::TOO_MANY_REQUESTS;
+        if refused {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        match pace::RateHeaders::from_headers(response.headers()) {
+            Some(rate) => {
+                if let (Some(ticket), Ok(mut pacer)) = (ticket, self.pacer.lock()) {
+                    pacer.observe(ticket, std::time::Instant::now(), rate, refused);
+                }
+            }
+            None => forget(ticket),
+        }
         if let Some(version) = response
             .headers()
             .get("x-version-id")
@@ -528,7 +617,7 @@ impl Client {
         {
             *slot = Some(version.to_owned());
         }
-        (permit, Ok(response))
+        Ok((permit, Ok(response)))
     }
 
     /// Counts a failed attempt; too many in a row means the server is down.
@@ -568,31 +657,30 @@ impl Client {
         auth: bool,
         endpoint: &str,
     ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
+        self.send_as(Pacing::Paced, method, url, body, auth, endpoint)
+            .await
+    }
+
+    async fn send_as(
+        &self,
+        pacing: Pacing,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        auth: bool,
+        endpoint: &str,
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
+        // Failures only: 429s are counted as time waited, not as attempts.
         let mut attempt = 0;
+        let mut limited_wait = Duration::ZERO;
         loop {
-            attempt += 1;
-            let (permit, result) = self.attempt(&method, &url, body.as_ref(), auth).await;
-            let (what, last) = match result {
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let what = Attempt::Status {
-                        status,
-                        retry_after: retry::delay_hint(status, response.headers()),
-                    };
-                    let decision = self.decide(attempt, &what);
-                    if response.status().is_success()
-                        || (decision == Decision::GiveUp && !is_retryable_status(status))
-                    {
-                        self.record_success();
-                        return Ok((response, permit));
-                    }
-                    if decision == Decision::GiveUp {
-                        self.record_failure(endpoint, &format!("HTTP {status}"))?;
-                        return Ok((response, permit));
-                    }
-                    (what, format!("HTTP {status}"))
-                }
+            let (permit, result) = self
+                .attempt(pacing, &method, &url, body.as_ref(), auth, endpoint)
+                .await?;
+            let response = match result {
+                Ok(response) => response,
                 Err(source) => {
+                    attempt += 1;
                     let last = transport_reason(&source);
                     self.record_failure(endpoint, &last)?;
                     if self.decide(attempt, &Attempt::Transport) == Decision::GiveUp {
@@ -607,8 +695,42 @@ impl Client {
                     continue;
                 }
             };
-            drop(permit);
+            let status = response.status().as_u16();
+            let retry_after = retry::delay_hint(status, response.headers());
+            if status == 429 {
+                // The server is up: not a failure, and the failure streak ends.
+                self.record_success();
+                let what = Attempt::Limited {
+                    retry_after,
+                    waited: limited_wait,
+                };
+                let Decision::RetryAfter(delay) = self.decide(attempt, &what) else {
+                    return Ok((response, permit));
+                };
+                if pace::RateHeaders::from_headers(response.headers()).is_none() {
+                    // No rate headers for the pacer to learn from: everyone waits.
+                    self.pause_all(delay);
+                }
+                drop(permit);
+                limited_wait += delay;
+                self.sleep(endpoint, delay).await?;
+                continue;
+            }
+            if response.status().is_success() || !retry::is_retryable_status(status) {
+                self.record_success();
+                return Ok((response, permit));
+            }
+            attempt += 1;
+            let what = Attempt::Status {
+                status,
+                retry_after,
+            };
+            let last = format!("HTTP {status}");
             self.record_failure(endpoint, &last)?;
+            if self.decide(attempt, &what) == Decision::GiveUp {
+                return Ok((response, permit));
+            }
+            drop(permit);
             self.pause(attempt, &what, endpoint, &last).await?;
         }
     }
@@ -626,13 +748,7 @@ impl Client {
 
     async fn pause(&self, attempt: u32, what: &Attempt, endpoint: &str, last: &str) -> Result<()> {
         match self.decide(attempt, what) {
-            Decision::RetryAfter(delay) => {
-                if let Attempt::Status { status: 429, .. } = what {
-                    self.pause_all(delay);
-                }
-                tokio::time::sleep(delay).await;
-                Ok(())
-            }
+            Decision::RetryAfter(delay) => self.sleep(endpoint, delay).await,
             Decision::GiveUp => Err(MmError::GaveUp {
                 endpoint: endpoint.to_owned(),
                 attempts: attempt,
@@ -928,14 +1044,34 @@ impl Client {
         Ok(all)
     }
 
-    /// `POST /users/group_channels`: the members of group channels, one request for all.
+    /// `POST /users/group_channels`: the other members of group channels, in batches of
+    /// [`GROUP_CHANNEL_BATCH`] (the server ignores ids beyond that). A channel missing from
+    /// the answer is missing from the map; `Ok(None)` when the server does not have the
+    /// endpoint (404/501, §14.1): then use [`Client::fetch_channel_members`].
     pub async fn fetch_group_channel_users(
         &self,
         channel_ids: &[String],
-    ) -> Result<HashMap<String, Vec<Raw<wire::User>>>> {
-        if channel_ids.is_empty() {
-            return Ok(HashMap::new());
+    ) -> Result<Option<HashMap<String, Vec<Raw<wire::User>>>>> {
+        let mut all = HashMap::new();
+        for batch in channel_ids.chunks(GROUP_CHANNEL_BATCH) {
+            match self.fetch_group_channel_batch(batch).await {
+                Ok(map) => all.extend(map),
+                Err(
+                    MmError::Status {
+                        status: 404 | 501, ..
+                    }
+                    | MmError::NotMattermost { .. },
+                ) => return Ok(None),
+                Err(e) => return Err(e),
+            }
         }
+        Ok(Some(all))
+    }
+
+    async fn fetch_group_channel_batch(
+        &self,
+        channel_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Raw<wire::User>>>> {
         self.post_json(&["users", "group_channels"], &[], &channel_ids, |body| {
             let map: HashMap<String, Vec<Box<RawValue>>> = serde_json::from_slice(body)?;
             map.into_iter()
@@ -1085,8 +1221,12 @@ fn endpoint_name(method: &str, segments: &[&str]) -> String {
     format!("{method} /api/v4/{}", segments.join("/"))
 }
 
-fn is_retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429) || (500..600).contains(&status) && status != 501
+/// Whether a request waits its turn (every request but the logout at the very end, which
+/// must not be held up, even by a stop).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pacing {
+    Paced,
+    Unpaced,
 }
 
 /// What went wrong on the wire, for messages: the innermost cause says most (refused,

@@ -1,5 +1,10 @@
 //! When to retry a request, as a pure function of what happened, so it is tested without
 //! sleeping. Only idempotent requests come here (every request matterbak sends is a read).
+//!
+//! A 429 is not a failure: the server is up and asks us to slow down. It does not use up
+//! the attempts of a request (those are for failures); it is retried after the server's
+//! delay for as long as the server keeps answering, bounded only by
+//! [`RetryPolicy::max_limited_wait`] so that a server refusing everything still ends the run.
 
 use std::time::Duration;
 
@@ -11,6 +16,12 @@ pub enum Attempt {
     Status {
         status: u16,
         retry_after: Option<u64>,
+    },
+    /// HTTP 429: `retry_after` is the server's delay in seconds, `waited` the time this
+    /// request already spent waiting on 429s.
+    Limited {
+        retry_after: Option<u64>,
+        waited: Duration,
     },
     /// Connection refused/reset, timeout, or a body cut off mid-way.
     Transport,
@@ -26,6 +37,8 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     /// Largest backoff and largest honoured Retry-After.
     pub max_delay: Duration,
+    /// Longest a single request keeps waiting on 429s before it counts as failed.
+    pub max_limited_wait: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -34,6 +47,7 @@ impl Default for RetryPolicy {
             max_attempts: 6,
             base_delay: Duration::from_millis(500),
             max_delay: Duration::from_secs(60),
+            max_limited_wait: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -47,6 +61,7 @@ impl RetryPolicy {
             max_attempts: self.max_attempts.min(2),
             base_delay: self.base_delay.min(Duration::from_millis(200)),
             max_delay: self.max_delay.min(Duration::from_millis(200)),
+            max_limited_wait: self.max_limited_wait,
         }
     }
 }
@@ -58,28 +73,44 @@ pub enum Decision {
 }
 
 /// Retryable: 429, 408, 5xx except 501 (not implemented is permanent), transport failures and
-/// truncated bodies. `attempt` counts from 1. `jitter` in [0, 1) picks a point in the
-/// full-jitter window (random in production, fixed in tests).
+/// truncated bodies. `attempt` counts failures from 1 (429s are not failures and are not
+/// counted). `jitter` in [0, 1) picks a point in the full-jitter window (random in
+/// production, fixed in tests).
 pub fn decide(policy: &RetryPolicy, attempt: u32, what: &Attempt, jitter: f64) -> Decision {
-    if attempt >= policy.max_attempts {
-        return Decision::GiveUp;
-    }
-    let (retryable, hint) = match what {
+    let hint = match what {
+        Attempt::Limited {
+            retry_after,
+            waited,
+        } => {
+            if *waited >= policy.max_limited_wait {
+                return Decision::GiveUp;
+            }
+            // Without a hint, a short jittered pause: the pacer, not this delay, spreads
+            // the load.
+            return Decision::RetryAfter(match retry_after {
+                Some(seconds) => Duration::from_secs((*seconds).max(1)).min(policy.max_delay),
+                None => policy
+                    .base_delay
+                    .mul_f64(0.5 + jitter.clamp(0.0, 1.0))
+                    .min(policy.max_delay),
+            });
+        }
         Attempt::Status {
             status,
             retry_after,
         } => {
-            let retryable =
-                matches!(status, 408 | 429) || (*status >= 500 && *status != 501 && *status < 600);
-            (retryable, *retry_after)
+            if !is_retryable_status(*status) {
+                return Decision::GiveUp;
+            }
+            *retry_after
         }
-        Attempt::Transport | Attempt::BadBody => (true, None),
+        Attempt::Transport | Attempt::BadBody => None,
     };
-    if !retryable {
+    if attempt >= policy.max_attempts {
         return Decision::GiveUp;
     }
     if let Some(seconds) = hint {
-        // The server said when; waiting less only earns another 429.
+        // The server said when; waiting less only earns another failure.
         return Decision::RetryAfter(Duration::from_secs(seconds.max(1)).min(policy.max_delay));
     }
     let exp = policy
@@ -89,25 +120,33 @@ pub fn decide(policy: &RetryPolicy, attempt: u32, what: &Attempt, jitter: f64) -
     Decision::RetryAfter(exp.mul_f64(jitter.clamp(0.0, 1.0)))
 }
 
+/// 429, 408 and 5xx except 501 (not implemented is permanent).
+pub fn is_retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429) || (500..600).contains(&status) && status != 501
+}
+
 /// Reads a delay hint: `Retry-After` seconds, else on a 429 the smallest `X-Ratelimit-Reset`
 /// (Mattermost may send the header twice, once per limiter).
 pub fn delay_hint(status: u16, headers: &reqwest::header::HeaderMap) -> Option<u64> {
-    let numbers = |name: &str| {
-        headers
-            .get_all(name)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|v| v.trim().parse::<u64>().ok())
-            .min()
-    };
-    numbers("retry-after").or_else(|| {
+    smallest_number(headers, "retry-after").or_else(|| {
         if status == 429 {
-            numbers("x-ratelimit-reset")
+            smallest_number(headers, "x-ratelimit-reset")
         } else {
             None
         }
     })
+}
+
+/// The smallest whole number a header holds, over all its copies and comma-separated values
+/// (limiters in a chain may each add one).
+pub(crate) fn smallest_number(headers: &reqwest::header::HeaderMap, name: &str) -> Option<u64> {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|v| v.trim().parse::<u64>().ok())
+        .min()
 }
 
 #[cfg(test)]
@@ -119,7 +158,37 @@ mod tests {
             max_attempts: 4,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(2),
+            max_limited_wait: Duration::from_secs(30),
         }
+    }
+
+    #[test]
+    fn rate_limited_is_not_a_failure_but_is_bounded_in_time() {
+        let p = policy();
+        let limited = |retry_after, waited| Attempt::Limited {
+            retry_after,
+            waited: Duration::from_secs(waited),
+        };
+        assert_eq!(
+            decide(&p, 1000, &limited(Some(1), 0), 0.0),
+            Decision::RetryAfter(Duration::from_secs(1)),
+            "429s do not use up the attempts"
+        );
+        assert_eq!(
+            decide(&p, 1, &limited(Some(0), 29), 0.0),
+            Decision::RetryAfter(Duration::from_secs(1)),
+            "Retry-After 0 still waits a second"
+        );
+        assert_eq!(
+            decide(&p, 1, &limited(Some(3600), 0), 0.0),
+            Decision::RetryAfter(Duration::from_secs(2)),
+            "capped"
+        );
+        assert_eq!(
+            decide(&p, 1, &limited(None, 0), 0.0),
+            Decision::RetryAfter(Duration::from_millis(50))
+        );
+        assert_eq!(decide(&p, 1, &limited(Some(1), 30), 0.0), Decision::GiveUp);
     }
 
     #[test]
@@ -215,6 +284,7 @@ mod tests {
             max_attempts: 1,
             base_delay: Duration::from_millis(2),
             max_delay: Duration::from_millis(5),
+            max_limited_wait: Duration::from_secs(1),
         };
         assert_eq!(tight.first_contact(), tight, "never looser than the policy");
     }

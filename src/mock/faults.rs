@@ -1,11 +1,15 @@
 //! Injected misbehaviour: latency, a Mattermost-like rate limiter, random 5xx, and
 //! connections dropped half-way through a response body.
 //!
-//! The limiter is GCRA (what `throttled` implements): one bucket for the whole server,
-//! refilled at `per_sec`, allowing `burst + 1` requests at once. Errors are drawn from
-//! an RNG seeded by `Faults::seed`, so a given request sequence fails the same way on
-//! every run.
+//! The limiter is the server's (§8, §14.4): GCRA as `throttled` implements it, one bucket
+//! per client IP (`VaryByRemoteAddr`), refilled at `per_sec`, allowing `burst + 1` requests
+//! at once; every answer carries `X-Ratelimit-Limit/-Remaining/-Reset` and a refusal is a 429
+//! with `Retry-After` and a plain-text body. Off unless [`Faults::rate_limit`] is set. Errors
+//! are drawn from an RNG seeded by `Faults::seed`, so a given request sequence fails the
+//! same way on every run.
 
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -17,7 +21,7 @@ use rand::{Rng, SeedableRng};
 pub struct Faults {
     /// Sleep before answering every request.
     pub latency: Duration,
-    /// Server-side limiter like Mattermost's (§8).
+    /// Server-side limiter like Mattermost's (§8); None = off, the server's default.
     pub rate_limit: Option<RateLimit>,
     /// This many of 1000 requests answer 502/503.
     pub error_permille: u32,
@@ -33,10 +37,19 @@ pub struct Faults {
     pub seed: u64,
 }
 
+/// `RateLimitSettings`: `PerSec` and `MaxBurst` (the server's defaults when enabled are
+/// 10 and 100, [`RateLimit::SERVER_DEFAULT`]).
 #[derive(Clone, Copy, Debug)]
 pub struct RateLimit {
     pub per_sec: u32,
     pub burst: u32,
+}
+
+impl RateLimit {
+    pub const SERVER_DEFAULT: RateLimit = RateLimit {
+        per_sec: 10,
+        burst: 100,
+    };
 }
 
 /// The `X-Ratelimit-*` values of one response.
@@ -68,8 +81,8 @@ pub struct Decision {
 pub struct FaultState {
     faults: Faults,
     rng: StdRng,
-    /// GCRA theoretical arrival time.
-    tat: Option<Instant>,
+    /// GCRA theoretical arrival time, per client IP.
+    tat: HashMap<IpAddr, Instant>,
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -82,7 +95,7 @@ impl FaultState {
         FaultState {
             rng: StdRng::seed_from_u64(faults.seed),
             faults,
-            tat: None,
+            tat: HashMap::new(),
         }
     }
 
@@ -98,13 +111,14 @@ impl FaultState {
         self.faults.missing_routes.contains(&template)
     }
 
-    pub fn decide(&mut self, now: Instant) -> Decision {
+    /// What to do with a request from `client` arriving at `now`.
+    pub fn decide(&mut self, now: Instant, client: IpAddr) -> Decision {
         let mut decision = Decision {
             rate: None,
             outcome: Outcome::Serve,
         };
         if let Some(limit) = self.faults.rate_limit {
-            let (headers, retry_after) = self.check_rate(limit, now);
+            let (headers, retry_after) = self.check_rate(limit, now, client);
             decision.rate = Some(headers);
             if let Some(retry_after_secs) = retry_after {
                 decision.outcome = Outcome::Limited { retry_after_secs };
@@ -128,11 +142,20 @@ impl FaultState {
         decision
     }
 
-    /// One GCRA step: headers, and `Some(retry_after)` when the request is refused.
-    fn check_rate(&mut self, limit: RateLimit, now: Instant) -> (RateHeaders, Option<u64>) {
+    /// One GCRA step for one client: headers, and `Some(retry_after)` when the request is
+    /// refused. As `throttled`: a request is allowed while the new theoretical arrival time
+    /// is at most `(burst + 1) × interval` ahead; `Remaining` is the whole intervals left of
+    /// that, `Reset` the time until the bucket is full and `Retry-After` until the next
+    /// request would be allowed, both rounded up to seconds. A refused request takes no token.
+    fn check_rate(
+        &mut self,
+        limit: RateLimit,
+        now: Instant,
+        client: IpAddr,
+    ) -> (RateHeaders, Option<u64>) {
         let interval = Duration::from_secs(1) / limit.per_sec.max(1);
         let tolerance = interval * limit.burst;
-        let tat = self.tat.map_or(now, |t| t.max(now));
+        let tat = self.tat.get(&client).map_or(now, |t| (*t).max(now));
         let ahead = tat - now;
         let max_requests = limit.burst.saturating_add(1);
         if ahead > tolerance {
@@ -144,7 +167,7 @@ impl FaultState {
             return (headers, Some(ceil_secs(ahead - tolerance).max(1)));
         }
         let new_tat = tat + interval;
-        self.tat = Some(new_tat);
+        self.tat.insert(client, new_tat);
         let used = new_tat - now;
         let room = (tolerance + interval).saturating_sub(used);
         let remaining = (room.as_nanos() / interval.as_nanos().max(1)) as u32;
@@ -171,15 +194,16 @@ mod tests {
             ..Faults::default()
         });
         let now = Instant::now();
+        let ip = IpAddr::from([127, 0, 0, 1]);
         let remaining: Vec<u32> = (0..3)
             .map(|_| {
-                let d = state.decide(now);
+                let d = state.decide(now, ip);
                 assert!(matches!(d.outcome, Outcome::Serve));
                 d.rate.map(|r| r.remaining).unwrap_or(99)
             })
             .collect();
         assert_eq!(remaining, vec![2, 1, 0]);
-        let refused = state.decide(now);
+        let refused = state.decide(now, ip);
         assert!(matches!(
             refused.outcome,
             Outcome::Limited {
@@ -187,7 +211,14 @@ mod tests {
             }
         ));
         assert_eq!(refused.rate.map(|r| r.limit), Some(3));
-        let later = state.decide(now + Duration::from_millis(1001));
+        assert!(
+            matches!(
+                state.decide(now, IpAddr::from([127, 0, 0, 2])).outcome,
+                Outcome::Serve
+            ),
+            "another client has its own bucket"
+        );
+        let later = state.decide(now + Duration::from_millis(1001), ip);
         assert!(matches!(later.outcome, Outcome::Serve));
     }
 
@@ -201,7 +232,10 @@ mod tests {
         let run = |faults: Faults| {
             let mut state = FaultState::new(faults);
             (0..200)
-                .map(|_| matches!(state.decide(Instant::now()).outcome, Outcome::Fail(_)))
+                .map(|_| {
+                    let d = state.decide(Instant::now(), IpAddr::from([127, 0, 0, 1]));
+                    matches!(d.outcome, Outcome::Fail(_))
+                })
                 .collect::<Vec<_>>()
         };
         let a = run(faults.clone());

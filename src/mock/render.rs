@@ -287,8 +287,16 @@ fn post_with_stats(ws: &Workspace, p: &Post, (reply_count, last_reply_at): (i64,
     })
 }
 
+/// Whether a post list carries each thread's live `reply_count` or 0: it depends on the
+/// request mode (§14.2), because the server's queries compute it in some modes only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyCounts {
+    Live,
+    Zero,
+}
+
 /// A PostList; `posts` keys come out sorted like Go's map encoding.
-pub fn post_list(ws: &Workspace, list: &PostListIds) -> Value {
+pub fn post_list(ws: &Workspace, list: &PostListIds, reply_counts: ReplyCounts) -> Value {
     // Thread stats of every thread on the page in one pass over the posts (not one per post:
     // generated workspaces hold hundreds of thousands).
     let rows: Vec<&Post> = list
@@ -308,8 +316,12 @@ pub fn post_list(ws: &Workspace, list: &PostListIds) -> Value {
     let posts: Map<String, Value> = rows
         .iter()
         .map(|p| {
-            let s = stats.get(p.thread_root_id()).copied().unwrap_or((0, 0));
-            (p.id.clone(), post_with_stats(ws, p, s))
+            let (count, last) = stats.get(p.thread_root_id()).copied().unwrap_or((0, 0));
+            let count = match reply_counts {
+                ReplyCounts::Live => count,
+                ReplyCounts::Zero => 0,
+            };
+            (p.id.clone(), post_with_stats(ws, p, (count, last)))
         })
         .collect();
     json!({

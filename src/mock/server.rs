@@ -123,6 +123,7 @@ impl MockServer {
                 let _ = stopped.await;
             };
             // Serving only ends on shutdown or a listener failure; neither needs reporting.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .await;
@@ -223,7 +224,12 @@ async fn with_faults(state: &AppState, request: Request, next: Next) -> Response
         // its millisecond ticks, adding 5% to every request at 20 ms.
         let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
     }
-    let decision: Decision = lock(&state.0.faults).decide(Instant::now());
+    // The limiter's key: the peer's IP, as the server's `VaryByRemoteAddr`.
+    let client = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |c| c.0.ip());
+    let decision: Decision = lock(&state.0.faults).decide(Instant::now(), client);
     let mut response = match decision.outcome {
         Outcome::Serve => next.run(request).await,
         Outcome::Limited { retry_after_secs } => {

@@ -441,9 +441,57 @@ impl Workspace {
                 channel.last_root_post_at = channel.last_root_post_at.max(at);
             }
         }
+        self.update_read_state(channel_id, user_id, message, root_id.is_none(), at);
         let id = post.id.clone();
         self.insert_post_row(post);
         id
+    }
+
+    /// The member rows' read state after a post (§14.3): the poster has viewed the channel
+    /// (`UpdateLastViewedAt`: counts caught up, mentions cleared), and each member named
+    /// `@username` in the message gets a mention (`IncrementMentionCount`).
+    fn update_read_state(
+        &mut self,
+        channel_id: &str,
+        poster: &str,
+        message: &str,
+        is_root: bool,
+        at: i64,
+    ) {
+        let Some(channel) = self.channels.get(channel_id) else {
+            return;
+        };
+        let (total, total_root) = (channel.total_msg_count, channel.total_msg_count_root);
+        let mentioned: Vec<String> = if message.contains('@') {
+            self.users
+                .values()
+                .filter(|u| u.id != poster && mentions(message, &u.username))
+                .map(|u| u.id.clone())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        for member in self
+            .channel_members
+            .iter_mut()
+            .filter(|m| m.channel_id == channel_id)
+        {
+            if member.user_id == poster {
+                member.last_viewed_at = at;
+                member.msg_count = total;
+                member.msg_count_root = total_root;
+                member.mention_count = 0;
+                member.mention_count_root = 0;
+                member.urgent_mention_count = 0;
+                member.last_update_at = at;
+            } else if mentioned.contains(&member.user_id) {
+                member.mention_count += 1;
+                if is_root {
+                    member.mention_count_root += 1;
+                }
+                member.last_update_at = at;
+            }
+        }
     }
 
     pub(crate) fn edit_post_at(&mut self, post_id: &str, message: &str, at: i64) {
@@ -678,6 +726,34 @@ impl Workspace {
         id
     }
 
+    /// Opens a group channel ('G') between users (three or more, the caller included).
+    pub fn create_group_channel(&mut self, usernames: &[&str]) -> String {
+        let at = self.tick();
+        let ids: Vec<String> = usernames.iter().map(|u| self.user_id(u)).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        self.open_gm(&refs, at)
+    }
+
+    /// The usernames of a channel's members but `except`, sorted (a group channel's name as
+    /// the Python matterbak gives it, joined by `__`).
+    pub fn group_channel_usernames(&self, channel_id: &str, except: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .channel_members_of(channel_id)
+            .filter_map(|m| self.users.get(&m.user_id))
+            .map(|u| u.username.clone())
+            .filter(|name| name != except)
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Removes a member row (a user leaving a channel), without the system post.
+    pub fn remove_channel_member(&mut self, channel_id: &str, username: &str) {
+        let user_id = self.user_id(username);
+        self.channel_members
+            .retain(|m| !(m.channel_id == channel_id && m.user_id == user_id));
+    }
+
     pub fn archive_channel(&mut self, channel_id: &str) {
         let at = self.tick();
         let Some(channel) = self.channels.get_mut(channel_id) else {
@@ -823,4 +899,16 @@ impl Channel {
             creator_id: creator_id.to_owned(),
         }
     }
+}
+
+/// Whether `message` mentions `@username` as a whole word.
+fn mentions(message: &str, username: &str) -> bool {
+    let needle = format!("@{username}");
+    message.match_indices(&needle).any(|(i, _)| {
+        let end = i + needle.len();
+        message[end..]
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || matches!(c, '_' | '-')))
+    })
 }

@@ -17,6 +17,7 @@ use super::{
     Handles, Observer, Progress, Stored, SyncError, Tally, fetch_and_store, now_ms, record_failure,
 };
 use crate::catalog::{CatalogWriter, PendingFile};
+use crate::mm::MmError;
 
 /// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
 /// then the bottleneck anyway), which bounds memory on first syncs with many attachments.
@@ -92,6 +93,8 @@ pub(crate) async fn drain(
                 tally.bytes_fetched += bytes;
                 observer.progress(Progress::FileFetched { bytes });
             }
+            // Not a failure of the file: the run is stopping.
+            Err(SyncError::Server(e @ MmError::Stopped { .. })) => return Err(e.into()),
             Err(SyncError::Server(e)) => {
                 let (id, note) = (file.id.clone(), e.to_string());
                 writer.call(move |c| c.set_file_error(&id, &note)).await?;

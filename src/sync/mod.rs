@@ -13,7 +13,6 @@ mod posts;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::archive::{ArchiveLock, LockError};
@@ -95,18 +94,8 @@ pub struct Skips {
 }
 
 /// Asks a running sync to stop after its current transaction. Clone it into a signal handler.
-#[derive(Clone, Debug, Default)]
-pub struct StopSignal(Arc<AtomicBool>);
-
-impl StopSignal {
-    pub fn request(&self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-
-    pub fn requested(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+/// Requests waiting for their turn (rate limits, back-offs) are not sent after a stop.
+pub use crate::mm::StopSignal;
 
 /// Receives human-readable progress lines; the library never prints.
 pub trait Observer: Send + Sync {
@@ -225,16 +214,22 @@ pub async fn run_sync(
     })?;
     jitter(options.initial_jitter, "initial", observer).await;
     let started = now_ms();
-    let (client, me) =
-        match Client::connect(credentials, options.mfa_token.as_deref(), &options.client).await {
-            Ok(pair) => pair,
-            Err(e) => {
-                if created {
-                    lock.remove(&options.archive);
-                }
-                return Err(e.into());
+    let (client, me) = match Client::connect(
+        credentials,
+        options.mfa_token.as_deref(),
+        &options.client,
+        stop,
+    )
+    .await
+    {
+        Ok(pair) => pair,
+        Err(e) => {
+            if created {
+                lock.remove(&options.archive);
             }
-        };
+            return Err(e.into());
+        }
+    };
     if me.value.username != credentials.user {
         observer.note(&format!(
             "note: the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",
@@ -333,7 +328,11 @@ async fn run_with(
         team_membership_changed: HashSet::new(),
         channels_selected: 0,
     };
-    let result = run.archive(me).await;
+    let result = match run.archive(me).await {
+        // A request that was waiting for its turn when the stop came: an interrupted run.
+        Err(SyncError::Server(MmError::Stopped { .. })) if stop.requested() => Ok(()),
+        other => other,
+    };
     client.logout().await;
     let mut summary = std::mem::take(&mut run.summary);
     summary.requests = client.request_count();
@@ -472,6 +471,14 @@ type ChannelResult<'a> = (
     Result<(), SyncError>,
 );
 
+/// Usernames by user id, member ids by group channel id, and why a group channel's members
+/// could not be read.
+type PrivateChannelUsers = (
+    HashMap<String, String>,
+    HashMap<String, Vec<String>>,
+    HashMap<String, String>,
+);
+
 /// What the run shares with its parts: client, blob store, catalog writer, stop signal.
 pub(crate) type Handles<'a> = (&'a Client, &'a BlobStore, &'a CatalogWriter, &'a StopSignal);
 
@@ -546,7 +553,7 @@ impl Run<'_> {
                 self.client.fetch_team_channels(&team_ids).await?
             }
         };
-        let (usernames, group_members) =
+        let (usernames, group_members, member_errors) =
             self.resolve_private_channel_users(&channels, skips).await?;
 
         let team_views: Vec<TeamView> = teams
@@ -583,6 +590,23 @@ impl Run<'_> {
         // Names not found and teams without access are warnings: `--quiet` still shows them.
         for note in selection.notes.clone() {
             self.note(format!("warning: {note}"));
+        }
+        for (channel_id, why) in &selection.undecided {
+            let error = member_errors.get(channel_id).unwrap_or(why);
+            let kind = channels
+                .iter()
+                .find(|c| &c.value.id == channel_id)
+                .map_or("channel", |c| match c.value.kind.as_str() {
+                    "D" => "direct channel",
+                    "G" => "group channel",
+                    _ => "channel",
+                });
+            self.observer
+                .note(&format!("failed: {kind} {channel_id}: {error}"));
+            self.failures.push(Failure {
+                item: format!("{kind} {channel_id}"),
+                error: format!("cannot tell whether channels.json selects it: {error}"),
+            });
         }
 
         // Catalogue every team and channel we can see; `selected` marks the archived ones.
@@ -758,14 +782,16 @@ impl Run<'_> {
     }
 
     /// Usernames of DM partners and the members of group channels, needed to apply
-    /// `channels.json` and to name those channels in exports.
+    /// `channels.json` and to name those channels in exports; and, per group channel whose
+    /// members could not be read, why.
     async fn resolve_private_channel_users(
         &mut self,
         channels: &[Raw<wire::Channel>],
         skips: Skips,
-    ) -> Result<(HashMap<String, String>, HashMap<String, Vec<String>>), SyncError> {
+    ) -> Result<PrivateChannelUsers, SyncError> {
         let mut usernames = HashMap::new();
         let mut group_members = HashMap::new();
+        let mut member_errors = HashMap::new();
         if !skips.direct {
             let partners: Vec<String> = channels
                 .iter()
@@ -776,24 +802,7 @@ impl Run<'_> {
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
-            // Known partners' names come from the catalog (renames arrive with the user
-            // refresh); only strangers cost a request.
-            let known = self.writer.call({
-                let partners = partners.clone();
-                move |c| c.usernames(&partners)
-            });
-            let known = known.await?;
-            let strangers: Vec<String> = partners
-                .into_iter()
-                .filter(|id| !known.contains_key(id))
-                .collect();
-            usernames.extend(known);
-            if !strangers.is_empty() {
-                for user in self.client.fetch_users(&strangers, None).await? {
-                    usernames.insert(user.value.id.clone(), user.value.username.clone());
-                    self.extra_users.push(user);
-                }
-            }
+            self.learn_usernames(partners, &mut usernames).await?;
         }
         if !skips.groups {
             let groups: Vec<String> = channels
@@ -801,7 +810,12 @@ impl Run<'_> {
                 .filter(|c| c.value.kind == "G")
                 .map(|c| c.value.id.clone())
                 .collect();
-            for (channel_id, users) in self.client.fetch_group_channel_users(&groups).await? {
+            let answered = self
+                .client
+                .fetch_group_channel_users(&groups)
+                .await?
+                .unwrap_or_default();
+            for (channel_id, users) in answered {
                 group_members.insert(
                     channel_id,
                     users.iter().map(|u| u.value.id.clone()).collect(),
@@ -811,8 +825,65 @@ impl Run<'_> {
                     self.extra_users.push(user);
                 }
             }
+            // Channels the endpoint did not answer for (an old or filtering server, or a
+            // group whose other members left): from their member lists instead (§14.1).
+            let mut strangers = HashSet::new();
+            let unanswered: Vec<&String> = groups
+                .iter()
+                .filter(|id| !group_members.contains_key(*id))
+                .collect();
+            for channel_id in unanswered {
+                match self.client.fetch_channel_members(channel_id).await {
+                    Ok(members) => {
+                        let ids: Vec<String> =
+                            members.iter().map(|m| m.value.user_id.clone()).collect();
+                        strangers.extend(
+                            ids.iter()
+                                .filter(|id| !usernames.contains_key(*id))
+                                .cloned(),
+                        );
+                        group_members.insert(channel_id.clone(), ids);
+                    }
+                    Err(e) if e.is_fatal() => return Err(e.into()),
+                    Err(e) => {
+                        member_errors.insert(channel_id.clone(), e.to_string());
+                    }
+                }
+            }
+            strangers.remove(self.me_id.as_str());
+            self.learn_usernames(strangers.into_iter().collect(), &mut usernames)
+                .await?;
         }
-        Ok((usernames, group_members))
+        Ok((usernames, group_members, member_errors))
+    }
+
+    /// Usernames of `ids`: known ones from the catalog (renames arrive with the user
+    /// refresh); only strangers cost a request.
+    async fn learn_usernames(
+        &mut self,
+        ids: Vec<String>,
+        usernames: &mut HashMap<String, String>,
+    ) -> Result<(), SyncError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let known = self.writer.call({
+            let ids = ids.clone();
+            move |c| c.usernames(&ids)
+        });
+        let known = known.await?;
+        let strangers: Vec<String> = ids
+            .into_iter()
+            .filter(|id| !known.contains_key(id))
+            .collect();
+        usernames.extend(known);
+        if !strangers.is_empty() {
+            for user in self.client.fetch_users(&strangers, None).await? {
+                usernames.insert(user.value.id.clone(), user.value.username.clone());
+                self.extra_users.push(user);
+            }
+        }
+        Ok(())
     }
 
     async fn sync_team(&mut self, team: &Raw<wire::Team>) -> Result<(), SyncError> {

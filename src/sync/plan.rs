@@ -45,6 +45,10 @@ pub struct Selection {
     pub channels: Vec<SelectedChannel>,
     /// Things the user should read: configured names that matched nothing, and so on.
     pub notes: Vec<String>,
+    /// Channels the rules could not be applied to, so that whether they are selected is
+    /// unknown: `(channel id, why)`. Never dropped silently: the run reports each as a failed
+    /// item, and the next sync tries again.
+    pub undecided: Vec<(String, String)>,
 }
 
 /// Applies `channels.json` to what the server listed.
@@ -98,9 +102,9 @@ fn select_direct(
             usernames.get(other.as_str()).map(String::as_str)
         };
         let Some(username) = username else {
-            out.notes.push(format!(
-                "direct channel {} with unknown user {other} skipped",
-                channel.id
+            out.undecided.push((
+                channel.id.clone(),
+                format!("the server did not return its other user {other}"),
             ));
             continue;
         };
@@ -142,10 +146,8 @@ fn select_groups(
     let mut subset_hit = vec![false; subset.len()];
     for channel in channels.iter().filter(|c| c.kind == ChannelType::Group) {
         let Some(members) = group_members.get(&channel.id) else {
-            out.notes.push(format!(
-                "group channel {} skipped: its members are unknown",
-                channel.id
-            ));
+            out.undecided
+                .push((channel.id.clone(), "its members are unknown".into()));
             continue;
         };
         let others: BTreeSet<&str> = members
@@ -374,7 +376,10 @@ mod tests {
     }
 
     fn run(config: ChannelsConfig, skips: ChannelSkips) -> Selection {
-        let w = world();
+        run_in(&world(), config, skips)
+    }
+
+    fn run_in(w: &World, config: ChannelsConfig, skips: ChannelSkips) -> Selection {
         plan_selection(
             &config,
             (&UserId::from("me"), "alice"),
@@ -583,6 +588,30 @@ mod tests {
         );
         assert!(skipped.channels.is_empty());
         assert!(skipped.team_ids.is_empty());
+    }
+
+    #[test]
+    fn channels_that_cannot_be_judged_are_undecided_not_dropped() {
+        let mut w = world();
+        w.groups.remove("g2");
+        w.usernames.remove("c");
+        let config = ChannelsConfig {
+            direct: vec!["bob".into()],
+            groups_subset: vec![vec!["bob".into()]],
+            ..Default::default()
+        };
+        let s = run_in(&w, config, ChannelSkips::default());
+        assert_eq!(ids(&s), ["d1", "g1"]);
+        assert_eq!(
+            s.undecided,
+            [
+                (
+                    "d3".to_string(),
+                    "the server did not return its other user c".to_string()
+                ),
+                ("g2".to_string(), "its members are unknown".to_string()),
+            ]
+        );
     }
 
     #[test]

@@ -118,6 +118,8 @@ impl<'a> ChannelTask<'a> {
         let outcome = self.sync_posts(&id).await;
         let changes = match outcome {
             Ok(changes) => changes,
+            // Not an outcome of the channel: the run is stopping.
+            Err(SyncError::Server(e @ MmError::Stopped { .. })) => return Err(e.into()),
             Err(SyncError::Server(e)) => {
                 let note = with_causes(&e);
                 let cid = id.clone();

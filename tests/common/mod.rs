@@ -80,6 +80,7 @@ pub fn fast_retries() -> RetryPolicy {
         max_attempts: 8,
         base_delay: std::time::Duration::from_millis(2),
         max_delay: std::time::Duration::from_millis(50),
+        max_limited_wait: std::time::Duration::from_secs(60),
     }
 }
 
@@ -121,9 +122,14 @@ pub fn content_snapshot(archive: &Path) -> BTreeMap<&'static str, Vec<String>> {
             "channels",
             "SELECT id, json, selected, export_name FROM channels ORDER BY id",
         ),
+        // Read state moves with every post and is refreshed only daily (README, Differences):
+        // who is a member, with which roles and settings, is the content.
         (
             "channel_members",
-            "SELECT channel_id, user_id, position, json, removed_at IS NULL FROM channel_members ORDER BY 1, 2",
+            "SELECT channel_id, user_id, position, json_remove(json, '$.last_viewed_at', \
+             '$.last_update_at', '$.msg_count', '$.msg_count_root', '$.mention_count', \
+             '$.mention_count_root', '$.urgent_mention_count'), removed_at IS NULL \
+             FROM channel_members ORDER BY 1, 2",
         ),
         (
             "posts",

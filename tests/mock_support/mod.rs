@@ -76,3 +76,24 @@ pub fn order(list: &Value) -> Vec<String> {
 pub fn create_at(list: &Value, id: &str) -> i64 {
     list["posts"][id]["create_at"].as_i64().expect("create_at")
 }
+
+/// Opens `n` new group channels of alice with 2 to 4 other users of the sample workspace,
+/// each a different set and none the same as a sample group; their ids.
+pub fn create_groups(ws: &mut Workspace, n: usize) -> Vec<String> {
+    let others = ["bob", "carol", "dave", "erin", "frank", "helperbot", "zed"];
+    // The sample's groups with alice: {bob, carol} and {bob, carol, erin}.
+    let taken = [0b11, 0b1011];
+    (0u32..1 << others.len())
+        .filter(|mask| (2..=4).contains(&mask.count_ones()) && !taken.contains(mask))
+        .take(n)
+        .map(|mask| {
+            let mut members = vec!["alice"];
+            members.extend(
+                (0..others.len())
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| others[i]),
+            );
+            ws.create_group_channel(&members)
+        })
+        .collect()
+}

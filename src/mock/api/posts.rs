@@ -52,10 +52,17 @@ pub async fn for_channel(
     if !readable || params.flag("include_deleted") {
         return Err(ApiError::forbidden());
     }
+    // `getRootPosts` and `GetPostsSince` compute reply counts only with skipFetchThreads;
+    // `getPostsAround` (before/after) always does (§14.2).
+    let reply_counts = match (&query.mode, query.skip_fetch_threads) {
+        (PostsMode::Before(_) | PostsMode::After(_), _) | (_, true) => render::ReplyCounts::Live,
+        (PostsMode::Page | PostsMode::Since(_), false) => render::ReplyCounts::Zero,
+    };
     let render_list = || {
         json(render::post_list(
             &ws,
             &ws.channel_posts(channel_id, &query),
+            reply_counts,
         ))
     };
     if query.mode == PostsMode::Page {

@@ -178,26 +178,42 @@ pub async fn by_ids(
     )))
 }
 
-/// `POST /users/group_channels`: members of the caller's GMs among the given ids.
+/// Ids the server reads of a group-channel body (`MaxGroupChannelsForProfiles`).
+pub const MAX_GROUP_CHANNELS_FOR_PROFILES: usize = 50;
+
+/// `POST /users/group_channels` (§14.1): the other members of the caller's group channels
+/// among the given ids. Like the server: the ids are sorted and de-duplicated, then all but
+/// the first 50 dropped without a word; a body that is not a string array reads as no ids
+/// (400 naming `channel_ids`); only `G` channels the caller belongs to answer, each with
+/// its other members by username, and one without other members is left out.
 pub async fn group_channels(
     State(state): State<AppState>,
     caller: Caller,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let ids = id_array(&body)?;
+    let ids = id_array(&body).unwrap_or_default();
     if ids.is_empty() {
-        return Err(ApiError::invalid_body());
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "api.context.invalid_body_param.app_error",
+            "Invalid or missing channel_ids in request body.",
+        ));
     }
     let ws = state.workspace();
     let mut out = Map::new();
-    for channel in ids.iter().filter_map(|id| ws.channels.get(id)) {
+    let read = ids.iter().take(MAX_GROUP_CHANNELS_FOR_PROFILES);
+    for channel in read.filter_map(|id| ws.channels.get(id)) {
         if channel.kind != 'G' || !ws.is_channel_member(&channel.id, &caller.user_id) {
             continue;
         }
         let mut members: Vec<&User> = ws
             .channel_members_of(&channel.id)
+            .filter(|m| m.user_id != caller.user_id)
             .filter_map(|m| ws.users.get(&m.user_id))
             .collect();
+        if members.is_empty() {
+            continue;
+        }
         members.sort_by(|a, b| a.username.cmp(&b.username));
         let rendered = members.into_iter().map(render::user).collect();
         out.insert(channel.id.clone(), Value::Array(rendered));
