@@ -41,6 +41,9 @@ pub struct Workspace {
     pub(crate) emojis: BTreeMap<String, Emoji>,
     pub(crate) tokens: BTreeMap<String, Token>,
     pub(crate) update_scenario_applied: bool,
+    /// Posts carry `file_ids` even when empty, as servers since 5.x do; off by default (an
+    /// older server's `omitempty`, which the Python tools trip over).
+    pub file_ids_always: bool,
 }
 
 /// Name of a DM channel: both ids sorted, joined by `__`.
@@ -91,6 +94,7 @@ impl Workspace {
             emojis: BTreeMap::new(),
             tokens: BTreeMap::new(),
             update_scenario_applied: false,
+            file_ids_always: false,
         }
     }
 
