@@ -171,15 +171,22 @@ fn py_path(data_dir: &str, rel: &str) -> String {
     }
 }
 
-/// Backslash-escapes every ASCII punctuation character (CommonMark allows it for all of
-/// them, so the text reads the same) and flattens line breaks: for names and other
-/// one-line server text.
+/// Escapes one-line server text (names, titles) so it is shown literally wherever it lands
+/// in a line: inline markup characters always, block markers (`-`, `+`, `1.`) at its start,
+/// where a list item would turn them into structure; line breaks become spaces.
 pub fn escape_inline(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    let mut out = String::with_capacity(text.len() + 8);
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    for (i, c) in text.chars().enumerate() {
+        let start_marker = (i == 0 && matches!(c, '-' | '+' | '='))
+            || (i == digits && digits > 0 && matches!(c, '.' | ')'));
         match c {
             '\n' | '\r' => out.push(' '),
-            c if c.is_ascii_punctuation() => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '!' | '&' | '~' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if start_marker => {
                 out.push('\\');
                 out.push(c);
             }
@@ -527,7 +534,11 @@ mod tests {
 
     #[test]
     fn names_are_escaped() {
-        assert_eq!(escape_inline("*bold* [x](y)"), r"\*bold\* \[x\]\(y\)");
+        assert_eq!(escape_inline("*bold* [x](y)"), r"\*bold\* \[x\](y)");
+        assert_eq!(escape_inline("report (v2).pdf"), "report (v2).pdf");
+        assert_eq!(escape_inline("1. - x"), r"1\. - x");
+        assert_eq!(escape_inline("- x"), r"\- x");
+        assert_eq!(escape_inline("<b>&amp;"), r"\<b\>\&amp;");
         assert_eq!(escape_inline("a\nb"), "a b");
         assert_eq!(escape_inline("Zoë"), "Zoë");
     }

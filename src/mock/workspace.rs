@@ -601,6 +601,26 @@ impl Workspace {
             .bytes_lost = lost;
     }
 
+    /// Turns a post into a system message or a bot's post: its `type`, `props` and pinned
+    /// flag as given (the sample has none of these).
+    pub fn set_post_kind(
+        &mut self,
+        post_id: &str,
+        kind: &str,
+        props: Map<String, Value>,
+        pinned: bool,
+    ) {
+        let at = self.tick();
+        let post = self
+            .posts
+            .get_mut(post_id)
+            .unwrap_or_else(|| panic!("unknown post {post_id}"));
+        post.kind = kind.to_owned();
+        post.props = props;
+        post.is_pinned = pinned;
+        post.update_at = at;
+    }
+
     pub fn delete_post(&mut self, post_id: &str) {
         let at = self.tick();
         let deleter = match self.posts.get(post_id) {
