@@ -100,7 +100,7 @@ fn collect_headings<'a>(node: &'a AstNode<'a>, depth: usize, out: &mut Vec<(usiz
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_flavor_shows_what_matterexport_hides_and_renders_cleanly() {
-    let (env, ids) = prepared().await;
+    let (env, _) = prepared().await;
     let archive = env.archive.clone();
     env.server.shutdown().await;
     let md = ok(&export(
@@ -130,7 +130,8 @@ async fn full_flavor_shows_what_matterexport_hides_and_renders_cleanly() {
     assert!(md.contains("the exporting machine's time zone") && md.contains(" +01:00"));
 
     // Structure: exactly one h1 and one h2 at the top level, one h3 per archived post, all
-    // at the top level; the hostile message's heading stays inside its quote.
+    // at the top level (so the unclosed fence swallowed no later post); the hostile
+    // message's heading stays inside its quote.
     let count: usize = md
         .lines()
         .find_map(|l| l.strip_prefix("- Messages: "))
@@ -147,13 +148,6 @@ async fn full_flavor_shows_what_matterexport_hides_and_renders_cleanly() {
     let nested: Vec<_> = headings.iter().filter(|h| h.0 > 0).collect();
     assert_eq!(nested.len(), 1, "{nested:?}");
     assert_eq!(nested[0].2, "not a heading");
-    let after = headings
-        .iter()
-        .position(|h| h.2.starts_with("Carol") || h.2.starts_with("*Caro"));
-    assert!(
-        headings.iter().any(|h| h.0 == 0 && h.2.contains("@carol")),
-        "the post after the unclosed fence is still a heading: {headings:?} {after:?}"
-    );
 
     // The threaded form keeps the same structure: one h3 per thread, one h4 per post.
     let threaded = ok(&export(
@@ -175,7 +169,6 @@ async fn full_flavor_shows_what_matterexport_hides_and_renders_cleanly() {
     assert!(py.contains(HOSTILE), "py flavor keeps messages raw");
     assert!(!py.contains("Edited") && !py.contains("first words"));
     assert!(py.contains("* Bob Builder: `+1`"), "one line per reaction");
-    let _ = ids;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
