@@ -67,11 +67,13 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportTarget {
-    /// Directory to write the folder layout into.
+    /// Directory to write the folder layout into. For markdown: the data dir the paths of
+    /// attachments start with (as `matterexport -d`); nothing is written there.
     #[arg(short = 'd', long = "data-dir", default_value = "data")]
     pub data_dir: PathBuf,
     /// Output of the chosen --format: for `json`, the zip file to write (default:
-    /// matterbak_<user>.zip).
+    /// matterbak_<user>.zip); for markdown and hgf, the file of the one channel named by -c
+    /// (markdown: stdout without -o), else a directory with one file per channel.
     #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
     pub output: Option<PathBuf>,
 }
