@@ -269,68 +269,73 @@ impl Catalog {
     /// Posts of a channel that we saw alive, oldest first, with their edit and delete state.
     /// One channel's posts are held in memory: the chat exports need them sorted and grouped.
     pub fn load_post_states(&self, channel_id: &str) -> Result<Vec<PostStateRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, create_at, edit_at, delete_at, json FROM posts
-                 WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
-            )
-            .ctx(&self.path, "read posts")?;
-        stmt.query_map([channel_id], |r| {
-            Ok(PostStateRow {
-                id: r.get(0)?,
-                create_at: r.get(1)?,
-                edit_at: r.get(2)?,
-                delete_at: r.get(3)?,
-                json: r.get(4)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read posts")
+        self.channel_rows(
+            "SELECT id, create_at, edit_at, delete_at, json FROM posts
+             WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
+            channel_id,
+            "read posts",
+            |r| {
+                Ok(PostStateRow {
+                    id: r.get(0)?,
+                    create_at: r.get(1)?,
+                    edit_at: r.get(2)?,
+                    delete_at: r.get(3)?,
+                    json: r.get(4)?,
+                })
+            },
+        )
     }
 
     /// Earlier versions of a channel's edited posts, by post, oldest first.
     pub fn load_post_versions(&self, channel_id: &str) -> Result<Vec<PostVersionRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v
-                 JOIN posts p ON p.id = v.post_id
-                 WHERE p.channel_id = ?1 ORDER BY v.post_id, v.replaced_at",
-            )
-            .ctx(&self.path, "read post versions")?;
-        stmt.query_map([channel_id], |r| {
-            Ok(PostVersionRow {
-                post_id: r.get(0)?,
-                replaced_at: r.get(1)?,
-                message: r.get(2)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read post versions")
+        self.channel_rows(
+            "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v
+             JOIN posts p ON p.id = v.post_id
+             WHERE p.channel_id = ?1 ORDER BY v.post_id, v.replaced_at",
+            channel_id,
+            "read post versions",
+            |r| {
+                Ok(PostVersionRow {
+                    post_id: r.get(0)?,
+                    replaced_at: r.get(1)?,
+                    message: r.get(2)?,
+                })
+            },
+        )
     }
 
     /// Current reactions on a channel's posts, by post, oldest first.
     pub fn load_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
-                 JOIN posts p ON p.id = r.post_id
-                 WHERE p.channel_id = ?1 AND r.removed_at IS NULL
-                 ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
-            )
-            .ctx(&self.path, "read reactions")?;
-        stmt.query_map([channel_id], |r| {
-            Ok(ReactionRow {
-                post_id: r.get(0)?,
-                user_id: r.get(1)?,
-                emoji_name: r.get(2)?,
-                create_at: r.get(3)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read reactions")
+        self.channel_rows(
+            "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
+             JOIN posts p ON p.id = r.post_id
+             WHERE p.channel_id = ?1 AND r.removed_at IS NULL
+             ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
+            channel_id,
+            "read reactions",
+            |r| {
+                Ok(ReactionRow {
+                    post_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    emoji_name: r.get(2)?,
+                    create_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    /// All rows of `sql` (one parameter: a channel id), mapped.
+    fn channel_rows<T>(
+        &self,
+        sql: &str,
+        channel_id: &str,
+        action: &'static str,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
+        stmt.query_map([channel_id], map)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, action)
     }
 
     /// Ids of the users the Python tool writes to `users/`: everyone ever listed as a team

@@ -121,6 +121,11 @@ impl People {
         Ok(People { users, listed })
     }
 
+    /// People from parts (tests and callers with their own user source).
+    pub fn from_parts(users: HashMap<String, Person>, listed: HashSet<String>) -> People {
+        People { users, listed }
+    }
+
     /// The user as the given flavor may know them.
     pub fn get(&self, id: &str, flavor: Flavor) -> Option<&Person> {
         if flavor == Flavor::Py && !self.listed.contains(id) {

@@ -523,7 +523,227 @@ fn attachment_text(a: &Value) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
+    use chrono::Utc;
+    use serde_json::json;
+
     use super::*;
+    use crate::catalog::ChannelRow;
+    use crate::export::chat::{ChannelEntry, ChatFile, Person};
+    use crate::export::layout::{self, ChannelPlace};
+
+    const ALICE: &str = "uaaaaaaaaaaaaaaaaaaaaaaaa1";
+    const BOB: &str = "ubbbbbbbbbbbbbbbbbbbbbbbb2";
+    const CAROL: &str = "ucccccccccccccccccccccccc3";
+    const GONE: &str = "uzzzzzzzzzzzzzzzzzzzzzzzz9";
+    const T0: i64 = 1_700_000_000_000; // 2023-11-14 22:13:20 UTC
+
+    fn person(username: &str, nickname: &str, first: &str, last: &str) -> Person {
+        Person {
+            username: Some(username.into()),
+            nickname: nickname.into(),
+            first_name: first.into(),
+            last_name: last.into(),
+        }
+    }
+
+    fn people() -> People {
+        let users = [
+            (ALICE, person("alice", "", "Alice ", "Anders")),
+            (BOB, person("bob", "Bobby", "Bob", "B")),
+            (CAROL, person("carol", "", "", "")),
+        ];
+        People::from_parts(
+            users
+                .iter()
+                .map(|(id, p)| ((*id).to_owned(), p.clone()))
+                .collect(),
+            users.iter().map(|(id, _)| (*id).to_owned()).collect(),
+        )
+    }
+
+    fn entry() -> ChannelEntry {
+        let team = layout::team_paths("taaaaaaaaaaaaaaaaaaaaaaaa1", "team1");
+        let id = "caaaaaaaaaaaaaaaaaaaaaaaa1";
+        let paths = layout::channel_paths(ChannelPlace::Team(&team), id, "town-square");
+        ChannelEntry {
+            row: ChannelRow {
+                id: id.into(),
+                team_id: "taaaaaaaaaaaaaaaaaaaaaaaa1".into(),
+                kind: "O".into(),
+                name: "town-square".into(),
+                export_name: None,
+                json: String::new(),
+            },
+            folder: format!("{id}__town-square"),
+            paths,
+            team: Some(("Team One".into(), "team1".into())),
+        }
+    }
+
+    fn post(id: &str, at: i64, user: &str, message: &str, extra: Value) -> ChatPost {
+        let mut json = json!({"id": id, "create_at": at, "user_id": user, "message": message});
+        json.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        ChatPost {
+            id: id.into(),
+            create_at: at,
+            edit_at: 0,
+            delete_at: 0,
+            file_name: layout::post_file_name(at, id, &Utc),
+            json: json.as_object().unwrap().clone(),
+        }
+    }
+
+    /// The hand-made fixture of viewer-notes §1.8, whose output was measured with
+    /// matterexport 0.5.2 (`TZ=UTC matterexport md -d data -c town-square`).
+    fn fixture(entry: &ChannelEntry) -> Chat<'_> {
+        let mut posts = vec![
+            post(
+                "p1",
+                T0,
+                ALICE,
+                "Hello *world*\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+                json!({}),
+            ),
+            post("p2", T0 + 1_500, BOB, "reply one", json!({"root_id": "p1"})),
+            post(
+                "p3",
+                T0 + 60_000,
+                BOB,
+                "files here :smile:",
+                json!({
+                "file_ids": ["faaaaaaaaaaaaaaaaaaaaaaaa1", "faaaaaaaaaaaaaaaaaaaaaaaa2"],
+                "metadata": {"reactions": [
+                    {"user_id": ALICE, "emoji_name": "+1"},
+                    {"user_id": GONE, "emoji_name": "custom_party"}]}}),
+            ),
+            post(
+                "p4",
+                T0 + 90_000,
+                CAROL,
+                "reply two (later file, earlier than p4)",
+                json!({"root_id": "p1"}),
+            ),
+            post(
+                "p5",
+                T0 + 120_000,
+                GONE,
+                "from a deleted user",
+                json!({"edit_at": T0 + 130_000}),
+            ),
+            post(
+                "p6",
+                T0 + 180_000,
+                CAROL,
+                "carol joined the channel.",
+                json!({"type": "system_join_channel"}),
+            ),
+            post(
+                "p7",
+                T0 + 240_000,
+                ALICE,
+                "",
+                json!({"props": {"attachments": [{"text": "bot"}]}}),
+            ),
+        ];
+        posts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let file = |id: &str, name: &str, stored: bool| {
+            (
+                id.to_owned(),
+                ChatFile {
+                    name: name.into(),
+                    size: 3,
+                    json: json!({"id": id, "name": name}).as_object().unwrap().clone(),
+                    blob: None,
+                    stored,
+                    layout_path: entry.paths.file_bytes(id, name),
+                },
+            )
+        };
+        let channel = json!({"id": entry.row.id, "type": "O", "display_name": "Town Square",
+            "name": "town-square", "header": "Welcome **all**", "total_msg_count": 6,
+            "total_msg_count_root": 4, "create_at": T0 + 999});
+        Chat {
+            entry,
+            channel: channel.as_object().unwrap().clone(),
+            members: vec![],
+            posts,
+            threads: HashMap::from([("p1".to_owned(), vec!["p4".to_owned(), "p2".to_owned()])]),
+            files: HashMap::from([
+                file("faaaaaaaaaaaaaaaaaaaaaaaa1", "pic one.png", true),
+                file("faaaaaaaaaaaaaaaaaaaaaaaa2", "gone.txt", false),
+            ]),
+            versions: HashMap::new(),
+            reactions: HashMap::new(),
+        }
+    }
+
+    fn py(chat: &Chat<'_>, threads: bool) -> String {
+        let people = people();
+        let cx = MarkdownContext {
+            people: &people,
+            tz: &Utc,
+            data_dir: "data",
+            threads,
+            inline_warnings: true,
+        };
+        render(chat, Flavor::Py, &cx).0
+    }
+
+    #[test]
+    fn py_flavor_reproduces_the_measured_example() {
+        let entry = entry();
+        let expected = "# Town Square\n\nWelcome **all**\n\n6 messages in 4 threads or single messages\n\n\
+            ## Metadata\n\nCreated at 2023-11-14 22:13:20\n\nBelonging to team Team One (team1)\n\n\
+            ## Messages\n\n\
+            ### Alice Anders at 2023-11-14 22:13:20\nHello *world*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n\
+            ### Bobby at 2023-11-14 22:13:21\nreply one\n\n\
+            ### Bobby at 2023-11-14 22:14:20\nfiles here :smile:\n\nFiles:\n\n\
+            * pic one.png: `data/teams/taaaaaaaaaaaaaaaaaaaaaaaa1__team1/caaaaaaaaaaaaaaaaaaaaaaaa1__town-square/files/faaaaaaaaaaaaaaaaaaaaaaaa1__pic one.png`\n\
+            * gone.txt: `None`\n\nReactions:\n\n* Alice Anders: `+1`\n* uzzzzzzzzzzzzzzzzzzzzzzzz9: `custom_party`\n\n\
+            ### carol at 2023-11-14 22:14:50\nreply two (later file, earlier than p4)\n\n\
+            ### uzzzzzzzzzzzzzzzzzzzzzzzz9 at 2023-11-14 22:15:20\nfrom a deleted user\n\n\
+            ### carol at 2023-11-14 22:16:20\ncarol joined the channel.\n\n\
+            ### Alice Anders at 2023-11-14 22:17:20\n\n\n";
+        assert_eq!(py(&fixture(&entry), false), expected);
+        assert_eq!(expected.len(), 859, "the measured size");
+    }
+
+    #[test]
+    fn py_threads_group_by_root_file_order_and_repeat_an_early_reply() {
+        let entry = entry();
+        let mut chat = fixture(&entry);
+        let out = py(&chat, true);
+        assert!(
+            out.contains("## Messages\n\n### Thread\n#### Alice Anders at 2023-11-14 22:13:20\n")
+        );
+        let order: Vec<&str> = out.lines().filter(|l| l.starts_with("#### ")).collect();
+        assert_eq!(order.len(), 7, "each post once: {order:?}");
+        assert!(
+            order[1].starts_with("#### Bobby at 2023-11-14 22:13:21"),
+            "replies by time"
+        );
+        assert!(order[2].starts_with("#### carol at 2023-11-14 22:14:50"));
+        assert_eq!(out.matches("### Thread\n").count(), 5);
+        // A reply whose file sorts before its root's (clock skew) is printed twice, alone
+        // and in its thread, as matterexport does.
+        chat.posts.insert(
+            0,
+            post(
+                "p0",
+                T0 - 5_000,
+                CAROL,
+                "early reply",
+                json!({"root_id": "p1"}),
+            ),
+        );
+        chat.threads.get_mut("p1").unwrap().push("p0".into());
+        let out = py(&chat, true);
+        assert_eq!(out.matches("early reply").count(), 2, "{out}");
+    }
 
     #[test]
     fn py_path_normalises_like_pathlib() {

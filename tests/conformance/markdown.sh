@@ -41,17 +41,8 @@ echo "== installing Python matterbak 0.5.2 into a virtualenv ($("$python313" --v
 "$python313" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.5.2"
 
-echo "== starting the mock server"
-mkfifo "$work/hold"
-"$ours" mock-server --addr 127.0.0.1:0 --file-ids-always > "$work/url" < "$work/hold" &
-server_pid=$!
-exec 3> "$work/hold"   # keep the server's stdin open until we exit
-for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
-url=$(head -n1 "$work/url")
-[ -n "$url" ] || { echo "conformance: mock server did not start"; exit 2; }
-printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
-chmod 600 "$work/credentials.json"
-cp "$here/../../src/mock/sample_channels.json" "$work/channels.json"
+. "$here/mock.sh"
+start_mock --file-ids-always
 cd "$work"
 mkdir -p py rs
 

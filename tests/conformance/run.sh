@@ -28,17 +28,8 @@ if ! python3 -m venv "$work/venv" >/dev/null 2>&1; then
 fi
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.4.0"
 
-echo "== starting the mock server"
-mkfifo "$work/hold"
-"$ours" mock-server --addr 127.0.0.1:0 > "$work/url" < "$work/hold" &
-server_pid=$!
-exec 3> "$work/hold"   # keep the server's stdin open until we exit
-for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
-url=$(head -n1 "$work/url")
-[ -n "$url" ] || { echo "conformance: mock server did not start"; exit 2; }
-printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
-chmod 600 "$work/credentials.json"
-cp "$here/../../src/mock/sample_channels.json" "$work/channels.json"
+. "$here/mock.sh"
+start_mock
 cd "$work"
 
 run_python() {
