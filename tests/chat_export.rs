@@ -280,6 +280,7 @@ async fn channel_lookup_as_matterexport_with_clear_errors() {
     assert_eq!(title(&["-c", "dev"]), "# Development");
     let path = format!("data/teams/whatever/{dev}__dev/");
     assert_eq!(title(&["-c", &path]), "# Development");
+    assert_eq!(title(&["-c", &format!("{dev}__dev")]), "# Development");
     assert_eq!(title(&["-c", "dave"]), "# Direct channel");
     assert_eq!(
         title(&["-c", &format!("{}*", &dm[..6])]),

@@ -229,9 +229,7 @@ pub fn find_channel<'e>(
         }
     }
     let last = ident.trim_end_matches('/').rsplit('/').next().unwrap_or("");
-    if ident.contains('/')
-        && let Some(found) = entries.iter().find(|e| e.folder == last)
-    {
+    if let Some(found) = entries.iter().find(|e| e.folder == last) {
         return Ok(found);
     }
     Err(ChatError::NotFound {

@@ -713,6 +713,30 @@ mod tests {
     }
 
     #[test]
+    fn py_warning_for_a_file_without_info_goes_where_python_prints_it() {
+        let entry = entry();
+        let mut chat = fixture(&entry);
+        let ids = chat.posts[2].json.get_mut("file_ids").unwrap();
+        ids.as_array_mut().unwrap().insert(0, json!("fnoinfo"));
+        let warning =
+            "WARNING: cannot find file with data about attachment ID fnoinfo. Skipping attachment.";
+        // To stdout, Python's print lands in the document, before the `Files:` header.
+        assert!(py(&chat, false).contains(&format!("files here :smile:\n\n{warning}\nFiles:\n")));
+        // With -o it goes to the terminal: the document is as without the id.
+        let people = people();
+        let cx = MarkdownContext {
+            people: &people,
+            tz: &Utc,
+            data_dir: "data",
+            threads: false,
+            inline_warnings: false,
+        };
+        let (doc, warnings) = render(&chat, Flavor::Py, &cx);
+        assert_eq!(warnings, vec![warning.to_owned()]);
+        assert!(!doc.contains("WARNING"));
+    }
+
+    #[test]
     fn py_threads_group_by_root_file_order_and_repeat_an_early_reply() {
         let entry = entry();
         let mut chat = fixture(&entry);
