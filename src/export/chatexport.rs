@@ -67,7 +67,7 @@ pub enum ChatExportError {
     Chat(#[from] ChatError),
     #[error(transparent)]
     OutputDir(#[from] OutputDirError),
-    #[error("export: {0}")]
+    #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("cannot write {}", path.display())]
     Write {
