@@ -65,32 +65,44 @@ pub fn write_hgf<Tz: TimeZone>(
         "channel.json",
         &Value::Object(chat.channel.clone()),
     )?;
-    let subsets: Vec<Value> = chat
-        .posts
-        .iter()
-        .map(|p| post_subset(p, people, flavor))
-        .collect();
-    let newest_first: Vec<Value> = subsets.iter().rev().cloned().collect();
-    json_entry(sink.as_mut(), "posts.json", &Value::Array(newest_first))?;
+    // posts.json and threads.json stream post by post: no second copy of the channel.
+    let subset = |i: usize, level: usize| -> String {
+        let mut text = String::new();
+        py_indent_json(
+            &post_subset(&chat.posts[i], people, flavor),
+            level,
+            &mut text,
+        );
+        text
+    };
+    sink.file("posts.json", None, &mut |out: &mut dyn Write| {
+        let newest_first = (0..chat.posts.len()).rev().map(|i| subset(i, 1));
+        write_py_array(out, 0, newest_first)
+    })?;
     let threads = match flavor {
         Flavor::Py => chat.py_threads(tz),
         Flavor::Full => chat.threads_by_root(),
     };
-    let threads: Vec<Value> = threads
-        .into_iter()
-        .map(|t| {
-            let mut obj = Map::new();
-            let root = &chat.posts[t[0]];
-            obj.insert("root_id".into(), Value::String(root.id.clone()));
-            obj.insert("root".into(), subsets[t[0]].clone());
+    sink.file("threads.json", None, &mut |out: &mut dyn Write| {
+        let objects = threads.iter().map(|t| {
+            // {"root_id": …, "root": {…}, "replies": [...]} at level 1, "replies" only
+            // when there are any, as the Python tool writes it.
+            let mut text = String::from("{\n    \"root_id\": ");
+            py_string(&chat.posts[t[0]].id, &mut text);
+            text.push_str(",\n    \"root\": ");
+            text.push_str(&subset(t[0], 2));
             if t.len() > 1 {
-                let replies = t[1..].iter().map(|&i| subsets[i].clone()).collect();
-                obj.insert("replies".into(), Value::Array(replies));
+                text.push_str(",\n    \"replies\": ");
+                let mut replies = Vec::new();
+                write_py_array(&mut replies, 2, t[1..].iter().map(|&i| subset(i, 3)))
+                    .expect("writing to a Vec");
+                text.push_str(&String::from_utf8(replies).expect("UTF-8 in, UTF-8 out"));
             }
-            Value::Object(obj)
-        })
-        .collect();
-    json_entry(sink.as_mut(), "threads.json", &Value::Array(threads))?;
+            text.push_str("\n  }");
+            text
+        });
+        write_py_array(out, 0, objects)
+    })?;
 
     let mut skipped = Vec::new();
     let mut written = std::collections::HashSet::new();
@@ -200,6 +212,30 @@ fn json_entry(sink: &mut dyn Sink, rel: &str, value: &Value) -> Result<(), SinkE
     })
 }
 
+/// A JSON array at `level` as `json.dumps(indent=2)` writes it, from items already
+/// rendered at `level + 1`.
+fn write_py_array(
+    out: &mut dyn Write,
+    level: usize,
+    items: impl Iterator<Item = String>,
+) -> io::Result<()> {
+    let pad = "  ".repeat(level + 1);
+    let mut any = false;
+    for item in items {
+        out.write_all(if any { b",\n" } else { b"[\n" })?;
+        out.write_all(pad.as_bytes())?;
+        out.write_all(item.as_bytes())?;
+        any = true;
+    }
+    if any {
+        out.write_all(b"\n")?;
+        out.write_all("  ".repeat(level).as_bytes())?;
+        out.write_all(b"]")
+    } else {
+        out.write_all(b"[]")
+    }
+}
+
 /// Python's `json.dumps(value, indent=2, ensure_ascii=False)`: no trailing newline, raw
 /// UTF-8, only `"`, `\`, and control characters escaped.
 pub fn py_indent_json(value: &Value, level: usize, out: &mut String) {
@@ -268,7 +304,29 @@ fn py_string(s: &str, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
+
+    #[test]
+    fn streamed_arrays_equal_whole_documents() {
+        let items = [json!({"a": 1, "b": [1, {"c": []}]}), json!("x"), json!([])];
+        for level in [0, 2] {
+            let mut whole = String::new();
+            py_indent_json(&Value::Array(items.to_vec()), level, &mut whole);
+            let mut streamed = Vec::new();
+            let rendered = items.iter().map(|v| {
+                let mut text = String::new();
+                py_indent_json(v, level + 1, &mut text);
+                text
+            });
+            write_py_array(&mut streamed, level, rendered).unwrap();
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        }
+        let mut empty = Vec::new();
+        write_py_array(&mut empty, 1, std::iter::empty()).unwrap();
+        assert_eq!(empty, b"[]");
+    }
 
     #[test]
     fn indent_json_matches_python() {
