@@ -17,29 +17,12 @@ if [ -z "${MATTERBAK:-}" ]; then
     MATTERBAK=target/release/matterbak
 fi
 ours=$(cd "$(dirname "$MATTERBAK")" && pwd)/$(basename "$MATTERBAK")
-python313=${PYTHON313:-}
-if [ -z "$python313" ]; then
-    for candidate in python3.13 "$HOME/.pyenv/versions/3.13.0/bin/python3" python3; do
-        if command -v "$candidate" >/dev/null 2>&1 \
-            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
-            python313=$candidate
-            break
-        fi
-    done
-fi
-[ -n "$python313" ] || { echo "needs Python 3.13 (set PYTHON313)"; exit 2; }
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+. "$here/lib.sh"
+find_python313
+setup_work
 export TZ=UTC
 "$python313" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.5.2"
-. "$here/mock.sh"
 start_mock --file-ids-always --generate "$sizes"
 echo '{"teams": {"team-0": {}}}' > "$work/channels.json"
 cd "$work"

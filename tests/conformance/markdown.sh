@@ -16,32 +16,15 @@ ours=${1:-$here/../../target/debug/matterbak}
 ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
 [ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
 
-python313=${PYTHON313:-}
-if [ -z "$python313" ]; then
-    for candidate in python3.13 "$HOME/.pyenv/versions/3.13.0/bin/python3" python3; do
-        if command -v "$candidate" >/dev/null 2>&1 \
-            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 13))' 2>/dev/null; then
-            python313=$candidate
-            break
-        fi
-    done
-fi
-[ -n "$python313" ] || { echo "conformance: needs Python 3.13 or newer (set PYTHON313)"; exit 2; }
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    if [ -n "${KEEP_WORK:-}" ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
+. "$here/lib.sh"
+find_python313
+setup_work
 export TZ=Europe/Berlin
 
 echo "== installing Python matterbak 0.5.2 into a virtualenv ($("$python313" --version))"
 "$python313" -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.5.2"
 
-. "$here/mock.sh"
 start_mock --file-ids-always
 cd "$work"
 mkdir -p py rs
@@ -94,7 +77,6 @@ compare_round
 
 round=update
 echo "== round 2: update after mutations"
-curl -fsS -X POST "$url/__mock/scenario/update" > /dev/null 2>&1 \
-    || python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/scenario/update', method='POST'))"
+apply_update_scenario
 backup --update-old-posts
 compare_round
