@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
-use crate::export::{self, ExportOptions};
+use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, ExportOptions, Flavor};
 use crate::mm::{ClientOptions, TlsOptions};
 use crate::mock::{self, MockServer, Workspace};
 use crate::outdir::{self, OutputKind};
@@ -70,11 +70,14 @@ pub enum Command {
 
 #[derive(Args, Debug, Clone)]
 pub struct ExportTarget {
-    /// Directory to write the folder layout into: new, empty, or an earlier export.
+    /// Directory to write the folder layout into: new, empty, or an earlier export. For
+    /// markdown: the data dir the paths of attachments start with (as `matterexport -d`);
+    /// nothing is written there.
     #[arg(short = 'd', long = "data-dir", default_value = "data")]
     pub data_dir: PathBuf,
     /// Output of the chosen --format: for `json`, the zip file to write (default:
-    /// matterbak_<user>.zip).
+    /// matterbak_<user>.zip); for markdown and hgf, the file of the one channel named by -c
+    /// (markdown: stdout without -o), else a directory with one file per channel.
     #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
     pub output: Option<PathBuf>,
 }
@@ -91,6 +94,35 @@ pub struct ExportArgs {
     /// Write only the folder layout, no zip.
     #[arg(long)]
     pub no_zip: bool,
+    #[command(flatten)]
+    pub chat: ChatArgs,
+}
+
+/// Options of the per-channel formats (`markdown`, `hgf`), as `matterexport` has them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ChatArgs {
+    /// markdown/hgf: the channel to export, by id, name (a DM's: the other user's username;
+    /// a group's: the usernames joined by `__`) or folder path; glob patterns allowed.
+    /// Repeatable. Without it, every channel is written into the directory -o.
+    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    pub channels: Vec<String>,
+    /// markdown: group the posts by thread.
+    #[arg(long)]
+    pub threads: bool,
+    /// markdown/hgf: `full` shows everything the archive knows; `py` writes what the Python
+    /// `matterexport` 0.5.2 writes, byte for byte.
+    #[arg(long, value_enum, default_value_t)]
+    pub flavor: FlavorArg,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FlavorArg {
+    /// Complete and correct: edits, deletions, system messages, pins, bot attachments,
+    /// missing files, grouped reactions, time zones; names escaped.
+    #[default]
+    Full,
+    /// Byte for byte the Python matterexport 0.5.2, quirks included.
+    Py,
 }
 
 /// The output formats of `export`; each is a sibling module under `export/`.
@@ -99,6 +131,10 @@ pub enum ExportFormat {
     /// The Python matterbak's per-object JSON folder layout (-d) and its zip (-o).
     #[default]
     Json,
+    /// One channel as a Markdown document (-c, or every channel into the directory -o).
+    Markdown,
+    /// One channel as the Helmholtz archiver's zip, `matterexport hgf` (-o OUT.zip).
+    Hgf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -148,6 +184,10 @@ pub struct MockServerArgs {
     /// Sleep this long before answering each request (benches).
     #[arg(long, hide = true, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Send `file_ids: []` on posts without files, as current servers do (the Python
+    /// `matterexport` fails on posts without the key).
+    #[arg(long, hide = true)]
+    pub file_ids_always: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -372,12 +412,22 @@ pub async fn run(cli: Cli) -> Result<u8> {
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
         Some(Command::Export(args)) => match args.format {
-            ExportFormat::Json => run_export(
-                &args.archive.archive,
-                &args.target,
-                !args.no_zip,
-                &ExportOptions::default(),
-            ),
+            ExportFormat::Json => {
+                let chat = &args.chat;
+                if !chat.channels.is_empty() || chat.threads || chat.flavor != FlavorArg::Full {
+                    anyhow::bail!(
+                        "-c, --threads and --flavor apply to --format markdown and hgf, not json"
+                    );
+                }
+                run_export(
+                    &args.archive.archive,
+                    &args.target,
+                    !args.no_zip,
+                    &ExportOptions::default(),
+                )
+            }
+            ExportFormat::Markdown => run_chat_export(&args, ChatFormat::Markdown),
+            ExportFormat::Hgf => run_chat_export(&args, ChatFormat::Hgf),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
@@ -435,6 +485,59 @@ fn run_export(
     for missing in &report.missing_blobs {
         eprintln!("  not in the archive: {missing}");
     }
+    Ok(EXIT_OK)
+}
+
+/// `export --format markdown|hgf`: one channel to -o (or stdout for Markdown), or every
+/// named channel (all without -c) into the directory -o.
+fn run_chat_export(args: &ExportArgs, format: ChatFormat) -> Result<u8> {
+    let chat = &args.chat;
+    let options = ChatOptions {
+        format,
+        flavor: match chat.flavor {
+            FlavorArg::Full => Flavor::Full,
+            FlavorArg::Py => Flavor::Py,
+        },
+        channels: chat.channels.clone(),
+        threads: chat.threads,
+        data_dir: args.target.data_dir.to_string_lossy().into_owned(),
+    };
+    let name = match format {
+        ChatFormat::Markdown => "markdown",
+        ChatFormat::Hgf => "hgf",
+    };
+    let mut stdout = std::io::stdout().lock();
+    let output = match (&args.target.output, chat.channels.len()) {
+        (Some(path), 1) => ChatOutput::File(path.clone()),
+        (Some(path), _) => ChatOutput::Dir(path.clone()),
+        (None, 1) if format == ChatFormat::Markdown => ChatOutput::Stream(&mut stdout),
+        (None, _) => anyhow::bail!(
+            "--format {name} needs -o: a file for one channel (-c), a directory for several or all"
+        ),
+    };
+    let to_stream = matches!(output, ChatOutput::Stream(_));
+    let archive = &args.archive.archive;
+    let report = export::export_chats(archive, &options, output)
+        .with_context(|| format!("{name} export of {} failed", archive.display()))?;
+    if !to_stream {
+        for (_, path) in &report.written {
+            println!("{path}");
+        }
+    }
+    for warning in &report.warnings {
+        eprintln!("{warning}");
+    }
+    for skipped in &report.skipped {
+        eprintln!(
+            "  attachment {} ({}) of post {} left out: {}",
+            skipped.file_id, skipped.name, skipped.post_id, skipped.reason
+        );
+    }
+    eprintln!(
+        "{name}: {} channel(s), {} posts",
+        report.written.len(),
+        report.posts
+    );
     Ok(EXIT_OK)
 }
 
@@ -590,10 +693,11 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 async fn run_mock_server(args: &MockServerArgs) -> Result<u8> {
-    let workspace = match &args.generate {
+    let mut workspace = match &args.generate {
         Some(spec) => Workspace::generated(spec),
         None => Workspace::sample(),
     };
+    workspace.file_ids_always = args.file_ids_always;
     let server = MockServer::start_on(args.addr, workspace)
         .await
         .with_context(|| format!("cannot listen on {}", args.addr))?;

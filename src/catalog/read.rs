@@ -52,6 +52,38 @@ pub struct ImageOwnerRow {
     pub image: Option<(BlobId, String)>,
 }
 
+/// A post as the chat exports (Markdown, HGF) show it: the stored content plus the state
+/// the server blanks (a deleted post keeps its last text here).
+#[derive(Debug, Clone)]
+pub struct PostStateRow {
+    pub id: String,
+    pub create_at: i64,
+    /// 0 = never edited.
+    pub edit_at: i64,
+    /// 0 = not deleted; else when the server deleted it (ms).
+    pub delete_at: i64,
+    pub json: String,
+}
+
+/// An earlier version of an edited post; `message` is `None` when only the server's
+/// blanked history row is known.
+#[derive(Debug, Clone)]
+pub struct PostVersionRow {
+    pub post_id: String,
+    /// When this version stopped being current (ms).
+    pub replaced_at: i64,
+    pub message: Option<String>,
+}
+
+/// A reaction still present on the server at the last sync.
+#[derive(Debug, Clone)]
+pub struct ReactionRow {
+    pub post_id: String,
+    pub user_id: String,
+    pub emoji_name: String,
+    pub create_at: i64,
+}
+
 fn image(blob: Option<String>, content_type: Option<String>) -> Option<(BlobId, String)> {
     Some((BlobId::parse(&blob?)?, content_type.unwrap_or_default()))
 }
@@ -232,6 +264,93 @@ impl Catalog {
             }
         }
         Ok(Ok(()))
+    }
+
+    /// Posts of a channel that we saw alive, oldest first, with their edit and delete state.
+    /// One channel's posts are held in memory: the chat exports need them sorted and grouped.
+    pub fn load_post_states(&self, channel_id: &str) -> Result<Vec<PostStateRow>> {
+        self.channel_rows(
+            "SELECT id, create_at, edit_at, delete_at, json FROM posts
+             WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
+            channel_id,
+            "read posts",
+            |r| {
+                Ok(PostStateRow {
+                    id: r.get(0)?,
+                    create_at: r.get(1)?,
+                    edit_at: r.get(2)?,
+                    delete_at: r.get(3)?,
+                    json: r.get(4)?,
+                })
+            },
+        )
+    }
+
+    /// Earlier versions of a channel's edited posts, by post, oldest first.
+    pub fn load_post_versions(&self, channel_id: &str) -> Result<Vec<PostVersionRow>> {
+        self.channel_rows(
+            "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v
+             JOIN posts p ON p.id = v.post_id
+             WHERE p.channel_id = ?1 ORDER BY v.post_id, v.replaced_at",
+            channel_id,
+            "read post versions",
+            |r| {
+                Ok(PostVersionRow {
+                    post_id: r.get(0)?,
+                    replaced_at: r.get(1)?,
+                    message: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// Current reactions on a channel's posts, by post, oldest first.
+    pub fn load_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRow>> {
+        self.channel_rows(
+            "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
+             JOIN posts p ON p.id = r.post_id
+             WHERE p.channel_id = ?1 AND r.removed_at IS NULL
+             ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
+            channel_id,
+            "read reactions",
+            |r| {
+                Ok(ReactionRow {
+                    post_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    emoji_name: r.get(2)?,
+                    create_at: r.get(3)?,
+                })
+            },
+        )
+    }
+
+    /// All rows of `sql` (one parameter: a channel id), mapped.
+    fn channel_rows<T>(
+        &self,
+        sql: &str,
+        channel_id: &str,
+        action: &'static str,
+        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
+        stmt.query_map([channel_id], map)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, action)
+    }
+
+    /// Ids of the users the Python tool writes to `users/`: everyone ever listed as a team
+    /// or channel member, and the accounts that ran the syncs. Its exporter knows no others.
+    pub fn listed_user_ids(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id FROM team_members UNION SELECT user_id FROM channel_members
+                 UNION SELECT user_id FROM sync_runs WHERE user_id IS NOT NULL",
+            )
+            .ctx(&self.path, "read member ids")?;
+        stmt.query_map([], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "read member ids")
     }
 
     pub fn export_users(&self) -> Result<Vec<ImageOwnerRow>> {

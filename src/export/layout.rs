@@ -342,6 +342,12 @@ fn python_local_time<Tz: TimeZone>(create_at_ms: i64, tz: &Tz) -> Option<DateTim
     if create_at_ms == 0 {
         return None;
     }
+    python_from_timestamp(create_at_ms, tz)
+}
+
+/// `datetime.fromtimestamp(ms / 1000)` in `tz`; `None` where Python raises (year outside
+/// 1..=9999). Also the times `matterexport` prints.
+pub fn python_from_timestamp<Tz: TimeZone>(create_at_ms: i64, tz: &Tz) -> Option<DateTime<Tz>> {
     let seconds = create_at_ms as f64 / 1000.0;
     let mut whole = seconds.trunc();
     let mut micros = ((seconds - whole) * 1e6).round_ties_even();

@@ -6,14 +6,25 @@
 //!   made safe (they can never leave the export root or hit another entry);
 //! - [`sink`]: where the bytes go: a directory, a deterministic zip, or both at once.
 //!
+//! - [`chat`], [`markdown`], [`hgf`]: one channel as a document (`--format markdown|hgf`),
+//!   the Python `matterexport`'s formats; driven by `export_chats`.
+//!
 //! The building blocks never touch the catalog or the network, so they are tested on
 //! literals; [`export_archive`] walks a read-only snapshot of the catalog and feeds them.
 //! Export never touches the network: it is a pure function of the archive.
 
+pub mod chat;
+mod chatexport;
+pub mod hgf;
 pub mod layout;
+pub mod markdown;
 pub mod pyjson;
 pub mod sink;
 mod walk;
 mod zipstream;
 
+pub use chat::Flavor;
+pub use chatexport::{
+    ChatExportError, ChatFormat, ChatOptions, ChatOutput, ChatReport, export_chats,
+};
 pub use walk::{ExportError, ExportOptions, ExportReport, default_zip_name, export_archive};

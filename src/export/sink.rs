@@ -233,6 +233,8 @@ pub struct ZipSink {
     /// Directories already in the zip, without the trailing `/`. Bounded by the number of
     /// directories (channels), not of files.
     dirs: HashSet<String>,
+    /// Write no directory entries (formats whose reference zip has none).
+    no_dirs: bool,
 }
 
 impl std::fmt::Debug for ZipSink {
@@ -276,7 +278,14 @@ impl ZipSink {
             tmp,
             zip: Some(zip),
             dirs: HashSet::new(),
+            no_dirs: false,
         })
+    }
+
+    /// The zip gets file entries only; [`Sink::dir`] does nothing.
+    pub fn without_directories(mut self) -> Self {
+        self.no_dirs = true;
+        self
     }
 
     fn failed(&mut self, entry: &str, source: io::Error) -> SinkError {
@@ -290,6 +299,9 @@ impl ZipSink {
 
     /// Add entries for `rel_dir` and each of its ancestors not yet in the zip.
     fn make_dirs(&mut self, rel_dir: &str) -> Result<(), SinkError> {
+        if self.no_dirs {
+            return Ok(());
+        }
         let ends = rel_dir
             .match_indices('/')
             .map(|(i, _)| i)

@@ -207,8 +207,8 @@ struct PostView<'a> {
     kind: &'a str,
     props: &'a Map<String, Value>,
     hashtags: &'a str,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    file_ids: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file_ids: Option<&'a [String]>,
     pending_post_id: &'a str,
     #[serde(skip_serializing_if = "is_false")]
     has_reactions: bool,
@@ -273,7 +273,7 @@ fn post_with_stats(ws: &Workspace, p: &Post, (reply_count, last_reply_at): (i64,
         kind: &p.kind,
         props: &p.props,
         hashtags: "",
-        file_ids: &p.file_ids,
+        file_ids: (ws.file_ids_always || !p.file_ids.is_empty()).then_some(&p.file_ids[..]),
         pending_post_id: "",
         has_reactions: !p.reactions.is_empty(),
         reply_count,

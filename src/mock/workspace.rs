@@ -41,6 +41,9 @@ pub struct Workspace {
     pub(crate) emojis: BTreeMap<String, Emoji>,
     pub(crate) tokens: BTreeMap<String, Token>,
     pub(crate) update_scenario_applied: bool,
+    /// Posts carry `file_ids` even when empty, as servers since 5.x do; off by default (an
+    /// older server's `omitempty`, which the Python tools trip over).
+    pub file_ids_always: bool,
 }
 
 /// Name of a DM channel: both ids sorted, joined by `__`.
@@ -91,6 +94,7 @@ impl Workspace {
             emojis: BTreeMap::new(),
             tokens: BTreeMap::new(),
             update_scenario_applied: false,
+            file_ids_always: false,
         }
     }
 
@@ -643,6 +647,26 @@ impl Workspace {
             .get_mut(file_id)
             .unwrap_or_else(|| panic!("unknown file {file_id}"))
             .bytes_lost = lost;
+    }
+
+    /// Turns a post into a system message or a bot's post: its `type`, `props` and pinned
+    /// flag as given (the sample has none of these).
+    pub fn set_post_kind(
+        &mut self,
+        post_id: &str,
+        kind: &str,
+        props: Map<String, Value>,
+        pinned: bool,
+    ) {
+        let at = self.tick();
+        let post = self
+            .posts
+            .get_mut(post_id)
+            .unwrap_or_else(|| panic!("unknown post {post_id}"));
+        post.kind = kind.to_owned();
+        post.props = props;
+        post.is_pinned = pinned;
+        post.update_at = at;
     }
 
     pub fn delete_post(&mut self, post_id: &str) {

@@ -1,0 +1,796 @@
+//! `export --format markdown`: one channel as one Markdown document, in two flavors.
+//!
+//! - [`Flavor::Py`]: byte for byte what `matterexport md` 0.5.2 prints from the Python data
+//!   dir the layout export writes (see `viewer-notes.md` §1.6–1.7): its headings and blank
+//!   lines, times in the local zone without one, file-name order, one reaction per line,
+//!   `None` for a missing attachment, nothing escaped, system posts, edits and deletions
+//!   invisible.
+//! - [`Flavor::Full`]: everything the archive knows (edits with earlier versions, deleted
+//!   and pinned posts, system messages, bot attachments, missing attachments named,
+//!   reactions grouped with who reacted, the zone of every time) in a document whose
+//!   structure no server text can break: names are escaped, each message sits in its own
+//!   block quote, which closes any fence or HTML block it opens.
+//!
+//! Pure: renders a loaded [`Chat`] into a `String`; [`super::chatexport`] does the I/O.
+
+use std::fmt::Write as _;
+
+use chrono::TimeZone;
+use serde_json::Value;
+
+use super::chat::{Chat, ChatPost, Flavor, People, py_str, py_time, zoned_time};
+
+/// What a Markdown rendering needs besides the channel.
+pub struct MarkdownContext<'a, Tz: TimeZone> {
+    pub people: &'a People,
+    pub tz: &'a Tz,
+    /// The data dir the paths under `Files:` start with (`matterexport -d`).
+    pub data_dir: &'a str,
+    /// Group posts by thread (`--threads`).
+    pub threads: bool,
+    /// Py flavor: put the Python tool's WARNING lines about file infos it cannot find into
+    /// the document, as it does when printing to stdout.
+    pub inline_warnings: bool,
+}
+
+/// Renders `chat`; returns the document and the warnings not put into it.
+pub fn render<Tz: TimeZone>(
+    chat: &Chat<'_>,
+    flavor: Flavor,
+    cx: &MarkdownContext<'_, Tz>,
+) -> (String, Vec<String>)
+where
+    Tz::Offset: std::fmt::Display,
+{
+    match flavor {
+        Flavor::Py => render_py(chat, cx),
+        Flavor::Full => (render_full(chat, cx), Vec::new()),
+    }
+}
+
+fn render_py<Tz: TimeZone>(chat: &Chat<'_>, cx: &MarkdownContext<'_, Tz>) -> (String, Vec<String>)
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut out = String::new();
+    let mut warnings = Vec::new();
+    let name = |id: &str| cx.people.display_name(id, Flavor::Py);
+    let ch = &chat.channel;
+    let title = match chat.kind() {
+        "D" => "Direct channel".to_owned(),
+        "G" => "Group channel".to_owned(),
+        _ => match ch.get("display_name").and_then(Value::as_str) {
+            Some(d) if !d.is_empty() => d.to_owned(),
+            _ => py_str(ch.get("name")),
+        },
+    };
+    let _ = write!(out, "# {title}\n\n");
+    let _ = write!(out, "{}\n\n", py_str(ch.get("header")));
+    let _ = write!(
+        out,
+        "{} messages in {} threads or single messages\n\n",
+        py_str(ch.get("total_msg_count")),
+        py_str(ch.get("total_msg_count_root"))
+    );
+    out.push_str("## Metadata\n\n");
+    let created = ch.get("create_at").and_then(Value::as_i64).unwrap_or(0);
+    let _ = write!(out, "Created at {}\n\n", py_time(created, cx.tz));
+    if matches!(chat.kind(), "O" | "P") {
+        let (display, team) = chat.entry.team.clone().unwrap_or_default();
+        let _ = write!(out, "Belonging to team {display} ({team})\n\n");
+    } else {
+        out.push_str("### Members\n\n");
+        for member in &chat.members {
+            let _ = writeln!(out, "* {}", name(member));
+        }
+        out.push_str("\n\n");
+    }
+    out.push_str("## Messages\n\n");
+    let mut post = |out: &mut String, p: &ChatPost, heading: &str| {
+        let _ = write!(
+            out,
+            "{heading} {} at {}\n{}\n\n",
+            name(p.text("user_id")),
+            py_time(p.create_at, cx.tz),
+            p.text("message")
+        );
+        let mut any = false;
+        for id in p.file_ids() {
+            let Some(file) = chat.files.get(id) else {
+                let warning = format!(
+                    "WARNING: cannot find file with data about attachment ID {id}. Skipping attachment."
+                );
+                if cx.inline_warnings {
+                    out.push_str(&warning);
+                    out.push('\n');
+                } else {
+                    warnings.push(warning);
+                }
+                continue;
+            };
+            if !any {
+                out.push_str("Files:\n\n");
+                any = true;
+            }
+            let info_name = file.json.get("name").and_then(Value::as_str).unwrap_or("");
+            // Python looks for `files/<id>__<info name>`; the layout export writes a name
+            // made safe, so a name it had to change is one Python could not find.
+            let found = file.stored
+                && file.layout_path.ends_with(&format!("{id}__{info_name}"))
+                && file.name == info_name;
+            if found {
+                let _ = writeln!(
+                    out,
+                    "* {info_name}: `{}`",
+                    py_path(cx.data_dir, &file.layout_path)
+                );
+            } else {
+                let _ = writeln!(out, "* {info_name}: `None`");
+            }
+        }
+        if any {
+            out.push('\n');
+        }
+        let reactions = p.json_reactions();
+        if !reactions.is_empty() {
+            out.push_str("Reactions:\n\n");
+            for (user, emoji) in reactions {
+                let _ = writeln!(out, "* {}: `{emoji}`", name(user));
+            }
+            out.push('\n');
+        }
+    };
+    if cx.threads {
+        for thread in chat.py_threads(cx.tz) {
+            out.push_str("### Thread\n");
+            for i in thread {
+                post(&mut out, &chat.posts[i], "####");
+            }
+        }
+    } else {
+        for p in &chat.posts {
+            post(&mut out, p, "###");
+        }
+    }
+    (out, warnings)
+}
+
+/// `str(pathlib.Path(data_dir) / rel)`: `.` segments, repeated and trailing `/` dropped.
+fn py_path(data_dir: &str, rel: &str) -> String {
+    let absolute = data_dir.starts_with('/');
+    let parts: Vec<&str> = data_dir
+        .split('/')
+        .chain(rel.split('/'))
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else {
+        joined
+    }
+}
+
+/// Escapes one-line server text (names, titles) so it is shown literally wherever it lands
+/// in a line: inline markup characters always, block markers (`-`, `+`, `1.`) at its start,
+/// where a list item would turn them into structure; line breaks become spaces.
+pub fn escape_inline(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let digits = text.chars().take_while(char::is_ascii_digit).count();
+    for (i, c) in text.chars().enumerate() {
+        let start_marker = (i == 0 && matches!(c, '-' | '+' | '='))
+            || (i == digits && digits > 0 && matches!(c, '.' | ')'));
+        match c {
+            '\n' | '\r' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '!' | '&' | '~' | '|' | '#' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if start_marker => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Text in inline code, with a fence longer than any backtick run inside it.
+fn code_span(text: &str) -> String {
+    let text = text.replace(['\n', '\r'], " ");
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    if text.starts_with('`') || text.ends_with('`') || longest > 0 {
+        format!("{fence} {text} {fence}")
+    } else {
+        format!("{fence}{text}{fence}")
+    }
+}
+
+/// `text` as a block quote (`prefix` is `> ` or deeper), every line prefixed, so the quote
+/// holds all of it and ends where we say.
+fn quote(out: &mut String, prefix: &str, text: &str) {
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            out.push_str(prefix.trim_end());
+        } else {
+            out.push_str(prefix);
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+}
+
+fn kind_name(kind: &str) -> &str {
+    match kind {
+        "O" => "public channel",
+        "P" => "private channel",
+        "D" => "direct messages",
+        "G" => "group messages",
+        _ => "channel",
+    }
+}
+
+fn render_full<Tz: TimeZone>(chat: &Chat<'_>, cx: &MarkdownContext<'_, Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let mut out = String::new();
+    let people = cx.people;
+    let who = |id: &str| full_name(people, id);
+    let ch = &chat.channel;
+    let text = |key: &str| ch.get(key).and_then(Value::as_str).unwrap_or("");
+    let title = match (chat.kind(), text("display_name")) {
+        ("D", _) | ("G", _) => {
+            let names: Vec<String> = chat.members.iter().map(|m| who(m)).collect();
+            if names.is_empty() {
+                kind_name(chat.kind()).to_owned()
+            } else {
+                names.join(", ")
+            }
+        }
+        (_, "") => escape_inline(text("name")),
+        (_, display) => escape_inline(display),
+    };
+    let _ = write!(out, "# {title}\n\n");
+    let _ = writeln!(
+        out,
+        "- Channel: {} ({}, id {})",
+        code_span(text("name")),
+        kind_name(chat.kind()),
+        code_span(&chat.entry.row.id)
+    );
+    if let Some((display, name)) = &chat.entry.team {
+        let _ = writeln!(
+            out,
+            "- Team: {} ({})",
+            escape_inline(display),
+            code_span(name)
+        );
+    }
+    let created = ch.get("create_at").and_then(Value::as_i64).unwrap_or(0);
+    let _ = writeln!(out, "- Created: {}", zoned_time(created, cx.tz));
+    let deleted = ch.get("delete_at").and_then(Value::as_i64).unwrap_or(0);
+    if deleted > 0 {
+        let _ = writeln!(out, "- Archived: {}", zoned_time(deleted, cx.tz));
+    }
+    for (label, key) in [("Header", "header"), ("Purpose", "purpose")] {
+        if !text(key).trim().is_empty() {
+            let _ = writeln!(out, "- {label}: {}", escape_inline(text(key)));
+        }
+    }
+    if !chat.members.is_empty() {
+        let names: Vec<String> = chat.members.iter().map(|m| who(m)).collect();
+        let _ = writeln!(out, "- Members: {}", names.join(", "));
+    }
+    let _ = writeln!(out, "- Messages: {} archived", chat.posts.len());
+    out.push_str("- Times: the exporting machine's time zone, each with its offset from UTC\n\n");
+    out.push_str("## Messages\n\n");
+    if chat.posts.is_empty() {
+        out.push_str("*No messages archived.*\n");
+        return out;
+    }
+    let by_time = {
+        let mut order: Vec<usize> = (0..chat.posts.len()).collect();
+        order.sort_by_key(|&i| (chat.posts[i].create_at, &chat.posts[i].id));
+        order
+    };
+    if cx.threads {
+        for thread in chat.threads_by_root() {
+            let first = &chat.posts[thread[0]];
+            let replies = thread.len() - 1;
+            let _ = write!(
+                out,
+                "### Thread started by {} at {} ({} repl{})\n\n",
+                who(first.text("user_id")),
+                zoned_time(first.create_at, cx.tz),
+                replies,
+                if replies == 1 { "y" } else { "ies" }
+            );
+            for i in thread {
+                full_post(&mut out, chat, &chat.posts[i], "####", cx);
+            }
+        }
+    } else {
+        for i in by_time {
+            full_post(&mut out, chat, &chat.posts[i], "###", cx);
+        }
+    }
+    out
+}
+
+/// Name, `@username` and the raw id when unknown; escaped.
+fn full_name(people: &People, id: &str) -> String {
+    match people.get(id, Flavor::Full) {
+        Some(person) => {
+            let display = people.display_name(id, Flavor::Full);
+            match &person.username {
+                Some(user) if *user != display => {
+                    format!("{} (@{})", escape_inline(&display), escape_inline(user))
+                }
+                _ => escape_inline(&display),
+            }
+        }
+        None => format!("unknown user {}", code_span(id)),
+    }
+}
+
+fn full_post<Tz: TimeZone>(
+    out: &mut String,
+    chat: &Chat<'_>,
+    post: &ChatPost,
+    heading: &str,
+    cx: &MarkdownContext<'_, Tz>,
+) where
+    Tz::Offset: std::fmt::Display,
+{
+    let people = cx.people;
+    let props = post.json.get("props");
+    let prop = |key: &str| props.and_then(|p| p.get(key));
+    let mut author = full_name(people, post.text("user_id"));
+    if let Some(over) = prop("override_username").and_then(Value::as_str)
+        && !over.is_empty()
+    {
+        author = format!("{} (posted by {author})", escape_inline(over));
+    }
+    let _ = write!(
+        out,
+        "{heading} {author} at {}\n\n",
+        zoned_time(post.create_at, cx.tz)
+    );
+    let mut marks = Vec::new();
+    let kind = post.text("type");
+    if kind.starts_with("system_") {
+        marks.push(format!("system message {}", code_span(kind)));
+    }
+    let root = post.text("root_id");
+    if !root.is_empty() && !cx.threads {
+        match chat.posts.iter().find(|p| p.id == root) {
+            Some(r) => marks.push(format!(
+                "reply to {} at {}",
+                full_name(people, r.text("user_id")),
+                zoned_time(r.create_at, cx.tz)
+            )),
+            None => marks.push(format!("reply to post {} (not archived)", code_span(root))),
+        }
+    } else if !root.is_empty() && !chat.posts.iter().any(|p| p.id == root) {
+        marks.push(format!("reply to post {} (not archived)", code_span(root)));
+    }
+    if post.json.get("is_pinned").and_then(Value::as_bool) == Some(true) {
+        marks.push("pinned".to_owned());
+    }
+    if post.edit_at > 0 {
+        marks.push(format!("edited {}", zoned_time(post.edit_at, cx.tz)));
+    }
+    if post.delete_at > 0 {
+        marks.push(format!(
+            "deleted {} (last archived text shown)",
+            zoned_time(post.delete_at, cx.tz)
+        ));
+    }
+    if !marks.is_empty() {
+        let _ = write!(out, "*{}*\n\n", capitalize(&marks.join(" · ")));
+    }
+    let message = post.text("message");
+    if message.trim().is_empty() {
+        out.push_str("*(no text)*\n\n");
+    } else {
+        quote(out, "> ", message);
+        out.push('\n');
+    }
+    if let Some(attachments) = prop("attachments").and_then(Value::as_array) {
+        for attachment in attachments {
+            out.push_str("Attachment:\n\n");
+            quote(out, "> ", &attachment_text(attachment));
+            out.push('\n');
+        }
+    }
+    if let Some(versions) = chat.versions.get(&post.id) {
+        out.push_str("Earlier versions:\n\n");
+        for v in versions {
+            let _ = writeln!(out, "- until {}:", zoned_time(v.replaced_at, cx.tz));
+            out.push('\n');
+            match &v.message {
+                Some(text) if !text.trim().is_empty() => quote(out, "  > ", text),
+                Some(_) => out.push_str("  *(no text)*\n"),
+                None => out.push_str("  *(text not archived)*\n"),
+            }
+            out.push('\n');
+        }
+    }
+    let ids = post.file_ids();
+    if !ids.is_empty() {
+        out.push_str("Files:\n\n");
+        for id in ids {
+            match chat.files.get(id) {
+                Some(file) if file.stored => {
+                    let _ = writeln!(
+                        out,
+                        "- {} ({} bytes): {}",
+                        escape_inline(&file.name),
+                        file.size,
+                        code_span(&py_path(cx.data_dir, &file.layout_path))
+                    );
+                }
+                Some(file) => {
+                    let _ = writeln!(
+                        out,
+                        "- {} ({} bytes): **missing**, its content is not in the archive",
+                        escape_inline(&file.name),
+                        file.size
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "- file {}: **missing**, not even its name is in the archive",
+                        code_span(id)
+                    );
+                }
+            }
+        }
+        out.push('\n');
+    }
+    if let Some(reactions) = chat.reactions.get(&post.id) {
+        // Grouped by emoji, in the order each emoji was first used.
+        let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
+        for r in reactions {
+            let name = full_name(people, &r.user_id);
+            match groups.iter_mut().find(|(e, _)| *e == r.emoji_name) {
+                Some((_, users)) => users.push(name),
+                None => groups.push((&r.emoji_name, vec![name])),
+            }
+        }
+        out.push_str("Reactions:\n\n");
+        for (emoji, users) in groups {
+            let _ = writeln!(
+                out,
+                "- {} ×{}: {}",
+                code_span(&format!(":{emoji}:")),
+                users.len(),
+                users.join(", ")
+            );
+        }
+        out.push('\n');
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+/// A bot's message attachment (Slack style) as plain Markdown lines.
+fn attachment_text(a: &Value) -> String {
+    let field = |key: &str| a.get(key).and_then(Value::as_str).unwrap_or("").trim();
+    let mut lines = Vec::new();
+    if !field("pretext").is_empty() {
+        lines.push(field("pretext").to_owned());
+    }
+    if !field("author_name").is_empty() {
+        lines.push(format!("*{}*", escape_inline(field("author_name"))));
+    }
+    if !field("title").is_empty() {
+        lines.push(format!("**{}**", escape_inline(field("title"))));
+    }
+    if !field("text").is_empty() {
+        lines.push(field("text").to_owned());
+    }
+    if let Some(fields) = a.get("fields").and_then(Value::as_array) {
+        for f in fields {
+            let title = f.get("title").and_then(Value::as_str).unwrap_or("");
+            let value = match f.get("value") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            };
+            lines.push(format!("- **{}**: {}", escape_inline(title), value));
+        }
+    }
+    if !field("footer").is_empty() {
+        lines.push(format!("*{}*", escape_inline(field("footer"))));
+    }
+    if lines.is_empty() && !field("fallback").is_empty() {
+        lines.push(field("fallback").to_owned());
+    }
+    lines.join("\n\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::Utc;
+    use serde_json::json;
+
+    use super::*;
+    use crate::catalog::ChannelRow;
+    use crate::export::chat::{ChannelEntry, ChatFile, Person};
+    use crate::export::layout::{self, ChannelPlace};
+
+    const ALICE: &str = "uaaaaaaaaaaaaaaaaaaaaaaaa1";
+    const BOB: &str = "ubbbbbbbbbbbbbbbbbbbbbbbb2";
+    const CAROL: &str = "ucccccccccccccccccccccccc3";
+    const GONE: &str = "uzzzzzzzzzzzzzzzzzzzzzzzz9";
+    const T0: i64 = 1_700_000_000_000; // 2023-11-14 22:13:20 UTC
+
+    fn person(username: &str, nickname: &str, first: &str, last: &str) -> Person {
+        Person {
+            username: Some(username.into()),
+            nickname: nickname.into(),
+            first_name: first.into(),
+            last_name: last.into(),
+        }
+    }
+
+    fn people() -> People {
+        let users = [
+            (ALICE, person("alice", "", "Alice ", "Anders")),
+            (BOB, person("bob", "Bobby", "Bob", "B")),
+            (CAROL, person("carol", "", "", "")),
+        ];
+        People::from_parts(
+            users
+                .iter()
+                .map(|(id, p)| ((*id).to_owned(), p.clone()))
+                .collect(),
+            users.iter().map(|(id, _)| (*id).to_owned()).collect(),
+        )
+    }
+
+    fn entry() -> ChannelEntry {
+        let team = layout::team_paths("taaaaaaaaaaaaaaaaaaaaaaaa1", "team1");
+        let id = "caaaaaaaaaaaaaaaaaaaaaaaa1";
+        let paths = layout::channel_paths(ChannelPlace::Team(&team), id, "town-square");
+        ChannelEntry {
+            row: ChannelRow {
+                id: id.into(),
+                team_id: "taaaaaaaaaaaaaaaaaaaaaaaa1".into(),
+                kind: "O".into(),
+                name: "town-square".into(),
+                export_name: None,
+                json: String::new(),
+            },
+            folder: format!("{id}__town-square"),
+            paths,
+            team: Some(("Team One".into(), "team1".into())),
+        }
+    }
+
+    fn post(id: &str, at: i64, user: &str, message: &str, extra: Value) -> ChatPost {
+        let mut json = json!({"id": id, "create_at": at, "user_id": user, "message": message});
+        json.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().cloned().unwrap_or_default());
+        ChatPost {
+            id: id.into(),
+            create_at: at,
+            edit_at: 0,
+            delete_at: 0,
+            file_name: layout::post_file_name(at, id, &Utc),
+            json: json.as_object().unwrap().clone(),
+        }
+    }
+
+    /// The hand-made fixture of viewer-notes §1.8, whose output was measured with
+    /// matterexport 0.5.2 (`TZ=UTC matterexport md -d data -c town-square`).
+    fn fixture(entry: &ChannelEntry) -> Chat<'_> {
+        let mut posts = vec![
+            post(
+                "p1",
+                T0,
+                ALICE,
+                "Hello *world*\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+                json!({}),
+            ),
+            post("p2", T0 + 1_500, BOB, "reply one", json!({"root_id": "p1"})),
+            post(
+                "p3",
+                T0 + 60_000,
+                BOB,
+                "files here :smile:",
+                json!({
+                "file_ids": ["faaaaaaaaaaaaaaaaaaaaaaaa1", "faaaaaaaaaaaaaaaaaaaaaaaa2"],
+                "metadata": {"reactions": [
+                    {"user_id": ALICE, "emoji_name": "+1"},
+                    {"user_id": GONE, "emoji_name": "custom_party"}]}}),
+            ),
+            post(
+                "p4",
+                T0 + 90_000,
+                CAROL,
+                "reply two (later file, earlier than p4)",
+                json!({"root_id": "p1"}),
+            ),
+            post(
+                "p5",
+                T0 + 120_000,
+                GONE,
+                "from a deleted user",
+                json!({"edit_at": T0 + 130_000}),
+            ),
+            post(
+                "p6",
+                T0 + 180_000,
+                CAROL,
+                "carol joined the channel.",
+                json!({"type": "system_join_channel"}),
+            ),
+            post(
+                "p7",
+                T0 + 240_000,
+                ALICE,
+                "",
+                json!({"props": {"attachments": [{"text": "bot"}]}}),
+            ),
+        ];
+        posts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let file = |id: &str, name: &str, stored: bool| {
+            (
+                id.to_owned(),
+                ChatFile {
+                    name: name.into(),
+                    size: 3,
+                    json: json!({"id": id, "name": name}).as_object().unwrap().clone(),
+                    blob: None,
+                    stored,
+                    layout_path: entry.paths.file_bytes(id, name),
+                },
+            )
+        };
+        let channel = json!({"id": entry.row.id, "type": "O", "display_name": "Town Square",
+            "name": "town-square", "header": "Welcome **all**", "total_msg_count": 6,
+            "total_msg_count_root": 4, "create_at": T0 + 999});
+        Chat {
+            entry,
+            channel: channel.as_object().unwrap().clone(),
+            members: vec![],
+            posts,
+            threads: HashMap::from([("p1".to_owned(), vec!["p4".to_owned(), "p2".to_owned()])]),
+            files: HashMap::from([
+                file("faaaaaaaaaaaaaaaaaaaaaaaa1", "pic one.png", true),
+                file("faaaaaaaaaaaaaaaaaaaaaaaa2", "gone.txt", false),
+            ]),
+            versions: HashMap::new(),
+            reactions: HashMap::new(),
+        }
+    }
+
+    fn py(chat: &Chat<'_>, threads: bool) -> String {
+        let people = people();
+        let cx = MarkdownContext {
+            people: &people,
+            tz: &Utc,
+            data_dir: "data",
+            threads,
+            inline_warnings: true,
+        };
+        render(chat, Flavor::Py, &cx).0
+    }
+
+    #[test]
+    fn py_flavor_reproduces_the_measured_example() {
+        let entry = entry();
+        let expected = "# Town Square\n\nWelcome **all**\n\n6 messages in 4 threads or single messages\n\n\
+            ## Metadata\n\nCreated at 2023-11-14 22:13:20\n\nBelonging to team Team One (team1)\n\n\
+            ## Messages\n\n\
+            ### Alice Anders at 2023-11-14 22:13:20\nHello *world*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n\
+            ### Bobby at 2023-11-14 22:13:21\nreply one\n\n\
+            ### Bobby at 2023-11-14 22:14:20\nfiles here :smile:\n\nFiles:\n\n\
+            * pic one.png: `data/teams/taaaaaaaaaaaaaaaaaaaaaaaa1__team1/caaaaaaaaaaaaaaaaaaaaaaaa1__town-square/files/faaaaaaaaaaaaaaaaaaaaaaaa1__pic one.png`\n\
+            * gone.txt: `None`\n\nReactions:\n\n* Alice Anders: `+1`\n* uzzzzzzzzzzzzzzzzzzzzzzzz9: `custom_party`\n\n\
+            ### carol at 2023-11-14 22:14:50\nreply two (later file, earlier than p4)\n\n\
+            ### uzzzzzzzzzzzzzzzzzzzzzzzz9 at 2023-11-14 22:15:20\nfrom a deleted user\n\n\
+            ### carol at 2023-11-14 22:16:20\ncarol joined the channel.\n\n\
+            ### Alice Anders at 2023-11-14 22:17:20\n\n\n";
+        assert_eq!(py(&fixture(&entry), false), expected);
+        assert_eq!(expected.len(), 859, "the measured size");
+    }
+
+    #[test]
+    fn py_warning_for_a_file_without_info_goes_where_python_prints_it() {
+        let entry = entry();
+        let mut chat = fixture(&entry);
+        let ids = chat.posts[2].json.get_mut("file_ids").unwrap();
+        ids.as_array_mut().unwrap().insert(0, json!("fnoinfo"));
+        let warning =
+            "WARNING: cannot find file with data about attachment ID fnoinfo. Skipping attachment.";
+        // To stdout, Python's print lands in the document, before the `Files:` header.
+        assert!(py(&chat, false).contains(&format!("files here :smile:\n\n{warning}\nFiles:\n")));
+        // With -o it goes to the terminal: the document is as without the id.
+        let people = people();
+        let cx = MarkdownContext {
+            people: &people,
+            tz: &Utc,
+            data_dir: "data",
+            threads: false,
+            inline_warnings: false,
+        };
+        let (doc, warnings) = render(&chat, Flavor::Py, &cx);
+        assert_eq!(warnings, vec![warning.to_owned()]);
+        assert!(!doc.contains("WARNING"));
+    }
+
+    #[test]
+    fn py_threads_group_by_root_file_order_and_repeat_an_early_reply() {
+        let entry = entry();
+        let mut chat = fixture(&entry);
+        let out = py(&chat, true);
+        assert!(
+            out.contains("## Messages\n\n### Thread\n#### Alice Anders at 2023-11-14 22:13:20\n")
+        );
+        let order: Vec<&str> = out.lines().filter(|l| l.starts_with("#### ")).collect();
+        assert_eq!(order.len(), 7, "each post once: {order:?}");
+        assert!(
+            order[1].starts_with("#### Bobby at 2023-11-14 22:13:21"),
+            "replies by time"
+        );
+        assert!(order[2].starts_with("#### carol at 2023-11-14 22:14:50"));
+        assert_eq!(out.matches("### Thread\n").count(), 5);
+        // A reply whose file sorts before its root's (clock skew) is printed twice, alone
+        // and in its thread, as matterexport does.
+        chat.posts.insert(
+            0,
+            post(
+                "p0",
+                T0 - 5_000,
+                CAROL,
+                "early reply",
+                json!({"root_id": "p1"}),
+            ),
+        );
+        chat.threads.get_mut("p1").unwrap().push("p0".into());
+        let out = py(&chat, true);
+        assert_eq!(out.matches("early reply").count(), 2, "{out}");
+    }
+
+    #[test]
+    fn py_path_normalises_like_pathlib() {
+        assert_eq!(py_path("data", "teams/a/b"), "data/teams/a/b");
+        assert_eq!(py_path("./data/", "teams/a"), "data/teams/a");
+        assert_eq!(py_path("/x//y", "teams/a"), "/x/y/teams/a");
+    }
+
+    #[test]
+    fn names_are_escaped() {
+        assert_eq!(escape_inline("*bold* [x](y)"), r"\*bold\* \[x\](y)");
+        assert_eq!(escape_inline("report (v2).pdf"), "report (v2).pdf");
+        assert_eq!(escape_inline("1. - x"), r"1\. - x");
+        assert_eq!(escape_inline("- x"), r"\- x");
+        assert_eq!(escape_inline("<b>&amp;"), r"\<b\>\&amp;");
+        assert_eq!(escape_inline("a\nb"), "a b");
+        assert_eq!(escape_inline("Zoë"), "Zoë");
+    }
+
+    #[test]
+    fn code_spans_hold_backticks() {
+        assert_eq!(code_span("x"), "`x`");
+        assert_eq!(code_span("a`b"), "`` a`b ``");
+        assert_eq!(code_span("``"), "``` `` ```");
+    }
+}
