@@ -15,6 +15,8 @@ use crate::mock::{self, MockServer, Workspace};
 use crate::progress;
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
+/// `export --format bulk-import`: options and printing of the restore zip.
+pub mod bulk_import;
 /// `sql`, `search` and `stats`: the commands that only read the archive.
 pub mod query;
 
@@ -88,6 +90,8 @@ pub struct ExportArgs {
     /// Write only the folder layout, no zip.
     #[arg(long)]
     pub no_zip: bool,
+    #[command(flatten)]
+    pub bulk_import: bulk_import::BulkImportArgs,
 }
 
 /// The output formats of `export`; each is a sibling module under `export/`.
@@ -96,6 +100,9 @@ pub enum ExportFormat {
     /// The Python matterbak's per-object JSON folder layout (-d) and its zip (-o).
     #[default]
     Json,
+    /// A Mattermost bulk-import zip (-o) for `mmctl import process`: restores the archive
+    /// into a server. Needs --existing-users.
+    BulkImport,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -317,6 +324,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 !args.no_zip,
                 &ExportOptions::default(),
             ),
+            ExportFormat::BulkImport => bulk_import::run(&args),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),

@@ -26,7 +26,9 @@ pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,
     SearchQuery, TeamStats, fts_query, statement_kind,
 };
-pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
+pub use read::{
+    ChannelRow, FileRow, ImageOwnerRow, PostFileRow, PostRow, ReactionRow, TeamRow, ThreadPostRow,
+};
 
 pub use writer::CatalogWriter;
 
