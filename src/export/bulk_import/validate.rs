@@ -254,17 +254,24 @@ impl Validator {
         }
     }
 
-    fn str_list<'a>(&mut self, obj: &Obj<'a>, key: &str) -> Vec<&'a str> {
+    /// A list field whose items `pick` accepts (`kind` names them in the error).
+    fn list<'a, T>(
+        &mut self,
+        obj: &Obj<'a>,
+        key: &str,
+        kind: &str,
+        pick: impl Fn(&'a Value) -> Option<T>,
+    ) -> Vec<T> {
         match obj.map.get(key) {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
                 .iter()
-                .filter_map(|item| match item.as_str() {
-                    Some(s) => Some(s),
-                    None => {
-                        self.error(format!("{}.{key} holds a non-string {item}", obj.what));
-                        None
+                .filter_map(|item| {
+                    let picked = pick(item);
+                    if picked.is_none() {
+                        self.error(format!("{}.{key} holds a non-{kind} {item}", obj.what));
                     }
+                    picked
                 })
                 .collect(),
             Some(other) => {
@@ -274,24 +281,12 @@ impl Validator {
         }
     }
 
+    fn str_list<'a>(&mut self, obj: &Obj<'a>, key: &str) -> Vec<&'a str> {
+        self.list(obj, key, "string", Value::as_str)
+    }
+
     fn objects<'a>(&mut self, obj: &Obj<'a>, key: &str) -> Vec<&'a Map<String, Value>> {
-        match obj.map.get(key) {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|item| match item.as_object() {
-                    Some(o) => Some(o),
-                    None => {
-                        self.error(format!("{}.{key} holds a non-object {item}", obj.what));
-                        None
-                    }
-                })
-                .collect(),
-            Some(other) => {
-                self.error(format!("{}.{key} must be a list, found {other}", obj.what));
-                Vec::new()
-            }
-        }
+        self.list(obj, key, "object", Value::as_object)
     }
 
     fn max_runes(&mut self, obj: &Obj<'_>, key: &str, max: usize) {
