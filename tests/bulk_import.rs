@@ -376,7 +376,7 @@ async fn existing_accounts_get_no_user_line_but_a_script() {
     let existing = env.dir.path().join("users.json");
     std::fs::write(
         &existing,
-        r#"[{"id":"x1","username":"bob"},{"id":"x2","username":"Carol"}]"#,
+        r#"[{"id":"x1","username":"bob"},{"id":"x2","username":"Carol"},{"id":"x3","username":"other","email":"Alice@example.com"}]"#,
     )
     .unwrap();
     let zip = env.dir.path().join("r.zip");
@@ -394,7 +394,7 @@ async fn existing_accounts_get_no_user_line_but_a_script() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let restore = check_zip(&zip, &["bob", "carol"]);
+    let restore = check_zip(&zip, &["bob", "carol", "other"]);
     assert_eq!(restore.errors(), Vec::<String>::new());
     for name in ["bob", "carol"] {
         assert!(
@@ -403,7 +403,11 @@ async fn existing_accounts_get_no_user_line_but_a_script() {
         );
         assert!(!restore.lines.iter().any(|l| l["bot"]["username"] == name));
     }
-    assert!(restore.user("alice").is_some());
+    // alice is new, but her archived address belongs to an account of the target.
+    assert_eq!(
+        restore.user("alice").unwrap()["email"],
+        "alice@restored.invalid"
+    );
     // Their posts are still there, and their memberships are in the script.
     assert!(
         restore

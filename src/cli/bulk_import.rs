@@ -48,7 +48,7 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
             "--format bulk-import needs --existing-users FILE (the target's usernames, one per line, or the JSON of `mmctl user list --all --json`), or `--existing-users none` for a server without accounts: a user line for an existing account would reset its password"
         );
     };
-    let existing_users = if existing == "none" {
+    let existing_accounts = if existing == "none" {
         Default::default()
     } else {
         let text = std::fs::read_to_string(existing)
@@ -77,7 +77,7 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
     };
     let options = BulkOptions {
         channels,
-        existing_users,
+        existing: existing_accounts,
         email_domain: bulk.email_domain.to_lowercase(),
         profile_images: if bulk.no_profile_images {
             ProfileImages::Leave

@@ -20,7 +20,6 @@ pub mod rules;
 pub mod validate;
 mod write;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 
 use crate::catalog::CatalogError;
@@ -46,8 +45,8 @@ pub enum ProfileImages {
 pub struct BulkOptions {
     /// Narrows the export as `channels.json` narrows a sync; `None` writes everything.
     pub channels: Option<ChannelsConfig>,
-    /// Usernames (lower case) of the target's accounts: they get no user line.
-    pub existing_users: HashSet<String>,
+    /// The target's accounts: they get no user line, and new users none of their e-mails.
+    pub existing: rules::ExistingAccounts,
     pub email_domain: String,
     pub profile_images: ProfileImages,
     /// The target's `maxPostSize` in runes.
@@ -58,7 +57,7 @@ impl Default for BulkOptions {
     fn default() -> Self {
         BulkOptions {
             channels: None,
-            existing_users: HashSet::new(),
+            existing: rules::ExistingAccounts::default(),
             email_domain: DEFAULT_EMAIL_DOMAIN.into(),
             profile_images: ProfileImages::Include,
             max_post_runes: rules::MAX_POST_RUNES,

@@ -394,31 +394,46 @@ pub fn plan_file_name(name: &str) -> String {
     s
 }
 
-/// Usernames of the target's accounts from `--existing-users`: one per line (blank lines
-/// and `#` comments ignored), or the JSON array `mmctl user list --all --json` prints.
-pub fn parse_existing_users(text: &str) -> Result<HashSet<String>, String> {
+/// The target's accounts from `--existing-users`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExistingAccounts {
+    /// Lower case.
+    pub usernames: HashSet<String>,
+    /// Lower case; only the JSON of mmctl has them. New users must not reuse one.
+    pub emails: HashSet<String>,
+}
+
+/// Parses `--existing-users`: usernames one per line (blank lines and `#` comments
+/// ignored), or the JSON array `mmctl user list --all --json` prints.
+pub fn parse_existing_users(text: &str) -> Result<ExistingAccounts, String> {
     let trimmed = text.trim_start();
+    let mut accounts = ExistingAccounts::default();
     if trimmed.starts_with('[') {
         let value: serde_json::Value =
             serde_json::from_str(trimmed).map_err(|e| format!("not valid JSON: {e}"))?;
         let items = value.as_array().expect("starts with [");
-        return items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| match item.get("username") {
+        for (i, item) in items.iter().enumerate() {
+            match item.get("username") {
                 Some(serde_json::Value::String(name)) if !name.is_empty() => {
-                    Ok(name.to_lowercase())
+                    accounts.usernames.insert(name.to_lowercase());
                 }
-                _ => Err(format!("item {i} has no string \"username\"")),
-            })
-            .collect();
+                _ => return Err(format!("item {i} has no string \"username\"")),
+            }
+            if let Some(email) = item.get("email").and_then(serde_json::Value::as_str)
+                && !email.is_empty()
+            {
+                accounts.emails.insert(email.to_lowercase());
+            }
+        }
+        return Ok(accounts);
     }
-    Ok(text
+    accounts.usernames = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_lowercase)
-        .collect())
+        .collect();
+    Ok(accounts)
 }
 
 #[cfg(test)]
@@ -543,9 +558,14 @@ mod tests {
     #[test]
     fn existing_users_parse_from_lines_or_mmctl_json() {
         let lines = parse_existing_users("# target\nAlice\n\n bob \n").unwrap();
-        assert_eq!(lines, ["alice".to_string(), "bob".to_string()].into());
-        let json = parse_existing_users(r#"[{"id":"x","username":"Carol"}]"#).unwrap();
-        assert_eq!(json, ["carol".to_string()].into());
+        assert_eq!(
+            lines.usernames,
+            ["alice".to_string(), "bob".to_string()].into()
+        );
+        let json =
+            parse_existing_users(r#"[{"id":"x","username":"Carol","email":"C@x.org"}]"#).unwrap();
+        assert_eq!(json.usernames, ["carol".to_string()].into());
+        assert_eq!(json.emails, ["c@x.org".to_string()].into());
         assert!(
             parse_existing_users(r#"[{"id":"x"}]"#)
                 .unwrap_err()

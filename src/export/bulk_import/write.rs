@@ -523,7 +523,7 @@ fn plan(
         .collect();
     order.sort();
     let mut taken_names = HashSet::new();
-    let mut taken_emails = HashSet::new();
+    let mut taken_emails = options.existing.emails.clone();
     let mut users: HashMap<String, PlannedUser> = HashMap::new();
     for (_, id) in &order {
         let row = user_rows.get(id);
@@ -545,7 +545,7 @@ fn plan(
                 format!("username written as {username:?} (lower case, a-z 0-9 . - _)"),
             );
         }
-        let existing = options.existing_users.contains(&username);
+        let existing = options.existing.usernames.contains(&username);
         let bot = json.get("is_bot").and_then(Value::as_bool).unwrap_or(false);
         let mut email = String::new();
         if !existing && !bot {
