@@ -588,6 +588,17 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         files.push((file.clone(), w.commit().unwrap()));
         file_meta.push(json!({"id": file, "user_id": users[0], "post_id": id("p", 5), "channel_id": channel, "create_at": T0 + 5000, "name": name, "extension": "", "size": 11, "mime_type": "text/plain"}));
     }
+    // Twelve files on one post; the last one's bytes were never fetched.
+    let mut many_meta = Vec::new();
+    for n in 10..22 {
+        let file = id("f", n);
+        if n < 21 {
+            let mut w = blobs.writer().unwrap();
+            std::io::Write::write_all(&mut w, format!("file {n}").as_bytes()).unwrap();
+            files.push((file.clone(), w.commit().unwrap()));
+        }
+        many_meta.push(json!({"id": file, "user_id": users[0], "post_id": id("p", 7), "channel_id": channel, "create_at": T0 + 7000, "name": format!("f{n}.txt"), "extension": "txt", "size": 7, "mime_type": "text/plain"}));
+    }
     let long = "long words ".repeat(2000); // 22,000 characters
     let page = [
         post(0, &channel, &users[0], "", T0, &long, json!({})),
@@ -598,7 +609,8 @@ fn hostile_archive(dir: &Path) -> PathBuf {
             "",
             T0 + 1000,
             "root",
-            json!({"props": {"addedUserId": users[2], "attachments": [{"text": "bot"}]}}),
+            json!({"props": {"addedUserId": users[2], "attachments": [{"text": "bot"}]},
+                   "metadata": {"reactions": [{"user_id": users[2], "post_id": id("p", 1), "emoji_name": "👍", "create_at": T0 + 1500}]}}),
         ),
         post(
             2,
@@ -636,13 +648,33 @@ fn hostile_archive(dir: &Path) -> PathBuf {
             "files",
             json!({"metadata": {"files": file_meta}}),
         ),
+        post(
+            7,
+            &channel,
+            &users[0],
+            "",
+            T0 + 7000,
+            "many files",
+            json!({"metadata": {"files": many_meta}}),
+        ),
+        post(
+            8,
+            &channel,
+            &users[0],
+            "",
+            T0 + 8000,
+            "ephemeral",
+            json!({"type": "system_ephemeral"}),
+        ),
+        post(9, &channel, &users[0], "", T0 + 10_000, "same", json!({})),
+        post(10, &channel, &users[1], "", T0 + 10_000, "same", json!({})),
         post(6, &group, &users[3], "", T0 + 6000, "hello nine", json!({})),
     ];
     catalog
-        .apply_posts_page(&channel, &page[..6], &ChannelCursor::default(), "ok", 0)
+        .apply_posts_page(&channel, &page[..10], &ChannelCursor::default(), "ok", 0)
         .unwrap();
     catalog
-        .apply_posts_page(&group, &page[6..], &ChannelCursor::default(), "ok", 0)
+        .apply_posts_page(&group, &page[10..], &ChannelCursor::default(), "ok", 0)
         .unwrap();
     for (file, blob) in &files {
         catalog.set_file_blob(file, blob, 0).unwrap();
@@ -785,6 +817,42 @@ fn each_server_rule_is_worked_around_and_reported() {
     names.sort();
     assert_eq!(names, [".._.._x", "a_b"]);
     has("file name written as \".._.._x\"");
+    // More than 10 attachments: 10 on the post, the rest on a following reply; one never
+    // fetched is left out.
+    let (_, _, many) = messages
+        .iter()
+        .find(|(_, r, p)| r.is_empty() && p["message"] == "many files")
+        .unwrap();
+    assert_eq!(many["attachments"].as_array().unwrap().len(), 10);
+    assert_eq!(
+        many["replies"][0]["attachments"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(many["replies"][0]["user"], "owner");
+    has("11 attachments spread over 2 posts");
+    has(&format!(
+        "omitted: attachment \"f21.txt\" of post {}",
+        id("p", 7)
+    ));
+    // A type the server refuses: a normal post with the same text.
+    let (_, _, ephemeral) = messages
+        .iter()
+        .find(|(_, _, p)| p["message"] == "ephemeral")
+        .unwrap();
+    assert_eq!(ephemeral["type"], "");
+    has("type \"system_ephemeral\" is not importable");
+    // Two roots with one time and text: the second moves by 1 ms.
+    let mut same: Vec<i64> = messages
+        .iter()
+        .filter(|(_, _, p)| p["message"] == "same")
+        .map(|(_, _, p)| p["create_at"].as_i64().unwrap())
+        .collect();
+    same.sort();
+    assert_eq!(same, [T0 + 10_000, T0 + 10_001]);
+    has("create_at moved to");
+    // A unicode reaction: left out, reported; the post keeps no reaction.
+    assert!(root.get("reactions").is_none());
+    has("omitted: reaction \"👍\" of mixedcase");
     // The report file lists every change.
     let text = std::fs::read_to_string(&report.report).unwrap();
     for change in &changes {
