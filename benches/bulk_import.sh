@@ -13,11 +13,11 @@ work=$(mktemp -d -p "${TMPDIR:-/tmp}")
 trap 'rm -rf "$work"' EXIT
 target/release/examples/synth_archive "$work/archive" "$posts" "$attachments" "$bytes" 2>/dev/null
 sync
-/usr/bin/time -f "%e %M" -o "$work/time" target/release/matterbak export --format bulk-import \
+/usr/bin/time -f "%e %M %U %S" -o "$work/time" target/release/matterbak export --format bulk-import \
     --archive "$work/archive" -o "$work/restore.zip" --existing-users none >/dev/null 2>"$work/err"
-read -r secs kb < "$work/time"
+read -r secs kb usr sys < "$work/time"
 mb=$(du -m "$work/restore.zip" | cut -f1)
-awk -v s="$secs" -v kb="$kb" -v p="$posts" -v mb="$mb" 'BEGIN {
-    printf "bulk-import: %d posts in %.2f s (%.0f posts/s, target <= 10 s), peak RSS %d MB (target < 150 MB), zip %d MB\n", p, s, p / s, kb / 1024, mb
+awk -v s="$secs" -v kb="$kb" -v p="$posts" -v mb="$mb" -v u="$usr" -v y="$sys" 'BEGIN {
+    printf "bulk-import: %d posts in %.2f s wall, %.2f s CPU (user %.2f + sys %.2f) (%.0f posts/s, target <= 10 s), peak RSS %d MB (target < 150 MB), zip %d MB\n", p, s, u + y, u, y, p / s, kb / 1024, mb
 }'
 head -1 "$work/err"

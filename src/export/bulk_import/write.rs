@@ -1198,13 +1198,16 @@ impl Writer<'_> {
         files: &mut HashMap<String, Vec<PostFileRow>>,
     ) -> Vec<Piece> {
         let subject = format!("post {} in {label}", row.id);
-        let json = parse(&row.json);
+        let extras: PostExtras = serde_json::from_str(&row.json).unwrap_or_default();
         let user = self
             .plan
             .users
             .get(&row.user_id)
             .map_or_else(|| "".to_owned(), |u| u.username.clone());
-        let mut props = json.get("props").and_then(Value::as_object).cloned();
+        let mut props = match extras.props {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        };
         if let Some(p) = props.as_mut() {
             let removed = rules::scrub_props(p);
             if !removed.is_empty() {
@@ -1300,10 +1303,7 @@ impl Writer<'_> {
             );
         }
         let mut chunks = paths.chunks(rules::MAX_FILES_PER_POST);
-        let is_pinned = json
-            .get("is_pinned")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let is_pinned = extras.is_pinned.and_then(|v| v.as_bool()).unwrap_or(false);
         let mut pieces = Vec::with_capacity(n);
         for i in 0..n {
             let first = i == 0;
@@ -1427,6 +1427,16 @@ impl Writer<'_> {
         }
         Value::Object(map)
     }
+}
+
+/// The parts of a stored post a restore needs besides its columns; serde skips the rest
+/// without building it. Loosely typed, so a field of an unexpected type costs only itself.
+#[derive(Default, serde::Deserialize)]
+struct PostExtras {
+    #[serde(default)]
+    props: Option<Value>,
+    #[serde(default)]
+    is_pinned: Option<Value>,
 }
 
 fn root_key(create_at: i64, message: &str) -> [u8; 16] {
