@@ -206,52 +206,43 @@ impl Validator {
         }
     }
 
-    /// A string field; `None` when absent or null. Wrong types are errors.
-    fn str_field<'a>(&mut self, obj: &Obj<'a>, key: &str, required: bool) -> Option<&'a str> {
+    /// A field `pick` accepts (`kind` names its type in the error); `None` when absent or
+    /// null. Wrong types are errors.
+    fn field<'a, T>(
+        &mut self,
+        obj: &Obj<'a>,
+        key: &str,
+        required: bool,
+        kind: &str,
+        pick: impl Fn(&'a Value) -> Option<T>,
+    ) -> Option<T> {
         match obj.map.get(key) {
-            Some(Value::String(s)) => Some(s),
             None | Some(Value::Null) => {
                 if required {
                     self.error(format!("{}.{key} is missing", obj.what));
                 }
                 None
             }
-            Some(other) => {
-                self.error(format!(
-                    "{}.{key} must be a string, found {other}",
-                    obj.what
-                ));
-                None
+            Some(value) => {
+                let picked = pick(value);
+                if picked.is_none() {
+                    self.error(format!("{}.{key} must be {kind}, found {value}", obj.what));
+                }
+                picked
             }
         }
+    }
+
+    fn str_field<'a>(&mut self, obj: &Obj<'a>, key: &str, required: bool) -> Option<&'a str> {
+        self.field(obj, key, required, "a string", Value::as_str)
     }
 
     fn int_field(&mut self, obj: &Obj<'_>, key: &str, required: bool) -> Option<i64> {
-        match obj.map.get(key) {
-            Some(Value::Number(n)) if n.is_i64() => n.as_i64(),
-            None | Some(Value::Null) => {
-                if required {
-                    self.error(format!("{}.{key} is missing", obj.what));
-                }
-                None
-            }
-            Some(other) => {
-                self.error(format!(
-                    "{}.{key} must be an integer, found {other}",
-                    obj.what
-                ));
-                None
-            }
-        }
+        self.field(obj, key, required, "an integer", Value::as_i64)
     }
 
     fn bool_field(&mut self, obj: &Obj<'_>, key: &str) {
-        if let Some(v) = obj.map.get(key)
-            && !v.is_boolean()
-            && !v.is_null()
-        {
-            self.error(format!("{}.{key} must be a boolean, found {v}", obj.what));
-        }
+        self.field(obj, key, false, "a boolean", Value::as_bool);
     }
 
     /// A list field whose items `pick` accepts (`kind` names them in the error).
