@@ -16,6 +16,8 @@ use crate::outdir::{self, OutputKind};
 use crate::progress;
 use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
 
+/// `export --format bulk-import`: options and printing of the restore zip.
+pub mod bulk_import;
 /// `sql`, `search` and `stats`: the commands that only read the archive.
 pub mod query;
 
@@ -77,7 +79,8 @@ pub struct ExportTarget {
     pub data_dir: PathBuf,
     /// Output of the chosen --format: for `json`, the zip file to write (default:
     /// matterbak_<user>.zip); for markdown and hgf, the file of the one channel named by -c
-    /// (markdown: stdout without -o), else a directory with one file per channel.
+    /// (markdown: stdout without -o), else a directory with one file per channel; for `bulk-import`, the
+    /// import zip (required).
     #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
     pub output: Option<PathBuf>,
 }
@@ -96,6 +99,8 @@ pub struct ExportArgs {
     pub no_zip: bool,
     #[command(flatten)]
     pub chat: ChatArgs,
+    #[command(flatten)]
+    pub bulk_import: bulk_import::BulkImportArgs,
 }
 
 /// Options of the per-channel formats (`markdown`, `hgf`), as `matterexport` has them.
@@ -135,6 +140,9 @@ pub enum ExportFormat {
     Markdown,
     /// One channel as the Helmholtz archiver's zip, `matterexport hgf` (-o OUT.zip).
     Hgf,
+    /// A Mattermost bulk-import zip (-o) for `mmctl import process`: restores the archive
+    /// into a server. Needs --existing-users.
+    BulkImport,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -428,6 +436,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             }
             ExportFormat::Markdown => run_chat_export(&args, ChatFormat::Markdown),
             ExportFormat::Hgf => run_chat_export(&args, ChatFormat::Hgf),
+            ExportFormat::BulkImport => bulk_import::run(&args),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),

@@ -27,7 +27,8 @@ pub use query::{
     SearchQuery, TeamStats, fts_query, statement_kind,
 };
 pub use read::{
-    ChannelRow, FileRow, ImageOwnerRow, PostRow, PostStateRow, PostVersionRow, ReactionRow, TeamRow,
+    ChannelRow, FileRow, ImageOwnerRow, PostFileRow, PostRow, PostStateRow, PostVersionRow,
+    ReactionRow, TeamRow, ThreadPostRow,
 };
 
 pub use writer::CatalogWriter;

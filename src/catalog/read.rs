@@ -391,4 +391,164 @@ impl Catalog {
             .optional()
             .ctx(&self.path, "read owner")
     }
+
+    /// The account (user id, username) the latest sync archived as.
+    pub fn archive_owner_account(&self) -> Result<Option<(String, String)>> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row(
+                "SELECT user_id, username FROM sync_runs WHERE user_id IS NOT NULL AND username IS NOT NULL ORDER BY id DESC LIMIT 1",
+                params![],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .ctx(&self.path, "read owner")
+    }
+
+    /// Every post of a channel (deleted ones too, so the caller can report them) grouped by
+    /// thread: each root, then its replies oldest first; threads in root id order. A reply
+    /// whose root is not in the archive forms a group without its root.
+    pub fn for_each_thread_post(
+        &self,
+        channel_id: &str,
+        mut f: impl FnMut(ThreadPostRow) -> std::io::Result<()>,
+    ) -> Result<std::io::Result<()>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, root_id, user_id, create_at, edit_at, delete_at, seen_live, type, message, json
+                 FROM posts WHERE channel_id = ?1
+                 ORDER BY CASE WHEN root_id = '' THEN id ELSE root_id END, root_id <> '', create_at, id",
+            )
+            .ctx(&self.path, "read threads")?;
+        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read threads")?;
+        while let Some(row) = rows.next().ctx(&self.path, "read threads")? {
+            let post = (|| {
+                Ok::<_, rusqlite::Error>(ThreadPostRow {
+                    id: row.get(0)?,
+                    root_id: row.get(1)?,
+                    user_id: row.get(2)?,
+                    create_at: row.get(3)?,
+                    edit_at: row.get(4)?,
+                    delete_at: row.get(5)?,
+                    seen_live: row.get(6)?,
+                    kind: row.get(7)?,
+                    message: row.get(8)?,
+                    json: row.get(9)?,
+                })
+            })()
+            .ctx(&self.path, "read threads")?;
+            if let Err(e) = f(post) {
+                return Ok(Err(e));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// Current (not removed) reactions on the posts of a channel, by post, then time.
+    pub fn channel_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
+                 JOIN posts p ON p.id = r.post_id
+                 WHERE p.channel_id = ?1 AND r.removed_at IS NULL
+                 ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
+            )
+            .ctx(&self.path, "read reactions")?;
+        stmt.query_map([channel_id], |r| {
+            Ok(ReactionRow {
+                post_id: r.get(0)?,
+                user_id: r.get(1)?,
+                emoji_name: r.get(2)?,
+                create_at: r.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "read reactions")
+    }
+
+    /// Attachments of the posts of a channel with the post they belong to, by post, then id.
+    pub fn channel_post_files(&self, channel_id: &str) -> Result<Vec<PostFileRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT f.post_id, f.id, f.name, f.size, f.blob FROM files f
+                 JOIN posts p ON p.id = f.post_id
+                 WHERE p.channel_id = ?1 ORDER BY f.post_id, f.create_at, f.id",
+            )
+            .ctx(&self.path, "read files")?;
+        stmt.query_map([channel_id], |r| {
+            let blob: Option<String> = r.get(4)?;
+            Ok(PostFileRow {
+                post_id: r.get(0)?,
+                id: r.get(1)?,
+                name: r.get(2)?,
+                size: r.get(3)?,
+                blob: blob.as_deref().and_then(BlobId::parse),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "read files")
+    }
+
+    /// Users who wrote a live post in a channel or reacted to one (current reactions), by id.
+    pub fn channel_participants(&self, channel_id: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT user_id FROM posts WHERE channel_id = ?1 AND seen_live = 1 AND delete_at = 0
+                 UNION
+                 SELECT r.user_id FROM reactions r JOIN posts p ON p.id = r.post_id
+                 WHERE p.channel_id = ?1 AND p.seen_live = 1 AND p.delete_at = 0 AND r.removed_at IS NULL
+                 ORDER BY 1",
+            )
+            .ctx(&self.path, "read participants")?;
+        stmt.query_map([channel_id], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "read participants")
+    }
+
+    /// Custom emojis the server still listed at the last sync, by name.
+    pub fn live_emojis(&self) -> Result<Vec<ImageOwnerRow>> {
+        self.image_owners(
+            "SELECT id, name, json, image_blob, image_content_type FROM emojis WHERE removed_at IS NULL ORDER BY name, id",
+        )
+    }
+}
+
+/// A post with the columns a restore needs besides its stored JSON.
+#[derive(Debug, Clone)]
+pub struct ThreadPostRow {
+    pub id: String,
+    /// `''` for a root post.
+    pub root_id: String,
+    pub user_id: String,
+    pub create_at: i64,
+    pub edit_at: i64,
+    /// > 0: deleted on the server.
+    pub delete_at: i64,
+    /// false: the post was already deleted when first seen.
+    pub seen_live: bool,
+    pub kind: String,
+    /// The current (latest archived) text.
+    pub message: String,
+    pub json: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReactionRow {
+    pub post_id: String,
+    pub user_id: String,
+    pub emoji_name: String,
+    pub create_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PostFileRow {
+    pub post_id: String,
+    pub id: String,
+    pub name: String,
+    pub size: i64,
+    pub blob: Option<BlobId>,
 }

@@ -13,6 +13,7 @@
 //! literals; [`export_archive`] walks a read-only snapshot of the catalog and feeds them.
 //! Export never touches the network: it is a pure function of the archive.
 
+pub mod bulk_import;
 pub mod chat;
 mod chatexport;
 pub mod hgf;

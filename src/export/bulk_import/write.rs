@@ -1,0 +1,1449 @@
+//! Plans the whole restore from one read-only snapshot of the catalog (names, accounts,
+//! memberships: small), then streams the posts channel by channel into `import.jsonl`, the
+//! zip's first entry, and after it every referenced file. Each line passes the validator
+//! before it is written; the first failure stops the export and no zip appears.
+//!
+//! Memory: the plan (teams, channels, users) plus, per channel, its reactions, attachment
+//! rows and one 16-byte key per root post; posts stream one thread at a time.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value, json};
+
+use super::rules::{self, rune_len};
+use super::validate::{Level, Validator};
+use super::{BulkError, BulkOptions, BulkReport, Change, ChangeKind, JSONL_NAME, ProfileImages};
+use crate::blobs::BlobStore;
+use crate::catalog::{
+    Access, Catalog, ChannelRow, PostFileRow, ReactionRow, TeamRow, ThreadPostRow,
+};
+use crate::export::sink::{Sink, ZipSink};
+use crate::model::{BlobId, ChannelType, UserId};
+use crate::sync::plan::{ChannelSkips, ChannelView, TeamView, plan_selection};
+
+/// Writes the bulk-import zip of `archive` to `zip`, the report to `<zip stem>.report.txt`
+/// and the membership script to `<zip stem>.mmctl.sh` beside it.
+pub fn export_bulk_import(
+    archive: &Path,
+    zip: &Path,
+    options: &BulkOptions,
+) -> Result<BulkReport, BulkError> {
+    let catalog = Catalog::open(archive, Access::ReadOnly)?;
+    let blobs = BlobStore::open_existing(archive);
+    catalog.begin_snapshot()?;
+    let result = run(&catalog, &blobs, zip, options);
+    catalog.end_snapshot()?;
+    let (mut report, script) = result?;
+    report.script = sibling(zip, "mmctl.sh");
+    report.report = sibling(zip, "report.txt");
+    write_file(&report.script, &script)?;
+    write_file(&report.report, &render_report(&report))?;
+    Ok(report)
+}
+
+/// `<dir>/<zip stem>.<suffix>`.
+fn sibling(zip: &Path, suffix: &str) -> PathBuf {
+    let stem = zip.file_stem().unwrap_or_default().to_string_lossy();
+    zip.with_file_name(format!("{stem}.{suffix}"))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), BulkError> {
+    std::fs::write(path, text).map_err(|source| BulkError::Write {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The human-readable report: counts, then every change and omission, then warnings.
+pub fn render_report(r: &BulkReport) -> String {
+    let mut out = format!(
+        "matterbak bulk import: {} teams, {} channels, {} users, {} bots ({} existing accounts referenced, no line written), {} posts, {} replies, {} reactions, {} attachments, {} direct/group channels, {} direct posts, {} emojis, {} profile images\n",
+        r.teams,
+        r.channels,
+        r.users,
+        r.bots,
+        r.existing_users,
+        r.posts,
+        r.replies,
+        r.reactions,
+        r.attachments,
+        r.direct_channels,
+        r.direct_posts,
+        r.emojis,
+        r.profile_images
+    );
+    out.push_str(&format!("{} change(s) and omission(s):\n", r.changes.len()));
+    for change in &r.changes {
+        out.push_str(&format!("  {change}\n"));
+    }
+    for warning in &r.warnings {
+        out.push_str(&format!("  {warning}\n"));
+    }
+    out
+}
+
+struct PlannedTeam {
+    row: TeamRow,
+    name: String,
+    json: Value,
+}
+
+struct PlannedChannel {
+    id: String,
+    /// Index into the planned teams.
+    team: usize,
+    name: String,
+    /// `O` or `P`.
+    kind: &'static str,
+    display_name: String,
+    header: String,
+    purpose: String,
+    deleted_at: i64,
+}
+
+/// A direct (2 members, or the same one twice) or group (3–8) channel; user ids.
+struct PlannedDirect {
+    id: String,
+    members: Vec<String>,
+    header: String,
+}
+
+#[derive(Default)]
+struct PlannedUser {
+    username: String,
+    email: String,
+    existing: bool,
+    bot: bool,
+    json: Value,
+    image: Option<(BlobId, String, u64)>,
+    /// Team index → (roles, channel index → roles).
+    teams: BTreeMap<usize, (String, BTreeMap<usize, String>)>,
+}
+
+struct Plan {
+    teams: Vec<PlannedTeam>,
+    channels: Vec<PlannedChannel>,
+    directs: Vec<PlannedDirect>,
+    users: HashMap<String, PlannedUser>,
+    owner_username: String,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("")
+}
+
+fn i64_of(v: &Value, key: &str) -> i64 {
+    v.get(key).and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn parse(json: &str) -> Value {
+    serde_json::from_str(json).unwrap_or(Value::Null)
+}
+
+fn run(
+    catalog: &Catalog,
+    blobs: &BlobStore,
+    zip: &Path,
+    options: &BulkOptions,
+) -> Result<(BulkReport, String), BulkError> {
+    let mut report = BulkReport::default();
+    let plan = plan(catalog, blobs, options, &mut report)?;
+    let existing: Vec<String> = plan
+        .users
+        .values()
+        .filter(|u| u.existing)
+        .map(|u| u.username.clone())
+        .collect();
+    let mut writer = Writer {
+        catalog,
+        blobs,
+        options,
+        plan: &plan,
+        validator: Validator::new(options.max_post_runes, existing),
+        report,
+        data: Vec::new(),
+        jsonl_bytes: 0,
+        failed: None,
+        buf: Vec::with_capacity(4096),
+        root_keys: HashSet::new(),
+    };
+    let mut sink = ZipSink::create(zip)?;
+    let written = sink.file(JSONL_NAME, None, &mut |out: &mut dyn Write| {
+        writer.lines(out)
+    });
+    if let Some(failed) = writer.failed.take() {
+        return Err(failed);
+    }
+    written?;
+    let mut entries: HashMap<String, u64> = HashMap::new();
+    entries.insert(JSONL_NAME.to_owned(), writer.jsonl_bytes);
+    for (rel, _, size) in &writer.data {
+        entries.insert(rel.clone(), *size);
+    }
+    let findings = std::mem::replace(&mut writer.validator, Validator::new(0, [])).finish(&entries);
+    let errors: Vec<_> = findings
+        .iter()
+        .filter(|f| f.level == Level::Error)
+        .cloned()
+        .collect();
+    if !errors.is_empty() {
+        return Err(BulkError::SelfCheck(errors));
+    }
+    for (rel, blob, size) in &writer.data {
+        let mut file = blobs.open_blob(blob).map_err(|e| BulkError::Write {
+            path: blobs.path(blob),
+            source: io::Error::other(e),
+        })?;
+        sink.file(rel, Some(*size), &mut |out: &mut dyn Write| {
+            io::copy(&mut file, out).map(drop)
+        })?;
+    }
+    Box::new(sink).finish()?;
+    let mut report = writer.report;
+    report.warnings.extend(
+        findings
+            .iter()
+            .filter(|f| f.level == Level::Warning)
+            .map(ToString::to_string),
+    );
+    let script = mmctl_script(&plan, &mut report);
+    Ok((report, script))
+}
+
+fn changed(report: &mut BulkReport, subject: impl Into<String>, reason: impl Into<String>) {
+    report.changes.push(Change {
+        kind: ChangeKind::Changed,
+        subject: subject.into(),
+        reason: reason.into(),
+    });
+}
+
+fn omitted(report: &mut BulkReport, subject: impl Into<String>, reason: impl Into<String>) {
+    report.changes.push(Change {
+        kind: ChangeKind::Omitted,
+        subject: subject.into(),
+        reason: reason.into(),
+    });
+}
+
+/// A text cut to `max` runes, with a change noted when it was longer.
+fn fit_runes(
+    report: &mut BulkReport,
+    subject: &str,
+    field: &str,
+    text: &str,
+    max: usize,
+) -> String {
+    if rune_len(text) > max {
+        changed(
+            report,
+            subject,
+            format!("{field} cut to {max} characters (the server's limit)"),
+        );
+    }
+    rules::truncate_runes(text, max).to_owned()
+}
+
+/// Members (user ids) of a channel as archived, current ones only.
+fn channel_member_ids(
+    catalog: &Catalog,
+    channel_id: &str,
+) -> Result<Vec<(String, Value)>, BulkError> {
+    let mut members = Vec::new();
+    catalog
+        .for_each_channel_member(channel_id, |json| {
+            let v = parse(json);
+            members.push((str_of(&v, "user_id").to_owned(), v));
+            Ok(())
+        })?
+        .expect("the callback never fails");
+    Ok(members)
+}
+
+fn plan(
+    catalog: &Catalog,
+    blobs: &BlobStore,
+    options: &BulkOptions,
+    report: &mut BulkReport,
+) -> Result<Plan, BulkError> {
+    let mut teams = catalog.export_teams()?;
+    let mut channels = catalog.export_channels()?;
+    let user_rows: HashMap<String, _> = catalog
+        .export_users()?
+        .into_iter()
+        .map(|u| (u.id.clone(), u))
+        .collect();
+    let owner = catalog.archive_owner_account()?;
+    let mut group_members: HashMap<String, Vec<(String, Value)>> = HashMap::new();
+    for c in channels.iter().filter(|c| c.kind == "G") {
+        group_members.insert(c.id.clone(), channel_member_ids(catalog, &c.id)?);
+    }
+
+    if let Some(config) = &options.channels {
+        let (owner_id, owner_name) = owner.clone().ok_or(BulkError::NoOwner)?;
+        let team_views: Vec<TeamView> = teams
+            .iter()
+            .map(|t| TeamView {
+                id: t.id.clone(),
+                name: t.name.clone(),
+                display_name: str_of(&parse(&t.json), "display_name").to_owned(),
+            })
+            .collect();
+        let channel_views: Vec<ChannelView> = channels
+            .iter()
+            .map(|c| ChannelView {
+                id: c.id.clone(),
+                team_id: c.team_id.clone(),
+                kind: ChannelType::from_code(&c.kind),
+                name: c.name.clone(),
+                display_name: str_of(&parse(&c.json), "display_name").to_owned(),
+            })
+            .collect();
+        let usernames: HashMap<String, String> = user_rows
+            .values()
+            .map(|u| (u.id.clone(), u.name.clone()))
+            .collect();
+        let members: HashMap<String, Vec<String>> = group_members
+            .iter()
+            .map(|(id, m)| (id.clone(), m.iter().map(|(u, _)| u.clone()).collect()))
+            .collect();
+        let selection = plan_selection(
+            config,
+            (&UserId::from(owner_id.as_str()), &owner_name),
+            &team_views,
+            &channel_views,
+            &usernames,
+            &members,
+            ChannelSkips::default(),
+        );
+        let chosen: HashSet<&str> = selection.channels.iter().map(|c| c.id.as_str()).collect();
+        channels.retain(|c| chosen.contains(c.id.as_str()));
+        let team_ids: HashSet<&str> = selection
+            .team_ids
+            .iter()
+            .map(String::as_str)
+            .chain(channels.iter().map(|c| c.team_id.as_str()))
+            .collect();
+        teams.retain(|t| team_ids.contains(t.id.as_str()));
+        report.warnings.extend(selection.notes);
+        if channels.is_empty() && teams.is_empty() {
+            return Err(BulkError::NothingSelected);
+        }
+    }
+
+    // Teams.
+    let mut taken = HashSet::new();
+    let mut planned_teams = Vec::new();
+    for row in teams {
+        let json = parse(&row.json);
+        let name = rules::plan_team_name(&row.name, &taken);
+        if name != row.name {
+            changed(
+                report,
+                format!("team {}", row.name),
+                format!(
+                    "written as {name:?}: team names must be lower case, of a-z 0-9 -, and not start with a reserved word"
+                ),
+            );
+        }
+        taken.insert(name.clone());
+        planned_teams.push(PlannedTeam { row, name, json });
+    }
+    let team_index: HashMap<String, usize> = planned_teams
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.row.id.clone(), i))
+        .collect();
+
+    // Team and private/public channels; groups the format cannot carry become private
+    // channels of the first team.
+    let mut taken_channels: Vec<HashSet<String>> = vec![HashSet::new(); planned_teams.len()];
+    let mut planned_channels = Vec::new();
+    let mut directs = Vec::new();
+    let mut member_lists: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
+    for row in &channels {
+        let json = parse(&row.json);
+        let subject = format!(
+            "channel {}",
+            channel_label(row, &planned_teams, &team_index)
+        );
+        match row.kind.as_str() {
+            "O" | "P" => {
+                let Some(&team) = team_index.get(&row.team_id) else {
+                    omitted(report, subject, "its team is not in the archive");
+                    continue;
+                };
+                let name = rules::plan_channel_name(&row.name, &taken_channels[team]);
+                if name != row.name {
+                    changed(
+                        report,
+                        &subject,
+                        format!(
+                            "name written as {name:?} (lower case, a-z 0-9 - _, not shaped like a direct channel's)"
+                        ),
+                    );
+                }
+                taken_channels[team].insert(name.clone());
+                let members = channel_member_ids(catalog, &row.id)?;
+                member_lists.push((planned_channels.len(), members));
+                planned_channels.push(team_channel(
+                    report,
+                    &subject,
+                    row,
+                    &json,
+                    team,
+                    name,
+                    if row.kind == "O" { "O" } else { "P" },
+                ));
+            }
+            "D" => match row.name.split_once("__") {
+                Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains("__") => directs
+                    .push(PlannedDirect {
+                        id: row.id.clone(),
+                        members: vec![a.to_owned(), b.to_owned()],
+                        header: fit_runes(
+                            report,
+                            &subject,
+                            "header",
+                            str_of(&json, "header"),
+                            rules::MAX_HEADER_RUNES,
+                        ),
+                    }),
+                _ => omitted(
+                    report,
+                    subject,
+                    "the direct channel's name does not name its two members",
+                ),
+            },
+            "G" => {
+                let members = group_members.remove(&row.id).unwrap_or_default();
+                let mut ids: Vec<String> = members.iter().map(|(u, _)| u.clone()).collect();
+                ids.sort();
+                ids.dedup();
+                if rules::GROUP_MEMBERS.contains(&ids.len()) {
+                    directs.push(PlannedDirect {
+                        id: row.id.clone(),
+                        members: ids,
+                        header: fit_runes(
+                            report,
+                            &subject,
+                            "header",
+                            str_of(&json, "header"),
+                            rules::MAX_HEADER_RUNES,
+                        ),
+                    });
+                } else if ids.is_empty() {
+                    omitted(
+                        report,
+                        subject,
+                        "its members are not in the archive, and a group channel is defined by its members",
+                    );
+                } else if planned_teams.is_empty() {
+                    omitted(
+                        report,
+                        subject,
+                        format!(
+                            "{} members: a group channel holds 3 to 8, and there is no team to hold a private channel instead",
+                            ids.len()
+                        ),
+                    );
+                } else {
+                    let display = str_of(&json, "display_name");
+                    let base = format!("group-{}", &row.id[..row.id.len().min(8)]);
+                    let name = rules::plan_channel_name(&base, &taken_channels[0]);
+                    taken_channels[0].insert(name.clone());
+                    changed(
+                        report,
+                        &subject,
+                        format!(
+                            "{} members (a group channel holds 3 to 8): written as private channel {}/{name} with the same members",
+                            ids.len(),
+                            planned_teams[0].name
+                        ),
+                    );
+                    let mut planned = team_channel(report, &subject, row, &json, 0, name, "P");
+                    planned.display_name = rules::truncate_runes(
+                        if display.is_empty() {
+                            &planned.name
+                        } else {
+                            display
+                        },
+                        rules::MAX_DISPLAY_NAME_RUNES,
+                    )
+                    .to_owned();
+                    member_lists.push((planned_channels.len(), members));
+                    planned_channels.push(planned);
+                }
+            }
+            other => omitted(
+                report,
+                subject,
+                format!("channel type {other:?} cannot be imported"),
+            ),
+        }
+    }
+
+    // Who appears: team and channel members, authors and reactors, direct members.
+    let mut involved: BTreeSet<String> = BTreeSet::new();
+    let mut team_members: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
+    for (i, team) in planned_teams.iter().enumerate() {
+        let mut members = Vec::new();
+        catalog
+            .for_each_team_member(&team.row.id, |json| {
+                let v = parse(json);
+                members.push((str_of(&v, "user_id").to_owned(), v));
+                Ok(())
+            })?
+            .expect("the callback never fails");
+        involved.extend(members.iter().map(|(u, _)| u.clone()));
+        team_members.push((i, members));
+    }
+    for (_, members) in &member_lists {
+        involved.extend(members.iter().map(|(u, _)| u.clone()));
+    }
+    for c in &channels {
+        involved.extend(catalog.channel_participants(&c.id)?);
+    }
+    for d in &directs {
+        involved.extend(d.members.iter().cloned());
+    }
+    involved.remove("");
+
+    // Accounts, in username order so suffixes for collisions are stable.
+    let mut order: Vec<(String, String)> = involved
+        .iter()
+        .map(|id| {
+            let name = user_rows
+                .get(id)
+                .map_or_else(|| format!("unknown-{id}"), |u| u.name.clone());
+            (name.to_lowercase(), id.clone())
+        })
+        .collect();
+    order.sort();
+    let mut taken_names = HashSet::new();
+    let mut taken_emails = options.existing.emails.clone();
+    let mut users: HashMap<String, PlannedUser> = HashMap::new();
+    for (_, id) in &order {
+        let row = user_rows.get(id);
+        let json = row.map_or(Value::Null, |u| parse(&u.json));
+        let original = row.map_or_else(|| format!("unknown-{id}"), |u| u.name.clone());
+        let subject = format!("user {original}");
+        let username = rules::plan_username(&original, &taken_names);
+        taken_names.insert(username.clone());
+        if row.is_none() {
+            changed(
+                report,
+                &subject,
+                format!("user {id} is not in the archive: written as {username:?}"),
+            );
+        } else if username != original {
+            changed(
+                report,
+                &subject,
+                format!("username written as {username:?} (lower case, a-z 0-9 . - _)"),
+            );
+        }
+        let existing = options.existing.usernames.contains(&username);
+        let bot = json.get("is_bot").and_then(Value::as_bool).unwrap_or(false);
+        let mut email = String::new();
+        if !existing && !bot {
+            let (address, placeholder) = rules::plan_email(
+                str_of(&json, "email"),
+                &username,
+                &options.email_domain,
+                &taken_emails,
+            );
+            if placeholder {
+                let why = if str_of(&json, "email").is_empty() {
+                    "the archive has no e-mail address"
+                } else {
+                    "the archived address is invalid or used by another user"
+                };
+                changed(
+                    report,
+                    &subject,
+                    format!("e-mail written as placeholder {address} ({why})"),
+                );
+            }
+            taken_emails.insert(address.clone());
+            email = address;
+            if str_of(&json, "roles")
+                .split(' ')
+                .any(|r| r == "system_admin")
+            {
+                changed(
+                    report,
+                    &subject,
+                    "system_admin role not carried: the import grants no administrator rights",
+                );
+            }
+        }
+        let image = match (row.and_then(|u| u.image.as_ref()), options.profile_images) {
+            (Some((blob, content_type)), ProfileImages::Include) if !existing => {
+                match std::fs::metadata(blobs.path(blob)) {
+                    Ok(meta) => {
+                        Some((blob.clone(), image_ext(content_type).to_owned(), meta.len()))
+                    }
+                    Err(_) => {
+                        omitted(
+                            report,
+                            format!("profile picture of {original}"),
+                            "its bytes are not in the blob store",
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        users.insert(
+            id.clone(),
+            PlannedUser {
+                username,
+                email,
+                existing,
+                bot,
+                json,
+                image,
+                teams: BTreeMap::new(),
+            },
+        );
+    }
+
+    // Memberships.
+    for (team, members) in &team_members {
+        for (user, member) in members {
+            if let Some(u) = users.get_mut(user) {
+                let roles = member_roles(u, member, "team");
+                u.teams
+                    .entry(*team)
+                    .or_insert_with(|| (roles, BTreeMap::new()));
+            }
+        }
+    }
+    for (channel, members) in &member_lists {
+        let team = planned_channels[*channel].team;
+        for (user, member) in members {
+            if let Some(u) = users.get_mut(user) {
+                let roles = member_roles(u, member, "channel");
+                let team_roles = member_roles(u, &Value::Null, "team");
+                let entry = u
+                    .teams
+                    .entry(team)
+                    .or_insert_with(|| (team_roles, BTreeMap::new()));
+                entry.1.insert(*channel, roles);
+            }
+        }
+    }
+    let owner_username = owner
+        .as_ref()
+        .and_then(|(id, _)| users.get(id).map(|u| u.username.clone()))
+        .or_else(|| {
+            owner
+                .as_ref()
+                .map(|(_, name)| rules::plan_username(name, &HashSet::new()))
+        })
+        .unwrap_or_else(|| "matterbak".to_owned());
+    Ok(Plan {
+        teams: planned_teams,
+        channels: planned_channels,
+        directs,
+        users,
+        owner_username,
+    })
+}
+
+fn channel_label(
+    row: &ChannelRow,
+    teams: &[PlannedTeam],
+    index: &HashMap<String, usize>,
+) -> String {
+    match index.get(&row.team_id) {
+        Some(&t) => format!("{}/{}", teams[t].row.name, row.name),
+        None => row.export_name.clone().unwrap_or_else(|| row.name.clone()),
+    }
+}
+
+fn team_channel(
+    report: &mut BulkReport,
+    subject: &str,
+    row: &ChannelRow,
+    json: &Value,
+    team: usize,
+    name: String,
+    kind: &'static str,
+) -> PlannedChannel {
+    let display = str_of(json, "display_name");
+    PlannedChannel {
+        id: row.id.clone(),
+        team,
+        display_name: fit_runes(
+            report,
+            subject,
+            "display name",
+            if display.is_empty() { &name } else { display },
+            rules::MAX_DISPLAY_NAME_RUNES,
+        ),
+        header: fit_runes(
+            report,
+            subject,
+            "header",
+            str_of(json, "header"),
+            rules::MAX_HEADER_RUNES,
+        ),
+        purpose: fit_runes(
+            report,
+            subject,
+            "purpose",
+            str_of(json, "purpose"),
+            rules::MAX_PURPOSE_RUNES,
+        ),
+        deleted_at: i64_of(json, "delete_at").max(0),
+        name,
+        kind,
+    }
+}
+
+fn is_guest(user: &PlannedUser) -> bool {
+    str_of(&user.json, "roles")
+        .split(' ')
+        .any(|r| r == "system_guest")
+}
+
+/// `team_user [team_admin]` / `channel_user [channel_admin]`, or the guest role for guests.
+fn member_roles(user: &PlannedUser, member: &Value, scope: &str) -> String {
+    if is_guest(user) {
+        return format!("{scope}_guest");
+    }
+    let admin = member.get("scheme_admin").and_then(Value::as_bool) == Some(true)
+        || str_of(member, "roles")
+            .split(' ')
+            .any(|r| r == format!("{scope}_admin"));
+    if admin {
+        format!("{scope}_user {scope}_admin")
+    } else {
+        format!("{scope}_user")
+    }
+}
+
+fn image_ext(content_type: &str) -> &'static str {
+    match content_type.split(';').next().unwrap_or("").trim() {
+        "image/png" => "png",
+        "image/jpeg" => "jpg",
+        "image/gif" => "gif",
+        "image/webp" => "webp",
+        "image/svg+xml" => "svg",
+        "image/bmp" => "bmp",
+        _ => "img",
+    }
+}
+
+/// `mmctl` commands for memberships the import cannot give: accounts that already exist on
+/// the target, and bots.
+fn mmctl_script(plan: &Plan, report: &mut BulkReport) -> String {
+    let mut out = String::from(
+        "#!/bin/sh\n# Memberships for accounts that already exist on the target (and bots), which the\n# import leaves untouched. Run after `mmctl import process` has finished.\nset -e\n",
+    );
+    let mut users: Vec<&PlannedUser> = plan
+        .users
+        .values()
+        .filter(|u| (u.existing || u.bot) && !u.teams.is_empty())
+        .collect();
+    users.sort_by(|a, b| a.username.cmp(&b.username));
+    for user in users {
+        for (&team, (_, channels)) in &user.teams {
+            let team_name = &plan.teams[team].name;
+            out.push_str(&format!(
+                "mmctl team users add {} {}\n",
+                quote(team_name),
+                quote(&user.username)
+            ));
+            report.mmctl_commands += 1;
+            for &channel in channels.keys() {
+                let c = &plan.channels[channel];
+                let line = format!(
+                    "mmctl channel users add {} {}\n",
+                    quote(&format!("{team_name}:{}", c.name)),
+                    quote(&user.username)
+                );
+                if c.deleted_at > 0 {
+                    out.push_str("# archived channel: `mmctl channel unarchive` it first, then archive it again\n# ");
+                }
+                out.push_str(&line);
+                report.mmctl_commands += 1;
+            }
+        }
+    }
+    out
+}
+
+/// A shell word in single quotes.
+fn quote(word: &str) -> String {
+    format!("'{}'", word.replace('\'', r"'\''"))
+}
+
+/// Where posts of a channel go.
+enum Target<'a> {
+    Team { team: &'a str, channel: &'a str },
+    Direct { members: Vec<String> },
+}
+
+/// One post line or reply as written (a long post may become several).
+struct Piece {
+    /// Id of the archived post this piece starts, for reports; `None` for continuations.
+    origin: Option<String>,
+    user: String,
+    create_at: i64,
+    edit_at: i64,
+    message: String,
+    kind: String,
+    props: Option<Map<String, Value>>,
+    is_pinned: bool,
+    reactions: Vec<(String, String, i64)>,
+    files: Vec<String>,
+}
+
+struct Writer<'a> {
+    catalog: &'a Catalog,
+    blobs: &'a BlobStore,
+    options: &'a BulkOptions,
+    plan: &'a Plan,
+    validator: Validator,
+    report: BulkReport,
+    /// `data/...` entries to write after the JSONL: path, blob, size.
+    data: Vec<(String, BlobId, u64)>,
+    jsonl_bytes: u64,
+    /// Why the JSONL stopped, when it was not the sink.
+    failed: Option<BulkError>,
+    buf: Vec<u8>,
+    /// `(create_at, message)` keys of the current channel's roots.
+    root_keys: HashSet<[u8; 16]>,
+}
+
+fn stop(failed: &mut Option<BulkError>, e: BulkError) -> io::Error {
+    *failed = Some(e);
+    io::Error::other("bulk import stopped")
+}
+
+impl Writer<'_> {
+    /// Validates one line and writes it.
+    fn emit(&mut self, out: &mut dyn Write, line: Value) -> io::Result<()> {
+        let before = self.validator.errors().count();
+        self.validator.check(&line);
+        if self.validator.errors().count() > before {
+            let errors = self.validator.errors().skip(before).cloned().collect();
+            return Err(stop(&mut self.failed, BulkError::SelfCheck(errors)));
+        }
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, &line).map_err(io::Error::other)?;
+        self.buf.push(b'\n');
+        out.write_all(&self.buf)?;
+        self.jsonl_bytes += self.buf.len() as u64;
+        Ok(())
+    }
+
+    fn lines(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let plan = self.plan;
+        self.emit(
+            out,
+            json!({"type": "version", "version": 1, "info": {"generator": "matterbak", "version": env!("CARGO_PKG_VERSION")}}),
+        )?;
+        let emojis = self
+            .catalog
+            .live_emojis()
+            .map_err(|e| stop(&mut self.failed, e.into()))?;
+        for emoji in emojis {
+            self.emoji(out, &emoji.name, emoji.image.as_ref())?;
+        }
+        for team in &plan.teams {
+            let type_ = if str_of(&team.json, "type") == "I" {
+                "I"
+            } else {
+                "O"
+            };
+            let display = str_of(&team.json, "display_name");
+            let subject = format!("team {}", team.row.name);
+            let display = fit_runes(
+                &mut self.report,
+                &subject,
+                "display name",
+                if display.is_empty() {
+                    &team.name
+                } else {
+                    display
+                },
+                rules::MAX_DISPLAY_NAME_RUNES,
+            );
+            let description = str_of(&team.json, "description");
+            if description.len() > rules::MAX_TEAM_DESCRIPTION_BYTES {
+                changed(
+                    &mut self.report,
+                    &subject,
+                    "description cut to 255 bytes (the server's limit)",
+                );
+            }
+            let open = team
+                .json
+                .get("allow_open_invite")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            self.emit(out, json!({"type": "team", "team": {
+                "name": team.name, "display_name": display, "type": type_,
+                "description": rules::truncate_bytes(description, rules::MAX_TEAM_DESCRIPTION_BYTES),
+                "allow_open_invite": open && type_ == "O",
+            }}))?;
+            self.report.teams += 1;
+        }
+        for c in &plan.channels {
+            let mut channel = json!({
+                "team": plan.teams[c.team].name, "name": c.name, "display_name": c.display_name,
+                "type": c.kind, "header": c.header, "purpose": c.purpose,
+            });
+            if c.deleted_at > 0 {
+                channel["deleted_at"] = json!(c.deleted_at);
+            }
+            self.emit(out, json!({"type": "channel", "channel": channel}))?;
+            self.report.channels += 1;
+        }
+        self.accounts(out)?;
+        for c in &plan.channels {
+            let target = Target::Team {
+                team: &plan.teams[c.team].name,
+                channel: &c.name,
+            };
+            self.channel_posts(
+                out,
+                &c.id,
+                &format!("{}/{}", plan.teams[c.team].name, c.name),
+                &target,
+            )?;
+        }
+        for d in &plan.directs {
+            let members = self.direct_members(d);
+            self.emit(out, json!({"type": "direct_channel", "direct_channel": {"members": members, "header": d.header}}))?;
+            self.report.direct_channels += 1;
+        }
+        for d in &plan.directs {
+            let members = self.direct_members(d);
+            let label = format!("direct channel of {}", members.join(", "));
+            self.channel_posts(out, &d.id, &label, &Target::Direct { members })?;
+        }
+        Ok(())
+    }
+
+    /// Usernames of a direct channel (the same one twice for a self-DM).
+    fn direct_members(&self, d: &PlannedDirect) -> Vec<String> {
+        d.members
+            .iter()
+            .map(|id| self.plan.users[id].username.clone())
+            .collect()
+    }
+
+    fn emoji(
+        &mut self,
+        out: &mut dyn Write,
+        name: &str,
+        image: Option<&(BlobId, String)>,
+    ) -> io::Result<()> {
+        let subject = format!("emoji {name}");
+        if !rules::is_valid_emoji_name(name) {
+            omitted(
+                &mut self.report,
+                subject,
+                "the server accepts only names of a-z A-Z 0-9 + _ - (at most 64)",
+            );
+            return Ok(());
+        }
+        let Some((blob, content_type)) = image else {
+            omitted(
+                &mut self.report,
+                subject,
+                "its image is not in the archive (an emoji needs one)",
+            );
+            return Ok(());
+        };
+        let size = match std::fs::metadata(self.blobs.path(blob)) {
+            Ok(meta) => meta.len(),
+            Err(_) => {
+                omitted(
+                    &mut self.report,
+                    subject,
+                    "its image bytes are not in the blob store",
+                );
+                return Ok(());
+            }
+        };
+        if size > 512 * 1024 {
+            omitted(
+                &mut self.report,
+                subject,
+                format!("image of {size} bytes: the server takes at most 512 KiB"),
+            );
+            return Ok(());
+        }
+        let path = format!("emoji/{name}/image.{}", image_ext(content_type));
+        self.emit(
+            out,
+            json!({"type": "emoji", "emoji": {"name": name, "image": path}}),
+        )?;
+        self.data.push((format!("data/{path}"), blob.clone(), size));
+        self.report.emojis += 1;
+        Ok(())
+    }
+
+    fn accounts(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let plan = self.plan;
+        let mut users: Vec<&PlannedUser> = plan.users.values().collect();
+        users.sort_by(|a, b| a.username.cmp(&b.username));
+        let mut bots = Vec::new();
+        for user in users {
+            if user.existing {
+                self.report.existing_users += 1;
+                continue;
+            }
+            if user.bot {
+                bots.push(user);
+                continue;
+            }
+            let subject = format!("user {}", user.username);
+            let guest = is_guest(user);
+            let mut line = Map::new();
+            line.insert("username".into(), json!(user.username));
+            line.insert("email".into(), json!(user.email));
+            for (key, max) in [
+                ("nickname", rules::MAX_USER_NAME_RUNES),
+                ("first_name", rules::MAX_USER_NAME_RUNES),
+                ("last_name", rules::MAX_USER_NAME_RUNES),
+                ("position", rules::MAX_POSITION_RUNES),
+            ] {
+                let text = str_of(&user.json, key);
+                if !text.is_empty() {
+                    line.insert(
+                        key.into(),
+                        json!(fit_runes(&mut self.report, &subject, key, text, max)),
+                    );
+                }
+            }
+            line.insert(
+                "roles".into(),
+                json!(if guest { "system_guest" } else { "system_user" }),
+            );
+            let locale = str_of(&user.json, "locale");
+            if !locale.is_empty() && locale.len() <= 5 {
+                line.insert("locale".into(), json!(locale));
+            }
+            let delete_at = i64_of(&user.json, "delete_at");
+            if delete_at > 0 {
+                line.insert("delete_at".into(), json!(delete_at));
+            }
+            if let Some(path) = self.profile_image(user) {
+                line.insert("profile_image".into(), json!(path));
+            }
+            let teams: Vec<Value> = user
+                .teams
+                .iter()
+                .map(|(&team, (roles, channels))| {
+                    let channels: Vec<Value> = channels
+                        .iter()
+                        .map(|(&c, roles)| json!({"name": plan.channels[c].name, "roles": roles}))
+                        .collect();
+                    json!({"name": plan.teams[team].name, "roles": roles, "channels": channels})
+                })
+                .collect();
+            if !teams.is_empty() {
+                line.insert("teams".into(), Value::Array(teams));
+            }
+            self.emit(out, json!({"type": "user", "user": line}))?;
+            self.report.users += 1;
+        }
+        for bot in bots {
+            let mut line = Map::new();
+            line.insert("username".into(), json!(bot.username));
+            line.insert("owner".into(), json!(plan.owner_username));
+            let display = str_of(&bot.json, "first_name");
+            if !display.is_empty() {
+                line.insert(
+                    "display_name".into(),
+                    json!(rules::truncate_runes(display, rules::MAX_USER_NAME_RUNES)),
+                );
+            }
+            if let Some(path) = self.profile_image(bot) {
+                line.insert("profile_image".into(), json!(path));
+            }
+            changed(
+                &mut self.report,
+                format!("bot {}", bot.username),
+                format!(
+                    "written as a bot owned by {} (the archive does not know its owner); its memberships are in the mmctl script",
+                    plan.owner_username
+                ),
+            );
+            self.emit(out, json!({"type": "bot", "bot": line}))?;
+            self.report.bots += 1;
+        }
+        Ok(())
+    }
+
+    fn profile_image(&mut self, user: &PlannedUser) -> Option<String> {
+        let (blob, ext, size) = user.image.as_ref()?;
+        let path = format!("users/{}/profile.{ext}", user.username);
+        self.data
+            .push((format!("data/{path}"), blob.clone(), *size));
+        self.report.profile_images += 1;
+        Some(path)
+    }
+
+    fn channel_posts(
+        &mut self,
+        out: &mut dyn Write,
+        channel_id: &str,
+        label: &str,
+        target: &Target<'_>,
+    ) -> io::Result<()> {
+        let catalog = self.catalog;
+        let mut reactions: HashMap<String, Vec<ReactionRow>> = HashMap::new();
+        let mut files: HashMap<String, Vec<PostFileRow>> = HashMap::new();
+        let loaded = catalog
+            .channel_reactions(channel_id)
+            .and_then(|r| Ok((r, catalog.channel_post_files(channel_id)?)));
+        let (reaction_rows, file_rows) = loaded.map_err(|e| stop(&mut self.failed, e.into()))?;
+        for r in reaction_rows {
+            reactions.entry(r.post_id.clone()).or_default().push(r);
+        }
+        for f in file_rows {
+            files.entry(f.post_id.clone()).or_default().push(f);
+        }
+        self.root_keys.clear();
+        let mut thread: Vec<ThreadPostRow> = Vec::new();
+        let mut result = Ok(());
+        let walked = catalog.for_each_thread_post(channel_id, |row| {
+            let key = |r: &ThreadPostRow| {
+                if r.root_id.is_empty() {
+                    r.id.clone()
+                } else {
+                    r.root_id.clone()
+                }
+            };
+            if thread.first().is_some_and(|first| key(first) != key(&row)) {
+                let rows = std::mem::take(&mut thread);
+                if let Err(e) = self.thread(out, rows, label, target, &reactions, &mut files) {
+                    result = Err(e);
+                    return Err(io::Error::other("stopped"));
+                }
+            }
+            thread.push(row);
+            Ok(())
+        });
+        let walked = walked.map_err(|e| stop(&mut self.failed, e.into()))?;
+        result?;
+        walked?;
+        if !thread.is_empty() {
+            self.thread(out, thread, label, target, &reactions, &mut files)?;
+        }
+        Ok(())
+    }
+
+    fn thread(
+        &mut self,
+        out: &mut dyn Write,
+        rows: Vec<ThreadPostRow>,
+        label: &str,
+        target: &Target<'_>,
+        reactions: &HashMap<String, Vec<ReactionRow>>,
+        files: &mut HashMap<String, Vec<PostFileRow>>,
+    ) -> io::Result<()> {
+        let live = |r: &ThreadPostRow| r.seen_live && r.delete_at == 0;
+        for r in rows.iter().filter(|r| !live(r)) {
+            omitted(
+                &mut self.report,
+                format!("post {} in {label}", r.id),
+                "deleted on the server; the import format cannot carry deleted posts",
+            );
+        }
+        let (root, replies) = match rows.first() {
+            Some(first) if first.root_id.is_empty() => (Some(first), &rows[1..]),
+            _ => (None, &rows[..]),
+        };
+        match root {
+            Some(root) if live(root) => {
+                let mut pieces = self.pieces(root, label, reactions, files);
+                for reply in replies.iter().filter(|r| live(r)) {
+                    pieces.extend(self.pieces(reply, label, reactions, files));
+                }
+                self.write_thread(out, pieces, label, target)
+            }
+            _ => {
+                for reply in replies.iter().filter(|r| live(r)) {
+                    changed(
+                        &mut self.report,
+                        format!("reply {} in {label}", reply.id),
+                        "its root post is deleted or not archived: written as a post of its own",
+                    );
+                    let pieces = self.pieces(reply, label, reactions, files);
+                    self.write_thread(out, pieces, label, target)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The post as one piece, or several when its text or attachments exceed the limits.
+    fn pieces(
+        &mut self,
+        row: &ThreadPostRow,
+        label: &str,
+        reactions: &HashMap<String, Vec<ReactionRow>>,
+        files: &mut HashMap<String, Vec<PostFileRow>>,
+    ) -> Vec<Piece> {
+        let subject = format!("post {} in {label}", row.id);
+        let extras: PostExtras = serde_json::from_str(&row.json).unwrap_or_default();
+        let user = self
+            .plan
+            .users
+            .get(&row.user_id)
+            .map_or_else(|| "".to_owned(), |u| u.username.clone());
+        let mut props = match extras.props {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        };
+        if let Some(p) = props.as_mut() {
+            let removed = rules::scrub_props(p);
+            if !removed.is_empty() {
+                changed(
+                    &mut self.report,
+                    &subject,
+                    format!(
+                        "props {} removed: they hold ids of the source server",
+                        removed.join(", ")
+                    ),
+                );
+            }
+            if p.is_empty() {
+                props = None;
+            }
+        }
+        let kind = if rules::is_allowed_post_type(&row.kind) {
+            row.kind.clone()
+        } else {
+            changed(
+                &mut self.report,
+                &subject,
+                format!(
+                    "type {:?} is not importable: written as a normal post",
+                    row.kind
+                ),
+            );
+            String::new()
+        };
+        let mut post_reactions = Vec::new();
+        for r in reactions.get(&row.id).into_iter().flatten() {
+            let Some(u) = self.plan.users.get(&r.user_id) else {
+                continue;
+            };
+            if rules::is_valid_emoji_name(&r.emoji_name) {
+                post_reactions.push((u.username.clone(), r.emoji_name.clone(), r.create_at));
+            } else {
+                omitted(
+                    &mut self.report,
+                    format!("reaction {:?} of {} on {subject}", r.emoji_name, u.username),
+                    "the server accepts only emoji names of a-z A-Z 0-9 + _ -",
+                );
+            }
+        }
+        let mut paths = Vec::new();
+        for f in files.remove(&row.id).unwrap_or_default() {
+            let what = format!("attachment {:?} of {subject}", f.name);
+            let Some(blob) = f.blob.filter(|b| self.blobs.contains(b)) else {
+                omitted(&mut self.report, what, "its bytes are not in the archive");
+                continue;
+            };
+            let size = std::fs::metadata(self.blobs.path(&blob)).map_or(0, |m| m.len());
+            let name = rules::plan_file_name(&f.name);
+            if name != f.name {
+                changed(
+                    &mut self.report,
+                    &what,
+                    format!("file name written as {name:?} (one path component)"),
+                );
+            }
+            let dir = if !f.id.is_empty() && f.id.bytes().all(|c| c.is_ascii_alphanumeric()) {
+                f.id.clone()
+            } else {
+                format!("n{}", self.data.len())
+            };
+            let path = format!("files/{dir}/{name}");
+            self.data.push((format!("data/{path}"), blob, size));
+            paths.push(path);
+        }
+        let parts = rules::split_message(&row.message, self.options.max_post_runes);
+        let file_parts = paths.len().div_ceil(rules::MAX_FILES_PER_POST);
+        let n = parts.len().max(file_parts).max(1);
+        if parts.len() > 1 {
+            changed(
+                &mut self.report,
+                &subject,
+                format!(
+                    "message of {} characters split into {} posts of the thread (the target's limit is {})",
+                    rune_len(&row.message),
+                    parts.len(),
+                    self.options.max_post_runes
+                ),
+            );
+        }
+        if file_parts > 1 {
+            changed(
+                &mut self.report,
+                &subject,
+                format!(
+                    "{} attachments spread over {file_parts} posts of the thread (at most 10 each)",
+                    paths.len()
+                ),
+            );
+        }
+        let mut chunks = paths.chunks(rules::MAX_FILES_PER_POST);
+        let is_pinned = extras.is_pinned.and_then(|v| v.as_bool()).unwrap_or(false);
+        let mut pieces = Vec::with_capacity(n);
+        for i in 0..n {
+            let first = i == 0;
+            pieces.push(Piece {
+                origin: first.then(|| row.id.clone()),
+                user: user.clone(),
+                create_at: row.create_at + i as i64,
+                edit_at: if first { row.edit_at } else { 0 },
+                message: parts.get(i).copied().unwrap_or("").to_owned(),
+                kind: if first { kind.clone() } else { String::new() },
+                props: if first { props.take() } else { None },
+                is_pinned: first && is_pinned,
+                reactions: if first {
+                    std::mem::take(&mut post_reactions)
+                } else {
+                    Vec::new()
+                },
+                files: chunks.next().map(<[String]>::to_vec).unwrap_or_default(),
+            });
+        }
+        pieces
+    }
+
+    fn write_thread(
+        &mut self,
+        out: &mut dyn Write,
+        mut pieces: Vec<Piece>,
+        label: &str,
+        target: &Target<'_>,
+    ) -> io::Result<()> {
+        let mut root = pieces.remove(0);
+        // Two roots of a channel with one time and text would collapse into one.
+        loop {
+            let key = root_key(root.create_at, &root.message);
+            if self.root_keys.insert(key) {
+                break;
+            }
+            root.create_at += 1;
+            changed(
+                &mut self.report,
+                format!("post {} in {label}", root.origin.as_deref().unwrap_or("")),
+                format!(
+                    "create_at moved to {} (another post of the channel has the same time and text)",
+                    root.create_at
+                ),
+            );
+        }
+        let times: Vec<i64> = pieces.iter().map(|p| p.create_at).collect();
+        let planned = rules::plan_reply_times(root.create_at, &times);
+        for (piece, at) in pieces.iter_mut().zip(planned) {
+            if at != piece.create_at
+                && let Some(origin) = &piece.origin
+            {
+                changed(
+                    &mut self.report,
+                    format!("reply {origin} in {label}"),
+                    format!(
+                        "create_at moved from {} to {at} (reply times must be unique in a thread and not before the root)",
+                        piece.create_at
+                    ),
+                );
+            }
+            piece.create_at = at;
+        }
+        let replies: Vec<Value> = pieces.into_iter().map(|p| self.piece_value(p)).collect();
+        let n_replies = replies.len() as u64;
+        let mut post = self.piece_value(root);
+        let map = post.as_object_mut().expect("an object");
+        if !replies.is_empty() {
+            map.insert("replies".into(), Value::Array(replies));
+        }
+        let line = match target {
+            Target::Team { team, channel } => {
+                map.insert("team".into(), json!(team));
+                map.insert("channel".into(), json!(channel));
+                self.report.posts += 1;
+                json!({"type": "post", "post": post})
+            }
+            Target::Direct { members } => {
+                map.insert("channel_members".into(), json!(members));
+                self.report.direct_posts += 1;
+                json!({"type": "direct_post", "direct_post": post})
+            }
+        };
+        self.report.replies += n_replies;
+        self.emit(out, line)
+    }
+
+    fn piece_value(&mut self, p: Piece) -> Value {
+        let mut map = Map::new();
+        map.insert("user".into(), json!(p.user));
+        map.insert("type".into(), json!(p.kind));
+        map.insert("message".into(), json!(p.message));
+        map.insert("create_at".into(), json!(p.create_at));
+        if p.edit_at > 0 {
+            map.insert("edit_at".into(), json!(p.edit_at));
+        }
+        if p.is_pinned {
+            map.insert("is_pinned".into(), json!(true));
+        }
+        if let Some(props) = p.props {
+            map.insert("props".into(), Value::Object(props));
+        }
+        if !p.reactions.is_empty() {
+            self.report.reactions += p.reactions.len() as u64;
+            let reactions: Vec<Value> = p
+                .reactions
+                .into_iter()
+                .map(|(user, emoji, at)| json!({"user": user, "emoji_name": emoji, "create_at": rules::plan_reaction_time(at, p.create_at)}))
+                .collect();
+            map.insert("reactions".into(), Value::Array(reactions));
+        }
+        if !p.files.is_empty() {
+            self.report.attachments += p.files.len() as u64;
+            let files: Vec<Value> = p
+                .files
+                .into_iter()
+                .map(|path| json!({"path": path}))
+                .collect();
+            map.insert("attachments".into(), Value::Array(files));
+        }
+        Value::Object(map)
+    }
+}
+
+/// The parts of a stored post a restore needs besides its columns; serde skips the rest
+/// without building it. Loosely typed, so a field of an unexpected type costs only itself.
+#[derive(Default, serde::Deserialize)]
+struct PostExtras {
+    #[serde(default)]
+    props: Option<Value>,
+    #[serde(default)]
+    is_pinned: Option<Value>,
+}
+
+fn root_key(create_at: i64, message: &str) -> [u8; 16] {
+    let mut h = blake3::Hasher::new();
+    h.update(&create_at.to_le_bytes());
+    h.update(message.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    key
+}
