@@ -88,6 +88,27 @@ pub struct ExportArgs {
     /// Write only the folder layout, no zip.
     #[arg(long)]
     pub no_zip: bool,
+    /// html: how to show posts deleted on the server.
+    #[arg(long, value_enum, default_value_t)]
+    pub deleted: DeletedArg,
+    /// html: time zone of the times on pages (IANA name, e.g. Europe/Berlin; default: the
+    /// machine's zone).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// html: show images linked from messages by loading them from their servers when a
+    /// page is viewed (default: shown as links, so reading needs no network).
+    #[arg(long)]
+    pub remote_images: bool,
+}
+
+/// `--deleted` of `export --format html`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletedArg {
+    /// Show their archived content, marked deleted.
+    #[default]
+    Mark,
+    /// Leave them out.
+    Hide,
 }
 
 /// The output formats of `export`; each is a sibling module under `export/`.
@@ -96,6 +117,9 @@ pub enum ExportFormat {
     /// The Python matterbak's per-object JSON folder layout (-d) and its zip (-o).
     #[default]
     Json,
+    /// An offline website (-o DIR): channels, threads, users and search, readable by opening
+    /// DIR/index.html from disk.
+    Html,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -317,6 +341,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 !args.no_zip,
                 &ExportOptions::default(),
             ),
+            ExportFormat::Html => run_export_html(&args),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
@@ -356,6 +381,43 @@ fn run_export(
     eprintln!(
         "export: {} files ({} posts, {} attachments, {} bytes of binaries)",
         report.files, report.posts, report.attachments, report.bytes
+    );
+    for missing in &report.missing_blobs {
+        eprintln!("  not in the archive: {missing}");
+    }
+    Ok(EXIT_OK)
+}
+
+fn run_export_html(args: &ExportArgs) -> Result<u8> {
+    use crate::export::html::{self, DeletedPosts, SiteOptions};
+    let site = args
+        .target
+        .output
+        .clone()
+        .context("export --format html needs -o DIR, the directory to write the site into")?;
+    let options = SiteOptions {
+        deleted: match args.deleted {
+            DeletedArg::Mark => DeletedPosts::Mark,
+            DeletedArg::Hide => DeletedPosts::Hide,
+        },
+        tz: args.tz.clone(),
+        remote_images: args.remote_images,
+    };
+    let archive = &args.archive.archive;
+    let report = html::build_site(archive, &site, &options)
+        .with_context(|| format!("website export of {} failed", archive.display()))?;
+    println!("{}", site.join("index.html").display());
+    eprintln!(
+        "site: {} posts; pages: {} written, {} kept, {} removed; files: {} linked, {} copied, {} kept; search files: {} written, {} kept",
+        report.posts,
+        report.pages_written,
+        report.pages_kept,
+        report.pages_removed,
+        report.files_linked,
+        report.files_copied,
+        report.files_kept,
+        report.search_written,
+        report.search_kept
     );
     for missing in &report.missing_blobs {
         eprintln!("  not in the archive: {missing}");
@@ -469,11 +531,18 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     };
     let code = run_backup(&args).await?;
     server.shutdown().await;
+    let site = dir.join("site");
+    crate::export::html::build_site(&archive, &site, &Default::default())
+        .context("cannot build the demo's website")?;
     let catalog = archive.join(crate::catalog::CATALOG_FILE);
     println!();
     println!("archive (SQLite catalog + blobs): {}", archive.display());
     println!("folder layout of the Python matterbak: {}", data.display());
     println!("zip: {}", zip.display());
+    println!(
+        "website (open in a browser): {}",
+        site.join("index.html").display()
+    );
     println!();
     println!("Try some SQL on the catalog (here, or in sqlite3 or any SQLite tool):");
     println!(

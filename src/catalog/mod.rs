@@ -10,6 +10,7 @@ mod check;
 mod posts;
 mod query;
 mod read;
+mod site;
 mod writer;
 
 use std::collections::HashMap;
@@ -27,6 +28,7 @@ pub use query::{
     SearchQuery, TeamStats, fts_query, statement_kind,
 };
 pub use read::{ChannelRow, FileRow, ImageOwnerRow, PostRow, TeamRow};
+pub use site::{SiteChannel, SiteFile, SitePost, SiteReaction, SiteVersion};
 
 pub use writer::CatalogWriter;
 

@@ -10,6 +10,7 @@
 //! literals; [`export_archive`] walks a read-only snapshot of the catalog and feeds them.
 //! Export never touches the network: it is a pure function of the archive.
 
+pub mod html;
 pub mod layout;
 pub mod pyjson;
 pub mod sink;
