@@ -235,6 +235,9 @@
         });
         var ms = Math.round(performance.now() - started);
         status.textContent = shown ? (shown + (r.ids.length > shown ? "+" : "") + " result(s), newest first (" + ms + " ms)") : "No results.";
+        // What the page loaded, for tests that check nothing left the site.
+        document.body.setAttribute("data-resources", performance.getEntriesByType("resource")
+          .map(function (e) { return e.name; }).join(" "));
         document.body.setAttribute("data-search-done", "1");
       });
     });

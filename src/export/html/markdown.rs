@@ -45,7 +45,7 @@ pub fn render(text: &str, names: &Names, team_id: &str) -> String {
     let options = options();
     let prepared = image_sizes(text);
     let root = comrak::parse_document(&arena, &prepared, &options);
-    rewrite(&arena, root, names, team_id);
+    rewrite(&arena, root, names, team_id, 0);
     let mut html = String::new();
     comrak::format_html(root, &options, &mut html).expect("writing to a String");
     sanitizer().clean(&html).to_string()
@@ -133,11 +133,39 @@ fn node<'a>(arena: &'a Arena<'a>, value: NodeValue) -> &'a AstNode<'a> {
     arena.alloc(AstNode::from(value))
 }
 
-fn rewrite<'a>(arena: &'a Arena<'a>, root: &'a AstNode<'a>, names: &Names, team_id: &str) {
+fn rewrite<'a>(
+    arena: &'a Arena<'a>,
+    root: &'a AstNode<'a>,
+    names: &Names,
+    team_id: &str,
+    depth: u8,
+) {
     let nodes: Vec<_> = root.descendants().collect();
     for n in nodes {
         let value = n.data.borrow().value.clone();
         match value {
+            // Mattermost escapes an HTML block and still renders the Markdown in it: parse it
+            // again with each line's leading `<` escaped, so no line opens an HTML block.
+            NodeValue::HtmlBlock(block) if depth == 0 => {
+                let text: String = block
+                    .literal
+                    .lines()
+                    .map(|line| {
+                        let indent = line.len() - line.trim_start_matches(' ').len();
+                        if line[indent..].starts_with('<') {
+                            format!("{}\\{}\n", &line[..indent], &line[indent..])
+                        } else {
+                            format!("{line}\n")
+                        }
+                    })
+                    .collect();
+                let sub = comrak::parse_document(arena, &text, &options());
+                rewrite(arena, sub, names, team_id, depth + 1);
+                for child in sub.children().collect::<Vec<_>>() {
+                    n.insert_before(child);
+                }
+                n.detach();
+            }
             NodeValue::HtmlBlock(block) => {
                 let paragraph = node(arena, NodeValue::Paragraph);
                 paragraph.append(node(
@@ -520,4 +548,224 @@ fn sanitizer() -> &'static ammonia::Builder<'static> {
         b.link_rel(Some("noopener noreferrer"));
         b
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> Names {
+        let mut n = Names::default();
+        n.users.insert(
+            "alice".into(),
+            ("u/ualice.html".into(), "Alice Archer".into()),
+        );
+        n.users
+            .insert("bob.b".into(), ("u/ubob.html".into(), "Bob".into()));
+        n.channels.insert(
+            "town-square".into(),
+            vec![
+                ("tother".into(), "c/cother/index.html".into()),
+                ("teng".into(), "c/ctown/index.html".into()),
+            ],
+        );
+        n.teams.insert("eng".into(), "teng".into());
+        n.posts.insert(
+            "p1234567890123456789012345".into(),
+            "c/ctown/2024-03.html#p-p1234567890123456789012345".into(),
+        );
+        n.emojis.insert("partyparrot".into(), "e/emo1.gif".into());
+        n
+    }
+
+    fn md(text: &str) -> String {
+        render(text, &names(), "teng")
+    }
+
+    #[test]
+    fn gfm_tables_strikethrough_tasks_and_hard_breaks() {
+        assert_eq!(
+            md("| a | b |\n|:--|--:|\n| 1 | 2 |"),
+            "<table>\n<thead>\n<tr>\n<th align=\"left\">a</th>\n<th align=\"right\">b</th>\n</tr>\n</thead>\n<tbody>\n<tr>\n<td align=\"left\">1</td>\n<td align=\"right\">2</td>\n</tr>\n</tbody>\n</table>\n"
+        );
+        assert_eq!(md("~~gone~~"), "<p><del>gone</del></p>\n");
+        assert_eq!(md("one\ntwo"), "<p>one<br>\ntwo</p>\n");
+        assert_eq!(
+            md("- [x] done\n- [ ] open"),
+            "<ul>\n<li><input type=\"checkbox\" checked=\"\" disabled=\"\"> done</li>\n<li><input type=\"checkbox\" disabled=\"\"> open</li>\n</ul>\n"
+        );
+    }
+
+    #[test]
+    fn autolinks_get_rel_and_www_gets_a_scheme() {
+        assert_eq!(
+            md("see https://example.com/x"),
+            "<p>see <a href=\"https://example.com/x\" rel=\"noopener noreferrer\">https://example.com/x</a></p>\n"
+        );
+        assert_eq!(
+            md("[w](www.example.com)"),
+            "<p><a href=\"http://www.example.com\" rel=\"noopener noreferrer\">w</a></p>\n"
+        );
+    }
+
+    #[test]
+    fn raw_html_is_shown_as_text() {
+        assert_eq!(
+            md("<script>alert(1)</script>"),
+            "<p>&lt;script&gt;alert(1)&lt;/script&gt;</p>\n"
+        );
+        assert_eq!(
+            md("hi <b onclick=\"x()\">bold</b>"),
+            "<p>hi &lt;b onclick=\"x()\"&gt;bold&lt;/b&gt;</p>\n"
+        );
+    }
+
+    #[test]
+    fn dangerous_link_targets_keep_only_their_text() {
+        assert_eq!(md("[click](javascript:alert(1))"), "<p>click</p>\n");
+        assert_eq!(md("[x](data:text/html;base64,PHNjcmlwdD4=)"), "<p>x</p>\n");
+        assert_eq!(md("[x](vbscript:msgbox)"), "<p>x</p>\n");
+        assert_eq!(md("![i](javascript:alert(1))"), "<p>i</p>\n");
+    }
+
+    #[test]
+    fn mentions_link_to_user_pages_and_channel_wide_ones_are_marked() {
+        assert_eq!(
+            md("hi @alice and @Bob.B. @nobody"),
+            "<p>hi <a class=\"mention\" href=\"../../u/ualice.html\" title=\"Alice Archer\" rel=\"noopener noreferrer\">@alice</a> and <a class=\"mention\" href=\"../../u/ubob.html\" title=\"Bob\" rel=\"noopener noreferrer\">@Bob.B</a>. @nobody</p>\n"
+        );
+        assert_eq!(
+            md("@here now"),
+            "<p><span class=\"mention mention-all\">@here</span> now</p>\n"
+        );
+        // Not a mention: an e-mail address, and text inside code.
+        assert!(!md("mail bob@alice.org").contains("class=\"mention\""));
+        assert_eq!(md("`@alice`"), "<p><code>@alice</code></p>\n");
+    }
+
+    #[test]
+    fn channel_names_prefer_the_posts_team() {
+        assert_eq!(
+            md("go to ~town-square."),
+            "<p>go to <a class=\"channel-link\" href=\"../../c/ctown/index.html\" rel=\"noopener noreferrer\">~town-square</a>.</p>\n"
+        );
+    }
+
+    #[test]
+    fn permalinks_and_channel_urls_of_any_host_become_local_pages() {
+        assert_eq!(
+            md("https://chat.example.com/eng/pl/p1234567890123456789012345"),
+            "<p><a href=\"../../c/ctown/2024-03.html#p-p1234567890123456789012345\" rel=\"noopener noreferrer\">https://chat.example.com/eng/pl/p1234567890123456789012345</a></p>\n"
+        );
+        assert_eq!(
+            md("[sq](https://chat.example.com/eng/channels/town-square)"),
+            "<p><a href=\"../../c/ctown/index.html\" rel=\"noopener noreferrer\">sq</a></p>\n"
+        );
+        // An unknown post stays a link to the server.
+        assert!(
+            md("https://x.example/eng/pl/unknown")
+                .contains("href=\"https://x.example/eng/pl/unknown\"")
+        );
+    }
+
+    #[test]
+    fn emoji_shortcodes_custom_first() {
+        assert_eq!(
+            md("yay :partyparrot: :tada: :nope:"),
+            "<p>yay <img class=\"emoji\" src=\"../../e/emo1.gif\" alt=\":partyparrot:\" title=\":partyparrot:\"> <span class=\"emoji\" title=\":tada:\">🎉</span> :nope:</p>\n"
+        );
+        assert!(all_emoji(":tada: :partyparrot:", &names()));
+        assert!(!all_emoji(":tada: hi", &names()));
+        assert!(!all_emoji("", &names()));
+    }
+
+    #[test]
+    fn remote_images_become_links_unless_asked_and_keep_their_size() {
+        assert_eq!(
+            md("![cat](https://img.example/cat.png =200x900)"),
+            "<p><a class=\"remote-image\" href=\"https://img.example/cat.png\" rel=\"noopener noreferrer\">🖼 cat</a></p>\n"
+        );
+        let mut n = names();
+        n.remote_images = true;
+        assert_eq!(
+            render("![cat](https://img.example/cat.png =200x900)", &n, "teng"),
+            "<p><img src=\"https://img.example/cat.png\" alt=\"cat\" loading=\"lazy\" width=\"200\" height=\"500\"></p>\n"
+        );
+        assert_eq!(
+            render("![w](https://img.example/w.png =120)", &n, "teng"),
+            "<p><img src=\"https://img.example/w.png\" alt=\"w\" loading=\"lazy\" width=\"120\"></p>\n"
+        );
+    }
+
+    #[test]
+    fn code_blocks_are_highlighted_with_classes_and_latex_stays_code() {
+        let html = md("```rust\nfn main() {}\n```");
+        assert!(
+            html.starts_with(
+                "<div class=\"code\"><span class=\"code-lang\">rust</span><pre><code>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"),
+            "{html}"
+        );
+        // LaTeX is not typeset: it stays code, labelled, its text escaped.
+        let latex = md("```latex\n\\frac{<a>}{2}\n```");
+        assert!(
+            latex.starts_with(
+                "<div class=\"code\"><span class=\"code-lang\">latex</span><pre><code>"
+            ),
+            "{latex}"
+        );
+        assert!(
+            latex.contains("&lt;a&gt;") && !latex.contains("<a>"),
+            "{latex}"
+        );
+        assert_eq!(
+            md("    <b>indented</b>"),
+            "<div class=\"code\"><pre><code>&lt;b&gt;indented&lt;/b&gt;\n</code></pre></div>\n"
+        );
+    }
+
+    #[test]
+    fn a_line_starting_with_html_still_renders_its_markdown() {
+        assert_eq!(
+            md("<script>x</script> and **bold** [l](https://a.example)\n<div>\n\n*it*"),
+            "<p>&lt;script&gt;x&lt;/script&gt; and <strong>bold</strong> <a href=\"https://a.example\" rel=\"noopener noreferrer\">l</a></p>\n<p>&lt;div&gt;</p>\n<p><em>it</em></p>\n"
+        );
+    }
+
+    #[test]
+    fn hostile_markup_never_yields_active_content() {
+        for text in [
+            "<img src=x onerror=alert(1)>",
+            "[a](javascript&#58;alert(1))",
+            "[a](JaVaScRiPt:alert(1))",
+            "<a href=\"javascript:alert(1)\">x</a>",
+            "```html\n</code></pre><script>alert(1)</script>\n```",
+            "![x](https://a\" onerror=\"alert(1) =1x1)",
+            "<svg onload=alert(1)>",
+            "<iframe src=https://evil.example>",
+            ":tada\" onmouseover=\"alert(1):",
+        ] {
+            let html = md(text).to_lowercase();
+            // Text `<` is escaped, so every `<` left opens a tag this renderer made.
+            for tag in html
+                .split('<')
+                .skip(1)
+                .map(|t| t.split('>').next().unwrap_or(""))
+            {
+                let name = tag.split([' ', '/']).next().unwrap_or("");
+                assert!(
+                    !["script", "iframe", "svg", "object", "embed", "style"].contains(&name),
+                    "{text:?} gave {html}"
+                );
+                assert!(
+                    !tag.contains("javascript:") && !tag.contains(" on"),
+                    "{text:?} gave tag <{tag}> in {html}"
+                );
+            }
+        }
+    }
 }

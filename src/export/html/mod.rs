@@ -555,7 +555,7 @@ impl<'a> Builder<'a> {
         self.teams = self.catalog.export_teams()?;
         for team in &self.teams {
             self.names.teams.insert(team.name.clone(), team.id.clone());
-            ctx.update(team.json.as_bytes());
+            ctx.update(team.name.as_bytes());
         }
         for user in self.catalog.export_users()? {
             let mut person = Person::from_row(&user);
@@ -567,11 +567,21 @@ impl<'a> Builder<'a> {
                     person.avatar = Some(rel);
                 }
             }
-            ctx.update(user.json.as_bytes());
+            ctx.update(
+                format!(
+                    "{}{}{}{}{}{:?}",
+                    person.username,
+                    person.display,
+                    person.nickname,
+                    person.position,
+                    person.is_bot,
+                    person.avatar
+                )
+                .as_bytes(),
+            );
             self.index
                 .usernames
                 .insert(user.id.clone(), user.name.clone());
-            ctx.update(format!("{:?}", person.avatar).as_bytes());
             self.names.users.insert(
                 user.name.to_lowercase(),
                 (user_page(&user.id), person.display.clone()),
@@ -592,8 +602,19 @@ impl<'a> Builder<'a> {
         }
         self.channels = self.catalog.site_channels()?;
         for c in &self.channels {
-            ctx.update(c.json.as_bytes());
-            ctx.update(&c.posts.to_le_bytes());
+            // Only what other pages show of a channel: its counts and last post change
+            // with every sync and must not rewrite every page.
+            ctx.update(
+                format!(
+                    "{}{}{}{}{}\0",
+                    c.id,
+                    c.team_id,
+                    c.name,
+                    c.display_name,
+                    c.delete_at > 0
+                )
+                .as_bytes(),
+            );
             self.names
                 .channels
                 .entry(c.name.clone())
@@ -872,7 +893,19 @@ impl<'a> Builder<'a> {
         };
         let mut h = blake3::Hasher::new();
         h.update(self.context.as_bytes());
-        h.update(format!("{:?}{:?}{:?}", view.members, view.pinned, view.months).as_bytes());
+        h.update(
+            format!(
+                "{:?}{:?}{:?}{}{}{}{}",
+                view.members,
+                view.pinned,
+                view.months,
+                view.header,
+                view.purpose,
+                view.name,
+                view.archived
+            )
+            .as_bytes(),
+        );
         let rel = format!("{dir}/index.html");
         let hash = h.finalize().to_hex().to_string();
         if self.keep(&rel, &hash) {
@@ -885,7 +918,7 @@ impl<'a> Builder<'a> {
 
     fn crumbs(&self, channel: &SiteChannel) -> String {
         format!(
-            "<a href=\"{UP}index.html\">All channels</a> › <a href=\"index.html\">{}</a>",
+            "<a href=\"index.html\">{}</a>",
             escape(&channel_title(channel))
         )
     }
@@ -1269,14 +1302,7 @@ impl<'a> Builder<'a> {
             if self.keep(&rel, &hash) {
                 continue;
             }
-            self.page(
-                &rel,
-                &hash,
-                &title,
-                "../",
-                "<a href=\"../index.html\">All channels</a>",
-                &body,
-            )?;
+            self.page(&rel, &hash, &title, "../", "", &body)?;
         }
         Ok(())
     }
