@@ -46,7 +46,7 @@
     waiting[src] = new Promise(function (resolve) {
       var s = document.createElement("script");
       s.src = src;
-      s.onload = function () { MB.loaded.push(src); resolve(true); };
+      s.onload = function () { MB.loaded.push(s.src); resolve(true); };
       s.onerror = function () { resolve(false); };
       document.head.appendChild(s);
     });
@@ -236,8 +236,8 @@
         var ms = Math.round(performance.now() - started);
         status.textContent = shown ? (shown + (r.ids.length > shown ? "+" : "") + " result(s), newest first (" + ms + " ms)") : "No results.";
         // What the page loaded, for tests that check nothing left the site.
-        document.body.setAttribute("data-resources", performance.getEntriesByType("resource")
-          .map(function (e) { return e.name; }).join(" "));
+        var seen = performance.getEntriesByType("resource").map(function (e) { return e.name; });
+        document.body.setAttribute("data-resources", seen.concat(MB.loaded).join(" "));
         document.body.setAttribute("data-search-done", "1");
       });
     });
