@@ -93,7 +93,11 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     let env = start().await;
     env.sync().await;
     let site = env.dir.path().join("site");
-    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let utc = SiteOptions {
+        tz: Some("UTC".into()),
+        ..SiteOptions::default()
+    };
+    html::build_site(&env.archive, &site, &utc).unwrap();
     let profile = env.dir.path().join("profile");
     let base = format!("file://{}", site.display());
     let search = |q: &str| {
@@ -172,6 +176,19 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     assert!(found.iter().all(|h| h.channel == "~off-topic"), "{found:?}");
     let found = search("in%3Atown-square%20lunch");
     assert!(found.is_empty(), "{found:?}");
+
+    // Dates (the site is in UTC; the welcome post is of 2023-11-15), pins and files.
+    assert_eq!(search("welcome%20on%3A2023-11-15").len(), 1);
+    assert_eq!(search("welcome%20after%3A2023-11-14").len(), 1);
+    assert!(search("welcome%20before%3A2023-11-15").is_empty());
+    assert!(search("welcome%20after%3A2023-11-15").is_empty());
+    assert_eq!(search("welcome%20is%3Apinned").len(), 1);
+    let found = search("standup%20has%3Afile");
+    assert!(
+        found.iter().any(|h| h.text.starts_with("Standup moved")),
+        "{found:?}"
+    );
+    assert!(search("welcome%20has%3Afile").is_empty());
 }
 
 /// A minimal DevTools-protocol client over a WebSocket on loopback: enough to open a page

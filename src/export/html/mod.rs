@@ -443,6 +443,11 @@ fn kind_name(kind: &str) -> &'static str {
 struct Manifest {
     format: String,
     pages: BTreeMap<String, String>,
+    /// Hash of everything the search index is made from, and how many files it has.
+    #[serde(default)]
+    search: String,
+    #[serde(default)]
+    search_files: u64,
 }
 
 struct Builder<'a> {
@@ -463,6 +468,8 @@ struct Builder<'a> {
     people: HashMap<String, Person>,
     post_counts: HashMap<String, u64>,
     index: search::IndexBuilder,
+    /// False when the search index's inputs are those of the last build (it is kept whole).
+    index_needed: bool,
     /// Blob placement counts; pages render through `&self`, hence cells.
     linked: Cell<u64>,
     copied: Cell<u64>,
@@ -495,8 +502,9 @@ impl<'a> Builder<'a> {
             old,
             new: Manifest {
                 format: SITE_FORMAT.into(),
-                pages: BTreeMap::new(),
+                ..Manifest::default()
             },
+            index_needed: true,
             context: blake3::hash(b""),
             names: Names {
                 remote_images: options.remote_images,
@@ -531,6 +539,11 @@ impl<'a> Builder<'a> {
         self.channels = channels;
         self.index_page()?;
         self.user_pages()?;
+        if !self.index_needed {
+            self.report.search_kept = self.old.search_files;
+            self.new.search_files = self.old.search_files;
+            return self.finish();
+        }
         let index = std::mem::take(&mut self.index);
         let channel_names: Vec<(String, String)> = self
             .channels
@@ -542,6 +555,7 @@ impl<'a> Builder<'a> {
             .map_err(|(path, source)| SiteError::Write { path, source })?;
         self.report.search_written = written;
         self.report.search_kept = kept;
+        self.new.search_files = written + kept;
         self.finish()
     }
 
@@ -624,7 +638,12 @@ impl<'a> Builder<'a> {
                     format!("{}/index.html", channel_dir(&c.id)),
                 ));
         }
+        self.context = ctx.finalize();
         // Permalink targets: every post's page, planned from the same rows as the pages.
+        // The same pass hashes what the search index is made of: a post's text, pin and
+        // files change its update_at, so ids and times stand for the content.
+        let mut search_inputs = blake3::Hasher::new();
+        search_inputs.update(self.context.as_bytes());
         for c in &self.channels {
             let posts = self.visible_posts(&c.id)?;
             let (is_root, replies) = threads(&posts);
@@ -632,13 +651,28 @@ impl<'a> Builder<'a> {
             for page in plan_pages(&posts, &is_root, &replies, &self.tz) {
                 for &r in &page.roots {
                     for j in std::iter::once(r).chain(replies[r].iter().copied()) {
-                        let href = format!("{dir}/{}#p-{}", page.name, safe_id(&posts[j].id));
-                        self.names.posts.insert(posts[j].id.clone(), href);
+                        let p = &posts[j];
+                        let href = format!("{dir}/{}#p-{}", page.name, safe_id(&p.id));
+                        search_inputs.update(
+                            format!(
+                                "{href}\0{}\0{}\0{}\0{}\0{}\0{}\0",
+                                p.user_id,
+                                p.create_at,
+                                p.update_at,
+                                p.edit_at,
+                                p.delete_at,
+                                p.message.len()
+                            )
+                            .as_bytes(),
+                        );
+                        self.names.posts.insert(p.id.clone(), href);
                     }
                 }
             }
         }
-        self.context = ctx.finalize();
+        self.new.search = search_inputs.finalize().to_hex().to_string();
+        self.index_needed =
+            self.old.search != self.new.search || !self.site.join("search/meta.js").is_file();
         Ok(())
     }
 
@@ -722,14 +756,16 @@ impl<'a> Builder<'a> {
                     } else {
                         Some(format!("{dir}/{}", thread_page(&posts[r].id)))
                     };
-                    self.index.add(
-                        post,
-                        n as u32,
-                        &page_href,
-                        thread.as_deref(),
-                        files.contains_key(&post.id),
-                        is_pinned(post),
-                    );
+                    if self.index_needed {
+                        self.index.add(
+                            post,
+                            n as u32,
+                            &page_href,
+                            thread.as_deref(),
+                            files.contains_key(&post.id),
+                            is_pinned(post),
+                        );
+                    }
                     *self.post_counts.entry(post.user_id.clone()).or_default() += 1;
                     self.report.posts += 1;
                     if is_pinned(post) {
@@ -1468,5 +1504,83 @@ fn search_channel_name(c: &SiteChannel) -> String {
     match c.kind.as_str() {
         "D" | "G" => c.export_name.clone().unwrap_or_else(|| c.name.clone()),
         _ => c.name.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn post(id: &str, root: &str, at: i64, len: usize) -> SitePost {
+        SitePost {
+            id: id.into(),
+            root_id: root.into(),
+            user_id: "u".into(),
+            create_at: at,
+            update_at: at,
+            edit_at: 0,
+            delete_at: 0,
+            kind: String::new(),
+            message: "x".repeat(len),
+            json: String::new(),
+        }
+    }
+
+    const DAY: i64 = 86_400_000;
+    /// 2024-01-01T00:00:00Z
+    const JAN: i64 = 1_704_067_200_000;
+
+    #[test]
+    fn pages_split_by_month_root_count_and_size_with_replies_under_their_root() {
+        let utc = jiff::tz::TimeZone::UTC;
+        let mut posts = Vec::new();
+        for i in 0..(PAGE_ROOTS + 3) {
+            posts.push(post(&format!("a{i}"), "", JAN + i as i64 * 1000, 10));
+        }
+        // A reply in February to a January root stays on the root's page.
+        posts.push(post("r1", "a0", JAN + 40 * DAY, 10));
+        posts.push(post("feb", "", JAN + 41 * DAY, 10));
+        // Three big roots in March: the byte budget splits them.
+        for i in 0..3 {
+            posts.push(post(
+                &format!("m{i}"),
+                "",
+                JAN + 70 * DAY + i,
+                PAGE_BYTES / 5,
+            ));
+        }
+        let (is_root, replies) = threads(&posts);
+        assert!(!is_root[PAGE_ROOTS + 3]);
+        let pages = plan_pages(&posts, &is_root, &replies, &utc);
+        let names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "2024-01.html",
+                "2024-01-2.html",
+                "2024-02.html",
+                "2024-03.html",
+                "2024-03-2.html"
+            ]
+        );
+        assert_eq!(pages[0].roots.len(), PAGE_ROOTS);
+        assert_eq!(pages[1].roots.len(), 3);
+        assert_eq!(replies[0], [PAGE_ROOTS + 3]);
+        assert_eq!(pages[3].roots.len() + pages[4].roots.len(), 3);
+        // Later posts never move earlier ones: the plan of a prefix is a prefix of the plan.
+        let fewer = &posts[..PAGE_ROOTS + 1];
+        let (r, rep) = threads(fewer);
+        assert_eq!(plan_pages(fewer, &r, &rep, &utc)[0], pages[0]);
+    }
+
+    #[test]
+    fn ids_that_are_not_plain_become_hashes() {
+        assert_eq!(safe_id("abc123XYZ"), "abc123XYZ");
+        for hostile in ["../../x", "a/b", "", "ü", &"a".repeat(65)] {
+            let id = safe_id(hostile);
+            assert!(id.starts_with('x') && id.len() == 25, "{id}");
+            assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+        }
+        assert_ne!(safe_id("a/b"), safe_id("a/c"));
     }
 }
