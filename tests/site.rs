@@ -360,8 +360,13 @@ async fn rebuild_rewrites_only_changed_pages_and_hide_leaves_deleted_posts_out()
     assert!(page.1.contains("message deleted"));
 }
 
-fn bin(args: &[&std::ffi::OsStr]) -> (i32, String, String) {
+/// `matterbak export --archive ARCHIVE --format html ARGS…`
+fn export_html(archive: &Path, args: &[&std::ffi::OsStr]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .arg("export")
+        .arg("--archive")
+        .arg(archive)
+        .args(["--format", "html"])
         .args(args)
         .output()
         .unwrap();
@@ -377,45 +382,34 @@ async fn cli_builds_the_site_and_refuses_bad_input() {
     let env = start().await;
     env.sync().await;
     let site = env.dir.path().join("site");
-    let a = env.archive.as_os_str();
-    let (code, out, err) = bin(&[
-        "export".as_ref(),
-        "--archive".as_ref(),
-        a,
-        "--format".as_ref(),
-        "html".as_ref(),
-        "-o".as_ref(),
-        site.as_os_str(),
-        "--tz".as_ref(),
-        "Europe/Berlin".as_ref(),
-    ]);
+    let (code, out, err) = export_html(
+        &env.archive,
+        &[
+            "-o".as_ref(),
+            site.as_os_str(),
+            "--tz".as_ref(),
+            "Europe/Berlin".as_ref(),
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.trim(), site.join("index.html").display().to_string());
     assert!(err.contains("pages:") && err.contains("written"), "{err}");
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
     assert!(index.contains("Times are in Europe/Berlin"));
 
-    let (code, _, err) = bin(&[
-        "export".as_ref(),
-        "--archive".as_ref(),
-        a,
-        "--format".as_ref(),
-        "html".as_ref(),
-    ]);
+    let (code, _, err) = export_html(&env.archive, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("needs -o DIR"), "{err}");
     let other = env.dir.path().join("other");
-    let (code, _, err) = bin(&[
-        "export".as_ref(),
-        "--archive".as_ref(),
-        a,
-        "--format".as_ref(),
-        "html".as_ref(),
-        "-o".as_ref(),
-        other.as_os_str(),
-        "--tz".as_ref(),
-        "Mars/Olympus".as_ref(),
-    ]);
+    let (code, _, err) = export_html(
+        &env.archive,
+        &[
+            "-o".as_ref(),
+            other.as_os_str(),
+            "--tz".as_ref(),
+            "Mars/Olympus".as_ref(),
+        ],
+    );
     assert_eq!(code, 2);
     assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
     assert!(!other.exists(), "nothing written on bad input");
@@ -423,15 +417,7 @@ async fn cli_builds_the_site_and_refuses_bad_input() {
     let foreign = env.dir.path().join("foreign");
     std::fs::create_dir_all(&foreign).unwrap();
     std::fs::write(foreign.join("notes.txt"), "mine").unwrap();
-    let (code, _, err) = bin(&[
-        "export".as_ref(),
-        "--archive".as_ref(),
-        a,
-        "--format".as_ref(),
-        "html".as_ref(),
-        "-o".as_ref(),
-        foreign.as_os_str(),
-    ]);
+    let (code, _, err) = export_html(&env.archive, &["-o".as_ref(), foreign.as_os_str()]);
     assert_eq!(code, 2);
     assert!(err.contains("refusing to write into"), "{err}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);

@@ -727,7 +727,14 @@ impl<'a> Builder<'a> {
             .collect();
 
         let team_id = channel.team_id.clone();
-        let mut rendered: HashMap<usize, String> = HashMap::new();
+        let rows = ChannelRows {
+            posts: &posts,
+            files: &files,
+            reactions: &reactions,
+            versions: &versions,
+            team_id: &team_id,
+            rendered: RefCell::new(HashMap::new()),
+        };
         let mut pinned = Vec::new();
         let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
         for (k, page) in pages.iter().enumerate() {
@@ -785,26 +792,9 @@ impl<'a> Builder<'a> {
             let mut days: Vec<DayView> = Vec::new();
             for &r in &page.roots {
                 let day = day_of(posts[r].create_at, &self.tz);
-                let mut item = self.post_html(
-                    &posts,
-                    r,
-                    &files,
-                    &reactions,
-                    &versions,
-                    &team_id,
-                    &mut rendered,
-                )?;
+                let mut item = self.post_html(&rows, r)?;
                 if !replies[r].is_empty() {
-                    item.push_str(&self.replies_html(
-                        &posts,
-                        r,
-                        &replies[r],
-                        &files,
-                        &reactions,
-                        &versions,
-                        &team_id,
-                        &mut rendered,
-                    )?);
+                    item.push_str(&self.replies_html(&rows, r, &replies[r])?);
                 }
                 match days.last_mut() {
                     Some(d) if d.day == day => d.items.push(item),
@@ -850,15 +840,7 @@ impl<'a> Builder<'a> {
             }
             let mut items = Vec::new();
             for j in std::iter::once(r).chain(reps.iter().copied()) {
-                items.push(self.post_html(
-                    &posts,
-                    j,
-                    &files,
-                    &reactions,
-                    &versions,
-                    &team_id,
-                    &mut rendered,
-                )?);
+                items.push(self.post_html(&rows, j)?);
             }
             let back = self
                 .names
@@ -965,18 +947,13 @@ impl<'a> Builder<'a> {
             .unwrap_or_else(|| post.user_id.clone())
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn replies_html(
         &self,
-        posts: &[SitePost],
+        rows: &ChannelRows<'_>,
         root: usize,
         replies: &[usize],
-        files: &HashMap<String, Vec<SiteFile>>,
-        reactions: &HashMap<String, Vec<SiteReaction>>,
-        versions: &HashMap<String, Vec<SiteVersion>>,
-        team_id: &str,
-        rendered: &mut HashMap<usize, String>,
     ) -> Result<String, SiteError> {
+        let posts = rows.posts;
         let last = posts[*replies.last().expect("non-empty")].create_at;
         let mut participants: Vec<String> = Vec::new();
         for &j in replies {
@@ -993,7 +970,7 @@ impl<'a> Builder<'a> {
             escape(&participants.join(", "))
         );
         for &j in replies {
-            out.push_str(&self.post_html(posts, j, files, reactions, versions, team_id, rendered)?);
+            out.push_str(&self.post_html(rows, j)?);
         }
         out.push_str(&format!(
             "<a class=\"thread-link\" href=\"{}\">Open thread</a></details>",
@@ -1002,20 +979,20 @@ impl<'a> Builder<'a> {
         Ok(out)
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn post_html(
-        &self,
-        posts: &[SitePost],
-        i: usize,
-        files: &HashMap<String, Vec<SiteFile>>,
-        reactions: &HashMap<String, Vec<SiteReaction>>,
-        versions: &HashMap<String, Vec<SiteVersion>>,
-        team_id: &str,
-        rendered: &mut HashMap<usize, String>,
-    ) -> Result<String, SiteError> {
-        if let Some(html) = rendered.get(&i) {
+    /// A post's HTML, rendered once per build (a reply shows in its channel page and its
+    /// thread page alike: both sit at the same depth).
+    fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
+        if let Some(html) = rows.rendered.borrow().get(&i) {
             return Ok(html.clone());
         }
+        let ChannelRows {
+            posts,
+            files,
+            reactions,
+            versions,
+            team_id,
+            ..
+        } = *rows;
         let post = &posts[i];
         let person = self.people.get(&post.user_id);
         let props: Option<Value> = (post.json.contains("\"attachments\"")
@@ -1088,7 +1065,7 @@ impl<'a> Builder<'a> {
                 .unwrap_or_default(),
         };
         let html = render(&PostT { p: &view }, || format!("post {}", post.id))?;
-        rendered.insert(i, html.clone());
+        rows.rendered.borrow_mut().insert(i, html.clone());
         Ok(html)
     }
 
@@ -1412,6 +1389,16 @@ impl<'a> Builder<'a> {
         let json = serde_json::to_vec(&self.new).expect("manifest serializes");
         self.write(MANIFEST, &json)
     }
+}
+
+/// A channel's rows as its pages render them.
+struct ChannelRows<'r> {
+    posts: &'r [SitePost],
+    files: &'r HashMap<String, Vec<SiteFile>>,
+    reactions: &'r HashMap<String, Vec<SiteReaction>>,
+    versions: &'r HashMap<String, Vec<SiteVersion>>,
+    team_id: &'r str,
+    rendered: RefCell<HashMap<usize, String>>,
 }
 
 /// A manifest path we wrote ourselves: relative, no `..`, no absolute part.
