@@ -422,3 +422,30 @@ async fn cli_builds_the_site_and_refuses_bad_input() {
     assert!(err.contains("refusing to write into"), "{err}");
     assert_eq!(std::fs::read_dir(&foreign).unwrap().count(), 1);
 }
+
+#[test]
+fn demo_builds_the_site_and_prints_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = dir.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .arg("demo")
+        .arg(&demo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = demo.join("site").join("index.html");
+    assert!(
+        stdout.contains(&format!("website (open in a browser): {}", index.display())),
+        "{stdout}"
+    );
+    assert!(
+        std::fs::read_to_string(&index)
+            .unwrap()
+            .contains("Town Square")
+    );
+}
