@@ -137,11 +137,23 @@ async fn every_post_once_links_resolve_nothing_remote_hostile_content_inert() {
             "bob",
             "see attached",
             None,
-            vec![NewFile {
-                name: HOSTILE_FILE.into(),
-                bytes: b"boom".to_vec(),
-                mime_type: "text/html".into(),
-            }],
+            vec![
+                NewFile {
+                    name: HOSTILE_FILE.into(),
+                    bytes: b"boom".to_vec(),
+                    mime_type: "text/html".into(),
+                },
+                NewFile {
+                    name: format!("{}.txt", "long".repeat(2_500)),
+                    bytes: b"a 10 kB name".to_vec(),
+                    mime_type: "text/plain".into(),
+                },
+                NewFile {
+                    name: "../..".into(),
+                    bytes: b"dots".to_vec(),
+                    mime_type: "text/plain".into(),
+                },
+            ],
         )
     });
     env.sync().await;

@@ -1160,7 +1160,7 @@ impl<'a> Builder<'a> {
     }
 
     fn file_view(&self, f: &SiteFile) -> Result<FileView, SiteError> {
-        let name = crate::export::layout::sanitize_name(&f.name).into_owned();
+        let name = crate::export::layout::safe_name(&f.name, 0).into_owned();
         let name = if name.is_empty() {
             "file".to_owned()
         } else {
