@@ -71,7 +71,7 @@ pub struct ExportTarget {
     #[arg(short = 'd', long = "data-dir", default_value = "data")]
     pub data_dir: PathBuf,
     /// Output of the chosen --format: for `json`, the zip file to write (default:
-    /// matterbak_<user>.zip).
+    /// matterbak_<user>.zip); for `html`, the directory of the website (required).
     #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
     pub output: Option<PathBuf>,
 }

@@ -4,7 +4,8 @@
 //! - [`pyjson`]: re-serialise stored raw JSON exactly as Python's `json.dump` writes it;
 //! - [`layout`]: the relative path of every exported object, with server-controlled names
 //!   made safe (they can never leave the export root or hit another entry);
-//! - [`sink`]: where the bytes go: a directory, a deterministic zip, or both at once.
+//! - [`sink`]: where the bytes go: a directory, a deterministic zip, or both at once;
+//! - [`html`]: a sibling format, the archive as an offline website.
 //!
 //! The building blocks never touch the catalog or the network, so they are tested on
 //! literals; [`export_archive`] walks a read-only snapshot of the catalog and feeds them.
