@@ -471,3 +471,48 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     assert!(page.matches("<article id=\"p-").count() >= 3);
     cdp.check_clean(&site_url);
 }
+
+/// Search on terms too frequent for one file: their postings are in chunks, and a query
+/// loads only the chunks it needs (the newest, or those where a rarer term's posts fall).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frequent_terms_load_only_the_chunks_a_query_needs() {
+    let env = start().await;
+    let posts = 2 * html::search::CHUNK + 500;
+    env.server.with_workspace(|w| {
+        let dev = w.channel_id("eng", "town-square");
+        w.create_post(&dev, "bob", "common needle in the oldest chunk", None);
+        for i in 0..posts {
+            w.create_post(&dev, "alice", &format!("common filler {i}"), None);
+        }
+    });
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let profile = env.dir.path().join("profile");
+    let base = format!("file://{}", site.display());
+    let run = |q: &str| {
+        let d = dump(&format!("{base}/index.html#q={q}"), &profile);
+        assert!(d.dom.contains("data-search-done=\"1\""), "{q}: {}", d.log);
+        let resources = between(&d.dom, "data-resources=\"", "\"")
+            .unwrap()
+            .to_owned();
+        let chunks = resources
+            .split(' ')
+            .filter(|r| r.contains("/search/c/"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        (hits(&d.dom), chunks)
+    };
+    let (found, chunks) = run("needle%20common");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].text, "common needle in the oldest chunk");
+    assert_eq!(
+        chunks, 1,
+        "only the chunk of `common` that holds the needle"
+    );
+
+    let (found, chunks) = run("common%20filler");
+    assert_eq!(found.len(), 20);
+    assert_eq!(found[0].text, format!("common filler {}", posts - 1));
+    assert_eq!(chunks, 2, "the newest chunk of each term");
+}

@@ -73,24 +73,44 @@
     return out;
   }
 
-  // A term as a stream of newest-first ids, loaded chunk by chunk. `lo` is the lowest id
-  // down to which the stream is known completely (0 once everything is loaded).
+  // A term's postings. A frequent term is stored in chunks (ranges of ids, newest first):
+  // `lo` is the lowest id down to which the chunks loaded in order cover everything (0 when
+  // complete), `next()` loads the next older chunk, and `ensure(ids)` loads just the chunks
+  // holding those ids; `known(id)` says whether membership of `id` is known yet.
   function termStream(term) {
     var m = MB.metaData, h = fnv1a(term), shard = (h & ((1 << m.bits) - 1)).toString(16);
     return load("search/t/" + shard + ".js").then(function () {
       var entry = (MB.shards[shard] || {})[term];
-      if (entry === undefined) return { ids: new Set(), lo: 0, next: null };
-      if (typeof entry === "string") return { ids: new Set(decode(entry)), lo: 0, next: null };
-      var st = { ids: new Set(), lo: Infinity, k: 0, entry: entry };
-      st.next = function () {
-        var k = st.k++, name = entry.h + "-" + k;
+      var whole = function (ids) { return { ids: ids, lo: 0, next: null, complete: true, known: function () { return true; }, ensure: function () { return Promise.resolve(); } }; };
+      if (entry === undefined) return whole(new Set());
+      if (typeof entry === "string") return whole(new Set(decode(entry)));
+      var st = { ids: new Set(), lo: Infinity, k: 0, loaded: {}, complete: false };
+      var chunk = function (k) {
+        if (st.loaded[k]) return Promise.resolve();
+        var name = entry.h + "-" + k;
         return load("search/c/" + name + ".js").then(function () {
+          st.loaded[k] = true;
           decode(MB.chunks[name]).forEach(function (id) { st.ids.add(id); });
+        });
+      };
+      var chunkOf = function (id) {
+        for (var k = 0; k < entry.k.length; k++) if (id <= entry.k[k][0] && id >= entry.k[k][1]) return k;
+        return -1;
+      };
+      st.known = function (id) { var k = chunkOf(id); return k < 0 || !!st.loaded[k]; };
+      st.ensure = function (ids) {
+        var want = {};
+        ids.forEach(function (id) { var k = chunkOf(id); if (k >= 0 && !st.loaded[k]) want[k] = true; });
+        return Promise.all(Object.keys(want).map(function (k) { return chunk(+k); }));
+      };
+      st.next = function () {
+        var k = st.k++;
+        return chunk(k).then(function () {
           st.lo = k + 1 < entry.k.length ? entry.k[k][1] : 0;
           if (k + 1 >= entry.k.length) st.next = null;
         });
       };
-      return st.next().then(function () { return st; });
+      return st;
     });
   }
   function prefixStream(prefix) {
@@ -108,7 +128,7 @@
         };
         return all().then(function () {
           streams.forEach(function (s) { s.ids.forEach(function (i) { ids.add(i); }); });
-          return { ids: ids, lo: 0, next: null };
+          return { ids: ids, lo: 0, next: null, complete: true, known: function () { return true; }, ensure: function () { return Promise.resolve(); } };
         });
       });
     });
@@ -163,6 +183,30 @@
       return Promise.resolve({ ids: ids, phrases: [] });
     }
     return Promise.all(jobs).then(function (streams) {
+      var inRange = function (id) { return id >= min && id <= max; };
+      var complete = streams.filter(function (s) { return s.complete; })
+        .sort(function (a, b) { return a.ids.size - b.ids.size; })[0];
+      if (complete) {
+        // Candidates from the smallest complete term, newest first; the chunks of frequent
+        // terms are loaded only where candidates fall.
+        var candidates = Array.from(complete.ids).filter(inRange).sort(function (a, b) { return b - a; });
+        var hits = [], at = 0;
+        var batch = function () {
+          if (hits.length >= WANT * 2 || at >= candidates.length) return { ids: hits, phrases: p.phrases };
+          var part = candidates.slice(at, at + WANT * 2);
+          at += part.length;
+          return Promise.all(streams.map(function (s) { return s.ensure(part); })).then(function () {
+            part.forEach(function (id) {
+              if (streams.every(function (s) { return s.ids.has(id); })) hits.push(id);
+            });
+            return batch();
+          });
+        };
+        return batch();
+      }
+      // Every term is frequent: walk their chunks from the newest, widening the one that
+      // limits how far down the intersection is known.
+      var first = Promise.all(streams.map(function (s) { return s.next(); }));
       var step = function () {
         var lo = Math.max(min, Math.max.apply(null, streams.map(function (s) { return s.lo; })));
         var base = streams.slice().sort(function (a, b) { return a.ids.size - b.ids.size; })[0];
@@ -172,11 +216,12 @@
           if (streams.every(function (s) { return s.ids.has(id); })) hits.push(id);
         });
         hits.sort(function (a, b) { return b - a; });
-        var limiting = streams.filter(function (s) { return s.next && s.lo > min && s.lo === Math.max.apply(null, streams.map(function (t) { return t.lo; })); });
+        var top = Math.max.apply(null, streams.map(function (t) { return t.lo; }));
+        var limiting = streams.filter(function (s) { return s.next && s.lo > min && s.lo === top; });
         if (hits.length >= WANT * 2 || !limiting.length) return { ids: hits, phrases: p.phrases };
         return Promise.all(limiting.map(function (s) { return s.next(); })).then(step);
       };
-      return step();
+      return first.then(step);
     });
   }
 
@@ -203,7 +248,7 @@
     status.textContent = "Searching…";
     var input = document.querySelector("form.search input");
     if (input) input.value = q;
-    var started = performance.now();
+    var started = MB.started || performance.now();
     return search(q).then(function (r) {
       var want = r.phrases.length ? r.ids.slice(0, WANT * 4) : r.ids.slice(0, WANT);
       return docsFor(want).then(function (docs) {
@@ -247,6 +292,8 @@
     var m = /^#q=(.*)$/.exec(location.hash);
     if (!m) return;
     var q = decodeURIComponent(m[1].replace(/\+/g, " "));
+    // Timed from here, so the time shown includes loading the index's table of contents.
+    MB.started = performance.now();
     var go = function () { return show(q); };
     (MB.metaData ? Promise.resolve() : load("search/meta.js")).then(go).catch(function (e) {
       var s = document.getElementById("search-status");

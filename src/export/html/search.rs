@@ -27,7 +27,7 @@ use crate::catalog::SitePost;
 /// Documents per `d/` block.
 pub const BLOCK: usize = 32;
 /// Postings per chunk of a frequent term.
-pub const CHUNK: usize = 20_000;
+pub const CHUNK: usize = 5_000;
 /// Characters of a message kept in its document record.
 const TEXT_CHARS: usize = 400;
 
