@@ -39,7 +39,7 @@ if [ "$search_posts" -gt 0 ]; then
             --timeout=15000 --dump-dom "file://$work/big/index.html#q=$q" 2>/dev/null)
         status=$(grep -o '<p id="search-status">[^<]*' <<<"$dom" | sed 's/.*>//')
         bytes=0
-        for url in $(grep -o 'data-resources="[^"]*"' <<<"$dom" | sed 's/data-resources="//; s/"$//'); do
+        for url in $(grep -o 'data-resources="[^"]*"' <<<"$dom" | sed 's/data-resources="//; s/"$//' | tr ' ' '\n' | sort -u); do
             f=${url#file://}
             case "$f" in */search/*) bytes=$((bytes + $(stat -c %s "$f"))) ;; esac
         done
