@@ -74,30 +74,30 @@
   }
 
   // A term's postings. A frequent term is stored in chunks (ranges of ids, newest first):
-  // `lo` is the lowest id down to which the chunks loaded in order cover everything (0 when
-  // complete), `next()` loads the next older chunk, and `ensure(ids)` loads just the chunks
-  // holding those ids; `known(id)` says whether membership of `id` is known yet.
+  // `next()` loads the next older chunk and gives its ids, `ensure(ids)` loads just the
+  // chunks holding those ids.
   function termStream(term) {
     var m = MB.metaData, h = fnv1a(term), shard = (h & ((1 << m.bits) - 1)).toString(16);
     return load("search/t/" + shard + ".js").then(function () {
       var entry = (MB.shards[shard] || {})[term];
-      var whole = function (ids) { return { ids: ids, lo: 0, next: null, complete: true, known: function () { return true; }, ensure: function () { return Promise.resolve(); } }; };
+      var whole = function (ids) { return { ids: ids, next: null, complete: true, ensure: function () { return Promise.resolve(); } }; };
       if (entry === undefined) return whole(new Set());
       if (typeof entry === "string") return whole(new Set(decode(entry)));
-      var st = { ids: new Set(), lo: Infinity, k: 0, loaded: {}, complete: false };
+      var st = { ids: new Set(), k: 0, loaded: {}, complete: false, n: entry.n };
       var chunk = function (k) {
-        if (st.loaded[k]) return Promise.resolve();
+        if (st.loaded[k]) return Promise.resolve(decode(MB.chunks[entry.h + "-" + k]));
         var name = entry.h + "-" + k;
         return load("search/c/" + name + ".js").then(function () {
           st.loaded[k] = true;
-          decode(MB.chunks[name]).forEach(function (id) { st.ids.add(id); });
+          var ids = decode(MB.chunks[name]);
+          ids.forEach(function (id) { st.ids.add(id); });
+          return ids;
         });
       };
       var chunkOf = function (id) {
         for (var k = 0; k < entry.k.length; k++) if (id <= entry.k[k][0] && id >= entry.k[k][1]) return k;
         return -1;
       };
-      st.known = function (id) { var k = chunkOf(id); return k < 0 || !!st.loaded[k]; };
       st.ensure = function (ids) {
         var want = {};
         ids.forEach(function (id) { var k = chunkOf(id); if (k >= 0 && !st.loaded[k]) want[k] = true; });
@@ -105,9 +105,9 @@
       };
       st.next = function () {
         var k = st.k++;
-        return chunk(k).then(function () {
-          st.lo = k + 1 < entry.k.length ? entry.k[k][1] : 0;
+        return chunk(k).then(function (ids) {
           if (k + 1 >= entry.k.length) st.next = null;
+          return ids;
         });
       };
       return st;
@@ -128,7 +128,7 @@
         };
         return all().then(function () {
           streams.forEach(function (s) { s.ids.forEach(function (i) { ids.add(i); }); });
-          return { ids: ids, lo: 0, next: null, complete: true, known: function () { return true; }, ensure: function () { return Promise.resolve(); } };
+          return { ids: ids, next: null, complete: true, ensure: function () { return Promise.resolve(); } };
         });
       });
     });
@@ -184,15 +184,15 @@
     }
     return Promise.all(jobs).then(function (streams) {
       var inRange = function (id) { return id >= min && id <= max; };
-      var complete = streams.filter(function (s) { return s.complete; })
-        .sort(function (a, b) { return a.ids.size - b.ids.size; })[0];
-      if (complete) {
-        // Candidates from the smallest complete term, newest first; the chunks of frequent
-        // terms are loaded only where candidates fall.
-        var candidates = Array.from(complete.ids).filter(inRange).sort(function (a, b) { return b - a; });
-        var hits = [], at = 0;
+      var size = function (s) { return s.complete ? s.ids.size : s.n; };
+      // The rarest term drives: its ids, newest first, are the candidates, and the other
+      // terms load only the chunks where candidates fall.
+      var driver = streams.slice().sort(function (a, b) { return size(a) - size(b); })[0];
+      var hits = [];
+      var check = function (candidates) {
+        var at = 0;
         var batch = function () {
-          if (hits.length >= WANT * 2 || at >= candidates.length) return { ids: hits, phrases: p.phrases };
+          if (hits.length >= WANT * 2 || at >= candidates.length) return Promise.resolve();
           var part = candidates.slice(at, at + WANT * 2);
           at += part.length;
           return Promise.all(streams.map(function (s) { return s.ensure(part); })).then(function () {
@@ -203,25 +203,15 @@
           });
         };
         return batch();
-      }
-      // Every term is frequent: walk their chunks from the newest, widening the one that
-      // limits how far down the intersection is known.
-      var first = Promise.all(streams.map(function (s) { return s.next(); }));
-      var step = function () {
-        var lo = Math.max(min, Math.max.apply(null, streams.map(function (s) { return s.lo; })));
-        var base = streams.slice().sort(function (a, b) { return a.ids.size - b.ids.size; })[0];
-        var hits = [];
-        base.ids.forEach(function (id) {
-          if (id < lo || id > max) return;
-          if (streams.every(function (s) { return s.ids.has(id); })) hits.push(id);
-        });
-        hits.sort(function (a, b) { return b - a; });
-        var top = Math.max.apply(null, streams.map(function (t) { return t.lo; }));
-        var limiting = streams.filter(function (s) { return s.next && s.lo > min && s.lo === top; });
-        if (hits.length >= WANT * 2 || !limiting.length) return { ids: hits, phrases: p.phrases };
-        return Promise.all(limiting.map(function (s) { return s.next(); })).then(step);
       };
-      return first.then(step);
+      var newestFirst = function (ids) { return ids.filter(inRange).sort(function (a, b) { return b - a; }); };
+      var done = function () { return { ids: hits, phrases: p.phrases }; };
+      if (driver.complete) return check(newestFirst(Array.from(driver.ids))).then(done);
+      var more = function () {
+        if (hits.length >= WANT * 2 || !driver.next) return done();
+        return driver.next().then(function (chunkIds) { return check(newestFirst(chunkIds)); }).then(more);
+      };
+      return more();
     });
   }
 
