@@ -103,6 +103,11 @@
         ids.forEach(function (id) { var k = chunkOf(id); if (k >= 0 && !st.loaded[k]) want[k] = true; });
         return Promise.all(Object.keys(want).map(function (k) { return chunk(+k); }));
       };
+      // Skips chunks holding only ids above `maxId` (a date filter's end).
+      st.seek = function (maxId) {
+        while (st.k < entry.k.length && entry.k[st.k][1] > maxId) st.k++;
+        if (st.k >= entry.k.length) st.next = null;
+      };
       st.next = function () {
         var k = st.k++;
         return chunk(k).then(function (ids) {
@@ -207,6 +212,7 @@
       var newestFirst = function (ids) { return ids.filter(inRange).sort(function (a, b) { return b - a; }); };
       var done = function () { return { ids: hits, phrases: p.phrases }; };
       if (driver.complete) return check(newestFirst(Array.from(driver.ids))).then(done);
+      driver.seek(max);
       var more = function () {
         if (hits.length >= WANT * 2 || !driver.next) return done();
         return driver.next().then(function (chunkIds) { return check(newestFirst(chunkIds)); }).then(more);
