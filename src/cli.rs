@@ -80,7 +80,7 @@ pub struct ExportTarget {
     /// Output of the chosen --format: for `json`, the zip file to write (default:
     /// matterbak_<user>.zip); for markdown and hgf, the file of the one channel named by -c
     /// (markdown: stdout without -o), else a directory with one file per channel; for `bulk-import`, the
-    /// import zip (required).
+    /// import zip (required); for `html`, the directory of the website (required).
     #[arg(short = 'o', long = "output-zip", visible_alias = "output")]
     pub output: Option<PathBuf>,
 }
@@ -101,6 +101,17 @@ pub struct ExportArgs {
     pub chat: ChatArgs,
     #[command(flatten)]
     pub bulk_import: bulk_import::BulkImportArgs,
+    /// html: how to show posts deleted on the server.
+    #[arg(long, value_enum, default_value_t)]
+    pub deleted: DeletedArg,
+    /// html: time zone of the times on pages (IANA name, e.g. Europe/Berlin; default: the
+    /// machine's zone).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// html: show images linked from messages by loading them from their servers when a
+    /// page is viewed (default: shown as links, so reading needs no network).
+    #[arg(long)]
+    pub remote_images: bool,
 }
 
 /// Options of the per-channel formats (`markdown`, `hgf`), as `matterexport` has them.
@@ -130,6 +141,16 @@ pub enum FlavorArg {
     Py,
 }
 
+/// `--deleted` of `export --format html`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletedArg {
+    /// Show their archived content, marked deleted.
+    #[default]
+    Mark,
+    /// Leave them out.
+    Hide,
+}
+
 /// The output formats of `export`; each is a sibling module under `export/`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -143,6 +164,9 @@ pub enum ExportFormat {
     /// A Mattermost bulk-import zip (-o) for `mmctl import process`: restores the archive
     /// into a server. Needs --existing-users.
     BulkImport,
+    /// An offline website (-o DIR): channels, threads, users and search, readable by opening
+    /// DIR/index.html from disk.
+    Html,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -437,6 +461,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             ExportFormat::Markdown => run_chat_export(&args, ChatFormat::Markdown),
             ExportFormat::Hgf => run_chat_export(&args, ChatFormat::Hgf),
             ExportFormat::BulkImport => bulk_import::run(&args),
+            ExportFormat::Html => run_export_html(&args),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
@@ -550,6 +575,43 @@ fn run_chat_export(args: &ExportArgs, format: ChatFormat) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
+fn run_export_html(args: &ExportArgs) -> Result<u8> {
+    use crate::export::html::{self, DeletedPosts, SiteOptions};
+    let site = args
+        .target
+        .output
+        .clone()
+        .context("export --format html needs -o DIR, the directory to write the site into")?;
+    let options = SiteOptions {
+        deleted: match args.deleted {
+            DeletedArg::Mark => DeletedPosts::Mark,
+            DeletedArg::Hide => DeletedPosts::Hide,
+        },
+        tz: args.tz.clone(),
+        remote_images: args.remote_images,
+    };
+    let archive = &args.archive.archive;
+    let report = html::build_site(archive, &site, &options)
+        .with_context(|| format!("website export of {} failed", archive.display()))?;
+    println!("{}", site.join("index.html").display());
+    eprintln!(
+        "site: {} posts; pages: {} written, {} kept, {} removed; files: {} linked, {} copied, {} kept; search files: {} written, {} kept",
+        report.posts,
+        report.pages_written,
+        report.pages_kept,
+        report.pages_removed,
+        report.files_linked,
+        report.files_copied,
+        report.files_kept,
+        report.search_written,
+        report.search_kept
+    );
+    for missing in &report.missing_blobs {
+        eprintln!("  not in the archive: {missing}");
+    }
+    Ok(EXIT_OK)
+}
+
 /// Prints findings one per line on stdout, then a summary; exit 1 when damage was found.
 fn run_verify(args: &VerifyArgs) -> Result<u8> {
     use crate::verify::{self, DataCheck, Repair};
@@ -656,6 +718,9 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     };
     let code = run_backup(&args).await?;
     server.shutdown().await;
+    let site = dir.join("site");
+    crate::export::html::build_site(&archive, &site, &Default::default())
+        .context("cannot build the demo's website")?;
     // The hints name this very binary: after `cargo run`, `matterbak` is not on the PATH.
     let bin = std::env::current_exe()
         .map(|p| shell_word(&p.to_string_lossy()))
@@ -664,6 +729,10 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     let catalog = shell_word(&archive.join(crate::catalog::CATALOG_FILE).to_string_lossy());
     println!();
     println!("archive (SQLite catalog + blobs): {}", archive.display());
+    println!(
+        "website (open in a browser): {}",
+        site.join("index.html").display()
+    );
     println!();
     println!("Try some SQL on the catalog:");
     println!(

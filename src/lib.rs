@@ -1,6 +1,7 @@
 //! matterbak backs up a Mattermost workspace: `sync` copies what a user can read into an
 //! archive (a SQLite catalog plus a BLAKE3 content-addressed blob store), `export` renders
-//! the Python matterbak's folder layout and zip from it; `sql`, `search` and `stats` read it
+//! the Python matterbak's folder layout and zip from it (and, in `export::html`, a website
+//! that reads offline); `sql`, `search` and `stats` read it
 //! (queries in `catalog`, printing in `results`).
 //!
 //! Data flows one way: `mm` reads the server; `sync` decides what to fetch and hands rows to

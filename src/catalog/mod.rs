@@ -10,6 +10,7 @@ mod check;
 mod posts;
 mod query;
 mod read;
+mod site;
 mod writer;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ pub use read::{
     ChannelRow, FileRow, ImageOwnerRow, PostFileRow, PostRow, PostStateRow, PostVersionRow,
     ReactionRow, TeamRow, ThreadPostRow,
 };
+pub use site::{SiteChannel, SiteFile, SitePost, SiteReaction, SiteVersion};
 
 pub use writer::CatalogWriter;
 

@@ -537,14 +537,6 @@ pub struct ThreadPostRow {
 }
 
 #[derive(Debug, Clone)]
-pub struct ReactionRow {
-    pub post_id: String,
-    pub user_id: String,
-    pub emoji_name: String,
-    pub create_at: i64,
-}
-
-#[derive(Debug, Clone)]
 pub struct PostFileRow {
     pub post_id: String,
     pub id: String,

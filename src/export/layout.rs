@@ -138,7 +138,7 @@ fn safe_id(id: &str) -> Cow<'_, str> {
 }
 
 /// A name made safe and short enough that `reserved` more bytes still fit in a component.
-fn safe_name<'a>(name: &'a str, reserved: usize) -> Cow<'a, str> {
+pub fn safe_name<'a>(name: &'a str, reserved: usize) -> Cow<'a, str> {
     fit(
         sanitize_name(name),
         name,

@@ -4,7 +4,8 @@
 //! - [`pyjson`]: re-serialise stored raw JSON exactly as Python's `json.dump` writes it;
 //! - [`layout`]: the relative path of every exported object, with server-controlled names
 //!   made safe (they can never leave the export root or hit another entry);
-//! - [`sink`]: where the bytes go: a directory, a deterministic zip, or both at once.
+//! - [`sink`]: where the bytes go: a directory, a deterministic zip, or both at once;
+//! - [`html`]: a sibling format, the archive as an offline website.
 //!
 //! - [`chat`], [`markdown`], [`hgf`]: one channel as a document (`--format markdown|hgf`),
 //!   the Python `matterexport`'s formats; driven by `export_chats`.
@@ -17,6 +18,7 @@ pub mod bulk_import;
 pub mod chat;
 mod chatexport;
 pub mod hgf;
+pub mod html;
 pub mod layout;
 pub mod markdown;
 pub mod pyjson;

@@ -1,0 +1,208 @@
+//! Reads for the offline website (`export --format html`): channels with their counts, posts
+//! of a channel in time order with the columns a page needs, and the files, reactions, earlier
+//! versions and members that go with them. Each read is one fixed query; callers group rows
+//! per channel, so memory is bounded by the largest channel, never by the archive.
+
+use rusqlite::Row;
+
+use super::{Catalog, Context, Result};
+use crate::model::BlobId;
+
+/// A channel as the website lists it.
+#[derive(Debug, Clone)]
+pub struct SiteChannel {
+    pub id: String,
+    pub team_id: String,
+    pub kind: String,
+    pub name: String,
+    pub display_name: String,
+    /// > 0: archived on the server.
+    pub delete_at: i64,
+    /// Direct: the other username; group: the other usernames joined by `__`.
+    pub export_name: Option<String>,
+    pub json: String,
+    /// Posts with content (seen alive), deleted ones included.
+    pub posts: u64,
+    /// `create_at` of the first and last such post (ms); 0 when there is none.
+    pub first_at: i64,
+    pub last_at: i64,
+}
+
+/// A post with the columns a page shows. Posts first seen already deleted (the server sent a
+/// blanked row) have no content and are never read here.
+#[derive(Debug, Clone)]
+pub struct SitePost {
+    pub id: String,
+    pub root_id: String,
+    pub user_id: String,
+    pub create_at: i64,
+    pub update_at: i64,
+    pub edit_at: i64,
+    pub delete_at: i64,
+    /// '' for normal posts, `system_*` for system messages.
+    pub kind: String,
+    pub message: String,
+    pub json: String,
+}
+
+/// An attachment of a post.
+#[derive(Debug, Clone)]
+pub struct SiteFile {
+    pub id: String,
+    pub post_id: String,
+    pub name: String,
+    pub size: i64,
+    pub mime_type: String,
+    pub blob: Option<BlobId>,
+}
+
+/// A reaction still present on the server.
+#[derive(Debug, Clone)]
+pub struct SiteReaction {
+    pub post_id: String,
+    pub user_id: String,
+    pub emoji_name: String,
+}
+
+/// An earlier version of an edited post whose text we kept.
+#[derive(Debug, Clone)]
+pub struct SiteVersion {
+    pub post_id: String,
+    /// When this version stopped being current (ms).
+    pub replaced_at: i64,
+    pub message: String,
+}
+
+impl Catalog {
+    /// Archived channels with post counts and first/last post times, by team, type, name.
+    pub fn site_channels(&self) -> Result<Vec<SiteChannel>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT c.id, c.team_id, c.type, c.name, c.display_name, c.delete_at, c.export_name, c.json,
+                        count(p.id), coalesce(min(p.create_at), 0), coalesce(max(p.create_at), 0)
+                 FROM channels c LEFT JOIN posts p ON p.channel_id = c.id AND p.seen_live = 1
+                 WHERE c.selected = 1
+                 GROUP BY c.id ORDER BY c.team_id, c.type, c.name, c.id",
+            )
+            .ctx(&self.path, "list channels")?;
+        stmt.query_map([], |r| {
+            Ok(SiteChannel {
+                id: r.get(0)?,
+                team_id: r.get(1)?,
+                kind: r.get(2)?,
+                name: r.get(3)?,
+                display_name: r.get(4)?,
+                delete_at: r.get(5)?,
+                export_name: r.get(6)?,
+                json: r.get(7)?,
+                posts: r.get::<_, i64>(8)? as u64,
+                first_at: r.get(9)?,
+                last_at: r.get(10)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "list channels")
+    }
+
+    /// Posts of a channel with content (seen alive; deleted ones included), oldest first.
+    pub fn site_posts(&self, channel_id: &str) -> Result<Vec<SitePost>> {
+        self.site_rows(
+            "SELECT id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, json
+             FROM posts WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
+            channel_id,
+            "read posts",
+            |r| {
+                Ok(SitePost {
+                    id: r.get(0)?,
+                    root_id: r.get(1)?,
+                    user_id: r.get(2)?,
+                    create_at: r.get(3)?,
+                    update_at: r.get(4)?,
+                    edit_at: r.get(5)?,
+                    delete_at: r.get(6)?,
+                    kind: r.get(7)?,
+                    message: r.get(8)?,
+                    json: r.get(9)?,
+                })
+            },
+        )
+    }
+
+    /// Attachments of a channel's posts, by post then file id.
+    pub fn site_files(&self, channel_id: &str) -> Result<Vec<SiteFile>> {
+        self.site_rows(
+            "SELECT id, post_id, name, size, mime_type, blob FROM files WHERE channel_id = ?1 ORDER BY post_id, create_at, id",
+            channel_id,
+            "read files",
+            |r| {
+                let blob: Option<String> = r.get(5)?;
+                Ok(SiteFile {
+                    id: r.get(0)?,
+                    post_id: r.get(1)?,
+                    name: r.get(2)?,
+                    size: r.get(3)?,
+                    mime_type: r.get(4)?,
+                    blob: blob.as_deref().and_then(BlobId::parse),
+                })
+            },
+        )
+    }
+
+    /// Present reactions on a channel's posts, by post, then in the order they were made.
+    pub fn site_reactions(&self, channel_id: &str) -> Result<Vec<SiteReaction>> {
+        self.site_rows(
+            "SELECT r.post_id, r.user_id, r.emoji_name FROM reactions r JOIN posts p ON p.id = r.post_id
+             WHERE p.channel_id = ?1 AND r.removed_at IS NULL ORDER BY r.post_id, r.create_at, r.user_id",
+            channel_id,
+            "read reactions",
+            |r| {
+                Ok(SiteReaction {
+                    post_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    emoji_name: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// Earlier versions (with known text) of a channel's edited posts, oldest first.
+    pub fn site_versions(&self, channel_id: &str) -> Result<Vec<SiteVersion>> {
+        self.site_rows(
+            "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v JOIN posts p ON p.id = v.post_id
+             WHERE p.channel_id = ?1 AND v.message IS NOT NULL ORDER BY v.post_id, v.replaced_at",
+            channel_id,
+            "read versions",
+            |r| {
+                Ok(SiteVersion {
+                    post_id: r.get(0)?,
+                    replaced_at: r.get(1)?,
+                    message: r.get(2)?,
+                })
+            },
+        )
+    }
+
+    /// User ids of a channel's current members, in the server's order.
+    pub fn site_members(&self, channel_id: &str) -> Result<Vec<String>> {
+        self.site_rows(
+            "SELECT user_id FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
+            channel_id,
+            "read members",
+            |r| r.get(0),
+        )
+    }
+
+    fn site_rows<T>(
+        &self,
+        sql: &str,
+        channel_id: &str,
+        what: &'static str,
+        row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, what)?;
+        stmt.query_map([channel_id], row)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, what)
+    }
+}

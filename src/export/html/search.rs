@@ -1,0 +1,412 @@
+//! The site's search index: an inverted index split into many small classic `.js` files that
+//! the page loads with `<script>` tags on demand (a browser refuses `fetch` on `file://`), so
+//! a query reads a few shards, never the whole index.
+//!
+//! - Documents are numbered densely in global time order (oldest = 0), so date filters are
+//!   id ranges (`days` in `meta.js`) and the newest hits are the highest ids.
+//! - Terms are words (lower-cased, split at anything not a letter, digit or `_`) and the
+//!   filters as pseudo-terms: `in:<channel>`, `from:<username>`, `has:file`, `is:pinned`.
+//! - `t/<shard>.js`: `MB.shard("<shard>", {term: postings})`, the shard being the low bits of
+//!   the term's FNV-1a hash; postings are ids newest first, delta-coded in base 36 and joined
+//!   by `,`. A term with more than [`CHUNK`] postings is stored in chunks
+//!   `c/<hash>-<k>.js` (`MB.chunk("<hash>-<k>", postings)`), its shard entry listing the id
+//!   range of each, so a query loads the newest chunk first and more only while needed.
+//! - `p/<two chars>.js`: the terms beginning with those characters, for `prefix*`.
+//! - `d/<block>.js`: [`BLOCK`] documents each: channel, author, time, page, thread page,
+//!   text (for showing hits and confirming phrases).
+//!
+//! `templates/site/app.js` holds the reading side; the tokenizer and hash must match it.
+//! Files are written only when their bytes change, so an incremental rebuild keeps most.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::catalog::SitePost;
+
+/// Documents per `d/` block.
+pub const BLOCK: usize = 32;
+/// Postings per chunk of a frequent term.
+pub const CHUNK: usize = 5_000;
+/// Characters of a message kept in its document record.
+const TEXT_CHARS: usize = 400;
+
+/// The words of a text, as the browser side splits them.
+pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty() && w.len() <= 40)
+        .map(str::to_lowercase)
+}
+
+/// 32-bit FNV-1a over UTF-8 bytes (the same in app.js).
+pub fn fnv1a(text: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+struct Doc {
+    create_at: i64,
+    id: String,
+    channel: u32,
+    user: u32,
+    page: u32,
+    thread: Option<u32>,
+    text: String,
+}
+
+#[derive(Default)]
+pub struct IndexBuilder {
+    docs: Vec<Doc>,
+    postings: HashMap<String, Vec<u32>>,
+    users: Vec<String>,
+    user_ids: HashMap<String, u32>,
+    pages: Vec<String>,
+    page_ids: HashMap<String, u32>,
+    /// Usernames by user id, for `from:` (set before adding posts).
+    pub usernames: HashMap<String, String>,
+}
+
+impl IndexBuilder {
+    fn page_id(&mut self, page: &str) -> u32 {
+        if let Some(&id) = self.page_ids.get(page) {
+            return id;
+        }
+        let id = self.pages.len() as u32;
+        self.pages.push(page.to_owned());
+        self.page_ids.insert(page.to_owned(), id);
+        id
+    }
+
+    /// Adds a post shown on `page` (and `thread`, site-relative paths without anchors).
+    pub fn add(
+        &mut self,
+        post: &SitePost,
+        channel: u32,
+        page: &str,
+        thread: Option<&str>,
+        has_file: bool,
+        pinned: bool,
+    ) {
+        let seq = self.docs.len() as u32;
+        let username = self
+            .usernames
+            .get(&post.user_id)
+            .cloned()
+            .unwrap_or_else(|| post.user_id.clone());
+        let user = match self.user_ids.get(&username) {
+            Some(&u) => u,
+            None => {
+                let u = self.users.len() as u32;
+                self.users.push(username.clone());
+                self.user_ids.insert(username.clone(), u);
+                u
+            }
+        };
+        let page = self.page_id(page);
+        let thread = thread.map(|t| self.page_id(t));
+        let mut terms: Vec<String> = tokens(&post.message).collect();
+        terms.push(format!("from:{}", username.to_lowercase()));
+        terms.push(format!("in:#{channel}"));
+        if has_file {
+            terms.push("has:file".into());
+        }
+        if pinned {
+            terms.push("is:pinned".into());
+        }
+        terms.sort_unstable();
+        terms.dedup();
+        for term in terms {
+            self.postings.entry(term).or_default().push(seq);
+        }
+        self.docs.push(Doc {
+            create_at: post.create_at,
+            id: post.id.clone(),
+            channel,
+            user,
+            page,
+            thread,
+            text: post.message.chars().take(TEXT_CHARS).collect(),
+        });
+    }
+
+    /// Writes the index under `site/search/`; returns (files written, files kept).
+    /// `channels` are (name for `in:`, display name) by channel number.
+    pub fn write(
+        mut self,
+        site: &Path,
+        channels: &[(String, String)],
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<(u64, u64), (PathBuf, std::io::Error)> {
+        let dir = site.join("search");
+        let mut out = Output {
+            dir: dir.clone(),
+            written: 0,
+            kept: 0,
+            files: Vec::new(),
+        };
+        // Global time order: old sequence → dense id.
+        let mut order: Vec<u32> = (0..self.docs.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&self.docs[a as usize], &self.docs[b as usize]);
+            (a.create_at, &a.id).cmp(&(b.create_at, &b.id))
+        });
+        let mut new_id = vec![0u32; order.len()];
+        for (id, &seq) in order.iter().enumerate() {
+            new_id[seq as usize] = id as u32;
+        }
+        // `in:` pseudo-terms carry channel numbers until here; names may repeat across teams.
+        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
+        for (term, list) in self.postings.drain() {
+            let term = match term.strip_prefix("in:#") {
+                Some(n) => {
+                    let n: usize = n.parse().expect("written above");
+                    format!("in:{}", channels[n].0.to_lowercase())
+                }
+                None => term,
+            };
+            let entry = postings.entry(term).or_default();
+            entry.extend(list.iter().map(|&s| new_id[s as usize]));
+        }
+        let terms = postings.len();
+        let shard_bits = (1..=12).find(|b| terms >> b <= 300).unwrap_or(12);
+        let mask = (1u32 << shard_bits) - 1;
+        let mut shards: Vec<Vec<(String, String)>> = vec![Vec::new(); 1 << shard_bits];
+        let mut prefixes: HashMap<String, Vec<(String, usize)>> = HashMap::new();
+        let mut sorted_terms: Vec<_> = postings.into_iter().collect();
+        sorted_terms.sort_by(|a, b| a.0.cmp(&b.0));
+        for (term, mut ids) in sorted_terms {
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            ids.dedup();
+            let hash = fnv1a(&term);
+            let value = if ids.len() <= CHUNK {
+                js_string(&encode(&ids))
+            } else {
+                let mut ranges = String::from("[");
+                for (k, chunk) in ids.chunks(CHUNK).enumerate() {
+                    let name = format!("{hash:08x}-{k}");
+                    let body = format!(
+                        "MB.chunk({},{});\n",
+                        js_string(&name),
+                        js_string(&encode(chunk))
+                    );
+                    out.file(&format!("c/{name}.js"), body.as_bytes())?;
+                    if k > 0 {
+                        ranges.push(',');
+                    }
+                    let _ = write!(ranges, "[{},{}]", chunk[0], chunk[chunk.len() - 1]);
+                }
+                ranges.push(']');
+                format!(
+                    "{{\"n\":{},\"h\":\"{hash:08x}\",\"k\":{ranges}}}",
+                    ids.len()
+                )
+            };
+            if !term.contains(':') {
+                let key: String = term.chars().take(2).collect();
+                prefixes
+                    .entry(key)
+                    .or_default()
+                    .push((term.clone(), ids.len()));
+            }
+            shards[(hash & mask) as usize].push((term, value));
+        }
+        for (n, shard) in shards.iter().enumerate() {
+            let name = format!("{n:x}");
+            let mut body = format!("MB.shard({},{{", js_string(&name));
+            for (i, (term, value)) in shard.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                let _ = write!(body, "{}:{value}", js_string(term));
+            }
+            body.push_str("});\n");
+            out.file(&format!("t/{name}.js"), body.as_bytes())?;
+        }
+        let mut prefix_list: Vec<_> = prefixes.into_iter().collect();
+        prefix_list.sort();
+        for (key, terms) in prefix_list {
+            let mut body = format!("MB.prefix({},[", js_string(&key));
+            for (i, (term, n)) in terms.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                let _ = write!(body, "[{},{n}]", js_string(term));
+            }
+            body.push_str("]);\n");
+            out.file(&format!("p/{}.js", fnv1a(&key)), body.as_bytes())?;
+        }
+        // Document blocks.
+        let mut days: Vec<(String, u32)> = Vec::new();
+        for (block, ids) in order.chunks(BLOCK).enumerate() {
+            let mut body = format!("MB.docs({block},[");
+            for (i, &seq) in ids.iter().enumerate() {
+                let d = &self.docs[seq as usize];
+                let id = (block * BLOCK + i) as u32;
+                let day = super::day_of(d.create_at, tz);
+                if days.last().is_none_or(|(last, _)| *last != day) {
+                    days.push((day, id));
+                }
+                if i > 0 {
+                    body.push(',');
+                }
+                let _ = write!(
+                    body,
+                    "[{},{},{},{},{},{},{}]",
+                    d.channel,
+                    d.user,
+                    d.create_at,
+                    d.page,
+                    d.thread.map_or(-1, i64::from),
+                    js_string(&super::safe_id(&d.id)),
+                    js_string(&d.text)
+                );
+            }
+            body.push_str("]);\n");
+            out.file(&format!("d/{block}.js"), body.as_bytes())?;
+        }
+        let mut meta = format!(
+            "MB.meta({{\"bits\":{shard_bits},\"docs\":{},\"block\":{BLOCK},\"channels\":[",
+            self.docs.len()
+        );
+        for (i, (name, display)) in channels.iter().enumerate() {
+            if i > 0 {
+                meta.push(',');
+            }
+            let _ = write!(meta, "[{},{}]", js_string(name), js_string(display));
+        }
+        meta.push_str("],\"users\":[");
+        push_list(&mut meta, &self.users);
+        meta.push_str("],\"pages\":[");
+        push_list(&mut meta, &self.pages);
+        meta.push_str("],\"days\":[");
+        for (i, (day, id)) in days.iter().enumerate() {
+            if i > 0 {
+                meta.push(',');
+            }
+            let _ = write!(meta, "[\"{day}\",{id}]");
+        }
+        meta.push_str("]});\n");
+        out.file("meta.js", meta.as_bytes())?;
+        out.remove_stale();
+        Ok((out.written, out.kept))
+    }
+}
+
+fn push_list(out: &mut String, items: &[String]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&js_string(item));
+    }
+}
+
+/// Newest-first ids as base-36 deltas joined by `,` (the first is the id itself).
+fn encode(ids: &[u32]) -> String {
+    let mut out = String::with_capacity(ids.len() * 3);
+    let mut prev = None;
+    for &id in ids {
+        if prev.is_some() {
+            out.push(',');
+        }
+        let delta = prev.map_or(id, |p: u32| p - id);
+        out.push_str(&base36(delta));
+        prev = Some(id);
+    }
+    out
+}
+
+fn base36(mut n: u32) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    if n == 0 {
+        return "0".into();
+    }
+    let mut buf = Vec::new();
+    while n > 0 {
+        buf.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+    }
+    buf.reverse();
+    String::from_utf8(buf).expect("ASCII")
+}
+
+/// A JSON string literal that is also safe inside a classic script: `<` is escaped so
+/// no text can close the script element, and U+2028/2029 so older engines parse it.
+pub fn js_string(text: &str) -> String {
+    let json = serde_json::to_string(text).expect("strings serialize");
+    json.replace('<', "\\u003c")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+struct Output {
+    dir: PathBuf,
+    written: u64,
+    kept: u64,
+    files: Vec<String>,
+}
+
+impl Output {
+    fn file(&mut self, rel: &str, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
+        let path = self.dir.join(rel);
+        self.files.push(rel.to_owned());
+        if std::fs::read(&path).is_ok_and(|old| old == bytes) {
+            self.kept += 1;
+            return Ok(());
+        }
+        super::write_file(&path, bytes).map_err(|e| (path, e))?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Removes index files an earlier build wrote that this one did not.
+    fn remove_stale(&self) {
+        let keep: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
+        for sub in ["t", "c", "p", "d"] {
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let rel = format!("{sub}/{}", name.to_string_lossy());
+                if !keep.contains(rel.as_str()) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postings_are_newest_first_deltas_in_base36() {
+        assert_eq!(encode(&[100, 64, 63, 0]), "2s,10,1,1r");
+        assert_eq!(base36(35), "z");
+    }
+
+    #[test]
+    fn tokens_split_at_punctuation_and_lower_case() {
+        let t: Vec<String> = tokens("Deploy-v2 of Köln's API_key!").collect();
+        assert_eq!(t, ["deploy", "v2", "of", "köln", "s", "api_key"]);
+    }
+
+    #[test]
+    fn fnv1a_matches_the_reference_values() {
+        assert_eq!(fnv1a(""), 0x811c_9dc5);
+        assert_eq!(fnv1a("a"), 0xe40c_292c);
+    }
+
+    #[test]
+    fn js_strings_cannot_close_a_script() {
+        let s = js_string("</script><script>alert(1)</script>\u{2028}");
+        assert!(!s.contains('<'), "{s}");
+        assert!(s.contains("\\u2028"));
+    }
+}

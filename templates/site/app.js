@@ -1,0 +1,299 @@
+// matterbak site: theme toggle and search from disk. The index is many small classic
+// scripts under search/ (a browser refuses fetch and modules on file://); each calls one of
+// the MB.* callbacks below. Tokenizer and hash must match src/export/html/search.rs.
+"use strict";
+(function () {
+  var root = document.documentElement;
+  var saved = null;
+  try { saved = localStorage.getItem("mb-theme"); } catch (e) {}
+  if (saved) root.setAttribute("data-theme", saved);
+  document.addEventListener("DOMContentLoaded", function () {
+    var b = document.querySelector("button.theme");
+    if (b) b.addEventListener("click", function () {
+      var dark = root.getAttribute("data-theme") === "dark" ||
+        (!root.getAttribute("data-theme") && matchMedia("(prefers-color-scheme: dark)").matches);
+      var next = dark ? "light" : "dark";
+      root.setAttribute("data-theme", next);
+      try { localStorage.setItem("mb-theme", next); } catch (e) {}
+    });
+    var up = document.body.getAttribute("data-up") || "";
+    var form = document.querySelector("form.search");
+    if (form) form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var q = form.querySelector("input").value;
+      location.href = up + "index.html#q=" + encodeURIComponent(q);
+      if (!up) runFromHash();
+    });
+    if (document.getElementById("results")) {
+      var m = /[?&]q=([^&]*)/.exec(location.search);
+      if (m && !location.hash) location.hash = "q=" + m[1];
+      window.addEventListener("hashchange", runFromHash);
+      runFromHash();
+    }
+  });
+
+  var MB = window.MB = { shards: {}, chunks: {}, prefixes: {}, docs: {}, meta: null, bytes: 0 };
+  var waiting = {};
+  MB.meta = function (m) { MB.metaData = m; };
+  MB.shard = function (name, terms) { MB.shards[name] = terms; };
+  MB.chunk = function (name, postings) { MB.chunks[name] = postings; };
+  MB.prefix = function (key, terms) { MB.prefixes[key] = terms; };
+  MB.docs = function (block, docs) { MB.docs[block] = docs; };
+  MB.loaded = [];
+
+  function load(src) {
+    if (waiting[src]) return waiting[src];
+    waiting[src] = new Promise(function (resolve) {
+      var s = document.createElement("script");
+      s.src = src;
+      s.onload = function () { MB.loaded.push(s.src); resolve(true); };
+      s.onerror = function () { resolve(false); };
+      document.head.appendChild(s);
+    });
+    return waiting[src];
+  }
+
+  function fnv1a(text) {
+    var bytes = new TextEncoder().encode(text), h = 0x811c9dc5;
+    for (var i = 0; i < bytes.length; i++) { h ^= bytes[i]; h = Math.imul(h, 0x01000193) >>> 0; }
+    return h >>> 0;
+  }
+  function hex8(n) { return ("0000000" + n.toString(16)).slice(-8); }
+  function tokens(text) {
+    return text.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter(function (w) { return w && w.length <= 40; });
+  }
+  function decode(s) {
+    var out = [], prev = -1;
+    if (!s) return out;
+    s.split(",").forEach(function (d) {
+      var v = parseInt(d, 36);
+      prev = prev < 0 ? v : prev - v;
+      out.push(prev);
+    });
+    return out;
+  }
+
+  // A term's postings. A frequent term is stored in chunks (ranges of ids, newest first):
+  // `next()` loads the next older chunk and gives its ids, `ensure(ids)` loads just the
+  // chunks holding those ids.
+  function termStream(term) {
+    var m = MB.metaData, h = fnv1a(term), shard = (h & ((1 << m.bits) - 1)).toString(16);
+    return load("search/t/" + shard + ".js").then(function () {
+      var entry = (MB.shards[shard] || {})[term];
+      var whole = function (ids) { return { ids: ids, next: null, complete: true, ensure: function () { return Promise.resolve(); } }; };
+      if (entry === undefined) return whole(new Set());
+      if (typeof entry === "string") return whole(new Set(decode(entry)));
+      var st = { ids: new Set(), k: 0, loaded: {}, complete: false, n: entry.n };
+      var chunk = function (k) {
+        if (st.loaded[k]) return Promise.resolve(decode(MB.chunks[entry.h + "-" + k]));
+        var name = entry.h + "-" + k;
+        return load("search/c/" + name + ".js").then(function () {
+          st.loaded[k] = true;
+          var ids = decode(MB.chunks[name]);
+          ids.forEach(function (id) { st.ids.add(id); });
+          return ids;
+        });
+      };
+      var chunkOf = function (id) {
+        for (var k = 0; k < entry.k.length; k++) if (id <= entry.k[k][0] && id >= entry.k[k][1]) return k;
+        return -1;
+      };
+      st.ensure = function (ids) {
+        var want = {};
+        ids.forEach(function (id) { var k = chunkOf(id); if (k >= 0 && !st.loaded[k]) want[k] = true; });
+        return Promise.all(Object.keys(want).map(function (k) { return chunk(+k); }));
+      };
+      // Skips chunks holding only ids above `maxId` (a date filter's end).
+      st.seek = function (maxId) {
+        while (st.k < entry.k.length && entry.k[st.k][1] > maxId) st.k++;
+        if (st.k >= entry.k.length) st.next = null;
+      };
+      st.next = function () {
+        var k = st.k++;
+        return chunk(k).then(function (ids) {
+          if (k + 1 >= entry.k.length) st.next = null;
+          return ids;
+        });
+      };
+      return st;
+    });
+  }
+  function prefixStream(prefix) {
+    var key = Array.from(prefix).slice(0, 2).join("");
+    return load("search/p/" + fnv1a(key) + ".js").then(function () {
+      var list = (MB.prefixes[key] || []).filter(function (t) { return t[0].indexOf(prefix) === 0; });
+      list.sort(function (a, b) { return b[1] - a[1]; });
+      list = list.slice(0, 30);
+      return Promise.all(list.map(function (t) { return termStream(t[0]); })).then(function (streams) {
+        var ids = new Set();
+        var all = function () {
+          var pending = streams.filter(function (s) { return s.next; });
+          if (!pending.length) return Promise.resolve();
+          return Promise.all(pending.map(function (s) { return s.next(); })).then(all);
+        };
+        return all().then(function () {
+          streams.forEach(function (s) { s.ids.forEach(function (i) { ids.add(i); }); });
+          return { ids: ids, next: null, complete: true, ensure: function () { return Promise.resolve(); } };
+        });
+      });
+    });
+  }
+
+  function parse(q) {
+    var out = { terms: [], prefixes: [], phrases: [], filters: [], before: null, after: null, on: null };
+    var re = /"([^"]*)"|(\S+)/g, m;
+    while ((m = re.exec(q))) {
+      if (m[1] !== undefined) {
+        var words = tokens(m[1]);
+        if (words.length) { out.phrases.push(words.join(" ")); out.terms = out.terms.concat(words); }
+        continue;
+      }
+      var w = m[2], f = /^(in|from|has|is|before|after|on):(.+)$/i.exec(w);
+      if (f) {
+        var key = f[1].toLowerCase(), val = f[2].toLowerCase().replace(/^[@~]/, "");
+        if (key === "before" || key === "after" || key === "on") out[key] = val;
+        else out.filters.push(key + ":" + val);
+        continue;
+      }
+      if (/\*$/.test(w)) {
+        var p = tokens(w.slice(0, -1));
+        if (p.length) { out.terms = out.terms.concat(p.slice(0, -1)); out.prefixes.push(p[p.length - 1]); }
+        continue;
+      }
+      out.terms = out.terms.concat(tokens(w));
+    }
+    return out;
+  }
+
+  // First document id of the first day >= day (days are [["YYYY-MM-DD", firstId], ...]).
+  function dayStart(day, after) {
+    var days = MB.metaData.days, lo = 0, hi = days.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (after ? days[mid][0] <= day : days[mid][0] < day) lo = mid + 1; else hi = mid; }
+    return lo < days.length ? days[lo][1] : MB.metaData.docs;
+  }
+
+  var WANT = 20;
+  function search(q) {
+    var p = parse(q), m = MB.metaData;
+    var min = 0, max = m.docs - 1;
+    if (p.after) min = Math.max(min, dayStart(p.after, true));
+    if (p.before) max = Math.min(max, dayStart(p.before, false) - 1);
+    if (p.on) { min = Math.max(min, dayStart(p.on, false)); max = Math.min(max, dayStart(p.on, true) - 1); }
+    var names = p.terms.concat(p.filters).filter(function (t, i, a) { return a.indexOf(t) === i; });
+    var jobs = names.map(termStream).concat(p.prefixes.map(prefixStream));
+    if (!jobs.length) {
+      // Only a date filter: the newest ids in range.
+      var ids = [];
+      for (var i = max; i >= min && ids.length < WANT; i--) ids.push(i);
+      return Promise.resolve({ ids: ids, phrases: [] });
+    }
+    return Promise.all(jobs).then(function (streams) {
+      var inRange = function (id) { return id >= min && id <= max; };
+      var size = function (s) { return s.complete ? s.ids.size : s.n; };
+      // The rarest term drives: its ids, newest first, are the candidates, and the other
+      // terms load only the chunks where candidates fall.
+      var driver = streams.slice().sort(function (a, b) { return size(a) - size(b); })[0];
+      var hits = [];
+      var check = function (candidates) {
+        var at = 0;
+        var batch = function () {
+          if (hits.length >= WANT * 2 || at >= candidates.length) return Promise.resolve();
+          var part = candidates.slice(at, at + WANT * 2);
+          at += part.length;
+          return Promise.all(streams.map(function (s) { return s.ensure(part); })).then(function () {
+            part.forEach(function (id) {
+              if (streams.every(function (s) { return s.ids.has(id); })) hits.push(id);
+            });
+            return batch();
+          });
+        };
+        return batch();
+      };
+      var newestFirst = function (ids) { return ids.filter(inRange).sort(function (a, b) { return b - a; }); };
+      var done = function () { return { ids: hits, phrases: p.phrases }; };
+      if (driver.complete) return check(newestFirst(Array.from(driver.ids))).then(done);
+      driver.seek(max);
+      var more = function () {
+        if (hits.length >= WANT * 2 || !driver.next) return done();
+        return driver.next().then(function (chunkIds) { return check(newestFirst(chunkIds)); }).then(more);
+      };
+      return more();
+    });
+  }
+
+  function docsFor(ids) {
+    var b = MB.metaData.block, blocks = {};
+    ids.forEach(function (id) { blocks[Math.floor(id / b)] = true; });
+    return Promise.all(Object.keys(blocks).map(function (k) { return load("search/d/" + k + ".js"); }))
+      .then(function () { return ids.map(function (id) { return MB.docs[Math.floor(id / b)][id % b]; }); });
+  }
+
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function show(q) {
+    var section = document.getElementById("search-results");
+    var list = document.getElementById("results");
+    var status = document.getElementById("search-status");
+    section.hidden = false;
+    list.textContent = "";
+    status.textContent = "Searching…";
+    var input = document.querySelector("form.search input");
+    if (input) input.value = q;
+    var started = MB.started || performance.now();
+    return search(q).then(function (r) {
+      var want = r.phrases.length ? r.ids.slice(0, WANT * 4) : r.ids.slice(0, WANT);
+      return docsFor(want).then(function (docs) {
+        var shown = 0, m = MB.metaData;
+        docs.forEach(function (d, i) {
+          if (!d || shown >= WANT) return;
+          var text = tokens(d[6]).join(" ");
+          if (!r.phrases.every(function (ph) { return (" " + text + " ").indexOf(" " + ph + " ") >= 0; })) return;
+          shown++;
+          var li = el("li", "hit");
+          li.setAttribute("data-id", d[5]);
+          var meta = el("div", "hit-meta");
+          var ch = m.channels[d[0]];
+          meta.appendChild(el("span", "hit-channel", "~" + ch[0]));
+          meta.appendChild(document.createTextNode(" · "));
+          meta.appendChild(el("span", "hit-user", "@" + m.users[d[1]]));
+          meta.appendChild(document.createTextNode(" · " + new Date(d[2]).toLocaleString()));
+          li.appendChild(meta);
+          var a = el("a", "hit-link");
+          a.href = m.pages[d[3]] + "#p-" + d[5];
+          a.appendChild(el("span", "hit-text", d[6]));
+          li.appendChild(a);
+          if (d[4] >= 0) {
+            var t = el("a", "hit-thread", " Open thread");
+            t.href = m.pages[d[4]] + "#p-" + d[5];
+            li.appendChild(t);
+          }
+          list.appendChild(li);
+        });
+        var ms = Math.round(performance.now() - started);
+        status.textContent = shown ? (shown + (r.ids.length > shown ? "+" : "") + " result(s), newest first (" + ms + " ms)") : "No results.";
+        // What the page loaded, for tests that check nothing left the site.
+        var seen = performance.getEntriesByType("resource").map(function (e) { return e.name; });
+        document.body.setAttribute("data-resources", seen.concat(MB.loaded).join(" "));
+        document.body.setAttribute("data-search-done", "1");
+      });
+    });
+  }
+
+  function runFromHash() {
+    var m = /^#q=(.*)$/.exec(location.hash);
+    if (!m) return;
+    var q = decodeURIComponent(m[1].replace(/\+/g, " "));
+    // Timed from here, so the time shown includes loading the index's table of contents.
+    MB.started = performance.now();
+    var go = function () { return show(q); };
+    (MB.metaData ? Promise.resolve() : load("search/meta.js")).then(go).catch(function (e) {
+      var s = document.getElementById("search-status");
+      if (s) s.textContent = "Search failed: " + e;
+    });
+  }
+})();

@@ -1,0 +1,518 @@
+//! The website in a real browser: Debian's `chromium`, headless, opening the site from
+//! `file://` as a user's double-click does (no flag that relaxes file access). Searches by
+//! address (`index.html#q=…`) list the expected posts, a thread link opens the thread, the
+//! page logs no console error and loads nothing from outside the site (seen through the
+//! DevTools protocol), and with JavaScript off the channel pages still show the messages. `.ci/run` installs chromium; set
+//! `MATTERBAK_CHROMIUM` to use another binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::start;
+use matterbak::export::html::{self, SiteOptions};
+
+fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("MATTERBAK_CHROMIUM") {
+        return path.into();
+    }
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let path = dir.join(name);
+            if path.is_file() {
+                return path;
+            }
+        }
+    }
+    panic!("no chromium found: install it (apt-get install chromium) or set MATTERBAK_CHROMIUM");
+}
+
+struct Dump {
+    dom: String,
+    log: String,
+}
+
+/// Opens `url` headless and returns the DOM after the page's scripts ran.
+fn dump(url: &str, profile: &Path) -> Dump {
+    let mut cmd = Command::new(chromium());
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--enable-logging=stderr",
+        "--v=0",
+        "--virtual-time-budget=10000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    let out = cmd.arg("--dump-dom").arg(url).output().unwrap();
+    assert!(out.status.success(), "chromium failed on {url}");
+    Dump {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[derive(Debug)]
+struct Hit {
+    channel: String,
+    user: String,
+    text: String,
+    href: String,
+    thread: Option<String>,
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let from = s.find(start)? + start.len();
+    let len = s[from..].find(end)?;
+    Some(&s[from..from + len])
+}
+
+fn hits(dom: &str) -> Vec<Hit> {
+    dom.split("<li class=\"hit\"")
+        .skip(1)
+        .map(|li| Hit {
+            channel: between(li, "class=\"hit-channel\">", "<")
+                .unwrap()
+                .to_owned(),
+            user: between(li, "class=\"hit-user\">", "<").unwrap().to_owned(),
+            text: between(li, "class=\"hit-text\">", "</span>")
+                .unwrap()
+                .to_owned(),
+            href: between(li, "class=\"hit-link\" href=\"", "\"")
+                .unwrap()
+                .to_owned(),
+            thread: between(li, "class=\"hit-thread\" href=\"", "\"").map(str::to_owned),
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
+    let env = start().await;
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    let utc = SiteOptions {
+        tz: Some("UTC".into()),
+        ..SiteOptions::default()
+    };
+    html::build_site(&env.archive, &site, &utc).unwrap();
+    let profile = env.dir.path().join("profile");
+    let base = format!("file://{}", site.display());
+    let search = |q: &str| {
+        let d = dump(&format!("{base}/index.html#q={q}"), &profile);
+        assert!(
+            d.dom.contains("data-search-done=\"1\""),
+            "search {q} did not finish: {}",
+            d.log
+        );
+        // No console error, no uncaught exception.
+        for line in d.log.lines() {
+            assert!(
+                !(line.contains("CONSOLE")
+                    && (line.contains("Error") || line.contains("Uncaught"))),
+                "{q}: {line}"
+            );
+        }
+        // Everything the page loaded is inside the site.
+        let resources = between(&d.dom, "data-resources=\"", "\"")
+            .unwrap()
+            .to_owned();
+        assert!(!resources.is_empty());
+        for r in resources.split(' ') {
+            assert!(r.starts_with(&format!("{base}/")), "{q}: loaded {r}");
+        }
+        hits(&d.dom)
+    };
+
+    // A word.
+    let found = search("welcome");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].text, "Welcome to Engineering!");
+    assert_eq!(
+        (found[0].channel.as_str(), found[0].user.as_str()),
+        ("~town-square", "@alice")
+    );
+    // Its thread link opens the thread page, which holds the replies.
+    let thread = found[0]
+        .thread
+        .clone()
+        .expect("the welcome post has replies");
+    let page = dump(&format!("{base}/{thread}"), &profile);
+    assert!(page.dom.contains("Thanks! Glad to be here."));
+    assert!(page.dom.contains("Same here."));
+    let post_page = dump(&format!("{base}/{}", found[0].href), &profile);
+    let anchor = found[0].href.split_once('#').unwrap().1;
+    assert!(post_page.dom.contains(&format!("id=\"{anchor}\"")));
+
+    // A phrase: only the post with the words in that order.
+    let found = search("%22glad%20to%20be%20here%22");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].text, "Thanks! Glad to be here.");
+    let found = search("%22here%20glad%22");
+    assert!(found.is_empty(), "{found:?}");
+
+    // A prefix.
+    let found = search("welc*");
+    assert!(
+        found.iter().any(|h| h.text == "Welcome to Engineering!"),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().all(|h| h.text.to_lowercase().contains("welc")),
+        "{found:?}"
+    );
+
+    // from: and in: filters.
+    let found = search("from%3Abob");
+    assert!(!found.is_empty());
+    assert!(found.iter().all(|h| h.user == "@bob"), "{found:?}");
+    let found = search("in%3Aoff-topic%20lunch");
+    assert!(
+        found.iter().any(|h| h.text == "Anyone up for lunch?"),
+        "{found:?}"
+    );
+    assert!(found.iter().all(|h| h.channel == "~off-topic"), "{found:?}");
+    let found = search("in%3Atown-square%20lunch");
+    assert!(found.is_empty(), "{found:?}");
+
+    // Dates (the site is in UTC; the welcome post is of 2023-11-15), pins and files.
+    assert_eq!(search("welcome%20on%3A2023-11-15").len(), 1);
+    assert_eq!(search("welcome%20after%3A2023-11-14").len(), 1);
+    assert!(search("welcome%20before%3A2023-11-15").is_empty());
+    assert!(search("welcome%20after%3A2023-11-15").is_empty());
+    assert_eq!(search("welcome%20is%3Apinned").len(), 1);
+    let found = search("standup%20has%3Afile");
+    assert!(
+        found.iter().any(|h| h.text.starts_with("Standup moved")),
+        "{found:?}"
+    );
+    assert!(search("welcome%20has%3Afile").is_empty());
+}
+
+/// A minimal DevTools-protocol client over a WebSocket on loopback: enough to open a page
+/// with JavaScript disabled, read its DOM, and see every request, console error and
+/// exception (what `--dump-dom` cannot show).
+struct Cdp {
+    child: std::process::Child,
+    stream: std::net::TcpStream,
+    session: String,
+    next_id: u64,
+    events: Vec<serde_json::Value>,
+}
+
+impl Cdp {
+    fn start(profile: &Path) -> Cdp {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let mut child = Command::new(chromium())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let ws = loop {
+            let line = lines
+                .next()
+                .expect("chromium prints its DevTools address")
+                .unwrap();
+            if let Some(at) = line.find("ws://") {
+                break line[at..].trim().to_owned();
+            }
+        };
+        // Keep draining stderr so chromium never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let rest = ws.strip_prefix("ws://").unwrap();
+        let (host, path) = rest.split_at(rest.find('/').unwrap());
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: bWF0dGVyYmFrLXRlc3RzLTE=\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        let mut cdp = Cdp {
+            child,
+            stream,
+            session: String::new(),
+            next_id: 0,
+            events: Vec::new(),
+        };
+        let target = cdp.call(
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        );
+        let attached = cdp.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target["targetId"], "flatten": true}),
+        );
+        cdp.session = attached["sessionId"].as_str().unwrap().to_owned();
+        for domain in ["Page", "Network", "Runtime", "Log"] {
+            cdp.call(&format!("{domain}.enable"), serde_json::json!({}));
+        }
+        cdp
+    }
+
+    fn send(&mut self, text: &str) {
+        use std::io::Write;
+        let bytes = text.as_bytes();
+        let mut frame = vec![0x81u8];
+        match bytes.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 65536 => {
+                frame.push(0x80 | 126);
+                frame.extend((n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend((n as u64).to_be_bytes());
+            }
+        }
+        frame.extend([0u8; 4]); // mask key 0: the payload goes as is
+        frame.extend(bytes);
+        self.stream.write_all(&frame).unwrap();
+    }
+
+    fn receive(&mut self) -> serde_json::Value {
+        use std::io::Read;
+        let mut message = Vec::new();
+        loop {
+            let mut head = [0u8; 2];
+            self.stream.read_exact(&mut head).unwrap();
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b).unwrap();
+                len = u64::from(u16::from_be_bytes(b));
+            } else if len == 127 {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b).unwrap();
+                len = u64::from_be_bytes(b);
+            }
+            let mut payload = vec![0u8; len as usize];
+            self.stream.read_exact(&mut payload).unwrap();
+            match head[0] & 0x0f {
+                0x0..=0x2 => message.extend(payload),
+                _ => continue, // ping/pong/close: nothing to read
+            }
+            if head[0] & 0x80 != 0 {
+                return serde_json::from_slice(&message).unwrap();
+            }
+        }
+    }
+
+    /// Sends a command (in the page's session once attached) and waits for its answer;
+    /// events that arrive meanwhile are kept.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if !self.session.is_empty() {
+            msg["sessionId"] = self.session.clone().into();
+        }
+        self.send(&msg.to_string());
+        loop {
+            let answer = self.receive();
+            if answer["id"] == id {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+            self.events.push(answer);
+        }
+    }
+
+    fn wait_for(&mut self, method: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !self.events.iter().any(|e| e["method"] == method) {
+            assert!(std::time::Instant::now() < deadline, "no {method}");
+            let event = self.receive();
+            self.events.push(event);
+        }
+    }
+
+    fn open(&mut self, url: &str) {
+        self.events.clear();
+        self.call("Page.navigate", serde_json::json!({"url": url}));
+        self.wait_for("Page.loadEventFired");
+    }
+
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true}),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// The page's HTML, read through the DOM domain (works with scripts disabled).
+    fn html(&mut self) -> String {
+        let doc = self.call("DOM.getDocument", serde_json::json!({"depth": 0}));
+        let out = self.call(
+            "DOM.getOuterHTML",
+            serde_json::json!({"nodeId": doc["root"]["nodeId"]}),
+        );
+        out["outerHTML"].as_str().unwrap().to_owned()
+    }
+
+    /// Requests, console errors and exceptions seen since the last `open`.
+    fn check_clean(&self, site_url: &str) -> usize {
+        let mut requests = 0;
+        for e in &self.events {
+            match e["method"].as_str() {
+                Some("Network.requestWillBeSent") => {
+                    let url = e["params"]["request"]["url"].as_str().unwrap();
+                    assert!(
+                        url.starts_with(&format!("{site_url}/")) || url.starts_with("data:"),
+                        "request outside the site: {url}"
+                    );
+                    requests += 1;
+                }
+                Some("Runtime.exceptionThrown") => panic!("exception: {}", e["params"]),
+                Some("Runtime.consoleAPICalled") if e["params"]["type"] == "error" => {
+                    panic!("console error: {}", e["params"])
+                }
+                Some("Log.entryAdded") if e["params"]["entry"]["level"] == "error" => {
+                    panic!("logged error: {}", e["params"]["entry"])
+                }
+                _ => {}
+            }
+        }
+        requests
+    }
+}
+
+impl Drop for Cdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
+    let env = start().await;
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let site_url = format!("file://{}", site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+
+    // With JavaScript: a search by address, its thread link, clicked.
+    cdp.open(&format!("{site_url}/index.html#q=welcome"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while cdp.eval("document.body.getAttribute('data-search-done')") != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "search did not finish"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(
+        cdp.eval("document.querySelector('#results .hit-text').textContent"),
+        "Welcome to Engineering!"
+    );
+    assert!(
+        cdp.check_clean(&site_url) >= 4,
+        "page, css, js and index files"
+    );
+    cdp.events.clear();
+    cdp.eval("document.querySelector('#results .hit-thread').click()");
+    cdp.wait_for("Page.loadEventFired");
+    let url = cdp.eval("location.href");
+    assert!(url.as_str().unwrap().contains("/t-"), "{url}");
+    assert!(cdp.html().contains("Thanks! Glad to be here."));
+    cdp.check_clean(&site_url);
+
+    // Without JavaScript: the index links the channels, and a month page shows messages.
+    cdp.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({"value": true}),
+    );
+    cdp.open(&format!("{site_url}/index.html"));
+    let index = cdp.html();
+    assert!(index.contains("Town Square") && index.contains("Search needs JavaScript"));
+    let href = index
+        .split("<a href=\"")
+        .find_map(|s| {
+            s.split_once("\">Town Square</a>")
+                .map(|(h, _)| h.to_owned())
+        })
+        .expect("the index links Town Square");
+    cdp.open(&format!("{site_url}/{href}"));
+    let channel = cdp.html();
+    let month = between(&channel, "<ul class=\"months\"><li>", "</li>")
+        .and_then(|li| between(li, "href=\"", "\""))
+        .expect("a month page link")
+        .to_owned();
+    let dir = Path::new(&href).parent().unwrap().display().to_string();
+    cdp.open(&format!("{site_url}/{dir}/{month}"));
+    let page = cdp.html();
+    assert!(page.contains("Welcome to Engineering!"));
+    assert!(page.contains("2 replies"));
+    assert!(page.matches("<article id=\"p-").count() >= 3);
+    cdp.check_clean(&site_url);
+}
+
+/// Search on terms too frequent for one file: their postings are in chunks, and a query
+/// loads only the chunks it needs (the newest, or those where a rarer term's posts fall).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frequent_terms_load_only_the_chunks_a_query_needs() {
+    let env = start().await;
+    let posts = 2 * html::search::CHUNK + 500;
+    env.server.with_workspace(|w| {
+        let dev = w.channel_id("eng", "town-square");
+        w.create_post(&dev, "bob", "common needle in the oldest chunk", None);
+        for i in 0..posts {
+            w.create_post(&dev, "alice", &format!("common filler {i}"), None);
+        }
+    });
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let profile = env.dir.path().join("profile");
+    let base = format!("file://{}", site.display());
+    let run = |q: &str| {
+        let d = dump(&format!("{base}/index.html#q={q}"), &profile);
+        assert!(d.dom.contains("data-search-done=\"1\""), "{q}: {}", d.log);
+        let resources = between(&d.dom, "data-resources=\"", "\"")
+            .unwrap()
+            .to_owned();
+        let chunks = resources
+            .split(' ')
+            .filter(|r| r.contains("/search/c/"))
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        (hits(&d.dom), chunks)
+    };
+    let (found, chunks) = run("needle%20common");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].text, "common needle in the oldest chunk");
+    assert_eq!(
+        chunks, 1,
+        "only the chunk of `common` that holds the needle"
+    );
+
+    let (found, chunks) = run("common%20filler");
+    assert_eq!(found.len(), 20);
+    assert_eq!(found[0].text, format!("common filler {}", posts - 1));
+    assert_eq!(chunks, 2, "the newest chunk of each term");
+}
