@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::blobs::StoredBlob;
-use crate::mm::wire::{self, Raw};
+use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
@@ -306,7 +306,7 @@ impl Catalog {
     // ----- users ---------------------------------------------------------------------------
 
     /// Stores users, each unless we already hold a version at least as new.
-    pub fn upsert_users(&mut self, users: &[Raw<wire::User>]) -> Result<()> {
+    pub fn upsert_users(&mut self, users: &[Raw<object::User>]) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         {
             let mut stmt = tx
@@ -405,7 +405,7 @@ impl Catalog {
 
     // ----- teams ---------------------------------------------------------------------------
 
-    pub fn upsert_team(&mut self, team: &Raw<wire::Team>, selected: bool) -> Result<()> {
+    pub fn upsert_team(&mut self, team: &Raw<object::Team>, selected: bool) -> Result<()> {
         let t = &team.value;
         self.conn
             .prepare_cached(
@@ -439,7 +439,7 @@ impl Catalog {
     pub fn replace_team_members(
         &mut self,
         team_id: &str,
-        members: &[Raw<wire::TeamMember>],
+        members: &[Raw<object::TeamMember>],
         now: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
@@ -463,7 +463,7 @@ impl Catalog {
 
     pub fn upsert_channel(
         &mut self,
-        channel: &Raw<wire::Channel>,
+        channel: &Raw<object::Channel>,
         selected: bool,
         export_name: Option<&str>,
     ) -> Result<()> {
@@ -513,7 +513,7 @@ impl Catalog {
     pub fn replace_channel_members(
         &mut self,
         channel_id: &str,
-        members: &[Raw<wire::ChannelMember>],
+        members: &[Raw<object::ChannelMember>],
         now: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
@@ -578,7 +578,10 @@ impl Catalog {
 
     /// Stores a file info fetched on its own (a post that came without `metadata.files`);
     /// returns it when its bytes are still to fetch.
-    pub fn upsert_file_info(&mut self, info: &Raw<wire::FileInfo>) -> Result<Option<PendingFile>> {
+    pub fn upsert_file_info(
+        &mut self,
+        info: &Raw<object::FileInfo>,
+    ) -> Result<Option<PendingFile>> {
         posts::upsert_file(&self.conn, &self.path, info)
     }
 
@@ -588,7 +591,7 @@ impl Catalog {
     /// Returns the emojis whose image must be (re)fetched: `(id, update_at)`.
     pub fn replace_emojis(
         &mut self,
-        emojis: &[Raw<wire::Emoji>],
+        emojis: &[Raw<object::Emoji>],
         now: i64,
     ) -> Result<Vec<(String, i64)>> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Catalog, Context, PendingFile, Result};
-use crate::mm::wire::{self, Raw};
+use crate::model::object::{self, Raw};
 
 /// A cursor walk over a channel's history (first backfill, truncation recovery, forced
 /// rescan), persisted so an interrupted walk resumes where it stopped.
@@ -95,7 +95,7 @@ impl Catalog {
     pub fn apply_posts_page(
         &mut self,
         channel_id: &str,
-        posts: &[Raw<wire::Post>],
+        posts: &[Raw<object::Post>],
         cursor: &ChannelCursor,
         outcome_note: &str,
         now: i64,
@@ -210,7 +210,7 @@ struct Stored {
 fn upsert_post(
     tx: &Connection,
     path: &Path,
-    post: &Raw<wire::Post>,
+    post: &Raw<object::Post>,
     outcome: &mut PageOutcome,
 ) -> Result<()> {
     let p = &post.value;
@@ -287,7 +287,7 @@ fn upsert_post(
 fn insert_post(
     tx: &Connection,
     path: &Path,
-    post: &Raw<wire::Post>,
+    post: &Raw<object::Post>,
     seen_live: bool,
 ) -> Result<()> {
     let p = &post.value;
@@ -307,13 +307,13 @@ fn insert_post(
 fn store_files_and_reactions(
     tx: &Connection,
     path: &Path,
-    post: &Raw<wire::Post>,
+    post: &Raw<object::Post>,
     outcome: &mut PageOutcome,
 ) -> Result<()> {
     let p = &post.value;
     let mut described = HashSet::new();
     for raw in &p.metadata.files {
-        let info: Raw<wire::FileInfo> = match Raw::parse(raw.clone()) {
+        let info: Raw<object::FileInfo> = match Raw::parse(raw.clone()) {
             Ok(info) => info,
             Err(_) => continue, // a malformed file info: the post JSON still holds it
         };
@@ -329,7 +329,7 @@ fn store_files_and_reactions(
 
     let mut current = HashSet::new();
     for raw in &p.metadata.reactions {
-        let Ok(reaction) = Raw::<wire::Reaction>::parse(raw.clone()) else {
+        let Ok(reaction) = Raw::<object::Reaction>::parse(raw.clone()) else {
             continue;
         };
         let r = &reaction.value;
@@ -363,7 +363,7 @@ fn store_files_and_reactions(
 pub(super) fn upsert_file(
     conn: &Connection,
     path: &Path,
-    info: &Raw<wire::FileInfo>,
+    info: &Raw<object::FileInfo>,
 ) -> Result<Option<PendingFile>> {
     let f = &info.value;
     let pending: bool = conn
@@ -391,7 +391,7 @@ pub(super) fn upsert_file(
 
 /// A server edit-history row (`original_id` set): a version of its post whose content the
 /// server no longer sends (it is blanked); our own copy, if any, carries the text.
-fn record_history_row(tx: &Connection, path: &Path, row: &wire::Post) -> Result<()> {
+fn record_history_row(tx: &Connection, path: &Path, row: &object::Post) -> Result<()> {
     let known: bool = tx
         .prepare_cached("SELECT 1 FROM posts WHERE id = ?1")
         .and_then(|mut s| s.exists([&row.original_id]))
