@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod import;
 pub mod mm;
 pub mod mock;
 pub mod model;

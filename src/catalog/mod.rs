@@ -7,6 +7,7 @@
 //! transaction. Every function that writes more than one row does so in one transaction.
 
 mod check;
+mod import;
 mod posts;
 mod query;
 mod read;
@@ -21,6 +22,7 @@ use crate::blobs::StoredBlob;
 use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
+pub use import::{ImportOutcome, ImportedPost};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
 pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,
@@ -40,6 +42,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_query.sql",
         include_str!("../../schema/0002_query.sql"),
+    ),
+    // Provenance of imported posts and runs (`matterbak import`).
+    (
+        "0003_import.sql",
+        include_str!("../../schema/0003_import.sql"),
     ),
 ];
 
