@@ -20,26 +20,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
+source "$here/lib.sh"
+cd "$work"
 echo "== installing Python matterbak 0.4.0 into a virtualenv"
-if ! python3 -m venv "$work/venv" >/dev/null 2>&1; then
-    # Debian's python3 ships venv separately.
-    apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$work/venv"
-fi
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.4.0"
+install_python 0.4.0 "$work/venv"
 
 echo "== starting the mock server"
-mkfifo "$work/hold"
-"$ours" mock-server --addr 127.0.0.1:0 > "$work/url" < "$work/hold" &
-server_pid=$!
-exec 3> "$work/hold"   # keep the server's stdin open until we exit
-for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
-url=$(head -n1 "$work/url")
-[ -n "$url" ] || { echo "conformance: mock server did not start"; exit 2; }
-printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
-chmod 600 "$work/credentials.json"
-cp "$here/../../src/mock/sample_channels.json" "$work/channels.json"
-cd "$work"
+start_mock
 
 run_python() {
     TZ=UTC "$work/venv/bin/matterbak" --credentials credentials.json --channels channels.json \
@@ -61,8 +48,7 @@ python3 "$here/compare.py" py/data rs/data py/matterbak_alice.zip rs/matterbak_a
 
 round=update
 echo "== round 2: update after mutations"
-curl -fsS -X POST "$url/__mock/scenario/update" > /dev/null 2>&1 \
-    || python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/scenario/update', method='POST'))"
+apply_update
 run_python --update-old-posts
 run_ours
 python3 "$here/compare.py" py/data rs/data py/matterbak_alice.zip rs/matterbak_alice.zip
