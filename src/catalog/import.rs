@@ -14,6 +14,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::posts::load_stored;
 use super::{Catalog, Context, Result};
 use crate::blobs::StoredBlob;
 use crate::model::object::{self, Raw};
@@ -34,14 +35,6 @@ pub struct ImportOutcome {
 pub struct ImportedPost<'a> {
     pub post: &'a Raw<object::Post>,
     pub source: &'a str,
-}
-
-struct Stored {
-    update_at: i64,
-    edit_at: i64,
-    seen_live: bool,
-    message: String,
-    json: String,
 }
 
 impl Catalog {
@@ -350,23 +343,7 @@ fn import_post(
     if !p.original_id.is_empty() {
         return Ok(()); // a server history row: backups hold none, and it has no content
     }
-    let stored: Option<Stored> = tx
-        .prepare_cached(
-            "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([&p.id], |r| {
-                Ok(Stored {
-                    update_at: r.get(0)?,
-                    edit_at: r.get(1)?,
-                    seen_live: r.get(2)?,
-                    message: r.get(3)?,
-                    json: r.get(4)?,
-                })
-            })
-            .optional()
-        })
-        .ctx(path, "read post")?;
+    let stored = load_stored(tx, path, &p.id)?;
     let has_content = p.delete_at == 0 || !p.message.is_empty();
     if stored.is_some() {
         // Of several backups holding a post, the first by name is named, whatever the order

@@ -199,12 +199,32 @@ fn store_cursor(
     Ok(())
 }
 
-struct Stored {
-    update_at: i64,
-    edit_at: i64,
-    seen_live: bool,
-    message: String,
-    json: String,
+/// What the catalog holds of a post, for merging a newer or older copy into it.
+pub(super) struct Stored {
+    pub(super) update_at: i64,
+    pub(super) edit_at: i64,
+    pub(super) seen_live: bool,
+    pub(super) message: String,
+    pub(super) json: String,
+}
+
+pub(super) fn load_stored(tx: &Connection, path: &Path, post_id: &str) -> Result<Option<Stored>> {
+    tx.prepare_cached(
+        "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([post_id], |r| {
+            Ok(Stored {
+                update_at: r.get(0)?,
+                edit_at: r.get(1)?,
+                seen_live: r.get(2)?,
+                message: r.get(3)?,
+                json: r.get(4)?,
+            })
+        })
+        .optional()
+    })
+    .ctx(path, "read post")
 }
 
 fn upsert_post(
@@ -219,23 +239,7 @@ fn upsert_post(
     }
     outcome.channel_membership_changed |= CHANNEL_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
     outcome.team_membership_changed |= TEAM_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
-    let stored: Option<Stored> = tx
-        .prepare_cached(
-            "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([&p.id], |r| {
-                Ok(Stored {
-                    update_at: r.get(0)?,
-                    edit_at: r.get(1)?,
-                    seen_live: r.get(2)?,
-                    message: r.get(3)?,
-                    json: r.get(4)?,
-                })
-            })
-            .optional()
-        })
-        .ctx(path, "read post")?;
+    let stored = load_stored(tx, path, &p.id)?;
 
     if p.delete_at > 0 {
         // The server blanks deleted posts: keep what we hold, only record the deletion.
