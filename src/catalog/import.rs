@@ -528,3 +528,124 @@ fn store_files_and_reactions(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Access, testing::query_strings};
+    use serde_json::value::RawValue;
+
+    fn raw<T: serde::de::DeserializeOwned>(json: &str) -> Raw<T> {
+        Raw::parse(RawValue::from_string(json.to_owned()).unwrap()).unwrap()
+    }
+
+    /// A version of post p1: `edit_at` = `update_at` = the edit's time, text `v<edit>`.
+    fn version(edit_at: i64) -> Raw<object::Post> {
+        raw(&format!(
+            r#"{{"id":"p1","channel_id":"c1","create_at":1,"update_at":{},"edit_at":{edit_at},"message":"v{edit_at}"}}"#,
+            edit_at.max(1)
+        ))
+    }
+
+    fn catalog_with_channel(dir: &Path) -> Catalog {
+        let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
+        let channel = raw(r#"{"id":"c1","type":"O","name":"c","update_at":1}"#);
+        catalog.import_channel(&channel, None).unwrap();
+        catalog
+    }
+
+    fn import(catalog: &mut Catalog, post: &Raw<object::Post>, source: &str) -> ImportOutcome {
+        let page = [ImportedPost { post, source }];
+        catalog.import_posts("c1", &page).unwrap()
+    }
+
+    fn state(catalog: &Catalog) -> Vec<String> {
+        let mut rows = query_strings(catalog, "SELECT message, edit_at, imported_from FROM posts");
+        rows.extend(query_strings(
+            catalog,
+            "SELECT replaced_at, edit_at, message FROM post_versions ORDER BY replaced_at",
+        ));
+        rows
+    }
+
+    #[test]
+    fn versions_from_several_backups_form_the_same_chain_in_any_order() {
+        // Versions edited at 0 (original), 10 and 20: each order of three backups.
+        let orders = [
+            [0, 10, 20],
+            [0, 20, 10],
+            [10, 0, 20],
+            [10, 20, 0],
+            [20, 0, 10],
+            [20, 10, 0],
+        ];
+        let mut states = Vec::new();
+        for order in orders {
+            let dir = tempfile::tempdir().unwrap();
+            let mut catalog = catalog_with_channel(dir.path());
+            for edit_at in order {
+                let source = format!("backup-{edit_at}");
+                import(&mut catalog, &version(edit_at), &source);
+            }
+            let once = state(&catalog);
+            // Importing any of them again changes nothing.
+            for edit_at in order {
+                let outcome = import(&mut catalog, &version(edit_at), "backup-z");
+                assert_eq!(outcome, ImportOutcome::default());
+            }
+            assert_eq!(state(&catalog), once);
+            states.push(once);
+        }
+        assert_eq!(
+            states[0],
+            [
+                "v20|20|backup-0",
+                "10|0|v0", // the original, replaced by the edit at 10
+                "20|10|v10"
+            ]
+        );
+        assert!(states.iter().all(|s| *s == states[0]), "{states:#?}");
+    }
+
+    #[test]
+    fn a_post_a_sync_saw_only_deleted_gets_its_content_from_the_backup() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_with_channel(dir.path());
+        // What the server sends for a deleted post: blanked, delete_at set.
+        let blanked = raw(
+            r#"{"id":"p1","channel_id":"c1","create_at":1,"update_at":50,"delete_at":50,"message":""}"#,
+        );
+        catalog
+            .apply_posts_page("c1", &[blanked], &Default::default(), "ok", 60)
+            .unwrap();
+        let outcome = import(&mut catalog, &version(10), "old");
+        assert_eq!(outcome.posts_updated, 1);
+        assert_eq!(
+            query_strings(
+                &catalog,
+                "SELECT message, delete_at, update_at, seen_live, imported_from FROM posts"
+            ),
+            ["v10|50|50|1|old"]
+        );
+    }
+
+    #[test]
+    fn a_post_missing_from_a_complete_sync_of_its_channel_is_stored_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_with_channel(dir.path());
+        let cursor = crate::catalog::ChannelCursor {
+            watermark: Some(1000),
+            walk: None,
+        };
+        catalog.store_cursor("c1", &cursor, "ok", 2000).unwrap();
+        import(&mut catalog, &version(0), "old");
+        let later = raw::<object::Post>(
+            r#"{"id":"p2","channel_id":"c1","create_at":1500,"update_at":1500,"message":"after the sync"}"#,
+        );
+        import(&mut catalog, &later, "new");
+        assert_eq!(
+            query_strings(&catalog, "SELECT id, delete_at FROM posts ORDER BY id"),
+            ["p1|1000", "p2|0"]
+        );
+    }
+}

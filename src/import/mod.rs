@@ -548,3 +548,56 @@ fn run_summary(report: &ImportReport) -> RunSummary {
         error: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_classified_by_their_place_in_the_layout() {
+        let t = "teams/t1__eng";
+        let c = "teams/t1__eng/c1__town-square";
+        let cases: &[(&str, Option<Role>)] = &[
+            ("users/u1__bob.json", Some(Role::User)),
+            ("users/u1__bob__image.png", Some(Role::UserImage)),
+            ("teams/t1__eng.json", Some(Role::Team)),
+            ("teams/t1__eng__members.json", Some(Role::TeamMembers)),
+            ("teams/t1__icon.png", Some(Role::TeamIcon)),
+            (&format!("{t}/c1__town-square.json"), Some(Role::Channel)),
+            (
+                &format!("{t}/c1__town-square__members.json"),
+                Some(Role::ChannelMembers),
+            ),
+            (
+                &format!("{t}/c1__town-square__threads.json"),
+                Some(Role::Threads),
+            ),
+            (
+                &format!("{c}/20240101-120000000000__p1.json"),
+                Some(Role::Post),
+            ),
+            (&format!("{c}/files/f1.json"), Some(Role::FileInfo)),
+            (&format!("{c}/files/f1__report.pdf"), Some(Role::FileBytes)),
+            ("direct/c2__bob.json", Some(Role::Channel)),
+            (
+                "groups/c3__bob__carol__members.json",
+                Some(Role::ChannelMembers),
+            ),
+            (
+                "direct/c2__bob/20240101-120000000000__p2.json",
+                Some(Role::Post),
+            ),
+            ("emojis/e1__parrot.json", Some(Role::Emoji)),
+            ("emojis/e1__parrot.gif", Some(Role::EmojiImage)),
+            ("users/notes.txt", None),
+            (&format!("{c}/readme.txt"), None),
+            ("teams/t1__eng/c1__town-square/files/nested/x.json", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(role(path), *want, "{path}");
+        }
+        assert_eq!(channel_of(&format!("{c}/files/f1__a__b.pdf")), (c, "c1"));
+        assert_eq!(id_prefix("teams/t1__icon.png"), "t1");
+        assert_eq!(id_prefix("x/files/f1.json"), "f1");
+    }
+}
