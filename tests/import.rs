@@ -105,6 +105,13 @@ async fn a_backup_imported_into_an_empty_archive_exports_file_for_file() {
             rows(&c, "SELECT source, outcome, posts_written FROM sync_runs"),
             [format!("{source}|ok|{posts}")]
         );
+        // Search finds imported posts like synced ones.
+        let search = bin(
+            &["search", "--json", "--archive"],
+            &[&archive, Path::new("lunch")],
+        );
+        let hits: serde_json::Value = serde_json::from_slice(&search.stdout).unwrap();
+        assert!(!hits.as_array().unwrap().is_empty(), "{}", text(&search));
         let stats = bin(&["stats", "--archive"], &[&archive]);
         let stdout = String::from_utf8_lossy(&stats.stdout);
         assert!(
@@ -263,6 +270,12 @@ async fn damaged_backups_fail_items_and_foreign_paths_are_refused() {
         .find(|(p, _)| p.contains("__off-topic/") && p.ends_with(".json") && !p.contains("/files/"))
         .unwrap();
     std::fs::write(backup.join(&victim), &bytes[..bytes.len() / 2]).unwrap();
+    // A threads file of a matterbak before 0.4 (a list of lists) is recognised, not failed.
+    let (threads, _) = tree(&backup)
+        .into_iter()
+        .find(|(p, _)| p.ends_with("__threads.json"))
+        .unwrap();
+    std::fs::write(backup.join(&threads), r#"[["a", "b"]]"#).unwrap();
     let archive = dir.join("damaged");
     let out = import(&archive, &[&backup]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -270,6 +283,13 @@ async fn damaged_backups_fail_items_and_foreign_paths_are_refused() {
     assert!(
         stderr.contains(&format!(
             "failed: {}: {victim}: invalid JSON",
+            backup.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "note: {}: {threads}: threads file of a matterbak older than 0.4",
             backup.display()
         )),
         "{stderr}"
