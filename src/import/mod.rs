@@ -197,17 +197,24 @@ pub fn import_backup(
         now,
         report: ImportReport::default(),
     };
-    let mut by_role: Vec<(Role, usize, String)> = Vec::new();
-    for (index, path) in run.backup.indexed() {
-        match role(&path) {
-            Some(role) => by_role.push((role, index, path)),
-            None => run.fail(&path, "not part of the matterbak layout".into()),
+    // Entries are numbered in path order, so a stable sort by role keeps the posts of a
+    // channel together and in time order; only indices are held (a backup of 200,000 posts
+    // has as many paths).
+    let mut by_role: Vec<(Role, usize)> = Vec::new();
+    for index in 0..run.backup.len() {
+        let path = run.backup.entry_path(index);
+        match role(path) {
+            Some(role) => by_role.push((role, index)),
+            None => {
+                let path = path.to_owned();
+                run.fail(&path, "not part of the matterbak layout".into());
+            }
         }
     }
-    // Dependency order; inside a role, path order (posts of a channel together, by time).
-    by_role.sort_by(|a, b| (a.0, &a.2).cmp(&(b.0, &b.2)));
+    by_role.sort_by_key(|(role, _)| *role);
     let mut posts = Vec::new();
-    for (role, index, path) in by_role {
+    for (role, index) in by_role {
+        let path = run.backup.entry_path(index).to_owned();
         if role != Role::Post {
             run.flush_posts(&mut posts)?;
         }

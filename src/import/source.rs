@@ -128,13 +128,18 @@ impl Backup {
         }
     }
 
-    /// Index of each entry, for `read`/`copy_to`, with its path.
-    pub fn indexed(&self) -> Vec<(usize, String)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .map(|(i, (p, _))| (i, p.clone()))
-            .collect()
+    /// How many files the backup holds; entries are numbered `0..len()` in path order.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The relative path of an entry.
+    pub fn entry_path(&self, entry: usize) -> &str {
+        &self.entries[entry].0
     }
 }
 
