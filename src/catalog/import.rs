@@ -78,54 +78,65 @@ impl Catalog {
         )
     }
 
-    /// Teams of a backup were archived there, so they are selected here.
+    /// Teams of a backup were archived there, so they are selected here (whichever version
+    /// of the team is newer).
     pub fn import_team(&mut self, team: &Raw<object::Team>) -> Result<u64> {
-        self.import_rows(
-            "INSERT INTO teams (id, name, display_name, update_at, delete_at, last_team_icon_update, json, selected)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
-             ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name,
-                update_at = excluded.update_at, delete_at = excluded.delete_at,
-                last_team_icon_update = excluded.last_team_icon_update, json = excluded.json, selected = 1
-             WHERE excluded.update_at > teams.update_at OR teams.selected = 0",
-            std::slice::from_ref(team),
-            |stmt, team| {
-                let t = &team.value;
-                stmt.execute(params![
-                    t.id,
-                    t.name,
-                    t.display_name,
-                    t.update_at,
-                    t.delete_at,
-                    t.last_team_icon_update,
-                    team.json()
-                ])
-            },
-        )
+        let t = &team.value;
+        let changed = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO teams (id, name, display_name, update_at, delete_at, last_team_icon_update, json, selected)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, display_name = excluded.display_name,
+                    update_at = excluded.update_at, delete_at = excluded.delete_at,
+                    last_team_icon_update = excluded.last_team_icon_update, json = excluded.json
+                 WHERE excluded.update_at > teams.update_at",
+            )
+            .and_then(|mut s| {
+                s.execute(params![t.id, t.name, t.display_name, t.update_at, t.delete_at, t.last_team_icon_update, team.json()])
+            })
+            .ctx(&self.path, "import team")?;
+        let selected = self
+            .conn
+            .prepare_cached("UPDATE teams SET selected = 1 WHERE id = ?1 AND selected = 0")
+            .and_then(|mut s| s.execute([&t.id]))
+            .ctx(&self.path, "import team")?;
+        Ok((changed + selected) as u64)
     }
 
-    /// Channels of a backup were archived there, so they are selected here. `export_name`
-    /// is the backup's name for a direct or group channel (other usernames); a name the
-    /// catalog already holds wins, since a sync derived it from the server.
+    /// Channels of a backup were archived there, so they are selected here (whichever
+    /// version is newer). `export_name` is the backup's name for a direct or group channel
+    /// (other usernames); a name the catalog already holds wins, since a sync derived it
+    /// from the server.
     pub fn import_channel(
         &mut self,
         channel: &Raw<object::Channel>,
         export_name: Option<&str>,
     ) -> Result<u64> {
         let c = &channel.value;
-        self.conn
+        let changed = self
+            .conn
             .prepare_cached(
                 "INSERT INTO channels (id, team_id, type, name, display_name, update_at, delete_at, json, selected, export_name)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9)
                  ON CONFLICT (id) DO UPDATE SET team_id = excluded.team_id, type = excluded.type, name = excluded.name,
                     display_name = excluded.display_name, update_at = excluded.update_at, delete_at = excluded.delete_at,
-                    json = excluded.json, selected = 1, export_name = coalesce(channels.export_name, excluded.export_name)
-                 WHERE excluded.update_at > channels.update_at OR channels.selected = 0",
+                    json = excluded.json
+                 WHERE excluded.update_at > channels.update_at",
             )
             .and_then(|mut s| {
                 s.execute(params![c.id, c.team_id, c.kind, c.name, c.display_name, c.update_at, c.delete_at, channel.json(), export_name])
             })
-            .map(|n| n as u64)
-            .ctx(&self.path, "import channel")
+            .ctx(&self.path, "import channel")?;
+        let selected = self
+            .conn
+            .prepare_cached(
+                "UPDATE channels SET selected = 1, export_name = coalesce(export_name, ?2)
+                 WHERE id = ?1 AND (selected = 0 OR export_name IS NULL AND ?2 IS NOT NULL)",
+            )
+            .and_then(|mut s| s.execute(params![c.id, export_name]))
+            .ctx(&self.path, "import channel")?;
+        Ok((changed + selected) as u64)
     }
 
     /// Adds the members of a backup's list that the catalog lacks, after the ones it has.
