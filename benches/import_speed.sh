@@ -17,12 +17,17 @@ posts=${1:-200000} attachments=${2:-1000} bytes=${3:-65536}
 work=$(mktemp -d -p "${TMPDIR:-/tmp}")
 trap 'rm -rf "$work"' EXIT
 "$bin/examples/synth_archive" "$work/source" "$posts" "$attachments" "$bytes" 2>/dev/null
-"$bin/matterbak" export --archive "$work/source" -d "$work/backup" --no-zip >/dev/null 2>&1
+"$bin/matterbak" export --archive "$work/source" -d "$work/backup" -o "$work/backup.zip" >/dev/null 2>&1
 sync
-/usr/bin/time -f "%e %M" -o "$work/t" "$bin/matterbak" import --archive "$work/archive" "$work/backup" > "$work/out"
-read -r secs rss_kb < "$work/t"
-imported=$("$bin/matterbak" sql --archive "$work/archive" --format csv "SELECT count(*) FROM posts" | tail -n 1)
-[ "$imported" = "$posts" ] || { echo "import_speed: $imported of $posts posts imported"; cat "$work/out"; exit 1; }
-awk -v s="$secs" -v k="$rss_kb" -v p="$posts" -v prof="$profile" 'BEGIN {
-    printf "import (%s build): %d posts in %.2f s = %.0f posts/s (target >= 20000); peak RSS %.0f MB (target < 150)\n", prof, p, s, p / s, k / 1024
-}'
+# import_one NAME BACKUP: times the import of BACKUP into a new archive and checks its posts.
+import_one() {
+    /usr/bin/time -f "%e %M %U %S" -o "$work/t" "$bin/matterbak" import --archive "$work/archive-$1" "$2" > "$work/out"
+    read -r secs rss_kb user sys < "$work/t"
+    imported=$("$bin/matterbak" sql --archive "$work/archive-$1" --format csv "SELECT count(*) FROM posts" | tail -n 1)
+    [ "$imported" = "$posts" ] || { echo "import_speed: $imported of $posts posts imported"; cat "$work/out"; exit 1; }
+    awk -v s="$secs" -v k="$rss_kb" -v p="$posts" -v prof="$profile" -v what="$1" -v u="$user" -v y="$sys" 'BEGIN {
+        printf "import of the %s (%s build): %d posts in %.2f s = %.0f posts/s (target >= 20000), %.2f s of CPU; peak RSS %.0f MB (target < 150)\n", what, prof, p, s, p / s, u + y, k / 1024
+    }'
+}
+import_one dir "$work/backup"
+import_one zip "$work/backup.zip"
