@@ -276,6 +276,12 @@ async fn damaged_backups_fail_items_and_foreign_paths_are_refused() {
         .find(|(p, _)| p.ends_with("__threads.json"))
         .unwrap();
     std::fs::write(backup.join(&threads), r#"[["a", "b"]]"#).unwrap();
+    // An attachment cut off mid-write: a failed item, its bytes not taken.
+    let (attachment, bytes) = tree(&backup)
+        .into_iter()
+        .find(|(p, _)| p.contains("/files/") && !p.ends_with(".json"))
+        .unwrap();
+    std::fs::write(backup.join(&attachment), &bytes[..bytes.len() / 2]).unwrap();
     let archive = dir.join("damaged");
     let out = import(&archive, &[&backup]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -294,11 +300,24 @@ async fn damaged_backups_fail_items_and_foreign_paths_are_refused() {
         )),
         "{stderr}"
     );
+    assert!(
+        stderr.contains(&format!(
+            "failed: {}: {attachment}: {} bytes, but its file info says {}: truncated or damaged",
+            backup.display(),
+            bytes.len() / 2,
+            bytes.len()
+        )),
+        "{stderr}"
+    );
     let c = catalog(&archive);
     assert_eq!(count(&c, "SELECT count(*) FROM posts"), posts - 1);
     assert_eq!(
         rows(&c, "SELECT outcome, failures FROM sync_runs"),
-        ["partial|1"]
+        ["partial|2"]
+    );
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM files WHERE blob IS NULL"),
+        1
     );
     drop(c);
 

@@ -266,14 +266,16 @@ impl Catalog {
         Ok(outcome)
     }
 
-    /// Whether a file's bytes are archived already (then a backup's copy costs nothing);
-    /// None when the catalog has no info for the file.
-    pub fn file_has_blob(&self, file_id: &str) -> Result<Option<bool>> {
-        self.exists_with(
-            "SELECT blob IS NOT NULL FROM files WHERE id = ?1",
-            file_id,
-            "read file",
-        )
+    /// Whether a file's bytes are archived already (then a backup's copy costs nothing),
+    /// and the size its file info states; None when the catalog has no info for the file.
+    pub fn file_blob_state(&self, file_id: &str) -> Result<Option<(bool, i64)>> {
+        self.conn
+            .prepare_cached("SELECT blob IS NOT NULL, size FROM files WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .ctx(&self.path, "read file")
     }
 
     /// Stores a file info the catalog lacks; returns whether it was new.

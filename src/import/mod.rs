@@ -466,12 +466,15 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// An attachment's bytes. A copy shorter or longer than its file info says is a failed
+    /// item (the Python tool writes in place, so a killed backup leaves truncated files).
     fn file_bytes(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
         let file_id = id_prefix(path).to_owned();
-        match self.catalog.file_has_blob(&file_id)? {
-            Some(true) => Ok(()), // archived already: costs nothing
-            Some(false) => {
-                let Some(blob) = self.store(index, path)? else {
+        match self.catalog.file_blob_state(&file_id)? {
+            Some((true, _)) => Ok(()), // archived already: costs nothing
+            Some((false, size)) => {
+                let expected = u64::try_from(size).ok().filter(|s| *s > 0);
+                let Some(blob) = self.store(index, path, expected)? else {
                     return Ok(());
                 };
                 self.catalog.import_file_blob(&file_id, &blob, self.now)?;
@@ -510,21 +513,31 @@ impl Run<'_> {
         }
         let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
         let content_type = format!("image/{extension}");
-        if let Some(blob) = self.store(index, path)? {
+        if let Some(blob) = self.store(index, path, None)? {
             self.catalog
                 .set_image(owner, &id, &blob, &content_type, 0, self.now)?;
         }
         Ok(())
     }
 
-    /// Streams a binary into the blob store (hashing as it goes); None when unreadable.
+    /// Streams a binary into the blob store (hashing as it goes); None, with a failed item,
+    /// when unreadable or not of the `expected` size (then nothing is stored).
     fn store(
         &mut self,
         index: usize,
         path: &str,
+        expected: Option<u64>,
     ) -> Result<Option<crate::blobs::StoredBlob>, ImportError> {
         let mut writer = self.blobs.writer()?;
         match self.backup.copy_to(index, &mut writer as &mut dyn Write) {
+            Ok(size) if expected.is_some_and(|want| want != size) => {
+                let want = expected.unwrap_or_default();
+                self.fail(
+                    path,
+                    format!("{size} bytes, but its file info says {want}: truncated or damaged"),
+                );
+                return Ok(None);
+            }
             Ok(_) => {}
             Err(e) => {
                 self.fail(path, format!("cannot read: {e}"));
