@@ -170,7 +170,20 @@ pub fn import_backups(
         let started = now_ms();
         let source = backup.path().display().to_string();
         let run = catalog.begin_import_run(started, env!("CARGO_PKG_VERSION"), &source)?;
-        let report = import_backup(&mut catalog, &blobs, backup, started)?;
+        let report = match import_backup(&mut catalog, &blobs, backup, started) {
+            Ok(report) => report,
+            Err(e) => {
+                // Recorded as sync records its fatal errors, as far as the catalog still lets
+                // us; the error itself is returned.
+                let failed = RunSummary {
+                    outcome: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..RunSummary::default()
+                };
+                let _ = catalog.finish_run(run, now_ms(), &failed);
+                return Err(e);
+            }
+        };
         catalog.finish_run(run, now_ms(), &run_summary(&report))?;
         reports.push(report);
     }
