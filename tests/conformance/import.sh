@@ -12,18 +12,7 @@
 # usage: tests/conformance/import.sh [path/to/matterbak]   (default: target/debug/matterbak)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-ours=${1:-$here/../../target/debug/matterbak}
-ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
-[ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
-
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-source "$here/lib.sh"
+source "$here/lib.sh" "${1:-}"
 cd "$work"
 
 fail() { echo "import conformance: $*"; exit 1; }

@@ -1,7 +1,20 @@
-# Shared by the conformance scripts (sourced, not run): a throwaway virtualenv with a given
-# Python matterbak from PyPI, and our mock server on loopback with credentials and channels
-# files for alice in the current directory. Expects $work (a temp dir) and $ours (our binary);
-# sets $url and $server_pid.
+# Shared by the conformance scripts (sourced, not run, as `source lib.sh [path/to/matterbak]`
+# with $here set to this folder): sets $ours (our binary, default target/debug/matterbak) and
+# $work (a temp dir removed on exit, with the mock server it started); provides a throwaway
+# virtualenv with a given Python matterbak from PyPI, and our mock server on loopback with
+# credentials and channels files for alice in the current directory ($url, $server_pid).
+
+ours=${1:-$here/../../target/debug/matterbak}
+ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
+[ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
 # install_python VERSION DIR: the Python matterbak VERSION into the virtualenv DIR.
 install_python() {
