@@ -21,8 +21,7 @@ ours=$(cd "$(dirname "$MATTERBAK")" && pwd)/$(basename "$MATTERBAK")
 find_python313
 setup_work
 export TZ=UTC
-"$python313" -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.5.2"
+install_python 0.5.2 "$work/venv" "$python313"
 start_mock --file-ids-always --generate "$sizes"
 echo '{"teams": {"team-0": {}}}' > "$work/channels.json"
 cd "$work"

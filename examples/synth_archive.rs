@@ -68,7 +68,7 @@ fn main() {
                 let mut writer = blobs.writer().unwrap();
                 let mut chunk = vec![0u8; 64 * 1024];
                 let mut left = attachment_bytes;
-                let mut state = file_n as u64 * 0x9E37_79B9_7F4A_7C15;
+                let mut state = (file_n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 while left > 0 {
                     for b in chunk.iter_mut() {
                         state ^= state << 13;

@@ -55,6 +55,9 @@ pub enum Command {
     /// Check the archive: catalog integrity, every blob present with its size (and hash with
     /// --read-data). Marks damaged blobs so the next sync fetches them again.
     Verify(VerifyArgs),
+    /// Read backups of the Python matterbak (data dirs and zips, or our own export) into the
+    /// archive, keeping what the server no longer has.
+    Import(ImportArgs),
     /// Run sync and export against a built-in sample workspace (no Mattermost needed).
     Demo(DemoArgs),
     /// Run one read-only SQL statement on the archive; rows stream to stdout.
@@ -220,6 +223,16 @@ pub struct MockServerArgs {
     /// `matterexport` fails on posts without the key).
     #[arg(long, hide = true)]
     pub file_ids_always: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    /// Backups to import: data directories or zips written by the Python matterbak 0.4/0.5
+    /// or by `matterbak export`. All are checked before anything is written.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -465,6 +478,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
         Some(Command::Verify(args)) => run_verify(&args),
+        Some(Command::Import(args)) => run_import(&args),
         Some(Command::Demo(args)) => run_demo(&args).await,
         Some(Command::Sql(args)) => query::run_sql(&args),
         Some(Command::Search(args)) => query::run_search(&args),
@@ -610,6 +624,51 @@ fn run_export_html(args: &ExportArgs) -> Result<u8> {
         eprintln!("  not in the archive: {missing}");
     }
     Ok(EXIT_OK)
+}
+
+/// Prints one summary line per backup on stdout and each failed item on stderr; exit 1 when
+/// any item failed. Every path is opened and checked first: one that is not a backup stops
+/// the command before the archive is touched.
+fn run_import(args: &ImportArgs) -> Result<u8> {
+    let mut backups = args
+        .paths
+        .iter()
+        .map(|path| crate::import::Backup::open(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let archive = &args.archive.archive;
+    let reports = crate::import::import_backups(archive, &mut backups)
+        .with_context(|| format!("import into {} failed", archive.display()))?;
+    let mut failed = 0;
+    for (backup, report) in backups.iter().zip(&reports) {
+        let name = backup.path().display();
+        for note in &report.notes {
+            eprintln!("note: {name}: {note}");
+        }
+        for item in &report.failed {
+            eprintln!("failed: {name}: {}: {}", item.path, item.reason);
+        }
+        failed += report.failed.len();
+        println!(
+            "{name}: {} posts read, {} new, {} updated, {} earlier versions kept; {} binaries stored ({} bytes); {} users, {} teams, {} channels, {} members, {} emojis changed; {} failed",
+            report.posts_read,
+            report.posts_added,
+            report.posts_updated,
+            report.versions_added,
+            report.binaries_stored,
+            report.bytes_stored,
+            report.users,
+            report.teams,
+            report.channels,
+            report.members,
+            report.emojis,
+            report.failed.len()
+        );
+    }
+    Ok(if failed == 0 {
+        EXIT_OK
+    } else {
+        EXIT_INCOMPLETE
+    })
 }
 
 /// Prints findings one per line on stdout, then a summary; exit 1 when damage was found.

@@ -5,7 +5,9 @@
 //! (queries in `catalog`, printing in `results`).
 //!
 //! Data flows one way: `mm` reads the server; `sync` decides what to fetch and hands rows to
-//! `catalog` and bytes to `blobs`; `export` and the read commands only read the archive.
+//! `catalog` and bytes to `blobs`; `import` is a second way in (Python matterbak backups),
+//! through the same calls; `export` and the read commands only read the archive. The server
+//! objects all of them share are in `model::object`.
 //! `mock` is a Mattermost server for tests, benches and the demo.
 
 pub mod archive;
@@ -14,6 +16,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod export;
+pub mod import;
 pub mod mm;
 pub mod mock;
 pub mod model;

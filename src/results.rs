@@ -381,7 +381,23 @@ pub fn write_stats(out: &mut dyn Write, stats: &ArchiveStats) -> io::Result<()> 
             stats.attachments_missing
         )?;
     }
+    if stats.imported_posts > 0 {
+        writeln!(
+            out,
+            "posts only from imported backups: {} (see posts.imported_from)",
+            stats.imported_posts
+        )?;
+    }
     match &stats.last_run {
+        Some(run) if run.source.is_some() => writeln!(
+            out,
+            "last run: import of {}, started {}, outcome {}, {} posts written, {} failed item(s)",
+            run.source.as_deref().unwrap_or_default(),
+            run.started,
+            run.outcome.as_deref().unwrap_or("unknown"),
+            run.posts_written,
+            run.failures
+        ),
         Some(run) => writeln!(
             out,
             "last sync: started {}, finished {}, outcome {}, as {}, {} posts written, {} failed item(s)",

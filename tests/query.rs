@@ -745,9 +745,17 @@ fn make_schema_1_archive(source: &Path, archive: &Path) {
     )
     .unwrap();
     for table in SCHEMA_1_TABLES {
-        // Table names are our own constants; ATTACHed copies take no parameters for names.
+        // Schema 1's columns only: later migrations add columns to some tables.
+        let columns: String = conn
+            .query_row(
+                "SELECT group_concat(name, ', ') FROM pragma_table_info(?1, 'main')",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        // Table and column names are our own; ATTACHed copies take no parameters for names.
         conn.execute_batch(&format!(
-            "INSERT INTO main.{table} SELECT * FROM source.{table}"
+            "INSERT INTO main.{table} ({columns}) SELECT {columns} FROM source.{table}"
         ))
         .unwrap();
     }

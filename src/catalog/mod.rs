@@ -7,6 +7,7 @@
 //! transaction. Every function that writes more than one row does so in one transaction.
 
 mod check;
+mod import;
 mod posts;
 mod query;
 mod read;
@@ -19,9 +20,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::blobs::StoredBlob;
-use crate::mm::wire::{self, Raw};
+use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
+pub use import::{ImportOutcome, ImportedPost};
 pub use posts::{ChannelCursor, PageOutcome, Walk};
 pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,
@@ -45,6 +47,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0002_query.sql",
         include_str!("../../schema/0002_query.sql"),
+    ),
+    // Provenance of imported posts and runs (`matterbak import`).
+    (
+        "0003_import.sql",
+        include_str!("../../schema/0003_import.sql"),
     ),
 ];
 
@@ -311,7 +318,7 @@ impl Catalog {
     // ----- users ---------------------------------------------------------------------------
 
     /// Stores users, each unless we already hold a version at least as new.
-    pub fn upsert_users(&mut self, users: &[Raw<wire::User>]) -> Result<()> {
+    pub fn upsert_users(&mut self, users: &[Raw<object::User>]) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         {
             let mut stmt = tx
@@ -410,7 +417,7 @@ impl Catalog {
 
     // ----- teams ---------------------------------------------------------------------------
 
-    pub fn upsert_team(&mut self, team: &Raw<wire::Team>, selected: bool) -> Result<()> {
+    pub fn upsert_team(&mut self, team: &Raw<object::Team>, selected: bool) -> Result<()> {
         let t = &team.value;
         self.conn
             .prepare_cached(
@@ -444,7 +451,7 @@ impl Catalog {
     pub fn replace_team_members(
         &mut self,
         team_id: &str,
-        members: &[Raw<wire::TeamMember>],
+        members: &[Raw<object::TeamMember>],
         now: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
@@ -468,7 +475,7 @@ impl Catalog {
 
     pub fn upsert_channel(
         &mut self,
-        channel: &Raw<wire::Channel>,
+        channel: &Raw<object::Channel>,
         selected: bool,
         export_name: Option<&str>,
     ) -> Result<()> {
@@ -518,7 +525,7 @@ impl Catalog {
     pub fn replace_channel_members(
         &mut self,
         channel_id: &str,
-        members: &[Raw<wire::ChannelMember>],
+        members: &[Raw<object::ChannelMember>],
         now: i64,
     ) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
@@ -583,7 +590,10 @@ impl Catalog {
 
     /// Stores a file info fetched on its own (a post that came without `metadata.files`);
     /// returns it when its bytes are still to fetch.
-    pub fn upsert_file_info(&mut self, info: &Raw<wire::FileInfo>) -> Result<Option<PendingFile>> {
+    pub fn upsert_file_info(
+        &mut self,
+        info: &Raw<object::FileInfo>,
+    ) -> Result<Option<PendingFile>> {
         posts::upsert_file(&self.conn, &self.path, info)
     }
 
@@ -593,7 +603,7 @@ impl Catalog {
     /// Returns the emojis whose image must be (re)fetched: `(id, update_at)`.
     pub fn replace_emojis(
         &mut self,
-        emojis: &[Raw<wire::Emoji>],
+        emojis: &[Raw<object::Emoji>],
         now: i64,
     ) -> Result<Vec<(String, i64)>> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;

@@ -7,7 +7,7 @@ use std::path::Path;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Catalog, Context, PendingFile, Result};
-use crate::mm::wire::{self, Raw};
+use crate::model::object::{self, Raw};
 
 /// A cursor walk over a channel's history (first backfill, truncation recovery, forced
 /// rescan), persisted so an interrupted walk resumes where it stopped.
@@ -95,7 +95,7 @@ impl Catalog {
     pub fn apply_posts_page(
         &mut self,
         channel_id: &str,
-        posts: &[Raw<wire::Post>],
+        posts: &[Raw<object::Post>],
         cursor: &ChannelCursor,
         outcome_note: &str,
         now: i64,
@@ -199,18 +199,38 @@ fn store_cursor(
     Ok(())
 }
 
-struct Stored {
-    update_at: i64,
-    edit_at: i64,
-    seen_live: bool,
-    message: String,
-    json: String,
+/// What the catalog holds of a post, for merging a newer or older copy into it.
+pub(super) struct Stored {
+    pub(super) update_at: i64,
+    pub(super) edit_at: i64,
+    pub(super) seen_live: bool,
+    pub(super) message: String,
+    pub(super) json: String,
+}
+
+pub(super) fn load_stored(tx: &Connection, path: &Path, post_id: &str) -> Result<Option<Stored>> {
+    tx.prepare_cached(
+        "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([post_id], |r| {
+            Ok(Stored {
+                update_at: r.get(0)?,
+                edit_at: r.get(1)?,
+                seen_live: r.get(2)?,
+                message: r.get(3)?,
+                json: r.get(4)?,
+            })
+        })
+        .optional()
+    })
+    .ctx(path, "read post")
 }
 
 fn upsert_post(
     tx: &Connection,
     path: &Path,
-    post: &Raw<wire::Post>,
+    post: &Raw<object::Post>,
     outcome: &mut PageOutcome,
 ) -> Result<()> {
     let p = &post.value;
@@ -219,23 +239,7 @@ fn upsert_post(
     }
     outcome.channel_membership_changed |= CHANNEL_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
     outcome.team_membership_changed |= TEAM_MEMBERSHIP_POSTS.contains(&p.kind.as_str());
-    let stored: Option<Stored> = tx
-        .prepare_cached(
-            "SELECT update_at, edit_at, seen_live, message, json FROM posts WHERE id = ?1",
-        )
-        .and_then(|mut s| {
-            s.query_row([&p.id], |r| {
-                Ok(Stored {
-                    update_at: r.get(0)?,
-                    edit_at: r.get(1)?,
-                    seen_live: r.get(2)?,
-                    message: r.get(3)?,
-                    json: r.get(4)?,
-                })
-            })
-            .optional()
-        })
-        .ctx(path, "read post")?;
+    let stored = load_stored(tx, path, &p.id)?;
 
     if p.delete_at > 0 {
         // The server blanks deleted posts: keep what we hold, only record the deletion. A post
@@ -281,7 +285,7 @@ fn upsert_post(
     store_files_and_reactions(tx, path, post, outcome)
 }
 
-fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>) -> Result<()> {
+fn insert_post(tx: &Connection, path: &Path, post: &Raw<object::Post>) -> Result<()> {
     let p = &post.value;
     tx.prepare_cached(
         "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
@@ -299,13 +303,13 @@ fn insert_post(tx: &Connection, path: &Path, post: &Raw<wire::Post>) -> Result<(
 fn store_files_and_reactions(
     tx: &Connection,
     path: &Path,
-    post: &Raw<wire::Post>,
+    post: &Raw<object::Post>,
     outcome: &mut PageOutcome,
 ) -> Result<()> {
     let p = &post.value;
     let mut described = HashSet::new();
     for raw in &p.metadata.files {
-        let info: Raw<wire::FileInfo> = match Raw::parse(raw.clone()) {
+        let info: Raw<object::FileInfo> = match Raw::parse(raw.clone()) {
             Ok(info) => info,
             Err(_) => continue, // a malformed file info: the post JSON still holds it
         };
@@ -321,7 +325,7 @@ fn store_files_and_reactions(
 
     let mut current = HashSet::new();
     for raw in &p.metadata.reactions {
-        let Ok(reaction) = Raw::<wire::Reaction>::parse(raw.clone()) else {
+        let Ok(reaction) = Raw::<object::Reaction>::parse(raw.clone()) else {
             continue;
         };
         let r = &reaction.value;
@@ -355,7 +359,7 @@ fn store_files_and_reactions(
 pub(super) fn upsert_file(
     conn: &Connection,
     path: &Path,
-    info: &Raw<wire::FileInfo>,
+    info: &Raw<object::FileInfo>,
 ) -> Result<Option<PendingFile>> {
     let f = &info.value;
     let pending: bool = conn
@@ -383,7 +387,7 @@ pub(super) fn upsert_file(
 
 /// A server edit-history row (`original_id` set): a version of its post whose content the
 /// server no longer sends (it is blanked); our own copy, if any, carries the text.
-fn record_history_row(tx: &Connection, path: &Path, row: &wire::Post) -> Result<()> {
+fn record_history_row(tx: &Connection, path: &Path, row: &object::Post) -> Result<()> {
     let known: bool = tx
         .prepare_cached("SELECT 1 FROM posts WHERE id = ?1")
         .and_then(|mut s| s.exists([&row.original_id]))

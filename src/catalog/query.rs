@@ -238,6 +238,8 @@ pub struct RunStats {
     pub username: Option<String>,
     pub posts_written: i64,
     pub failures: i64,
+    /// The backup an import read; None for a sync.
+    pub source: Option<String>,
 }
 
 /// What `matterbak stats` shows.
@@ -255,6 +257,9 @@ pub struct ArchiveStats {
     pub attachment_blob_bytes: i64,
     /// Attachments whose bytes are not archived (yet, or failed).
     pub attachments_missing: i64,
+    /// Posts that exist in the archive only thanks to `matterbak import`: an import created
+    /// their row (a sync never stored them first).
+    pub imported_posts: i64,
     pub last_run: Option<RunStats>,
 }
 
@@ -567,7 +572,7 @@ impl Catalog {
             .prepare_cached(
                 "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', started_at / 1000, 'unixepoch'),
                         strftime('%Y-%m-%dT%H:%M:%SZ', finished_at / 1000, 'unixepoch'),
-                        outcome, username, posts_written, failures
+                        outcome, username, posts_written, failures, source
                  FROM sync_runs ORDER BY id DESC LIMIT 1",
             )
             .and_then(|mut s| {
@@ -579,12 +584,14 @@ impl Catalog {
                         username: r.get(3)?,
                         posts_written: r.get(4)?,
                         failures: r.get(5)?,
+                        source: r.get(6)?,
                     })
                 })?
                 .next()
                 .transpose()
             })
             .ctx(path, "read last sync run")?;
+        let imported_posts = self.imported_post_count()?;
         Ok(ArchiveStats {
             teams,
             channels,
@@ -594,6 +601,7 @@ impl Catalog {
             attachment_bytes,
             attachment_blob_bytes,
             attachments_missing,
+            imported_posts,
             last_run,
         })
     }

@@ -1,6 +1,8 @@
 //! Domain types shared by every layer: id newtypes and the small enums that name Mattermost
 //! concepts. No I/O here and no dependency on other modules.
 
+pub mod object;
+
 use std::fmt;
 
 use serde::{Deserialize, Serialize};

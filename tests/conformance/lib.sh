@@ -1,6 +1,15 @@
-# Sourced by the conformance scripts and benches/chat_export.sh: a scratch dir cleaned up on
-# exit, our mock server on loopback, the mock's update scenario, and a Python 3.13 finder.
-# Callers set $ours (our binary) and $here (this directory) first.
+# Sourced by the conformance scripts and benches/chat_export.sh: our binary, a scratch dir
+# cleaned up on exit, throwaway virtualenvs with the Python matterbak from PyPI, our mock
+# server on loopback, the mock's update scenario, and a Python 3.13 finder.
+# Callers set $here (this directory) first.
+
+# use_binary [PATH]: sets $ours to PATH (default target/debug/matterbak) as an absolute path;
+# exits 2 when it is not built.
+use_binary() {
+    ours=${1:-$here/../../target/debug/matterbak}
+    ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
+    [ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
+}
 
 # Makes $work and an EXIT trap that stops the mock and removes $work (kept, and its path
 # printed, when KEEP_WORK is set).
@@ -15,15 +24,30 @@ cleanup_work() {
     if [ -n "${KEEP_WORK:-}" ]; then echo "work dir kept: $work"; else rm -rf "$work"; fi
 }
 
+# install_python VERSION DIR [PYTHON]: the Python matterbak VERSION into a new virtualenv DIR
+# made with PYTHON (default python3).
+install_python() {
+    local python=${3:-python3}
+    echo "== installing Python matterbak $1 into a virtualenv"
+    if ! "$python" -m venv "$2" >/dev/null 2>&1; then
+        # Debian's python3 ships venv separately.
+        apt-get install -y -qq python3-venv >/dev/null
+        "$python" -m venv "$2"
+    fi
+    "$2/bin/pip" install --quiet --disable-pip-version-check "matterbak==$1"
+}
+
 # Starts our mock server (the sample workspace unless the arguments, passed to
-# `mock-server`, say otherwise) and writes credentials.json and channels.json for it into
-# $work. Sets $url and $server_pid.
+# `mock-server`, say otherwise), stopping one this script started before, and writes
+# credentials.json and channels.json for it into $work. Sets $url and $server_pid.
 start_mock() {
     echo "== starting the mock server"
+    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+    rm -f "$work/hold" "$work/url"
     mkfifo "$work/hold"
     "$ours" mock-server --addr 127.0.0.1:0 "$@" > "$work/url" < "$work/hold" &
     server_pid=$!
-    exec 3> "$work/hold"   # keep the server's stdin open until the script exits
+    exec 3> "$work/hold"   # keep the server's stdin open until the script exits or restarts it
     for _ in $(seq 50); do [ -s "$work/url" ] && break; sleep 0.1; done
     url=$(head -n1 "$work/url")
     [ -n "$url" ] || { echo "conformance: mock server did not start"; exit 2; }

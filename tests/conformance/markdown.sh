@@ -12,18 +12,13 @@
 #        PYTHON313=/path/to/python3.13 to choose the interpreter.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-ours=${1:-$here/../../target/debug/matterbak}
-ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
-[ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
-
 . "$here/lib.sh"
+use_binary "${1:-}"
 find_python313
 setup_work
 export TZ=Europe/Berlin
 
-echo "== installing Python matterbak 0.5.2 into a virtualenv ($("$python313" --version))"
-"$python313" -m venv "$work/venv"
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.5.2"
+install_python 0.5.2 "$work/venv" "$python313"
 
 start_mock --file-ids-always
 cd "$work"

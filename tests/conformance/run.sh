@@ -8,20 +8,10 @@
 # usage: tests/conformance/run.sh [path/to/matterbak]   (default: target/debug/matterbak)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-ours=${1:-$here/../../target/debug/matterbak}
-ours=$(cd "$(dirname "$ours")" && pwd)/$(basename "$ours")
-[ -x "$ours" ] || { echo "conformance: build matterbak first ($ours missing)"; exit 2; }
-
 . "$here/lib.sh"
+use_binary "${1:-}"
 setup_work
-
-echo "== installing Python matterbak 0.4.0 into a virtualenv"
-if ! python3 -m venv "$work/venv" >/dev/null 2>&1; then
-    # Debian's python3 ships venv separately.
-    apt-get install -y -qq python3-venv >/dev/null
-    python3 -m venv "$work/venv"
-fi
-"$work/venv/bin/pip" install --quiet --disable-pip-version-check "matterbak==0.4.0"
+install_python 0.4.0 "$work/venv"
 
 start_mock
 cd "$work"

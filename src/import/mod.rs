@@ -1,0 +1,636 @@
+//! `matterbak import`: a second way into the archive beside `sync`. Reads data directories
+//! and zips in the Python matterbak's layout (0.4 and 0.5, and our own `export`) and writes
+//! them through the same catalog and blob-store calls a sync uses; the merge rules live in
+//! `catalog::import`.
+//!
+//! Depends on `model`, `catalog` and `blobs` only (never on the HTTP client). Invariants:
+//! - a backup is checked to be one (`source::Backup::open`) before anything is written;
+//! - a blob is committed before the row naming it;
+//! - a damaged file (truncated JSON, a post outside its channel) is a failed item naming its
+//!   path, and the rest of the backup is still imported;
+//! - the order of entries inside a backup does not matter: objects are imported in
+//!   dependency order (users, teams, channels, members, posts, files, emojis).
+
+pub mod source;
+
+use std::io::Write;
+
+use serde_json::value::RawValue;
+
+use std::path::Path;
+
+use crate::archive::{ArchiveLock, LockError};
+use crate::blobs::{BlobError, BlobStore};
+use crate::catalog::{Access, Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
+use crate::model::object::{self, Raw};
+pub use source::{Backup, SourceError};
+
+/// Posts per transaction: large enough to amortise the commit, small enough for memory.
+const POSTS_PER_PAGE: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+}
+
+/// A file of the backup that could not be imported, and why.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FailedItem {
+    /// Path inside the backup.
+    pub path: String,
+    pub reason: String,
+}
+
+/// What one backup brought in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportReport {
+    pub users: u64,
+    pub teams: u64,
+    pub channels: u64,
+    pub members: u64,
+    pub emojis: u64,
+    /// Posts read from the backup.
+    pub posts_read: u64,
+    /// Posts the archive did not hold.
+    pub posts_added: u64,
+    /// Posts whose content the backup changed (newer, or known only deleted before).
+    pub posts_updated: u64,
+    /// Earlier versions of edited posts added to the history.
+    pub versions_added: u64,
+    /// Attachments and images whose bytes were taken from the backup, and their size.
+    pub binaries_stored: u64,
+    pub bytes_stored: u64,
+    /// Notes on older layouts recognised (e.g. a pre-0.4 threads file).
+    pub notes: Vec<String>,
+    pub failed: Vec<FailedItem>,
+}
+
+/// Where an entry sits in the layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    User,
+    UserImage,
+    Team,
+    TeamMembers,
+    TeamIcon,
+    Channel,
+    ChannelMembers,
+    Threads,
+    Post,
+    FileInfo,
+    FileBytes,
+    Emoji,
+    EmojiImage,
+}
+
+/// Classifies an entry by its path. Channel-level entries are `<cid>__…` files in a team
+/// folder, `direct/` or `groups/`; posts and files sit in the channel's folder.
+fn role(path: &str) -> Option<Role> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let json = path.ends_with(".json");
+    let channel_file = |name: &str| {
+        if name.ends_with("__members.json") {
+            Role::ChannelMembers
+        } else if name.ends_with("__threads.json") {
+            Role::Threads
+        } else {
+            Role::Channel
+        }
+    };
+    let channel_dir = |rest: &[&str]| match rest {
+        [_, _post] if json => Some(Role::Post),
+        [_, "files", name] if json && !name.contains("__") => Some(Role::FileInfo),
+        [_, "files", name] if name.contains("__") => Some(Role::FileBytes),
+        _ => None,
+    };
+    match parts.as_slice() {
+        ["users", name] if json => Some(Role::User),
+        ["users", name] if name.contains("__image.") => Some(Role::UserImage),
+        ["emojis", _] if json => Some(Role::Emoji),
+        ["emojis", name] if name.contains("__") => Some(Role::EmojiImage),
+        ["teams", name] if name.ends_with("__members.json") => Some(Role::TeamMembers),
+        ["teams", _] if json => Some(Role::Team),
+        ["teams", name] if name.contains("__icon.") => Some(Role::TeamIcon),
+        ["teams", _team, name] if json => Some(channel_file(name)),
+        ["teams", _team, rest @ ..] => channel_dir(rest),
+        ["direct" | "groups", name] if json => Some(channel_file(name)),
+        ["direct" | "groups", rest @ ..] => channel_dir(rest),
+        _ => None,
+    }
+}
+
+/// The id a layout name starts with (`<id>__…`), or the whole stem for `<id>.json`.
+fn id_prefix(path: &str) -> &str {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let name = name.strip_suffix(".json").unwrap_or(name);
+    name.split("__").next().unwrap_or(name)
+}
+
+/// The channel folder of a post or file entry (`…/<cid>__<name>`), and its channel id.
+fn channel_of(path: &str) -> (&str, &str) {
+    let dir = match path.rsplit_once("/files/") {
+        Some((dir, _)) => dir,
+        None => path.rsplit_once('/').map_or(path, |(dir, _)| dir),
+    };
+    (dir, id_prefix(dir))
+}
+
+/// Imports opened backups into the archive (created if missing), one run record each, under
+/// the archive lock. Returns each backup's report, in the given order.
+pub fn import_backups(
+    archive: &Path,
+    backups: &mut [Backup],
+) -> Result<Vec<ImportReport>, ImportError> {
+    let created = !archive.exists();
+    if !created && !archive.is_dir() {
+        return Err(LockError::NotADirectory {
+            path: archive.to_owned(),
+        }
+        .into());
+    }
+    std::fs::create_dir_all(archive).map_err(|source| LockError::Io {
+        path: archive.to_owned(),
+        source,
+    })?;
+    let _lock = ArchiveLock::acquire(archive).inspect_err(|_| {
+        if created {
+            let _ = std::fs::remove_dir(archive);
+        }
+    })?;
+    let mut catalog = Catalog::open(archive, Access::ReadWrite)?;
+    let blobs = BlobStore::open(archive)?;
+    blobs.clean_tmp()?;
+    let mut reports = Vec::with_capacity(backups.len());
+    for backup in backups {
+        let started = now_ms();
+        let source = backup.path().display().to_string();
+        let run = catalog.begin_import_run(started, env!("CARGO_PKG_VERSION"), &source)?;
+        let report = match import_backup(&mut catalog, &blobs, backup, started) {
+            Ok(report) => report,
+            Err(e) => {
+                // Recorded as sync records its fatal errors, as far as the catalog still lets
+                // us; the error itself is returned.
+                let failed = RunSummary {
+                    outcome: "failed".into(),
+                    error: Some(e.to_string()),
+                    ..RunSummary::default()
+                };
+                let _ = catalog.finish_run(run, now_ms(), &failed);
+                return Err(e);
+            }
+        };
+        catalog.finish_run(run, now_ms(), &run_summary(&report))?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Imports one opened backup into the catalog and blob store.
+pub fn import_backup(
+    catalog: &mut Catalog,
+    blobs: &BlobStore,
+    backup: &mut Backup,
+    now: i64,
+) -> Result<ImportReport, ImportError> {
+    let label = backup.path().display().to_string();
+    let mut run = Run {
+        catalog,
+        blobs,
+        backup,
+        label,
+        now,
+        report: ImportReport::default(),
+    };
+    // Entries are numbered in path order, so a stable sort by role keeps the posts of a
+    // channel together and in time order; only indices are held (a backup of 200,000 posts
+    // has as many paths).
+    let mut by_role: Vec<(Role, usize)> = Vec::new();
+    for index in 0..run.backup.len() {
+        let path = run.backup.entry_path(index);
+        match role(path) {
+            Some(role) => by_role.push((role, index)),
+            None => {
+                let path = path.to_owned();
+                run.fail(&path, "not part of the matterbak layout".into());
+            }
+        }
+    }
+    by_role.sort_by_key(|(role, _)| *role);
+    let mut posts = Vec::new();
+    for (role, index) in by_role {
+        let path = run.backup.entry_path(index).to_owned();
+        if role != Role::Post {
+            run.flush_posts(&mut posts)?;
+        }
+        match role {
+            Role::User => run.user(index, &path)?,
+            Role::Team => run.team(index, &path)?,
+            Role::TeamMembers => run.members(index, &path, MemberOf::Team)?,
+            Role::Channel => run.channel(index, &path)?,
+            Role::ChannelMembers => run.members(index, &path, MemberOf::Channel)?,
+            Role::Threads => run.threads(index, &path),
+            Role::Post => {
+                if posts
+                    .last()
+                    .is_some_and(|(_, last): &(Raw<object::Post>, String)| {
+                        channel_of(last).0 != channel_of(&path).0
+                    })
+                    || posts.len() >= POSTS_PER_PAGE
+                {
+                    run.flush_posts(&mut posts)?;
+                }
+                if let Some(post) = run.parse::<object::Post>(index, &path) {
+                    posts.push((post, path));
+                }
+            }
+            Role::FileInfo => run.file_info(index, &path)?,
+            Role::FileBytes => run.file_bytes(index, &path)?,
+            Role::Emoji => run.emoji(index, &path)?,
+            Role::UserImage => run.image(index, &path, ImageOwner::User)?,
+            Role::TeamIcon => run.image(index, &path, ImageOwner::Team)?,
+            Role::EmojiImage => run.image(index, &path, ImageOwner::Emoji)?,
+        }
+    }
+    run.flush_posts(&mut posts)?;
+    Ok(run.report)
+}
+
+enum MemberOf {
+    Team,
+    Channel,
+}
+
+struct Run<'a> {
+    catalog: &'a mut Catalog,
+    blobs: &'a BlobStore,
+    backup: &'a mut Backup,
+    label: String,
+    now: i64,
+    report: ImportReport,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, path: &str, reason: String) {
+        self.report.failed.push(FailedItem {
+            path: path.to_owned(),
+            reason,
+        });
+    }
+
+    fn read_json(&mut self, index: usize, path: &str) -> Option<Box<RawValue>> {
+        let bytes = match self.backup.read(index) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.fail(path, format!("cannot read: {e}"));
+                return None;
+            }
+        };
+        match serde_json::from_slice::<Box<RawValue>>(&bytes) {
+            Ok(raw) => Some(raw),
+            Err(e) => {
+                self.fail(path, format!("invalid JSON: {e}"));
+                None
+            }
+        }
+    }
+
+    fn parse<T: serde::de::DeserializeOwned>(
+        &mut self,
+        index: usize,
+        path: &str,
+    ) -> Option<Raw<T>> {
+        let raw = self.read_json(index, path)?;
+        match Raw::<T>::parse(raw) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                self.fail(path, format!("not the expected object: {e}"));
+                None
+            }
+        }
+    }
+
+    fn parse_list<T: serde::de::DeserializeOwned>(
+        &mut self,
+        index: usize,
+        path: &str,
+    ) -> Option<Vec<Raw<T>>> {
+        let raw = self.read_json(index, path)?;
+        match object::parse_list(raw.get().as_bytes()) {
+            Ok(list) => Some(list),
+            Err(e) => {
+                self.fail(path, format!("not a list of members: {e}"));
+                None
+            }
+        }
+    }
+
+    fn user(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        if let Some(user) = self.parse::<object::User>(index, path) {
+            self.report.users += self.catalog.import_users(std::slice::from_ref(&user))?;
+        }
+        Ok(())
+    }
+
+    fn team(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        if let Some(team) = self.parse::<object::Team>(index, path) {
+            self.report.teams += self.catalog.import_team(&team)?;
+        }
+        Ok(())
+    }
+
+    fn channel(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        let Some(channel) = self.parse::<object::Channel>(index, path) else {
+            return Ok(());
+        };
+        // direct/<cid>__<other user>.json, groups/<cid>__<a>__<b>.json: the name the backup
+        // gave the channel, which export writes again.
+        let export_name = match path.split_once('/') {
+            Some(("direct" | "groups", name)) => name
+                .strip_suffix(".json")
+                .and_then(|n| n.split_once("__"))
+                .map(|(_, name)| name.to_owned()),
+            _ => None,
+        };
+        self.report.channels += self
+            .catalog
+            .import_channel(&channel, export_name.as_deref())?;
+        Ok(())
+    }
+
+    fn members(&mut self, index: usize, path: &str, of: MemberOf) -> Result<(), ImportError> {
+        let owner = id_prefix(path).to_owned();
+        self.report.members += match of {
+            MemberOf::Team => {
+                let Some(list) = self.parse_list::<object::TeamMember>(index, path) else {
+                    return Ok(());
+                };
+                if !self.catalog.has_team(&owner)? {
+                    self.fail(path, format!("members of team {owner}, which is in neither the backup nor the archive"));
+                    return Ok(());
+                }
+                self.catalog.import_team_members(&owner, &list)?
+            }
+            MemberOf::Channel => {
+                let Some(list) = self.parse_list::<object::ChannelMember>(index, path) else {
+                    return Ok(());
+                };
+                if !self.catalog.has_channel(&owner)? {
+                    self.fail(path, format!("members of channel {owner}, which is in neither the backup nor the archive"));
+                    return Ok(());
+                }
+                self.catalog.import_channel_members(&owner, &list)?
+            }
+        };
+        Ok(())
+    }
+
+    /// Thread relations are in every post's `root_id`, so the threads file is only checked:
+    /// `{root: [replies]}` since 0.4, a list of lists before (recognised, nothing to read).
+    fn threads(&mut self, index: usize, path: &str) {
+        let Some(raw) = self.read_json(index, path) else {
+            return;
+        };
+        match serde_json::from_str::<serde_json::Value>(raw.get()) {
+            Ok(serde_json::Value::Object(map)) if map.values().all(|v| v.is_array()) => {}
+            Ok(serde_json::Value::Array(list)) if list.iter().all(|v| v.is_array()) => {
+                self.report.notes.push(format!(
+                    "{path}: threads file of a matterbak older than 0.4 (a list of lists); thread relations are taken from the posts"
+                ));
+            }
+            _ => self.fail(
+                path,
+                "not a threads file ({root id: [reply ids]}, or a list of lists before 0.4)".into(),
+            ),
+        }
+    }
+
+    fn flush_posts(
+        &mut self,
+        posts: &mut Vec<(Raw<object::Post>, String)>,
+    ) -> Result<(), ImportError> {
+        let Some((_, first)) = posts.first() else {
+            return Ok(());
+        };
+        let channel_id = channel_of(first).1.to_owned();
+        if !self.catalog.has_channel(&channel_id)? {
+            let (dir, _) = channel_of(first);
+            let reason = format!(
+                "{} post(s) of channel {channel_id}, which is in neither the backup nor the archive",
+                posts.len()
+            );
+            let dir = dir.to_owned();
+            self.fail(&dir, reason);
+            posts.clear();
+            return Ok(());
+        }
+        let (good, misplaced): (Vec<_>, Vec<_>) = std::mem::take(posts)
+            .into_iter()
+            .partition(|(post, _)| post.value.channel_id == channel_id);
+        for (post, path) in misplaced {
+            self.fail(
+                &path,
+                format!(
+                    "post {} belongs to channel {:?}, not to the folder's channel {channel_id}",
+                    post.value.id, post.value.channel_id
+                ),
+            );
+        }
+        let sources: Vec<String> = good
+            .iter()
+            .map(|(_, path)| format!("{}:{path}", self.label))
+            .collect();
+        let page: Vec<ImportedPost<'_>> = good
+            .iter()
+            .zip(&sources)
+            .map(|((post, _), source)| ImportedPost { post, source })
+            .collect();
+        let outcome = self.catalog.import_posts(&channel_id, &page)?;
+        self.report.posts_read += page.len() as u64;
+        self.report.posts_added += outcome.posts_added;
+        self.report.posts_updated += outcome.posts_updated;
+        self.report.versions_added += outcome.versions_added;
+        Ok(())
+    }
+
+    fn file_info(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        let Some(info) = self.parse::<object::FileInfo>(index, path) else {
+            return Ok(());
+        };
+        if !self.catalog.has_post(&info.value.post_id)? {
+            self.fail(
+                path,
+                format!(
+                    "file info of post {:?}, which is in neither the backup nor the archive",
+                    info.value.post_id
+                ),
+            );
+            return Ok(());
+        }
+        self.catalog.import_file_info(&info)?;
+        Ok(())
+    }
+
+    /// An attachment's bytes. A copy shorter or longer than its file info says is a failed
+    /// item (the Python tool writes in place, so a killed backup leaves truncated files).
+    fn file_bytes(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        let file_id = id_prefix(path).to_owned();
+        match self.catalog.file_blob_state(&file_id)? {
+            Some((true, _)) => Ok(()), // archived already: costs nothing
+            Some((false, size)) => {
+                let expected = u64::try_from(size).ok().filter(|s| *s > 0);
+                let Some(blob) = self.store(index, path, expected)? else {
+                    return Ok(());
+                };
+                self.catalog.import_file_blob(&file_id, &blob, self.now)?;
+                Ok(())
+            }
+            None => {
+                self.fail(path, format!("bytes of file {file_id}, whose file info is in neither the backup nor the archive"));
+                Ok(())
+            }
+        }
+    }
+
+    fn emoji(&mut self, index: usize, path: &str) -> Result<(), ImportError> {
+        if let Some(emoji) = self.parse::<object::Emoji>(index, path) {
+            self.report.emojis += self.catalog.import_emoji(&emoji)?;
+        }
+        Ok(())
+    }
+
+    /// A picture, icon or emoji image, taken when its owner has none. Its extension is
+    /// the one the Python tool derived from the Content-Type (`image/<ext>`). It is stored
+    /// as belonging to no known server version (marker 0), so the next sync still fetches
+    /// the server's current image, which may be newer than the backup's.
+    fn image(&mut self, index: usize, path: &str, owner: ImageOwner) -> Result<(), ImportError> {
+        let id = id_prefix(path).to_owned();
+        match self.catalog.lacks_image(owner, &id)? {
+            Some(true) => {}
+            Some(false) => return Ok(()), // the archive has an image already
+            None => {
+                self.fail(
+                    path,
+                    format!("image of {id}, which is in neither the backup nor the archive"),
+                );
+                return Ok(());
+            }
+        }
+        let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
+        let content_type = format!("image/{extension}");
+        if let Some(blob) = self.store(index, path, None)? {
+            self.catalog
+                .set_image(owner, &id, &blob, &content_type, 0, self.now)?;
+        }
+        Ok(())
+    }
+
+    /// Streams a binary into the blob store (hashing as it goes); None, with a failed item,
+    /// when unreadable or not of the `expected` size (then nothing is stored).
+    fn store(
+        &mut self,
+        index: usize,
+        path: &str,
+        expected: Option<u64>,
+    ) -> Result<Option<crate::blobs::StoredBlob>, ImportError> {
+        let mut writer = self.blobs.writer()?;
+        match self.backup.copy_to(index, &mut writer as &mut dyn Write) {
+            Ok(size) if expected.is_some_and(|want| want != size) => {
+                let want = expected.unwrap_or_default();
+                self.fail(
+                    path,
+                    format!("{size} bytes, but its file info says {want}: truncated or damaged"),
+                );
+                return Ok(None);
+            }
+            Ok(_) => {}
+            Err(e) => {
+                self.fail(path, format!("cannot read: {e}"));
+                return Ok(None);
+            }
+        }
+        let blob = writer.commit()?;
+        self.report.binaries_stored += 1;
+        self.report.bytes_stored += blob.size;
+        Ok(Some(blob))
+    }
+}
+
+/// Counts for the run record of one backup.
+fn run_summary(report: &ImportReport) -> RunSummary {
+    RunSummary {
+        outcome: if report.failed.is_empty() {
+            "ok".into()
+        } else {
+            "partial".into()
+        },
+        server_version: None,
+        requests: 0,
+        posts_written: report.posts_added + report.posts_updated,
+        files_fetched: report.binaries_stored,
+        bytes_fetched: report.bytes_stored,
+        failures: report.failed.len() as u64,
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_classified_by_their_place_in_the_layout() {
+        let t = "teams/t1__eng";
+        let c = "teams/t1__eng/c1__town-square";
+        let cases: &[(&str, Option<Role>)] = &[
+            ("users/u1__bob.json", Some(Role::User)),
+            ("users/u1__bob__image.png", Some(Role::UserImage)),
+            ("teams/t1__eng.json", Some(Role::Team)),
+            ("teams/t1__eng__members.json", Some(Role::TeamMembers)),
+            ("teams/t1__icon.png", Some(Role::TeamIcon)),
+            (&format!("{t}/c1__town-square.json"), Some(Role::Channel)),
+            (
+                &format!("{t}/c1__town-square__members.json"),
+                Some(Role::ChannelMembers),
+            ),
+            (
+                &format!("{t}/c1__town-square__threads.json"),
+                Some(Role::Threads),
+            ),
+            (
+                &format!("{c}/20240101-120000000000__p1.json"),
+                Some(Role::Post),
+            ),
+            (&format!("{c}/files/f1.json"), Some(Role::FileInfo)),
+            (&format!("{c}/files/f1__report.pdf"), Some(Role::FileBytes)),
+            ("direct/c2__bob.json", Some(Role::Channel)),
+            (
+                "groups/c3__bob__carol__members.json",
+                Some(Role::ChannelMembers),
+            ),
+            (
+                "direct/c2__bob/20240101-120000000000__p2.json",
+                Some(Role::Post),
+            ),
+            ("emojis/e1__parrot.json", Some(Role::Emoji)),
+            ("emojis/e1__parrot.gif", Some(Role::EmojiImage)),
+            ("users/notes.txt", None),
+            (&format!("{c}/readme.txt"), None),
+            ("teams/t1__eng/c1__town-square/files/nested/x.json", None),
+        ];
+        for (path, want) in cases {
+            assert_eq!(role(path), *want, "{path}");
+        }
+        assert_eq!(channel_of(&format!("{c}/files/f1__a__b.pdf")), (c, "c1"));
+        assert_eq!(id_prefix("teams/t1__icon.png"), "t1");
+        assert_eq!(id_prefix("x/files/f1.json"), "f1");
+    }
+}

@@ -1,0 +1,220 @@
+//! Server objects as the archive keeps them: the few fields of each object that the catalog
+//! indexes, parsed from the raw JSON that is stored verbatim next to them. Every field the
+//! server may omit has a default, because servers of different versions omit different
+//! fields. Shared by every way in (`sync`, `import`) and by `catalog`, so none of them needs
+//! the HTTP client; HTTP-only shapes (paged responses) stay in `mm::wire`. No I/O here.
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// A server object: its exact bytes as sent plus the parsed fields we index.
+#[derive(Debug)]
+pub struct Raw<T> {
+    pub raw: Box<RawValue>,
+    pub value: T,
+}
+
+impl<T: serde::de::DeserializeOwned> Raw<T> {
+    /// The typed view of an object, keeping its bytes. A top-level field of an unexpected
+    /// type (null where a number belongs, a number sent as text) must not cost the object:
+    /// the bytes are archived as they came, and the typed view is built without the
+    /// offending fields, whose defaults then apply. Only an object that still does not
+    /// parse (not an object, or a required field such as `id` unusable) is an error.
+    pub fn parse(raw: Box<RawValue>) -> Result<Raw<T>, serde_json::Error> {
+        let strict = match serde_json::from_str(raw.get()) {
+            Ok(value) => return Ok(Raw { raw, value }),
+            Err(e) => e,
+        };
+        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(raw.get()) else {
+            return Err(strict);
+        };
+        while !fields.is_empty() {
+            let attempt = serde_json::Value::Object(fields.clone());
+            match serde_path_to_error::deserialize::<_, T>(attempt) {
+                Ok(value) => return Ok(Raw { raw, value }),
+                Err(e) => {
+                    let culprit = match e.path().iter().next() {
+                        Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+                        _ => return Err(strict),
+                    };
+                    if fields.remove(&culprit).is_none() {
+                        return Err(strict); // a required field is missing: nothing to drop
+                    }
+                }
+            }
+        }
+        Err(strict)
+    }
+
+    pub fn json(&self) -> &str {
+        self.raw.get()
+    }
+}
+
+/// Parses a JSON array of objects keeping each element's bytes.
+pub fn parse_list<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Vec<Raw<T>>, serde_json::Error> {
+    let items: Vec<Box<RawValue>> = serde_json::from_slice(body)?;
+    items.into_iter().map(Raw::parse).collect()
+}
+
+#[derive(Debug, Deserialize, Clone)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub is_bot: bool,
+    #[serde(default)]
+    pub last_picture_update: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub last_team_icon_update: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Channel {
+    pub id: String,
+    #[serde(default)]
+    pub team_id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TeamMember {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChannelMember {
+    pub user_id: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Post {
+    pub id: String,
+    pub create_at: i64,
+    #[serde(default)]
+    pub update_at: i64,
+    #[serde(default)]
+    pub edit_at: i64,
+    #[serde(default)]
+    pub delete_at: i64,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub root_id: String,
+    #[serde(default)]
+    pub original_id: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub file_ids: Vec<String>,
+    #[serde(default)]
+    pub metadata: PostMetadata,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PostMetadata {
+    #[serde(default)]
+    pub files: Vec<Box<RawValue>>,
+    #[serde(default)]
+    pub reactions: Vec<Box<RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FileInfo {
+    pub id: String,
+    #[serde(default)]
+    pub user_id: String,
+    #[serde(default)]
+    pub post_id: String,
+    #[serde(default)]
+    pub channel_id: String,
+    #[serde(default)]
+    pub create_at: i64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub extension: String,
+    #[serde(default)]
+    pub size: i64,
+    #[serde(default)]
+    pub mime_type: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Reaction {
+    pub user_id: String,
+    pub emoji_name: String,
+    #[serde(default)]
+    pub create_at: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Emoji {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub creator_id: String,
+    #[serde(default)]
+    pub create_at: i64,
+    #[serde(default)]
+    pub update_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(json: &str) -> Box<RawValue> {
+        RawValue::from_string(json.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn fields_of_unexpected_types_fall_back_to_defaults_and_keep_the_bytes() {
+        let json = r#"{"id":"u1","username":"bob","update_at":null,"last_picture_update":"soon","is_bot":1}"#;
+        let user: Raw<User> = Raw::parse(raw(json)).unwrap();
+        assert_eq!(user.json(), json);
+        assert_eq!((user.value.id.as_str(), user.value.update_at), ("u1", 0));
+        assert_eq!(
+            (user.value.last_picture_update, user.value.is_bot),
+            (0, false)
+        );
+    }
+
+    #[test]
+    fn an_unusable_required_field_is_still_an_error() {
+        // `create_at` has no default: dropping it cannot help.
+        assert!(Raw::<Post>::parse(raw(r#"{"id":"p1","create_at":"x"}"#)).is_err());
+        assert!(Raw::<User>::parse(raw(r#"{"id":7,"username":"bob"}"#)).is_err());
+        assert!(Raw::<User>::parse(raw(r#"["not an object"]"#)).is_err());
+    }
+}
