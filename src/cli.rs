@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::blobs::BlobLocation;
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
 use crate::export::{self, ExportOptions};
@@ -80,6 +81,8 @@ pub struct ExportTarget {
 pub struct ExportArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// What to write.
     #[arg(long, value_enum, default_value_t)]
     pub format: ExportFormat,
@@ -110,6 +113,8 @@ pub struct BackupArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// Also read every blob and compare its hash with its name.
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
@@ -139,6 +144,47 @@ pub struct MockServerArgs {
     pub latency_ms: u64,
 }
 
+/// `--blobs`: where the archive keeps its blobs. Given once (usually to the first sync), it is
+/// remembered in the catalog; a different value later is refused.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BlobsArg {
+    /// Where blobs live: `local` (the archive's blobs/ directory, the default) or
+    /// s3://bucket/prefix on any S3-compatible store (endpoint, region and credentials from
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Remembered in
+    /// the catalog: later commands need not repeat it.
+    #[arg(long, env = "MATTERBAK_BLOBS", value_name = "URL")]
+    pub blobs: Option<BlobLocation>,
+}
+
+impl BlobsArg {
+    /// The archive's blob location: the flag, or what the catalog remembers, or local. A flag
+    /// that contradicts the catalog is refused: the blobs would seem missing (or, for a sync,
+    /// be split across two stores).
+    pub fn resolve(&self, archive: &Path) -> Result<BlobLocation> {
+        let remembered = if archive.join(crate::catalog::CATALOG_FILE).is_file() {
+            Catalog::open(archive, Access::ReadOnly)?.blob_location()?
+        } else {
+            None
+        };
+        let remembered = remembered
+            .map(|text| {
+                text.parse::<BlobLocation>().with_context(|| {
+                    format!("the catalog of {} names its blob store", archive.display())
+                })
+            })
+            .transpose()?;
+        match (&self.blobs, remembered) {
+            (Some(given), Some(kept)) if *given != kept => anyhow::bail!(
+                "archive {} keeps its blobs in {kept}, but --blobs (or MATTERBAK_BLOBS) says {given}; drop the flag, or use a separate archive directory for another store",
+                archive.display()
+            ),
+            (Some(given), _) => Ok(given.clone()),
+            (None, Some(kept)) => Ok(kept),
+            (None, None) => Ok(BlobLocation::Local),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ArchiveArg {
     /// Archive directory (catalog.sqlite + blobs/).
@@ -150,6 +196,8 @@ pub struct ArchiveArg {
 pub struct SyncArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// JSON file with user, password or token, and server url.
     #[arg(long, default_value = "credentials.json")]
     pub credentials: PathBuf,
@@ -263,6 +311,7 @@ impl SyncArgs {
         };
         options.update_old_posts = self.update_old_posts;
         options.simulate_disk_full = self.simulate_disk_full;
+        options.blobs = self.blobs.resolve(&self.archive.archive)?;
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
@@ -315,7 +364,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 &args.archive.archive,
                 &args.target,
                 !args.no_zip,
-                &ExportOptions::default(),
+                &ExportOptions {
+                    blobs: args.blobs.resolve(&args.archive.archive)?,
+                    ..ExportOptions::default()
+                },
             ),
         },
         Some(Command::Backup(args)) => run_backup(&args).await,
@@ -375,7 +427,8 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         None if args.read_data => DataCheck::All,
         None => DataCheck::Sizes,
     };
-    let report = verify::verify_archive(archive, data)
+    let blobs = args.blobs.resolve(archive)?;
+    let report = verify::verify_archive(archive, &blobs, data)
         .with_context(|| format!("cannot verify {}", archive.display()))?;
     for finding in &report.findings {
         println!("{finding}");
@@ -394,7 +447,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         println!("no damage found");
         return Ok(EXIT_OK);
     }
-    match verify::mark_for_refetch(archive, &report)
+    match verify::mark_for_refetch(archive, &blobs, &report)
         .with_context(|| format!("cannot mark damaged blobs in {}", archive.display()))?
     {
         Repair::Marked { rows, quarantined } => println!(
@@ -420,6 +473,7 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
     let options = ExportOptions {
         skip_users: args.sync.skip_users,
         skip_emojis: args.sync.skip_emojis,
+        blobs: args.sync.blobs.resolve(&args.sync.archive.archive)?,
     };
     let mut target = args.target.clone();
     if target.output.is_none() {

@@ -41,6 +41,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_query.sql",
         include_str!("../../schema/0002_query.sql"),
     ),
+    // Settings remembered by the archive (where its blobs live).
+    (
+        "0003_archive_settings.sql",
+        include_str!("../../schema/0003_archive_settings.sql"),
+    ),
 ];
 
 /// The schema version this build writes and reads.
@@ -229,6 +234,19 @@ impl Catalog {
             tx.commit().ctx(&self.path, "commit migration")?;
         }
         Ok(())
+    }
+
+    /// Remembers where the archive keeps its blobs (text form of `BlobLocation`), so later
+    /// commands need not repeat `--blobs`. Idempotent.
+    pub fn remember_blob_location(&self, location: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO archive_settings (key, value) VALUES ('blobs', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![location],
+            )
+            .ctx(&self.path, "remember blob location")
+            .map(drop)
     }
 
     /// Test seam (`--simulate-disk-full catalog:PAGES`): lets the catalog grow by at most

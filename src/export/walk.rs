@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{self, ChannelPaths, ChannelPlace};
 use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
 use crate::model::BlobId;
 
@@ -16,6 +16,8 @@ use crate::model::BlobId;
 pub enum ExportError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
     #[error("export: {0}")]
     Sink(#[from] SinkError),
     #[error("export: stored JSON of {what} is not valid: {source}")]
@@ -32,6 +34,8 @@ pub struct ExportOptions {
     pub skip_users: bool,
     /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
     pub skip_emojis: bool,
+    /// Where the archive keeps its blobs.
+    pub blobs: BlobLocation,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -53,7 +57,7 @@ pub fn export_archive(
     options: &ExportOptions,
 ) -> Result<ExportReport, ExportError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let blobs = BlobStore::open_existing(archive);
+    let blobs = BlobStore::open_existing_at(archive, &options.blobs)?;
     let dir = DirSink::new(data_dir)?;
     let mut sink: Box<dyn Sink> = match zip {
         Some(zip) => Box::new(Tee::new(dir, ZipSink::create(zip)?)),
@@ -351,12 +355,12 @@ fn write_blob(
             .push(format!("{what}: blob {blob} missing from the store"));
         return Ok(false);
     };
-    let len = file.metadata().map(|m| m.len()).ok();
-    sink.file(rel, len, &mut |out: &mut dyn Write| {
+    let len = file.len();
+    sink.file(rel, Some(len), &mut |out: &mut dyn Write| {
         io::copy(&mut file, out).map(drop)
     })?;
     report.files += 1;
-    report.bytes += len.unwrap_or(0);
+    report.bytes += len;
     Ok(true)
 }
 
