@@ -168,6 +168,10 @@ pub enum BlobError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
+    )]
+    SnapshotsNeedBucket,
     /// The server's reason, credentials redacted (hence text, not a source).
     #[error("blob store: cannot {action} {key}: {reason}")]
     Remote {
@@ -337,6 +341,34 @@ impl BlobStore {
         inventory.objects.sort_by(|a, b| a.name.cmp(&b.name));
         inventory.temps.sort();
         Ok(inventory)
+    }
+
+    fn bucket(&self) -> Result<&remote::Remote, BlobError> {
+        self.remote.as_deref().ok_or(BlobError::SnapshotsNeedBucket)
+    }
+
+    /// Uploads the catalog copy `file` as snapshot `name` (`<prefix>/catalogs/<name>`).
+    pub fn put_catalog_snapshot(&self, file: &Path, name: &str) -> Result<(), BlobError> {
+        self.bucket()?.put_catalog(file, name)
+    }
+
+    /// Names of the catalog snapshots, oldest first.
+    pub fn catalog_snapshots(&self) -> Result<Vec<String>, BlobError> {
+        self.bucket()?.catalogs()
+    }
+
+    pub fn delete_catalog_snapshot(&self, name: &str) -> Result<(), BlobError> {
+        self.bucket()?.delete_catalog(name)
+    }
+
+    /// Downloads snapshot `name` into the new file `dest`.
+    pub fn fetch_catalog_snapshot(&self, name: &str, dest: &Path) -> Result<(), BlobError> {
+        self.bucket()?.get_catalog(name, dest)
+    }
+
+    /// Where in-flight files go (`tmp/` of the archive).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
     }
 
     /// Moves a damaged blob out of the store (to `damaged_dir` on disk, or to

@@ -61,6 +61,13 @@ pub enum Command {
     Search(query::SearchArgs),
     /// Posts, files and bytes per team and channel; blob store use; last sync per channel.
     Stats(query::StatsArgs),
+    /// Upload a consistent copy of the catalog beside the blobs in object storage
+    /// (<prefix>/catalogs/<UTC time>.sqlite), keeping the newest N. A sync with blobs in a
+    /// bucket does this after each run.
+    Snapshot(SnapshotArgs),
+    /// Make DIR a working archive from the newest catalog snapshot at s3://bucket/prefix; its
+    /// blobs stay in the bucket, and `sync --archive DIR` goes on incrementally.
+    Pull(PullArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -121,6 +128,33 @@ pub struct VerifyArgs {
     /// Read and re-hash a random PCT percent of the blobs (e.g. 10).
     #[arg(long, value_name = "PCT")]
     pub read_data_subset: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
+    #[command(flatten)]
+    pub keep: KeepArg,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KeepArg {
+    /// Catalog snapshots to keep in the bucket (older ones are deleted; at least 1).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub keep_snapshots: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PullArgs {
+    /// Where the archive's blobs and catalog snapshots are: s3://bucket/prefix.
+    #[arg(value_name = "URL")]
+    pub url: BlobLocation,
+    /// New or empty directory to make the archive in.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -198,6 +232,8 @@ pub struct SyncArgs {
     pub archive: ArchiveArg,
     #[command(flatten)]
     pub blobs: BlobsArg,
+    #[command(flatten)]
+    pub keep: KeepArg,
     /// JSON file with user, password or token, and server url.
     #[arg(long, default_value = "credentials.json")]
     pub credentials: PathBuf,
@@ -376,9 +412,34 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Sql(args)) => query::run_sql(&args),
         Some(Command::Search(args)) => query::run_search(&args),
         Some(Command::Stats(args)) => query::run_stats(&args),
+        Some(Command::Snapshot(args)) => {
+            let blobs = args.blobs.resolve(&args.archive.archive)?;
+            snapshot(&args.archive.archive, &blobs, &args.keep).map(|()| EXIT_OK)
+        }
+        Some(Command::Pull(args)) => {
+            let name = crate::snapshot::pull(&args.url, &args.dir)
+                .with_context(|| format!("cannot pull {} into {}", args.url, args.dir.display()))?;
+            println!(
+                "archive {} from snapshot {name}; its blobs stay in {}",
+                args.dir.display(),
+                args.url
+            );
+            Ok(EXIT_OK)
+        }
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
     }
+}
+
+/// Takes a catalog snapshot; prints its name and the pruned ones.
+fn snapshot(archive: &Path, blobs: &BlobLocation, keep: &KeepArg) -> Result<()> {
+    let report = crate::snapshot::take_snapshot(archive, blobs, keep.keep_snapshots)
+        .with_context(|| format!("cannot snapshot the catalog of {}", archive.display()))?;
+    println!("snapshot: {blobs}/catalogs/{}", report.name);
+    for old in &report.pruned {
+        eprintln!("  removed older snapshot {old}");
+    }
+    Ok(())
 }
 
 fn run_export(
@@ -636,10 +697,17 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
         std::fs::write(path, json)
             .with_context(|| format!("cannot write report {}", path.display()))?;
     }
-    let code = match report.outcome {
+    let mut code = match report.outcome {
         Outcome::Ok => EXIT_OK,
         Outcome::Partial | Outcome::Interrupted => EXIT_INCOMPLETE,
     };
+    // Blobs in a bucket: the catalog joins them there, so the bucket alone restores.
+    if options.blobs != BlobLocation::Local
+        && let Err(e) = snapshot(&options.archive, &options.blobs, &args.keep)
+    {
+        eprintln!("warning: {e:#}; the sync itself is complete, run `matterbak snapshot` to retry");
+        code = code.max(EXIT_INCOMPLETE);
+    }
     Ok((code, report))
 }
 

@@ -5,7 +5,8 @@
 //!
 //! Data flows one way: `mm` reads the server; `sync` decides what to fetch and hands rows to
 //! `catalog` and bytes to `blobs`; `export` and the read commands only read the archive.
-//! `mock` is a Mattermost server for tests, benches and the demo.
+//! `mock` is a Mattermost server for tests, benches and the demo. `snapshot` copies the
+//! catalog beside blobs kept in object storage and `pull`s it back onto a new machine.
 
 pub mod archive;
 pub mod blobs;
@@ -19,5 +20,6 @@ pub mod model;
 pub mod outdir;
 pub mod progress;
 pub mod results;
+pub mod snapshot;
 pub mod sync;
 pub mod verify;

@@ -98,10 +98,15 @@ impl S3Server {
         ]
     }
 
-    /// moto accepts unsigned requests when it checks no credentials.
+    /// moto checks no signature unless asked to, but treats a request without one as
+    /// anonymous (refused writes to private buckets): a well-formed unsigned header will do.
     async fn request(&self, method: reqwest::Method, key: &str, body: Vec<u8>) -> Vec<u8> {
         let response = reqwest::Client::new()
             .request(method, format!("{}/{key}", self.endpoint))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            )
             .body(body)
             .send()
             .await
@@ -344,6 +349,8 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     assert!(out.contains(&victim), "{out}");
     let (code, out) = run(dir, &aws, &sync_remote);
     assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &sync_local);
+    assert_eq!(code, 0, "{out}");
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
     assert_same_content(
@@ -351,6 +358,75 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
         &content_snapshot(&local),
         "after repair, bucket vs disk",
     );
+
+    // Each sync left a catalog snapshot; `snapshot` prunes to the newest N.
+    assert_eq!(
+        snapshots(&s3, "bucket1", "team/backup").await.len(),
+        3,
+        "one per sync"
+    );
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["snapshot", "--archive", "remote", "--keep-snapshots", "2"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let kept = snapshots(&s3, "bucket1", "team/backup").await;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        out.contains(kept.last().unwrap()),
+        "the newest is the one just taken: {out}"
+    );
+
+    // A new machine: pull, then an incremental sync there.
+    let (code, out) = run(dir, &aws, &["pull", "s3://bucket1/team/backup", "pulled"]);
+    assert_eq!(code, 0, "{out}");
+    let pulled = dir.join("pulled");
+    assert_same_content(
+        &content_snapshot(&pulled),
+        &content_snapshot(&remote),
+        "pulled vs original",
+    );
+    let (code, out) = run(dir, &aws, &["pull", "s3://bucket1/team/backup", "pulled"]);
+    assert_eq!(code, 2, "pulling over an archive is refused: {out}");
+    env.server.with_workspace(|w| {
+        let channel = w.channel_id("eng", "town-square");
+        w.create_post_with_files(&channel, "bob", "after the move", None, new_files("two"));
+    });
+    env.server.reset_requests();
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["sync", "--archive", "pulled", "--rate-limit", "0", "-q"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &sync_local);
+    assert_eq!(code, 0, "{out}");
+    assert_same_content(
+        &content_snapshot(&pulled),
+        &content_snapshot(&local),
+        "pulled and synced vs disk",
+    );
+    assert!(!pulled.join("blobs").exists(), "blobs stay in the bucket");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "pulled", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Names under `<prefix>/catalogs/`, by an unsigned ListObjectsV2.
+async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
+    let listing = s3
+        .request(
+            reqwest::Method::GET,
+            &format!("{bucket}?list-type=2&prefix={prefix}/catalogs/"),
+            Vec::new(),
+        )
+        .await;
+    let listing = String::from_utf8(listing).unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .map(|rest| rest.split("</Key>").next().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -448,4 +524,250 @@ async fn wrong_credentials_fail_with_exit_2_without_showing_them() {
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("InvalidAccessKeyId"), "{out}");
     assert!(!dir.join("a").exists(), "{out}");
+}
+
+/// A loopback proxy in front of the S3 server that answers 500 and 503 SlowDown to every
+/// request during a window after the first one it sees, and counts multipart part uploads.
+struct FaultProxy {
+    endpoint: String,
+    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    fault_window: Duration,
+    latency: Duration,
+    first: std::sync::Arc<std::sync::OnceLock<Instant>>,
+    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    async fn start(upstream: &str, fault_window: Duration, latency: Duration) -> FaultProxy {
+        use axum::extract::{Request, State};
+        use std::sync::atomic::Ordering;
+        let state = ProxyState {
+            upstream: upstream.to_owned(),
+            client: reqwest::Client::new(),
+            fault_window,
+            latency,
+            first: Default::default(),
+            injected: Default::default(),
+            parts: Default::default(),
+        };
+        let proxy = FaultProxy {
+            endpoint: String::new(),
+            injected: state.injected.clone(),
+            parts: state.parts.clone(),
+        };
+        async fn forward(
+            State(state): State<ProxyState>,
+            request: Request,
+        ) -> axum::response::Response {
+            tokio::time::sleep(state.latency).await;
+            let first = *state.first.get_or_init(Instant::now);
+            let query = request.uri().query().unwrap_or("").to_owned();
+            if first.elapsed() < state.fault_window {
+                let n = state.injected.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = if n % 2 == 0 {
+                    (
+                        503,
+                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                    )
+                } else {
+                    (
+                        500,
+                        "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+                    )
+                };
+                return axum::response::Response::builder()
+                    .status(status)
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+            }
+            if query.contains("partNumber=") {
+                state.parts.fetch_add(1, Ordering::SeqCst);
+            }
+            let url = format!("{}{}", state.upstream, request.uri());
+            let method = request.method().clone();
+            let headers = request.headers().clone();
+            let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
+            let sent = state
+                .client
+                .request(method, url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+            // A client killed mid-request: nothing to answer.
+            let Ok(upstream) = sent else {
+                return axum::response::Response::builder()
+                    .status(502)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            };
+            let mut response =
+                axum::response::Response::builder().status(upstream.status().as_u16());
+            for (name, value) in upstream.headers() {
+                response = response.header(name, value);
+            }
+            response
+                .body(axum::body::Body::from_stream(upstream.bytes_stream()))
+                .unwrap()
+        }
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { endpoint, ..proxy }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "flaky", Vec::new()).await;
+    let proxy = FaultProxy::start(&s3.endpoint, Duration::from_millis(1500), Duration::ZERO).await;
+    let env = common::start().await;
+    env.server.with_workspace(|w| {
+        let channel = w.channel_id("eng", "town-square");
+        w.create_post_with_files(&channel, "bob", "big one", None, new_files("flaky"));
+    });
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    aws[4].1 = "10".into();
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "sync",
+            "--archive",
+            "remote",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            "s3://flaky/p",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(injected >= 3, "faults were injected: {injected}");
+    assert_same_content(
+        &content_snapshot(&dir.join("remote")),
+        &content_snapshot(&dir.join("local")),
+        "through faults, bucket vs disk",
+    );
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_completes() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "killed", Vec::new()).await;
+    // Every request a little slow, so kills land while uploads are in flight.
+    let proxy = FaultProxy::start(&s3.endpoint, Duration::ZERO, Duration::from_millis(40)).await;
+    let env = common::start().await;
+    env.server.with_workspace(|w| {
+        let channel = w.channel_id("eng", "town-square");
+        for i in 0..3 {
+            w.create_post_with_files(
+                &channel,
+                "bob",
+                &format!("big {i}"),
+                None,
+                new_files(&format!("kill {i}")),
+            );
+        }
+    });
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    let args = [
+        "sync",
+        "--archive",
+        "remote",
+        "--rate-limit",
+        "0",
+        "-q",
+        "--blobs",
+        "s3://killed/p",
+    ];
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
+    // Trials: early, mid-multipart (after the first part went up), later.
+    for trial in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .current_dir(dir)
+            .env_remove("MATTERBAK_BLOBS")
+            .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let before = parts();
+        loop {
+            let due = match trial {
+                0 => started.elapsed() > Duration::from_millis(800),
+                1 => parts() > before,
+                _ => started.elapsed() > Duration::from_millis(2500),
+            };
+            if due || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "trial {trial} never reached its moment"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if dir.join("remote/catalog.sqlite").exists() {
+            let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+            assert_eq!(code, 0, "trial {trial}: {out}");
+        }
+    }
+    let (code, out) = run(dir, &aws, &args);
+    assert_eq!(code, 0, "{out}");
+    // The sample workspace changes between runs: bring the disk archive to the same moment.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+    assert_same_content(
+        &content_snapshot(&dir.join("remote")),
+        &content_snapshot(&dir.join("local")),
+        "after kills, bucket vs disk",
+    );
 }

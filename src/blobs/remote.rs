@@ -213,15 +213,8 @@ impl Remote {
         let url = self.url(&key);
         let store = self.store.clone();
         let path = path.to_owned();
-        let result = self.run(async move { upload(store, key, path, size).await });
-        result.map_err(|failure| match failure {
-            Failure::Local(path, source) => BlobError::Io {
-                action: "read",
-                path,
-                source,
-            },
-            Failure::Remote(e) => remote_err("upload", &url, &e),
-        })
+        self.run(async move { upload(store, key, path, size).await })
+            .map_err(|failure| failure.into_error("read", "upload", &url))
     }
 
     /// A reader of the object's bytes, and its size.
@@ -268,7 +261,8 @@ impl Remote {
                 .strip_prefix(self.prefix.as_str())
                 .map(|r| r.trim_start_matches('/'))
                 .unwrap_or(text);
-            if relative.starts_with("catalogs/") || relative.starts_with("damaged/") {
+            if relative.starts_with(&format!("{SNAPSHOT_DIR}/")) || relative.starts_with("damaged/")
+            {
                 continue;
             }
             let id = relative
@@ -304,6 +298,86 @@ impl Remote {
     }
 }
 
+impl Remote {
+    fn catalog_key(&self, name: &str) -> Key {
+        self.key_of(&[SNAPSHOT_DIR, name])
+    }
+
+    /// Uploads a catalog snapshot file as `<prefix>/catalogs/<name>`.
+    pub fn put_catalog(&self, path: &FsPath, name: &str) -> Result<(), BlobError> {
+        let size = std::fs::metadata(path)
+            .map_err(|source| BlobError::Io {
+                action: "read",
+                path: path.to_owned(),
+                source,
+            })?
+            .len();
+        let key = self.catalog_key(name);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        let path = path.to_owned();
+        self.run(async move { upload(store, key, path, size).await })
+            .map_err(|failure| failure.into_error("read", "upload", &url))
+    }
+
+    /// Names of the catalog snapshots, oldest first (names are UTC times, so they sort).
+    pub fn catalogs(&self) -> Result<Vec<String>, BlobError> {
+        let store = self.store.clone();
+        let prefix = self.key_of(&[SNAPSHOT_DIR]);
+        let url = self.url(&prefix);
+        let listed = self.run(async move {
+            let mut stream = store.list(Some(&prefix));
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                out.push(meta?.location);
+            }
+            Ok::<_, object_store::Error>(out)
+        });
+        let mut names: Vec<String> = listed
+            .map_err(|e| remote_err("list", &url, &e))?
+            .iter()
+            .filter_map(|key| key.filename().map(str::to_owned))
+            .filter(|name| name.ends_with(".sqlite"))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn delete_catalog(&self, name: &str) -> Result<(), BlobError> {
+        let key = self.catalog_key(name);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        self.run(async move { store.delete(&key).await })
+            .map_err(|e| remote_err("delete", &url, &e))
+    }
+
+    /// Downloads snapshot `name` into the file `dest` (created new, streamed, fsynced).
+    pub fn get_catalog(&self, name: &str, dest: &FsPath) -> Result<(), BlobError> {
+        let key = self.catalog_key(name);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        let dest = dest.to_owned();
+        let got = self.run(async move {
+            use tokio::io::AsyncWriteExt;
+            let result = store.get(&key).await.map_err(Failure::Remote)?;
+            let local = |e| Failure::Local(dest.clone(), e);
+            let mut file = tokio::fs::File::create_new(&dest).await.map_err(local)?;
+            let mut stream = result.into_stream();
+            while let Some(chunk) = stream.next().await {
+                file.write_all(&chunk.map_err(Failure::Remote)?)
+                    .await
+                    .map_err(local)?;
+            }
+            file.sync_all().await.map_err(local)
+        });
+        got.map_err(|failure| failure.into_error("write", "download", &url))
+    }
+}
+
+/// Folder of catalog snapshots below the prefix (never a blob: blob folders are two hex
+/// digits).
+pub const SNAPSHOT_DIR: &str = "catalogs";
+
 /// Retries per request; `MATTERBAK_S3_RETRIES` lets tests make an unreachable endpoint fail
 /// fast.
 fn retry_count() -> usize {
@@ -313,9 +387,23 @@ fn retry_count() -> usize {
         .unwrap_or(10)
 }
 
+/// A transfer between a local file and the bucket failed on one side or the other.
 enum Failure {
     Local(PathBuf, io::Error),
     Remote(object_store::Error),
+}
+
+impl Failure {
+    fn into_error(self, local: &'static str, remote: &'static str, url: &str) -> BlobError {
+        match self {
+            Failure::Local(path, source) => BlobError::Io {
+                action: local,
+                path,
+                source,
+            },
+            Failure::Remote(e) => remote_err(remote, url, &e),
+        }
+    }
 }
 
 /// One PUT up to [`PART_BYTES`], a multipart upload above (aborted on failure, so a failed

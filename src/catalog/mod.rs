@@ -249,6 +249,20 @@ impl Catalog {
             .map(drop)
     }
 
+    /// Writes a consistent copy of the catalog to the new file `dest` (`VACUUM INTO`: one read
+    /// transaction, so a running sync goes on and the copy holds whole pages and cursors).
+    pub fn copy_into(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_str().ok_or_else(|| CatalogError::Sqlite {
+            path: dest.to_owned(),
+            action: "name snapshot file",
+            source: rusqlite::Error::InvalidPath(dest.to_owned()),
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", params![dest])
+            .ctx(&self.path, "copy the catalog")
+            .map(drop)
+    }
+
     /// Test seam (`--simulate-disk-full catalog:PAGES`): lets the catalog grow by at most
     /// `pages` more pages, after which writes fail as on a full disk (SQLITE_FULL).
     pub fn limit_growth(&self, pages: u32) -> Result<()> {
