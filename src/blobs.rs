@@ -602,6 +602,60 @@ mod tests {
     }
 
     #[test]
+    fn blob_locations_parse_print_and_refuse_bad_urls() {
+        for text in ["local", "s3://bucket1", "s3://my.bucket-2/team/backups_1"] {
+            let parsed: BlobLocation = text.parse().unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(
+            "s3://b12/p/q/".parse::<BlobLocation>().unwrap(),
+            BlobLocation::S3 {
+                bucket: "b12".into(),
+                prefix: "p/q".into()
+            }
+        );
+        for (bad, reason) in [
+            ("/srv/blobs", "expected `local` or s3://"),
+            ("s3://Upper/x", "bucket name"),
+            ("s3://ab", "bucket name"),
+            ("s3://bucket/a//b", "prefix"),
+            ("s3://bucket/../x", "prefix"),
+            ("s3://bucket/a b", "prefix"),
+        ] {
+            let err = bad.parse::<BlobLocation>().unwrap_err().to_string();
+            assert!(err.contains(reason) && err.contains(bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_local_inventory_lists_blobs_strays_and_temps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let a = store.ingest_bytes(b"a blob").unwrap();
+        fs::write(dir.path().join("blobs/stray"), b"xyz").unwrap();
+        fs::write(dir.path().join("tmp/1-0-00000000.part"), b"x").unwrap();
+        let inventory = store.inventory().unwrap();
+        let found: Vec<(Option<BlobId>, u64)> = inventory
+            .objects
+            .iter()
+            .map(|o| (o.id.clone(), o.size))
+            .collect();
+        assert!(found.contains(&(Some(a.id.clone()), 6)), "{found:?}");
+        assert!(found.contains(&(None, 3)), "{found:?}");
+        assert_eq!(inventory.temps.len(), 1);
+        assert_eq!(store.local_path(&a.id), Some(store.path(&a.id)));
+        let mut bytes = Vec::new();
+        let mut reader = store.open_blob(&a.id).unwrap();
+        assert_eq!(reader.len(), 6);
+        reader.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"a blob");
+        assert!(matches!(
+            store.catalog_snapshots(),
+            Err(BlobError::SnapshotsNeedBucket)
+        ));
+    }
+
+    #[test]
     fn clean_tmp_removes_crash_leftovers() {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();

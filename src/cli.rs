@@ -195,11 +195,12 @@ impl BlobsArg {
     /// that contradicts the catalog is refused: the blobs would seem missing (or, for a sync,
     /// be split across two stores).
     pub fn resolve(&self, archive: &Path) -> Result<BlobLocation> {
-        let remembered = if archive.join(crate::catalog::CATALOG_FILE).is_file() {
-            Catalog::open(archive, Access::ReadOnly)?.blob_location()?
-        } else {
-            None
-        };
+        // An unreadable catalog is the command's own finding to report (verify does so as
+        // damage); here it just remembers nothing.
+        let remembered = Catalog::open(archive, Access::ReadOnly)
+            .and_then(|catalog| catalog.blob_location())
+            .ok()
+            .flatten();
         let remembered = remembered
             .map(|text| {
                 text.parse::<BlobLocation>().with_context(|| {
