@@ -145,6 +145,18 @@ fn run(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> (i32, Strin
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `matterbak sync` into `archive` (unlimited rate, quiet), with `--blobs` when given.
+fn sync(
+    dir: &Path,
+    env: &[(&'static str, String)],
+    archive: &str,
+    blobs: Option<&str>,
+) -> (i32, String) {
+    let mut args = vec!["sync", "--archive", archive, "--rate-limit", "0", "-q"];
+    args.extend(blobs.iter().flat_map(|b| ["--blobs", *b]));
+    run(dir, env, &args)
+}
+
 /// Relative path → bytes of every file below `dir`.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -211,16 +223,10 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let prefix = "bucket1/team/backup";
-    let sync_local = ["sync", "--archive", "local", "--rate-limit", "0", "-q"];
-    let sync_remote = ["sync", "--archive", "remote", "--rate-limit", "0", "-q"];
 
-    let (code, out) = run(dir, &aws, &[&sync_local[..], &[]].concat());
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(
-        dir,
-        &aws,
-        &[&sync_remote[..], &["--blobs", "s3://bucket1/team/backup"]].concat(),
-    );
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://bucket1/team/backup"));
     assert_eq!(code, 0, "{out}");
     let (local, remote) = (dir.join("local"), dir.join("remote"));
     assert_same_content(
@@ -247,9 +253,9 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
         let channel = w.channel_id("eng", "town-square");
         w.create_post_with_files(&channel, "bob", "the recording", None, new_files("one"));
     });
-    let (code, out) = run(dir, &aws, &sync_remote);
+    let (code, out) = sync(dir, &aws, "remote", None);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dir, &aws, &sync_local);
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     assert_same_content(
         &content_snapshot(&remote),
@@ -347,9 +353,9 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains(&victim), "{out}");
-    let (code, out) = run(dir, &aws, &sync_remote);
+    let (code, out) = sync(dir, &aws, "remote", None);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dir, &aws, &sync_local);
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
@@ -394,13 +400,9 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
         w.create_post_with_files(&channel, "bob", "after the move", None, new_files("two"));
     });
     env.server.reset_requests();
-    let (code, out) = run(
-        dir,
-        &aws,
-        &["sync", "--archive", "pulled", "--rate-limit", "0", "-q"],
-    );
+    let (code, out) = sync(dir, &aws, "pulled", None);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(dir, &aws, &sync_local);
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     assert_same_content(
         &content_snapshot(&pulled),
@@ -439,29 +441,15 @@ async fn a_missing_bucket_or_unreachable_endpoint_fails_with_exit_2_and_touches_
     let dir = env.dir.path();
     write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
-    let sync = |archive: &str, blobs: &str| {
-        run(
-            dir,
-            &aws,
-            &[
-                "sync",
-                "--archive",
-                archive,
-                "--rate-limit",
-                "0",
-                "--blobs",
-                blobs,
-            ],
-        )
-    };
+    let sync_to = |archive: &str, blobs: &str| sync(dir, &aws, archive, Some(blobs));
 
-    let (code, out) = sync("fresh", "s3://no-such-bucket/x");
+    let (code, out) = sync_to("fresh", "s3://no-such-bucket/x");
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("s3://no-such-bucket/x"), "{out}");
     assert!(out.to_lowercase().contains("bucket"), "{out}");
     assert!(!dir.join("fresh").exists(), "nothing created: {out}");
 
-    let (code, out) = sync("kept", "s3://kept/p");
+    let (code, out) = sync_to("kept", "s3://kept/p");
     assert_eq!(code, 0, "{out}");
     let before = content_snapshot(&dir.join("kept"));
     let catalog_before = std::fs::read(dir.join("kept/catalog.sqlite")).unwrap();
@@ -473,11 +461,7 @@ async fn a_missing_bucket_or_unreachable_endpoint_fails_with_exit_2_and_touches_
     let mut unreachable = aws.clone();
     unreachable[0].1 = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let (code, out) = run(
-        dir,
-        &unreachable,
-        &["sync", "--archive", "kept", "--rate-limit", "0"],
-    );
+    let (code, out) = sync(dir, &unreachable, "kept", None);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("s3://kept/p"), "{out}");
     assert!(started.elapsed() < Duration::from_secs(60), "fails fast");
@@ -494,7 +478,7 @@ async fn a_missing_bucket_or_unreachable_endpoint_fails_with_exit_2_and_touches_
     );
     assert_eq!(code, 2, "{out}");
 
-    let (code, out) = sync("bad-url", "s3://UPPER/x");
+    let (code, out) = sync_to("bad-url", "s3://UPPER/x");
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("bucket name"), "{out}");
 }
@@ -508,19 +492,7 @@ async fn wrong_credentials_fail_with_exit_2_without_showing_them() {
     let env = common::start().await;
     let dir = env.dir.path();
     write_inputs(dir, &env.server.url(), 0o600);
-    let (code, out) = run(
-        dir,
-        &s3.env(),
-        &[
-            "sync",
-            "--archive",
-            "a",
-            "--rate-limit",
-            "0",
-            "--blobs",
-            "s3://bucket1/x",
-        ],
-    );
+    let (code, out) = sync(dir, &s3.env(), "a", Some("s3://bucket1/x"));
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("InvalidAccessKeyId"), "{out}");
     assert!(!dir.join("a").exists(), "{out}");
@@ -645,26 +617,9 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
     let mut aws = s3.env();
     aws[0].1 = proxy.endpoint.clone();
     aws[4].1 = "10".into();
-    let (code, out) = run(
-        dir,
-        &aws,
-        &[
-            "sync",
-            "--archive",
-            "remote",
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            "s3://flaky/p",
-        ],
-    );
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://flaky/p"));
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(
-        dir,
-        &aws,
-        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
-    );
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
     assert!(injected >= 3, "faults were injected: {injected}");
@@ -712,11 +667,7 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         "--blobs",
         "s3://killed/p",
     ];
-    let (code, out) = run(
-        dir,
-        &aws,
-        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
-    );
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
     // Trials: early, mid-multipart (after the first part went up), later.
@@ -747,6 +698,11 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        let running = child.try_wait().unwrap().is_none();
+        assert!(
+            running || trial != 1,
+            "trial 1 must kill the sync while a multipart upload is in flight"
+        );
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         if dir.join("remote/catalog.sqlite").exists() {
@@ -757,11 +713,7 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     let (code, out) = run(dir, &aws, &args);
     assert_eq!(code, 0, "{out}");
     // The sample workspace changes between runs: bring the disk archive to the same moment.
-    let (code, out) = run(
-        dir,
-        &aws,
-        &["sync", "--archive", "local", "--rate-limit", "0", "-q"],
-    );
+    let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
