@@ -149,6 +149,10 @@ pub enum SyncError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Server(#[from] MmError),
+    #[error(
+        "archive keeps its blobs in {kept}, not {given}; a sync never splits an archive's blobs over two stores"
+    )]
+    BlobsElsewhere { kept: String, given: String },
 }
 
 /// How a run ended.
@@ -263,7 +267,13 @@ async fn archive_into(
         .and_then(|()| Ok((blobs.clean_tmp()?, blobs)))
         .and_then(|(stale, blobs)| {
             let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
-            catalog.remember_blob_location(&options.blobs.to_string())?;
+            let given = options.blobs.to_string();
+            match catalog.blob_location()? {
+                Some(kept) if kept != given => {
+                    return Err(SyncError::BlobsElsewhere { kept, given });
+                }
+                _ => catalog.remember_blob_location(&given)?,
+            }
             Ok((stale, blobs, catalog))
         });
     let opened = opened.and_then(|(stale, blobs, catalog)| match options.simulate_disk_full {
