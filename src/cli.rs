@@ -685,9 +685,11 @@ fn stop_on_signals() -> StopSignal {
 }
 
 pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
+    // First: a signal during the reads below (files, the catalog's blob location) must stop
+    // the run cleanly too.
+    let stop = stop_on_signals();
     let log = progress::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
-    let stop = stop_on_signals();
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
     drop(log); // clears progress bars before the summary
     let report =
