@@ -498,11 +498,12 @@ async fn wrong_credentials_fail_with_exit_2_without_showing_them() {
     assert!(!dir.join("a").exists(), "{out}");
 }
 
-/// A loopback proxy in front of the S3 server that answers 500 and 503 SlowDown to every
-/// request during a window after the first one it sees, and counts multipart part uploads.
+/// A loopback proxy in front of the S3 server that answers 503 SlowDown and 500, alternately,
+/// to the first `faults` requests it sees, delays every request by `latency`, and counts
+/// multipart part uploads.
 struct FaultProxy {
     endpoint: String,
-    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
@@ -510,29 +511,27 @@ struct FaultProxy {
 struct ProxyState {
     upstream: String,
     client: reqwest::Client,
-    fault_window: Duration,
+    faults: usize,
     latency: Duration,
-    first: std::sync::Arc<std::sync::OnceLock<Instant>>,
-    injected: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultProxy {
-    async fn start(upstream: &str, fault_window: Duration, latency: Duration) -> FaultProxy {
+    async fn start(upstream: &str, faults: usize, latency: Duration) -> FaultProxy {
         use axum::extract::{Request, State};
         use std::sync::atomic::Ordering;
         let state = ProxyState {
             upstream: upstream.to_owned(),
             client: reqwest::Client::new(),
-            fault_window,
+            faults,
             latency,
-            first: Default::default(),
-            injected: Default::default(),
+            requests: Default::default(),
             parts: Default::default(),
         };
         let proxy = FaultProxy {
             endpoint: String::new(),
-            injected: state.injected.clone(),
+            requests: state.requests.clone(),
             parts: state.parts.clone(),
         };
         async fn forward(
@@ -540,10 +539,9 @@ impl FaultProxy {
             request: Request,
         ) -> axum::response::Response {
             tokio::time::sleep(state.latency).await;
-            let first = *state.first.get_or_init(Instant::now);
             let query = request.uri().query().unwrap_or("").to_owned();
-            if first.elapsed() < state.fault_window {
-                let n = state.injected.fetch_add(1, Ordering::SeqCst);
+            let n = state.requests.fetch_add(1, Ordering::SeqCst);
+            if n < state.faults {
                 let (status, body) = if n % 2 == 0 {
                     (
                         503,
@@ -606,7 +604,7 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
         return;
     };
     s3.request(reqwest::Method::PUT, "flaky", Vec::new()).await;
-    let proxy = FaultProxy::start(&s3.endpoint, Duration::from_millis(1500), Duration::ZERO).await;
+    let proxy = FaultProxy::start(&s3.endpoint, 8, Duration::ZERO).await;
     let env = common::start().await;
     env.server.with_workspace(|w| {
         let channel = w.channel_id("eng", "town-square");
@@ -621,8 +619,11 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
-    let injected = proxy.injected.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(injected >= 3, "faults were injected: {injected}");
+    let seen = proxy.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        seen > 8,
+        "all 8 faults were served, then real answers: {seen} requests"
+    );
     assert_same_content(
         &content_snapshot(&dir.join("remote")),
         &content_snapshot(&dir.join("local")),
@@ -639,7 +640,7 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     };
     s3.request(reqwest::Method::PUT, "killed", Vec::new()).await;
     // Every request a little slow, so kills land while uploads are in flight.
-    let proxy = FaultProxy::start(&s3.endpoint, Duration::ZERO, Duration::from_millis(40)).await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
     let env = common::start().await;
     env.server.with_workspace(|w| {
         let channel = w.channel_id("eng", "town-square");

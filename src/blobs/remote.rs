@@ -6,8 +6,9 @@
 //! durable in the bucket (the PUT or the multipart completion returned) before `commit`
 //! returns, so before the catalog row that names it. Bytes are hashed while they spool
 //! through the archive's `tmp/` (the key is only known once the hash is), then uploaded from
-//! that file in parts of [`PART_BYTES`] (flat memory) and the file is removed. A key that
-//! already holds an object of the right size is never uploaded again (HEAD first).
+//! that file in parts of [`PART_BYTES`] (flat memory) and the file is removed. An existing
+//! object is never written twice: small blobs go up as a conditional PUT (`If-None-Match: *`),
+//! large ones only after a HEAD found no object of their size.
 //!
 //! `object_store` is async and the blob-store interface is not (`std::io::Write`/`Read`, used
 //! from blocking threads and from the synchronous export). The backend therefore owns a small
@@ -28,7 +29,9 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as Key;
-use object_store::{BackoffConfig, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    BackoffConfig, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
+};
 use tokio::io::AsyncReadExt;
 
 use super::{BlobError, BlobId, Listed};
@@ -211,7 +214,10 @@ impl Remote {
     /// Uploads the spooled file `path` (`size` bytes) as blob `id`, unless the bucket already
     /// holds it. Returns once the object is durable.
     pub fn put_file(&self, id: &BlobId, path: &FsPath, size: u64) -> Result<(), BlobError> {
-        if self.size(id)? == Some(size) {
+        // Small blobs go up in one conditional PUT (the store refuses to overwrite), which
+        // saves a HEAD round trip per new blob; large ones are looked up first, so their
+        // bytes are not sent again.
+        if size > PART_BYTES as u64 && self.size(id)? == Some(size) {
             return Ok(());
         }
         let key = self.key(id);
@@ -424,11 +430,15 @@ async fn upload(
     if size <= PART_BYTES as u64 {
         let mut bytes = Vec::with_capacity(size as usize);
         file.read_to_end(&mut bytes).await.map_err(local)?;
-        store
-            .put(&key, PutPayload::from(bytes))
-            .await
-            .map_err(Failure::Remote)?;
-        return Ok(());
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        return match store.put_opts(&key, PutPayload::from(bytes), create).await {
+            // Same key, same bytes: content addressing makes the existing object the blob.
+            Ok(_) | Err(object_store::Error::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(Failure::Remote(e)),
+        };
     }
     let mut upload = store.put_multipart(&key).await.map_err(Failure::Remote)?;
     let parts = async {
