@@ -157,6 +157,28 @@ fn sync(
     run(dir, env, &args)
 }
 
+/// Syncs `archive`, then the disk archive `local` to the same moment of the (changing) sample
+/// workspace, and asserts both hold the same content.
+fn sync_and_compare(dir: &Path, env: &[(&'static str, String)], archive: &str, context: &str) {
+    for name in [archive, "local"] {
+        let (code, out) = sync(dir, env, name, None);
+        assert_eq!(code, 0, "{name}: {out}");
+    }
+    assert_same_content(
+        &content_snapshot(&dir.join(archive)),
+        &content_snapshot(&dir.join("local")),
+        context,
+    );
+}
+
+/// A new post in eng/town-square with the attachments of [`new_files`].
+fn post_files(server: &matterbak::mock::MockServer, message: &str, seed: &str) {
+    server.with_workspace(|w| {
+        let channel = w.channel_id("eng", "town-square");
+        w.create_post_with_files(&channel, "bob", message, None, new_files(seed));
+    });
+}
+
 /// Relative path → bytes of every file below `dir`.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -249,19 +271,8 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     }
 
     // Incremental: a new post with a multipart-sized attachment; --blobs is remembered.
-    env.server.with_workspace(|w| {
-        let channel = w.channel_id("eng", "town-square");
-        w.create_post_with_files(&channel, "bob", "the recording", None, new_files("one"));
-    });
-    let (code, out) = sync(dir, &aws, "remote", None);
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = sync(dir, &aws, "local", None);
-    assert_eq!(code, 0, "{out}");
-    assert_same_content(
-        &content_snapshot(&remote),
-        &content_snapshot(&local),
-        "incremental sync, bucket vs disk",
-    );
+    post_files(&env.server, "the recording", "one");
+    sync_and_compare(dir, &aws, "remote", "incremental sync, bucket vs disk");
     assert!(!remote.join("blobs").exists());
     assert_eq!(
         std::fs::read_dir(remote.join("tmp")).unwrap().count(),
@@ -395,20 +406,8 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     );
     let (code, out) = run(dir, &aws, &["pull", "s3://bucket1/team/backup", "pulled"]);
     assert_eq!(code, 2, "pulling over an archive is refused: {out}");
-    env.server.with_workspace(|w| {
-        let channel = w.channel_id("eng", "town-square");
-        w.create_post_with_files(&channel, "bob", "after the move", None, new_files("two"));
-    });
-    env.server.reset_requests();
-    let (code, out) = sync(dir, &aws, "pulled", None);
-    assert_eq!(code, 0, "{out}");
-    let (code, out) = sync(dir, &aws, "local", None);
-    assert_eq!(code, 0, "{out}");
-    assert_same_content(
-        &content_snapshot(&pulled),
-        &content_snapshot(&local),
-        "pulled and synced vs disk",
-    );
+    post_files(&env.server, "after the move", "two");
+    sync_and_compare(dir, &aws, "pulled", "pulled and synced vs disk");
     assert!(!pulled.join("blobs").exists(), "blobs stay in the bucket");
     let (code, out) = run(dir, &aws, &["verify", "--archive", "pulled", "--read-data"]);
     assert_eq!(code, 0, "{out}");
@@ -606,10 +605,7 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
     s3.request(reqwest::Method::PUT, "flaky", Vec::new()).await;
     let proxy = FaultProxy::start(&s3.endpoint, 8, Duration::ZERO).await;
     let env = common::start().await;
-    env.server.with_workspace(|w| {
-        let channel = w.channel_id("eng", "town-square");
-        w.create_post_with_files(&channel, "bob", "big one", None, new_files("flaky"));
-    });
+    post_files(&env.server, "big one", "flaky");
     let dir = env.dir.path();
     write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = s3.env();
@@ -642,18 +638,9 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     // Every request a little slow, so kills land while uploads are in flight.
     let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
     let env = common::start().await;
-    env.server.with_workspace(|w| {
-        let channel = w.channel_id("eng", "town-square");
-        for i in 0..3 {
-            w.create_post_with_files(
-                &channel,
-                "bob",
-                &format!("big {i}"),
-                None,
-                new_files(&format!("kill {i}")),
-            );
-        }
-    });
+    for i in 0..3 {
+        post_files(&env.server, &format!("big {i}"), &format!("kill {i}"));
+    }
     let dir = env.dir.path();
     write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = s3.env();
