@@ -1,19 +1,152 @@
 //! The content-addressed blob store: every binary the archive holds (attachments, avatars,
-//! team icons, emoji images) lives once, under its BLAKE3 hash, in
-//! `blobs/<h[0..2]>/<h[2..4]>/<h>`.
+//! team icons, emoji images) lives once, under its BLAKE3 hash, at `<h[0..2]>/<h[2..4]>/<h>`
+//! below its root: the archive's `blobs/` directory, or a prefix in an S3-compatible bucket
+//! ([`BlobLocation`]). One interface, two backends: only this module knows which is in use.
 //!
-//! Invariants: a blob file is complete and named by the hash of its bytes; bytes stream in
-//! through a temp file in `tmp/` that is hashed while written, fsynced and renamed into place,
-//! so a crash leaves at most a stray temp file, never a partial blob. The catalog row that
-//! points at a blob is committed only after `BlobWriter::commit` returned.
+//! Invariants: a blob is complete and named by the hash of its bytes; bytes stream in
+//! through a temp file in `tmp/` that is hashed while written, then made durable under their
+//! hash (fsync and rename on disk; a PUT or multipart upload in a bucket, see `remote`), so a
+//! crash leaves at most a stray temp file or an unreferenced object, never a partial blob. The
+//! catalog row that points at a blob is committed only after `BlobWriter::commit` returned.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::BlobId;
+
+mod remote;
+
+pub use remote::redact;
+
+/// Where an archive keeps its blobs. Remembered in the catalog by its text form (Display),
+/// which never holds a secret: credentials come from the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum BlobLocation {
+    /// The archive's own `blobs/` directory.
+    #[default]
+    Local,
+    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables.
+    S3 { bucket: String, prefix: String },
+}
+
+impl std::fmt::Display for BlobLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BlobLocation::Local => f.write_str("local"),
+            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => {
+                write!(f, "s3://{bucket}")
+            }
+            BlobLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("blob location {value:?}: {reason}")]
+pub struct BadLocation {
+    value: String,
+    reason: &'static str,
+}
+
+impl std::str::FromStr for BlobLocation {
+    type Err = BadLocation;
+
+    fn from_str(value: &str) -> Result<BlobLocation, BadLocation> {
+        let bad = |reason| BadLocation {
+            value: value.to_owned(),
+            reason,
+        };
+        if value == "local" {
+            return Ok(BlobLocation::Local);
+        }
+        let Some(rest) = value.strip_prefix("s3://") else {
+            return Err(bad(
+                "expected `local` or s3://bucket/prefix (an S3-compatible store)",
+            ));
+        };
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let prefix = prefix.trim_end_matches('/');
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            return Err(bad(
+                "the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'",
+            ));
+        }
+        let prefix_ok = prefix.is_empty()
+            || prefix.split('/').all(|part| {
+                !part.is_empty()
+                    && part != "."
+                    && part != ".."
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            });
+        if !prefix_ok {
+            return Err(bad(
+                "the prefix must be /-separated names of letters, digits, '-', '_' or '.'",
+            ));
+        }
+        Ok(BlobLocation::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+}
+
+/// One object found by [`BlobStore::inventory`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// A path on disk, or `s3://bucket/key`.
+    pub name: PathBuf,
+    /// Set when the name is a hash and the object sits where that hash belongs.
+    pub id: Option<BlobId>,
+    pub size: u64,
+}
+
+/// What the store holds, listed once (cheap on a bucket: one request per 1,000 objects).
+#[derive(Debug, Default)]
+pub struct Inventory {
+    pub objects: Vec<Listed>,
+    /// Temp files of interrupted downloads in `tmp/`.
+    pub temps: Vec<PathBuf>,
+}
+
+/// The bytes of a stored blob, from either backend.
+pub struct BlobReader {
+    inner: ReaderKind,
+    len: u64,
+}
+
+enum ReaderKind {
+    File(File),
+    Remote(remote::RemoteReader),
+}
+
+impl BlobReader {
+    /// The blob's size in bytes.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.inner {
+            ReaderKind::File(file) => file.read(buf),
+            ReaderKind::Remote(reader) => reader.read(buf),
+        }
+    }
+}
 
 /// Appended to storage errors caused by a full disk (before the OS's cause, which the error
 /// chain prints next).
@@ -36,6 +169,17 @@ pub enum BlobError {
         #[source]
         source: io::Error,
     },
+    #[error(
+        "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
+    )]
+    SnapshotsNeedBucket,
+    /// The server's reason, credentials redacted (hence text, not a source).
+    #[error("blob store: cannot {action} {key}: {reason}")]
+    Remote {
+        action: &'static str,
+        key: String,
+        reason: String,
+    },
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {
@@ -52,6 +196,8 @@ pub struct BlobStore {
     tmp: PathBuf,
     /// Test seam: bytes that may still be written before writes fail as on a full disk.
     space: Option<Arc<AtomicU64>>,
+    /// The bucket, when blobs live in object storage (`tmp/` still spools the bytes).
+    remote: Option<Arc<remote::Remote>>,
 }
 
 /// A blob that is durably on disk.
@@ -64,26 +210,48 @@ pub struct StoredBlob {
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl BlobStore {
-    /// Opens (creating if needed) the store inside an archive directory.
+    /// Opens (creating if needed) the local store inside an archive directory.
     pub fn open(archive: &Path) -> Result<BlobStore, BlobError> {
-        let blobs = archive.join("blobs");
-        let tmp = archive.join("tmp");
-        fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
-        fs::create_dir_all(&tmp).map_err(io_err("create", &tmp))?;
-        Ok(BlobStore {
-            blobs,
-            tmp,
-            space: None,
-        })
+        BlobStore::open_at(archive, &BlobLocation::Local)
     }
 
-    /// Opens an existing store without creating anything (readers must not write).
+    /// Opens the store at `location` for writing: creates `blobs/` (local) and `tmp/`; for a
+    /// bucket, first proves it is reachable, so a wrong setup fails before anything is
+    /// created.
+    pub fn open_at(archive: &Path, location: &BlobLocation) -> Result<BlobStore, BlobError> {
+        let store = BlobStore::open_existing_at(archive, location)?;
+        store.create_dirs()?;
+        Ok(store)
+    }
+
+    /// Creates the directories a writer needs (`blobs/` for the local backend, `tmp/`).
+    pub fn create_dirs(&self) -> Result<(), BlobError> {
+        if self.remote.is_none() {
+            fs::create_dir_all(&self.blobs).map_err(io_err("create", &self.blobs))?;
+        }
+        fs::create_dir_all(&self.tmp).map_err(io_err("create", &self.tmp))
+    }
+
+    /// Opens an existing local store without creating anything (readers must not write).
     pub fn open_existing(archive: &Path) -> BlobStore {
         BlobStore {
             blobs: archive.join("blobs"),
             tmp: archive.join("tmp"),
             space: None,
+            remote: None,
         }
+    }
+
+    /// Opens the store at `location` for reading, creating nothing.
+    pub fn open_existing_at(
+        archive: &Path,
+        location: &BlobLocation,
+    ) -> Result<BlobStore, BlobError> {
+        let mut store = BlobStore::open_existing(archive);
+        if let BlobLocation::S3 { bucket, prefix } = location {
+            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix)?));
+        }
+        Ok(store)
     }
 
     /// Test seam (`--simulate-disk-full blobs:BYTES`): after `bytes` more bytes, every write
@@ -93,18 +261,132 @@ impl BlobStore {
         self
     }
 
+    /// Where the blob's file is in the local layout (meaningful for the local backend only;
+    /// see [`BlobStore::local_path`]).
     pub fn path(&self, id: &BlobId) -> PathBuf {
         let hex = id.as_str();
         self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
-    pub fn contains(&self, id: &BlobId) -> bool {
-        self.path(id).is_file()
+    /// The blob's file when blobs are on local disk (to hard-link or map it); None for a
+    /// bucket, where [`BlobStore::open_blob`] streams the bytes instead.
+    pub fn local_path(&self, id: &BlobId) -> Option<PathBuf> {
+        self.remote.is_none().then(|| self.path(id))
     }
 
-    pub fn open_blob(&self, id: &BlobId) -> Result<File, BlobError> {
-        let path = self.path(id);
-        File::open(&path).map_err(io_err("open", &path))
+    /// Whether the blob is stored (a HEAD request for a bucket; errors count as absent).
+    pub fn contains(&self, id: &BlobId) -> bool {
+        match &self.remote {
+            None => self.path(id).is_file(),
+            Some(remote) => matches!(remote.size(id), Ok(Some(_))),
+        }
+    }
+
+    /// The blob's bytes, streamed (never held whole in memory).
+    pub fn open_blob(&self, id: &BlobId) -> Result<BlobReader, BlobError> {
+        match &self.remote {
+            None => {
+                let path = self.path(id);
+                let file = File::open(&path).map_err(io_err("open", &path))?;
+                let len = file.metadata().map_err(io_err("open", &path))?.len();
+                Ok(BlobReader {
+                    inner: ReaderKind::File(file),
+                    len,
+                })
+            }
+            Some(remote) => {
+                let reader = remote.open(id)?;
+                Ok(BlobReader {
+                    len: reader.size,
+                    inner: ReaderKind::Remote(reader),
+                })
+            }
+        }
+    }
+
+    /// Re-reads a stored blob and hashes it; used by verification.
+    pub fn hash_blob(&self, id: &BlobId) -> io::Result<(BlobId, u64)> {
+        let mut reader = self.open_blob(id).map_err(io::Error::other)?;
+        let mut hasher = blake3::Hasher::new();
+        let size = io::copy(&mut reader, &mut hasher)?;
+        Ok((BlobId::from_hash(&hasher.finalize()), size))
+    }
+
+    /// Lists every stored object with its size, and the temp files in `tmp/`.
+    pub fn inventory(&self) -> Result<Inventory, BlobError> {
+        let objects = match &self.remote {
+            None => {
+                let mut files = Vec::new();
+                collect_files(&self.blobs, 3, &mut files)?;
+                let mut objects = Vec::with_capacity(files.len());
+                for path in files {
+                    let size = fs::metadata(&path).map_err(io_err("list", &path))?.len();
+                    let id = path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .and_then(BlobId::parse)
+                        .filter(|id| self.path(id) == path);
+                    objects.push(Listed {
+                        name: path,
+                        id,
+                        size,
+                    });
+                }
+                objects
+            }
+            Some(remote) => remote.list()?,
+        };
+        let mut temps = Vec::new();
+        collect_files(&self.tmp, 1, &mut temps)?;
+        let mut inventory = Inventory { objects, temps };
+        inventory.objects.sort_by(|a, b| a.name.cmp(&b.name));
+        inventory.temps.sort();
+        Ok(inventory)
+    }
+
+    fn bucket(&self) -> Result<&remote::Remote, BlobError> {
+        self.remote.as_deref().ok_or(BlobError::SnapshotsNeedBucket)
+    }
+
+    /// Uploads the catalog copy `file` as snapshot `name` (`<prefix>/catalogs/<name>`).
+    pub fn put_catalog_snapshot(&self, file: &Path, name: &str) -> Result<(), BlobError> {
+        self.bucket()?.put_catalog(file, name)
+    }
+
+    /// Names of the catalog snapshots, oldest first.
+    pub fn catalog_snapshots(&self) -> Result<Vec<String>, BlobError> {
+        self.bucket()?.catalogs()
+    }
+
+    pub fn delete_catalog_snapshot(&self, name: &str) -> Result<(), BlobError> {
+        self.bucket()?.delete_catalog(name)
+    }
+
+    /// Downloads snapshot `name` into the new file `dest`.
+    pub fn fetch_catalog_snapshot(&self, name: &str, dest: &Path) -> Result<(), BlobError> {
+        self.bucket()?.get_catalog(name, dest)
+    }
+
+    /// Where in-flight files go (`tmp/` of the archive).
+    pub fn tmp_dir(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Moves a damaged blob out of the store (to `damaged_dir` on disk, or to
+    /// `<prefix>/damaged/` in a bucket); its bytes may be all that is left, so it is never
+    /// deleted. False when there was nothing to move.
+    pub fn quarantine(&self, id: &BlobId, damaged_dir: &Path) -> Result<bool, BlobError> {
+        if let Some(remote) = &self.remote {
+            return remote.quarantine(id);
+        }
+        let from = self.path(id);
+        if !from.exists() {
+            return Ok(false);
+        }
+        fs::create_dir_all(damaged_dir).map_err(io_err("create", damaged_dir))?;
+        let to = damaged_dir.join(id.as_str());
+        fs::rename(&from, &to).map_err(io_err("move damaged blob", &from))?;
+        Ok(true)
     }
 
     /// Removes temp files of downloads that a crash interrupted. Only the lock holder may
@@ -201,12 +483,23 @@ impl BlobWriter {
     }
 
     /// Makes the bytes durable under their hash. Equal bytes already stored: the temp copy is
-    /// dropped and the existing blob is returned (dedup).
+    /// dropped and the existing blob is returned (dedup). Blocks (disk flush, or upload to a
+    /// bucket): call it off the async workers.
     pub fn commit(mut self) -> Result<StoredBlob, BlobError> {
         let file = self.file.take().expect("commit consumes the writer once");
+        let id = BlobId::from_hash(&self.hasher.finalize());
+        if let Some(remote) = &self.store.remote {
+            drop(file);
+            let uploaded = remote.put_file(&id, &self.temp, self.size);
+            let _ = fs::remove_file(&self.temp);
+            uploaded?;
+            return Ok(StoredBlob {
+                id,
+                size: self.size,
+            });
+        }
         file.sync_all().map_err(io_err("fsync", &self.temp))?;
         drop(file);
-        let id = BlobId::from_hash(&self.hasher.finalize());
         let target = self.store.path(&id);
         if target.is_file() {
             fs::remove_file(&self.temp).map_err(io_err("remove", &self.temp))?;
@@ -234,7 +527,26 @@ impl Drop for BlobWriter {
     }
 }
 
-/// Re-hashes a stored blob; used by verification.
+/// Regular files up to `depth` levels below `dir` (which may not exist).
+fn collect_files(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> Result<(), BlobError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("list", dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io_err("list", dir))?;
+        let kind = entry.file_type().map_err(io_err("list", dir))?;
+        if kind.is_dir() && depth > 1 {
+            collect_files(&entry.path(), depth - 1, out)?;
+        } else if !kind.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// Re-hashes a file; used by verification.
 pub fn hash_file(path: &Path) -> io::Result<(BlobId, u64)> {
     let mut hasher = blake3::Hasher::new();
     let mut file = File::open(path)?;
@@ -288,6 +600,60 @@ mod tests {
             "{err}"
         );
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn blob_locations_parse_print_and_refuse_bad_urls() {
+        for text in ["local", "s3://bucket1", "s3://my.bucket-2/team/backups_1"] {
+            let parsed: BlobLocation = text.parse().unwrap();
+            assert_eq!(parsed.to_string(), text);
+        }
+        assert_eq!(
+            "s3://b12/p/q/".parse::<BlobLocation>().unwrap(),
+            BlobLocation::S3 {
+                bucket: "b12".into(),
+                prefix: "p/q".into()
+            }
+        );
+        for (bad, reason) in [
+            ("/srv/blobs", "expected `local` or s3://"),
+            ("s3://Upper/x", "bucket name"),
+            ("s3://ab", "bucket name"),
+            ("s3://bucket/a//b", "prefix"),
+            ("s3://bucket/../x", "prefix"),
+            ("s3://bucket/a b", "prefix"),
+        ] {
+            let err = bad.parse::<BlobLocation>().unwrap_err().to_string();
+            assert!(err.contains(reason) && err.contains(bad), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_local_inventory_lists_blobs_strays_and_temps() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::open(dir.path()).unwrap();
+        let a = store.ingest_bytes(b"a blob").unwrap();
+        fs::write(dir.path().join("blobs/stray"), b"xyz").unwrap();
+        fs::write(dir.path().join("tmp/1-0-00000000.part"), b"x").unwrap();
+        let inventory = store.inventory().unwrap();
+        let found: Vec<(Option<BlobId>, u64)> = inventory
+            .objects
+            .iter()
+            .map(|o| (o.id.clone(), o.size))
+            .collect();
+        assert!(found.contains(&(Some(a.id.clone()), 6)), "{found:?}");
+        assert!(found.contains(&(None, 3)), "{found:?}");
+        assert_eq!(inventory.temps.len(), 1);
+        assert_eq!(store.local_path(&a.id), Some(store.path(&a.id)));
+        let mut bytes = Vec::new();
+        let mut reader = store.open_blob(&a.id).unwrap();
+        assert_eq!(reader.len(), 6);
+        reader.read_to_end(&mut bytes).unwrap();
+        assert_eq!(bytes, b"a blob");
+        assert!(matches!(
+            store.catalog_snapshots(),
+            Err(BlobError::SnapshotsNeedBucket)
+        ));
     }
 
     #[test]

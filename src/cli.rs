@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::blobs::BlobLocation;
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
 use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, ExportOptions, Flavor};
@@ -68,6 +69,13 @@ pub enum Command {
     Stats(query::StatsArgs),
     /// Print a shell completion script, e.g. `matterbak completions bash > ~/.local/share/bash-completion/completions/matterbak`.
     Completions(CompletionsArgs),
+    /// Upload a consistent copy of the catalog beside the blobs in object storage
+    /// (<prefix>/catalogs/<UTC time>.sqlite), keeping the newest N. A sync with blobs in a
+    /// bucket does this after each run.
+    Snapshot(SnapshotArgs),
+    /// Make DIR a working archive from the newest catalog snapshot at s3://bucket/prefix; its
+    /// blobs stay in the bucket, and `sync --archive DIR` goes on incrementally.
+    Pull(PullArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -92,6 +100,8 @@ pub struct ExportTarget {
 pub struct ExportArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// What to write.
     #[arg(long, value_enum, default_value_t)]
     pub format: ExportFormat,
@@ -184,12 +194,41 @@ pub struct BackupArgs {
 pub struct VerifyArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// Also read every blob and compare its hash with its name.
     #[arg(long, conflicts_with = "read_data_subset")]
     pub read_data: bool,
     /// Read and re-hash a random PCT percent of the blobs (e.g. 10).
     #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
     pub read_data_subset: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
+    #[command(flatten)]
+    pub keep: KeepArg,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KeepArg {
+    /// Catalog snapshots to keep in the bucket (older ones are deleted; at least 1).
+    #[arg(long, default_value_t = 7, value_name = "N")]
+    pub keep_snapshots: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PullArgs {
+    /// Where the archive's blobs and catalog snapshots are: s3://bucket/prefix.
+    #[arg(value_name = "URL")]
+    pub url: BlobLocation,
+    /// New or empty directory to make the archive in.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -235,6 +274,48 @@ pub struct ImportArgs {
     pub paths: Vec<PathBuf>,
 }
 
+/// `--blobs`: where the archive keeps its blobs. Given once (usually to the first sync), it is
+/// remembered in the catalog; a different value later is refused.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BlobsArg {
+    /// Where blobs live: `local` (the archive's blobs/ directory, the default) or
+    /// s3://bucket/prefix on any S3-compatible store (endpoint, region and credentials from
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Remembered in
+    /// the catalog: later commands need not repeat it.
+    #[arg(long, env = "MATTERBAK_BLOBS", value_name = "URL")]
+    pub blobs: Option<BlobLocation>,
+}
+
+impl BlobsArg {
+    /// The archive's blob location: the flag, or what the catalog remembers, or local. A flag
+    /// that contradicts the catalog is refused: the blobs would seem missing (or, for a sync,
+    /// be split across two stores).
+    pub fn resolve(&self, archive: &Path) -> Result<BlobLocation> {
+        // An unreadable catalog is the command's own finding to report (verify does so as
+        // damage); here it just remembers nothing.
+        let remembered = Catalog::open(archive, Access::ReadOnly)
+            .and_then(|catalog| catalog.blob_location())
+            .ok()
+            .flatten();
+        let remembered = remembered
+            .map(|text| {
+                text.parse::<BlobLocation>().with_context(|| {
+                    format!("the catalog of {} names its blob store", archive.display())
+                })
+            })
+            .transpose()?;
+        match (&self.blobs, remembered) {
+            (Some(given), Some(kept)) if *given != kept => anyhow::bail!(
+                "archive {} keeps its blobs in {kept}, but --blobs (or MATTERBAK_BLOBS) says {given}; drop the flag, or use a separate archive directory for another store",
+                archive.display()
+            ),
+            (Some(given), _) => Ok(given.clone()),
+            (None, Some(kept)) => Ok(kept),
+            (None, None) => Ok(BlobLocation::Local),
+        }
+    }
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct ArchiveArg {
     /// Archive directory (catalog.sqlite + blobs/): an archive, or a new or empty directory.
@@ -251,6 +332,10 @@ pub struct ArchiveArg {
 pub struct SyncArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
+    #[command(flatten)]
+    pub keep: KeepArg,
     /// JSON file with user, password or token, and server url.
     #[arg(long, default_value = "credentials.json")]
     pub credentials: PathBuf,
@@ -394,6 +479,7 @@ impl SyncArgs {
         };
         options.update_old_posts = self.update_old_posts;
         options.simulate_disk_full = self.simulate_disk_full;
+        options.blobs = self.blobs.resolve(&self.archive.archive)?;
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
@@ -468,7 +554,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     &args.archive.archive,
                     &args.target,
                     !args.no_zip,
-                    &ExportOptions::default(),
+                    &ExportOptions {
+                        blobs: args.blobs.resolve(&args.archive.archive)?,
+                        ..ExportOptions::default()
+                    },
                 )
             }
             ExportFormat::Markdown => run_chat_export(&args, ChatFormat::Markdown),
@@ -484,6 +573,20 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Search(args)) => query::run_search(&args),
         Some(Command::Stats(args)) => query::run_stats(&args),
         Some(Command::Completions(args)) => run_completions(&args),
+        Some(Command::Snapshot(args)) => {
+            let blobs = args.blobs.resolve(&args.archive.archive)?;
+            snapshot(&args.archive.archive, &blobs, &args.keep).map(|()| EXIT_OK)
+        }
+        Some(Command::Pull(args)) => {
+            let name = crate::snapshot::pull(&args.url, &args.dir)
+                .with_context(|| format!("cannot pull {} into {}", args.url, args.dir.display()))?;
+            println!(
+                "archive {} from snapshot {name}; its blobs stay in {}",
+                args.dir.display(),
+                args.url
+            );
+            Ok(EXIT_OK)
+        }
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
         None => run_backup(&cli.backup).await,
     }
@@ -500,6 +603,17 @@ fn run_completions(args: &CompletionsArgs) -> Result<u8> {
         }
         _ => Ok(EXIT_OK),
     }
+}
+
+/// Takes a catalog snapshot; prints its name and the pruned ones.
+fn snapshot(archive: &Path, blobs: &BlobLocation, keep: &KeepArg) -> Result<()> {
+    let report = crate::snapshot::take_snapshot(archive, blobs, keep.keep_snapshots)
+        .with_context(|| format!("cannot snapshot the catalog of {}", archive.display()))?;
+    println!("snapshot: {blobs}/catalogs/{}", report.name);
+    for old in &report.pruned {
+        eprintln!("  removed older snapshot {old}");
+    }
+    Ok(())
 }
 
 fn run_export(
@@ -683,7 +797,8 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         None if args.read_data => DataCheck::All,
         None => DataCheck::Sizes,
     };
-    let report = verify::verify_archive(archive, data).context("verify failed")?;
+    let blobs = args.blobs.resolve(archive)?;
+    let report = verify::verify_archive(archive, &blobs, data).context("verify failed")?;
     for finding in &report.findings {
         println!("{finding}");
     }
@@ -701,7 +816,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         println!("no damage found");
         return Ok(EXIT_OK);
     }
-    match verify::mark_for_refetch(archive, &report)
+    match verify::mark_for_refetch(archive, &blobs, &report)
         .context("cannot mark damaged blobs for the next sync")?
     {
         Repair::Marked { rows, quarantined } => println!(
@@ -728,6 +843,7 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
     let options = ExportOptions {
         skip_users: args.sync.skip_users,
         skip_emojis: args.sync.skip_emojis,
+        blobs: args.sync.blobs.resolve(&args.sync.archive.archive)?,
     };
     let mut target = args.target.clone();
     if target.output.is_none() {
@@ -906,13 +1022,15 @@ fn check_export_outputs(target: &ExportTarget) -> Result<()> {
 }
 
 pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
+    // First: a signal during the reads below (files, the catalog's blob location) must stop
+    // the run cleanly too.
+    let stop = stop_on_signals();
     // Before the sync, not after it: a bad path must not turn a finished run into an error.
     if let Some(report) = &args.report {
         outdir::check_file(report).context("--report")?;
     }
     let log = progress::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
-    let stop = stop_on_signals();
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
     drop(log); // clears progress bars before the summary
     let report =
@@ -923,10 +1041,17 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
         std::fs::write(path, json)
             .with_context(|| format!("cannot write report {}", path.display()))?;
     }
-    let code = match report.outcome {
+    let mut code = match report.outcome {
         Outcome::Ok => EXIT_OK,
         Outcome::Partial | Outcome::Interrupted => EXIT_INCOMPLETE,
     };
+    // Blobs in a bucket: the catalog joins them there, so the bucket alone restores.
+    if options.blobs != BlobLocation::Local
+        && let Err(e) = snapshot(&options.archive, &options.blobs, &args.keep)
+    {
+        eprintln!("warning: {e:#}; the sync itself is complete, run `matterbak snapshot` to retry");
+        code = code.max(EXIT_INCOMPLETE);
+    }
     Ok((code, report))
 }
 

@@ -8,7 +8,8 @@
 //! `catalog` and bytes to `blobs`; `import` is a second way in (Python matterbak backups),
 //! through the same calls; `export` and the read commands only read the archive. The server
 //! objects all of them share are in `model::object`.
-//! `mock` is a Mattermost server for tests, benches and the demo.
+//! `mock` is a Mattermost server for tests, benches and the demo. `snapshot` copies the
+//! catalog beside blobs kept in object storage and `pull`s it back onto a new machine.
 
 pub mod archive;
 pub mod blobs;
@@ -23,5 +24,6 @@ pub mod model;
 pub mod outdir;
 pub mod progress;
 pub mod results;
+pub mod snapshot;
 pub mod sync;
 pub mod verify;

@@ -17,11 +17,10 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{self, BlobStore};
+use crate::blobs::{BlobError, BlobLocation, BlobStore, Inventory};
 use crate::catalog::{Access, Catalog, CatalogError};
 use crate::model::BlobId;
 
@@ -37,6 +36,8 @@ pub enum VerifyError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error(transparent)]
+    Blobs(#[from] BlobError),
     #[error("cannot {action} {}", path.display())]
     Io {
         action: &'static str,
@@ -44,17 +45,6 @@ pub enum VerifyError {
         #[source]
         source: std::io::Error,
     },
-}
-
-fn io_err<'a>(
-    action: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> VerifyError + 'a {
-    move |source| VerifyError::Io {
-        action,
-        path: path.to_owned(),
-        source,
-    }
 }
 
 /// How much blob content to re-read and re-hash.
@@ -285,7 +275,11 @@ impl VerifyReport {
 
 /// Checks an archive without writing to it. Errors are reserved for "there is no archive to
 /// check" (missing, or newer than this build); everything wrong inside it is a finding.
-pub fn verify_archive(archive: &Path, data: DataCheck) -> Result<VerifyReport, VerifyError> {
+pub fn verify_archive(
+    archive: &Path,
+    blobs: &BlobLocation,
+    data: DataCheck,
+) -> Result<VerifyReport, VerifyError> {
     let mut report = VerifyReport::default();
     let catalog = match Catalog::open(archive, Access::ReadOnly) {
         Ok(catalog) => catalog,
@@ -297,15 +291,17 @@ pub fn verify_archive(archive: &Path, data: DataCheck) -> Result<VerifyReport, V
         }
         Err(e) => return Err(e.into()),
     };
-    let store = BlobStore::open_existing(archive);
+    let store = BlobStore::open_existing_at(archive, blobs)?;
+    // One listing of the store: presence and size of every blob without a request each.
+    let inventory = store.inventory()?;
     // A sync killed before its first schema migration committed leaves a catalog with no
     // tables: nothing is archived yet, which is not damage (the next sync creates them).
     if matches!(catalog.schema_version(), Ok(0)) {
         drop(catalog);
-        scan_store(archive, &store, &HashSet::new(), &mut report)?;
+        scan_store(inventory, &HashSet::new(), &mut report);
         return Ok(report);
     }
-    let recorded = match check_catalog(&catalog, &store, data, &mut report) {
+    let recorded = match check_catalog(&catalog, &store, &inventory, data, &mut report) {
         Ok(recorded) => recorded,
         Err(CatalogError::Sqlite { source, .. }) => {
             report.findings.push(Finding::CatalogIntegrity {
@@ -316,7 +312,7 @@ pub fn verify_archive(archive: &Path, data: DataCheck) -> Result<VerifyReport, V
         Err(e) => return Err(e.into()),
     };
     drop(catalog);
-    scan_store(archive, &store, &recorded, &mut report)?;
+    scan_store(inventory, &recorded, &mut report);
     Ok(report)
 }
 
@@ -324,6 +320,7 @@ pub fn verify_archive(archive: &Path, data: DataCheck) -> Result<VerifyReport, V
 fn check_catalog(
     catalog: &Catalog,
     store: &BlobStore,
+    inventory: &Inventory,
     data: DataCheck,
     report: &mut VerifyReport,
 ) -> Result<HashSet<String>, CatalogError> {
@@ -356,6 +353,11 @@ fn check_catalog(
         }
     }
     let known: HashSet<&str> = records.iter().map(|r| r.hash.as_str()).collect();
+    let stored: HashMap<&BlobId, u64> = inventory
+        .objects
+        .iter()
+        .filter_map(|o| Some((o.id.as_ref()?, o.size)))
+        .collect();
     let mut unrecorded: Vec<(&str, usize)> = uses
         .iter()
         .filter(|(hash, _)| !known.contains(*hash))
@@ -379,7 +381,8 @@ fn check_catalog(
             continue;
         };
         report.blobs_checked += 1;
-        if let Some(finding) = check_blob(store, &id, record.size, references, data, report) {
+        let size = stored.get(&id).copied();
+        if let Some(finding) = check_blob(store, size, &id, record.size, references, data, report) {
             report.findings.push(finding);
         }
     }
@@ -388,6 +391,7 @@ fn check_catalog(
 
 fn check_blob(
     store: &BlobStore,
+    stored: Option<u64>,
     id: &BlobId,
     recorded: i64,
     references: usize,
@@ -395,26 +399,14 @@ fn check_blob(
     report: &mut VerifyReport,
 ) -> Option<Finding> {
     let hash = id.as_str().to_owned();
-    let path = store.path(id);
-    let meta = match fs::metadata(&path) {
-        Ok(meta) if meta.is_file() => meta,
-        Ok(_) => return Some(Finding::MissingBlob { hash, references }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Some(Finding::MissingBlob { hash, references });
-        }
-        Err(e) => {
-            return Some(Finding::UnreadableBlob {
-                hash,
-                error: e.to_string(),
-                references,
-            });
-        }
+    let Some(found) = stored else {
+        return Some(Finding::MissingBlob { hash, references });
     };
-    if i64::try_from(meta.len()) != Ok(recorded) {
+    if i64::try_from(found) != Ok(recorded) {
         return Some(Finding::WrongSize {
             hash,
             recorded,
-            found: meta.len(),
+            found,
             references,
         });
     }
@@ -426,7 +418,7 @@ fn check_blob(
     if !read {
         return None;
     }
-    match blobs::hash_file(&path) {
+    match store.hash_blob(id) {
         Ok((actual, size)) => {
             report.blobs_read += 1;
             report.bytes_read += size;
@@ -444,52 +436,25 @@ fn check_blob(
     }
 }
 
-/// Lists files under `blobs/` that no row records, and temp files under `tmp/`.
-fn scan_store(
-    archive: &Path,
-    store: &BlobStore,
-    recorded: &HashSet<String>,
-    report: &mut VerifyReport,
-) -> Result<(), VerifyError> {
-    let mut files = Vec::new();
-    collect_files(&archive.join("blobs"), 3, &mut files)?;
-    files.sort();
-    for path in files {
-        let known = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(BlobId::parse)
-            .is_some_and(|id| recorded.contains(id.as_str()) && store.path(&id) == path);
+/// Lists objects of the store that no row records, and temp files under `tmp/`.
+fn scan_store(inventory: Inventory, recorded: &HashSet<String>, report: &mut VerifyReport) {
+    for object in inventory.objects {
+        let known = object
+            .id
+            .as_ref()
+            .is_some_and(|id| recorded.contains(id.as_str()));
         if !known {
-            report.findings.push(Finding::OrphanBlob { path });
+            report
+                .findings
+                .push(Finding::OrphanBlob { path: object.name });
         }
     }
-    let mut temps = Vec::new();
-    collect_files(&archive.join("tmp"), 1, &mut temps)?;
-    temps.sort();
-    report
-        .findings
-        .extend(temps.into_iter().map(|path| Finding::StrayTemp { path }));
-    Ok(())
-}
-
-/// Regular files up to `depth` levels below `dir` (which may not exist).
-fn collect_files(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> Result<(), VerifyError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("list", dir)(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io_err("list", dir))?;
-        let kind = entry.file_type().map_err(io_err("list", dir))?;
-        if kind.is_dir() && depth > 1 {
-            collect_files(&entry.path(), depth - 1, out)?;
-        } else if !kind.is_dir() {
-            out.push(entry.path());
-        }
-    }
-    Ok(())
+    report.findings.extend(
+        inventory
+            .temps
+            .into_iter()
+            .map(|path| Finding::StrayTemp { path }),
+    );
 }
 
 /// What marking did.
@@ -508,7 +473,11 @@ pub enum Repair {
 
 /// Marks the blobs that `report` found missing or damaged so the next sync fetches them again.
 /// Takes the archive lock (never waits for it): a running sync means no change is made.
-pub fn mark_for_refetch(archive: &Path, report: &VerifyReport) -> Result<Repair, VerifyError> {
+pub fn mark_for_refetch(
+    archive: &Path,
+    blobs: &BlobLocation,
+    report: &VerifyReport,
+) -> Result<Repair, VerifyError> {
     if report.catalog_damaged() {
         return Ok(Repair::CatalogDamaged);
     }
@@ -528,23 +497,18 @@ pub fn mark_for_refetch(archive: &Path, report: &VerifyReport) -> Result<Repair,
         Err(LockError::Busy { holder, .. }) => return Ok(Repair::Busy { holder }),
         Err(e) => return Err(e.into()),
     };
-    let store = BlobStore::open_existing(archive);
+    let store = BlobStore::open_existing_at(archive, blobs)?;
     let damaged_dir = archive.join(DAMAGED_DIR);
     let mut quarantined = 0;
     for hash in report.findings.iter().filter_map(Finding::quarantine) {
         let Some(id) = BlobId::parse(hash) else {
             continue;
         };
-        let from = store.path(&id);
-        if !from.exists() {
-            continue;
-        }
-        fs::create_dir_all(&damaged_dir).map_err(io_err("create", &damaged_dir))?;
-        let to = damaged_dir.join(hash);
         // Out of the store before the rows forget it: sync deduplicates against an existing
-        // blob file, so a wrong file left in place would be "re-fetched" as itself.
-        fs::rename(&from, &to).map_err(io_err("move damaged blob", &from))?;
-        quarantined += 1;
+        // blob, so a wrong one left in place would be "re-fetched" as itself.
+        if store.quarantine(&id, &damaged_dir)? {
+            quarantined += 1;
+        }
     }
     let mut catalog = Catalog::open(archive, Access::ReadWrite)?;
     let rows = catalog.forget_blobs(&values)?;
@@ -566,7 +530,7 @@ mod tests {
             ..VerifyReport::default()
         };
         let held = ArchiveLock::acquire(dir.path()).unwrap();
-        match mark_for_refetch(dir.path(), &report).unwrap() {
+        match mark_for_refetch(dir.path(), &BlobLocation::Local, &report).unwrap() {
             Repair::Busy { holder } => assert_eq!(holder, format!("pid {}", std::process::id())),
             other => panic!("{other:?}"),
         }

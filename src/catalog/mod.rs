@@ -53,6 +53,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_import.sql",
         include_str!("../../schema/0003_import.sql"),
     ),
+    // Settings remembered by the archive (where its blobs live).
+    (
+        "0004_archive_settings.sql",
+        include_str!("../../schema/0004_archive_settings.sql"),
+    ),
 ];
 
 /// The schema version this build writes and reads.
@@ -241,6 +246,33 @@ impl Catalog {
             tx.commit().ctx(&self.path, "commit migration")?;
         }
         Ok(())
+    }
+
+    /// Remembers where the archive keeps its blobs (text form of `BlobLocation`), so later
+    /// commands need not repeat `--blobs`. Idempotent.
+    pub fn remember_blob_location(&self, location: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO archive_settings (key, value) VALUES ('blobs', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![location],
+            )
+            .ctx(&self.path, "remember blob location")
+            .map(drop)
+    }
+
+    /// Writes a consistent copy of the catalog to the new file `dest` (`VACUUM INTO`: one read
+    /// transaction, so a running sync goes on and the copy holds whole pages and cursors).
+    pub fn copy_into(&self, dest: &Path) -> Result<()> {
+        let dest = dest.to_str().ok_or_else(|| CatalogError::Sqlite {
+            path: dest.to_owned(),
+            action: "name snapshot file",
+            source: rusqlite::Error::InvalidPath(dest.to_owned()),
+        })?;
+        self.conn
+            .execute("VACUUM INTO ?1", params![dest])
+            .ctx(&self.path, "copy the catalog")
+            .map(drop)
     }
 
     /// Test seam (`--simulate-disk-full catalog:PAGES`): lets the catalog grow by at most

@@ -136,7 +136,7 @@ pub fn write_hgf<Tz: TimeZone>(
             if !written.insert(rel.clone()) {
                 continue;
             }
-            let len = content.metadata().map(|m| m.len()).ok();
+            let len = Some(content.len());
             sink.file(&rel, len, &mut |out: &mut dyn Write| {
                 io::copy(&mut content, out).map(drop)
             })?;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{self, ChannelPaths, ChannelPlace};
 use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
-use crate::blobs::BlobStore;
+use crate::blobs::{BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
 use crate::model::BlobId;
 use crate::outdir::{self, OutputDirError, OutputKind};
@@ -17,6 +17,8 @@ use crate::outdir::{self, OutputDirError, OutputKind};
 pub enum ExportError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Blobs(#[from] crate::blobs::BlobError),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error(transparent)]
@@ -35,6 +37,8 @@ pub struct ExportOptions {
     pub skip_users: bool,
     /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
     pub skip_emojis: bool,
+    /// Where the archive keeps its blobs.
+    pub blobs: BlobLocation,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -60,7 +64,7 @@ pub fn export_archive(
         outdir::check_file(zip)?;
     }
     outdir::claim_dir(data_dir, OutputKind::DataDir)?;
-    let blobs = BlobStore::open_existing(archive);
+    let blobs = BlobStore::open_existing_at(archive, &options.blobs)?;
     let dir = DirSink::new(data_dir)?;
     let mut sink: Box<dyn Sink> = match zip {
         Some(zip) => Box::new(Tee::new(dir, ZipSink::create(zip)?)),
@@ -358,12 +362,12 @@ fn write_blob(
             .push(format!("{what}: blob {blob} missing from the store"));
         return Ok(false);
     };
-    let len = file.metadata().map(|m| m.len()).ok();
-    sink.file(rel, len, &mut |out: &mut dyn Write| {
+    let len = file.len();
+    sink.file(rel, Some(len), &mut |out: &mut dyn Write| {
         io::copy(&mut file, out).map(drop)
     })?;
     report.files += 1;
-    report.bytes += len.unwrap_or(0);
+    report.bytes += len;
     Ok(true)
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobStore, StoredBlob};
+use crate::blobs::{BlobError, BlobLocation, BlobStore, StoredBlob};
 use crate::catalog::{
     Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
@@ -52,6 +52,8 @@ pub struct SyncOptions {
     pub since_margin_ms: i64,
     /// Test seam: make the archive's disk look full part-way through the run.
     pub simulate_disk_full: Option<DiskFull>,
+    /// Where blobs go; remembered in the catalog by the run.
+    pub blobs: BlobLocation,
 }
 
 /// Where a simulated full disk strikes (tests of crash safety; hidden `--simulate-disk-full`).
@@ -77,6 +79,7 @@ impl SyncOptions {
             members_max_age: Duration::from_secs(24 * 3600),
             since_margin_ms: 5_000,
             simulate_disk_full: None,
+            blobs: BlobLocation::Local,
         }
     }
 }
@@ -138,6 +141,10 @@ pub enum SyncError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Server(#[from] MmError),
+    #[error(
+        "archive keeps its blobs in {kept}, not {given}; a sync never splits an archive's blobs over two stores"
+    )]
+    BlobsElsewhere { kept: String, given: String },
 }
 
 /// How a run ended.
@@ -194,6 +201,9 @@ pub async fn run_sync(
     observer: &dyn Observer,
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
+    // A bucket that is unreachable, missing or refuses the credentials fails the run before
+    // the archive is touched.
+    let blobs = BlobStore::open_existing_at(&options.archive, &options.blobs)?;
     let created = !options.archive.exists();
     if !created && !options.archive.is_dir() {
         return Err(LockError::NotADirectory {
@@ -236,7 +246,7 @@ pub async fn run_sync(
             me.value.username, credentials.user, me.value.username
         ));
     }
-    let result = archive_into(&client, me, started, options, observer, stop).await;
+    let result = archive_into(&client, me, started, options, blobs, observer, stop).await;
     drop(lock);
     result
 }
@@ -247,18 +257,24 @@ async fn archive_into(
     me: Raw<wire::User>,
     started: i64,
     options: &SyncOptions,
+    blobs: BlobStore,
     observer: &dyn Observer,
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
-    let opened = BlobStore::open(&options.archive)
+    let opened = blobs
+        .create_dirs()
         .map_err(SyncError::from)
-        .and_then(|blobs| Ok((blobs.clean_tmp()?, blobs)))
+        .and_then(|()| Ok((blobs.clean_tmp()?, blobs)))
         .and_then(|(stale, blobs)| {
-            Ok((
-                stale,
-                blobs,
-                Catalog::open(&options.archive, Access::ReadWrite)?,
-            ))
+            let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
+            let given = options.blobs.to_string();
+            match catalog.blob_location()? {
+                Some(kept) if kept != given => {
+                    return Err(SyncError::BlobsElsewhere { kept, given });
+                }
+                _ => catalog.remember_blob_location(&given)?,
+            }
+            Ok((stale, blobs, catalog))
         });
     let opened = opened.and_then(|(stale, blobs, catalog)| match options.simulate_disk_full {
         Some(DiskFull::Blobs { after_bytes }) => {

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Blobs in object storage against local disk (README Performance): the first sync of the
+# 20,000-post generated workspace (L = 20 ms, C = 4) with blobs on a loopback S3 server versus
+# in the archive's blobs/ (target ≤ 1.3×), and peak memory of a sync that uploads one big
+# attachment (default 1024 MB; flat memory). Uses moto's server mode as the S3 server
+# (MATTERBAK_TEST_S3_SERVER or moto_server on PATH; `pip install 'moto[server]'`) and
+# /usr/bin/time.
+#
+# usage: benches/s3_blobs.sh [BIG_MB]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
+moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server)}
+cargo build --release --quiet --bin matterbak --example perf_sync --example big_attachment
+bin=target/release/matterbak
+work=$(mktemp -d)
+"$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
+moto_pid=$!
+trap 'kill "$moto_pid"; rm -rf "$work"' EXIT
+until grep -q "Running on" "$work/moto.log"; do sleep 0.2; done
+endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
+export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+# moto checks no signature; a well-formed header makes the request non-anonymous.
+curl -sf -X PUT "$endpoint/bench" -o /dev/null \
+    -H "authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+
+first_sync() { target/release/examples/perf_sync "$bin" "posts=20000,attachments=1000" 20 4 | grep "first sync:"; }
+local_line=$(env -u MATTERBAK_BLOBS bash -c "$(declare -f first_sync); bin=$bin; first_sync")
+s3_line=$(MATTERBAK_BLOBS=s3://bench/sync first_sync)
+secs() { sed -E 's/.*requests \([^)]*\), ([0-9.]+) s,.*/\1/' <<< "$1"; }
+echo "local disk: $local_line"
+echo "S3 (moto):  $s3_line"
+awk -v l="$(secs "$local_line")" -v s="$(secs "$s3_line")" \
+    'BEGIN { printf "first sync, blobs in the bucket / on disk: %.2f s / %.2f s = %.2fx\n", s, l, s / l }'
+
+MATTERBAK_BLOBS=s3://bench/big target/release/examples/big_attachment "$bin" "${1:-1024}"

@@ -1,0 +1,697 @@
+//! Blobs in object storage (`--blobs s3://bucket/prefix`), against a real S3-compatible server
+//! on loopback: moto's server mode (`moto_server`, from PyPI), started per test. The binary
+//! is driven as a user would, with the standard `AWS_*` variables.
+//!
+//! The server is found through `MATTERBAK_TEST_S3_SERVER` (set by `.ci/run`) or `moto_server`
+//! on PATH. Without it, a test fails under CI (`CI` set) and is skipped loudly elsewhere.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_same_content, content_snapshot, write_inputs};
+use matterbak::mock::NewFile;
+
+const ACCESS_KEY: &str = "AKIAMATTERBAKTEST01";
+const SECRET_KEY: &str = "matterbak-test-secret-do-not-print";
+
+/// A moto server on a free loopback port; killed on drop.
+struct S3Server {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server_program() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("MATTERBAK_TEST_S3_SERVER") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("moto_server"))
+        .find(|candidate| candidate.is_file())
+}
+
+impl S3Server {
+    /// Starts the server, with `env` added to its environment. None (after a loud message)
+    /// when no server is installed outside CI; a failure under CI.
+    fn start(env: &[(&str, &str)]) -> Option<S3Server> {
+        let Some(program) = server_program() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "no S3 server for the object-storage tests: install moto[server] and set MATTERBAK_TEST_S3_SERVER to its moto_server (.ci/run does)"
+            );
+            eprintln!(
+                "SKIPPED: no S3 server (set MATTERBAK_TEST_S3_SERVER or put moto_server on PATH); the object-storage tests did not run"
+            );
+            return None;
+        };
+        let mut child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        // Flask prints its address on stderr; keep draining both pipes so it never blocks.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || for _ in BufReader::new(stdout).lines() {});
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let endpoint = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .expect("moto_server prints `Running on http://127.0.0.1:PORT`");
+            if let Some(at) = line.find("http://127.0.0.1:") {
+                break line[at..].trim().to_owned();
+            }
+        };
+        Some(S3Server { child, endpoint })
+    }
+
+    /// The environment a user of an S3-compatible store sets.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ENDPOINT_URL", self.endpoint.clone()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.into()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.into()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("MATTERBAK_S3_RETRIES", "2".into()),
+        ]
+    }
+
+    /// moto checks no signature unless asked to, but treats a request without one as
+    /// anonymous (refused writes to private buckets): a well-formed unsigned header will do.
+    async fn request(&self, method: reqwest::Method, key: &str, body: Vec<u8>) -> Vec<u8> {
+        let response = reqwest::Client::new()
+            .request(method, format!("{}/{key}", self.endpoint))
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKIATEST/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00",
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "{key}: {}",
+            response.status()
+        );
+        response.bytes().await.unwrap().to_vec()
+    }
+}
+
+fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .current_dir(dir)
+        .env_remove("MATTERBAK_BLOBS")
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Exit code and stdout+stderr; asserts no credential appears in either.
+fn run(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> (i32, String) {
+    let out = matterbak(dir, env, args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !text.contains(SECRET_KEY) && !text.contains(ACCESS_KEY),
+        "a credential leaked into the output of {args:?}: {text}"
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `matterbak sync` into `archive` (unlimited rate, quiet), with `--blobs` when given.
+fn sync(
+    dir: &Path,
+    env: &[(&'static str, String)],
+    archive: &str,
+    blobs: Option<&str>,
+) -> (i32, String) {
+    let mut args = vec!["sync", "--archive", archive, "--rate-limit", "0", "-q"];
+    args.extend(blobs.iter().flat_map(|b| ["--blobs", *b]));
+    run(dir, env, &args)
+}
+
+/// Syncs `archive`, then the disk archive `local` to the same moment of the (changing) sample
+/// workspace, and asserts both hold the same content.
+fn sync_and_compare(dir: &Path, env: &[(&'static str, String)], archive: &str, context: &str) {
+    for name in [archive, "local"] {
+        let (code, out) = sync(dir, env, name, None);
+        assert_eq!(code, 0, "{name}: {out}");
+    }
+    assert_same_content(
+        &content_snapshot(&dir.join(archive)),
+        &content_snapshot(&dir.join("local")),
+        context,
+    );
+}
+
+/// A new post in eng/town-square with the attachments of [`new_files`].
+fn post_files(server: &matterbak::mock::MockServer, message: &str, seed: &str) {
+    server.with_workspace(|w| {
+        let channel = w.channel_id("eng", "town-square");
+        w.create_post_with_files(&channel, "bob", message, None, new_files(seed));
+    });
+}
+
+/// Relative path → bytes of every file below `dir`.
+fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path.strip_prefix(dir).unwrap().to_owned();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn blob_hashes(archive: &Path) -> Vec<(String, usize)> {
+    let catalog =
+        matterbak::catalog::Catalog::open(archive, matterbak::catalog::Access::ReadOnly).unwrap();
+    common::rows(&catalog, "SELECT hash, size FROM blobs ORDER BY hash")
+        .iter()
+        .map(|row| {
+            let (hash, size) = row.split_once('|').unwrap();
+            (hash.to_owned(), size.parse().unwrap())
+        })
+        .collect()
+}
+
+fn key(prefix: &str, hash: &str) -> String {
+    format!("{prefix}/{}/{}/{hash}", &hash[0..2], &hash[2..4])
+}
+
+/// Bytes no other test makes: a 9 MiB attachment (two multipart parts) and a small one.
+fn new_files(seed: &str) -> Vec<NewFile> {
+    let mut big = vec![0u8; 9 * 1024 * 1024 + 123];
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(seed.as_bytes());
+    hasher.finalize_xof().fill(&mut big);
+    vec![
+        NewFile {
+            name: "recording.bin".into(),
+            bytes: big,
+            mime_type: "application/octet-stream".into(),
+        },
+        NewFile {
+            name: "notes.txt".into(),
+            bytes: format!("notes {seed}").into_bytes(),
+            mime_type: "text/plain".into(),
+        },
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_local_one() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "bucket1", Vec::new())
+        .await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let prefix = "bucket1/team/backup";
+
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://bucket1/team/backup"));
+    assert_eq!(code, 0, "{out}");
+    let (local, remote) = (dir.join("local"), dir.join("remote"));
+    assert_same_content(
+        &content_snapshot(&remote),
+        &content_snapshot(&local),
+        "first sync, bucket vs disk",
+    );
+    assert!(
+        !remote.join("blobs").exists(),
+        "no local blob directory for an archive whose blobs are in a bucket"
+    );
+    let hashes = blob_hashes(&remote);
+    assert!(hashes.len() > 3, "the sample has attachments and images");
+    for (hash, _) in &hashes {
+        let in_bucket = s3
+            .request(reqwest::Method::GET, &key(prefix, hash), Vec::new())
+            .await;
+        let on_disk = std::fs::read(local.join(key("blobs", hash))).unwrap();
+        assert!(in_bucket == on_disk, "blob {hash} differs in the bucket");
+    }
+
+    // Incremental: a new post with a multipart-sized attachment; --blobs is remembered.
+    post_files(&env.server, "the recording", "one");
+    sync_and_compare(dir, &aws, "remote", "incremental sync, bucket vs disk");
+    assert!(!remote.join("blobs").exists());
+    assert_eq!(
+        std::fs::read_dir(remote.join("tmp")).unwrap().count(),
+        0,
+        "no spooled bytes are kept"
+    );
+    let big = blob_hashes(&remote)
+        .into_iter()
+        .find(|(_, size)| *size > 9 * 1024 * 1024)
+        .expect("the big attachment is recorded");
+    let in_bucket = s3
+        .request(reqwest::Method::GET, &key(prefix, &big.0), Vec::new())
+        .await;
+    assert_eq!(blake3::hash(&in_bucket).to_hex().as_str(), big.0);
+
+    // Verify by listing, then by re-reading every object.
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+    let total = blob_hashes(&remote).len();
+    assert!(
+        out.contains(&format!("{total} blob(s) checked, {total} re-hashed")),
+        "{out}"
+    );
+
+    // Export from the bucket equals export from disk.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "export",
+            "--archive",
+            "local",
+            "-d",
+            "data-local",
+            "--no-zip",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "export",
+            "--archive",
+            "remote",
+            "-d",
+            "data-remote",
+            "--no-zip",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (from_disk, from_bucket) = (
+        tree(&dir.join("data-local")),
+        tree(&dir.join("data-remote")),
+    );
+    assert!(from_disk.len() > 10);
+    assert!(
+        from_disk == from_bucket,
+        "exports differ: {:?} vs {:?}",
+        from_disk.keys().collect::<Vec<_>>(),
+        from_bucket.keys().collect::<Vec<_>>()
+    );
+
+    // Another location than the remembered one is refused, naming both.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["verify", "--archive", "remote", "--blobs", "local"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("keeps its blobs in s3://bucket1/team/backup"),
+        "{out}"
+    );
+
+    // A corrupted object is found by --read-data, moved aside, and fetched again by sync.
+    let (victim, size) = blob_hashes(&remote)
+        .into_iter()
+        .find(|(_, size)| *size > 16 && *size < 1024 * 1024)
+        .unwrap();
+    s3.request(
+        reqwest::Method::PUT,
+        &key(prefix, &victim),
+        vec![b'x'; size],
+    )
+    .await;
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&victim), "{out}");
+    sync_and_compare(dir, &aws, "remote", "after repair, bucket vs disk");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+
+    // Each sync left a catalog snapshot; `snapshot` prunes to the newest N.
+    assert_eq!(
+        snapshots(&s3, "bucket1", "team/backup").await.len(),
+        3,
+        "one per sync"
+    );
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["snapshot", "--archive", "remote", "--keep-snapshots", "2"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let kept = snapshots(&s3, "bucket1", "team/backup").await;
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(
+        out.contains(kept.last().unwrap()),
+        "the newest is the one just taken: {out}"
+    );
+
+    // A new machine: pull, then an incremental sync there.
+    let (code, out) = run(dir, &aws, &["pull", "s3://bucket1/team/backup", "pulled"]);
+    assert_eq!(code, 0, "{out}");
+    let pulled = dir.join("pulled");
+    assert_same_content(
+        &content_snapshot(&pulled),
+        &content_snapshot(&remote),
+        "pulled vs original",
+    );
+    let (code, out) = run(dir, &aws, &["pull", "s3://bucket1/team/backup", "pulled"]);
+    assert_eq!(code, 2, "pulling over an archive is refused: {out}");
+    post_files(&env.server, "after the move", "two");
+    sync_and_compare(dir, &aws, "pulled", "pulled and synced vs disk");
+    assert!(!pulled.join("blobs").exists(), "blobs stay in the bucket");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "pulled", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// Names under `<prefix>/catalogs/`, by an unsigned ListObjectsV2.
+async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
+    let listing = s3
+        .request(
+            reqwest::Method::GET,
+            &format!("{bucket}?list-type=2&prefix={prefix}/catalogs/"),
+            Vec::new(),
+        )
+        .await;
+    let listing = String::from_utf8(listing).unwrap();
+    listing
+        .split("<Key>")
+        .skip(1)
+        .map(|rest| rest.split("</Key>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_bucket_or_unreachable_endpoint_fails_with_exit_2_and_touches_nothing() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "kept", Vec::new()).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let sync_to = |archive: &str, blobs: &str| sync(dir, &aws, archive, Some(blobs));
+
+    let (code, out) = sync_to("fresh", "s3://no-such-bucket/x");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("s3://no-such-bucket/x"), "{out}");
+    assert!(out.to_lowercase().contains("bucket"), "{out}");
+    assert!(!dir.join("fresh").exists(), "nothing created: {out}");
+
+    let (code, out) = sync_to("kept", "s3://kept/p");
+    assert_eq!(code, 0, "{out}");
+    let before = content_snapshot(&dir.join("kept"));
+    let catalog_before = std::fs::read(dir.join("kept/catalog.sqlite")).unwrap();
+
+    // The same archive, its server gone: the remembered bucket cannot be reached.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut unreachable = aws.clone();
+    unreachable[0].1 = format!("http://127.0.0.1:{port}");
+    let started = Instant::now();
+    let (code, out) = sync(dir, &unreachable, "kept", None);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("s3://kept/p"), "{out}");
+    assert!(started.elapsed() < Duration::from_secs(60), "fails fast");
+    assert_eq!(
+        std::fs::read(dir.join("kept/catalog.sqlite")).unwrap(),
+        catalog_before,
+        "catalog untouched"
+    );
+    assert_same_content(&content_snapshot(&dir.join("kept")), &before, "untouched");
+    let (code, out) = run(
+        dir,
+        &unreachable,
+        &["export", "--archive", "kept", "-d", "data", "--no-zip"],
+    );
+    assert_eq!(code, 2, "{out}");
+
+    let (code, out) = sync_to("bad-url", "s3://UPPER/x");
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("bucket name"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_fail_with_exit_2_without_showing_them() {
+    // With IAM checks on from the first request, moto knows no access key at all.
+    let Some(s3) = S3Server::start(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]) else {
+        return;
+    };
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let (code, out) = sync(dir, &s3.env(), "a", Some("s3://bucket1/x"));
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("InvalidAccessKeyId"), "{out}");
+    assert!(!dir.join("a").exists(), "{out}");
+}
+
+/// A loopback proxy in front of the S3 server that answers 503 SlowDown and 500, alternately,
+/// to the first `faults` requests it sees, delays every request by `latency`, and counts
+/// multipart part uploads.
+struct FaultProxy {
+    endpoint: String,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[derive(Clone)]
+struct ProxyState {
+    upstream: String,
+    client: reqwest::Client,
+    faults: usize,
+    latency: Duration,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FaultProxy {
+    async fn start(upstream: &str, faults: usize, latency: Duration) -> FaultProxy {
+        use axum::extract::{Request, State};
+        use std::sync::atomic::Ordering;
+        let state = ProxyState {
+            upstream: upstream.to_owned(),
+            client: reqwest::Client::new(),
+            faults,
+            latency,
+            requests: Default::default(),
+            parts: Default::default(),
+        };
+        let proxy = FaultProxy {
+            endpoint: String::new(),
+            requests: state.requests.clone(),
+            parts: state.parts.clone(),
+        };
+        async fn forward(
+            State(state): State<ProxyState>,
+            request: Request,
+        ) -> axum::response::Response {
+            tokio::time::sleep(state.latency).await;
+            let query = request.uri().query().unwrap_or("").to_owned();
+            let n = state.requests.fetch_add(1, Ordering::SeqCst);
+            if n < state.faults {
+                let (status, body) = if n % 2 == 0 {
+                    (
+                        503,
+                        "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>",
+                    )
+                } else {
+                    (
+                        500,
+                        "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>",
+                    )
+                };
+                return axum::response::Response::builder()
+                    .status(status)
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+            }
+            if query.contains("partNumber=") {
+                state.parts.fetch_add(1, Ordering::SeqCst);
+            }
+            let url = format!("{}{}", state.upstream, request.uri());
+            let method = request.method().clone();
+            let headers = request.headers().clone();
+            let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
+            let sent = state
+                .client
+                .request(method, url)
+                .headers(headers)
+                .body(body)
+                .send()
+                .await;
+            // A client killed mid-request: nothing to answer.
+            let Ok(upstream) = sent else {
+                return axum::response::Response::builder()
+                    .status(502)
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+            };
+            let mut response =
+                axum::response::Response::builder().status(upstream.status().as_u16());
+            for (name, value) in upstream.headers() {
+                response = response.header(name, value);
+            }
+            response
+                .body(axum::body::Body::from_stream(upstream.bytes_stream()))
+                .unwrap()
+        }
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FaultProxy { endpoint, ..proxy }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "flaky", Vec::new()).await;
+    let proxy = FaultProxy::start(&s3.endpoint, 8, Duration::ZERO).await;
+    let env = common::start().await;
+    post_files(&env.server, "big one", "flaky");
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    aws[4].1 = "10".into();
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://flaky/p"));
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let seen = proxy.requests.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        seen > 8,
+        "all 8 faults were served, then real answers: {seen} requests"
+    );
+    assert_same_content(
+        &content_snapshot(&dir.join("remote")),
+        &content_snapshot(&dir.join("local")),
+        "through faults, bucket vs disk",
+    );
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_completes() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "killed", Vec::new()).await;
+    // Every request a little slow, so kills land while uploads are in flight.
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
+    let env = common::start().await;
+    for i in 0..3 {
+        post_files(&env.server, &format!("big {i}"), &format!("kill {i}"));
+    }
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    let args = [
+        "sync",
+        "--archive",
+        "remote",
+        "--rate-limit",
+        "0",
+        "-q",
+        "--blobs",
+        "s3://killed/p",
+    ];
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
+    // Trials: early, mid-multipart (after the first part went up), later.
+    for trial in 0..3 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .current_dir(dir)
+            .env_remove("MATTERBAK_BLOBS")
+            .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let before = parts();
+        loop {
+            let due = match trial {
+                0 => started.elapsed() > Duration::from_millis(800),
+                1 => parts() > before,
+                _ => started.elapsed() > Duration::from_millis(2500),
+            };
+            if due || child.try_wait().unwrap().is_some() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "trial {trial} never reached its moment"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let running = child.try_wait().unwrap().is_none();
+        assert!(
+            running || trial != 1,
+            "trial 1 must kill the sync while a multipart upload is in flight"
+        );
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        if dir.join("remote/catalog.sqlite").exists() {
+            let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+            assert_eq!(code, 0, "trial {trial}: {out}");
+        }
+    }
+    // The next sync completes (the bucket is remembered), as the disk archive's does.
+    sync_and_compare(dir, &aws, "remote", "after kills, bucket vs disk");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+}
