@@ -133,7 +133,7 @@ pub struct ChatArgs {
     /// markdown/hgf: the channel to export, by id, name (a DM's: the other user's username;
     /// a group's: the usernames joined by `__`) or folder path; glob patterns allowed.
     /// Repeatable. Without it, every channel is written into the directory -o.
-    #[arg(short = 'c', long = "channel", value_name = "CHANNEL")]
+    #[arg(short = 'c', long = "channel", id = "channel", value_name = "CHANNEL")]
     pub channels: Vec<String>,
     /// markdown: group the posts by thread.
     #[arg(long)]

@@ -158,7 +158,7 @@ fn bad_flags_and_output_paths_table() {
         ),
         (
             &["sql", "--archive", "demo/archive", "SELECT * FROM nope"],
-            "error: no such table `nope`; the tables and views to query are: attachments, channel_stats, messages, threads, blobs, ",
+            "error: no such table `nope`; the tables and views to query are: attachments, channel_stats, messages, threads, archive_settings, blobs, ",
         ),
         (
             &["sql", "--archive", "demo/archive", "SELEC 1"],

@@ -421,8 +421,10 @@ async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
 async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = start().await;
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    // Slow enough that three rounds of verify + export (about 1 s each on a busy machine:
+    // the export creates ~550 files) fit inside the sync.
     env.server.set_faults(Faults {
-        latency: Duration::from_millis(40),
+        latency: Duration::from_millis(150),
         ..Faults::default()
     });
     let archive = env.dir.path().join("archive");
@@ -434,7 +436,16 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
         err.contains(&format!("pid {}", first.id())),
         "names the running process: {err}"
     );
-    // Readers are not blocked and see a consistent snapshot while the sync writes.
+    // Readers are not blocked and see a consistent snapshot while the sync writes (once the
+    // sync has created the catalog).
+    let started = std::time::Instant::now();
+    while !archive.join("catalog.sqlite").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the sync made no catalog"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for round in 0..3 {
         let verify = Command::new(env!("CARGO_BIN_EXE_matterbak"))
             .args(["verify", "--read-data", "--archive"])

@@ -665,7 +665,9 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         let before = parts();
         loop {
             let due = match trial {
-                0 => started.elapsed() > Duration::from_millis(800),
+                // Early, and at the latest when the first part goes up: later trials then
+                // still have uploads to interrupt, however fast this machine is.
+                0 => started.elapsed() > Duration::from_millis(300) || parts() > before,
                 1 => parts() > before,
                 _ => started.elapsed() > Duration::from_millis(2500),
             };

@@ -624,12 +624,16 @@ mod tests {
     fn a_post_a_sync_saw_only_deleted_gets_its_content_from_the_backup() {
         let dir = tempfile::tempdir().unwrap();
         let mut catalog = catalog_with_channel(dir.path());
-        // What the server sends for a deleted post: blanked, delete_at set.
-        let blanked = raw(
-            r#"{"id":"p1","channel_id":"c1","create_at":1,"update_at":50,"delete_at":50,"message":""}"#,
-        );
+        // What the server sends for a deleted post (blanked, delete_at set), as archives of
+        // earlier versions hold it: syncs stored such posts until they stopped storing posts
+        // first seen deleted.
         catalog
-            .apply_posts_page("c1", &[blanked], &Default::default(), "ok", 60)
+            .conn
+            .execute(
+                "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
+                 VALUES ('p1', 'c1', '', '', 1, 50, 0, 50, '', '', 0, ?1)",
+                [r#"{"id":"p1","channel_id":"c1","create_at":1,"update_at":50,"delete_at":50,"message":""}"#],
+            )
             .unwrap();
         let outcome = import(&mut catalog, &version(10), "old");
         assert_eq!(outcome.posts_updated, 1);
