@@ -12,7 +12,7 @@ use std::process::Command;
 
 use common::start;
 use matterbak::blobs::BlobStore;
-use matterbak::catalog::{Access, Catalog, ChannelCursor};
+use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
 use matterbak::mm::wire::{self, Raw};
 use serde_json::{Value, json};
@@ -680,6 +680,19 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         catalog.set_file_blob(file, blob, 0).unwrap();
     }
     catalog.mark_post_deleted(&id("p", 4), T0 + 9000).unwrap();
+    // A custom emoji whose name a newer target keeps for a system emoji, and a plain one.
+    let emojis: Vec<Raw<wire::Emoji>> = ["smile", "party-parrot"]
+        .iter()
+        .enumerate()
+        .map(|(n, name)| raw(json!({"id": id("e", n), "creator_id": users[0], "name": name, "create_at": 1, "update_at": 1})))
+        .collect();
+    catalog.replace_emojis(&emojis, 1).unwrap();
+    let image = blobs.ingest_bytes(b"GIF89a emoji").unwrap();
+    for n in 0..2 {
+        catalog
+            .set_image(ImageOwner::Emoji, &id("e", n), &image, "image/gif", 1, 1)
+            .unwrap();
+    }
     archive
 }
 
@@ -710,6 +723,16 @@ fn each_server_rule_is_worked_around_and_reported() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(teams, ["eng", "team-helpdesk"]);
+    // A custom emoji named like a system emoji: left out and reported (the server would skip
+    // it without a word); the other one is written.
+    let emoji_names: Vec<&str> = restore
+        .of_type("emoji")
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(emoji_names, ["party-parrot"]);
+    has("emoji smile");
+    has("system emoji of that name");
     has("changed: team Eng: written as \"eng\"");
     has("changed: team helpdesk: written as \"team-helpdesk\"");
     // Channel name lower-cased; posts refer to the written names.

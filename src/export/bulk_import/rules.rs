@@ -165,6 +165,14 @@ pub fn is_valid_username(name: &str) -> bool {
         && !RESERVED_USERNAMES.contains(&name)
 }
 
+/// A name the target server keeps for a system emoji: its importer logs and skips a custom
+/// emoji of that name, so the writer leaves it out and says so instead. The list is the
+/// gemoji shortcodes the server's own list is built from; a source server refuses these names
+/// too, so an archive holds one only when a newer target knows more system emojis.
+pub fn is_system_emoji_name(name: &str) -> bool {
+    emojis::get_by_shortcode(name).is_some()
+}
+
 /// `^[a-zA-Z0-9+_-]{1,64}$`: emoji and reaction names.
 pub fn is_valid_emoji_name(name: &str) -> bool {
     !name.is_empty()
@@ -544,6 +552,13 @@ mod tests {
         let long = format!("{}.pdf", "n".repeat(300));
         let planned = plan_file_name(&long);
         assert!(planned.len() <= 200 && planned.ends_with(".pdf"));
+    }
+
+    #[test]
+    fn system_emoji_names_are_known() {
+        assert!(is_system_emoji_name("smile"));
+        assert!(is_system_emoji_name("+1"));
+        assert!(!is_system_emoji_name("party-parrot"));
     }
 
     #[test]

@@ -707,6 +707,11 @@ impl Validator {
             if !rules::is_valid_emoji_name(name) {
                 self.error(format!("emoji name {name:?} is not valid"));
             }
+            if rules::is_system_emoji_name(name) {
+                self.error(format!(
+                    "emoji name {name:?} is a system emoji's (the server skips the line)"
+                ));
+            }
             if !self.emojis.insert(name.to_owned()) {
                 self.error(format!("duplicate emoji {name:?}"));
             }

@@ -956,6 +956,14 @@ impl Writer<'_> {
             );
             return Ok(());
         }
+        if rules::is_system_emoji_name(name) {
+            omitted(
+                &mut self.report,
+                subject,
+                "the target server has a system emoji of that name (its importer would skip this one silently)",
+            );
+            return Ok(());
+        }
         let Some((blob, content_type)) = image else {
             omitted(
                 &mut self.report,
