@@ -477,3 +477,37 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let (code, err) = finish(first);
     assert_eq!(code, 0, "{err}");
 }
+
+/// A stop that lands while matterbak logs in (found by a SIGTERM 25 ms into a run): the run
+/// is interrupted (exit 1) like any other, not failed, and nothing was written.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_while_logging_in_is_an_interruption() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    env.server.set_faults(Faults {
+        latency: Duration::from_millis(1500),
+        ..Faults::default()
+    });
+    let archive = env.dir.path().join("archive");
+    let child = spawn_sync(env.dir.path(), &archive);
+    std::thread::sleep(Duration::from_millis(400));
+    let sent = Instant::now();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let (code, err) = finish(child);
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "stopped in {:?}",
+        sent.elapsed()
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!err.contains("error:"), "{err}");
+    assert!(
+        !archive.join("catalog.sqlite").exists(),
+        "nothing was written"
+    );
+}

@@ -237,6 +237,22 @@ pub async fn run_sync(
             if created {
                 lock.remove(&options.archive);
             }
+            // Stopped while logging in: nothing was written, and the run is interrupted like
+            // any other (exit 1, the next sync starts afresh), not failed.
+            if matches!(e, MmError::Stopped { .. }) && stop.requested() {
+                return Ok(SyncReport {
+                    run_id: 0,
+                    outcome: Outcome::Interrupted,
+                    user: credentials.user.clone(),
+                    summary: RunSummary {
+                        outcome: Outcome::Interrupted.as_str().into(),
+                        ..RunSummary::default()
+                    },
+                    channels_selected: 0,
+                    notes: Vec::new(),
+                    failures: Vec::new(),
+                });
+            }
             return Err(e.into());
         }
     };
