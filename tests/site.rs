@@ -461,3 +461,267 @@ fn demo_builds_the_site_and_prints_its_index() {
             .contains("Town Square")
     );
 }
+
+/// The site's HTML pages, path → content.
+fn snapshot(site: &Path) -> BTreeMap<String, String> {
+    html_pages(site).into_iter().collect()
+}
+
+/// Rebuilds and returns the report and the pages whose content changed.
+fn rebuild(archive: &Path, site: &Path) -> (html::SiteReport, BTreeSet<String>) {
+    let before = snapshot(site);
+    let report = html::build_site(archive, site, &SiteOptions::default()).unwrap();
+    let changed = snapshot(site)
+        .into_iter()
+        .filter(|(rel, html)| before.get(rel) != Some(html))
+        .map(|(rel, _)| rel)
+        .collect();
+    (report, changed)
+}
+
+/// Pages holding a post's anchor.
+fn pages_with(site: &Path, post_id: &str) -> BTreeSet<String> {
+    let anchor = format!("id=\"p-{}\"", safe_id(post_id));
+    html_pages(site)
+        .into_iter()
+        .filter(|(_, html)| html.contains(&anchor))
+        .map(|(rel, _)| rel)
+        .collect()
+}
+
+fn one(conn: &rusqlite::Connection, sql: &str) -> String {
+    conn.query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+/// A no-op rebuild keeps every page without reading posts; each change the catalog can take
+/// without a post's `update_at` moving (sync and import write such rows) still rewrites
+/// exactly the pages that show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_notices_every_kind_of_change_and_keeps_the_rest() {
+    let env = start().await;
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    let first = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let conn = rusqlite::Connection::open(env.archive.join("catalog.sqlite")).unwrap();
+
+    let (noop, changed) = rebuild(&env.archive, &site);
+    assert_eq!(
+        (noop.pages_written, noop.search_written),
+        (0, 0),
+        "{noop:?}"
+    );
+    assert_eq!(noop.pages_kept, first.pages_written);
+    assert_eq!(noop.posts, first.posts);
+    assert!(changed.is_empty());
+
+    // An edit that keeps every time of the post: its pages only, and the search index.
+    let edited = one(
+        &conn,
+        "SELECT id FROM posts WHERE seen_live = 1 AND delete_at = 0 AND type = '' ORDER BY create_at LIMIT 1",
+    );
+    conn.execute(
+        "UPDATE posts SET message = 'quietly rewritten zeppelin', json = json_set(json, '$.message', 'quietly rewritten zeppelin') WHERE id = ?1",
+        [&edited],
+    )
+    .unwrap();
+    let (report, changed) = rebuild(&env.archive, &site);
+    assert_eq!(changed, pages_with(&site, &edited), "{report:?}");
+    assert_eq!(report.pages_written as usize, changed.len(), "{report:?}");
+    assert!(report.search_written > 0, "{report:?}");
+    for rel in &changed {
+        assert!(
+            snapshot(&site)[rel].contains("quietly rewritten zeppelin"),
+            "{rel}"
+        );
+    }
+
+    // A reaction removed, with nothing else touched.
+    let (post, emoji) = conn
+        .query_row(
+            "SELECT r.post_id, r.emoji_name FROM reactions r JOIN posts p ON p.id = r.post_id
+             WHERE r.removed_at IS NULL AND p.seen_live = 1 LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .expect("the sample has reactions");
+    conn.execute(
+        "UPDATE reactions SET removed_at = 1 WHERE post_id = ?1 AND emoji_name = ?2",
+        [&post, &emoji],
+    )
+    .unwrap();
+    let (report, changed) = rebuild(&env.archive, &site);
+    assert_eq!(changed, pages_with(&site, &post), "{report:?}");
+    assert_eq!(report.pages_written as usize, changed.len(), "{report:?}");
+
+    // A file row added to an old post.
+    let old = one(
+        &conn,
+        "SELECT id FROM posts WHERE seen_live = 1 AND delete_at = 0 AND id <> (SELECT post_id FROM files LIMIT 1)
+         ORDER BY create_at LIMIT 1 OFFSET 1",
+    );
+    conn.execute(
+        "INSERT INTO files (id, post_id, channel_id, user_id, name, extension, size, mime_type, create_at, json)
+         SELECT 'latefile00000000000000000a', id, channel_id, user_id, 'late-report.pdf', 'pdf', 1234, 'application/pdf', create_at, '{}'
+         FROM posts WHERE id = ?1",
+        [&old],
+    )
+    .unwrap();
+    let (report, changed) = rebuild(&env.archive, &site);
+    assert_eq!(changed, pages_with(&site, &old), "{report:?}");
+    for rel in &changed {
+        assert!(snapshot(&site)[rel].contains("late-report.pdf"), "{rel}");
+    }
+
+    // A reply to an old root, dated a month later: the root's page and its thread page show
+    // it (plus the site index's counts and the author's page); no other channel page.
+    let root = one(
+        &conn,
+        "SELECT id FROM posts WHERE seen_live = 1 AND delete_at = 0 AND root_id = '' AND type = '' ORDER BY create_at LIMIT 1",
+    );
+    conn.execute(
+        "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
+         SELECT 'latereply00000000000000000', channel_id, id, user_id, create_at + 40 * 86400000, create_at + 40 * 86400000, 0, 0, '',
+                'a late reply about airships', 1, '{\"id\":\"latereply00000000000000000\",\"message\":\"a late reply about airships\"}'
+         FROM posts WHERE id = ?1",
+        [&root],
+    )
+    .unwrap();
+    let root_pages = pages_with(&site, &root);
+    let (report, changed) = rebuild(&env.archive, &site);
+    let reply_pages = pages_with(&site, "latereply00000000000000000");
+    assert_eq!(reply_pages.len(), 2, "{reply_pages:?}");
+    assert!(reply_pages.iter().all(|rel| changed.contains(rel)));
+    let root_page = root_pages.iter().find(|rel| is_channel_page(rel)).unwrap();
+    assert!(reply_pages.contains(root_page));
+    let channel_dir = root_page.rsplit_once('/').unwrap().0;
+    for rel in &changed {
+        assert!(
+            rel.starts_with(channel_dir) || rel == "index.html" || rel.starts_with("u/"),
+            "{rel} changed: {report:?}"
+        );
+    }
+
+    // A post brought in by an import (older than everything, times unchanged elsewhere).
+    let channel = one(
+        &conn,
+        "SELECT channel_id FROM posts ORDER BY create_at DESC LIMIT 1",
+    );
+    conn.execute(
+        "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json, imported_from)
+         SELECT 'importedpost00000000000000', ?1, '', user_id, 1000, 1000, 0, 0, '', 'recovered from an old backup', 1,
+                '{\"id\":\"importedpost00000000000000\",\"message\":\"recovered from an old backup\"}', 'old.zip:x.json'
+         FROM posts WHERE channel_id = ?1 LIMIT 1",
+        [&channel],
+    )
+    .unwrap();
+    let (report, _) = rebuild(&env.archive, &site);
+    let imported = pages_with(&site, "importedpost00000000000000");
+    assert_eq!(imported.len(), 1, "{report:?}");
+    assert!(snapshot(&site)[imported.first().unwrap()].contains("recovered from an old backup"));
+
+    // A user renamed: every page naming them shows the new name, none the old one.
+    let (user, old_name) = conn
+        .query_row(
+            "SELECT u.id, json_extract(u.json, '$.first_name') || ' ' || json_extract(u.json, '$.last_name')
+             FROM users u JOIN posts p ON p.user_id = u.id
+             WHERE json_extract(u.json, '$.first_name') <> '' LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )
+        .unwrap();
+    conn.execute(
+        "UPDATE users SET json = json_set(json, '$.first_name', 'Renamedperson') WHERE id = ?1",
+        [&user],
+    )
+    .unwrap();
+    let (report, changed) = rebuild(&env.archive, &site);
+    assert!(!changed.is_empty(), "{report:?}");
+    let pages = snapshot(&site);
+    assert!(
+        pages.values().all(|html| !html.contains(&old_name)),
+        "{old_name}"
+    );
+    assert!(
+        pages
+            .values()
+            .filter(|html| html.contains("Renamedperson"))
+            .count()
+            >= 2
+    );
+
+    let (noop, changed) = rebuild(&env.archive, &site);
+    assert_eq!(
+        (noop.pages_written, noop.search_written),
+        (0, 0),
+        "{noop:?}"
+    );
+    assert!(changed.is_empty());
+}
+
+/// A permalink's target moves to another page when a change in its channel splits the page
+/// it was on; the page holding the permalink, in another channel, follows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_follows_a_permalink_whose_target_moved_page() {
+    let env = start().await;
+    env.sync().await;
+    let conn = rusqlite::Connection::open(env.archive.join("catalog.sqlite")).unwrap();
+    // Two roots of the same channel and month: the later one is the target.
+    let (first, target, channel) = conn
+        .query_row(
+            "SELECT a.id, b.id, a.channel_id FROM posts a JOIN posts b ON b.channel_id = a.channel_id
+             WHERE a.root_id = '' AND b.root_id = '' AND a.seen_live = 1 AND b.seen_live = 1
+               AND b.create_at > a.create_at
+               AND strftime('%Y-%m', a.create_at / 1000, 'unixepoch') = strftime('%Y-%m', b.create_at / 1000, 'unixepoch')
+             LIMIT 1",
+            [],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)),
+        )
+        .expect("the sample has two roots in a month");
+    let other: String = conn
+        .query_row(
+            "SELECT channel_id FROM posts WHERE channel_id <> ?1 AND seen_live = 1 LIMIT 1",
+            [&channel],
+            |r| r.get(0),
+        )
+        .unwrap();
+    conn.execute(
+        "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
+         SELECT 'linkingpost000000000000000', ?1, '', user_id, create_at + 1, create_at + 1, 0, 0, '', ?2, 1, '{}'
+         FROM posts WHERE channel_id = ?1 AND seen_live = 1 LIMIT 1",
+        [&other, &format!("see https://chat.example.com/eng/pl/{target} for details")],
+    )
+    .unwrap();
+    let site = env.dir.path().join("site");
+    let options = SiteOptions {
+        tz: Some("UTC".into()),
+        ..SiteOptions::default()
+    };
+    html::build_site(&env.archive, &site, &options).unwrap();
+    let linking = pages_with(&site, "linkingpost000000000000000");
+    let link_page = linking
+        .iter()
+        .find(|rel| is_channel_page(rel))
+        .unwrap()
+        .clone();
+    let target_page = pages_with(&site, &target)
+        .into_iter()
+        .find(|rel| is_channel_page(rel))
+        .unwrap();
+    let href = |page: &str| format!("../../{page}#p-{}", safe_id(&target));
+    assert!(snapshot(&site)[&link_page].contains(&href(&target_page)));
+
+    // The first root grows past the page budget: the target goes to the month's next page.
+    conn.execute(
+        "UPDATE posts SET message = ?2, update_at = update_at + 1 WHERE id = ?1",
+        [&first, &"long ".repeat(100_000)],
+    )
+    .unwrap();
+    let report = html::build_site(&env.archive, &site, &options).unwrap();
+    let moved = pages_with(&site, &target)
+        .into_iter()
+        .find(|rel| is_channel_page(rel))
+        .unwrap();
+    assert_ne!(moved, target_page, "{report:?}");
+    let html = &snapshot(&site)[&link_page];
+    assert!(html.contains(&href(&moved)), "{report:?}");
+}

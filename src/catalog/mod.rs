@@ -33,7 +33,7 @@ pub use read::{
     ChannelRow, FileRow, ImageOwnerRow, PostFileRow, PostRow, PostStateRow, PostVersionRow,
     ReactionRow, TeamRow, ThreadPostRow,
 };
-pub use site::{SiteChannel, SiteFile, SitePost, SiteReaction, SiteVersion};
+pub use site::{SiteChannel, SiteFile, SiteFingerprint, SitePost, SiteReaction, SiteVersion};
 
 pub use writer::CatalogWriter;
 

@@ -3,6 +3,8 @@
 //! versions and members that go with them. Each read is one fixed query; callers group rows
 //! per channel, so memory is bounded by the largest channel, never by the archive.
 
+use std::collections::HashMap;
+
 use rusqlite::Row;
 
 use super::{Catalog, Context, Result};
@@ -204,5 +206,75 @@ impl Catalog {
         stmt.query_map([channel_id], row)
             .and_then(|rows| rows.collect())
             .ctx(&self.path, what)
+    }
+}
+
+/// Sums of a channel's rows that change whenever a row its pages show changes (see
+/// [`Catalog::site_fingerprints`]).
+pub type SiteFingerprint = Vec<i64>;
+
+impl Catalog {
+    /// Per channel, aggregates over every row its pages are made of: posts (all of them, so
+    /// a post filled in by an import counts), attachments, reactions and earlier versions.
+    /// Sync and import only rewrite a post's content together with a higher `update_at` or
+    /// `seen_live` going to 1, mark a reaction removed by setting `removed_at`, fill a version's
+    /// text or move it, and fetch a file's bytes by setting `blob`; each of these moves a
+    /// count or a sum here, and the byte lengths of the texts catch an edit that keeps its
+    /// times. Times are summed modulo 2^32 so a sum cannot overflow. One scan of the posts
+    /// (without reading their text: `octet_length` takes the size from the record header),
+    /// files, reactions and versions; no row content reaches Rust.
+    pub fn site_fingerprints(&self) -> Result<HashMap<String, SiteFingerprint>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT channel_id, 1, count(*), sum(seen_live), max(update_at), sum(create_at & 4294967295),
+                        sum(update_at & 4294967295), sum(edit_at & 4294967295), sum(delete_at & 4294967295),
+                        sum(octet_length(message)), sum(octet_length(json)), sum(octet_length(root_id) + octet_length(user_id) + octet_length(type))
+                 FROM posts GROUP BY channel_id
+                 UNION ALL
+                 SELECT channel_id, 2, count(*), count(blob), sum(size & 4294967295), sum(create_at & 4294967295),
+                        sum(octet_length(name)), sum(octet_length(mime_type)), sum(octet_length(post_id)), 0, 0, 0
+                 FROM files GROUP BY channel_id
+                 UNION ALL
+                 SELECT p.channel_id, 3, count(*), count(r.removed_at), sum(r.create_at & 4294967295),
+                        sum(coalesce(r.removed_at, 0) & 4294967295), sum(octet_length(r.emoji_name) + octet_length(r.user_id)), 0, 0, 0, 0, 0
+                 FROM reactions r CROSS JOIN posts p ON p.id = r.post_id GROUP BY p.channel_id
+                 UNION ALL
+                 SELECT p.channel_id, 4, count(*), count(v.message), sum(v.replaced_at & 4294967295),
+                        sum(coalesce(octet_length(v.message), 0)), 0, 0, 0, 0, 0, 0
+                 FROM post_versions v CROSS JOIN posts p ON p.id = v.post_id GROUP BY p.channel_id",
+            )
+            .ctx(&self.path, "sum channel rows")?;
+        let mut out: HashMap<String, SiteFingerprint> = HashMap::new();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut sums = Vec::with_capacity(11);
+                for i in 1..12 {
+                    sums.push(r.get::<_, Option<i64>>(i)?.unwrap_or(0));
+                }
+                Ok((r.get::<_, String>(0)?, sums))
+            })
+            .ctx(&self.path, "sum channel rows")?;
+        for row in rows {
+            let (channel, sums) = row.ctx(&self.path, "sum channel rows")?;
+            out.entry(channel).or_default().extend(sums);
+        }
+        Ok(out)
+    }
+
+    /// Visible posts per author over the selected channels (what user pages count).
+    pub fn site_post_counts(&self, hide_deleted: bool) -> Result<HashMap<String, u64>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT p.user_id, count(*) FROM posts p JOIN channels c ON c.id = p.channel_id
+                 WHERE c.selected = 1 AND p.seen_live = 1 AND (?1 = 0 OR p.delete_at = 0) GROUP BY p.user_id",
+            )
+            .ctx(&self.path, "count posts by author")?;
+        stmt.query_map([hide_deleted], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "count posts by author")
     }
 }

@@ -23,7 +23,7 @@ pub mod markdown;
 pub mod search;
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +47,7 @@ pub const PAGE_ROOTS: usize = 500;
 /// A page is closed once its posts' estimated HTML passes this many bytes.
 pub const PAGE_BYTES: usize = 900_000;
 /// Bumped when the HTML of pages changes, so a rebuild rewrites every page.
-const SITE_FORMAT: &str = "matterbak-site-1";
+const SITE_FORMAT: &str = "matterbak-site-2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -448,6 +448,29 @@ struct Manifest {
     search: String,
     #[serde(default)]
     search_files: u64,
+    /// Hash of what every page depends on (see [`Builder::load_names`]).
+    #[serde(default)]
+    context: String,
+    /// Channel id → what its pages were built from.
+    #[serde(default)]
+    channels: BTreeMap<String, ChannelState>,
+}
+
+/// What a channel's pages were built from: when a rebuild finds the same, with the same
+/// context and no channel its permalinks point into changed, every page of the channel is
+/// kept without reading its posts.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ChannelState {
+    /// Hash of the channel's row, its members and the sums of its rows
+    /// ([`Catalog::site_fingerprints`]).
+    fingerprint: String,
+    /// Directories (`c/<dir>`) of the channels its permalinks resolve into: their page
+    /// plans are part of its pages.
+    links: Vec<String>,
+    /// Some `…/pl/<id>` resolved to no post: a post arriving anywhere may resolve it.
+    open_links: bool,
+    /// Posts shown.
+    posts: u64,
 }
 
 struct Builder<'a> {
@@ -466,7 +489,8 @@ struct Builder<'a> {
     teams: Vec<TeamRow>,
     channels: Vec<SiteChannel>,
     people: HashMap<String, Person>,
-    post_counts: HashMap<String, u64>,
+    /// Channel id → fingerprint of this build.
+    fingerprints: HashMap<String, String>,
     index: search::IndexBuilder,
     /// False when the search index's inputs are those of the last build (it is kept whole).
     index_needed: bool,
@@ -513,7 +537,7 @@ impl<'a> Builder<'a> {
             teams: Vec::new(),
             channels: Vec::new(),
             people: HashMap::new(),
-            post_counts: HashMap::new(),
+            fingerprints: HashMap::new(),
             index: search::IndexBuilder::default(),
             linked: Cell::new(0),
             copied: Cell::new(0),
@@ -533,12 +557,21 @@ impl<'a> Builder<'a> {
             include_str!("../../../templates/site/app.js"),
         )?;
         let channels = std::mem::take(&mut self.channels);
+        let clean = self.clean_channels(&channels)?;
+        let all_clean = clean.iter().all(|c| *c);
+        if !all_clean {
+            self.load_permalinks(&channels)?;
+        }
         for (n, channel) in channels.iter().enumerate() {
-            self.channel(n, channel)?;
+            if clean[n] {
+                self.keep_channel(n, channel)?;
+            } else {
+                self.channel(n, channel)?;
+            }
         }
         self.channels = channels;
         self.index_page()?;
-        self.user_pages()?;
+        self.user_pages(all_clean)?;
         if !self.index_needed {
             self.report.search_kept = self.old.search_files;
             self.new.search_files = self.old.search_files;
@@ -639,12 +672,93 @@ impl<'a> Builder<'a> {
                 ));
         }
         self.context = ctx.finalize();
-        // Permalink targets: every post's page, planned from the same rows as the pages.
-        // The same pass hashes what the search index is made of: a post's text, pin and
-        // files change its update_at, so ids and times stand for the content.
-        let mut search_inputs = blake3::Hasher::new();
-        search_inputs.update(self.context.as_bytes());
-        for c in &self.channels {
+        self.new.context = self.context.to_hex().to_string();
+        Ok(())
+    }
+
+    /// Fingerprints every channel and says which ones keep all their pages: same context,
+    /// same fingerprint, no channel their permalinks point into changed (nor any channel at
+    /// all when one of their permalinks is unresolved), and every page still on disk. Also
+    /// decides whether the search index is made again.
+    fn clean_channels(&mut self, channels: &[SiteChannel]) -> Result<Vec<bool>, SiteError> {
+        let sums = self.catalog.site_fingerprints()?;
+        let mut search = blake3::Hasher::new();
+        search.update(self.context.as_bytes());
+        for c in channels {
+            let mut h = blake3::Hasher::new();
+            for part in [
+                &c.id,
+                &c.team_id,
+                &c.kind,
+                &c.name,
+                &c.display_name,
+                &c.json,
+            ] {
+                h.update(part.as_bytes());
+                h.update(&[0]);
+            }
+            h.update(format!("{}{:?}\0", c.delete_at, c.export_name).as_bytes());
+            for member in self.catalog.site_members(&c.id)? {
+                h.update(member.as_bytes());
+                h.update(&[0]);
+            }
+            for sum in sums.get(&c.id).into_iter().flatten() {
+                h.update(&sum.to_le_bytes());
+            }
+            let fingerprint = h.finalize().to_hex().to_string();
+            search.update(format!("{}\0{fingerprint}\0", c.id).as_bytes());
+            self.fingerprints.insert(c.id.clone(), fingerprint);
+        }
+        self.new.search = search.finalize().to_hex().to_string();
+        self.index_needed =
+            self.old.search != self.new.search || !self.site.join("search/meta.js").is_file();
+
+        let same_context = self.old.context == self.new.context;
+        let changed: HashSet<String> = channels
+            .iter()
+            .filter(|c| {
+                !same_context
+                    || self
+                        .old
+                        .channels
+                        .get(&c.id)
+                        .is_none_or(|s| s.fingerprint != self.fingerprints[&c.id])
+            })
+            .map(|c| safe_id(&c.id))
+            .collect();
+        let dirs: HashSet<String> = channels.iter().map(|c| safe_id(&c.id)).collect();
+        Ok(channels
+            .iter()
+            .map(|c| {
+                let dir = safe_id(&c.id);
+                let Some(state) = self.old.channels.get(&c.id) else {
+                    return false;
+                };
+                !changed.contains(&dir)
+                    && state
+                        .links
+                        .iter()
+                        .all(|d| dirs.contains(d) && !changed.contains(d))
+                    && (!state.open_links || changed.is_empty())
+                    && self
+                        .old_channel_pages(&c.id)
+                        .all(|(rel, _)| self.site.join(rel).is_file())
+            })
+            .collect())
+    }
+
+    /// The previous build's pages of a channel (everything under its directory).
+    fn old_channel_pages(&self, channel_id: &str) -> impl Iterator<Item = (&String, &String)> {
+        let prefix = format!("{}/", channel_dir(channel_id));
+        self.old
+            .pages
+            .range(prefix.clone()..)
+            .take_while(move |(rel, _)| rel.starts_with(&prefix))
+    }
+
+    /// Permalink targets: every post's page, planned from the same rows as the pages.
+    fn load_permalinks(&mut self, channels: &[SiteChannel]) -> Result<(), SiteError> {
+        for c in channels {
             let posts = self.visible_posts(&c.id)?;
             let (is_root, replies) = threads(&posts);
             let dir = channel_dir(&c.id);
@@ -653,27 +767,67 @@ impl<'a> Builder<'a> {
                     for j in std::iter::once(r).chain(replies[r].iter().copied()) {
                         let p = &posts[j];
                         let href = format!("{dir}/{}#p-{}", page.name, safe_id(&p.id));
-                        search_inputs.update(
-                            format!(
-                                "{href}\0{}\0{}\0{}\0{}\0{}\0{}\0",
-                                p.user_id,
-                                p.create_at,
-                                p.update_at,
-                                p.edit_at,
-                                p.delete_at,
-                                p.message.len()
-                            )
-                            .as_bytes(),
-                        );
                         self.names.posts.insert(p.id.clone(), href);
                     }
                 }
             }
         }
-        self.new.search = search_inputs.finalize().to_hex().to_string();
-        self.index_needed =
-            self.old.search != self.new.search || !self.site.join("search/meta.js").is_file();
         Ok(())
+    }
+
+    /// Keeps every page of a clean channel; reads its posts only when the search index is
+    /// made again (another channel changed).
+    fn keep_channel(&mut self, n: usize, channel: &SiteChannel) -> Result<(), SiteError> {
+        let kept: Vec<(String, String)> = self
+            .old_channel_pages(&channel.id)
+            .map(|(rel, hash)| (rel.clone(), hash.clone()))
+            .collect();
+        self.report.pages_kept += kept.len() as u64;
+        self.new.pages.extend(kept);
+        let state = self.old.channels[&channel.id].clone();
+        self.report.posts += state.posts;
+        self.new.channels.insert(channel.id.clone(), state);
+        if self.index_needed {
+            let posts = self.visible_posts(&channel.id)?;
+            let files = group_by(self.catalog.site_files(&channel.id)?, |f: &SiteFile| {
+                f.post_id.clone()
+            });
+            let (is_root, replies) = threads(&posts);
+            let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
+            for page in &pages {
+                self.index_page_posts(n, channel, page, &posts, &replies, &files);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds the posts of one channel page to the search index.
+    fn index_page_posts(
+        &mut self,
+        n: usize,
+        channel: &SiteChannel,
+        page: &PagePlan,
+        posts: &[SitePost],
+        replies: &[Vec<usize>],
+        files: &HashMap<String, Vec<SiteFile>>,
+    ) {
+        let dir = channel_dir(&channel.id);
+        let page_href = format!("{dir}/{}", page.name);
+        for &r in &page.roots {
+            let thread =
+                (!replies[r].is_empty()).then(|| format!("{dir}/{}", thread_page(&posts[r].id)));
+            for j in std::iter::once(r).chain(replies[r].iter().copied()) {
+                let post = &posts[j];
+                self.index.add(
+                    post,
+                    n as u32,
+                    &page_href,
+                    thread.as_deref(),
+                    files.contains_key(&post.id),
+                    is_pinned(post),
+                );
+            }
+        }
     }
 
     fn visible_posts(&self, channel_id: &str) -> Result<Vec<SitePost>, SiteError> {
@@ -701,11 +855,16 @@ impl<'a> Builder<'a> {
         let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
         let dir = channel_dir(&channel.id);
 
-        // Inputs of each post, hashed once; pages combine them.
+        // Inputs of each post, hashed once; pages combine them. A permalink's target page
+        // is an input too, and where it points is remembered for the next build.
+        let mut links = Links::default();
+        links.scan(&channel.json, &self.names);
         let hashes: Vec<blake3::Hash> = posts
             .iter()
             .map(|p| {
                 let mut h = blake3::Hasher::new();
+                h.update(links.scan(&p.message, &self.names).as_bytes());
+                h.update(links.scan(&p.json, &self.names).as_bytes());
                 for part in [&p.id, &p.message, &p.json, &p.kind] {
                     h.update(part.as_bytes());
                     h.update(&[0]);
@@ -721,6 +880,7 @@ impl<'a> Builder<'a> {
                 }
                 for v in versions.get(&p.id).into_iter().flatten() {
                     h.update(v.message.as_bytes());
+                    h.update(links.scan(&v.message, &self.names).as_bytes());
                 }
                 h.finalize()
             })
@@ -754,26 +914,12 @@ impl<'a> Builder<'a> {
                     h.update(hashes[j].as_bytes());
                 }
             }
+            if self.index_needed {
+                self.index_page_posts(n, channel, page, &posts, &replies, &files);
+            }
             for &r in &page.roots {
                 for j in std::iter::once(r).chain(replies[r].iter().copied()) {
                     let post = &posts[j];
-                    let page_href = format!("{dir}/{}", page.name);
-                    let thread = if replies[r].is_empty() {
-                        None
-                    } else {
-                        Some(format!("{dir}/{}", thread_page(&posts[r].id)))
-                    };
-                    if self.index_needed {
-                        self.index.add(
-                            post,
-                            n as u32,
-                            &page_href,
-                            thread.as_deref(),
-                            files.contains_key(&post.id),
-                            is_pinned(post),
-                        );
-                    }
-                    *self.post_counts.entry(post.user_id.clone()).or_default() += 1;
                     self.report.posts += 1;
                     if is_pinned(post) {
                         pinned.push((
@@ -829,6 +975,13 @@ impl<'a> Builder<'a> {
             let mut h = blake3::Hasher::new();
             h.update(self.context.as_bytes());
             h.update(b"thread");
+            h.update(
+                self.names
+                    .posts
+                    .get(&posts[r].id)
+                    .map_or("", String::as_str)
+                    .as_bytes(),
+            );
             h.update(hashes[r].as_bytes());
             for &j in reps {
                 h.update(hashes[j].as_bytes());
@@ -865,6 +1018,15 @@ impl<'a> Builder<'a> {
             )?;
             self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
         }
+        self.new.channels.insert(
+            channel.id.clone(),
+            ChannelState {
+                fingerprint: self.fingerprints[&channel.id].clone(),
+                links: links.dirs.into_iter().collect(),
+                open_links: links.open,
+                posts: posts.len() as u64,
+            },
+        );
         self.channel_index(channel, &pages, &posts, pinned)
     }
 
@@ -1267,7 +1429,7 @@ impl<'a> Builder<'a> {
             }
         }
         let body = render(&IndexT { groups: &groups }, || "index.html".into())?;
-        let hash = blake3::hash(body.as_bytes()).to_hex().to_string();
+        let hash = self.body_hash(&body);
         if self.keep("index.html", &hash) {
             return Ok(());
         }
@@ -1294,13 +1456,33 @@ impl<'a> Builder<'a> {
         }
     }
 
-    fn user_pages(&mut self) -> Result<(), SiteError> {
-        let mut ids: Vec<&String> = self.people.keys().collect();
+    /// User pages; when no channel changed (nor the context, which holds the users), their
+    /// post counts are the same and every page is kept without counting.
+    fn user_pages(&mut self, all_clean: bool) -> Result<(), SiteError> {
+        let mut ids: Vec<String> = self.people.keys().cloned().collect();
         ids.sort();
+        if all_clean && self.old.context == self.new.context {
+            let kept: Option<Vec<(String, String)>> = ids
+                .iter()
+                .map(|id| {
+                    let rel = user_page(id);
+                    let hash = self.old.pages.get(&rel)?.clone();
+                    self.site.join(&rel).is_file().then_some((rel, hash))
+                })
+                .collect();
+            if let Some(kept) = kept {
+                self.report.pages_kept += kept.len() as u64;
+                self.new.pages.extend(kept);
+                return Ok(());
+            }
+        }
+        let counts = self
+            .catalog
+            .site_post_counts(self.options.deleted == DeletedPosts::Hide)?;
         let mut pages = Vec::new();
-        for id in ids {
+        for id in &ids {
             let person = &self.people[id];
-            let posts = self.post_counts.get(id).copied().unwrap_or(0);
+            let posts = counts.get(id).copied().unwrap_or(0);
             let t = UserT {
                 person,
                 avatar: person.avatar.as_ref().map(|a| format!("../{a}")),
@@ -1311,13 +1493,21 @@ impl<'a> Builder<'a> {
             pages.push((user_page(id), person.display.clone(), body));
         }
         for (rel, title, body) in pages {
-            let hash = blake3::hash(body.as_bytes()).to_hex().to_string();
+            let hash = self.body_hash(&body);
             if self.keep(&rel, &hash) {
                 continue;
             }
             self.page(&rel, &hash, &title, "../", "", &body)?;
         }
         Ok(())
+    }
+
+    /// A page's hash from its rendered body and the context (the zone every page states).
+    fn body_hash(&self, body: &str) -> String {
+        let mut h = blake3::Hasher::new();
+        h.update(self.context.as_bytes());
+        h.update(body.as_bytes());
+        h.finalize().to_hex().to_string()
     }
 
     /// Whether the page at `rel` is up to date (same input hash, file present); records it.
@@ -1388,6 +1578,56 @@ impl<'a> Builder<'a> {
         self.report.missing_blobs = self.missing.take();
         let json = serde_json::to_vec(&self.new).expect("manifest serializes");
         self.write(MANIFEST, &json)
+    }
+}
+
+/// Where a channel's permalinks (`…/pl/<post id>`) point.
+#[derive(Default)]
+struct Links {
+    /// Directories of the channels holding their targets.
+    dirs: std::collections::BTreeSet<String>,
+    /// One resolved to no post.
+    open: bool,
+}
+
+impl Links {
+    /// Finds the permalinks in `text` and returns where they resolve to (for a page hash).
+    /// Markdown reads the post id as the URL's last segment, after trailing punctuation is
+    /// cut; every prefix of the characters after `/pl/` that names a post is taken, so no
+    /// reading of the URL can resolve to a target missed here.
+    fn scan(&mut self, text: &str, names: &Names) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(at) = rest.find("/pl/") {
+            rest = &rest[at + 4..];
+            let run_end = rest
+                .char_indices()
+                .find(|&(i, ch)| {
+                    i >= 256
+                        || ch.is_whitespace()
+                        || ch.is_control()
+                        || "?#/\\\"<>()[]".contains(ch)
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let run = &rest[..run_end];
+            let mut resolved = false;
+            for (end, ch) in run.char_indices() {
+                let id = &run[..end + ch.len_utf8()];
+                if let Some(href) = names.posts.get(id) {
+                    resolved = true;
+                    out.push_str(href);
+                    out.push('\0');
+                    if let Some(dir) = href.strip_prefix("c/").and_then(|h| h.split('/').next()) {
+                        self.dirs.insert(dir.to_owned());
+                    }
+                }
+            }
+            if !resolved {
+                self.open = true;
+            }
+            rest = &rest[run_end..];
+        }
+        out
     }
 }
 
