@@ -17,6 +17,11 @@
 //! rendered by [`markdown`], which keeps it inert; paths are built from ids checked to be
 //! plain ASCII, never from names. Rebuilds are incremental: each page's inputs are hashed
 //! into [`MANIFEST`], and a page whose hash is unchanged is neither rendered nor written.
+//! Before that, each channel is fingerprinted from its row, members and sums of its rows
+//! ([`Catalog::site_fingerprints`]); a channel whose fingerprint, context (users, emojis,
+//! teams, channel names, options, format) and permalink targets' channels are those of the
+//! last build keeps all its pages without its posts being read, so a rebuild after a no-op
+//! sync reads no posts at all. Permalink targets are page inputs (a target's page can move).
 //! Reads the catalog through named reads only, never SQL.
 
 pub mod markdown;
