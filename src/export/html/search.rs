@@ -18,7 +18,7 @@
 //! `templates/site/app.js` holds the reading side; the tokenizer and hash must match it.
 //! Files are written only when their bytes change, so an incremental rebuild keeps most.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -178,6 +178,10 @@ impl IndexBuilder {
         let mut prefixes: HashMap<String, Vec<(String, usize)>> = HashMap::new();
         let mut sorted_terms: Vec<_> = postings.into_iter().collect();
         sorted_terms.sort_by(|a, b| a.0.cmp(&b.0));
+        // Chunk file names start with the term's hash; two frequent terms of the same hash
+        // get distinct names (the shard entry carries the name), or one would overwrite the
+        // other's postings.
+        let mut chunk_bases: HashSet<String> = HashSet::new();
         for (term, mut ids) in sorted_terms {
             ids.sort_unstable_by(|a, b| b.cmp(a));
             ids.dedup();
@@ -185,9 +189,15 @@ impl IndexBuilder {
             let value = if ids.len() <= CHUNK {
                 js_string(&encode(&ids))
             } else {
+                let mut base = format!("{hash:08x}");
+                let mut n = 0;
+                while !chunk_bases.insert(base.clone()) {
+                    n += 1;
+                    base = format!("{hash:08x}_{n}");
+                }
                 let mut ranges = String::from("[");
                 for (k, chunk) in ids.chunks(CHUNK).enumerate() {
-                    let name = format!("{hash:08x}-{k}");
+                    let name = format!("{base}-{k}");
                     let body = format!(
                         "MB.chunk({},{});\n",
                         js_string(&name),
@@ -200,10 +210,7 @@ impl IndexBuilder {
                     let _ = write!(ranges, "[{},{}]", chunk[0], chunk[chunk.len() - 1]);
                 }
                 ranges.push(']');
-                format!(
-                    "{{\"n\":{},\"h\":\"{hash:08x}\",\"k\":{ranges}}}",
-                    ids.len()
-                )
+                format!("{{\"n\":{},\"h\":\"{base}\",\"k\":{ranges}}}", ids.len())
             };
             if !term.contains(':') {
                 let key: String = term.chars().take(2).collect();
@@ -226,10 +233,13 @@ impl IndexBuilder {
             body.push_str("});\n");
             out.file(&format!("t/{name}.js"), body.as_bytes())?;
         }
+        // One file per hash of a two-character key; keys of the same hash share it.
         let mut prefix_list: Vec<_> = prefixes.into_iter().collect();
         prefix_list.sort();
+        let mut prefix_files: BTreeMap<u32, String> = BTreeMap::new();
         for (key, terms) in prefix_list {
-            let mut body = format!("MB.prefix({},[", js_string(&key));
+            let body = prefix_files.entry(fnv1a(&key)).or_default();
+            let _ = write!(body, "MB.prefix({},[", js_string(&key));
             for (i, (term, n)) in terms.iter().enumerate() {
                 if i > 0 {
                     body.push(',');
@@ -237,7 +247,9 @@ impl IndexBuilder {
                 let _ = write!(body, "[{},{n}]", js_string(term));
             }
             body.push_str("]);\n");
-            out.file(&format!("p/{}.js", fnv1a(&key)), body.as_bytes())?;
+        }
+        for (hash, body) in prefix_files {
+            out.file(&format!("p/{hash}.js"), body.as_bytes())?;
         }
         // Document blocks.
         let mut days: Vec<(String, u32)> = Vec::new();
@@ -401,6 +413,79 @@ mod tests {
     fn fnv1a_matches_the_reference_values() {
         assert_eq!(fnv1a(""), 0x811c_9dc5);
         assert_eq!(fnv1a("a"), 0xe40c_292c);
+    }
+
+    /// Two frequent terms of the same hash keep their own chunks, and two prefix keys of the
+    /// same hash both stay findable (before: the second file written replaced the first, and
+    /// a search for the other term or prefix missed its posts).
+    #[test]
+    fn terms_and_prefixes_of_the_same_hash_keep_their_postings() {
+        let (a, b) = ("11gvozfb", "6j3p2ap0");
+        let (ka, kb) = ("\u{9749}\u{6948}", "\u{6a97}\u{78b8}");
+        assert_eq!(fnv1a(a), fnv1a(b));
+        assert_eq!(fnv1a(ka), fnv1a(kb));
+        let mut index = IndexBuilder::default();
+        for i in 0..(2 * CHUNK + 4) {
+            let word = if i % 2 == 0 { a } else { b };
+            let post = SitePost {
+                id: format!("p{i}"),
+                root_id: String::new(),
+                user_id: "u".into(),
+                create_at: i as i64,
+                update_at: i as i64,
+                edit_at: 0,
+                delete_at: 0,
+                kind: String::new(),
+                message: format!("{word} {ka}x {kb}y"),
+                json: String::new(),
+            };
+            index.add(&post, 0, "c/x/p.html", None, false, false);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        index
+            .write(
+                dir.path(),
+                &[("x".into(), "X".into())],
+                &jiff::tz::TimeZone::UTC,
+            )
+            .unwrap();
+        let read = |rel: &str| std::fs::read_to_string(dir.path().join("search").join(rel));
+        let shards: String = std::fs::read_dir(dir.path().join("search/t"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        let mut postings = 0;
+        let mut bases = HashSet::new();
+        for term in [a, b] {
+            let at = shards.find(&format!("\"{term}\":{{")).expect(term);
+            let entry = &shards[at..];
+            let base = entry
+                .split("\"h\":\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            assert!(bases.insert(base.to_owned()), "{base}");
+            for k in 0..2 {
+                let name = format!("{base}-{k}");
+                let chunk = read(&format!("c/{name}.js")).unwrap();
+                assert!(
+                    chunk.starts_with(&format!("MB.chunk(\"{name}\"")),
+                    "{chunk}"
+                );
+                postings += chunk.matches(',').count();
+            }
+        }
+        // Every post is in one of the four chunks (ids separated by commas, one call each).
+        assert_eq!(postings, 2 * CHUNK + 4);
+        let prefixes = read(&format!("p/{}.js", fnv1a(ka))).unwrap();
+        for key in [ka, kb] {
+            assert!(
+                prefixes.contains(&format!("MB.prefix(\"{key}\"")),
+                "{prefixes}"
+            );
+        }
     }
 
     #[test]
