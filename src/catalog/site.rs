@@ -1,7 +1,9 @@
 //! Reads for the offline website (`export --format html`): channels with their counts, posts
 //! of a channel in time order with the columns a page needs, and the files, reactions, earlier
 //! versions and members that go with them. Each read is one fixed query; callers group rows
-//! per channel, so memory is bounded by the largest channel, never by the archive.
+//! per channel, so memory is bounded by the largest channel, never by the archive. A rebuild
+//! first asks [`Catalog::site_fingerprints`] which channels changed at all, an aggregate that
+//! reads no post text, so an unchanged channel's posts are never read.
 
 use std::collections::HashMap;
 
