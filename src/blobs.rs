@@ -173,6 +173,8 @@ pub enum BlobError {
         "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
     )]
     SnapshotsNeedBucket,
+    #[error(transparent)]
+    Location(#[from] BadLocation),
     /// The server's reason, credentials redacted (hence text, not a source).
     #[error("blob store: cannot {action} {key}: {reason}")]
     Remote {
@@ -254,6 +256,21 @@ impl BlobStore {
         Ok(store)
     }
 
+    /// Opens, for reading, the store where the catalog says the archive's blobs are
+    /// (`remembered`, from `Catalog::blob_location`; None: local). Readers follow the catalog;
+    /// the command layer has already refused a `--blobs` that contradicts it.
+    pub fn open_remembered(
+        archive: &Path,
+        remembered: Option<String>,
+    ) -> Result<BlobStore, BlobError> {
+        let location = remembered
+            .as_deref()
+            .map(str::parse::<BlobLocation>)
+            .transpose()?
+            .unwrap_or_default();
+        BlobStore::open_existing_at(archive, &location)
+    }
+
     /// Test seam (`--simulate-disk-full blobs:BYTES`): after `bytes` more bytes, every write
     /// fails with ENOSPC, as on a full disk.
     pub fn with_space_limit(mut self, bytes: u64) -> BlobStore {
@@ -279,6 +296,18 @@ impl BlobStore {
         match &self.remote {
             None => self.path(id).is_file(),
             Some(remote) => matches!(remote.size(id), Ok(Some(_))),
+        }
+    }
+
+    /// The stored blob's size (a HEAD request for a bucket); `NotFound` when it is absent.
+    pub fn stored_size(&self, id: &BlobId) -> io::Result<u64> {
+        match &self.remote {
+            None => fs::metadata(self.path(id)).map(|meta| meta.len()),
+            Some(remote) => match remote.size(id) {
+                Ok(Some(size)) => Ok(size),
+                Ok(None) => Err(io::ErrorKind::NotFound.into()),
+                Err(e) => Err(io::Error::other(e)),
+            },
         }
     }
 

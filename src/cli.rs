@@ -268,6 +268,8 @@ pub struct MockServerArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// Backups to import: data directories or zips written by the Python matterbak 0.4/0.5
     /// or by `matterbak export`. All are checked before anything is written.
     #[arg(required = true, value_name = "PATH")]
@@ -540,6 +542,11 @@ pub fn args_for_clap(
 
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    // Every export format reads the blobs where the catalog says they are; a --blobs that
+    // contradicts it is refused here, once for all formats.
+    if let Some(Command::Export(args)) = &cli.command {
+        args.blobs.resolve(&args.archive.archive)?;
+    }
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
         Some(Command::Export(args)) => match args.format {
@@ -750,7 +757,8 @@ fn run_import(args: &ImportArgs) -> Result<u8> {
         .map(|path| crate::import::Backup::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let archive = &args.archive.archive;
-    let reports = crate::import::import_backups(archive, &mut backups)
+    let location = args.blobs.resolve(archive)?;
+    let reports = crate::import::import_backups(archive, &location, &mut backups)
         .with_context(|| format!("import into {} failed", archive.display()))?;
     let mut failed = 0;
     for (backup, report) in backups.iter().zip(&reports) {

@@ -697,3 +697,168 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
 }
+
+/// The zip's entries in order (name, bytes).
+fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().to_owned(), bytes)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_export_format_stats_and_import_use_the_bucket() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "every", Vec::new()).await;
+    let env = common::start().await;
+    post_files(&env.server, "the recording", "every");
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://every/p"));
+    assert_eq!(code, 0, "{out}");
+    let hashes = blob_hashes(&dir.join("remote"));
+    let big = hashes
+        .iter()
+        .find(|(_, size)| *size > 9 * 1024 * 1024)
+        .expect("the big attachment is archived")
+        .clone();
+    let big_bytes = std::fs::read(dir.join("local").join(key("blobs", &big.0))).unwrap();
+
+    // stats lists the bucket: every blob, at its recorded size.
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "remote", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: usize = hashes.iter().map(|(_, size)| size).sum();
+    assert_eq!(stats["bucket"]["location"], "s3://every/p", "{out}");
+    assert_eq!(stats["bucket"]["objects"], hashes.len(), "{out}");
+    assert_eq!(stats["bucket"]["bytes"], total, "{out}");
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "remote"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("bucket s3://every/p: {} objects, ", hashes.len()))
+            && out.contains(&format!("({total} bytes)")),
+        "{out}"
+    );
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "local"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("bucket "), "{out}");
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["stats", "--archive", "remote", "--blobs", "local"],
+    );
+    assert_eq!(code, 2, "a contradicting --blobs is refused: {out}");
+
+    // Each format writes the same bytes from the bucket as from disk.
+    let export = |archive: &str, extra: &[&str]| {
+        let mut args = vec!["export", "--archive", archive];
+        args.extend_from_slice(extra);
+        let (code, out) = run(dir, &aws, &args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+    };
+    for archive in ["local", "remote"] {
+        export(
+            archive,
+            &["--format", "html", "-o", &format!("site-{archive}")],
+        );
+    }
+    let (site_local, site_remote) = (
+        tree(&dir.join("site-local")),
+        tree(&dir.join("site-remote")),
+    );
+    assert!(
+        site_remote.values().any(|bytes| *bytes == big_bytes),
+        "the site holds the attachment's bytes"
+    );
+    assert!(
+        site_local == site_remote,
+        "sites differ: {:?}",
+        site_remote
+            .iter()
+            .filter(|(path, bytes)| site_local.get(*path) != Some(*bytes))
+            .map(|(path, _)| path)
+            .collect::<Vec<_>>()
+    );
+    let channel = env
+        .server
+        .with_workspace(|w| w.channel_id("eng", "town-square"));
+    for archive in ["local", "remote"] {
+        let zip = format!("{archive}.hgf.zip");
+        export(archive, &["--format", "hgf", "-c", &channel, "-o", &zip]);
+        let zip = format!("{archive}.bulk.zip");
+        export(
+            archive,
+            &[
+                "--format",
+                "bulk-import",
+                "--existing-users",
+                "none",
+                "-o",
+                &zip,
+            ],
+        );
+    }
+    for kind in ["hgf", "bulk"] {
+        let from_disk = read_zip(&dir.join(format!("local.{kind}.zip")));
+        let from_bucket = read_zip(&dir.join(format!("remote.{kind}.zip")));
+        assert!(
+            from_bucket.iter().any(|(_, bytes)| *bytes == big_bytes),
+            "{kind}: the zip holds the attachment's bytes"
+        );
+        assert!(from_disk == from_bucket, "{kind}: the zips differ");
+    }
+
+    // Import of a backup into a new archive puts its binaries into the bucket.
+    export("local", &["-d", "backup", "--no-zip"]);
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "import",
+            "--archive",
+            "imported",
+            "--blobs",
+            "s3://every/imported",
+            "backup",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let imported = blob_hashes(&dir.join("imported"));
+    assert!(
+        imported.iter().any(|(hash, _)| *hash == big.0),
+        "the big attachment is imported: {imported:?}"
+    );
+    assert!(!dir.join("imported/blobs").exists(), "no local blobs");
+    for (hash, size) in &imported {
+        let object = s3
+            .request(
+                reqwest::Method::GET,
+                &key("every/imported", hash),
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(object.len(), *size, "{hash}");
+        assert_eq!(blake3::hash(&object).to_hex().as_str(), hash);
+    }
+    // Remembered: verify and a second import need no flag.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["verify", "--archive", "imported", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &["import", "--archive", "imported", "backup"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!dir.join("imported/blobs").exists(), "no local blobs");
+}
