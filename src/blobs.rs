@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::BlobId;
 
+mod aws_config;
 mod remote;
+
+pub use aws_config::AwsConfigError;
 
 pub use remote::redact;
 
@@ -175,6 +178,8 @@ pub enum BlobError {
     SnapshotsNeedBucket,
     #[error(transparent)]
     Location(#[from] BadLocation),
+    #[error(transparent)]
+    AwsConfig(#[from] AwsConfigError),
     /// The server's reason, credentials redacted (hence text, not a source).
     #[error("blob store: cannot {action} {key}: {reason}")]
     Remote {
@@ -210,6 +215,18 @@ pub struct StoredBlob {
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Below `tmp/`: records of multipart uploads in flight (see `remote`).
+const UPLOADS_DIR: &str = "uploads";
+
+/// What [`BlobStore::clean_tmp`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cleaned {
+    /// Temp files of interrupted downloads.
+    pub temps: usize,
+    /// Multipart uploads a killed process left in the bucket, aborted.
+    pub uploads: usize,
+}
 
 impl BlobStore {
     /// Opens (creating if needed) the local store inside an archive directory.
@@ -251,7 +268,8 @@ impl BlobStore {
     ) -> Result<BlobStore, BlobError> {
         let mut store = BlobStore::open_existing(archive);
         if let BlobLocation::S3 { bucket, prefix } = location {
-            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix)?));
+            let uploads = store.tmp.join(UPLOADS_DIR);
+            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix, uploads)?));
         }
         Ok(store)
     }
@@ -418,9 +436,20 @@ impl BlobStore {
         Ok(true)
     }
 
-    /// Removes temp files of downloads that a crash interrupted. Only the lock holder may
-    /// call this, since another writer's temp files would be in flight.
-    pub fn clean_tmp(&self) -> Result<usize, BlobError> {
+    /// Aborts the multipart uploads that a killed process left in the bucket (recorded in
+    /// `tmp/uploads/`); 0 for local blobs. Only the lock holder may call this, since another
+    /// writer's uploads would be in flight.
+    pub fn abort_interrupted_uploads(&self) -> Result<usize, BlobError> {
+        self.remote
+            .as_ref()
+            .map_or(Ok(0), |remote| remote.abort_recorded_uploads())
+    }
+
+    /// Removes temp files of downloads that a crash interrupted, and aborts its multipart
+    /// uploads. Only the lock holder may call this, since another writer's temp files would
+    /// be in flight.
+    pub fn clean_tmp(&self) -> Result<Cleaned, BlobError> {
+        let uploads = self.abort_interrupted_uploads()?;
         let mut removed = 0;
         for entry in fs::read_dir(&self.tmp).map_err(io_err("list", &self.tmp))? {
             let entry = entry.map_err(io_err("list", &self.tmp))?;
@@ -429,7 +458,10 @@ impl BlobStore {
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok(Cleaned {
+            temps: removed,
+            uploads,
+        })
     }
 
     /// Starts a new blob. Write the bytes, then `commit`; dropping the writer discards them.
@@ -690,6 +722,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         fs::write(dir.path().join("tmp/123-0-deadbeef.part"), b"x").unwrap();
-        assert_eq!(store.clean_tmp().unwrap(), 1);
+        assert_eq!(store.clean_tmp().unwrap().temps, 1);
     }
 }

@@ -810,6 +810,11 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
     for finding in &report.findings {
         println!("{finding}");
     }
+    if let Some(aborted @ 1..) = verify::abort_interrupted_uploads(archive, &blobs)
+        .context("cannot abort the multipart uploads an interrupted run left")?
+    {
+        println!("aborted {aborted} incomplete multipart upload(s) left by an interrupted run");
+    }
     println!(
         "verify {}: {} blob(s) checked, {} re-hashed ({} bytes), {} reference(s); {} damaged, {} notice(s)",
         archive.display(),

@@ -120,9 +120,28 @@ impl S3Server {
     }
 }
 
+/// The variables and files that configure an S3 client; a test sets what it means to.
+const AWS_VARS: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+];
+
 fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_matterbak"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
+    for var in AWS_VARS {
+        command.env_remove(var);
+    }
+    command
         .current_dir(dir)
+        .env("HOME", dir)
         .env_remove("MATTERBAK_BLOBS")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
@@ -405,6 +424,24 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     assert_eq!(code, 0, "{out}");
 }
 
+/// Ids of the multipart uploads in progress in `bucket`, by an unsigned
+/// ListMultipartUploads.
+async fn multipart_uploads(s3: &S3Server, bucket: &str) -> Vec<String> {
+    let listing = s3
+        .request(
+            reqwest::Method::GET,
+            &format!("{bucket}?uploads"),
+            Vec::new(),
+        )
+        .await;
+    let listing = String::from_utf8(listing).unwrap();
+    listing
+        .split("<UploadId>")
+        .skip(1)
+        .map(|rest| rest.split("</UploadId>").next().unwrap().to_owned())
+        .collect()
+}
+
 /// Names under `<prefix>/catalogs/`, by an unsigned ListObjectsV2.
 async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
     let listing = s3
@@ -496,6 +533,8 @@ struct FaultProxy {
     endpoint: String,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Access key ids the requests were signed with.
+    keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 #[derive(Clone)]
@@ -506,6 +545,7 @@ struct ProxyState {
     latency: Duration,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl FaultProxy {
@@ -519,11 +559,13 @@ impl FaultProxy {
             latency,
             requests: Default::default(),
             parts: Default::default(),
+            keys: Default::default(),
         };
         let proxy = FaultProxy {
             endpoint: String::new(),
             requests: state.requests.clone(),
             parts: state.parts.clone(),
+            keys: state.keys.clone(),
         };
         async fn forward(
             State(state): State<ProxyState>,
@@ -531,6 +573,14 @@ impl FaultProxy {
         ) -> axum::response::Response {
             tokio::time::sleep(state.latency).await;
             let query = request.uri().query().unwrap_or("").to_owned();
+            let signed_by = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("Credential=").nth(1))
+                .and_then(|v| v.split('/').next())
+                .map(str::to_owned);
+            state.keys.lock().unwrap().extend(signed_by);
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
             if n < state.faults {
                 let (status, body) = if n % 2 == 0 {
@@ -687,9 +737,30 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         );
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        let left = multipart_uploads(&s3, "killed").await;
+        if trial == 1 {
+            assert!(
+                !left.is_empty(),
+                "killed mid-multipart: the upload is incomplete in the bucket"
+            );
+        }
         if dir.join("remote/catalog.sqlite").exists() {
             let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
             assert_eq!(code, 0, "trial {trial}: {out}");
+            if !left.is_empty() {
+                assert!(
+                    out.contains(&format!(
+                        "aborted {} incomplete multipart upload(s)",
+                        left.len()
+                    )),
+                    "trial {trial}: {out}"
+                );
+            }
+            assert_eq!(
+                multipart_uploads(&s3, "killed").await,
+                Vec::<String>::new(),
+                "trial {trial}: verify aborted what the killed sync left"
+            );
         }
     }
     // The next sync completes (the bucket is remembered), as the disk archive's does.
@@ -861,4 +932,89 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
     let (code, out) = run(dir, &aws, &["import", "--archive", "imported", "backup"]);
     assert_eq!(code, 0, "{out}");
     assert!(!dir.join("imported/blobs").exists(), "no local blobs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "profiled", Vec::new())
+        .await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let files = tempfile::tempdir().unwrap();
+    let credentials = files.path().join("credentials");
+    let config = files.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = wrong\n\n[backup]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile backup]\nregion = us-east-1\nendpoint_url = {}\ns3 =\n    addressing_style = path\n",
+            proxy.endpoint
+        ),
+    )
+    .unwrap();
+    // Nothing in the environment but the profile and where its files are.
+    let mut aws = vec![
+        ("AWS_PROFILE", "backup".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            credentials.display().to_string(),
+        ),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("MATTERBAK_S3_RETRIES", "2".to_owned()),
+    ];
+    let (code, out) = sync(dir, &aws, "archive", Some("s3://profiled/p"));
+    assert_eq!(code, 0, "{out}");
+    let keys = proxy.keys.lock().unwrap().clone();
+    assert_eq!(
+        keys.into_iter().collect::<Vec<_>>(),
+        vec![ACCESS_KEY.to_owned()],
+        "every request signed with the profile's key"
+    );
+    let hashes = blob_hashes(&dir.join("archive"));
+    assert!(!hashes.is_empty());
+    let object = s3
+        .request(
+            reqwest::Method::GET,
+            &key("profiled/p", &hashes[0].0),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(object.len(), hashes[0].1);
+    assert!(!dir.join("archive/blobs").exists());
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["verify", "--archive", "archive", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // A profile that neither file has: exit 2 naming it, nothing touched.
+    let catalog_before = std::fs::read(dir.join("archive/catalog.sqlite")).unwrap();
+    aws[0].1 = "no-such-profile".into();
+    for args in [
+        &["sync", "--archive", "archive", "--rate-limit", "0", "-q"][..],
+        &["verify", "--archive", "archive"][..],
+    ] {
+        let (code, out) = run(dir, &aws, args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.contains("\"no-such-profile\""), "{out}");
+    }
+    assert_eq!(
+        std::fs::read(dir.join("archive/catalog.sqlite")).unwrap(),
+        catalog_before
+    );
+    let (code, out) = sync(dir, &aws, "fresh", Some("s3://profiled/q"));
+    assert_eq!(code, 2, "{out}");
+    assert!(!dir.join("fresh").exists(), "{out}");
 }
