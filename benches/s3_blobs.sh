@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server)}
 cargo build --release --quiet --bin matterbak --example perf_sync --example big_attachment
-bin=target/release/matterbak
+bin=$PWD/target/release/matterbak
 work=$(mktemp -d)
 "$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
 moto_pid=$!
@@ -21,7 +21,7 @@ trap 'kill "$moto_pid"; rm -rf "$work"' EXIT
 until grep -q "Running on" "$work/moto.log"; do sleep 0.2; done
 endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
 export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+export AWS_ACCESS_KEY_ID=AKIABENCHMARK00001 AWS_SECRET_ACCESS_KEY=bench-secret-key
 # moto checks no signature; a well-formed header makes the request non-anonymous.
 curl -sf -X PUT "$endpoint/bench" -o /dev/null \
     -H "authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
@@ -48,7 +48,7 @@ url=$(head -n1 "$work/url")
 printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
 chmod 600 "$work/credentials.json"
 echo '{"teams": {"team-0": {}, "team-1": {}}}' > "$work/channels.json"
-(cd "$work" && "$bin" sync --archive archive --blobs s3://bench/export --rate-limit 0 -q)
+(cd "$work" && "$bin" sync --archive archive --blobs s3://bench/export --rate-limit 0 -q > /dev/null)
 (cd "$work" && /usr/bin/time -f "%e %M" -o export.time "$bin" export --archive archive \
     -d data -o export.zip > /dev/null 2>&1)
 read -r secs kb < "$work/export.time"

@@ -31,7 +31,8 @@ pub enum BlobLocation {
     /// The archive's own `blobs/` directory.
     #[default]
     Local,
-    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables.
+    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables or
+    /// the AWS files.
     S3 { bucket: String, prefix: String },
 }
 

@@ -282,8 +282,9 @@ pub struct ImportArgs {
 pub struct BlobsArg {
     /// Where blobs live: `local` (the archive's blobs/ directory, the default) or
     /// s3://bucket/prefix on any S3-compatible store (endpoint, region and credentials from
-    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Remembered in
-    /// the catalog: later commands need not repeat it.
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, else from the
+    /// profile AWS_PROFILE in ~/.aws/credentials and ~/.aws/config). Remembered in the
+    /// catalog: later commands need not repeat it.
     #[arg(long, env = "MATTERBAK_BLOBS", value_name = "URL")]
     pub blobs: Option<BlobLocation>,
 }

@@ -769,20 +769,6 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     assert_eq!(code, 0, "{out}");
 }
 
-/// The zip's entries in order (name, bytes).
-fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
-    use std::io::Read;
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().to_owned(), bytes)
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_export_format_stats_and_import_use_the_bucket() {
     let Some(s3) = S3Server::start(&[]) else {
@@ -881,8 +867,8 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
         );
     }
     for kind in ["hgf", "bulk"] {
-        let from_disk = read_zip(&dir.join(format!("local.{kind}.zip")));
-        let from_bucket = read_zip(&dir.join(format!("remote.{kind}.zip")));
+        let from_disk = common::read_zip(&dir.join(format!("local.{kind}.zip")));
+        let from_bucket = common::read_zip(&dir.join(format!("remote.{kind}.zip")));
         assert!(
             from_bucket.iter().any(|(_, bytes)| *bytes == big_bytes),
             "{kind}: the zip holds the attachment's bytes"

@@ -15,9 +15,14 @@
 //! runtime of its own and every call blocks on a future spawned there, which works from any
 //! thread, inside another runtime or not.
 //!
-//! Secrets: configuration comes from the standard `AWS_*` environment variables; error texts
-//! from the server or the client pass through [`redact`] before they reach an error, so an
-//! access key or secret never appears in output.
+//! Secrets: configuration comes from the standard `AWS_*` environment variables, then from
+//! the profile in the AWS files (`aws_config`); error texts from the server or the client
+//! pass through [`redact`] before they reach an error, so an access key or secret from
+//! either never appears in output.
+//!
+//! Multipart uploads are recorded in the archive's `tmp/uploads/` before their first part
+//! (S3 lists incomplete uploads only bucket-wide, and `object_store` not at all), so the
+//! next lock holder aborts the ones a killed process left.
 
 use std::io::{self, Read};
 use std::path::{Path as FsPath, PathBuf};
