@@ -294,9 +294,9 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     sync_and_compare(dir, &aws, "remote", "incremental sync, bucket vs disk");
     assert!(!remote.join("blobs").exists());
     assert_eq!(
-        std::fs::read_dir(remote.join("tmp")).unwrap().count(),
+        tree(&remote.join("tmp")).len(),
         0,
-        "no spooled bytes are kept"
+        "no spooled bytes and no upload records are kept"
     );
     let big = blob_hashes(&remote)
         .into_iter()
