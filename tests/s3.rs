@@ -700,8 +700,12 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
-    // Trials: early, mid-multipart (after the first part went up), later.
-    for trial in 0..3 {
+    // Trials: early, mid-multipart (after the first part went up), later, and mid-multipart
+    // again (a new big attachment) to be cleaned up by the next sync rather than by verify.
+    for trial in 0..4 {
+        if trial == 3 {
+            post_files(&env.server, "big 3", "kill 3");
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
             .current_dir(dir)
             .env_remove("MATTERBAK_BLOBS")
@@ -718,7 +722,7 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
                 // Early, and at the latest when the first part goes up: later trials then
                 // still have uploads to interrupt, however fast this machine is.
                 0 => started.elapsed() > Duration::from_millis(300) || parts() > before,
-                1 => parts() > before,
+                1 | 3 => parts() > before,
                 _ => started.elapsed() > Duration::from_millis(2500),
             };
             if due || child.try_wait().unwrap().is_some() {
@@ -732,19 +736,19 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         }
         let running = child.try_wait().unwrap().is_none();
         assert!(
-            running || trial != 1,
+            running || !matches!(trial, 1 | 3),
             "trial 1 must kill the sync while a multipart upload is in flight"
         );
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         let left = multipart_uploads(&s3, "killed").await;
-        if trial == 1 {
+        if matches!(trial, 1 | 3) {
             assert!(
                 !left.is_empty(),
                 "killed mid-multipart: the upload is incomplete in the bucket"
             );
         }
-        if dir.join("remote/catalog.sqlite").exists() {
+        if trial != 3 && dir.join("remote/catalog.sqlite").exists() {
             let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
             assert_eq!(code, 0, "trial {trial}: {out}");
             if !left.is_empty() {
@@ -763,8 +767,14 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
             );
         }
     }
-    // The next sync completes (the bucket is remembered), as the disk archive's does.
+    // The next sync completes (the bucket is remembered), as the disk archive's does, and
+    // aborts the upload the last kill left.
     sync_and_compare(dir, &aws, "remote", "after kills, bucket vs disk");
+    assert_eq!(
+        multipart_uploads(&s3, "killed").await,
+        Vec::<String>::new(),
+        "the sync aborted what the killed one left"
+    );
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
 }
