@@ -533,7 +533,8 @@ struct FaultProxy {
     endpoint: String,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    /// Access key ids the requests were signed with.
+    /// Access key ids the requests were signed with, and `token T` for the session tokens
+    /// they carried.
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
@@ -580,7 +581,16 @@ impl FaultProxy {
                 .and_then(|v| v.split("Credential=").nth(1))
                 .and_then(|v| v.split('/').next())
                 .map(str::to_owned);
-            state.keys.lock().unwrap().extend(signed_by);
+            let token = request
+                .headers()
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!("token {v}"));
+            state
+                .keys
+                .lock()
+                .unwrap()
+                .extend(signed_by.into_iter().chain(token));
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
             if n < state.faults {
                 let (status, body) = if n % 2 == 0 {
@@ -959,8 +969,10 @@ async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() 
         ),
     )
     .unwrap();
-    // Nothing in the environment but the profile and where its files are.
+    // Nothing in the environment but the profile and where its files are, and a stray
+    // session token that must not travel with the profile's keys.
     let mut aws = vec![
+        ("AWS_SESSION_TOKEN", "stray-token-of-another-key".to_owned()),
         ("AWS_PROFILE", "backup".to_owned()),
         (
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -997,7 +1009,7 @@ async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() 
 
     // A profile that neither file has: exit 2 naming it, nothing touched.
     let catalog_before = std::fs::read(dir.join("archive/catalog.sqlite")).unwrap();
-    aws[0].1 = "no-such-profile".into();
+    aws[1].1 = "no-such-profile".into();
     for args in [
         &["sync", "--archive", "archive", "--rate-limit", "0", "-q"][..],
         &["verify", "--archive", "archive"][..],

@@ -32,7 +32,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{
@@ -130,23 +130,29 @@ impl Remote {
     /// Connects and proves the bucket is reachable with these credentials (one listing
     /// request), so a wrong setup fails before anything is written.
     pub fn connect(bucket: &str, prefix: &str, uploads: PathBuf) -> Result<Remote, BlobError> {
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: Duration::from_millis(100),
-                    max_backoff: Duration::from_secs(5),
-                    base: 2.0,
-                },
-                max_retries: retry_count(),
-                retry_timeout: Duration::from_secs(120),
-            });
         // What the environment leaves open comes from the profile in the AWS files.
         let profile = super::aws_config::resolve(&|name| std::env::var(name).ok())?;
         FILE_SECRETS
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .extend(profile.secrets());
+        let mut builder = from_env_except(if profile.access_key_id.is_some() {
+            // Keys travel as a set: no secret or token of the environment beside a file's
+            // key id.
+            &["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_TOKEN"]
+        } else {
+            &[]
+        })
+        .with_bucket_name(bucket)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+                base: 2.0,
+            },
+            max_retries: retry_count(),
+            retry_timeout: Duration::from_secs(120),
+        });
         if let (Some(key), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key) {
             builder = builder
                 .with_access_key_id(key)
@@ -477,6 +483,23 @@ impl Remote {
 /// Folder of catalog snapshots below the prefix (never a blob: blob folders are two hex
 /// digits).
 pub const SNAPSHOT_DIR: &str = "catalogs";
+
+/// `AmazonS3Builder::from_env` (every `AWS_*` variable it knows), leaving out `skip`.
+fn from_env_except(skip: &[&str]) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new();
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if !name.starts_with("AWS_") || skip.contains(&name) {
+            continue;
+        }
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value);
+        }
+    }
+    builder
+}
 
 /// Retries per request; `MATTERBAK_S3_RETRIES` lets tests make an unreachable endpoint fail
 /// fast.
