@@ -424,39 +424,28 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     assert_eq!(code, 0, "{out}");
 }
 
-/// Ids of the multipart uploads in progress in `bucket`, by an unsigned
-/// ListMultipartUploads.
-async fn multipart_uploads(s3: &S3Server, bucket: &str) -> Vec<String> {
-    let listing = s3
-        .request(
-            reqwest::Method::GET,
-            &format!("{bucket}?uploads"),
-            Vec::new(),
-        )
-        .await;
+/// The text of every `<tag>` element in the answer to an unsigned GET of `query` (a bucket
+/// listing).
+async fn listed(s3: &S3Server, query: &str, tag: &str) -> Vec<String> {
+    let listing = s3.request(reqwest::Method::GET, query, Vec::new()).await;
     let listing = String::from_utf8(listing).unwrap();
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     listing
-        .split("<UploadId>")
+        .split(open.as_str())
         .skip(1)
-        .map(|rest| rest.split("</UploadId>").next().unwrap().to_owned())
+        .map(|rest| rest.split(close.as_str()).next().unwrap().to_owned())
         .collect()
 }
 
-/// Names under `<prefix>/catalogs/`, by an unsigned ListObjectsV2.
+/// Ids of the multipart uploads in progress in `bucket` (ListMultipartUploads).
+async fn multipart_uploads(s3: &S3Server, bucket: &str) -> Vec<String> {
+    listed(s3, &format!("{bucket}?uploads"), "UploadId").await
+}
+
+/// Names under `<prefix>/catalogs/` (ListObjectsV2).
 async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
-    let listing = s3
-        .request(
-            reqwest::Method::GET,
-            &format!("{bucket}?list-type=2&prefix={prefix}/catalogs/"),
-            Vec::new(),
-        )
-        .await;
-    let listing = String::from_utf8(listing).unwrap();
-    listing
-        .split("<Key>")
-        .skip(1)
-        .map(|rest| rest.split("</Key>").next().unwrap().to_owned())
-        .collect()
+    let query = format!("{bucket}?list-type=2&prefix={prefix}/catalogs/");
+    listed(s3, &query, "Key").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
