@@ -882,7 +882,15 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
             from_bucket.iter().any(|(_, bytes)| *bytes == big_bytes),
             "{kind}: the zip holds the attachment's bytes"
         );
-        assert!(from_disk == from_bucket, "{kind}: the zips differ");
+        let sizes = |entries: &[(String, Vec<u8>)]| -> Vec<(String, usize)> {
+            entries.iter().map(|(n, b)| (n.clone(), b.len())).collect()
+        };
+        assert!(
+            from_disk == from_bucket,
+            "{kind}: the zips differ: {:?} vs {:?}",
+            sizes(&from_disk),
+            sizes(&from_bucket)
+        );
     }
 
     // Import of a backup into a new archive puts its binaries into the bucket.
