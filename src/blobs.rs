@@ -177,6 +177,9 @@ pub enum BlobError {
         "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
     )]
     SnapshotsNeedBucket,
+    /// The bucket has no object for the blob (a HEAD or GET answered 404).
+    #[error("blob store: no object {key}")]
+    Missing { key: String },
     #[error(transparent)]
     Location(#[from] BadLocation),
     #[error(transparent)]
@@ -188,6 +191,19 @@ pub enum BlobError {
         key: String,
         reason: String,
     },
+}
+
+impl BlobError {
+    /// Whether the blob is simply not in the store, which exports list and go on from; any
+    /// other failure (a bucket that keeps failing after retries) stops them instead of
+    /// leaving bytes out.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            BlobError::Missing { .. } => true,
+            BlobError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {

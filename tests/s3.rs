@@ -525,6 +525,8 @@ struct FaultProxy {
     /// Access key ids the requests were signed with, and `token T` for the session tokens
     /// they carried.
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// While set, every GET of an object (not a listing) is answered 500.
+    fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -536,6 +538,7 @@ struct ProxyState {
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -550,12 +553,14 @@ impl FaultProxy {
             requests: Default::default(),
             parts: Default::default(),
             keys: Default::default(),
+            fail_gets: Default::default(),
         };
         let proxy = FaultProxy {
             endpoint: String::new(),
             requests: state.requests.clone(),
             parts: state.parts.clone(),
             keys: state.keys.clone(),
+            fail_gets: state.fail_gets.clone(),
         };
         async fn forward(
             State(state): State<ProxyState>,
@@ -581,7 +586,8 @@ impl FaultProxy {
                 .unwrap()
                 .extend(signed_by.into_iter().chain(token));
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
-            if n < state.faults {
+            let object_get = request.method() == axum::http::Method::GET && query.is_empty();
+            if n < state.faults || (object_get && state.fail_gets.load(Ordering::SeqCst)) {
                 let (status, body) = if n % 2 == 0 {
                     (
                         503,
@@ -1022,4 +1028,58 @@ async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() 
     let (code, out) = sync(dir, &aws, "fresh", Some("s3://profiled/q"));
     assert_eq!(code, 2, "{out}");
     assert!(!dir.join("fresh").exists(), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_is_gone() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "failing", Vec::new())
+        .await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://failing/p"));
+    assert_eq!(code, 0, "{out}");
+    let export = |data: &str| {
+        run(
+            dir,
+            &aws,
+            &["export", "--archive", "remote", "-d", data, "--no-zip"],
+        )
+    };
+
+    // Downloads that fail through every retry stop the export: no bytes are left out quietly.
+    proxy
+        .fail_gets
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (code, out) = export("data-failing");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot download s3://failing/p/") && out.contains("500"),
+        "{out}"
+    );
+    assert!(!out.contains("not in the archive"), "{out}");
+
+    // An object that is gone is listed, and the export completes.
+    proxy
+        .fail_gets
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (gone, _) = blob_hashes(&dir.join("remote")).remove(0);
+    s3.request(
+        reqwest::Method::DELETE,
+        &key("failing/p", &gone),
+        Vec::new(),
+    )
+    .await;
+    let (code, out) = export("data-gone");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("blob {gone} missing from the store")),
+        "{out}"
+    );
 }

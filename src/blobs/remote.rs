@@ -293,7 +293,12 @@ impl Remote {
             let size = result.meta.size;
             Ok::<_, object_store::Error>((size, result.into_stream()))
         });
-        let (size, stream) = got.map_err(|e| remote_err("download", &self.url(&key), &e))?;
+        let (size, stream) = got.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => BlobError::Missing {
+                key: self.url(&key),
+            },
+            e => remote_err("download", &self.url(&key), &e),
+        })?;
         Ok(RemoteReader {
             remote: self.clone(),
             url: self.url(&key),

@@ -1208,13 +1208,18 @@ impl<'a> Builder<'a> {
         blob: &crate::model::BlobId,
         what: &str,
     ) -> Result<bool, SiteError> {
-        let Ok(size) = self.blobs.stored_size(blob) else {
-            self.missing
-                .borrow_mut()
-                .push(format!("{what}: blob {blob} missing from the store"));
-            return Ok(false);
-        };
         let dest = self.site.join(rel);
+        let size = match self.blobs.stored_size(blob) {
+            Ok(size) => size,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.missing
+                    .borrow_mut()
+                    .push(format!("{what}: blob {blob} missing from the store"));
+                return Ok(false);
+            }
+            // A bucket that keeps failing: stop rather than leave the file out.
+            Err(source) => return Err(SiteError::Write { path: dest, source }),
+        };
         if std::fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
             self.kept.set(self.kept.get() + 1);
             return Ok(true);
