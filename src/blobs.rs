@@ -177,7 +177,7 @@ pub enum BlobError {
         "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
     )]
     SnapshotsNeedBucket,
-    /// The bucket has no object for the blob (a HEAD or GET answered 404).
+    /// The bucket has no object for the blob (its GET answered 404).
     #[error("blob store: no object {key}")]
     Missing { key: String },
     #[error(transparent)]

@@ -243,15 +243,15 @@ pub fn run_stats(args: &StatsArgs) -> Result<u8> {
         BlobLocation::Local => None,
         BlobLocation::S3 { .. } => Some(bucket_use(&args.archive.archive, &location)?),
     };
-    let out = StatsOut {
+    let shown = StatsOut {
         stats: &stats,
         bucket,
     };
-    print_json_or(args.json, &out, |out_| {
-        results::write_stats(out_, &stats)?;
-        match &out.bucket {
+    print_json_or(args.json, &shown, |out| {
+        results::write_stats(out, &stats)?;
+        match &shown.bucket {
             Some(b) => writeln!(
-                out_,
+                out,
                 "bucket {}: {} objects, {} ({} bytes), as listed now",
                 b.location,
                 b.objects,
