@@ -2,7 +2,8 @@
 # Blobs in object storage against local disk (README Performance): the first sync of the
 # 20,000-post generated workspace (L = 20 ms, C = 4) with blobs on a loopback S3 server versus
 # in the archive's blobs/ (target ≤ 1.3×), and peak memory of a sync that uploads one big
-# attachment (default 1024 MB; flat memory). Uses moto's server mode as the S3 server
+# attachment (default 1024 MB; flat memory), and peak memory of `export` (json zip) of that
+# workspace with its blobs in the bucket (target < 150 MB). Uses moto's server mode as the S3 server
 # (MATTERBAK_TEST_S3_SERVER or moto_server on PATH; `pip install 'moto[server]'`) and
 # /usr/bin/time.
 #
@@ -12,7 +13,7 @@ cd "$(dirname "$0")/.."
 command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
 moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server)}
 cargo build --release --quiet --bin matterbak --example perf_sync --example big_attachment
-bin=target/release/matterbak
+bin=$PWD/target/release/matterbak
 work=$(mktemp -d)
 "$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
 moto_pid=$!
@@ -20,7 +21,7 @@ trap 'kill "$moto_pid"; rm -rf "$work"' EXIT
 until grep -q "Running on" "$work/moto.log"; do sleep 0.2; done
 endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
 export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
+export AWS_ACCESS_KEY_ID=AKIABENCHMARK00001 AWS_SECRET_ACCESS_KEY=bench-secret-key
 # moto checks no signature; a well-formed header makes the request non-anonymous.
 curl -sf -X PUT "$endpoint/bench" -o /dev/null \
     -H "authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
@@ -35,3 +36,22 @@ awk -v l="$(secs "$local_line")" -v s="$(secs "$s3_line")" \
     'BEGIN { printf "first sync, blobs in the bucket / on disk: %.2f s / %.2f s = %.2fx\n", s, l, s / l }'
 
 MATTERBAK_BLOBS=s3://bench/big target/release/examples/big_attachment "$bin" "${1:-1024}"
+
+# Export from the bucket: sync the same workspace into an archive whose blobs are in the
+# bucket, then export it (json folder layout and zip) under /usr/bin/time.
+mkfifo "$work/hold"
+"$bin" mock-server --addr 127.0.0.1:0 --generate "posts=20000,attachments=1000" \
+    > "$work/url" < "$work/hold" &
+exec 3> "$work/hold"
+for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
+url=$(head -n1 "$work/url")
+printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
+chmod 600 "$work/credentials.json"
+echo '{"teams": {"team-0": {}, "team-1": {}}}' > "$work/channels.json"
+(cd "$work" && "$bin" sync --archive archive --blobs s3://bench/export --rate-limit 0 -q > /dev/null)
+(cd "$work" && /usr/bin/time -f "%e %M" -o export.time "$bin" export --archive archive \
+    -d data -o export.zip > /dev/null 2>&1)
+read -r secs kb < "$work/export.time"
+files=$(find "$work/data" -type f | wc -l)
+echo "export from the bucket (json layout + zip, $files files): $secs s, peak RSS $((kb / 1024)) MB"
+exec 3>&-

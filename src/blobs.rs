@@ -17,7 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::model::BlobId;
 
+mod aws_config;
 mod remote;
+
+pub use aws_config::AwsConfigError;
 
 pub use remote::redact;
 
@@ -28,7 +31,8 @@ pub enum BlobLocation {
     /// The archive's own `blobs/` directory.
     #[default]
     Local,
-    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables.
+    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables or
+    /// the AWS files.
     S3 { bucket: String, prefix: String },
 }
 
@@ -173,6 +177,13 @@ pub enum BlobError {
         "catalog snapshots live beside blobs in object storage; this archive keeps its blobs on local disk (copy catalog.sqlite with `sqlite3 catalog.sqlite \".backup FILE\"` instead)"
     )]
     SnapshotsNeedBucket,
+    /// The bucket has no object for the blob (its GET answered 404).
+    #[error("blob store: no object {key}")]
+    Missing { key: String },
+    #[error(transparent)]
+    Location(#[from] BadLocation),
+    #[error(transparent)]
+    AwsConfig(#[from] AwsConfigError),
     /// The server's reason, credentials redacted (hence text, not a source).
     #[error("blob store: cannot {action} {key}: {reason}")]
     Remote {
@@ -180,6 +191,19 @@ pub enum BlobError {
         key: String,
         reason: String,
     },
+}
+
+impl BlobError {
+    /// Whether the blob is simply not in the store, which exports list and go on from; any
+    /// other failure (a bucket that keeps failing after retries) stops them instead of
+    /// leaving bytes out.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            BlobError::Missing { .. } => true,
+            BlobError::Io { source, .. } => source.kind() == io::ErrorKind::NotFound,
+            _ => false,
+        }
+    }
 }
 
 fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {
@@ -208,6 +232,18 @@ pub struct StoredBlob {
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Below `tmp/`: records of multipart uploads in flight (see `remote`).
+const UPLOADS_DIR: &str = "uploads";
+
+/// What [`BlobStore::clean_tmp`] removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cleaned {
+    /// Temp files of interrupted downloads.
+    pub temps: usize,
+    /// Multipart uploads a killed process left in the bucket, aborted.
+    pub uploads: usize,
+}
 
 impl BlobStore {
     /// Opens (creating if needed) the local store inside an archive directory.
@@ -249,9 +285,25 @@ impl BlobStore {
     ) -> Result<BlobStore, BlobError> {
         let mut store = BlobStore::open_existing(archive);
         if let BlobLocation::S3 { bucket, prefix } = location {
-            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix)?));
+            let uploads = store.tmp.join(UPLOADS_DIR);
+            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix, uploads)?));
         }
         Ok(store)
+    }
+
+    /// Opens, for reading, the store where the catalog says the archive's blobs are
+    /// (`remembered`, from `Catalog::blob_location`; None: local). Readers follow the catalog;
+    /// the command layer has already refused a `--blobs` that contradicts it.
+    pub fn open_remembered(
+        archive: &Path,
+        remembered: Option<String>,
+    ) -> Result<BlobStore, BlobError> {
+        let location = remembered
+            .as_deref()
+            .map(str::parse::<BlobLocation>)
+            .transpose()?
+            .unwrap_or_default();
+        BlobStore::open_existing_at(archive, &location)
     }
 
     /// Test seam (`--simulate-disk-full blobs:BYTES`): after `bytes` more bytes, every write
@@ -279,6 +331,18 @@ impl BlobStore {
         match &self.remote {
             None => self.path(id).is_file(),
             Some(remote) => matches!(remote.size(id), Ok(Some(_))),
+        }
+    }
+
+    /// The stored blob's size (a HEAD request for a bucket); `NotFound` when it is absent.
+    pub fn stored_size(&self, id: &BlobId) -> io::Result<u64> {
+        match &self.remote {
+            None => fs::metadata(self.path(id)).map(|meta| meta.len()),
+            Some(remote) => match remote.size(id) {
+                Ok(Some(size)) => Ok(size),
+                Ok(None) => Err(io::ErrorKind::NotFound.into()),
+                Err(e) => Err(io::Error::other(e)),
+            },
         }
     }
 
@@ -389,9 +453,20 @@ impl BlobStore {
         Ok(true)
     }
 
-    /// Removes temp files of downloads that a crash interrupted. Only the lock holder may
-    /// call this, since another writer's temp files would be in flight.
-    pub fn clean_tmp(&self) -> Result<usize, BlobError> {
+    /// Aborts the multipart uploads that a killed process left in the bucket (recorded in
+    /// `tmp/uploads/`); 0 for local blobs. Only the lock holder may call this, since another
+    /// writer's uploads would be in flight.
+    pub fn abort_interrupted_uploads(&self) -> Result<usize, BlobError> {
+        self.remote
+            .as_ref()
+            .map_or(Ok(0), |remote| remote.abort_recorded_uploads())
+    }
+
+    /// Removes temp files of downloads that a crash interrupted, and aborts its multipart
+    /// uploads. Only the lock holder may call this, since another writer's temp files would
+    /// be in flight.
+    pub fn clean_tmp(&self) -> Result<Cleaned, BlobError> {
+        let uploads = self.abort_interrupted_uploads()?;
         let mut removed = 0;
         for entry in fs::read_dir(&self.tmp).map_err(io_err("list", &self.tmp))? {
             let entry = entry.map_err(io_err("list", &self.tmp))?;
@@ -400,7 +475,10 @@ impl BlobStore {
                 removed += 1;
             }
         }
-        Ok(removed)
+        Ok(Cleaned {
+            temps: removed,
+            uploads,
+        })
     }
 
     /// Starts a new blob. Write the bytes, then `commit`; dropping the writer discards them.
@@ -661,6 +739,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = BlobStore::open(dir.path()).unwrap();
         fs::write(dir.path().join("tmp/123-0-deadbeef.part"), b"x").unwrap();
-        assert_eq!(store.clean_tmp().unwrap(), 1);
+        assert_eq!(store.clean_tmp().unwrap().temps, 1);
     }
 }

@@ -268,6 +268,8 @@ pub struct MockServerArgs {
 pub struct ImportArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: BlobsArg,
     /// Backups to import: data directories or zips written by the Python matterbak 0.4/0.5
     /// or by `matterbak export`. All are checked before anything is written.
     #[arg(required = true, value_name = "PATH")]
@@ -280,8 +282,9 @@ pub struct ImportArgs {
 pub struct BlobsArg {
     /// Where blobs live: `local` (the archive's blobs/ directory, the default) or
     /// s3://bucket/prefix on any S3-compatible store (endpoint, region and credentials from
-    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Remembered in
-    /// the catalog: later commands need not repeat it.
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, else from the
+    /// profile AWS_PROFILE in ~/.aws/credentials and ~/.aws/config). Remembered in the
+    /// catalog: later commands need not repeat it.
     #[arg(long, env = "MATTERBAK_BLOBS", value_name = "URL")]
     pub blobs: Option<BlobLocation>,
 }
@@ -540,6 +543,11 @@ pub fn args_for_clap(
 
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    // Every export format reads the blobs where the catalog says they are; a --blobs that
+    // contradicts it is refused here, once for all formats.
+    if let Some(Command::Export(args)) = &cli.command {
+        args.blobs.resolve(&args.archive.archive)?;
+    }
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
         Some(Command::Export(args)) => match args.format {
@@ -750,7 +758,8 @@ fn run_import(args: &ImportArgs) -> Result<u8> {
         .map(|path| crate::import::Backup::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let archive = &args.archive.archive;
-    let reports = crate::import::import_backups(archive, &mut backups)
+    let location = args.blobs.resolve(archive)?;
+    let reports = crate::import::import_backups(archive, &location, &mut backups)
         .with_context(|| format!("import into {} failed", archive.display()))?;
     let mut failed = 0;
     for (backup, report) in backups.iter().zip(&reports) {
@@ -801,6 +810,11 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
     let report = verify::verify_archive(archive, &blobs, data).context("verify failed")?;
     for finding in &report.findings {
         println!("{finding}");
+    }
+    if let Some(aborted @ 1..) = verify::abort_interrupted_uploads(archive, &blobs)
+        .context("cannot abort the multipart uploads an interrupted run left")?
+    {
+        println!("aborted {aborted} incomplete multipart upload(s) left by an interrupted run");
     }
     println!(
         "verify {}: {} blob(s) checked, {} re-hashed ({} bytes), {} reference(s); {} damaged, {} notice(s)",

@@ -471,6 +471,25 @@ pub enum Repair {
     CatalogDamaged,
 }
 
+/// Aborts the multipart uploads a killed sync left in the bucket (see
+/// `BlobStore::abort_interrupted_uploads`). Takes the archive lock without waiting: while a
+/// sync holds it, its uploads are in flight and nothing is done (None).
+pub fn abort_interrupted_uploads(
+    archive: &Path,
+    blobs: &BlobLocation,
+) -> Result<Option<usize>, VerifyError> {
+    if *blobs == BlobLocation::Local {
+        return Ok(Some(0));
+    }
+    let _lock = match ArchiveLock::acquire(archive) {
+        Ok(lock) => lock,
+        Err(LockError::Busy { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let store = BlobStore::open_existing_at(archive, blobs)?;
+    Ok(Some(store.abort_interrupted_uploads()?))
+}
+
 /// Marks the blobs that `report` found missing or damaged so the next sync fetches them again.
 /// Takes the archive lock (never waits for it): a running sync means no change is made.
 pub fn mark_for_refetch(

@@ -6,29 +6,15 @@
 mod common;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::start;
+use common::{read_zip, start};
 use matterbak::blobs::BlobStore;
 use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
 use matterbak::mm::wire::{self, Raw};
 use serde_json::{Value, json};
-
-/// The zip's entries in order (name, bytes).
-fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
-    (0..zip.len())
-        .map(|i| {
-            let mut entry = zip.by_index(i).unwrap();
-            let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).unwrap();
-            (entry.name().to_owned(), bytes)
-        })
-        .collect()
-}
 
 struct Restore {
     lines: Vec<Value>,

@@ -120,9 +120,28 @@ impl S3Server {
     }
 }
 
+/// The variables and files that configure an S3 client; a test sets what it means to.
+const AWS_VARS: &[&str] = &[
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CONFIG_FILE",
+];
+
 fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_matterbak"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
+    for var in AWS_VARS {
+        command.env_remove(var);
+    }
+    command
         .current_dir(dir)
+        .env("HOME", dir)
         .env_remove("MATTERBAK_BLOBS")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .args(args)
@@ -275,9 +294,9 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     sync_and_compare(dir, &aws, "remote", "incremental sync, bucket vs disk");
     assert!(!remote.join("blobs").exists());
     assert_eq!(
-        std::fs::read_dir(remote.join("tmp")).unwrap().count(),
+        tree(&remote.join("tmp")).len(),
         0,
-        "no spooled bytes are kept"
+        "no spooled bytes and no upload records are kept"
     );
     let big = blob_hashes(&remote)
         .into_iter()
@@ -405,21 +424,28 @@ async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_loc
     assert_eq!(code, 0, "{out}");
 }
 
-/// Names under `<prefix>/catalogs/`, by an unsigned ListObjectsV2.
-async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
-    let listing = s3
-        .request(
-            reqwest::Method::GET,
-            &format!("{bucket}?list-type=2&prefix={prefix}/catalogs/"),
-            Vec::new(),
-        )
-        .await;
+/// The text of every `<tag>` element in the answer to an unsigned GET of `query` (a bucket
+/// listing).
+async fn listed(s3: &S3Server, query: &str, tag: &str) -> Vec<String> {
+    let listing = s3.request(reqwest::Method::GET, query, Vec::new()).await;
     let listing = String::from_utf8(listing).unwrap();
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     listing
-        .split("<Key>")
+        .split(open.as_str())
         .skip(1)
-        .map(|rest| rest.split("</Key>").next().unwrap().to_owned())
+        .map(|rest| rest.split(close.as_str()).next().unwrap().to_owned())
         .collect()
+}
+
+/// Ids of the multipart uploads in progress in `bucket` (ListMultipartUploads).
+async fn multipart_uploads(s3: &S3Server, bucket: &str) -> Vec<String> {
+    listed(s3, &format!("{bucket}?uploads"), "UploadId").await
+}
+
+/// Names under `<prefix>/catalogs/` (ListObjectsV2).
+async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
+    let query = format!("{bucket}?list-type=2&prefix={prefix}/catalogs/");
+    listed(s3, &query, "Key").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -496,6 +522,11 @@ struct FaultProxy {
     endpoint: String,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// Access key ids the requests were signed with, and `token T` for the session tokens
+    /// they carried.
+    keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// While set, every GET of an object (not a listing) is answered 500.
+    fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Clone)]
@@ -506,6 +537,8 @@ struct ProxyState {
     latency: Duration,
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultProxy {
@@ -519,11 +552,15 @@ impl FaultProxy {
             latency,
             requests: Default::default(),
             parts: Default::default(),
+            keys: Default::default(),
+            fail_gets: Default::default(),
         };
         let proxy = FaultProxy {
             endpoint: String::new(),
             requests: state.requests.clone(),
             parts: state.parts.clone(),
+            keys: state.keys.clone(),
+            fail_gets: state.fail_gets.clone(),
         };
         async fn forward(
             State(state): State<ProxyState>,
@@ -531,8 +568,26 @@ impl FaultProxy {
         ) -> axum::response::Response {
             tokio::time::sleep(state.latency).await;
             let query = request.uri().query().unwrap_or("").to_owned();
+            let signed_by = request
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("Credential=").nth(1))
+                .and_then(|v| v.split('/').next())
+                .map(str::to_owned);
+            let token = request
+                .headers()
+                .get("x-amz-security-token")
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!("token {v}"));
+            state
+                .keys
+                .lock()
+                .unwrap()
+                .extend(signed_by.into_iter().chain(token));
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
-            if n < state.faults {
+            let object_get = request.method() == axum::http::Method::GET && query.is_empty();
+            if n < state.faults || (object_get && state.fail_gets.load(Ordering::SeqCst)) {
                 let (status, body) = if n % 2 == 0 {
                     (
                         503,
@@ -650,8 +705,12 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
     let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
-    // Trials: early, mid-multipart (after the first part went up), later.
-    for trial in 0..3 {
+    // Trials: early, mid-multipart (after the first part went up), later, and mid-multipart
+    // again (a new big attachment) to be cleaned up by the next sync rather than by verify.
+    for trial in 0..4 {
+        if trial == 3 {
+            post_files(&env.server, "big 3", "kill 3");
+        }
         let mut child = Command::new(env!("CARGO_BIN_EXE_matterbak"))
             .current_dir(dir)
             .env_remove("MATTERBAK_BLOBS")
@@ -668,7 +727,7 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
                 // Early, and at the latest when the first part goes up: later trials then
                 // still have uploads to interrupt, however fast this machine is.
                 0 => started.elapsed() > Duration::from_millis(300) || parts() > before,
-                1 => parts() > before,
+                1 | 3 => parts() > before,
                 _ => started.elapsed() > Duration::from_millis(2500),
             };
             if due || child.try_wait().unwrap().is_some() {
@@ -682,18 +741,345 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         }
         let running = child.try_wait().unwrap().is_none();
         assert!(
-            running || trial != 1,
+            running || !matches!(trial, 1 | 3),
             "trial 1 must kill the sync while a multipart upload is in flight"
         );
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        if dir.join("remote/catalog.sqlite").exists() {
+        let left = multipart_uploads(&s3, "killed").await;
+        if matches!(trial, 1 | 3) {
+            assert!(
+                !left.is_empty(),
+                "killed mid-multipart: the upload is incomplete in the bucket"
+            );
+        }
+        if trial != 3 && dir.join("remote/catalog.sqlite").exists() {
             let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
             assert_eq!(code, 0, "trial {trial}: {out}");
+            if !left.is_empty() {
+                assert!(
+                    out.contains(&format!(
+                        "aborted {} incomplete multipart upload(s)",
+                        left.len()
+                    )),
+                    "trial {trial}: {out}"
+                );
+            }
+            assert_eq!(
+                multipart_uploads(&s3, "killed").await,
+                Vec::<String>::new(),
+                "trial {trial}: verify aborted what the killed sync left"
+            );
         }
     }
-    // The next sync completes (the bucket is remembered), as the disk archive's does.
+    // The next sync completes (the bucket is remembered), as the disk archive's does, and
+    // aborts the upload the last kill left.
     sync_and_compare(dir, &aws, "remote", "after kills, bucket vs disk");
+    assert_eq!(
+        multipart_uploads(&s3, "killed").await,
+        Vec::<String>::new(),
+        "the sync aborted what the killed one left"
+    );
     let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
     assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_export_format_stats_and_import_use_the_bucket() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "every", Vec::new()).await;
+    let env = common::start().await;
+    post_files(&env.server, "the recording", "every");
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://every/p"));
+    assert_eq!(code, 0, "{out}");
+    let hashes = blob_hashes(&dir.join("remote"));
+    let big = hashes
+        .iter()
+        .find(|(_, size)| *size > 9 * 1024 * 1024)
+        .expect("the big attachment is archived")
+        .clone();
+    let big_bytes = std::fs::read(dir.join("local").join(key("blobs", &big.0))).unwrap();
+
+    // stats lists the bucket: every blob, at its recorded size.
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "remote", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let total: usize = hashes.iter().map(|(_, size)| size).sum();
+    assert_eq!(stats["bucket"]["location"], "s3://every/p", "{out}");
+    assert_eq!(stats["bucket"]["objects"], hashes.len(), "{out}");
+    assert_eq!(stats["bucket"]["bytes"], total, "{out}");
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "remote"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("bucket s3://every/p: {} objects, ", hashes.len()))
+            && out.contains(&format!("({total} bytes)")),
+        "{out}"
+    );
+    let (code, out) = run(dir, &aws, &["stats", "--archive", "local"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("bucket "), "{out}");
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["stats", "--archive", "remote", "--blobs", "local"],
+    );
+    assert_eq!(code, 2, "a contradicting --blobs is refused: {out}");
+
+    // Each format writes the same bytes from the bucket as from disk.
+    let export = |archive: &str, extra: &[&str]| {
+        let mut args = vec!["export", "--archive", archive];
+        args.extend_from_slice(extra);
+        let (code, out) = run(dir, &aws, &args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+    };
+    for archive in ["local", "remote"] {
+        export(
+            archive,
+            &["--format", "html", "-o", &format!("site-{archive}")],
+        );
+    }
+    let (site_local, site_remote) = (
+        tree(&dir.join("site-local")),
+        tree(&dir.join("site-remote")),
+    );
+    assert!(
+        site_remote.values().any(|bytes| *bytes == big_bytes),
+        "the site holds the attachment's bytes"
+    );
+    assert!(
+        site_local == site_remote,
+        "sites differ: {:?}",
+        site_remote
+            .iter()
+            .filter(|(path, bytes)| site_local.get(*path) != Some(*bytes))
+            .map(|(path, _)| path)
+            .collect::<Vec<_>>()
+    );
+    let channel = env
+        .server
+        .with_workspace(|w| w.channel_id("eng", "town-square"));
+    for archive in ["local", "remote"] {
+        let zip = format!("{archive}.hgf.zip");
+        export(archive, &["--format", "hgf", "-c", &channel, "-o", &zip]);
+        let zip = format!("{archive}.bulk.zip");
+        export(
+            archive,
+            &[
+                "--format",
+                "bulk-import",
+                "--existing-users",
+                "none",
+                "-o",
+                &zip,
+            ],
+        );
+    }
+    for kind in ["hgf", "bulk"] {
+        let from_disk = common::read_zip(&dir.join(format!("local.{kind}.zip")));
+        let from_bucket = common::read_zip(&dir.join(format!("remote.{kind}.zip")));
+        assert!(
+            from_bucket.iter().any(|(_, bytes)| *bytes == big_bytes),
+            "{kind}: the zip holds the attachment's bytes"
+        );
+        let sizes = |entries: &[(String, Vec<u8>)]| -> Vec<(String, usize)> {
+            entries.iter().map(|(n, b)| (n.clone(), b.len())).collect()
+        };
+        assert!(
+            from_disk == from_bucket,
+            "{kind}: the zips differ: {:?} vs {:?}",
+            sizes(&from_disk),
+            sizes(&from_bucket)
+        );
+    }
+
+    // Import of a backup into a new archive puts its binaries into the bucket.
+    export("local", &["-d", "backup", "--no-zip"]);
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "import",
+            "--archive",
+            "imported",
+            "--blobs",
+            "s3://every/imported",
+            "backup",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let imported = blob_hashes(&dir.join("imported"));
+    assert!(
+        imported.iter().any(|(hash, _)| *hash == big.0),
+        "the big attachment is imported: {imported:?}"
+    );
+    assert!(!dir.join("imported/blobs").exists(), "no local blobs");
+    for (hash, size) in &imported {
+        let object = s3
+            .request(
+                reqwest::Method::GET,
+                &key("every/imported", hash),
+                Vec::new(),
+            )
+            .await;
+        assert_eq!(object.len(), *size, "{hash}");
+        assert_eq!(blake3::hash(&object).to_hex().as_str(), hash);
+    }
+    // Remembered: verify and a second import need no flag.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["verify", "--archive", "imported", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(dir, &aws, &["import", "--archive", "imported", "backup"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!dir.join("imported/blobs").exists(), "no local blobs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "profiled", Vec::new())
+        .await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let files = tempfile::tempdir().unwrap();
+    let credentials = files.path().join("credentials");
+    let config = files.path().join("config");
+    std::fs::write(
+        &credentials,
+        format!(
+            "[default]\naws_access_key_id = AKIAWRONGDEFAULT\naws_secret_access_key = wrong\n\n[backup]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[profile backup]\nregion = us-east-1\nendpoint_url = {}\ns3 =\n    addressing_style = path\n",
+            proxy.endpoint
+        ),
+    )
+    .unwrap();
+    // Nothing in the environment but the profile and where its files are, and a stray
+    // session token that must not travel with the profile's keys.
+    let mut aws = vec![
+        ("AWS_SESSION_TOKEN", "stray-token-of-another-key".to_owned()),
+        ("AWS_PROFILE", "backup".to_owned()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            credentials.display().to_string(),
+        ),
+        ("AWS_CONFIG_FILE", config.display().to_string()),
+        ("MATTERBAK_S3_RETRIES", "2".to_owned()),
+    ];
+    let (code, out) = sync(dir, &aws, "archive", Some("s3://profiled/p"));
+    assert_eq!(code, 0, "{out}");
+    let keys = proxy.keys.lock().unwrap().clone();
+    assert_eq!(
+        keys.into_iter().collect::<Vec<_>>(),
+        vec![ACCESS_KEY.to_owned()],
+        "every request signed with the profile's key"
+    );
+    let hashes = blob_hashes(&dir.join("archive"));
+    assert!(!hashes.is_empty());
+    let object = s3
+        .request(
+            reqwest::Method::GET,
+            &key("profiled/p", &hashes[0].0),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(object.len(), hashes[0].1);
+    assert!(!dir.join("archive/blobs").exists());
+    let (code, out) = run(
+        dir,
+        &aws,
+        &["verify", "--archive", "archive", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+
+    // A profile that neither file has: exit 2 naming it, nothing touched.
+    let catalog_before = std::fs::read(dir.join("archive/catalog.sqlite")).unwrap();
+    aws[1].1 = "no-such-profile".into();
+    for args in [
+        &["sync", "--archive", "archive", "--rate-limit", "0", "-q"][..],
+        &["verify", "--archive", "archive"][..],
+    ] {
+        let (code, out) = run(dir, &aws, args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.contains("\"no-such-profile\""), "{out}");
+    }
+    assert_eq!(
+        std::fs::read(dir.join("archive/catalog.sqlite")).unwrap(),
+        catalog_before
+    );
+    let (code, out) = sync(dir, &aws, "fresh", Some("s3://profiled/q"));
+    assert_eq!(code, 2, "{out}");
+    assert!(!dir.join("fresh").exists(), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_is_gone() {
+    let Some(s3) = S3Server::start(&[]) else {
+        return;
+    };
+    s3.request(reqwest::Method::PUT, "failing", Vec::new())
+        .await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = s3.env();
+    aws[0].1 = proxy.endpoint.clone();
+    let (code, out) = sync(dir, &aws, "remote", Some("s3://failing/p"));
+    assert_eq!(code, 0, "{out}");
+    let export = |data: &str| {
+        run(
+            dir,
+            &aws,
+            &["export", "--archive", "remote", "-d", data, "--no-zip"],
+        )
+    };
+
+    // Downloads that fail through every retry stop the export: no bytes are left out quietly.
+    proxy
+        .fail_gets
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let (code, out) = export("data-failing");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot download s3://failing/p/") && out.contains("500"),
+        "{out}"
+    );
+    assert!(!out.contains("not in the archive"), "{out}");
+
+    // An object that is gone is listed, and the export completes.
+    proxy
+        .fail_gets
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let (gone, _) = blob_hashes(&dir.join("remote")).remove(0);
+    s3.request(
+        reqwest::Method::DELETE,
+        &key("failing/p", &gone),
+        Vec::new(),
+    )
+    .await;
+    let (code, out) = export("data-gone");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("blob {gone} missing from the store")),
+        "{out}"
+    );
 }

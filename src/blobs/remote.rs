@@ -15,9 +15,14 @@
 //! runtime of its own and every call blocks on a future spawned there, which works from any
 //! thread, inside another runtime or not.
 //!
-//! Secrets: configuration comes from the standard `AWS_*` environment variables; error texts
-//! from the server or the client pass through [`redact`] before they reach an error, so an
-//! access key or secret never appears in output.
+//! Secrets: configuration comes from the standard `AWS_*` environment variables, then from
+//! the profile in the AWS files (`aws_config`); error texts from the server or the client
+//! pass through [`redact`] before they reach an error, so an access key or secret from
+//! either never appears in output.
+//!
+//! Multipart uploads are recorded in the archive's `tmp/uploads/` before their first part
+//! (S3 lists incomplete uploads only bucket-wide, and `object_store` not at all), so the
+//! next lock holder aborts the ones a killed process left.
 
 use std::io::{self, Read};
 use std::path::{Path as FsPath, PathBuf};
@@ -27,7 +32,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
 use object_store::{
     BackoffConfig, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, RetryConfig,
@@ -47,12 +53,23 @@ const SECRET_VARS: &[&str] = &[
     "AWS_SESSION_TOKEN",
 ];
 
-/// Replaces every credential value from the environment in `text` with `***`.
+/// Credential values read from the AWS files (see `aws_config`), redacted like the
+/// environment's.
+static FILE_SECRETS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Replaces every credential value from the environment or the AWS files in `text` with `***`.
 pub fn redact(text: &str) -> String {
-    let secrets: Vec<String> = SECRET_VARS
+    let mut secrets: Vec<String> = SECRET_VARS
         .iter()
         .filter_map(|var| std::env::var(var).ok())
         .collect();
+    secrets.extend(
+        FILE_SECRETS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .iter()
+            .cloned(),
+    );
     redact_values(text, &secrets)
 }
 
@@ -86,8 +103,10 @@ fn remote_err(action: &'static str, key: &str, e: &object_store::Error) -> BlobE
 
 /// A connection to one bucket and prefix.
 pub struct Remote {
-    store: Arc<dyn ObjectStore>,
+    store: Arc<AmazonS3>,
     bucket: String,
+    /// Records of multipart uploads in flight (`tmp/uploads/` of the archive).
+    uploads: PathBuf,
     prefix: String,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -110,7 +129,68 @@ impl Drop for Remote {
 impl Remote {
     /// Connects and proves the bucket is reachable with these credentials (one listing
     /// request), so a wrong setup fails before anything is written.
-    pub fn connect(bucket: &str, prefix: &str) -> Result<Remote, BlobError> {
+    pub fn connect(bucket: &str, prefix: &str, uploads: PathBuf) -> Result<Remote, BlobError> {
+        // What the environment leaves open comes from the profile in the AWS files.
+        let profile = super::aws_config::resolve(&|name| std::env::var(name).ok())?;
+        FILE_SECRETS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend(profile.secrets());
+        let mut builder = from_env_except(if profile.access_key_id.is_some() {
+            // Keys travel as a set: no secret or token of the environment beside a file's
+            // key id.
+            &["AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_TOKEN"]
+        } else {
+            &[]
+        })
+        .with_bucket_name(bucket)
+        .with_retry(RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+                base: 2.0,
+            },
+            max_retries: retry_count(),
+            retry_timeout: Duration::from_secs(120),
+        });
+        if let (Some(key), Some(secret)) = (&profile.access_key_id, &profile.secret_access_key) {
+            builder = builder
+                .with_access_key_id(key)
+                .with_secret_access_key(secret);
+        }
+        if let Some(token) = &profile.session_token {
+            builder = builder.with_token(token);
+        }
+        if let Some(endpoint) = &profile.endpoint_url {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(virtual_hosted) = profile.virtual_hosted {
+            builder = builder.with_virtual_hosted_style_request(virtual_hosted);
+        }
+        // An explicit http:// endpoint (MinIO, a loopback server) is the user's choice.
+        let endpoint = std::env::var("AWS_ENDPOINT_URL")
+            .or_else(|_| std::env::var("AWS_ENDPOINT"))
+            .ok()
+            .or(profile.endpoint_url)
+            .unwrap_or_default();
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+        match profile.region {
+            Some(region) => builder = builder.with_region(region),
+            None if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none() =>
+            {
+                builder = builder.with_region("us-east-1");
+            }
+            None => {}
+        }
+        let location = format!("s3://{bucket}/{prefix}");
+        let store = builder
+            .build()
+            .map_err(|e| remote_err("configure", &location, &e))?;
+        // Built last: a runtime may not be dropped inside another runtime, as an early
+        // return above would.
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("matterbak-s3")
@@ -121,37 +201,11 @@ impl Remote {
                 path: PathBuf::from(format!("s3://{bucket}/{prefix}")),
                 source,
             })?;
-        let mut builder = AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(RetryConfig {
-                backoff: BackoffConfig {
-                    init_backoff: Duration::from_millis(100),
-                    max_backoff: Duration::from_secs(5),
-                    base: 2.0,
-                },
-                max_retries: retry_count(),
-                retry_timeout: Duration::from_secs(120),
-            });
-        // An explicit http:// endpoint (MinIO, a loopback server) is the user's choice.
-        let endpoint = std::env::var("AWS_ENDPOINT_URL")
-            .or_else(|_| std::env::var("AWS_ENDPOINT"))
-            .unwrap_or_default();
-        if endpoint.starts_with("http://") {
-            builder = builder.with_allow_http(true);
-        }
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
-            builder = builder.with_region("us-east-1");
-        }
-        let location = format!("s3://{bucket}/{prefix}");
-        let store = builder
-            .build()
-            .map_err(|e| remote_err("configure", &location, &e))?;
         let remote = Remote {
             store: Arc::new(store),
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
+            uploads,
             runtime: Some(runtime),
         };
         let store = remote.store.clone();
@@ -224,7 +278,8 @@ impl Remote {
         let url = self.url(&key);
         let store = self.store.clone();
         let path = path.to_owned();
-        self.run(async move { upload(store, key, path, size).await })
+        let uploads = self.uploads.clone();
+        self.run(async move { upload(store, &uploads, key, path, size).await })
             .map_err(|failure| failure.into_error("read", "upload", &url))
     }
 
@@ -238,7 +293,12 @@ impl Remote {
             let size = result.meta.size;
             Ok::<_, object_store::Error>((size, result.into_stream()))
         });
-        let (size, stream) = got.map_err(|e| remote_err("download", &self.url(&key), &e))?;
+        let (size, stream) = got.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => BlobError::Missing {
+                key: self.url(&key),
+            },
+            e => remote_err("download", &self.url(&key), &e),
+        })?;
         Ok(RemoteReader {
             remote: self.clone(),
             url: self.url(&key),
@@ -310,6 +370,45 @@ impl Remote {
 }
 
 impl Remote {
+    /// Aborts the multipart uploads recorded in `tmp/uploads/` (left by a killed process:
+    /// only the archive's lock holder may call this) and removes their records. Returns how
+    /// many were aborted; an upload the store no longer knows counts as done.
+    pub fn abort_recorded_uploads(&self) -> Result<usize, BlobError> {
+        let io_err = |path: &FsPath| {
+            let path = path.to_owned();
+            move |source| BlobError::Io {
+                action: "clean up",
+                path,
+                source,
+            }
+        };
+        let entries = match std::fs::read_dir(&self.uploads) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io_err(&self.uploads)(e)),
+        };
+        let mut aborted = 0;
+        for entry in entries {
+            let path = entry.map_err(io_err(&self.uploads))?.path();
+            let text = std::fs::read(&path).map_err(io_err(&path))?;
+            // A record cut short by a crash names no upload that could be aborted.
+            let Ok(record) = serde_json::from_slice::<UploadRecord>(&text) else {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+                continue;
+            };
+            let key = Key::from(record.key.as_str());
+            let url = self.url(&key);
+            let store = self.store.clone();
+            match self.run(async move { store.abort_multipart(&key, &record.upload_id).await }) {
+                Ok(()) => aborted += 1,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(remote_err("abort the multipart upload of", &url, &e)),
+            }
+            std::fs::remove_file(&path).map_err(io_err(&path))?;
+        }
+        Ok(aborted)
+    }
+
     fn catalog_key(&self, name: &str) -> Key {
         self.key_of(&[SNAPSHOT_DIR, name])
     }
@@ -327,7 +426,8 @@ impl Remote {
         let url = self.url(&key);
         let store = self.store.clone();
         let path = path.to_owned();
-        self.run(async move { upload(store, key, path, size).await })
+        let uploads = self.uploads.clone();
+        self.run(async move { upload(store, &uploads, key, path, size).await })
             .map_err(|failure| failure.into_error("read", "upload", &url))
     }
 
@@ -389,6 +489,23 @@ impl Remote {
 /// digits).
 pub const SNAPSHOT_DIR: &str = "catalogs";
 
+/// `AmazonS3Builder::from_env` (every `AWS_*` variable it knows), leaving out `skip`.
+fn from_env_except(skip: &[&str]) -> AmazonS3Builder {
+    let mut builder = AmazonS3Builder::new();
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else {
+            continue;
+        };
+        if !name.starts_with("AWS_") || skip.contains(&name) {
+            continue;
+        }
+        if let Ok(key) = name.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(key, value);
+        }
+    }
+    builder
+}
+
 /// Retries per request; `MATTERBAK_S3_RETRIES` lets tests make an unreachable endpoint fail
 /// fast.
 fn retry_count() -> usize {
@@ -417,10 +534,13 @@ impl Failure {
     }
 }
 
-/// One PUT up to [`PART_BYTES`], a multipart upload above (aborted on failure, so a failed
-/// upload leaves no parts behind; a killed process may, see the README).
+/// One PUT up to [`PART_BYTES`], a multipart upload above. A multipart upload is recorded
+/// in `uploads` before its first part and the record removed once it completed or was
+/// aborted (as it is on any failure), so one a killed process left is found and aborted by
+/// [`Remote::abort_recorded_uploads`].
 async fn upload(
-    store: Arc<dyn ObjectStore>,
+    store: Arc<AmazonS3>,
+    uploads: &FsPath,
     key: Key,
     path: PathBuf,
     size: u64,
@@ -440,8 +560,19 @@ async fn upload(
             Err(e) => Err(Failure::Remote(e)),
         };
     }
-    let mut upload = store.put_multipart(&key).await.map_err(Failure::Remote)?;
+    let id = store
+        .create_multipart(&key)
+        .await
+        .map_err(Failure::Remote)?;
+    let record = match record_upload(uploads, &key, &id) {
+        Ok(record) => record,
+        Err(e) => {
+            let _ = store.abort_multipart(&key, &id).await;
+            return Err(Failure::Local(uploads.to_owned(), e));
+        }
+    };
     let parts = async {
+        let mut parts: Vec<PartId> = Vec::new();
         loop {
             let mut part = Vec::with_capacity(PART_BYTES);
             (&mut file)
@@ -450,22 +581,57 @@ async fn upload(
                 .await
                 .map_err(local)?;
             if part.is_empty() {
-                return Ok(());
+                break;
             }
-            upload
-                .put_part(PutPayload::from(part))
+            let part = store
+                .put_part(&key, &id, parts.len(), PutPayload::from(part))
                 .await
                 .map_err(Failure::Remote)?;
+            parts.push(part);
         }
+        store
+            .complete_multipart(&key, &id, parts)
+            .await
+            .map(drop)
+            .map_err(Failure::Remote)
     }
     .await;
-    match parts {
-        Ok(()) => upload.complete().await.map(drop).map_err(Failure::Remote),
-        Err(e) => {
-            let _ = upload.abort().await;
-            Err(e)
-        }
+    if parts.is_err() && store.abort_multipart(&key, &id).await.is_err() {
+        // The record stays: the next sync or verify aborts the upload.
+        return parts;
     }
+    let _ = std::fs::remove_file(&record);
+    parts
+}
+
+/// A multipart upload in flight, as recorded in `tmp/uploads/`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UploadRecord {
+    key: String,
+    upload_id: String,
+}
+
+static RECORD_COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Writes the record of upload `id` durably (file and directory entry synced).
+fn record_upload(dir: &FsPath, key: &Key, id: &str) -> io::Result<PathBuf> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let n = RECORD_COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir.join(format!(
+        "{}-{n}-{:08x}.json",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let record = UploadRecord {
+        key: key.to_string(),
+        upload_id: id.to_owned(),
+    };
+    let mut file = std::fs::File::create_new(&path)?;
+    file.write_all(&serde_json::to_vec(&record).map_err(io::Error::other)?)?;
+    file.sync_all()?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(path)
 }
 
 /// Streams an object's bytes to a synchronous reader.

@@ -10,6 +10,7 @@ use clap::{Args, ValueEnum};
 
 use super::{ArchiveArg, EXIT_OK};
 use crate::archive::ArchiveLock;
+use crate::blobs::{BlobLocation, BlobStore};
 use crate::catalog::{
     Access, Catalog, DeletedPosts, QueryError, RowSink, SCHEMA_VERSION, SearchQuery,
 };
@@ -73,6 +74,8 @@ pub struct SearchArgs {
 pub struct StatsArgs {
     #[command(flatten)]
     pub archive: ArchiveArg,
+    #[command(flatten)]
+    pub blobs: super::BlobsArg,
     /// Print the statistics as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -235,7 +238,59 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
 pub fn run_stats(args: &StatsArgs) -> Result<u8> {
     let catalog = open_for_reading(&args.archive.archive)?;
     let stats = catalog.archive_stats()?;
-    print_json_or(args.json, &stats, |out| results::write_stats(out, &stats))
+    let location = args.blobs.resolve(&args.archive.archive)?;
+    let bucket = match &location {
+        BlobLocation::Local => None,
+        BlobLocation::S3 { .. } => Some(bucket_use(&args.archive.archive, &location)?),
+    };
+    let shown = StatsOut {
+        stats: &stats,
+        bucket,
+    };
+    print_json_or(args.json, &shown, |out| {
+        results::write_stats(out, &stats)?;
+        match &shown.bucket {
+            Some(b) => writeln!(
+                out,
+                "bucket {}: {} objects, {} ({} bytes), as listed now",
+                b.location,
+                b.objects,
+                results::human_bytes(b.bytes as i64),
+                b.bytes
+            ),
+            None => Ok(()),
+        }
+    })
+}
+
+/// `stats` with the bucket's own figures, when blobs live in one.
+#[derive(serde::Serialize)]
+struct StatsOut<'a> {
+    #[serde(flatten)]
+    stats: &'a crate::catalog::ArchiveStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bucket: Option<BucketUse>,
+}
+
+/// What the bucket holds under the archive's prefix (blobs and strays; not the catalog
+/// snapshots nor quarantined objects), as one listing finds it.
+#[derive(serde::Serialize)]
+struct BucketUse {
+    location: String,
+    objects: u64,
+    bytes: u64,
+}
+
+fn bucket_use(archive: &Path, location: &BlobLocation) -> Result<BucketUse> {
+    let store = BlobStore::open_existing_at(archive, location)?;
+    let inventory = store
+        .inventory()
+        .with_context(|| format!("cannot list {location}"))?;
+    Ok(BucketUse {
+        location: location.to_string(),
+        objects: inventory.objects.len() as u64,
+        bytes: inventory.objects.iter().map(|o| o.size).sum(),
+    })
 }
 
 /// Prints `value` as pretty JSON when asked, otherwise as `text` writes it, to stdout.

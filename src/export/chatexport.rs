@@ -64,6 +64,8 @@ pub enum ChatExportError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
+    BlobStore(#[from] crate::blobs::BlobError),
+    #[error(transparent)]
     Chat(#[from] ChatError),
     #[error(transparent)]
     OutputDir(#[from] OutputDirError),
@@ -97,7 +99,7 @@ pub fn export_chats(
     output: ChatOutput<'_>,
 ) -> Result<ChatReport, ChatExportError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let blobs = BlobStore::open_existing(archive);
+    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
     catalog.begin_snapshot()?;
     let result = export_in_snapshot(&catalog, &blobs, options, output);
     catalog.end_snapshot()?;

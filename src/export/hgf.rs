@@ -115,7 +115,17 @@ pub fn write_hgf<Tz: TimeZone>(
             let info_name = file.json.get("name").and_then(Value::as_str).unwrap_or("");
             let rel = format!("files/{id}-{info_name}");
             let opened = if file.stored && super::sink::check_rel(&rel).is_ok() {
-                file.blob.as_ref().and_then(|b| blobs.open_blob(b).ok())
+                match file.blob.as_ref().map(|b| blobs.open_blob(b)) {
+                    Some(Ok(reader)) => Some(reader),
+                    Some(Err(e)) if !e.is_missing() => {
+                        return Err(SinkError::Io {
+                            op: "read the attachment for",
+                            path: rel.into(),
+                            source: std::io::Error::other(e),
+                        });
+                    }
+                    _ => None,
+                }
             } else {
                 None
             };

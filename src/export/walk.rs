@@ -356,11 +356,15 @@ fn write_blob(
     what: &str,
     report: &mut ExportReport,
 ) -> Result<bool, ExportError> {
-    let Ok(mut file) = blobs.open_blob(blob) else {
-        report
-            .missing_blobs
-            .push(format!("{what}: blob {blob} missing from the store"));
-        return Ok(false);
+    let mut file = match blobs.open_blob(blob) {
+        Ok(file) => file,
+        Err(e) if e.is_missing() => {
+            report
+                .missing_blobs
+                .push(format!("{what}: blob {blob} missing from the store"));
+            return Ok(false);
+        }
+        Err(e) => return Err(e.into()),
     };
     let len = file.len();
     sink.file(rel, Some(len), &mut |out: &mut dyn Write| {

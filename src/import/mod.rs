@@ -20,7 +20,7 @@ use serde_json::value::RawValue;
 use std::path::Path;
 
 use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobStore};
+use crate::blobs::{BlobError, BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
 use crate::model::object::{self, Raw};
 pub use source::{Backup, SourceError};
@@ -141,11 +141,15 @@ fn channel_of(path: &str) -> (&str, &str) {
 }
 
 /// Imports opened backups into the archive (created if missing), one run record each, under
-/// the archive lock. Returns each backup's report, in the given order.
+/// the archive lock, with blobs at `location` (remembered in the catalog, as a sync does;
+/// a bucket is reached before anything is created). Returns each backup's report, in the
+/// given order.
 pub fn import_backups(
     archive: &Path,
+    location: &BlobLocation,
     backups: &mut [Backup],
 ) -> Result<Vec<ImportReport>, ImportError> {
+    let store = BlobStore::open_existing_at(archive, location)?;
     let created = !archive.exists();
     if !created && !archive.is_dir() {
         return Err(LockError::NotADirectory {
@@ -163,7 +167,9 @@ pub fn import_backups(
         }
     })?;
     let mut catalog = Catalog::open(archive, Access::ReadWrite)?;
-    let blobs = BlobStore::open(archive)?;
+    catalog.remember_blob_location(&location.to_string())?;
+    store.create_dirs()?;
+    let blobs = store;
     blobs.clean_tmp()?;
     let mut reports = Vec::with_capacity(backups.len());
     for backup in backups {

@@ -309,9 +309,16 @@ async fn archive_into(
             return Err(e);
         }
     };
-    if stale > 0 {
+    if stale.temps > 0 {
         observer.note(&format!(
-            "removed {stale} partial download(s) left by an interrupted run"
+            "removed {} partial download(s) left by an interrupted run",
+            stale.temps
+        ));
+    }
+    if stale.uploads > 0 {
+        observer.note(&format!(
+            "aborted {} incomplete multipart upload(s) left by an interrupted run",
+            stale.uploads
         ));
     }
     let (writer, thread) = CatalogWriter::spawn(catalog);

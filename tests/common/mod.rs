@@ -202,3 +202,17 @@ pub fn write_inputs(dir: &Path, url: &str, mode: u32) {
 pub fn assert_complete(report: &SyncReport) {
     assert_eq!(report.outcome, sync::Outcome::Ok, "{:?}", report.failures);
 }
+
+/// The zip's entries in order (name, bytes).
+pub fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..zip.len())
+        .map(|i| {
+            let mut entry = zip.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).unwrap();
+            (entry.name().to_owned(), bytes)
+        })
+        .collect()
+}

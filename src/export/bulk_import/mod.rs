@@ -124,6 +124,8 @@ pub struct BulkReport {
 pub enum BulkError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    BlobStore(#[from] crate::blobs::BlobError),
     #[error("bulk import: {0}")]
     Sink(#[from] crate::export::sink::SinkError),
     #[error("cannot write {}", path.display())]

@@ -31,7 +31,7 @@ pub fn export_bulk_import(
     options: &BulkOptions,
 ) -> Result<BulkReport, BulkError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let blobs = BlobStore::open_existing(archive);
+    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
     catalog.begin_snapshot()?;
     let result = run(&catalog, &blobs, zip, options);
     catalog.end_snapshot()?;
@@ -582,10 +582,8 @@ fn plan(
         }
         let image = match (row.and_then(|u| u.image.as_ref()), options.profile_images) {
             (Some((blob, content_type)), ProfileImages::Include) if !existing => {
-                match std::fs::metadata(blobs.path(blob)) {
-                    Ok(meta) => {
-                        Some((blob.clone(), image_ext(content_type).to_owned(), meta.len()))
-                    }
+                match blobs.stored_size(blob) {
+                    Ok(len) => Some((blob.clone(), image_ext(content_type).to_owned(), len)),
                     Err(_) => {
                         omitted(
                             report,
@@ -972,8 +970,8 @@ impl Writer<'_> {
             );
             return Ok(());
         };
-        let size = match std::fs::metadata(self.blobs.path(blob)) {
-            Ok(meta) => meta.len(),
+        let size = match self.blobs.stored_size(blob) {
+            Ok(len) => len,
             Err(_) => {
                 omitted(
                     &mut self.report,
@@ -1267,7 +1265,7 @@ impl Writer<'_> {
                 omitted(&mut self.report, what, "its bytes are not in the archive");
                 continue;
             };
-            let size = std::fs::metadata(self.blobs.path(&blob)).map_or(0, |m| m.len());
+            let size = self.blobs.stored_size(&blob).unwrap_or(0);
             let name = rules::plan_file_name(&f.name);
             if name != f.name {
                 changed(

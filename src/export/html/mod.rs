@@ -59,6 +59,8 @@ pub enum SiteError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
+    BlobStore(#[from] crate::blobs::BlobError),
+    #[error(transparent)]
     OutputDir(#[from] OutputDirError),
     #[error("unknown time zone {name:?} (expected an IANA name such as Europe/Berlin)")]
     TimeZone {
@@ -129,7 +131,7 @@ pub fn build_site(
     };
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
     outdir::claim_dir(site, SITE_KIND)?;
-    let blobs = BlobStore::open_existing(archive);
+    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
     catalog.begin_snapshot()?;
     let result = Builder::new(&catalog, &blobs, site, options, tz).and_then(|mut b| {
         b.build()?;
@@ -1373,15 +1375,19 @@ impl<'a> Builder<'a> {
         blob: &crate::model::BlobId,
         what: &str,
     ) -> Result<bool, SiteError> {
-        let source = self.blobs.path(blob);
-        let Ok(meta) = std::fs::metadata(&source) else {
-            self.missing
-                .borrow_mut()
-                .push(format!("{what}: blob {blob} missing from the store"));
-            return Ok(false);
-        };
         let dest = self.site.join(rel);
-        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == meta.len()) {
+        let size = match self.blobs.stored_size(blob) {
+            Ok(size) => size,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.missing
+                    .borrow_mut()
+                    .push(format!("{what}: blob {blob} missing from the store"));
+                return Ok(false);
+            }
+            // A bucket that keeps failing: stop rather than leave the file out.
+            Err(source) => return Err(SiteError::Write { path: dest, source }),
+        };
+        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
             self.kept.set(self.kept.get() + 1);
             return Ok(true);
         }
@@ -1391,10 +1397,17 @@ impl<'a> Builder<'a> {
         };
         std::fs::create_dir_all(dest.parent().expect("has a parent")).map_err(fail)?;
         let _ = std::fs::remove_file(&dest);
-        if std::fs::hard_link(&source, &dest).is_ok() {
+        let source = self.blobs.local_path(blob);
+        if source
+            .as_ref()
+            .is_some_and(|source| std::fs::hard_link(source, &dest).is_ok())
+        {
             self.linked.set(self.linked.get() + 1);
         } else {
-            std::fs::copy(&source, &dest).map_err(fail)?;
+            // Blobs in a bucket (or on another file system) are copied, streamed.
+            let mut reader = self.blobs.open_blob(blob)?;
+            let mut file = std::fs::File::create(&dest).map_err(fail)?;
+            std::io::copy(&mut reader, &mut file).map_err(fail)?;
             self.copied.set(self.copied.get() + 1);
         }
         Ok(true)
