@@ -326,23 +326,26 @@ impl BlobStore {
         self.remote.is_none().then(|| self.path(id))
     }
 
-    /// Whether the blob is stored (a HEAD request for a bucket; errors count as absent).
-    pub fn contains(&self, id: &BlobId) -> bool {
-        match &self.remote {
-            None => self.path(id).is_file(),
-            Some(remote) => matches!(remote.size(id), Ok(Some(_))),
-        }
+    /// Whether the blob is stored (a HEAD request for a bucket). A bucket that cannot answer
+    /// is an error, never "absent": an export must not leave a file out because of a
+    /// network fault.
+    pub fn contains(&self, id: &BlobId) -> Result<bool, BlobError> {
+        Ok(self.stored_size(id)?.is_some())
     }
 
-    /// The stored blob's size (a HEAD request for a bucket); `NotFound` when it is absent.
-    pub fn stored_size(&self, id: &BlobId) -> io::Result<u64> {
+    /// The stored blob's size (a HEAD request for a bucket); `None` when it is absent. As
+    /// with [`BlobStore::contains`], a failure to look is an error, not an absence.
+    pub fn stored_size(&self, id: &BlobId) -> Result<Option<u64>, BlobError> {
         match &self.remote {
-            None => fs::metadata(self.path(id)).map(|meta| meta.len()),
-            Some(remote) => match remote.size(id) {
-                Ok(Some(size)) => Ok(size),
-                Ok(None) => Err(io::ErrorKind::NotFound.into()),
-                Err(e) => Err(io::Error::other(e)),
-            },
+            None => {
+                let path = self.path(id);
+                match fs::metadata(&path) {
+                    Ok(meta) => Ok(Some(meta.len())),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(io_err("look up", &path)(e)),
+                }
+            }
+            Some(remote) => remote.size(id),
         }
     }
 
@@ -663,7 +666,11 @@ mod tests {
         w.write_all(b"partial").unwrap();
         drop(w);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
-        assert!(!store.contains(&BlobId::from_hash(&blake3::hash(b"partial"))));
+        assert!(
+            !store
+                .contains(&BlobId::from_hash(&blake3::hash(b"partial")))
+                .unwrap()
+        );
     }
 
     #[test]

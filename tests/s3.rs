@@ -442,6 +442,26 @@ async fn multipart_uploads(s3: &S3Server, bucket: &str) -> Vec<String> {
     listed(s3, &format!("{bucket}?uploads"), "UploadId").await
 }
 
+/// Ids of the multipart uploads in `bucket` that hold at least one part (ListParts for each).
+/// A sync killed between starting an upload and recording it (its first part always comes
+/// after the record) can leave only an empty upload, which holds no bytes.
+async fn multipart_uploads_with_parts(s3: &S3Server, bucket: &str) -> Vec<String> {
+    let mut with_parts = Vec::new();
+    for upload in listed(s3, &format!("{bucket}?uploads"), "Upload").await {
+        let field = |tag: &str| {
+            let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+            let rest = upload.split(open.as_str()).nth(1).expect("listed field");
+            rest.split(close.as_str()).next().unwrap().to_owned()
+        };
+        let (key, id) = (field("Key"), field("UploadId"));
+        let parts = listed(s3, &format!("{bucket}/{key}?uploadId={id}"), "PartNumber").await;
+        if !parts.is_empty() {
+            with_parts.push(id);
+        }
+    }
+    with_parts
+}
+
 /// Names under `<prefix>/catalogs/` (ListObjectsV2).
 async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
     let query = format!("{bucket}?list-type=2&prefix={prefix}/catalogs/");
@@ -525,7 +545,7 @@ struct FaultProxy {
     /// Access key ids the requests were signed with, and `token T` for the session tokens
     /// they carried.
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
-    /// While set, every GET of an object (not a listing) is answered 500.
+    /// While set, every GET or HEAD of an object (not a listing) is answered 500.
     fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -586,7 +606,9 @@ impl FaultProxy {
                 .unwrap()
                 .extend(signed_by.into_iter().chain(token));
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
-            let object_get = request.method() == axum::http::Method::GET && query.is_empty();
+            let object_get = (request.method() == axum::http::Method::GET
+                || request.method() == axum::http::Method::HEAD)
+                && query.is_empty();
             if n < state.faults || (object_get && state.fail_gets.load(Ordering::SeqCst)) {
                 let (status, body) = if n % 2 == 0 {
                     (
@@ -756,27 +778,33 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         if trial != 3 && dir.join("remote/catalog.sqlite").exists() {
             let (code, out) = run(dir, &aws, &["verify", "--archive", "remote", "--read-data"]);
             assert_eq!(code, 0, "trial {trial}: {out}");
-            if !left.is_empty() {
+            // A kill between starting an upload and recording it leaves an empty upload that
+            // nothing here can find (see README); every other one is aborted.
+            let after = multipart_uploads(&s3, "killed").await;
+            if left.len() > after.len() {
                 assert!(
                     out.contains(&format!(
                         "aborted {} incomplete multipart upload(s)",
-                        left.len()
+                        left.len() - after.len()
                     )),
                     "trial {trial}: {out}"
                 );
             }
             assert_eq!(
-                multipart_uploads(&s3, "killed").await,
+                multipart_uploads_with_parts(&s3, "killed").await,
                 Vec::<String>::new(),
-                "trial {trial}: verify aborted what the killed sync left"
+                "trial {trial}: verify aborted every upload holding parts that the killed sync left"
             );
+            if matches!(trial, 1) {
+                assert!(after.len() < left.len(), "trial {trial}: {out}");
+            }
         }
     }
     // The next sync completes (the bucket is remembered), as the disk archive's does, and
     // aborts the upload the last kill left.
     sync_and_compare(dir, &aws, "remote", "after kills, bucket vs disk");
     assert_eq!(
-        multipart_uploads(&s3, "killed").await,
+        multipart_uploads_with_parts(&s3, "killed").await,
         Vec::<String>::new(),
         "the sync aborted what the killed one left"
     );
@@ -882,21 +910,35 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
         );
     }
     for kind in ["hgf", "bulk"] {
-        let from_disk = common::read_zip(&dir.join(format!("local.{kind}.zip")));
-        let from_bucket = common::read_zip(&dir.join(format!("remote.{kind}.zip")));
+        // The hgf skip list states when it was written, the one field that may differ.
+        let read = |archive: &str| {
+            let mut entries = common::read_zip(&dir.join(format!("{archive}.{kind}.zip")));
+            for (name, bytes) in &mut entries {
+                if name.ends_with("skipped_attachments.json") {
+                    let mut json: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                    json["generated_at"] = serde_json::Value::Null;
+                    *bytes = serde_json::to_vec(&json).unwrap();
+                }
+            }
+            entries
+        };
+        let (from_disk, from_bucket) = (read("local"), read("remote"));
         assert!(
             from_bucket.iter().any(|(_, bytes)| *bytes == big_bytes),
             "{kind}: the zip holds the attachment's bytes"
         );
-        let sizes = |entries: &[(String, Vec<u8>)]| -> Vec<(String, usize)> {
-            entries.iter().map(|(n, b)| (n.clone(), b.len())).collect()
+        let names = |entries: &[(String, Vec<u8>)]| -> Vec<String> {
+            entries.iter().map(|(n, _)| n.clone()).collect()
         };
-        assert!(
-            from_disk == from_bucket,
-            "{kind}: the zips differ: {:?} vs {:?}",
-            sizes(&from_disk),
-            sizes(&from_bucket)
-        );
+        assert_eq!(names(&from_disk), names(&from_bucket), "{kind}: entries");
+        for ((name, disk), (_, bucket)) in from_disk.iter().zip(&from_bucket) {
+            assert!(
+                disk == bucket,
+                "{kind}: {name} differs:\n{}\nvs\n{}",
+                String::from_utf8_lossy(&disk[..disk.len().min(4000)]),
+                String::from_utf8_lossy(&bucket[..bucket.len().min(4000)])
+            );
+        }
     }
 
     // Import of a backup into a new archive puts its binaries into the bucket.
@@ -1061,6 +1103,31 @@ async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains("cannot download s3://failing/p/") && out.contains("500"),
+        "{out}"
+    );
+    assert!(!out.contains("not in the archive"), "{out}");
+    // The same for the bulk-import writer, which asks the bucket for sizes (HEAD) first.
+    let bulk = |zip: &str| {
+        run(
+            dir,
+            &aws,
+            &[
+                "export",
+                "--archive",
+                "remote",
+                "--format",
+                "bulk-import",
+                "--existing-users",
+                "none",
+                "-o",
+                zip,
+            ],
+        )
+    };
+    let (code, out) = bulk("bulk-failing.zip");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot look up s3://failing/p/") && out.contains("500"),
         "{out}"
     );
     assert!(!out.contains("not in the archive"), "{out}");

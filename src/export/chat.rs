@@ -53,6 +53,8 @@ pub enum ChatError {
         #[source]
         source: serde_json::Error,
     },
+    #[error(transparent)]
+    BlobStore(#[from] crate::blobs::BlobError),
 }
 
 /// A channel that can be exported, with its place in the folder layout.
@@ -427,7 +429,14 @@ impl<'e> Chat<'e> {
                 match parse_object(&file.json, "file info") {
                     Ok(json) => {
                         let size = json.get("size").and_then(Value::as_i64).unwrap_or(0);
-                        let stored = file.blob.as_ref().is_some_and(|b| blobs.contains(b));
+                        let stored = match file.blob.as_ref().map(|b| blobs.contains(b)) {
+                            Some(Ok(stored)) => stored,
+                            None => false,
+                            Some(Err(e)) => {
+                                bad = Some(e.into());
+                                false
+                            }
+                        };
                         let layout_path = entry.paths.file_bytes(&file.id, &file.name);
                         files.insert(
                             file.id,

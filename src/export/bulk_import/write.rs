@@ -582,9 +582,9 @@ fn plan(
         }
         let image = match (row.and_then(|u| u.image.as_ref()), options.profile_images) {
             (Some((blob, content_type)), ProfileImages::Include) if !existing => {
-                match blobs.stored_size(blob) {
-                    Ok(len) => Some((blob.clone(), image_ext(content_type).to_owned(), len)),
-                    Err(_) => {
+                match blobs.stored_size(blob)? {
+                    Some(len) => Some((blob.clone(), image_ext(content_type).to_owned(), len)),
+                    None => {
                         omitted(
                             report,
                             format!("profile picture of {original}"),
@@ -970,9 +970,9 @@ impl Writer<'_> {
             );
             return Ok(());
         };
-        let size = match self.blobs.stored_size(blob) {
-            Ok(len) => len,
-            Err(_) => {
+        let size = match self.blobs.stored_size(blob).map_err(io::Error::other)? {
+            Some(len) => len,
+            None => {
                 omitted(
                     &mut self.report,
                     subject,
@@ -1174,9 +1174,9 @@ impl Writer<'_> {
         };
         match root {
             Some(root) if live(root) => {
-                let mut pieces = self.pieces(root, label, reactions, files);
+                let mut pieces = self.pieces(root, label, reactions, files)?;
                 for reply in replies.iter().filter(|r| live(r)) {
-                    pieces.extend(self.pieces(reply, label, reactions, files));
+                    pieces.extend(self.pieces(reply, label, reactions, files)?);
                 }
                 self.write_thread(out, pieces, label, target)
             }
@@ -1187,7 +1187,7 @@ impl Writer<'_> {
                         format!("reply {} in {label}", reply.id),
                         "its root post is deleted or not archived: written as a post of its own",
                     );
-                    let pieces = self.pieces(reply, label, reactions, files);
+                    let pieces = self.pieces(reply, label, reactions, files)?;
                     self.write_thread(out, pieces, label, target)?;
                 }
                 Ok(())
@@ -1202,7 +1202,7 @@ impl Writer<'_> {
         label: &str,
         reactions: &HashMap<String, Vec<ReactionRow>>,
         files: &mut HashMap<String, Vec<PostFileRow>>,
-    ) -> Vec<Piece> {
+    ) -> io::Result<Vec<Piece>> {
         let subject = format!("post {} in {label}", row.id);
         let extras: PostExtras = serde_json::from_str(&row.json).unwrap_or_default();
         let user = self
@@ -1261,11 +1261,18 @@ impl Writer<'_> {
         let mut paths = Vec::new();
         for f in files.remove(&row.id).unwrap_or_default() {
             let what = format!("attachment {:?} of {subject}", f.name);
-            let Some(blob) = f.blob.filter(|b| self.blobs.contains(b)) else {
+            let stored = match f.blob {
+                Some(blob) => self
+                    .blobs
+                    .stored_size(&blob)
+                    .map_err(io::Error::other)?
+                    .map(|size| (blob, size)),
+                None => None,
+            };
+            let Some((blob, size)) = stored else {
                 omitted(&mut self.report, what, "its bytes are not in the archive");
                 continue;
             };
-            let size = self.blobs.stored_size(&blob).unwrap_or(0);
             let name = rules::plan_file_name(&f.name);
             if name != f.name {
                 changed(
@@ -1330,7 +1337,7 @@ impl Writer<'_> {
                 files: chunks.next().map(<[String]>::to_vec).unwrap_or_default(),
             });
         }
-        pieces
+        Ok(pieces)
     }
 
     fn write_thread(

@@ -1376,16 +1376,12 @@ impl<'a> Builder<'a> {
         what: &str,
     ) -> Result<bool, SiteError> {
         let dest = self.site.join(rel);
-        let size = match self.blobs.stored_size(blob) {
-            Ok(size) => size,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                self.missing
-                    .borrow_mut()
-                    .push(format!("{what}: blob {blob} missing from the store"));
-                return Ok(false);
-            }
-            // A bucket that keeps failing: stop rather than leave the file out.
-            Err(source) => return Err(SiteError::Write { path: dest, source }),
+        // A bucket that keeps failing stops the build rather than leave the file out.
+        let Some(size) = self.blobs.stored_size(blob)? else {
+            self.missing
+                .borrow_mut()
+                .push(format!("{what}: blob {blob} missing from the store"));
+            return Ok(false);
         };
         if std::fs::metadata(&dest).is_ok_and(|m| m.len() == size) {
             self.kept.set(self.kept.get() + 1);
