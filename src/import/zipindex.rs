@@ -14,15 +14,13 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
-const LOCAL_SIG: u32 = 0x0403_4b50;
-const CENTRAL_SIG: u32 = 0x0201_4b50;
-const EOCD_SIG: u32 = 0x0605_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+use crate::export::zipstream::{
+    CENTRAL_SIG, EOCD_SIG, LOCAL_SIG, MAX_U32, ZIP64_EOCD_SIG, ZIP64_LOCATOR_SIG,
+};
+
 const EOCD_LEN: usize = 22;
 const CENTRAL_LEN: usize = 46;
 const LOCAL_LEN: usize = 30;
-const MAX_U32: u64 = 0xFFFF_FFFF;
 
 /// An entry as the central directory lists it.
 pub struct Listed {
