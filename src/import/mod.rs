@@ -10,9 +10,10 @@
 //!   path, and the rest of the backup is still imported;
 //! - the order of entries inside a backup does not matter: objects are imported in
 //!   dependency order (users, teams, channels, members, posts, files, emojis);
-//! - threads only read and store bytes (posts are read and parsed a page ahead on one,
-//!   attachments go to the blob store on several); every catalog write stays on the calling
-//!   thread in entry order, so the archive and the report do not depend on their timing.
+//! - threads only read and store bytes (posts are read and parsed ahead on `READERS`
+//!   threads, attachments go to the blob store on `BLOB_THREADS`); every catalog write stays
+//!   on the calling thread in entry order, so the archive and the report do not depend on
+//!   their timing.
 //!
 //! Speed (README Performance, `benches/import_speed.sh`): new posts enter the catalog one
 //! statement per page (see `catalog::import`), and zips are read through `zipindex`, which
@@ -37,8 +38,8 @@ pub use source::{Backup, SourceError};
 /// Posts per transaction: large enough to amortise the commit (and the FTS5 segment each
 /// page's index becomes), small enough for memory (~10 MB of parsed posts).
 const POSTS_PER_PAGE: usize = 5000;
-/// Posts are handed from the reading thread in batches (one wake-up each), this many
-/// batches ahead of the catalog writes.
+/// Posts go from a reader thread to the writer in batches (one wake-up each); each reader
+/// runs at most `READ_AHEAD` batches ahead.
 const READ_BATCH: usize = 128;
 const READ_AHEAD: usize = 4;
 /// Threads reading posts (see `Run::posts`).
@@ -551,7 +552,10 @@ impl Run<'_> {
     /// Blobs are stored by several threads at once: each is flushed to disk (file and
     /// directory) before its row names it, a flush waits milliseconds whatever the size, and
     /// concurrent flushes share the file system's journal commits; one at a time, 1,000
-    /// attachments waited 4 s. Rows are written in entry order, on this thread.
+    /// attachments waited 4 s. Rows are written in entry order, on this thread, once the
+    /// backup's bytes are stored (an import stopped before leaves blobs no row names yet;
+    /// the next one finds them stored and names them). Of two copies of one file's bytes
+    /// in a backup only the first (by path) is read.
     fn files_bytes(&mut self, indices: Vec<usize>) -> Result<(), ImportError> {
         let mut work = Vec::new();
         let mut seen = HashSet::new();
