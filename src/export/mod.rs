@@ -24,7 +24,7 @@ pub mod markdown;
 pub mod pyjson;
 pub mod sink;
 mod walk;
-mod zipstream;
+pub(crate) mod zipstream;
 
 pub use chat::Flavor;
 pub use chatexport::{

@@ -16,11 +16,11 @@ use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const LOCAL_SIG: u32 = 0x0403_4b50;
-const CENTRAL_SIG: u32 = 0x0201_4b50;
-const EOCD_SIG: u32 = 0x0605_4b50;
-const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+pub(crate) const LOCAL_SIG: u32 = 0x0403_4b50;
+pub(crate) const CENTRAL_SIG: u32 = 0x0201_4b50;
+pub(crate) const EOCD_SIG: u32 = 0x0605_4b50;
+pub(crate) const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
+pub(crate) const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
 /// Bit 11: names are UTF-8.
 const FLAG_UTF8: u16 = 0x0800;
 /// DOS date for 1980-01-01 (day 1, month 1, year 0); time 00:00:00 is 0.
@@ -28,7 +28,7 @@ const DOS_DATE: u16 = (1 << 5) | 1;
 /// "Made by" Unix (3) with spec version 4.5, so readers apply our permission bits.
 const MADE_BY: u16 = (3 << 8) | 45;
 const MAX_U16: u64 = 0xFFFF;
-const MAX_U32: u64 = 0xFFFF_FFFF;
+pub(crate) const MAX_U32: u64 = 0xFFFF_FFFF;
 /// Bytes buffered before a write; a local header still in the buffer is patched in place.
 const BUFFER: usize = 64 * 1024;
 

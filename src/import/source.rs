@@ -4,8 +4,10 @@
 //! backup is refused before anything is written.
 
 use std::fs::File;
-use std::io::{self, BufReader, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+
+use super::zipindex::ZipIndex;
 
 /// The layout's top-level folders (README "Export layout").
 pub const TOP_DIRS: &[&str] = &["teams", "direct", "groups", "users", "emojis"];
@@ -27,7 +29,7 @@ pub enum SourceError {
     Zip {
         path: PathBuf,
         #[source]
-        source: zip::result::ZipError,
+        source: io::Error,
     },
     #[error(
         "zip {} stores {entry} compressed ({method}); matterbak reads zips as the Python matterbak writes them (stored): unzip it and import the directory",
@@ -42,7 +44,7 @@ pub enum SourceError {
 
 enum Kind {
     Dir(PathBuf),
-    Zip(Box<zip::ZipArchive<BufReader<File>>>),
+    Zip(ZipIndex),
 }
 
 /// An opened backup. Entries are files only (directories are implied by their paths).
@@ -67,33 +69,26 @@ impl Backup {
             (Kind::Dir(path.to_owned()), entries)
         } else {
             let file = File::open(path).map_err(io_err)?;
-            let archive =
-                zip::ZipArchive::new(BufReader::new(file)).map_err(|source| SourceError::Zip {
-                    path: path.to_owned(),
-                    source,
-                })?;
-            let mut entries = Vec::with_capacity(archive.len());
-            let mut archive = Box::new(archive);
-            for index in 0..archive.len() {
-                let entry = archive
-                    .by_index_raw(index)
-                    .map_err(|source| SourceError::Zip {
-                        path: path.to_owned(),
-                        source,
-                    })?;
-                if entry.is_dir() {
-                    continue;
+            let zip_err = |source| SourceError::Zip {
+                path: path.to_owned(),
+                source,
+            };
+            let (index, listed) = ZipIndex::open(file).map_err(zip_err)?;
+            let mut entries = Vec::with_capacity(listed.len());
+            for (n, entry) in listed.into_iter().enumerate() {
+                if entry.name.ends_with('/') {
+                    continue; // a directory
                 }
-                if entry.compression() != zip::CompressionMethod::Stored {
+                if entry.method != 0 {
                     return Err(SourceError::Compressed {
                         path: path.to_owned(),
-                        entry: entry.name().to_owned(),
-                        method: entry.compression().to_string(),
+                        entry: entry.name,
+                        method: method_name(entry.method),
                     });
                 }
-                entries.push((entry.name().to_owned(), index));
+                entries.push((entry.name, n));
             }
-            (Kind::Zip(archive), entries)
+            (Kind::Zip(index), entries)
         };
         entries.sort_unstable();
         check_layout(path, &entries)?;
@@ -109,22 +104,18 @@ impl Backup {
     }
 
     /// Reads a whole (JSON) file.
-    pub fn read(&mut self, entry: usize) -> io::Result<Vec<u8>> {
+    pub fn read(&self, entry: usize) -> io::Result<Vec<u8>> {
         let mut bytes = Vec::new();
         self.copy_to(entry, &mut bytes)?;
         Ok(bytes)
     }
 
     /// Streams a file's bytes into `out`; returns how many.
-    pub fn copy_to(&mut self, entry: usize, out: &mut dyn Write) -> io::Result<u64> {
+    pub fn copy_to(&self, entry: usize, out: &mut dyn Write) -> io::Result<u64> {
         let (rel, index) = &self.entries[entry];
-        match &mut self.kind {
+        match &self.kind {
             Kind::Dir(root) => io::copy(&mut File::open(root.join(rel))?, out),
-            Kind::Zip(archive) => {
-                // Read to the end, where the zip reader checks the entry's CRC.
-                let mut file = archive.by_index(*index).map_err(io::Error::other)?;
-                io::copy(&mut file, out)
-            }
+            Kind::Zip(zip) => zip.copy_to(*index, out),
         }
     }
 
@@ -164,6 +155,20 @@ fn list_dir(dir: &Path, prefix: &str, out: &mut Vec<(String, usize)>) -> io::Res
     Ok(())
 }
 
+/// The name APPNOTE gives a compression method, for the refusal message.
+fn method_name(method: u16) -> String {
+    match method {
+        8 => "deflated".into(),
+        9 => "deflate64".into(),
+        12 => "bzip2".into(),
+        14 => "LZMA".into(),
+        93 => "zstd".into(),
+        95 => "xz".into(),
+        99 => "AES-encrypted".into(),
+        other => format!("method {other}"),
+    }
+}
+
 fn check_layout(path: &Path, entries: &[(String, usize)]) -> Result<(), SourceError> {
     let not_a_backup = |reason: String| SourceError::NotABackup {
         path: path.to_owned(),
@@ -186,4 +191,35 @@ fn check_layout(path: &Path, entries: &[(String, usize)]) -> Result<(), SourceEr
         return Err(not_a_backup("it holds no files".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zip_with_a_compressed_entry_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        let mut zip = zip::ZipWriter::new(File::create(&path).unwrap());
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("users/u1.json", stored).unwrap();
+        zip.write_all(b"{}").unwrap();
+        zip.finish().unwrap();
+        assert_eq!(Backup::open(&path).unwrap().len(), 1);
+        // Marked deflated in its central record (offset 10 of the record).
+        let mut bytes = std::fs::read(&path).unwrap();
+        let central = bytes
+            .windows(4)
+            .position(|w| w == 0x0201_4b50u32.to_le_bytes())
+            .unwrap();
+        bytes[central + 10] = 8;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Backup::open(&path).err().unwrap().to_string();
+        assert!(
+            err.contains("stores users/u1.json compressed (deflated)"),
+            "{err}"
+        );
+    }
 }
