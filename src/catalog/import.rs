@@ -10,11 +10,11 @@
 //! - a blob is committed by the caller before the row that names it, and an image or file
 //!   that already has bytes keeps them.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::new_posts::{self, NewPosts, Stage};
 use super::posts::load_stored;
 use super::{Catalog, Context, Result};
 use crate::blobs::StoredBlob;
@@ -268,15 +268,18 @@ impl Catalog {
             .optional()
             .ctx(&path, "read sync cursor")?
             .flatten();
-        tx.execute_batch(NEW_POSTS_TABLE)
-            .ctx(&path, "create temporary table")?;
         let mut outcome = ImportOutcome::default();
-        let mut new_posts = NewPosts::default();
+        let mut new_posts = NewPosts::begin(&tx, &path)?;
+        // Files and reactions of the new posts: the catalog lacks all of them.
+        let content = |stage, post: &Raw<object::Post>| match stage {
+            Stage::Files => store_files(&tx, &path, post),
+            Stage::Reactions => store_reactions(&tx, &path, post, None),
+        };
         for imported in posts {
-            if new_posts.ids.contains(imported.post.value.id.as_str()) {
+            if new_posts.contains(&imported.post.value.id) {
                 // The same post twice in a page (a damaged or hand-made backup): the second
                 // copy merges into the first, which must be a row for that.
-                new_posts.insert(&tx, &path)?;
+                new_posts.flush(&tx, &path, content)?;
             }
             import_post(
                 &tx,
@@ -287,7 +290,7 @@ impl Catalog {
                 &mut outcome,
             )?;
         }
-        new_posts.insert(&tx, &path)?;
+        new_posts.flush(&tx, &path, content)?;
         tx.commit().ctx(&path, "commit imported posts")?;
         Ok(outcome)
     }
@@ -370,58 +373,6 @@ impl Catalog {
     }
 }
 
-/// New posts of a page wait in this connection-private table and enter `posts` in one
-/// statement per page. Each statement writing to `posts` fires `posts_search_insert`, which
-/// writes to the FTS5 table, so SQLite opens a statement savepoint around it; FTS5 flushes its
-/// pending index to a new segment at every savepoint and the savepoint journals every page it
-/// touches. One row per statement made that half of an import's CPU (a profile of 200,000
-/// posts); one statement per page pays it once per page. The index comes out the
-/// same: the trigger still indexes every row.
-const NEW_POSTS_TABLE: &str = "CREATE TEMP TABLE IF NOT EXISTS import_new_posts (
-    id TEXT, channel_id TEXT, root_id TEXT, user_id TEXT, create_at INTEGER, update_at INTEGER,
-    edit_at INTEGER, delete_at INTEGER, type TEXT, message TEXT, seen_live INTEGER, json TEXT,
-    imported_from TEXT
-)";
-
-/// Posts of the current page queued in `temp.import_new_posts`, not yet in `posts`.
-#[derive(Default)]
-struct NewPosts<'a> {
-    ids: HashSet<&'a str>,
-    /// Posts whose file infos and reactions are stored with their rows (reactions reference
-    /// their post, so they follow it).
-    with_content: Vec<&'a Raw<object::Post>>,
-}
-
-impl NewPosts<'_> {
-    /// Moves the queued posts into `posts` (in queue order, so rowids follow the backup's
-    /// order as one insert per post gave them) with their files and reactions. File infos
-    /// go first: their trigger's savepoint then finds no pending index to flush, and
-    /// `posts_search_insert` indexes each post with its file names in one go.
-    fn insert(&mut self, tx: &Connection, path: &Path) -> Result<()> {
-        if self.ids.is_empty() {
-            return Ok(());
-        }
-        for post in &self.with_content {
-            store_files(tx, path, post)?;
-        }
-        tx.prepare_cached(
-            "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json, imported_from)
-             SELECT id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json, imported_from
-             FROM temp.import_new_posts ORDER BY rowid",
-        )
-        .and_then(|mut st| st.execute([]))
-        .ctx(path, "import posts")?;
-        tx.prepare_cached("DELETE FROM temp.import_new_posts")
-            .and_then(|mut st| st.execute([]))
-            .ctx(path, "import posts")?;
-        for post in self.with_content.drain(..) {
-            store_reactions(tx, path, post, None)?;
-        }
-        self.ids.clear();
-        Ok(())
-    }
-}
-
 fn import_post<'a>(
     tx: &Connection,
     path: &Path,
@@ -452,20 +403,13 @@ fn import_post<'a>(
                 Some(w) if p.delete_at == 0 && p.create_at <= w => w,
                 _ => p.delete_at,
             };
-            tx.prepare_cached(
-                "INSERT INTO temp.import_new_posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json, imported_from)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-            )
-            .and_then(|mut st| {
-                st.execute(params![
-                    p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, delete_at, p.kind, p.message, has_content, post.json(), imported.source
-                ])
-            })
-            .ctx(path, "import post")?;
-            new_posts.ids.insert(&p.id);
-            if has_content {
-                new_posts.with_content.push(post);
-            }
+            let row = new_posts::Row {
+                delete_at,
+                seen_live: has_content,
+                imported_from: Some(imported.source),
+                has_content,
+            };
+            new_posts.queue(tx, path, post, row)?;
             outcome.posts_added += 1;
             return Ok(()); // its files and reactions follow the row (see NewPosts)
         }

@@ -8,6 +8,7 @@
 
 mod check;
 mod import;
+mod new_posts;
 mod posts;
 mod query;
 mod read;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::new_posts::{self, NewPosts, Stage};
 use super::{Catalog, Context, PendingFile, Result};
 use crate::model::object::{self, Raw};
 
@@ -106,9 +107,15 @@ impl Catalog {
         // Live and deleted posts first, so history rows find the post they belong to.
         let (history, current): (Vec<_>, Vec<_>) =
             posts.iter().partition(|p| !p.value.original_id.is_empty());
+        let mut new_posts = NewPosts::begin(&tx, &path)?;
         for post in current {
-            upsert_post(&tx, &path, post, &mut outcome)?;
+            if new_posts.contains(&post.value.id) {
+                // The same post twice in a page: the second copy merges into the first.
+                flush_new_posts(&tx, &path, &mut new_posts, &mut outcome)?;
+            }
+            upsert_post(&tx, &path, post, &mut new_posts, &mut outcome)?;
         }
+        flush_new_posts(&tx, &path, &mut new_posts, &mut outcome)?;
         for row in history {
             record_history_row(&tx, &path, &row.value)?;
         }
@@ -227,10 +234,24 @@ pub(super) fn load_stored(tx: &Connection, path: &Path, post_id: &str) -> Result
     .ctx(path, "read post")
 }
 
-fn upsert_post(
+/// Enters the queued new posts with their file infos and reactions.
+fn flush_new_posts(
     tx: &Connection,
     path: &Path,
-    post: &Raw<object::Post>,
+    new_posts: &mut NewPosts<'_>,
+    outcome: &mut PageOutcome,
+) -> Result<()> {
+    new_posts.flush(tx, path, |stage, post| match stage {
+        Stage::Files => store_files(tx, path, post, outcome),
+        Stage::Reactions => store_reactions(tx, path, post, outcome),
+    })
+}
+
+fn upsert_post<'a>(
+    tx: &Connection,
+    path: &Path,
+    post: &'a Raw<object::Post>,
+    new_posts: &mut NewPosts<'a>,
     outcome: &mut PageOutcome,
 ) -> Result<()> {
     let p = &post.value;
@@ -259,7 +280,17 @@ fn upsert_post(
     }
 
     match stored {
-        None => insert_post(tx, path, post)?,
+        None => {
+            let row = new_posts::Row {
+                delete_at: p.delete_at,
+                seen_live: true,
+                imported_from: None,
+                has_content: true,
+            };
+            new_posts.queue(tx, path, post, row)?;
+            outcome.posts_written += 1;
+            return Ok(()); // its files and reactions follow with the row (see NewPosts)
+        }
         Some(s) if p.update_at > s.update_at || !s.seen_live => {
             if s.seen_live && p.edit_at != s.edit_at {
                 // Our copy of the replaced version; merges with the server's history row.
@@ -285,22 +316,18 @@ fn upsert_post(
     store_files_and_reactions(tx, path, post, outcome)
 }
 
-fn insert_post(tx: &Connection, path: &Path, post: &Raw<object::Post>) -> Result<()> {
-    let p = &post.value;
-    tx.prepare_cached(
-        "INSERT INTO posts (id, channel_id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, seen_live, json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            p.id, p.channel_id, p.root_id, p.user_id, p.create_at, p.update_at, p.edit_at, p.delete_at, p.kind, p.message, post.json()
-        ])
-    })
-    .ctx(path, "insert post")?;
-    Ok(())
+fn store_files_and_reactions(
+    tx: &Connection,
+    path: &Path,
+    post: &Raw<object::Post>,
+    outcome: &mut PageOutcome,
+) -> Result<()> {
+    store_files(tx, path, post, outcome)?;
+    store_reactions(tx, path, post, outcome)
 }
 
-fn store_files_and_reactions(
+/// The post's file infos; files whose bytes are not archived go to `outcome`.
+fn store_files(
     tx: &Connection,
     path: &Path,
     post: &Raw<object::Post>,
@@ -322,7 +349,18 @@ fn store_files_and_reactions(
             .filter(|id| !described.contains(*id))
             .cloned(),
     );
+    Ok(())
+}
 
+/// The post's reactions as the server lists them now; one it no longer lists is marked
+/// removed (at the post's `update_at`).
+fn store_reactions(
+    tx: &Connection,
+    path: &Path,
+    post: &Raw<object::Post>,
+    outcome: &mut PageOutcome,
+) -> Result<()> {
+    let p = &post.value;
     let mut current = HashSet::new();
     for raw in &p.metadata.reactions {
         let Ok(reaction) = Raw::<object::Reaction>::parse(raw.clone()) else {
@@ -402,4 +440,92 @@ fn record_history_row(tx: &Connection, path: &Path, row: &object::Post) -> Resul
     .and_then(|mut st| st.execute(params![row.original_id, row.update_at, row.id]))
     .ctx(path, "store post history")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{Access, testing::query_strings};
+    use serde_json::value::RawValue;
+
+    fn raw<T: serde::de::DeserializeOwned>(json: &str) -> Raw<T> {
+        Raw::parse(RawValue::from_string(json.to_owned()).unwrap()).unwrap()
+    }
+
+    /// A page of new posts enters `posts` at once (see `new_posts`): the rows, their file
+    /// infos, reactions and search index must be what one write per post gave.
+    #[test]
+    fn a_page_of_new_posts_is_stored_and_indexed_with_its_files_and_reactions() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = Catalog::open(dir.path(), Access::ReadWrite).unwrap();
+        let channel = raw(r#"{"id":"c1","type":"O","name":"c","update_at":1}"#);
+        catalog.upsert_channel(&channel, true, None).unwrap();
+        let page = [
+            raw::<object::Post>(
+                r#"{"id":"p1","channel_id":"c1","user_id":"u1","create_at":1,"update_at":1,"message":"first text"}"#,
+            ),
+            raw(
+                r#"{"id":"p2","channel_id":"c1","user_id":"u2","create_at":2,"update_at":2,"message":"report attached","file_ids":["f1","f2","f3"],
+                    "metadata":{"files":[{"id":"f1","post_id":"p2","channel_id":"c1","name":"q3 report.pdf","size":3},
+                                         {"id":"f2","post_id":"p2","channel_id":"c1","name":"notes.txt","size":1}],
+                                "reactions":[{"user_id":"u3","post_id":"p2","emoji_name":"tada","create_at":3}]}}"#,
+            ),
+            // p1 again, edited: it merges into the first copy's row, which becomes a version.
+            raw(
+                r#"{"id":"p1","channel_id":"c1","user_id":"u1","create_at":1,"update_at":9,"edit_at":9,"message":"edited text"}"#,
+            ),
+            // A history row of p1 (the server's copy of the replaced text).
+            raw(
+                r#"{"id":"h1","original_id":"p1","channel_id":"c1","user_id":"u1","create_at":1,"update_at":9,"delete_at":9,"message":"first text"}"#,
+            ),
+        ];
+        let outcome = catalog
+            .apply_posts_page("c1", &page, &ChannelCursor::default(), "ok", 10)
+            .unwrap();
+        assert_eq!(outcome.posts_written, 3);
+        assert_eq!(outcome.files_without_info, ["f3"]);
+        let mut fetch: Vec<_> = outcome.files_to_fetch.iter().map(|f| &f.id).collect();
+        fetch.sort();
+        assert_eq!(fetch, ["f1", "f2"]);
+        let mut users: Vec<_> = outcome.user_ids.into_iter().collect();
+        users.sort();
+        assert_eq!(users, ["u1", "u2", "u3"]);
+        assert_eq!(
+            query_strings(
+                &catalog,
+                "SELECT id, message, seen_live, imported_from FROM posts ORDER BY rowid"
+            ),
+            ["p1|edited text|1|NULL", "p2|report attached|1|NULL"]
+        );
+        assert_eq!(
+            query_strings(
+                &catalog,
+                "SELECT post_id, replaced_at, message, history_id FROM post_versions"
+            ),
+            ["p1|9|first text|h1"]
+        );
+        assert_eq!(
+            query_strings(
+                &catalog,
+                "SELECT post_id, emoji_name, removed_at FROM reactions"
+            ),
+            ["p2|tada|NULL"]
+        );
+        // The index holds what the schema's own definition gives (0002_query.sql).
+        let index = "SELECT rowid, message, file_names FROM post_search ORDER BY rowid";
+        let rebuilt = "SELECT p.rowid, p.message,
+                coalesce((SELECT group_concat(f.name, ' ') FROM files f WHERE f.post_id = p.id), '')
+            FROM posts p ORDER BY p.rowid";
+        assert_eq!(
+            query_strings(&catalog, index),
+            query_strings(&catalog, rebuilt)
+        );
+        assert_eq!(
+            query_strings(
+                &catalog,
+                "SELECT p.id FROM post_search s JOIN posts p ON p.rowid = s.rowid WHERE post_search MATCH 'report AND notes'"
+            ),
+            ["p2"]
+        );
+    }
 }
