@@ -746,6 +746,19 @@ pub mod testing {
     use super::Catalog;
     use rusqlite::types::ValueRef;
 
+    /// The search index holds what the schema's own definition gives (0002_query.sql): each
+    /// post's message and its files' names, under the post's rowid.
+    pub fn assert_search_index_is_as_defined(catalog: &Catalog) {
+        let index = "SELECT rowid, message, file_names FROM post_search ORDER BY rowid";
+        let defined = "SELECT p.rowid, p.message,
+                coalesce((SELECT group_concat(f.name, ' ') FROM files f WHERE f.post_id = p.id), '')
+            FROM posts p ORDER BY p.rowid";
+        assert_eq!(
+            query_strings(catalog, index),
+            query_strings(catalog, defined)
+        );
+    }
+
     pub fn query_strings(catalog: &Catalog, sql: &str) -> Vec<String> {
         let mut stmt = catalog
             .conn

@@ -445,7 +445,8 @@ fn record_history_row(tx: &Connection, path: &Path, row: &object::Post) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{Access, testing::query_strings};
+    use crate::catalog::Access;
+    use crate::catalog::testing::{assert_search_index_is_as_defined, query_strings};
     use serde_json::value::RawValue;
 
     fn raw<T: serde::de::DeserializeOwned>(json: &str) -> Raw<T> {
@@ -511,15 +512,7 @@ mod tests {
             ),
             ["p2|tada|NULL"]
         );
-        // The index holds what the schema's own definition gives (0002_query.sql).
-        let index = "SELECT rowid, message, file_names FROM post_search ORDER BY rowid";
-        let rebuilt = "SELECT p.rowid, p.message,
-                coalesce((SELECT group_concat(f.name, ' ') FROM files f WHERE f.post_id = p.id), '')
-            FROM posts p ORDER BY p.rowid";
-        assert_eq!(
-            query_strings(&catalog, index),
-            query_strings(&catalog, rebuilt)
-        );
+        assert_search_index_is_as_defined(&catalog);
         assert_eq!(
             query_strings(
                 &catalog,
