@@ -275,6 +275,11 @@ impl Remote {
             return Ok(());
         }
         let key = self.key(id);
+        self.upload_file(key, path, size)
+    }
+
+    /// Uploads the file at `path` (`size` bytes) as `key`; returns once the object is durable.
+    fn upload_file(&self, key: Key, path: &FsPath, size: u64) -> Result<(), BlobError> {
         let url = self.url(&key);
         let store = self.store.clone();
         let path = path.to_owned();
@@ -423,12 +428,7 @@ impl Remote {
             })?
             .len();
         let key = self.catalog_key(name);
-        let url = self.url(&key);
-        let store = self.store.clone();
-        let path = path.to_owned();
-        let uploads = self.uploads.clone();
-        self.run(async move { upload(store, &uploads, key, path, size).await })
-            .map_err(|failure| failure.into_error("read", "upload", &url))
+        self.upload_file(key, path, size)
     }
 
     /// Names of the catalog snapshots, oldest first (names are UTC times, so they sort).
