@@ -73,18 +73,7 @@ impl Catalog {
                 last_picture_update = excluded.last_picture_update, json = excluded.json
              WHERE excluded.update_at > users.update_at",
             users,
-            |stmt, user| {
-                let u = &user.value;
-                stmt.execute(params![
-                    u.id,
-                    u.username,
-                    u.update_at,
-                    u.delete_at,
-                    u.is_bot,
-                    u.last_picture_update,
-                    user.json()
-                ])
-            },
+            super::execute_user,
         )
     }
 

@@ -365,17 +365,7 @@ impl Catalog {
                 )
                 .ctx(&self.path, "store users")?;
             for user in users {
-                let u = &user.value;
-                stmt.execute(params![
-                    u.id,
-                    u.username,
-                    u.update_at,
-                    u.delete_at,
-                    u.is_bot,
-                    u.last_picture_update,
-                    user.json()
-                ])
-                .ctx(&self.path, "store user")?;
+                execute_user(&mut stmt, user).ctx(&self.path, "store user")?;
             }
         }
         tx.commit().ctx(&self.path, "commit users")
@@ -738,6 +728,24 @@ fn replace_members<'a>(
     tx.execute(sql.synced, params![owner_id, now])
         .ctx(path, "record member refresh")?;
     Ok(())
+}
+
+/// Runs a users upsert (sync's or import's: they differ only in the merge rule) for one
+/// user, whose columns are bound as `?1`..`?7` in the order of the `users` table.
+fn execute_user(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    user: &Raw<object::User>,
+) -> rusqlite::Result<usize> {
+    let u = &user.value;
+    stmt.execute(params![
+        u.id,
+        u.username,
+        u.update_at,
+        u.delete_at,
+        u.is_bot,
+        u.last_picture_update,
+        user.json()
+    ])
 }
 
 /// Ad-hoc read queries for tests and diagnostics: each row rendered as `a|b|c` (NULL as
