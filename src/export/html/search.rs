@@ -258,7 +258,7 @@ impl IndexBuilder {
             for (i, &seq) in ids.iter().enumerate() {
                 let d = &self.docs[seq as usize];
                 let id = (block * BLOCK + i) as u32;
-                let day = super::day_of(d.create_at, tz);
+                let day = super::pages::day_of(d.create_at, tz);
                 if days.last().is_none_or(|(last, _)| *last != day) {
                     days.push((day, id));
                 }
@@ -370,7 +370,7 @@ impl Output {
             self.kept += 1;
             return Ok(());
         }
-        super::write_file(&path, bytes).map_err(|e| (path, e))?;
+        super::paths::write_file(&path, bytes).map_err(|e| (path, e))?;
         self.written += 1;
         Ok(())
     }

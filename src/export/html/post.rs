@@ -1,0 +1,317 @@
+//! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered once
+//! per build from a channel's rows; and the collapsed replies under a root.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::markdown::{self, UP};
+use super::pages::{time_iso, time_text};
+use super::paths::{escape, safe_id, thread_page, url_segment, user_page};
+use super::view::{FileView, PostT, PostView, ReactionView, render};
+use super::{Builder, SiteError};
+use crate::catalog::{SiteFile, SitePost, SiteReaction, SiteVersion};
+
+pub(super) fn human_size(bytes: i64) -> String {
+    let b = bytes.max(0) as f64;
+    match b {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+        _ => format!("{bytes} B"),
+    }
+}
+
+impl Builder<'_> {
+    pub(super) fn author_name(&self, post: &SitePost) -> String {
+        override_username(post)
+            .or_else(|| self.people.get(&post.user_id).map(|p| p.display.clone()))
+            .unwrap_or_else(|| post.user_id.clone())
+    }
+
+    pub(super) fn replies_html(
+        &self,
+        rows: &ChannelRows<'_>,
+        root: usize,
+        replies: &[usize],
+    ) -> Result<String, SiteError> {
+        let posts = rows.posts;
+        let last = posts[*replies.last().expect("non-empty")].create_at;
+        let mut participants: Vec<String> = Vec::new();
+        for &j in replies {
+            let name = self.author_name(&posts[j]);
+            if !participants.contains(&name) {
+                participants.push(name);
+            }
+        }
+        let mut out = format!(
+            "<details class=\"replies\"><summary>{} repl{} · last reply {} · {}</summary>",
+            replies.len(),
+            if replies.len() == 1 { "y" } else { "ies" },
+            escape(&time_text(last, &self.tz)),
+            escape(&participants.join(", "))
+        );
+        for &j in replies {
+            out.push_str(&self.post_html(rows, j)?);
+        }
+        out.push_str(&format!(
+            "<a class=\"thread-link\" href=\"{}\">Open thread</a></details>",
+            thread_page(&posts[root].id)
+        ));
+        Ok(out)
+    }
+
+    /// A post's HTML, rendered once per build (a reply shows in its channel page and its
+    /// thread page alike: both sit at the same depth).
+    pub(super) fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
+        if let Some(html) = rows.rendered.borrow().get(&i) {
+            return Ok(html.clone());
+        }
+        let ChannelRows {
+            posts,
+            files,
+            reactions,
+            versions,
+            team_id,
+            ..
+        } = *rows;
+        let post = &posts[i];
+        let person = self.people.get(&post.user_id);
+        let props: Option<Value> = (post.json.contains("\"attachments\"")
+            || post.json.contains("\"from_"))
+        .then(|| serde_json::from_str::<Value>(&post.json).ok())
+        .flatten()
+        .and_then(|v| v.get("props").cloned());
+        let bot = person.is_some_and(|p| p.is_bot)
+            || props.as_ref().is_some_and(|p| {
+                p.get("from_bot").is_some_and(|v| v == "true" || v == true)
+                    || p.get("from_webhook")
+                        .is_some_and(|v| v == "true" || v == true)
+            });
+        let mut file_views = Vec::new();
+        for f in files.get(&post.id).into_iter().flatten() {
+            file_views.push(self.file_view(f)?);
+        }
+        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+        for r in reactions.get(&post.id).into_iter().flatten() {
+            let who = self
+                .people
+                .get(&r.user_id)
+                .map_or_else(|| r.user_id.clone(), |p| p.display.clone());
+            match grouped.iter_mut().find(|(e, _)| *e == r.emoji_name) {
+                Some((_, list)) => list.push(who),
+                None => grouped.push((r.emoji_name.clone(), vec![who])),
+            }
+        }
+        let view = PostView {
+            anchor: format!("p-{}", safe_id(&post.id)),
+            author: self.author_name(post),
+            author_href: format!("{UP}{}", user_page(&post.user_id)),
+            avatar: person
+                .and_then(|p| p.avatar.as_ref())
+                .map(|a| format!("{UP}{a}")),
+            bot,
+            iso: time_iso(post.create_at),
+            time: time_text(post.create_at, &self.tz),
+            body: markdown::render(&post.message, &self.names, team_id),
+            system: post.kind.starts_with("system_"),
+            deleted: post.delete_at > 0,
+            pinned: is_pinned(post),
+            all_emoji: markdown::all_emoji(&post.message, &self.names),
+            edited: (post.edit_at > 0).then(|| time_text(post.edit_at, &self.tz)),
+            versions: versions
+                .get(&post.id)
+                .into_iter()
+                .flatten()
+                .map(|v| {
+                    (
+                        time_text(v.replaced_at, &self.tz),
+                        markdown::render(&v.message, &self.names, team_id),
+                    )
+                })
+                .collect(),
+            files: file_views,
+            reactions: grouped
+                .into_iter()
+                .map(|(name, who)| ReactionView {
+                    emoji: markdown::emoji(&name, &self.names)
+                        .unwrap_or_else(|| format!(":{}:", escape(&name))),
+                    count: who.len(),
+                    who: who.join(", "),
+                })
+                .collect(),
+            cards: props
+                .as_ref()
+                .and_then(|p| p.get("attachments"))
+                .map(|a| self.cards(a, team_id))
+                .unwrap_or_default(),
+        };
+        let html = render(&PostT { p: &view }, || format!("post {}", post.id))?;
+        rows.rendered.borrow_mut().insert(i, html.clone());
+        Ok(html)
+    }
+
+    /// Bot and webhook `props.attachments` as cards (Slack's message attachments).
+    pub(super) fn cards(&self, attachments: &Value, team_id: &str) -> String {
+        let Some(list) = attachments.as_array() else {
+            return String::new();
+        };
+        let mut out = String::new();
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        for a in list {
+            let color = text(a, "color");
+            let color = if color.starts_with('#')
+                && color.len() <= 7
+                && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                color
+            } else {
+                String::from("#888")
+            };
+            out.push_str(&format!(
+                "<div class=\"card\" style=\"border-left-color:{color}\">"
+            ));
+            let pretext = text(a, "pretext");
+            if !pretext.is_empty() {
+                out.push_str(&markdown::render(&pretext, &self.names, team_id));
+            }
+            let author = text(a, "author_name");
+            if !author.is_empty() {
+                out.push_str(&format!(
+                    "<div class=\"card-author\">{}</div>",
+                    escape(&author)
+                ));
+            }
+            let title = text(a, "title");
+            if !title.is_empty() {
+                let link = text(a, "title_link");
+                let safe = link.starts_with("https://") || link.starts_with("http://");
+                if safe {
+                    out.push_str(&format!(
+                        "<div class=\"card-title\"><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></div>",
+                        escape(&link),
+                        escape(&title)
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "<div class=\"card-title\">{}</div>",
+                        escape(&title)
+                    ));
+                }
+            }
+            let body = text(a, "text");
+            if !body.is_empty() {
+                out.push_str(&markdown::render(&body, &self.names, team_id));
+            }
+            if let Some(fields) = a.get("fields").and_then(Value::as_array) {
+                out.push_str("<div class=\"card-fields\">");
+                for f in fields {
+                    let short = f.get("short").and_then(Value::as_bool).unwrap_or(false);
+                    let value = match f.get("value") {
+                        Some(Value::String(s)) => s.clone(),
+                        Some(Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    };
+                    out.push_str(&format!(
+                        "<div class=\"card-field{}\"><b>{}</b>{}</div>",
+                        if short { " short" } else { "" },
+                        escape(&text(f, "title")),
+                        markdown::render(&value, &self.names, team_id)
+                    ));
+                }
+                out.push_str("</div>");
+            }
+            let image = text(a, "image_url");
+            if !image.is_empty() {
+                out.push_str(&markdown::render(
+                    &format!("![image]({image})"),
+                    &self.names,
+                    team_id,
+                ));
+            }
+            let footer = text(a, "footer");
+            if !footer.is_empty() {
+                out.push_str(&format!(
+                    "<div class=\"card-footer\">{}</div>",
+                    escape(&footer)
+                ));
+            }
+            out.push_str("</div>");
+        }
+        out
+    }
+
+    pub(super) fn file_view(&self, f: &SiteFile) -> Result<FileView, SiteError> {
+        let name = crate::export::layout::safe_name(&f.name, 0).into_owned();
+        let name = if name.is_empty() {
+            "file".to_owned()
+        } else {
+            name
+        };
+        let rel = format!("f/{}/{}", safe_id(&f.id), name);
+        let href = match &f.blob {
+            Some(blob) => {
+                // Files are linked while pages render, so a kept page still has its files.
+                self.link_blob(&rel, blob, &format!("file {} ({})", f.id, f.name))?
+                    .then(|| format!("{UP}f/{}/{}", safe_id(&f.id), url_segment(&name)))
+            }
+            None => None,
+        };
+        let kind = match f.mime_type.split('/').next() {
+            Some("image") if href.is_some() => "image",
+            Some("video") if href.is_some() => "video",
+            Some("audio") if href.is_some() => "audio",
+            _ => "file",
+        };
+        Ok(FileView {
+            href,
+            name: f.name.clone(),
+            size: human_size(f.size),
+            kind,
+        })
+    }
+}
+
+/// A channel's rows as its pages render them.
+pub(super) struct ChannelRows<'r> {
+    pub(super) posts: &'r [SitePost],
+    pub(super) files: &'r HashMap<String, Vec<SiteFile>>,
+    pub(super) reactions: &'r HashMap<String, Vec<SiteReaction>>,
+    pub(super) versions: &'r HashMap<String, Vec<SiteVersion>>,
+    pub(super) team_id: &'r str,
+    pub(super) rendered: RefCell<HashMap<usize, String>>,
+}
+
+pub(super) fn is_pinned(post: &SitePost) -> bool {
+    post.json.contains("\"is_pinned\":true")
+}
+
+pub(super) fn override_username(post: &SitePost) -> Option<String> {
+    if !post.json.contains("override_username") {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&post.json).ok()?;
+    v.get("props")?
+        .get("override_username")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+pub(super) fn snippet(message: &str) -> String {
+    let mut s: String = message.chars().take(120).collect();
+    if s.len() < message.len() {
+        s.push('…');
+    }
+    s
+}
+
+/// Rows keyed by the post they belong to, in their order.
+pub(super) fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>> {
+    let mut map: HashMap<String, Vec<T>> = HashMap::new();
+    for row in rows {
+        map.entry(key(&row)).or_default().push(row);
+    }
+    map
+}
