@@ -27,3 +27,4 @@ pub mod results;
 pub mod snapshot;
 pub mod sync;
 pub mod verify;
+pub mod zip;

@@ -370,3 +370,75 @@ async fn damaged_backups_fail_items_and_foreign_paths_are_refused() {
         }
     }
 }
+
+/// Short and truncated zips (issue 24 §5: `matterbak import empty.zip` panicked on 0-3 bytes
+/// and on 4-21 bytes starting `PK\5\6`): each is a clear error naming the file, exit 2, no
+/// panic, and no archive is created.
+#[test]
+fn short_and_truncated_zips_are_refused_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // A real one-entry zip from another writer (the `zip` crate), to cut.
+    let whole = {
+        use std::io::Write;
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        let mut zip = zip::ZipWriter::new(&mut bytes);
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("users/u1.json", stored).unwrap();
+        zip.write_all(b"{\"id\": \"u1\"}").unwrap();
+        zip.finish().unwrap();
+        bytes.into_inner()
+    };
+    let eocd = |tail: &[u8]| [b"PK\x05\x06".as_slice(), tail].concat();
+    let short = "shorter than a zip's end of central directory record (22 bytes)";
+    // A ZIP64 locator pointing at offset 1000 of a 42-byte file, then an end record.
+    let mut zip64 = b"PK\x06\x07\0\0\0\0".to_vec();
+    zip64.extend_from_slice(&1000u64.to_le_bytes());
+    zip64.extend_from_slice(&1u32.to_le_bytes());
+    zip64.extend_from_slice(&eocd(&[0; 18]));
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty", vec![], short),
+        ("one byte", b"P".to_vec(), short),
+        ("three bytes", b"PK\x05".to_vec(), short),
+        ("a bare end signature", eocd(&[]), short),
+        ("an end record cut by one byte", eocd(&[0; 17]), short),
+        ("21 bytes of something else", vec![b'x'; 21], short),
+        (
+            "an empty zip (a whole end record)",
+            eocd(&[0; 18]),
+            "is not a matterbak backup: it holds no files",
+        ),
+        (
+            "a zip cut inside its end record",
+            whole[..whole.len() - 5].to_vec(),
+            "no end of central directory record: not a zip, or truncated",
+        ),
+        (
+            "a zip's end record alone",
+            whole[whole.len() - 22..].to_vec(),
+            "central directory outside the file: truncated or damaged",
+        ),
+        (
+            "a ZIP64 locator pointing outside the file",
+            zip64,
+            "ZIP64 end record outside the file: truncated",
+        ),
+    ];
+    for (what, bytes, message) in cases {
+        let path = dir.path().join("backup.zip");
+        std::fs::write(&path, &bytes).unwrap();
+        let archive = dir.path().join("archive");
+        let out = import(&archive, &[&path]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{what}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{what}: {}", text(&out));
+        assert!(
+            stderr.contains(&format!("cannot read zip {}", path.display()))
+                || stderr.contains(&format!("{} is not a matterbak backup", path.display())),
+            "{what}: {}",
+            text(&out)
+        );
+        assert!(stderr.contains(message), "{what}: {}", text(&out));
+        assert!(!archive.exists(), "{what}: an archive was created");
+    }
+}

@@ -24,7 +24,6 @@ pub mod markdown;
 pub mod pyjson;
 pub mod sink;
 mod walk;
-pub(crate) mod zipstream;
 
 pub use chat::Flavor;
 pub use chatexport::{

@@ -27,7 +27,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use super::zipstream::ZipStream;
+use crate::zip::ZipStream;
 
 /// Suffix of a [`DirSink`] file while it is being written.
 pub const TMP_SUFFIX: &str = ".tmp-matterbak";
@@ -224,7 +224,7 @@ impl Sink for DirSink {
 
 /// A deterministic zip of the export: stored entries, fixed time and modes, every directory
 /// listed. Written to `<zip>.tmp`, renamed at `finish`; memory stays flat however many
-/// entries (see [`super::zipstream`]).
+/// entries (see [`crate::zip::write`]).
 pub struct ZipSink {
     path: PathBuf,
     tmp: PathBuf,

@@ -16,11 +16,10 @@
 //!   their timing.
 //!
 //! Speed (README Performance, `benches/import_speed.sh`): new posts enter the catalog one
-//! statement per page (see `catalog::import`), and zips are read through `zipindex`, which
+//! statement per page (see `catalog::import`), and zips are read through `crate::zip::read`, which
 //! holds 24 bytes per entry where the `zip` crate held hundreds.
 
 pub mod source;
-mod zipindex;
 
 use std::collections::HashSet;
 use std::io::Write;

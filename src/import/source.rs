@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::zipindex::ZipIndex;
+use crate::zip::ZipIndex;
 
 /// The layout's top-level folders (README "Export layout").
 pub const TOP_DIRS: &[&str] = &["teams", "direct", "groups", "users", "emojis"];

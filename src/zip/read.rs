@@ -3,24 +3,24 @@
 //! several hundred bytes of metadata per entry for the whole read, which for a 200,000-post
 //! backup (202,000 entries) was 130 MB of the import's memory.
 //!
-//! Format (APPNOTE 6.3), read side of `export::zipstream`: the end-of-central-directory record
+//! Format (APPNOTE 6.3), read side of [`super::write`]: the end-of-central-directory record
 //! (or its ZIP64 form) locates the central directory; each central record gives an entry's
 //! name, method, CRC-32, sizes and local header offset (ZIP64 extra field when they overflow
 //! 32 bits). Reading an entry skips its local header and checks the CRC-32 at the end, so a
 //! damaged or truncated entry is an error of that entry alone. Only the caller decides what
 //! to do with compressed entries (`method`); reading one returns its stored bytes.
+//!
+//! May import: [`super::format`] only. Invariant: no input makes it panic; a file that is
+//! not a zip, or is cut short anywhere, is an `InvalidData`/`UnexpectedEof` error.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 
-use crate::export::zipstream::{
-    CENTRAL_SIG, EOCD_SIG, LOCAL_SIG, MAX_U32, ZIP64_EOCD_SIG, ZIP64_LOCATOR_SIG,
+use super::format::{
+    CENTRAL_LEN, CENTRAL_SIG, EOCD_LEN, EOCD_SIG, LOCAL_LEN, LOCAL_SIG, MAX_U32, ZIP64_EOCD_SIG,
+    ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
 };
-
-const EOCD_LEN: usize = 22;
-const CENTRAL_LEN: usize = 46;
-const LOCAL_LEN: usize = 30;
 
 /// An entry as the central directory lists it.
 pub struct Listed {
@@ -58,6 +58,13 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// Where the central directory is and how many records it holds.
 fn find_central_directory(file: &File, len: u64) -> io::Result<(u64, u64, u64)> {
+    // Shorter than an end record: there is none to look for (and the search below reads a
+    // whole record at each candidate position).
+    if len < EOCD_LEN as u64 {
+        return Err(invalid(format!(
+            "{len} bytes, shorter than a zip's end of central directory record ({EOCD_LEN} bytes): not a zip, or truncated"
+        )));
+    }
     let tail_len = len.min((EOCD_LEN + 0xFFFF) as u64) as usize;
     let tail_start = len - tail_len as u64;
     let mut tail = vec![0; tail_len];
@@ -205,7 +212,7 @@ fn zip64_fields(mut extra: &[u8], fields: [&mut u64; 3]) {
     while extra.len() >= 4 {
         let (id, len) = (u16_at(extra, 0), usize::from(u16_at(extra, 2)));
         let body = &extra[4..(4 + len).min(extra.len())];
-        if id == 0x0001 {
+        if id == ZIP64_EXTRA_ID {
             let mut at = 0;
             for field in fields {
                 if *field == MAX_U32 && at + 8 <= body.len() {
@@ -272,6 +279,42 @@ mod tests {
         let err = ZipIndex::open(File::open(&path).unwrap()).err().unwrap();
         assert!(
             err.to_string().contains("no end of central directory"),
+            "{err}"
+        );
+    }
+
+    /// Opens and reads every entry; an error anywhere is fine, a panic is not.
+    fn read_bytes(dir: &std::path::Path, bytes: &[u8]) -> io::Result<Vec<(String, Vec<u8>)>> {
+        let path = dir.join("cut.zip");
+        std::fs::write(&path, bytes)?;
+        read_all(&path)
+    }
+
+    #[test]
+    fn every_cut_and_every_damaged_byte_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &[("users/u1.json", b"{}"), ("b/", b"")]);
+        let whole = std::fs::read(&path).unwrap();
+        for len in 0..whole.len() {
+            let err = read_bytes(dir.path(), &whole[..len]).unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ),
+                "cut at {len}: {err}"
+            );
+        }
+        for at in 0..whole.len() {
+            for value in [0x00, 0xFF] {
+                let mut damaged = whole.clone();
+                damaged[at] = value;
+                let _ = read_bytes(dir.path(), &damaged);
+            }
+        }
+        let err = read_bytes(dir.path(), b"PK\x05\x06").unwrap_err();
+        assert!(
+            err.to_string().starts_with("4 bytes, shorter than"),
             "{err}"
         );
     }

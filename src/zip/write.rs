@@ -10,25 +10,25 @@
 //! when sizes, offsets or the entry count exceed the classic limits. Every field that could
 //! vary between runs is fixed (time 1980-01-01 00:00, Unix permissions), so equal input gives
 //! equal bytes.
+//!
+//! May import: [`super::format`] only.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub(crate) const LOCAL_SIG: u32 = 0x0403_4b50;
-pub(crate) const CENTRAL_SIG: u32 = 0x0201_4b50;
-pub(crate) const EOCD_SIG: u32 = 0x0605_4b50;
-pub(crate) const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
-pub(crate) const ZIP64_LOCATOR_SIG: u32 = 0x0706_4b50;
+use super::format::{
+    CENTRAL_LEN, CENTRAL_SIG, EOCD_SIG, LOCAL_LEN, LOCAL_SIG, MAX_U16, MAX_U32, ZIP64_EOCD_SIG,
+    ZIP64_EXTRA_ID, ZIP64_LOCATOR_SIG,
+};
+
 /// Bit 11: names are UTF-8.
 const FLAG_UTF8: u16 = 0x0800;
 /// DOS date for 1980-01-01 (day 1, month 1, year 0); time 00:00:00 is 0.
 const DOS_DATE: u16 = (1 << 5) | 1;
 /// "Made by" Unix (3) with spec version 4.5, so readers apply our permission bits.
 const MADE_BY: u16 = (3 << 8) | 45;
-const MAX_U16: u64 = 0xFFFF;
-pub(crate) const MAX_U32: u64 = 0xFFFF_FFFF;
 /// Bytes buffered before a write; a local header still in the buffer is patched in place.
 const BUFFER: usize = 64 * 1024;
 
@@ -134,7 +134,7 @@ impl ZipStream {
             ));
         }
         let offset = self.position();
-        let mut header = Vec::with_capacity(30 + name.len() + 20);
+        let mut header = Vec::with_capacity(LOCAL_LEN + name.len() + 20);
         le32(&mut header, LOCAL_SIG);
         le16(&mut header, if large { 45 } else { 20 });
         le16(&mut header, FLAG_UTF8);
@@ -148,7 +148,7 @@ impl ZipStream {
         le16(&mut header, if large { 20 } else { 0 });
         header.extend_from_slice(name.as_bytes());
         if large {
-            le16(&mut header, 0x0001);
+            le16(&mut header, ZIP64_EXTRA_ID);
             le16(&mut header, 16);
             le64(&mut header, 0); // size, patched
             le64(&mut header, 0); // compressed size, patched
@@ -194,7 +194,10 @@ impl ZipStream {
             let mut sizes = Vec::new();
             le64(&mut sizes, open.size);
             le64(&mut sizes, open.size);
-            patches.push((open.offset + 30 + open.name.len() as u64 + 4, sizes));
+            patches.push((
+                open.offset + LOCAL_LEN as u64 + open.name.len() as u64 + 4,
+                sizes,
+            ));
         } else {
             let mut sizes = Vec::new();
             le32(&mut sizes, open.size as u32);
@@ -222,7 +225,7 @@ impl ZipStream {
             le64(&mut extra, open.offset);
         }
         let sizes_in_extra = open.size > MAX_U32 || open.zip64;
-        let mut record = Vec::with_capacity(46 + open.name.len() + extra.len() + 4);
+        let mut record = Vec::with_capacity(CENTRAL_LEN + open.name.len() + extra.len() + 4);
         le32(&mut record, CENTRAL_SIG);
         le16(&mut record, MADE_BY);
         le16(&mut record, if extra.is_empty() { 20 } else { 45 });
@@ -255,7 +258,7 @@ impl ZipStream {
         le32(&mut record, clamp32(open.offset));
         record.extend_from_slice(&open.name);
         if !extra.is_empty() {
-            le16(&mut record, 0x0001);
+            le16(&mut record, ZIP64_EXTRA_ID);
             le16(&mut record, extra.len() as u16);
             record.extend_from_slice(&extra);
         }
