@@ -148,18 +148,23 @@ mod tests {
             std::thread::spawn(move || {
                 let mut spawned = 0u32;
                 while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                    std::process::Command::new("true").status().expect("run true");
+                    std::process::Command::new("true")
+                        .status()
+                        .expect("run true");
                     spawned += 1;
                 }
                 spawned
             })
         };
         for round in 0..500 {
-            let lock = ArchiveLock::acquire(dir.path())
-                .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            let lock =
+                ArchiveLock::acquire(dir.path()).unwrap_or_else(|e| panic!("round {round}: {e}"));
             drop(lock);
         }
         done.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(spawner.join().unwrap() > 0, "children were spawned meanwhile");
+        assert!(
+            spawner.join().unwrap() > 0,
+            "children were spawned meanwhile"
+        );
     }
 }

@@ -1,13 +1,18 @@
 //! The content-addressed blob store: every binary the archive holds (attachments, avatars,
 //! team icons, emoji images) lives once, under its BLAKE3 hash, at `<h[0..2]>/<h[2..4]>/<h>`
 //! below its root: the archive's `blobs/` directory, or a prefix in an S3-compatible bucket
-//! ([`BlobLocation`]). One interface, two backends: only this module knows which is in use.
+//! ([`BlobLocation`]). [`BlobStore`] is the one interface; where the bytes go is a
+//! [`BlobBackend`] (`local`, `s3`, beside each other; parsing a location chooses one), so
+//! nothing outside this module knows where or how bytes are kept.
+//!
+//! May import `model`, nothing else of the crate.
 //!
 //! Invariants: a blob is complete and named by the hash of its bytes; bytes stream in
-//! through a temp file in `tmp/` that is hashed while written, then made durable under their
-//! hash (fsync and rename on disk; a PUT or multipart upload in a bucket, see `remote`), so a
-//! crash leaves at most a stray temp file or an unreferenced object, never a partial blob. The
-//! catalog row that points at a blob is committed only after `BlobWriter::commit` returned.
+//! through a temp file in `tmp/` that is hashed while written, then handed to the backend,
+//! which makes them durable under their hash (fsync and rename on disk; a PUT or multipart
+//! upload in a bucket), so a crash leaves at most a stray temp file or an unreferenced
+//! object, never a partial blob. The catalog row that points at a blob is committed only
+//! after `BlobWriter::commit` returned. Every size is the blob's own size.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -15,93 +20,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::model::BlobId;
+use crate::model::{BlobId, BlobRef, DISK_FULL_HINT};
 
 mod aws_config;
-mod remote;
+mod backend;
+mod local;
+mod location;
+mod s3;
 
 pub use aws_config::AwsConfigError;
-
-pub use remote::redact;
-
-/// Where an archive keeps its blobs. Remembered in the catalog by its text form (Display),
-/// which never holds a secret: credentials come from the environment.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum BlobLocation {
-    /// The archive's own `blobs/` directory.
-    #[default]
-    Local,
-    /// `s3://bucket/prefix`: endpoint, region and credentials from the `AWS_*` variables or
-    /// the AWS files.
-    S3 { bucket: String, prefix: String },
-}
-
-impl std::fmt::Display for BlobLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            BlobLocation::Local => f.write_str("local"),
-            BlobLocation::S3 { bucket, prefix } if prefix.is_empty() => {
-                write!(f, "s3://{bucket}")
-            }
-            BlobLocation::S3 { bucket, prefix } => write!(f, "s3://{bucket}/{prefix}"),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("blob location {value:?}: {reason}")]
-pub struct BadLocation {
-    value: String,
-    reason: &'static str,
-}
-
-impl std::str::FromStr for BlobLocation {
-    type Err = BadLocation;
-
-    fn from_str(value: &str) -> Result<BlobLocation, BadLocation> {
-        let bad = |reason| BadLocation {
-            value: value.to_owned(),
-            reason,
-        };
-        if value == "local" {
-            return Ok(BlobLocation::Local);
-        }
-        let Some(rest) = value.strip_prefix("s3://") else {
-            return Err(bad(
-                "expected `local` or s3://bucket/prefix (an S3-compatible store)",
-            ));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        let prefix = prefix.trim_end_matches('/');
-        let bucket_ok = (3..=63).contains(&bucket.len())
-            && bucket
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        if !bucket_ok {
-            return Err(bad(
-                "the bucket name must be 3 to 63 lowercase letters, digits, '-' or '.'",
-            ));
-        }
-        let prefix_ok = prefix.is_empty()
-            || prefix.split('/').all(|part| {
-                !part.is_empty()
-                    && part != "."
-                    && part != ".."
-                    && part
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-            });
-        if !prefix_ok {
-            return Err(bad(
-                "the prefix must be /-separated names of letters, digits, '-', '_' or '.'",
-            ));
-        }
-        Ok(BlobLocation::S3 {
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
-        })
-    }
-}
+pub use backend::{BlobBackend, Spooled};
+pub use location::{BadLocation, BlobLocation, StoreDirs};
+pub use s3::redact;
 
 /// One object found by [`BlobStore::inventory`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,18 +51,21 @@ pub struct Inventory {
     pub temps: Vec<PathBuf>,
 }
 
-/// The bytes of a stored blob, from either backend.
+/// The bytes of a stored blob, from any backend.
 pub struct BlobReader {
-    inner: ReaderKind,
+    inner: Box<dyn Read + Send>,
     len: u64,
 }
 
-enum ReaderKind {
-    File(File),
-    Remote(remote::RemoteReader),
-}
-
 impl BlobReader {
+    /// `len` is the blob's own size, the number of bytes `inner` yields.
+    pub fn new(inner: impl Read + Send + 'static, len: u64) -> BlobReader {
+        BlobReader {
+            inner: Box::new(inner),
+            len,
+        }
+    }
+
     /// The blob's size in bytes.
     pub fn len(&self) -> u64 {
         self.len
@@ -145,16 +78,9 @@ impl BlobReader {
 
 impl Read for BlobReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.inner {
-            ReaderKind::File(file) => file.read(buf),
-            ReaderKind::Remote(reader) => reader.read(buf),
-        }
+        self.inner.read(buf)
     }
 }
-
-/// Appended to storage errors caused by a full disk (before the OS's cause, which the error
-/// chain prints next).
-pub const DISK_FULL_HINT: &str = " (the disk holding the archive is full: free space, then run `matterbak sync` again; everything committed so far is kept and consistent)";
 
 fn disk_full_hint(error: &io::Error) -> &'static str {
     if error.kind() == io::ErrorKind::StorageFull {
@@ -206,7 +132,10 @@ impl BlobError {
     }
 }
 
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BlobError + 'a {
+pub(crate) fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> BlobError + 'a {
     move |source| BlobError::Io {
         action,
         path: path.to_owned(),
@@ -216,24 +145,15 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    blobs: PathBuf,
+    backend: Arc<dyn BlobBackend>,
     tmp: PathBuf,
     /// Test seam: bytes that may still be written before writes fail as on a full disk.
     space: Option<Arc<AtomicU64>>,
-    /// The bucket, when blobs live in object storage (`tmp/` still spools the bytes).
-    remote: Option<Arc<remote::Remote>>,
-}
-
-/// A blob that is durably on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredBlob {
-    pub id: BlobId,
-    pub size: u64,
 }
 
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Below `tmp/`: records of multipart uploads in flight (see `remote`).
+/// Below `tmp/`: records of multipart uploads in flight (see `s3`).
 const UPLOADS_DIR: &str = "uploads";
 
 /// What [`BlobStore::clean_tmp`] removed.
@@ -246,6 +166,16 @@ pub struct Cleaned {
 }
 
 impl BlobStore {
+    /// The store at `location` (which chooses the backend), using the archive's `dirs`.
+    /// Creates nothing; a bucket is reached first, so a wrong setup fails early.
+    pub fn new(location: &BlobLocation, dirs: &StoreDirs) -> Result<BlobStore, BlobError> {
+        Ok(BlobStore {
+            backend: location.backend(dirs)?,
+            tmp: dirs.tmp.clone(),
+            space: None,
+        })
+    }
+
     /// Opens (creating if needed) the local store inside an archive directory.
     pub fn open(archive: &Path) -> Result<BlobStore, BlobError> {
         BlobStore::open_at(archive, &BlobLocation::Local)
@@ -260,22 +190,16 @@ impl BlobStore {
         Ok(store)
     }
 
-    /// Creates the directories a writer needs (`blobs/` for the local backend, `tmp/`).
+    /// Creates what a writer needs (the backend's own, e.g. `blobs/`, and `tmp/`).
     pub fn create_dirs(&self) -> Result<(), BlobError> {
-        if self.remote.is_none() {
-            fs::create_dir_all(&self.blobs).map_err(io_err("create", &self.blobs))?;
-        }
+        self.backend.create()?;
         fs::create_dir_all(&self.tmp).map_err(io_err("create", &self.tmp))
     }
 
     /// Opens an existing local store without creating anything (readers must not write).
     pub fn open_existing(archive: &Path) -> BlobStore {
-        BlobStore {
-            blobs: archive.join("blobs"),
-            tmp: archive.join("tmp"),
-            space: None,
-            remote: None,
-        }
+        BlobStore::open_existing_at(archive, &BlobLocation::Local)
+            .expect("the local backend opens without I/O")
     }
 
     /// Opens the store at `location` for reading, creating nothing.
@@ -283,12 +207,12 @@ impl BlobStore {
         archive: &Path,
         location: &BlobLocation,
     ) -> Result<BlobStore, BlobError> {
-        let mut store = BlobStore::open_existing(archive);
-        if let BlobLocation::S3 { bucket, prefix } = location {
-            let uploads = store.tmp.join(UPLOADS_DIR);
-            store.remote = Some(Arc::new(remote::Remote::connect(bucket, prefix, uploads)?));
-        }
-        Ok(store)
+        let dirs = StoreDirs {
+            blobs: archive.join("blobs"),
+            tmp: archive.join("tmp"),
+            damaged: archive.join("damaged"),
+        };
+        BlobStore::new(location, &dirs)
     }
 
     /// Opens, for reading, the store where the catalog says the archive's blobs are
@@ -313,17 +237,9 @@ impl BlobStore {
         self
     }
 
-    /// Where the blob's file is in the local layout (meaningful for the local backend only;
-    /// see [`BlobStore::local_path`]).
-    pub fn path(&self, id: &BlobId) -> PathBuf {
-        let hex = id.as_str();
-        self.blobs.join(&hex[0..2]).join(&hex[2..4]).join(hex)
-    }
-
-    /// The blob's file when blobs are on local disk (to hard-link or map it); None for a
-    /// bucket, where [`BlobStore::open_blob`] streams the bytes instead.
-    pub fn local_path(&self, id: &BlobId) -> Option<PathBuf> {
-        self.remote.is_none().then(|| self.path(id))
+    /// Where the blob is or would be (a path, or `s3://bucket/key`), for messages.
+    pub fn name(&self, id: &BlobId) -> PathBuf {
+        self.backend.name(id)
     }
 
     /// Whether the blob is stored (a HEAD request for a bucket). A bucket that cannot answer
@@ -333,42 +249,22 @@ impl BlobStore {
         Ok(self.stored_size(id)?.is_some())
     }
 
-    /// The stored blob's size (a HEAD request for a bucket); `None` when it is absent. As
-    /// with [`BlobStore::contains`], a failure to look is an error, not an absence.
+    /// The stored blob's own size (a HEAD request for a bucket); `None` when it is absent.
+    /// As with [`BlobStore::contains`], a failure to look is an error, not an absence.
     pub fn stored_size(&self, id: &BlobId) -> Result<Option<u64>, BlobError> {
-        match &self.remote {
-            None => {
-                let path = self.path(id);
-                match fs::metadata(&path) {
-                    Ok(meta) => Ok(Some(meta.len())),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-                    Err(e) => Err(io_err("look up", &path)(e)),
-                }
-            }
-            Some(remote) => remote.size(id),
-        }
+        self.backend.size(id)
     }
 
     /// The blob's bytes, streamed (never held whole in memory).
     pub fn open_blob(&self, id: &BlobId) -> Result<BlobReader, BlobError> {
-        match &self.remote {
-            None => {
-                let path = self.path(id);
-                let file = File::open(&path).map_err(io_err("open", &path))?;
-                let len = file.metadata().map_err(io_err("open", &path))?.len();
-                Ok(BlobReader {
-                    inner: ReaderKind::File(file),
-                    len,
-                })
-            }
-            Some(remote) => {
-                let reader = remote.open(id)?;
-                Ok(BlobReader {
-                    len: reader.size,
-                    inner: ReaderKind::Remote(reader),
-                })
-            }
-        }
+        self.backend.open(id)
+    }
+
+    /// Puts a hard link to the blob at the new path `dest` when the backend keeps it as a
+    /// file there (local blobs on the same file system); false when the caller should copy
+    /// from [`BlobStore::open_blob`] instead.
+    pub fn hard_link(&self, id: &BlobId, dest: &Path) -> bool {
+        self.backend.hard_link(id, dest)
     }
 
     /// Re-reads a stored blob and hashes it; used by verification.
@@ -381,28 +277,7 @@ impl BlobStore {
 
     /// Lists every stored object with its size, and the temp files in `tmp/`.
     pub fn inventory(&self) -> Result<Inventory, BlobError> {
-        let objects = match &self.remote {
-            None => {
-                let mut files = Vec::new();
-                collect_files(&self.blobs, 3, &mut files)?;
-                let mut objects = Vec::with_capacity(files.len());
-                for path in files {
-                    let size = fs::metadata(&path).map_err(io_err("list", &path))?.len();
-                    let id = path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .and_then(BlobId::parse)
-                        .filter(|id| self.path(id) == path);
-                    objects.push(Listed {
-                        name: path,
-                        id,
-                        size,
-                    });
-                }
-                objects
-            }
-            Some(remote) => remote.list()?,
-        };
+        let objects = self.backend.list()?;
         let mut temps = Vec::new();
         collect_files(&self.tmp, 1, &mut temps)?;
         let mut inventory = Inventory { objects, temps };
@@ -411,27 +286,23 @@ impl BlobStore {
         Ok(inventory)
     }
 
-    fn bucket(&self) -> Result<&remote::Remote, BlobError> {
-        self.remote.as_deref().ok_or(BlobError::SnapshotsNeedBucket)
-    }
-
     /// Uploads the catalog copy `file` as snapshot `name` (`<prefix>/catalogs/<name>`).
     pub fn put_catalog_snapshot(&self, file: &Path, name: &str) -> Result<(), BlobError> {
-        self.bucket()?.put_catalog(file, name)
+        self.backend.put_named(name, file)
     }
 
     /// Names of the catalog snapshots, oldest first.
     pub fn catalog_snapshots(&self) -> Result<Vec<String>, BlobError> {
-        self.bucket()?.catalogs()
+        self.backend.list_named()
     }
 
     pub fn delete_catalog_snapshot(&self, name: &str) -> Result<(), BlobError> {
-        self.bucket()?.delete_catalog(name)
+        self.backend.delete_named(name)
     }
 
     /// Downloads snapshot `name` into the new file `dest`.
     pub fn fetch_catalog_snapshot(&self, name: &str, dest: &Path) -> Result<(), BlobError> {
-        self.bucket()?.get_catalog(name, dest)
+        self.backend.get_named(name, dest)
     }
 
     /// Where in-flight files go (`tmp/` of the archive).
@@ -439,30 +310,18 @@ impl BlobStore {
         &self.tmp
     }
 
-    /// Moves a damaged blob out of the store (to `damaged_dir` on disk, or to
+    /// Moves a damaged blob out of the store (to the archive's `damaged/`, or to
     /// `<prefix>/damaged/` in a bucket); its bytes may be all that is left, so it is never
     /// deleted. False when there was nothing to move.
-    pub fn quarantine(&self, id: &BlobId, damaged_dir: &Path) -> Result<bool, BlobError> {
-        if let Some(remote) = &self.remote {
-            return remote.quarantine(id);
-        }
-        let from = self.path(id);
-        if !from.exists() {
-            return Ok(false);
-        }
-        fs::create_dir_all(damaged_dir).map_err(io_err("create", damaged_dir))?;
-        let to = damaged_dir.join(id.as_str());
-        fs::rename(&from, &to).map_err(io_err("move damaged blob", &from))?;
-        Ok(true)
+    pub fn quarantine(&self, id: &BlobId) -> Result<bool, BlobError> {
+        self.backend.quarantine(id)
     }
 
     /// Aborts the multipart uploads that a killed process left in the bucket (recorded in
     /// `tmp/uploads/`); 0 for local blobs. Only the lock holder may call this, since another
     /// writer's uploads would be in flight.
     pub fn abort_interrupted_uploads(&self) -> Result<usize, BlobError> {
-        self.remote
-            .as_ref()
-            .map_or(Ok(0), |remote| remote.abort_recorded_uploads())
+        self.backend.abort_interrupted()
     }
 
     /// Removes temp files of downloads that a crash interrupted, and aborts its multipart
@@ -501,15 +360,6 @@ impl BlobStore {
             size: 0,
             store: self.clone(),
         })
-    }
-
-    /// Stores a small in-memory value (icons, avatars, emoji images).
-    pub fn ingest_bytes(&self, bytes: &[u8]) -> Result<StoredBlob, BlobError> {
-        let mut writer = self.writer()?;
-        writer
-            .write_all(bytes)
-            .map_err(io_err("write", &writer.temp.clone()))?;
-        writer.commit()
     }
 }
 
@@ -566,34 +416,16 @@ impl BlobWriter {
     /// Makes the bytes durable under their hash. Equal bytes already stored: the temp copy is
     /// dropped and the existing blob is returned (dedup). Blocks (disk flush, or upload to a
     /// bucket): call it off the async workers.
-    pub fn commit(mut self) -> Result<StoredBlob, BlobError> {
+    pub fn commit(mut self) -> Result<BlobRef, BlobError> {
         let file = self.file.take().expect("commit consumes the writer once");
         let id = BlobId::from_hash(&self.hasher.finalize());
-        if let Some(remote) = &self.store.remote {
-            drop(file);
-            let uploaded = remote.put_file(&id, &self.temp, self.size);
-            let _ = fs::remove_file(&self.temp);
-            uploaded?;
-            return Ok(StoredBlob {
-                id,
-                size: self.size,
-            });
-        }
-        file.sync_all().map_err(io_err("fsync", &self.temp))?;
-        drop(file);
-        let target = self.store.path(&id);
-        if target.is_file() {
-            fs::remove_file(&self.temp).map_err(io_err("remove", &self.temp))?;
-        } else {
-            let parent = target.parent().expect("blob paths have parents");
-            fs::create_dir_all(parent).map_err(io_err("create", parent))?;
-            fs::rename(&self.temp, &target).map_err(io_err("rename into", &target))?;
-            // The rename is durable only once the directory entry is.
-            File::open(parent)
-                .and_then(|dir| dir.sync_all())
-                .map_err(io_err("fsync", parent))?;
-        }
-        Ok(StoredBlob {
+        self.store.backend.put(Spooled {
+            id: id.clone(),
+            file,
+            path: self.temp.clone(),
+            size: self.size,
+        })?;
+        Ok(BlobRef {
             id,
             size: self.size,
         })
@@ -609,7 +441,11 @@ impl Drop for BlobWriter {
 }
 
 /// Regular files up to `depth` levels below `dir` (which may not exist).
-fn collect_files(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> Result<(), BlobError> {
+pub(crate) fn collect_files(
+    dir: &Path,
+    depth: u32,
+    out: &mut Vec<PathBuf>,
+) -> Result<(), BlobError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -627,30 +463,53 @@ fn collect_files(dir: &Path, depth: u32, out: &mut Vec<PathBuf>) -> Result<(), B
     Ok(())
 }
 
-/// Re-hashes a file; used by verification.
-pub fn hash_file(path: &Path) -> io::Result<(BlobId, u64)> {
-    let mut hasher = blake3::Hasher::new();
-    let mut file = File::open(path)?;
-    let size = io::copy(&mut file, &mut hasher)?;
-    Ok((BlobId::from_hash(&hasher.finalize()), size))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A local store in `dir`, laid out as an archive lays it out, ready for writing.
+    fn local_store(dir: &Path) -> BlobStore {
+        let dirs = StoreDirs {
+            blobs: dir.join("blobs"),
+            tmp: dir.join("tmp"),
+            damaged: dir.join("damaged"),
+        };
+        let store = BlobStore::new(&BlobLocation::Local, &dirs).unwrap();
+        store.create_dirs().unwrap();
+        store
+    }
+
+    fn ingest(store: &BlobStore, bytes: &[u8]) -> Result<BlobRef, BlobError> {
+        let mut writer = store.writer()?;
+        writer.write_all(bytes).map_err(|source| BlobError::Io {
+            action: "write",
+            path: writer.temp_path().to_owned(),
+            source,
+        })?;
+        writer.commit()
+    }
+
+    /// Where the local backend keeps a blob: `blobs/<h[0..2]>/<h[2..4]>/<h>`.
+    fn layout_path(dir: &Path, id: &BlobId) -> PathBuf {
+        let h = id.as_str();
+        dir.join("blobs").join(&h[0..2]).join(&h[2..4]).join(h)
+    }
+
     #[test]
     fn equal_bytes_are_stored_once_and_named_by_hash() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let a = store.ingest_bytes(b"same bytes").unwrap();
-        let b = store.ingest_bytes(b"same bytes").unwrap();
-        let c = store.ingest_bytes(b"other").unwrap();
+        let store = local_store(dir.path());
+        let a = ingest(&store, b"same bytes").unwrap();
+        let b = ingest(&store, b"same bytes").unwrap();
+        let c = ingest(&store, b"other").unwrap();
         assert_eq!(a, b);
         assert_ne!(a.id, c.id);
         assert_eq!(a.id.as_str(), blake3::hash(b"same bytes").to_hex().as_str());
-        assert_eq!(fs::read(store.path(&a.id)).unwrap(), b"same bytes");
-        assert_eq!(hash_file(&store.path(&c.id)).unwrap(), (c.id.clone(), 5));
+        assert_eq!(
+            fs::read(layout_path(dir.path(), &a.id)).unwrap(),
+            b"same bytes"
+        );
+        assert_eq!(store.hash_blob(&c.id).unwrap(), (c.id.clone(), 5));
         assert_eq!(
             fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0,
@@ -661,7 +520,7 @@ mod tests {
     #[test]
     fn dropped_writer_leaves_no_blob_and_no_temp() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = local_store(dir.path());
         let mut w = store.writer().unwrap();
         w.write_all(b"partial").unwrap();
         drop(w);
@@ -676,9 +535,9 @@ mod tests {
     #[test]
     fn a_full_disk_fails_the_write_and_leaves_no_blob() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap().with_space_limit(10);
-        store.ingest_bytes(b"0123456789").unwrap();
-        let err = store.ingest_bytes(b"x").unwrap_err();
+        let store = local_store(dir.path()).with_space_limit(10);
+        ingest(&store, b"0123456789").unwrap();
+        let err = ingest(&store, b"x").unwrap_err();
         assert!(
             err.to_string()
                 .contains("the disk holding the archive is full"),
@@ -716,8 +575,8 @@ mod tests {
     #[test]
     fn the_local_inventory_lists_blobs_strays_and_temps() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
-        let a = store.ingest_bytes(b"a blob").unwrap();
+        let store = local_store(dir.path());
+        let a = ingest(&store, b"a blob").unwrap();
         fs::write(dir.path().join("blobs/stray"), b"xyz").unwrap();
         fs::write(dir.path().join("tmp/1-0-00000000.part"), b"x").unwrap();
         let inventory = store.inventory().unwrap();
@@ -729,7 +588,7 @@ mod tests {
         assert!(found.contains(&(Some(a.id.clone()), 6)), "{found:?}");
         assert!(found.contains(&(None, 3)), "{found:?}");
         assert_eq!(inventory.temps.len(), 1);
-        assert_eq!(store.local_path(&a.id), Some(store.path(&a.id)));
+        assert_eq!(store.name(&a.id), layout_path(dir.path(), &a.id));
         let mut bytes = Vec::new();
         let mut reader = store.open_blob(&a.id).unwrap();
         assert_eq!(reader.len(), 6);
@@ -742,9 +601,31 @@ mod tests {
     }
 
     #[test]
+    fn local_blobs_are_hard_linked_and_quarantined_into_damaged() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = local_store(dir.path());
+        let a = ingest(&store, b"linked").unwrap();
+        let dest = dir.path().join("out");
+        assert!(store.hard_link(&a.id, &dest));
+        assert_eq!(fs::read(&dest).unwrap(), b"linked");
+        assert!(
+            !store.hard_link(&a.id, &dest),
+            "dest exists: the caller copies"
+        );
+        assert!(store.quarantine(&a.id).unwrap());
+        assert_eq!(
+            fs::read(dir.path().join("damaged").join(a.id.as_str())).unwrap(),
+            b"linked"
+        );
+        assert_eq!(store.stored_size(&a.id).unwrap(), None);
+        assert!(!store.quarantine(&a.id).unwrap());
+        assert!(store.open_blob(&a.id).err().unwrap().is_missing());
+    }
+
+    #[test]
     fn clean_tmp_removes_crash_leftovers() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BlobStore::open(dir.path()).unwrap();
+        let store = local_store(dir.path());
         fs::write(dir.path().join("tmp/123-0-deadbeef.part"), b"x").unwrap();
         assert_eq!(store.clean_tmp().unwrap().temps, 1);
     }

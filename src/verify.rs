@@ -517,7 +517,6 @@ pub fn mark_for_refetch(
         Err(e) => return Err(e.into()),
     };
     let store = BlobStore::open_existing_at(archive, blobs)?;
-    let damaged_dir = archive.join(DAMAGED_DIR);
     let mut quarantined = 0;
     for hash in report.findings.iter().filter_map(Finding::quarantine) {
         let Some(id) = BlobId::parse(hash) else {
@@ -525,7 +524,7 @@ pub fn mark_for_refetch(
         };
         // Out of the store before the rows forget it: sync deduplicates against an existing
         // blob, so a wrong one left in place would be "re-fetched" as itself.
-        if store.quarantine(&id, &damaged_dir)? {
+        if store.quarantine(&id)? {
             quarantined += 1;
         }
     }

@@ -276,7 +276,8 @@ async fn sample_workspace_round_trips_through_the_zip() {
     assert!(!files.is_empty());
     for f in &files {
         let blob = matterbak::model::BlobId::parse(f["blob"].as_str().unwrap()).unwrap();
-        let bytes = std::fs::read(blobs.path(&blob)).unwrap();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut blobs.open_blob(&blob).unwrap(), &mut bytes).unwrap();
         let post = written
             .iter()
             .map(|(_, _, p)| p)
@@ -673,7 +674,9 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         .map(|(n, name)| raw(json!({"id": id("e", n), "creator_id": users[0], "name": name, "create_at": 1, "update_at": 1})))
         .collect();
     catalog.replace_emojis(&emojis, 1).unwrap();
-    let image = blobs.ingest_bytes(b"GIF89a emoji").unwrap();
+    let mut writer = blobs.writer().unwrap();
+    std::io::Write::write_all(&mut writer, b"GIF89a emoji").unwrap();
+    let image = writer.commit().unwrap();
     for n in 0..2 {
         catalog
             .set_image(ImageOwner::Emoji, &id("e", n), &image, "image/gif", 1, 1)

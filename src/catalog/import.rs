@@ -17,7 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::new_posts::{self, NewPosts, Stage};
 use super::posts::load_stored;
 use super::{Catalog, Context, Result};
-use crate::blobs::StoredBlob;
+use crate::model::BlobRef;
 use crate::model::object::{self, Raw};
 
 /// What importing one page of posts did.
@@ -302,7 +302,7 @@ impl Catalog {
     }
 
     /// Points a file without bytes at a committed blob; a file that has bytes keeps them.
-    pub fn import_file_blob(&mut self, file_id: &str, blob: &StoredBlob, now: i64) -> Result<bool> {
+    pub fn import_file_blob(&mut self, file_id: &str, blob: &BlobRef, now: i64) -> Result<bool> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         let set = tx

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::blobs::StoredBlob;
+use crate::model::BlobRef;
 use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
@@ -94,7 +94,7 @@ pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
 
 fn disk_full_hint(error: &rusqlite::Error) -> &'static str {
     if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {
-        crate::blobs::DISK_FULL_HINT
+        crate::model::DISK_FULL_HINT
     } else {
         ""
     }
@@ -341,7 +341,7 @@ impl Catalog {
 
     // ----- blobs ---------------------------------------------------------------------------
 
-    fn insert_blob(conn: &Connection, path: &Path, blob: &StoredBlob, now: i64) -> Result<()> {
+    fn insert_blob(conn: &Connection, path: &Path, blob: &BlobRef, now: i64) -> Result<()> {
         conn.prepare_cached("INSERT INTO blobs (hash, size, stored_at) VALUES (?1, ?2, ?3) ON CONFLICT (hash) DO NOTHING")
             .and_then(|mut s| s.execute(params![blob.id.as_str(), blob.size as i64, now]))
             .ctx(path, "record blob")?;
@@ -590,7 +590,7 @@ impl Catalog {
         .ctx(&self.path, "list pending files")
     }
 
-    pub fn set_file_blob(&mut self, file_id: &str, blob: &StoredBlob, now: i64) -> Result<()> {
+    pub fn set_file_blob(&mut self, file_id: &str, blob: &BlobRef, now: i64) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         tx.execute(
@@ -676,7 +676,7 @@ impl Catalog {
         &mut self,
         owner: ImageOwner,
         id: &str,
-        blob: &StoredBlob,
+        blob: &BlobRef,
         content_type: &str,
         changed_at: i64,
         now: i64,

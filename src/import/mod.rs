@@ -647,8 +647,8 @@ impl Run<'_> {
     fn stored(
         &mut self,
         index: usize,
-        result: Result<crate::blobs::StoredBlob, String>,
-    ) -> Option<crate::blobs::StoredBlob> {
+        result: Result<crate::model::BlobRef, String>,
+    ) -> Option<crate::model::BlobRef> {
         match result {
             Ok(blob) => {
                 self.report.binaries_stored += 1;
@@ -669,7 +669,7 @@ const BLOB_THREADS: usize = 8;
 
 /// A stored blob, or why the entry was not stored (a failed item); the outer error ends the
 /// import (the blob store itself failed).
-type StoreResult = Result<Result<crate::blobs::StoredBlob, String>, BlobError>;
+type StoreResult = Result<Result<crate::model::BlobRef, String>, BlobError>;
 
 /// Streams a binary into the blob store (hashing as it goes); the reason when it is
 /// unreadable or not of the `expected` size (then nothing is stored).

@@ -29,8 +29,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::blobs::{BlobError, BlobStore, StoredBlob};
+use crate::blobs::{BlobError, BlobStore};
 use crate::config::{Auth, Credentials, Secret};
+use crate::model::BlobRef;
 use retry::{Attempt, Decision, RetryPolicy};
 use wire::Raw;
 
@@ -1153,7 +1154,7 @@ impl Client {
         &self,
         segments: &[&str],
         blobs: &BlobStore,
-    ) -> Result<(StoredBlob, String)> {
+    ) -> Result<(BlobRef, String)> {
         let endpoint = endpoint_name("GET", segments);
         let url = self.url(segments, &[]);
         let mut attempt = 0;

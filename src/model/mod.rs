@@ -92,6 +92,19 @@ impl fmt::Display for BlobId {
     }
 }
 
+/// A stored blob as rows record it: its id and its own size in bytes (the size of the bytes
+/// the hash was taken over, whatever form a backend keeps them in).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlobRef {
+    pub id: BlobId,
+    pub size: u64,
+}
+
+/// Appended to a storage error caused by a full disk (before the OS's cause, which the error
+/// chain prints next). Here because `catalog` and `blobs` both say it and may not import each
+/// other.
+pub const DISK_FULL_HINT: &str = " (the disk holding the archive is full: free space, then run `matterbak sync` again; everything committed so far is kept and consistent)";
+
 /// Mattermost's channel types. Unknown types are kept so newer servers' channels still back up.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum ChannelType {

@@ -16,14 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobLocation, BlobStore, StoredBlob};
+use crate::blobs::{BlobError, BlobLocation, BlobStore};
 use crate::catalog::{
     Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::wire::{self, Raw};
 use crate::mm::{Client, ClientOptions, MmError};
-use crate::model::{ChannelType, UserId, dm_other_user};
+use crate::model::{BlobRef, ChannelType, UserId, dm_other_user};
 use crate::outdir::{OutputDirError, OutputKind};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -459,7 +459,7 @@ pub(crate) fn members_due(options: &SyncOptions, synced_at: Option<i64>) -> bool
 pub(crate) type Stored<K> = (K, Result<u64, SyncError>);
 
 /// Stores a fetched binary's row once its blob is durable.
-pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &StoredBlob, &str) -> CatalogResult<()>;
+pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &BlobRef, &str) -> CatalogResult<()>;
 
 /// Downloads binaries (`(key, path segments)`) into the blob store and commits each one's row
 /// with `store`, yielding `(key, bytes)` or the failure as each completes. Up to

@@ -193,7 +193,7 @@ fn run(
     }
     for (rel, blob, size) in &writer.data {
         let mut file = blobs.open_blob(blob).map_err(|e| BulkError::Write {
-            path: blobs.path(blob),
+            path: blobs.name(blob),
             source: io::Error::other(e),
         })?;
         sink.file(rel, Some(*size), &mut |out: &mut dyn Write| {

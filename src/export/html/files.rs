@@ -30,11 +30,7 @@ impl Builder<'_> {
         };
         std::fs::create_dir_all(dest.parent().expect("has a parent")).map_err(fail)?;
         let _ = std::fs::remove_file(&dest);
-        let source = self.blobs.local_path(blob);
-        if source
-            .as_ref()
-            .is_some_and(|source| std::fs::hard_link(source, &dest).is_ok())
-        {
+        if self.blobs.hard_link(blob, &dest) {
             self.linked.set(self.linked.get() + 1);
         } else {
             // Blobs in a bucket (or on another file system) are copied, streamed.

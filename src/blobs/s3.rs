@@ -1,6 +1,8 @@
-//! The object-store backend of the blob store: each blob is the object `<prefix>/ab/cd/<hash>`
-//! of an S3-compatible bucket, reached through the `object_store` crate (request signing,
-//! retries with capped backoff on 5xx, 429 and 503 SlowDown, multipart uploads).
+//! The object-store backend of the blob store ([`S3`]): each blob is the object
+//! `<prefix>/ab/cd/<hash>` of an S3-compatible bucket, reached through the `object_store`
+//! crate (request signing, retries with capped backoff on 5xx, 429 and 503 SlowDown,
+//! multipart uploads). Catalog snapshots are the named objects `<prefix>/catalogs/<name>`;
+//! damaged blobs move to `<prefix>/damaged/<hash>`.
 //!
 //! Invariants, as on disk: an object is named by the BLAKE3 hash of its bytes, and it is
 //! durable in the bucket (the PUT or the multipart completion returned) before `commit`
@@ -40,7 +42,8 @@ use object_store::{
 };
 use tokio::io::AsyncReadExt;
 
-use super::{BlobError, BlobId, Listed};
+use super::backend::{BlobBackend, Spooled};
+use super::{BlobError, BlobId, BlobReader, Listed};
 
 /// Size of one multipart part, and the size above which uploads are multipart: S3 wants parts
 /// of at least 5 MiB; 8 MiB keeps memory flat and the request count low.
@@ -482,6 +485,75 @@ impl Remote {
             file.sync_all().await.map_err(local)
         });
         got.map_err(|failure| failure.into_error("write", "download", &url))
+    }
+}
+
+/// The bucket as a [`BlobBackend`]; its readers share the connection.
+#[derive(Debug)]
+pub struct S3(Arc<Remote>);
+
+impl S3 {
+    /// Connects and proves the bucket is reachable (see [`Remote::connect`]); multipart
+    /// uploads in flight are recorded in `uploads`.
+    pub fn connect(bucket: &str, prefix: &str, uploads: PathBuf) -> Result<S3, BlobError> {
+        Ok(S3(Arc::new(Remote::connect(bucket, prefix, uploads)?)))
+    }
+}
+
+impl BlobBackend for S3 {
+    fn put(&self, spooled: Spooled) -> Result<(), BlobError> {
+        let Spooled {
+            id,
+            file,
+            path,
+            size,
+        } = spooled;
+        drop(file);
+        let uploaded = self.0.put_file(&id, &path, size);
+        let _ = std::fs::remove_file(&path);
+        uploaded
+    }
+
+    fn open(&self, id: &BlobId) -> Result<BlobReader, BlobError> {
+        let reader = self.0.open(id)?;
+        let len = reader.size;
+        Ok(BlobReader::new(reader, len))
+    }
+
+    fn size(&self, id: &BlobId) -> Result<Option<u64>, BlobError> {
+        self.0.size(id)
+    }
+
+    fn list(&self) -> Result<Vec<Listed>, BlobError> {
+        self.0.list()
+    }
+
+    fn quarantine(&self, id: &BlobId) -> Result<bool, BlobError> {
+        self.0.quarantine(id)
+    }
+
+    fn name(&self, id: &BlobId) -> PathBuf {
+        PathBuf::from(self.0.url(&self.0.key(id)))
+    }
+
+    fn abort_interrupted(&self) -> Result<usize, BlobError> {
+        self.0.abort_recorded_uploads()
+    }
+
+    fn put_named(&self, name: &str, path: &FsPath) -> Result<(), BlobError> {
+        self.0.put_catalog(path, name)
+    }
+
+    fn list_named(&self) -> Result<Vec<String>, BlobError> {
+        self.0.catalogs()
+    }
+
+    fn get_named(&self, name: &str, dest: &FsPath) -> Result<(), BlobError> {
+        self.0.get_catalog(name, dest)
+    }
+
+    fn delete_named(&self, name: &str) -> Result<(), BlobError> {
+        self.0.delete_catalog(name)
     }
 }
 
