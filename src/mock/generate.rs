@@ -3,11 +3,14 @@
 //!
 //! Shape: `users` people (the first is [`SAMPLE_USER`] with [`SAMPLE_PASSWORD`]), all
 //! members of `teams` teams and of every one of the `channels` open channels (spread over
-//! the teams round robin). Post `i` goes to channel `i % channels`, one second after post
-//! `i - 1`; every tenth post of a channel answers the post four earlier in that channel.
-//! `attachments` posts, one in every run of `posts / attachments` and spread over the
-//! channels, carry one file of `attachment_bytes` pseudo-random bytes each. Every fourth user has uploaded a picture, the first team has an icon, and
-//! there are [`GENERATED_EMOJIS`] custom emojis.
+//! the teams round robin). The posts are those of [`shape`]: shaped like a busy real
+//! workspace (threads with a long tail and one very long thread, Markdown, code, mentions,
+//! hashtags, reactions, messages up to the server's 16,383 characters, a Zipf vocabulary).
+//! `attachments` posts, one in every run of `posts / attachments`, carry one file of
+//! `attachment_bytes` pseudo-random bytes each. Every fourth user has uploaded a picture,
+//! the first team has an icon, and there are [`GENERATED_EMOJIS`] custom emojis.
+
+pub mod shape;
 
 use super::model::{Channel, NewFile, Team, User};
 use super::png;
@@ -108,10 +111,9 @@ fn pages(items: usize) -> usize {
 }
 
 impl GenSpec {
-    /// Posts that land in channel `c`.
-    fn posts_in(&self, c: usize) -> usize {
-        let n = self.channels.max(1);
-        self.posts / n + usize::from(c < self.posts % n)
+    /// Posts per channel.
+    pub fn channel_sizes(&self) -> Vec<usize> {
+        shape::ChannelPicker::new(self).sizes(self)
     }
 
     fn avatars(&self) -> usize {
@@ -127,8 +129,10 @@ impl GenSpec {
             member_pages: (self.teams + channels) * pages(self.users),
             emoji_pages: pages(GENERATED_EMOJIS),
             user_batches: self.users.saturating_sub(1).div_ceil(USER_BATCH),
-            post_pages: (0..channels)
-                .map(|c| self.posts_in(c).div_ceil(PAGE).max(1))
+            post_pages: self
+                .channel_sizes()
+                .iter()
+                .map(|&n| n.div_ceil(PAGE).max(1))
                 .sum(),
             attachments: self.attachments.min(self.posts),
             avatars: self.avatars(),
@@ -182,17 +186,14 @@ fn team_name(t: usize) -> String {
     format!("team-{t}")
 }
 
-fn username(u: usize) -> String {
+/// The username of generated user `u` (the first is [`SAMPLE_USER`]).
+pub fn username(u: usize) -> String {
     if u == 0 {
         SAMPLE_USER.to_owned()
     } else {
         format!("user-{u:05}")
     }
 }
-
-const WORDS: [&str; 8] = [
-    "deploy", "review", "schema", "latency", "backup", "release", "incident", "lunch",
-];
 
 impl Workspace {
     /// A workspace of the given sizes (see the module docs); the same spec gives the same
@@ -272,47 +273,34 @@ impl Workspace {
             let creator = &user_ids[e % spec.users];
             ws.insert_emoji_at(name, creator, picture, "png", at + e as i64);
         }
-        let every = spec
-            .posts
-            .checked_div(spec.attachments)
-            .map_or(usize::MAX, |n| n.max(1));
-        let mut files = 0;
-        let mut recent: Vec<Vec<String>> = vec![Vec::new(); spec.channels];
         let post_start = BASE + 100_000;
-        for i in 0..spec.posts {
-            let c = i % spec.channels;
-            let k = i / spec.channels;
-            let author = (i.wrapping_mul(7) ^ spec.seed as usize) % spec.users;
-            let root = (k % 10 == 9).then(|| recent[c][k - 4].clone());
-            let mut attached = Vec::new();
-            // One file in every block of `every` posts, at an offset that rotates, so that the
-            // files spread over the channels (a fixed offset would put them all in one channel
-            // whenever `every` is a multiple of the channel count).
-            if i % every == (i / every) % every && files < spec.attachments {
-                let seed = spec.seed ^ (files as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                attached.push(NewFile {
-                    name: format!("attachment-{files}.bin"),
-                    bytes: pseudo_bytes(seed, spec.attachment_bytes),
-                    mime_type: "application/octet-stream".to_owned(),
-                });
-                files += 1;
-            }
-            let w = (i as u64 ^ spec.seed) as usize;
-            let message = format!(
-                "post {i}: {} {} {}",
-                WORDS[w % 8],
-                WORDS[(w / 8) % 8],
-                WORDS[(w / 64) % 8]
-            );
+        let mut post_ids: Vec<String> = Vec::with_capacity(spec.posts);
+        for post in shape::GenPosts::new(spec) {
+            let attached = post
+                .attachment
+                .iter()
+                .map(|file| NewFile {
+                    name: file.name.clone(),
+                    bytes: pseudo_bytes(
+                        spec.seed ^ (file.number as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                        spec.attachment_bytes,
+                    ),
+                    mime_type: file.mime_type.to_owned(),
+                })
+                .collect();
+            let at = post_start + post.offset_ms;
             let id = ws.insert_post_at(
-                &channel_ids[c],
-                &user_ids[author],
-                &message,
-                root.as_deref(),
+                &channel_ids[post.channel],
+                &user_ids[post.author],
+                &post.message,
+                post.root.map(|r| post_ids[r].as_str()),
                 attached,
-                post_start + i as i64 * 1000,
+                at,
             );
-            recent[c].push(id);
+            for (n, (user, emoji)) in post.reactions.iter().enumerate() {
+                ws.add_reaction_at(&id, &user_ids[*user], emoji, at + 1 + n as i64);
+            }
+            post_ids.push(id);
         }
         let latest = ws.latest_timestamp();
         ws.set_clock(latest + 1000);
@@ -354,7 +342,9 @@ mod tests {
         assert_eq!(ws.file_ids().len(), 10);
         assert!(ws.files.values().all(|f| f.bytes.len() == 100));
         let replies = ws.posts.values().filter(|p| !p.root_id.is_empty()).count();
-        assert_eq!(replies, 5 * 20); // channels hold 200 or 201 posts: 20 replies each
+        assert!((300..=700).contains(&replies), "{replies} replies");
+        let reactions: usize = ws.posts.values().map(|p| p.reactions.len()).sum();
+        assert!(reactions > 100, "{reactions} reactions");
         let avatars = ws.users.values().filter(|u| u.avatar.is_some()).count();
         assert_eq!(avatars, 2);
         assert!(
@@ -363,18 +353,28 @@ mod tests {
         );
         assert!(ws.now() > ws.latest_timestamp());
         let min = spec.minimum_requests();
-        // Three channels of 201 posts (2 pages each), two of 200 (1 page each).
-        assert_eq!(min.post_pages, 8);
+        // The channel sizes the minimum assumes are the workspace's.
+        let sizes: Vec<usize> = (0..5)
+            .map(|c| {
+                let team = format!("team-{}", c % 2);
+                ws.post_ids(&ws.channel_id(&team, &format!("channel-{c}")))
+                    .len()
+            })
+            .collect();
+        assert_eq!(sizes, spec.channel_sizes());
+        assert_eq!(sizes.iter().sum::<usize>(), 1_003);
+        assert!(
+            sizes[0] > 2 * sizes[4],
+            "busy and quiet channels: {sizes:?}"
+        );
+        let pages: usize = sizes.iter().map(|n| n.div_ceil(200).max(1)).sum();
+        assert_eq!(min.post_pages, pages);
         assert_eq!(min.member_pages, 7);
-        assert_eq!(min.total(), 1 + 1 + 7 + 1 + 1 + 8 + 10 + 2 + 1 + 3);
+        assert_eq!(min.total(), 1 + 1 + 7 + 1 + 1 + pages + 10 + 2 + 1 + 3);
         // Deterministic: same spec, same bytes.
         let again = Workspace::generated(&spec);
         let bytes =
             |w: &Workspace| -> Vec<Vec<u8>> { w.files.values().map(|f| f.bytes.clone()).collect() };
         assert_eq!(bytes(&ws), bytes(&again));
-        assert_eq!(
-            ws.post_ids(&ws.channel_id("team-0", "channel-0")).len(),
-            201
-        );
     }
 }

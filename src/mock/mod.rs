@@ -27,7 +27,8 @@ mod server;
 mod workspace;
 
 pub use faults::{Faults, RateLimit};
-pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests};
+pub use generate::shape::{GenFile, GenPost, GenPosts, MAX_MESSAGE_CHARS};
+pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests, username as generated_username};
 pub use model::NewFile;
 pub use postlist::SINCE_LIMIT;
 pub use sample::{
@@ -41,3 +42,4 @@ pub use workspace::Workspace;
 /// name with everything, a team by display name with an exclude, a team you are not in, DMs
 /// (your own included, one with nobody), an exact and a subset group.
 pub const SAMPLE_CHANNELS_JSON: &str = include_str!("sample_channels.json");
+
