@@ -10,15 +10,24 @@
 # usage: benches/s3_blobs.sh [BIG_MB]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v /usr/bin/time >/dev/null || apt-get install -y -qq time >/dev/null
-moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server)}
+. benches/lib.sh
+need_time
+moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server || true)}
+[ -n "$moto" ] && [ -x "$moto" ] ||
+    die "needs an S3 server: moto (pip install 'moto[server]'; then put moto_server on PATH or set MATTERBAK_TEST_S3_SERVER to its path)"
 cargo build --release --quiet --bin matterbak --example perf_sync --example big_attachment
 bin=$PWD/target/release/matterbak
 work=$(mktemp -d)
 "$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
 moto_pid=$!
-trap 'kill "$moto_pid"; rm -rf "$work"' EXIT
-until grep -q "Running on" "$work/moto.log"; do sleep 0.2; done
+trap 'kill "$moto_pid" 2>/dev/null; rm -rf "$work"' EXIT
+# Wait for moto's "Running on" line while it runs; at most 2 minutes.
+for _ in $(seq 600); do
+    grep -q "Running on" "$work/moto.log" && break
+    kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log" >&2; die "moto ($moto) exited before it was serving"; }
+    sleep 0.2
+done
+grep -q "Running on" "$work/moto.log" || die "moto ($moto) did not start serving within 2 minutes"
 endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
 export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=AKIABENCHMARK00001 AWS_SECRET_ACCESS_KEY=bench-secret-key
@@ -45,13 +54,19 @@ mkfifo "$work/hold"
 exec 3> "$work/hold"
 for _ in $(seq 600); do [ -s "$work/url" ] && break; sleep 0.1; done
 url=$(head -n1 "$work/url")
+[ -n "$url" ] || die "the mock server did not start"
 printf '{"user": "alice", "password": "alice-password", "url": "%s/api"}' "$url" > "$work/credentials.json"
 chmod 600 "$work/credentials.json"
 echo '{"teams": {"team-0": {}, "team-1": {}}}' > "$work/channels.json"
 (cd "$work" && "$bin" sync --archive archive --blobs s3://bench/export --rate-limit 0 -q > /dev/null)
+check_posts "$work/archive" 20000
 (cd "$work" && /usr/bin/time -f "%e %M" -o export.time "$bin" export --archive archive \
     -d data -o export.zip > /dev/null 2>&1)
 read -r secs kb < "$work/export.time"
 files=$(find "$work/data" -type f | wc -l)
+[ "$(find "$work/data" -path '*/teams/*' -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l)" = 20000 ] ||
+    die "the export from the bucket does not hold 20,000 post files"
+[ "$(find "$work/data" -path '*/files/*' ! -name '*.json' | wc -l)" = 1000 ] ||
+    die "the export from the bucket does not hold 1,000 attachments"
 echo "export from the bucket (json layout + zip, $files files): $secs s, peak RSS $((kb / 1024)) MB"
 exec 3>&-

@@ -196,6 +196,26 @@ async fn main() {
         requests as f64 / min.total() as f64,
         if floor > 0.0 { secs / floor } else { f64::NAN },
     );
+    // The run did what it claims: every post of the workspace is in the archive.
+    let out = Command::new(&binary)
+        .args(["sql", "--archive", "archive", "--format", "csv"])
+        .arg("SELECT count(*) FROM posts")
+        .current_dir(dir.path())
+        .output()
+        .expect("run matterbak sql");
+    let archived: usize = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
+    if archived != spec.posts {
+        eprintln!(
+            "perf_sync: the archive holds {archived} posts, the workspace {}",
+            spec.posts
+        );
+        std::process::exit(1);
+    }
+    println!("  posts archived: {archived} (checked in the catalog)");
     let records = server.requests();
     print_timeline(&records, concurrency);
 

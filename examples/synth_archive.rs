@@ -1,12 +1,29 @@
 //! Writes a synthetic archive of a chosen size straight through the catalog and blob store
-//! APIs (no server), for export speed and memory measurements.
+//! APIs (no server), for the archive-only benches (export, import, website, bulk-import).
+//! The posts are the mock generator's ([`matterbak::mock::GenPosts`]): shaped like a busy
+//! real workspace (threads with a long tail and one very long thread, Markdown, code blocks,
+//! mentions, hashtags, reactions, messages up to 16,383 characters, a Zipf vocabulary), in
+//! one team, by 50 users, written as a sync writes them (pages of 200 posts per channel).
 //!
-//! usage: synth_archive DIR POSTS ATTACHMENTS ATTACHMENT_BYTES [CHANNELS]
+//! usage: synth_archive DIR POSTS ATTACHMENTS ATTACHMENT_BYTES [CHANNELS [--edit INDEX]]
+//!        (CHANNELS: 10)
+//!
+//! Prints one line to stderr: posts, replies, threads, longest thread, reactions,
+//! attachments, longest message (the benches check the posts against the catalog).
+//! With `--edit INDEX` it writes nothing else than an edit of post INDEX of the archive the
+//! same arguments made (its message gets a suffix, `edit_at` is set), entered as a sync
+//! enters a changed post: for the benches of what a rebuild does after one change.
+
+use std::collections::HashMap;
 
 use matterbak::blobs::BlobStore;
 use matterbak::catalog::{Access, Catalog, ChannelCursor};
 use matterbak::mm::wire::{self, Raw};
+use matterbak::mock::{GenPost, GenPosts, GenSpec, generated_username};
 use serde_json::value::RawValue;
+
+const USERS: usize = 50;
+const START_MS: i64 = 1_700_000_000_000;
 
 fn raw<T: serde::de::DeserializeOwned>(json: String) -> Raw<T> {
     Raw::parse(RawValue::from_string(json).expect("valid JSON")).expect("parses")
@@ -16,22 +33,123 @@ fn id(prefix: &str, n: usize) -> String {
     format!("{prefix}{n:0>width$}", width = 26 - prefix.len())
 }
 
+fn json(text: &str) -> String {
+    serde_json::to_string(text).expect("a string serializes")
+}
+
+/// Distinct bytes per file, generated in chunks (never all held at once).
+fn write_blob(blobs: &BlobStore, number: usize, size: usize) -> matterbak::blobs::StoredBlob {
+    let mut writer = blobs.writer().unwrap();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut left = size;
+    let mut state = (number as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    while left > 0 {
+        for b in chunk.iter_mut() {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *b = state as u8;
+        }
+        let n = left.min(chunk.len());
+        std::io::Write::write_all(&mut writer, &chunk[..n]).unwrap();
+        left -= n;
+    }
+    writer.commit().unwrap()
+}
+
+/// The post as the server sends it (`metadata` with its reactions and file infos); an
+/// edited post with `edit_at` (and `update_at`) at `edited`.
+fn post_json(post: &GenPost, attachment_bytes: usize, edited: Option<i64>) -> String {
+    let at = START_MS + post.offset_ms;
+    let pid = id("p", post.index);
+    let channel = id("c", post.channel);
+    let user = id("u", post.author);
+    let reactions: Vec<String> = post
+        .reactions
+        .iter()
+        .enumerate()
+        .map(|(n, (u, emoji))| {
+            let at = at + 1 + n as i64;
+            format!(
+                r#"{{"user_id":"{}","post_id":"{pid}","emoji_name":{},"create_at":{at},"update_at":{at},"delete_at":0,"remote_id":"","channel_id":"{channel}"}}"#,
+                id("u", *u),
+                json(emoji)
+            )
+        })
+        .collect();
+    let (file_ids, files) = match &post.attachment {
+        Some(file) => {
+            let fid = id("f", file.number);
+            let ext = file.name.rsplit('.').next().unwrap_or("");
+            (
+                format!(r#"["{fid}"]"#),
+                format!(
+                    r#"[{{"id":"{fid}","user_id":"{user}","post_id":"{pid}","channel_id":"{channel}","create_at":{at},"update_at":{at},"delete_at":0,"name":{},"extension":"{ext}","size":{attachment_bytes},"mime_type":"{}"}}]"#,
+                    json(&file.name),
+                    file.mime_type
+                ),
+            )
+        }
+        None => ("[]".to_owned(), "[]".to_owned()),
+    };
+    let update_at = edited.unwrap_or(at + post.reactions.len() as i64);
+    let edit_at = edited.unwrap_or(0);
+    format!(
+        r#"{{"id":"{pid}","create_at":{at},"update_at":{update_at},"edit_at":{edit_at},"delete_at":0,"is_pinned":false,"user_id":"{user}","channel_id":"{channel}","root_id":"{root}","original_id":"","message":{message},"type":"","props":{{}},"hashtags":"","pending_post_id":"","reply_count":0,"last_reply_at":0,"participants":null,"file_ids":{file_ids},"metadata":{{"reactions":[{reactions}],"files":{files}}}}}"#,
+        root = post.root.map(|r| id("p", r)).unwrap_or_default(),
+        message = json(&post.message),
+        reactions = reactions.join(","),
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.len() < 5 {
-        eprintln!("usage: synth_archive DIR POSTS ATTACHMENTS ATTACHMENT_BYTES [CHANNELS]");
+    let usage = || -> ! {
+        eprintln!(
+            "usage: synth_archive DIR POSTS ATTACHMENTS ATTACHMENT_BYTES [CHANNELS [--edit INDEX]]"
+        );
         std::process::exit(2);
+    };
+    if args.len() < 5 {
+        usage();
     }
     let dir = std::path::Path::new(&args[1]);
-    let posts: usize = args[2].parse().expect("POSTS");
-    let attachments: usize = args[3].parse().expect("ATTACHMENTS");
-    let attachment_bytes: usize = args[4].parse().expect("ATTACHMENT_BYTES");
-    let channels: usize = args.get(5).map_or(10, |c| c.parse().expect("CHANNELS"));
+    let spec = GenSpec {
+        teams: 1,
+        channels: args.get(5).map_or(10, |c| c.parse().expect("CHANNELS")),
+        posts: args[2].parse().expect("POSTS"),
+        attachments: args[3].parse().expect("ATTACHMENTS"),
+        attachment_bytes: args[4].parse().expect("ATTACHMENT_BYTES"),
+        users: USERS,
+        seed: 1,
+    };
+    if args.len() > 6 {
+        match (
+            args[6].as_str(),
+            args.get(7).and_then(|i| i.parse::<usize>().ok()),
+        ) {
+            ("--edit", Some(index)) if index < spec.posts => return edit(dir, &spec, index),
+            _ => usage(),
+        }
+    }
     std::fs::create_dir_all(dir).unwrap();
     let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
     let blobs = BlobStore::open(dir).unwrap();
     let run = catalog.begin_run(0, "synth").unwrap();
-    catalog.set_run_user(run, &id("u", 0), "synth").unwrap();
+    catalog
+        .set_run_user(run, &id("u", 0), &generated_username(0))
+        .unwrap();
+    let users: Vec<Raw<wire::User>> = (0..USERS)
+        .map(|u| {
+            raw(format!(
+                r#"{{"id":"{}","create_at":1,"update_at":1,"delete_at":0,"username":"{}","first_name":"First{u}","last_name":"Last{u}","nickname":"","email":"{}@example.com","position":"","roles":"system_user","locale":"en","is_bot":false,"last_picture_update":0}}"#,
+                id("u", u),
+                generated_username(u),
+                generated_username(u)
+            ))
+        })
+        .collect();
+    catalog.upsert_users(&users).unwrap();
     let team = id("t", 0);
     catalog
         .upsert_team(
@@ -41,73 +159,85 @@ fn main() {
             true,
         )
         .unwrap();
-    let per_channel = posts.div_ceil(channels);
-    let files_every = posts
-        .checked_div(attachments)
-        .map_or(usize::MAX, |n| n.max(1));
-    let mut file_n = 0;
-    for c in 0..channels {
-        let channel = id("c", c);
+    for c in 0..spec.channels {
         catalog
             .upsert_channel(
-                &raw(format!(r#"{{"id":"{channel}","team_id":"{team}","type":"O","name":"channel-{c}","display_name":"Channel {c}"}}"#)),
+                &raw(format!(r#"{{"id":"{}","team_id":"{team}","type":"O","name":"channel-{c}","display_name":"Channel {c}","update_at":1}}"#, id("c", c))),
                 true,
                 None,
             )
             .unwrap();
-        let mut page = Vec::new();
-        let mut pending_blobs = Vec::new();
-        for p in c * per_channel..((c + 1) * per_channel).min(posts) {
-            let post = id("p", p);
-            let at = 1_700_000_000_000i64 + p as i64 * 1000;
-            let mut metadata = String::from("{}");
-            if p % files_every == 0 && file_n < attachments {
-                let file = id("f", file_n);
-                file_n += 1;
-                // Distinct bytes per file, generated without holding them all.
-                let mut writer = blobs.writer().unwrap();
-                let mut chunk = vec![0u8; 64 * 1024];
-                let mut left = attachment_bytes;
-                let mut state = (file_n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                while left > 0 {
-                    for b in chunk.iter_mut() {
-                        state ^= state << 13;
-                        state ^= state >> 7;
-                        state ^= state << 17;
-                        *b = state as u8;
-                    }
-                    let n = left.min(chunk.len());
-                    std::io::Write::write_all(&mut writer, &chunk[..n]).unwrap();
-                    left -= n;
-                }
-                pending_blobs.push((file.clone(), writer.commit().unwrap()));
-                metadata = format!(
-                    r#"{{"files":[{{"id":"{file}","user_id":"{u}","post_id":"{post}","channel_id":"{channel}","create_at":{at},"name":"file-{file_n}.bin","extension":"bin","size":{attachment_bytes},"mime_type":"application/octet-stream"}}]}}"#,
-                    u = id("u", p % 50)
-                );
+    }
+    // Pages per channel, as a sync commits them: posts, then the blobs of their files.
+    let mut pages: Vec<Vec<Raw<wire::Post>>> = (0..spec.channels).map(|_| Vec::new()).collect();
+    let mut pending: Vec<Vec<(String, matterbak::blobs::StoredBlob)>> =
+        (0..spec.channels).map(|_| Vec::new()).collect();
+    let flush =
+        |catalog: &mut Catalog,
+         c: usize,
+         pages: &mut Vec<Vec<Raw<wire::Post>>>,
+         pending: &mut Vec<Vec<(String, matterbak::blobs::StoredBlob)>>| {
+            catalog
+                .apply_posts_page(&id("c", c), &pages[c], &ChannelCursor::default(), "ok", 0)
+                .unwrap();
+            pages[c].clear();
+            for (file, blob) in pending[c].drain(..) {
+                catalog.set_file_blob(&file, &blob, 0).unwrap();
             }
-            page.push(raw::<wire::Post>(format!(
-                r#"{{"id":"{post}","create_at":{at},"update_at":{at},"edit_at":0,"delete_at":0,"is_pinned":false,"user_id":"{u}","channel_id":"{channel}","root_id":"","original_id":"","message":"synthetic message {p} with a little text","type":"","props":{{}},"hashtags":"","pending_post_id":"","reply_count":0,"last_reply_at":0,"participants":null,"metadata":{metadata}}}"#,
-                u = id("u", p % 50)
-            )));
-            if page.len() == 200 {
-                catalog
-                    .apply_posts_page(&channel, &page, &ChannelCursor::default(), "ok", 0)
-                    .unwrap();
-                page.clear();
-                for (file, blob) in pending_blobs.drain(..) {
-                    catalog.set_file_blob(&file, &blob, 0).unwrap();
-                }
-            }
+        };
+    let (mut replies, mut reactions, mut files, mut longest_message) = (0, 0, 0, 0);
+    let mut thread_lengths: HashMap<usize, usize> = HashMap::new();
+    for post in GenPosts::new(&spec) {
+        let c = post.channel;
+        if let Some(root) = post.root {
+            replies += 1;
+            *thread_lengths.entry(root).or_default() += 1;
         }
-        catalog
-            .apply_posts_page(&channel, &page, &ChannelCursor::default(), "ok", 0)
-            .unwrap();
-        for (file, blob) in pending_blobs.drain(..) {
-            catalog.set_file_blob(&file, &blob, 0).unwrap();
+        reactions += post.reactions.len();
+        longest_message = longest_message.max(post.message.chars().count());
+        if let Some(file) = &post.attachment {
+            let blob = write_blob(&blobs, file.number, spec.attachment_bytes);
+            pending[c].push((id("f", file.number), blob));
+            files += 1;
+        }
+        pages[c].push(raw(post_json(&post, spec.attachment_bytes, None)));
+        if pages[c].len() == 200 {
+            flush(&mut catalog, c, &mut pages, &mut pending);
         }
     }
+    for c in 0..spec.channels {
+        flush(&mut catalog, c, &mut pages, &mut pending);
+    }
     eprintln!(
-        "synthetic archive: {posts} posts in {channels} channels, {file_n} attachments of {attachment_bytes} bytes"
+        "synthetic archive: {} posts in {} channels ({replies} replies in {} threads, longest \
+         thread {} replies), {reactions} reactions, {files} attachments of {} bytes, longest \
+         message {longest_message} characters",
+        spec.posts,
+        spec.channels,
+        thread_lengths.len(),
+        thread_lengths.values().max().copied().unwrap_or(0),
+        spec.attachment_bytes
+    );
+}
+
+/// Enters an edit of post `index` as a sync's `since` answer would bring it.
+fn edit(dir: &std::path::Path, spec: &GenSpec, index: usize) {
+    let mut post = GenPosts::new(spec).nth(index).expect("index < posts");
+    post.message.push_str(" (edited)");
+    let edited = START_MS + post.offset_ms + 86_400_000;
+    let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
+    catalog
+        .apply_posts_page(
+            &id("c", post.channel),
+            &[raw(post_json(&post, spec.attachment_bytes, Some(edited)))],
+            &ChannelCursor::default(),
+            "ok",
+            0,
+        )
+        .unwrap();
+    eprintln!(
+        "synthetic archive: post {} of channel {} edited",
+        id("p", index),
+        id("c", post.channel)
     );
 }
