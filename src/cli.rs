@@ -880,7 +880,7 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
         &credentials,
         serde_json::to_string_pretty(&creds)?.as_bytes(),
     )?;
-    std::fs::write(&channels, mock::SAMPLE_CHANNELS_JSON)
+    std::fs::write(&channels, mock::DEMO_CHANNELS_JSON)
         .with_context(|| format!("cannot write {}", channels.display()))?;
     eprintln!("sample Mattermost server listening on {}", server.url());
     let archive = dir.join("archive");

@@ -43,3 +43,7 @@ pub use workspace::Workspace;
 /// (your own included, one with nobody), an exact and a subset group.
 pub const SAMPLE_CHANNELS_JSON: &str = include_str!("sample_channels.json");
 
+/// The demo's `channels.json`: the channels [`SAMPLE_CHANNELS_JSON`] selects, without the
+/// names that select nothing (a team you are not in, a user who does not exist), so a first
+/// run shows no warnings.
+pub const DEMO_CHANNELS_JSON: &str = include_str!("demo_channels.json");
