@@ -38,7 +38,7 @@ fn json(text: &str) -> String {
 }
 
 /// Distinct bytes per file, generated in chunks (never all held at once).
-fn write_blob(blobs: &BlobStore, number: usize, size: usize) -> matterbak::blobs::StoredBlob {
+fn write_blob(blobs: &BlobStore, number: usize, size: usize) -> matterbak::model::BlobRef {
     let mut writer = blobs.writer().unwrap();
     let mut chunk = vec![0u8; 64 * 1024];
     let mut left = size;
@@ -170,21 +170,20 @@ fn main() {
     }
     // Pages per channel, as a sync commits them: posts, then the blobs of their files.
     let mut pages: Vec<Vec<Raw<wire::Post>>> = (0..spec.channels).map(|_| Vec::new()).collect();
-    let mut pending: Vec<Vec<(String, matterbak::blobs::StoredBlob)>> =
+    let mut pending: Vec<Vec<(String, matterbak::model::BlobRef)>> =
         (0..spec.channels).map(|_| Vec::new()).collect();
-    let flush =
-        |catalog: &mut Catalog,
-         c: usize,
-         pages: &mut Vec<Vec<Raw<wire::Post>>>,
-         pending: &mut Vec<Vec<(String, matterbak::blobs::StoredBlob)>>| {
-            catalog
-                .apply_posts_page(&id("c", c), &pages[c], &ChannelCursor::default(), "ok", 0)
-                .unwrap();
-            pages[c].clear();
-            for (file, blob) in pending[c].drain(..) {
-                catalog.set_file_blob(&file, &blob, 0).unwrap();
-            }
-        };
+    let flush = |catalog: &mut Catalog,
+                 c: usize,
+                 pages: &mut Vec<Vec<Raw<wire::Post>>>,
+                 pending: &mut Vec<Vec<(String, matterbak::model::BlobRef)>>| {
+        catalog
+            .apply_posts_page(&id("c", c), &pages[c], &ChannelCursor::default(), "ok", 0)
+            .unwrap();
+        pages[c].clear();
+        for (file, blob) in pending[c].drain(..) {
+            catalog.set_file_blob(&file, &blob, 0).unwrap();
+        }
+    };
     let (mut replies, mut reactions, mut files, mut longest_message) = (0, 0, 0, 0);
     let mut thread_lengths: HashMap<usize, usize> = HashMap::new();
     for post in GenPosts::new(&spec) {
