@@ -325,7 +325,7 @@ impl Catalog {
     }
 
     /// All rows of `sql` (one parameter: a channel id), mapped.
-    fn channel_rows<T>(
+    pub(super) fn channel_rows<T>(
         &self,
         sql: &str,
         channel_id: &str,
@@ -443,29 +443,6 @@ impl Catalog {
             }
         }
         Ok(Ok(()))
-    }
-
-    /// Current (not removed) reactions on the posts of a channel, by post, then time.
-    pub fn channel_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
-                 JOIN posts p ON p.id = r.post_id
-                 WHERE p.channel_id = ?1 AND r.removed_at IS NULL
-                 ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
-            )
-            .ctx(&self.path, "read reactions")?;
-        stmt.query_map([channel_id], |r| {
-            Ok(ReactionRow {
-                post_id: r.get(0)?,
-                user_id: r.get(1)?,
-                emoji_name: r.get(2)?,
-                create_at: r.get(3)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read reactions")
     }
 
     /// Attachments of the posts of a channel with the post they belong to, by post, then id.

@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::Row;
-
 use super::{Catalog, Context, Result};
 use crate::model::BlobId;
 
@@ -111,7 +109,7 @@ impl Catalog {
 
     /// Posts of a channel with content (seen alive; deleted ones included), oldest first.
     pub fn site_posts(&self, channel_id: &str) -> Result<Vec<SitePost>> {
-        self.site_rows(
+        self.channel_rows(
             "SELECT id, root_id, user_id, create_at, update_at, edit_at, delete_at, type, message, json
              FROM posts WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
             channel_id,
@@ -135,7 +133,7 @@ impl Catalog {
 
     /// Attachments of a channel's posts, by post then file id.
     pub fn site_files(&self, channel_id: &str) -> Result<Vec<SiteFile>> {
-        self.site_rows(
+        self.channel_rows(
             "SELECT id, post_id, name, size, mime_type, blob FROM files WHERE channel_id = ?1 ORDER BY post_id, create_at, id",
             channel_id,
             "read files",
@@ -155,7 +153,7 @@ impl Catalog {
 
     /// Present reactions on a channel's posts, by post, then in the order they were made.
     pub fn site_reactions(&self, channel_id: &str) -> Result<Vec<SiteReaction>> {
-        self.site_rows(
+        self.channel_rows(
             "SELECT r.post_id, r.user_id, r.emoji_name FROM reactions r JOIN posts p ON p.id = r.post_id
              WHERE p.channel_id = ?1 AND r.removed_at IS NULL ORDER BY r.post_id, r.create_at, r.user_id",
             channel_id,
@@ -172,7 +170,7 @@ impl Catalog {
 
     /// Earlier versions (with known text) of a channel's edited posts, oldest first.
     pub fn site_versions(&self, channel_id: &str) -> Result<Vec<SiteVersion>> {
-        self.site_rows(
+        self.channel_rows(
             "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v JOIN posts p ON p.id = v.post_id
              WHERE p.channel_id = ?1 AND v.message IS NOT NULL ORDER BY v.post_id, v.replaced_at",
             channel_id,
@@ -189,25 +187,12 @@ impl Catalog {
 
     /// User ids of a channel's current members, in the server's order.
     pub fn site_members(&self, channel_id: &str) -> Result<Vec<String>> {
-        self.site_rows(
+        self.channel_rows(
             "SELECT user_id FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
             channel_id,
             "read members",
             |r| r.get(0),
         )
-    }
-
-    fn site_rows<T>(
-        &self,
-        sql: &str,
-        channel_id: &str,
-        what: &'static str,
-        row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, what)?;
-        stmt.query_map([channel_id], row)
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, what)
     }
 }
 
