@@ -6,16 +6,21 @@
 //!   reply times, props, file names);
 //! - [`validate`]: the §7 checklist over JSONL lines and zip entries; run over every line
 //!   before it is written (a failure is a bug and stops the export, leaving no zip);
+//! - `plan`: names, accounts and memberships decided from the catalog before anything is
+//!   written;
 //! - `write`: one read-only snapshot of the catalog → `import.jsonl` as the zip's first
 //!   entry, streamed line by line, then every referenced file under
-//!   `data/<unique dir>/<original name>`; a report of every change and omission, and an
-//!   `mmctl` script for the memberships of accounts that already exist on the target.
+//!   `data/<unique dir>/<original name>`;
+//! - `report`: every change and omission, and an `mmctl` script for the memberships of
+//!   accounts that already exist on the target.
 //!
 //! Invariants: reads only the archive (no network, no SQL here); never writes a `user` or
 //! `bot` line for an account of `--existing-users` (a user line resets its password and
 //! e-mail); same archive and options give the same bytes, and the same posts (current text,
 //! same `create_at`), so importing twice creates nothing twice.
 
+mod plan;
+mod report;
 pub mod rules;
 pub mod validate;
 mod write;
@@ -25,8 +30,9 @@ use std::path::PathBuf;
 use crate::catalog::CatalogError;
 use crate::config::ChannelsConfig;
 
+pub use report::render_report;
 pub use validate::{Finding, Level, Validator};
-pub use write::{export_bulk_import, render_report};
+pub use write::export_bulk_import;
 
 /// Domain of the placeholder addresses of users whose e-mail the archive lacks.
 pub const DEFAULT_EMAIL_DOMAIN: &str = "restored.invalid";
