@@ -24,6 +24,7 @@ use crate::model::{BlobId, BlobRef, DISK_FULL_HINT};
 
 mod aws_config;
 mod backend;
+pub mod crypto;
 mod local;
 mod location;
 mod s3;
