@@ -830,25 +830,52 @@ mod server_table {
         }
     }
 
+    /// An archive directory the sync may not write to is refused (exit 2, naming it and the
+    /// system's reason). Root writes anywhere, so as root (CI is) the sync runs through
+    /// `setpriv` with every capability dropped: still uid 0, but held to the directory's mode
+    /// like any other user.
     #[cfg(unix)]
     #[test]
     fn an_archive_directory_without_write_permission_is_refused() {
-        use std::os::unix::fs::PermissionsExt;
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("archive");
         std::fs::create_dir(&archive).unwrap();
         std::fs::set_permissions(&archive, std::fs::Permissions::from_mode(0o555)).unwrap();
-        if std::fs::write(archive.join("probe"), b"").is_ok() {
-            // Running as root: permissions do not apply; the IsAFile case covers the path.
-            return;
-        }
         std::fs::write(
             dir.path().join("credentials.json"),
             r#"{"user": "a", "password": "p", "url": "http://127.0.0.1:9"}"#,
         )
         .unwrap();
         std::fs::write(dir.path().join("channels.json"), "{}").unwrap();
-        let (code, err) = sync_binary(dir.path(), &archive, &[]);
+        let as_root = archive.metadata().unwrap().uid() == 0;
+        let mut command = if as_root {
+            let mut command = Command::new("setpriv");
+            command
+                .args(["--inh-caps=-all", "--bounding-set=-all", "--"])
+                .arg(env!("CARGO_BIN_EXE_matterbak"));
+            command
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        };
+        let out = command
+            .current_dir(dir.path())
+            .env_remove("MATTERBAK_TOKEN")
+            .env_remove("MATTERBAK_PASSWORD")
+            .env_remove("MATTERBAK_ARCHIVE")
+            .args(["sync", "--rate-limit", "0", "--archive"])
+            .arg(&archive)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run the sync without root's capabilities through setpriv ({e}): \
+                     install util-linux (or run `scripts/test-deps cargo test`)"
+                )
+            });
+        let (code, err) = (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
         assert_eq!(code, 2, "{err}");
         assert!(
             err.contains(&format!(
@@ -858,6 +885,46 @@ mod server_table {
             "{err}"
         );
         assert!(err.contains("Permission denied"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&archive).unwrap().count(),
+            0,
+            "nothing written into the archive directory"
+        );
+    }
+}
+
+/// The README's test command is one line that installs what the suite needs and runs it,
+/// and CI runs exactly that line (so a test that needs something the command does not install
+/// fails in CI instead of passing unseen on a developer's machine).
+#[test]
+fn ci_runs_the_readmes_test_command_which_installs_the_suites_needs() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let command = "scripts/test-deps cargo test";
+    assert!(
+        readme
+            .lines()
+            .any(|l| l.starts_with(&format!("{command} "))),
+        "the README's Quick start runs the tests with `{command}`"
+    );
+    let ci = std::fs::read_to_string(root.join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == command),
+        ".ci/run runs `{command}`"
+    );
+    assert!(
+        !ci.contains("MATTERBAK_TEST_S3_SERVER="),
+        ".ci/run sets up nothing the README's command does not"
+    );
+    let script = std::fs::read_to_string(root.join("scripts/test-deps")).unwrap();
+    for need in [
+        "chromium",
+        "sqlite3",
+        "bsdutils",
+        "util-linux",
+        "moto[server]",
+    ] {
+        assert!(script.contains(need), "scripts/test-deps installs {need}");
     }
 }
 

@@ -37,9 +37,10 @@ async fn faults_and_rate_limit_storms_leave_the_result_unchanged() {
     env.server.set_faults(Faults {
         error_permille: 50,
         drop_permille: 20,
+        // Low enough that any machine's four workers outrun it: the limiter must engage.
         rate_limit: Some(RateLimit {
-            per_sec: 150,
-            burst: 10,
+            per_sec: 20,
+            burst: 4,
         }),
         seed: 42,
         ..Faults::default()
@@ -48,8 +49,19 @@ async fn faults_and_rate_limit_storms_leave_the_result_unchanged() {
     options.client.concurrency = 4;
     let report = env.sync_with(options).await;
     common::assert_complete(&report);
-    let statuses: Vec<u16> = env.server.requests().iter().map(|r| r.status).collect();
+    let requests = env.server.requests();
+    let statuses: Vec<u16> = requests.iter().map(|r| r.status).collect();
     let limited = statuses.iter().filter(|s| **s == 429).count();
+    // The pacer keeps a token in reserve, so a bucket down to its last token (or a 429) means
+    // the client had to wait for the limiter: the storm really happened.
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.status == 429 || r.rate_remaining.is_some_and(|n| n <= 1)),
+        "the limiter never engaged: lowest Remaining {:?} in {} requests",
+        requests.iter().filter_map(|r| r.rate_remaining).min(),
+        requests.len()
+    );
     assert!(
         limited * 50 <= statuses.len(),
         "paced by the rate headers, 429s stay rare: {limited} of {}",
@@ -158,17 +170,19 @@ async fn progress_bars_on_a_terminal_plain_lines_in_a_pipe() {
     );
 
     // `script` gives the command a terminal.
-    let Ok(tty) = std::process::Command::new("script")
+    let tty = std::process::Command::new("script")
         .args([
             "-qec",
             &format!("{bin} {args} --archive {}/b", dir.display()),
             "/dev/null",
         ])
         .output()
-    else {
-        eprintln!("skipped: `script` (util-linux) is not installed");
-        return;
-    };
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `script` ({e}), which gives the sync a terminal: install it \
+                 (apt-get install bsdutils, or run `scripts/test-deps cargo test`)"
+            )
+        });
     let tty_out = String::from_utf8_lossy(&tty.stdout);
     assert!(tty.status.success(), "{tty_out}");
     assert!(

@@ -959,13 +959,19 @@ async fn the_readme_queries_run_and_answer() {
     );
 }
 
-/// The archive reads in the stock sqlite3 shell (no custom functions), when one is installed.
+/// The archive reads in the stock sqlite3 shell (no custom functions). Without the shell the
+/// test fails, naming what to install.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_plain_sqlite3_shell_reads_views_and_the_index() {
-    let Ok(probe) = Command::new("sqlite3").arg("--version").output() else {
-        eprintln!("sqlite3 not installed; skipped");
-        return;
-    };
+    let probe = Command::new("sqlite3")
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run the sqlite3 shell ({e}): install it (apt-get install sqlite3, or run \
+                 `scripts/test-deps cargo test`)"
+            )
+        });
     assert!(probe.status.success());
     let env = start().await;
     env.sync().await;
