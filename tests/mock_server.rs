@@ -628,6 +628,9 @@ async fn rate_limit_answers_429_with_retry_after() {
         }),
         ..Faults::default()
     });
+    // The limiter's clock stands still until moved: the counts below hold however slowly the
+    // requests arrive.
+    ctx.server.freeze_rate_clock();
     for expected_remaining in ["2", "1", "0"] {
         let r = ctx.get("/users/me").await;
         assert_eq!(r.status(), 200);
@@ -645,8 +648,12 @@ async fn rate_limit_answers_429_with_retry_after() {
     assert_eq!(limited.headers()[CONTENT_TYPE], "text/plain; charset=utf-8");
     assert_eq!(limited.text().await.expect("text"), "limit exceeded\n");
     assert_eq!(ctx.server.requests().last().map(|r| r.status), Some(429));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(ctx.get("/users/me").await.status(), 200);
+    ctx.server.advance_rate_clock(Duration::from_millis(999));
+    assert_eq!(ctx.get("/users/me").await.status(), 429, "not yet refilled");
+    ctx.server.advance_rate_clock(Duration::from_millis(1));
+    let refilled = ctx.get("/users/me").await;
+    assert_eq!(refilled.status(), 200, "one token back after a second");
+    assert_eq!(refilled.headers()["X-Ratelimit-Remaining"], "0");
 }
 
 /// The limiter is keyed by client IP (`VaryByRemoteAddr`): a client that used up its bucket
@@ -661,6 +668,7 @@ async fn rate_limit_buckets_are_per_client_ip() {
         }),
         ..Faults::default()
     });
+    ctx.server.freeze_rate_clock();
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let r = ctx.get("/users/me").await;

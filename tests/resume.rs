@@ -70,44 +70,86 @@ fn workspace_with_big_files() -> Workspace {
     ws
 }
 
-/// When a trial's signal is sent.
+/// When a trial's signal is sent: each at observed progress of the run, never after a delay,
+/// and each reached by every run of its series (see the plans).
 #[derive(Clone, Copy, Debug)]
 enum Moment {
-    /// A fixed delay after start.
-    After(Duration),
+    /// Once the server has answered this many requests of the run (spread over the first
+    /// requests, which every run makes: even a no-op sync makes that many).
+    Requests(usize),
     /// Right after the server answered the n-th posts request: while the client parses the
     /// page and commits it with its cursor.
     PostsPage(usize),
     /// As `PostsPage`, a little later (sweeping the page's commit).
     PostsPageThen(usize, Duration),
-    /// A while into the n-th download of a big attachment.
+    /// A while into the n-th download of a big attachment (whose later chunks the server
+    /// then holds: the signal lands half-way through it).
     Download(usize, Duration),
 }
 
-/// Waits for `moment` while the child runs; false when the child ended first.
+fn is_posts_request(path: &str) -> bool {
+    path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
+}
+
+/// Ids of the big attachments (those of the `recording-N.bin` files).
+fn big_file_ids(server: &matterbak::mock::MockServer) -> Vec<String> {
+    server.with_workspace(|w| {
+        w.file_ids()
+            .into_iter()
+            .filter(|id| w.file_name(id).starts_with("recording-"))
+            .collect()
+    })
+}
+
+fn is_big_download(path: &str, big: &[String]) -> bool {
+    path.strip_prefix("/api/v4/files/")
+        .is_some_and(|id| big.iter().any(|b| b == id))
+}
+
+fn big_downloads_answered(server: &matterbak::mock::MockServer, big: &[String]) -> usize {
+    server
+        .requests()
+        .iter()
+        .filter(|r| is_big_download(&r.path, big))
+        .count()
+}
+
+/// Sets the server to hold every request after the one that makes `moment` (before the run
+/// starts, so that however fast the run goes, it cannot get past the moment).
+fn arm(moment: Moment, server: &matterbak::mock::MockServer) {
+    match moment {
+        Moment::Requests(n) => server.hold_after(n as u64, |_| true),
+        Moment::PostsPage(n) | Moment::PostsPageThen(n, _) => {
+            server.hold_after(n as u64, is_posts_request)
+        }
+        Moment::Download(n, _) => {
+            let big = big_file_ids(server);
+            server.hold_after(n as u64, move |path| is_big_download(path, &big))
+        }
+    }
+}
+
+/// Waits for `moment` (armed with [`arm`]) while the child runs; false when the child ended
+/// first. From the moment on every request is held, and downloads stop between chunks: the
+/// run cannot end before the caller's signal, which then lands inside the run.
 fn wait_for(moment: Moment, child: &mut Child, server: &matterbak::mock::MockServer) -> bool {
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(20);
     loop {
-        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+        if child.try_wait().unwrap().is_some() {
             return false;
         }
         let reached = match moment {
-            Moment::After(delay) => started.elapsed() >= delay,
+            Moment::Requests(n) => server.request_count() >= n,
             Moment::PostsPage(n) | Moment::PostsPageThen(n, _) => {
                 server.count("GET /api/v4/channels/{channel_id}/posts") >= n
             }
-            Moment::Download(n, _) => {
-                server
-                    .requests()
-                    .iter()
-                    .filter(|r| r.route == "GET /api/v4/files/{file_id}")
-                    .count()
-                    >= n
-            }
+            Moment::Download(n, _) => big_downloads_answered(server, &big_file_ids(server)) >= n,
         };
         if reached {
-            if let Moment::Download(_, extra) | Moment::PostsPageThen(_, extra) = moment {
+            if let Moment::Download(_, extra) = moment {
+                server.hold_requests();
+                std::thread::sleep(extra);
+            }
+            if let Moment::PostsPageThen(_, extra) = moment {
                 std::thread::sleep(extra);
             }
             return true;
@@ -158,7 +200,6 @@ fn verify_read_data(archive: &Path) -> (i32, String) {
 struct Tally {
     trials: usize,
     killed: usize,
-    finished_first: usize,
     by_moment: std::collections::BTreeMap<&'static str, usize>,
     mid_download: usize,
     commit_in_flight: usize,
@@ -179,22 +220,27 @@ fn interrupted_series(
         let archive = env.dir.path().join(format!("{signal}-series-{series}"));
         for &moment in plan {
             env.server.reset_requests();
+            arm(moment, &env.server);
             let mut child = spawn_sync(env.dir.path(), &archive);
             tally.trials += 1;
-            if !wait_for(moment, &mut child, &env.server) {
-                tally.finished_first += 1;
-                let (code, err) = finish(child);
-                assert_eq!(code, 0, "{err}");
-                continue;
-            }
+            let reached = wait_for(moment, &mut child, &env.server);
+            assert!(
+                reached,
+                "{signal} at {moment:?} (series {series}): the run ended before its moment: {}",
+                finish(child).1
+            );
+            // Requests are held: the run cannot have ended since the moment.
+            assert!(child.try_wait().unwrap().is_none(), "still running");
             let sent = Instant::now();
             Command::new("kill")
                 .args([format!("-{signal}"), child.id().to_string()])
                 .status()
                 .unwrap();
+            // A stop waits for the answers of requests in flight: let them come.
+            env.server.release_requests();
             let (code, err) = finish(child);
             let label = match moment {
-                Moment::After(_) => "timed",
+                Moment::Requests(_) => "after some requests",
                 Moment::PostsPage(_) | Moment::PostsPageThen(..) => "after a posts page",
                 Moment::Download(..) => "during a download",
             };
@@ -276,24 +322,28 @@ async fn interrupted_syncs_verify_clean_and_resume_to_the_catalog_of_an_uninterr
         ..Faults::default()
     });
 
-    // Reference: an uninterrupted sync, then a no-op sync.
+    // Reference: an uninterrupted sync, then a no-op sync: the fewest requests (and posts
+    // requests) any run makes, so every moment below is reached by every run of its series.
     let reference = env.dir.path().join("reference");
-    let started = Instant::now();
     let (code, err) = finish(spawn_sync(env.dir.path(), &reference));
     assert_eq!(code, 0, "{err}");
-    let full_run = started.elapsed();
+    env.server.reset_requests();
     let (code, err) = finish(spawn_sync(env.dir.path(), &reference));
     assert_eq!(code, 0, "{err}");
+    let fewest = env.server.request_count();
+    let posts_requests = env.server.count("GET /api/v4/channels/{channel_id}/posts");
+    assert!(
+        fewest > 10 && posts_requests >= 6,
+        "a no-op sync makes {fewest} requests, {posts_requests} of posts: the plans need more"
+    );
 
-    // Moments: spread over a full run by a seeded RNG, right after posts pages, and inside
-    // big downloads; each series continues one archive until its plan is used up.
+    // Moments: spread over the requests every run makes by a seeded RNG, right after posts
+    // pages, and inside big downloads; each series continues one archive until its plan is
+    // used up.
     let mut rng = StdRng::seed_from_u64(7);
     let mut timed = |n: usize| -> Vec<Moment> {
         (0..n)
-            .map(|_| {
-                let ms = rng.random_range(20..(full_run.as_millis() as u64 * 7 / 10).max(40));
-                Moment::After(Duration::from_millis(ms))
-            })
+            .map(|_| Moment::Requests(rng.random_range(1..fewest)))
             .collect()
     };
     let kill_plans = vec![
@@ -333,23 +383,16 @@ async fn interrupted_syncs_verify_clean_and_resume_to_the_catalog_of_an_uninterr
     let int_plans = vec![vec![
         Moment::PostsPage(3),
         Moment::Download(1, Duration::from_millis(15)),
-        Moment::After(Duration::from_millis(60)),
+        Moment::Requests(fewest / 2),
     ]];
     interrupted_series(&env, &reference, "INT", &int_plans, &mut stops);
 
-    eprintln!("SIGKILL trials: {kills:?}\nSIGTERM/SIGINT trials: {stops:?}");
+    // Every planned signal landed inside a run (a run that ended first failed the test).
+    assert_eq!((kills.trials, kills.killed), (28, 28), "{kills:?}");
+    assert_eq!((stops.trials, stops.killed), (7, 7), "{stops:?}");
     assert!(
-        kills.killed >= 20,
-        "only {} kills landed inside a run: {kills:?}",
-        kills.killed
-    );
-    assert!(
-        kills.mid_download >= 3,
-        "too few kills inside a download: {kills:?}"
-    );
-    assert!(
-        stops.killed >= 5,
-        "too few signals landed inside a run: {stops:?}"
+        kills.mid_download >= 5,
+        "each of the 5 download moments stops a download half-way: {kills:?}"
     );
 }
 
@@ -363,19 +406,34 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
         ..Faults::default()
     });
     let archive = env.dir.path().join("archive");
-    let child = spawn_sync(env.dir.path(), &archive);
-    std::thread::sleep(Duration::from_millis(400));
-    assert_stops_within_two_seconds(child, "-TERM", &archive);
+    // Stopped once the first posts page is answered (the server holds every later request,
+    // so the run is certainly still going when the signal arrives).
+    env.server.hold_after(1, |path| {
+        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
+    });
+    let mut child = spawn_sync(env.dir.path(), &archive);
+    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 1 {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_stops_within_two_seconds(child, "-TERM", &archive, &env.server);
 }
 
-/// Sends `signal` and checks the run ends within 2 s as interrupted (exit 1, recorded), with
-/// no file marked as failed.
-fn assert_stops_within_two_seconds(child: Child, signal: &str, archive: &Path) {
+/// Sends `signal`, lets requests the server held go on (a stop waits for the answers of
+/// requests in flight), and checks the run ends within 2 s as interrupted (exit 1,
+/// recorded), with no file marked as failed.
+fn assert_stops_within_two_seconds(
+    child: Child,
+    signal: &str,
+    archive: &Path,
+    server: &matterbak::mock::MockServer,
+) {
     let sent = Instant::now();
     Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
+    server.release_requests();
     let (code, err) = finish(child);
     let took = sent.elapsed();
     assert!(took < Duration::from_secs(2), "stopped in {took:?}");
@@ -410,42 +468,44 @@ async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
         &archive,
         &["--rate-limit", "1", "--concurrency", "4"],
     );
-    // Past login, with workers queued on the limiter (one request a second).
-    std::thread::sleep(Duration::from_millis(3500));
-    let before = env.server.request_count();
-    assert!(before >= 2, "the run is under way: {before} requests");
-    assert_stops_within_two_seconds(child, "-INT", &archive);
+    // Past login and the first reads, with workers queued on the limiter (one request a
+    // second, and many more to make).
+    let mut child = child;
+    while env.server.request_count() < 3 {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_stops_within_two_seconds(child, "-INT", &archive, &env.server);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     let env = start().await;
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
-    // Slow enough that three rounds of verify + export (about 1 s each on a busy machine:
-    // the export creates ~550 files) fit inside the sync.
-    env.server.set_faults(Faults {
-        latency: Duration::from_millis(150),
-        ..Faults::default()
-    });
     let archive = env.dir.path().join("archive");
+    // The run is stopped (its requests held at the server) once its second posts page is
+    // answered: by then it has made its catalog and written posts, and it cannot end while
+    // the second sync and the readers below run, however slow they are.
+    env.server.hold_after(2, |path| {
+        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
+    });
     let mut first = spawn_sync(env.dir.path(), &archive);
-    std::thread::sleep(Duration::from_millis(300));
+    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 2 {
+        assert!(first.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let (code, err) = finish(spawn_sync(env.dir.path(), &archive));
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains(&format!("pid {}", first.id())),
         "names the running process: {err}"
     );
-    // Readers are not blocked and see a consistent snapshot while the sync writes (once the
-    // sync has created the catalog).
-    let started = std::time::Instant::now();
-    while !archive.join("catalog.sqlite").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the sync made no catalog"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    // Readers are not blocked and see a consistent snapshot of a sync under way, before and
+    // after it writes more (a round while held, then the sync goes on for a while).
+    assert!(
+        archive.join("catalog.sqlite").exists(),
+        "the sync made its catalog"
+    );
     for round in 0..3 {
         let verify = Command::new(env!("CARGO_BIN_EXE_matterbak"))
             .args(["verify", "--read-data", "--archive"])
@@ -468,12 +528,23 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
         // Files whose bytes the sync has not fetched yet are fine ("never fetched"); a row
         // naming a blob that is not on disk would be an inconsistent snapshot.
         assert!(!err.contains("missing from the store"), "{err}");
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the sync is still running (its requests are held)"
+        );
+        // Let the sync go on to its next posts page, then hold it again.
+        let seen = env.server.count("GET /api/v4/channels/{channel_id}/posts");
+        env.server.hold_after(1, |path| {
+            path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
+        });
+        env.server.release_held();
+        while env.server.count("GET /api/v4/channels/{channel_id}/posts") < seen + 1
+            && first.try_wait().unwrap().is_none()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
-    assert!(
-        first.try_wait().unwrap().is_none(),
-        "the sync ended before the readers ran; slow the mock down"
-    );
+    env.server.release_requests();
     let (code, err) = finish(first);
     assert_eq!(code, 0, "{err}");
 }
@@ -490,8 +561,12 @@ async fn a_stop_while_logging_in_is_an_interruption() {
         ..Faults::default()
     });
     let archive = env.dir.path().join("archive");
-    let child = spawn_sync(env.dir.path(), &archive);
-    std::thread::sleep(Duration::from_millis(400));
+    let mut child = spawn_sync(env.dir.path(), &archive);
+    // The login request has arrived (and waits out the latency): the run is logging in.
+    while env.server.arrivals() < 1 {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let sent = Instant::now();
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

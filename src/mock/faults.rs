@@ -83,6 +83,9 @@ pub struct FaultState {
     rng: StdRng,
     /// GCRA theoretical arrival time, per client IP.
     tat: HashMap<IpAddr, Instant>,
+    /// The limiter's clock when a test stopped it (`MockServer::freeze_rate_clock`): every
+    /// request is then seen at this moment, whatever the real time.
+    clock: Option<Instant>,
 }
 
 fn ceil_secs(d: Duration) -> u64 {
@@ -96,6 +99,19 @@ impl FaultState {
             rng: StdRng::seed_from_u64(faults.seed),
             faults,
             tat: HashMap::new(),
+            clock: None,
+        }
+    }
+
+    /// Stops the limiter's clock at `at`.
+    pub fn freeze_clock(&mut self, at: Instant) {
+        self.clock = Some(at);
+    }
+
+    /// Moves a stopped clock forward (nothing when it runs).
+    pub fn advance_clock(&mut self, by: Duration) {
+        if let Some(at) = &mut self.clock {
+            *at += by;
         }
     }
 
@@ -118,6 +134,7 @@ impl FaultState {
             outcome: Outcome::Serve,
         };
         if let Some(limit) = self.faults.rate_limit {
+            let now = self.clock.unwrap_or(now);
             let (headers, retry_after) = self.check_rate(limit, now, client);
             decision.rate = Some(headers);
             if let Some(retry_after_secs) = retry_after {

@@ -45,6 +45,9 @@ pub struct RequestRecord {
     /// streamed) was handed back: the timeline benches use to see idle request slots.
     pub arrived: Instant,
     pub answered: Instant,
+    /// The answer's `X-Ratelimit-Remaining`, when the limiter is on: tests see from it that
+    /// the limiter engaged (a bucket run down to its last token).
+    pub rate_remaining: Option<u32>,
 }
 
 struct Shared {
@@ -52,7 +55,18 @@ struct Shared {
     faults: Mutex<FaultState>,
     requests: Mutex<Vec<RequestRecord>>,
     request_seq: AtomicU64,
+    /// Requests (not control calls) that arrived, answered or not.
+    arrivals: AtomicU64,
+    /// While true, arriving requests (and the chunks of slowed-down downloads) wait before
+    /// anything else happens to them.
+    held: tokio::sync::watch::Sender<bool>,
+    /// Set by [`MockServer::hold_after`]: how many more requests whose path matches may arrive
+    /// before every later one is held.
+    hold_trigger: Mutex<Option<(u64, PathMatcher)>>,
 }
+
+/// Which request paths [`MockServer::hold_after`] counts.
+type PathMatcher = Box<dyn Fn(&str) -> bool + Send>;
 
 /// Handler state: a cheap handle on the shared server state.
 #[derive(Clone)]
@@ -82,6 +96,27 @@ impl AppState {
 
     pub fn clear_records(&self) {
         lock(&self.0.requests).clear();
+    }
+
+    /// Waits while requests are held ([`MockServer::hold_requests`]).
+    pub async fn wait_while_held(&self) {
+        let mut held = self.0.held.subscribe();
+        // The sender lives in `self`, so the wait ends only on a release.
+        let _ = held.wait_for(|held| !held).await;
+    }
+
+    /// Counts an arriving request against [`MockServer::hold_after`], holding it when due.
+    fn arrive(&self, path: &str) {
+        self.0.arrivals.fetch_add(1, Ordering::SeqCst);
+        let mut trigger = lock(&self.0.hold_trigger);
+        if let Some((left, matches)) = trigger.as_mut() {
+            if *left == 0 {
+                self.0.held.send_replace(true);
+                *trigger = None;
+            } else if matches(path) {
+                *left -= 1;
+            }
+        }
     }
 
     fn next_request_id(&self) -> String {
@@ -114,6 +149,9 @@ impl MockServer {
             faults: Mutex::new(FaultState::new(Faults::default())),
             requests: Mutex::new(Vec::new()),
             request_seq: AtomicU64::new(1),
+            arrivals: AtomicU64::new(0),
+            held: tokio::sync::watch::Sender::new(false),
+            hold_trigger: Mutex::new(None),
         }));
         let app = api::router(state.clone())
             .layer(middleware::from_fn_with_state(state.clone(), pipeline));
@@ -155,6 +193,50 @@ impl MockServer {
         *lock(&self.state.0.faults) = FaultState::new(faults);
     }
 
+    /// Stops the rate limiter's clock where it is: from now on the limiter sees every request
+    /// arrive at the same moment, until [`MockServer::advance_rate_clock`] moves the clock, so
+    /// what a test expects of it does not depend on how quickly its requests arrive.
+    /// [`MockServer::set_faults`] sets the clock going again.
+    pub fn freeze_rate_clock(&self) {
+        lock(&self.state.0.faults).freeze_clock(Instant::now());
+    }
+
+    /// Moves the stopped clock of [`MockServer::freeze_rate_clock`] forward.
+    pub fn advance_rate_clock(&self, by: std::time::Duration) {
+        lock(&self.state.0.faults).advance_clock(by);
+    }
+
+    /// Makes every request that arrives from now on wait, unanswered, until
+    /// [`MockServer::release_requests`]: a test can then act while a client is certainly
+    /// still in the middle of a run. Answers already under way are not held.
+    pub fn hold_requests(&self) {
+        self.state.0.held.send_replace(true);
+    }
+
+    /// Holds every request that arrives after the `n`-th one whose path `matches` (as
+    /// [`MockServer::hold_requests`]): the `n`-th is answered, and the client cannot finish a
+    /// run that needs another request before the test releases them.
+    pub fn hold_after(&self, n: u64, matches: impl Fn(&str) -> bool + Send + 'static) {
+        *lock(&self.state.0.hold_trigger) = Some((n, Box::new(matches)));
+    }
+
+    /// Lets held requests go on, and cancels a pending [`MockServer::hold_after`].
+    pub fn release_requests(&self) {
+        *lock(&self.state.0.hold_trigger) = None;
+        self.release_held();
+    }
+
+    /// Lets held requests go on, keeping a pending [`MockServer::hold_after`] (set it first to
+    /// let a client go exactly that far).
+    pub fn release_held(&self) {
+        self.state.0.held.send_replace(false);
+    }
+
+    /// Requests that arrived so far (control calls aside), including those not answered yet.
+    pub fn arrivals(&self) -> u64 {
+        self.state.0.arrivals.load(Ordering::SeqCst)
+    }
+
     /// Every request seen so far, in arrival order.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state.records()
@@ -194,6 +276,8 @@ async fn pipeline(State(state): State<AppState>, request: Request, next: Next) -
     let mut response = if is_control {
         next.run(request).await
     } else {
+        state.arrive(&path);
+        state.wait_while_held().await;
         with_faults(&state, request, next).await
     };
     finish(&mut response, &request_id, &method);
@@ -212,6 +296,11 @@ async fn pipeline(State(state): State<AppState>, request: Request, next: Next) -
             status: response.status().as_u16(),
             arrived,
             answered: Instant::now(),
+            rate_remaining: response
+                .headers()
+                .get("x-ratelimit-remaining")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok()),
         });
     }
     response

@@ -150,7 +150,7 @@ pub async fn content(
             if delay.is_zero() {
                 bytes(&mime, data)
             } else {
-                slow_bytes(&mime, data, delay)
+                slow_bytes(&mime, data, delay, state.clone())
             }
         }
         Ok(Some((first, last))) => {
@@ -190,22 +190,26 @@ pub async fn content(
 }
 
 /// The whole body in 64 KiB chunks with a pause before each chunk after the first.
-fn slow_bytes(mime: &str, data: Vec<u8>, delay: std::time::Duration) -> Response {
+/// The body in 64 KiB chunks, `delay` apart; a chunk also waits while the server holds
+/// requests (`MockServer::hold_requests`), so a test can stop a download half-way.
+fn slow_bytes(mime: &str, data: Vec<u8>, delay: std::time::Duration, state: AppState) -> Response {
     const CHUNK: usize = 64 * 1024;
     let chunks: Vec<bytes::Bytes> = data
         .chunks(CHUNK)
         .map(bytes::Bytes::copy_from_slice)
         .collect();
-    let stream = futures_util::stream::unfold(
-        (chunks.into_iter(), true),
-        move |(mut rest, first)| async move {
-            let chunk = rest.next()?;
-            if !first {
-                tokio::time::sleep(delay).await;
+    let stream =
+        futures_util::stream::unfold((chunks.into_iter(), true), move |(mut rest, first)| {
+            let state = state.clone();
+            async move {
+                let chunk = rest.next()?;
+                if !first {
+                    tokio::time::sleep(delay).await;
+                    state.wait_while_held().await;
+                }
+                Some((Ok::<_, std::io::Error>(chunk), (rest, false)))
             }
-            Some((Ok::<_, std::io::Error>(chunk), (rest, false)))
-        },
-    );
+        });
     let mut response = axum::body::Body::from_stream(stream).into_response();
     let value =
         HeaderValue::from_str(mime).unwrap_or(HeaderValue::from_static("application/octet-stream"));
