@@ -2,8 +2,8 @@
 # Import conformance: backups written by the real Python matterbak (0.4.0 and 0.5.2 from
 # PyPI, each in a throwaway virtualenv) of the mock's sample workspace.
 # 1. Round trip: each backup (data dir, and zip) imported into an empty archive and exported
-#    again must equal the original file for file, apart from the documented differences,
-#    which compare.py reports by category.
+#    again must equal the original file for file, apart from the order of reply ids in
+#    threads files (the one difference a round trip can have; compare.py --only).
 # 2. Merge: after the mock's update scenario (posts deleted, edited, added…), a sync into a
 #    new archive followed by an import of the old backup must hold the union: the deleted
 #    post back (marked deleted and imported), both versions of the edited post, and every
@@ -37,7 +37,10 @@ for version in 0.4.0 0.5.2; do
             || { cat "rt-$input.log"; fail "import of the $version $input backup failed"; }
         TZ=UTC "$ours" export --archive "rt-$input/archive" -d "rt-$input/data" -o "rt-$input/out.zip" \
             > /dev/null 2>&1 || fail "export after the import failed"
-        python3 "$here/compare.py" py/data "rt-$input/data" py/matterbak_alice.zip "rt-$input/out.zip"
+        # A round trip can change only the order of reply ids in threads files (Python
+        # writes a set); every other file comes back byte for byte.
+        python3 "$here/compare.py" --only threads-order py/data "rt-$input/data" \
+            py/matterbak_alice.zip "rt-$input/out.zip"
     done
 
     echo "-- merge: update on the server, sync a new archive, import the old backup"
