@@ -667,8 +667,9 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         catalog.set_file_blob(file, blob, 0).unwrap();
     }
     catalog.mark_post_deleted(&id("p", 4), T0 + 9000).unwrap();
-    // A custom emoji whose name a newer target keeps for a system emoji, and a plain one.
-    let emojis: Vec<Raw<wire::Emoji>> = ["smile", "party-parrot"]
+    // Custom emojis whose names a newer target keeps for system emojis (`mattermost` is the
+    // server's own, a skin tone is a variant), and a plain one.
+    let emojis: Vec<Raw<wire::Emoji>> = ["smile", "party-parrot", "mattermost", "+1_dark_skin_tone"]
         .iter()
         .enumerate()
         .map(|(n, name)| raw(json!({"id": id("e", n), "creator_id": users[0], "name": name, "create_at": 1, "update_at": 1})))
@@ -677,7 +678,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     let mut writer = blobs.writer().unwrap();
     std::io::Write::write_all(&mut writer, b"GIF89a emoji").unwrap();
     let image = writer.commit().unwrap();
-    for n in 0..2 {
+    for n in 0..4 {
         catalog
             .set_image(ImageOwner::Emoji, &id("e", n), &image, "image/gif", 1, 1)
             .unwrap();
@@ -721,6 +722,8 @@ fn each_server_rule_is_worked_around_and_reported() {
         .collect();
     assert_eq!(emoji_names, ["party-parrot"]);
     has("emoji smile");
+    has("emoji mattermost");
+    has("emoji +1_dark_skin_tone");
     has("system emoji of that name");
     has("changed: team Eng: written as \"eng\"");
     has("changed: team helpdesk: written as \"team-helpdesk\"");
@@ -869,5 +872,129 @@ fn each_server_rule_is_worked_around_and_reported() {
     let text = std::fs::read_to_string(&report.report).unwrap();
     for change in &changes {
         assert!(text.contains(change.as_str()));
+    }
+}
+
+/// Expands `{"$repeat": [S, N]}` (the server tests' `strings.Repeat(S, N)`) anywhere in a value.
+fn expand_repeats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(args)) = map.get("$repeat") {
+                let (text, times) = (args[0].as_str().unwrap(), args[1].as_u64().unwrap());
+                *value = Value::String(text.repeat(times as usize));
+                return;
+            }
+            map.values_mut().for_each(expand_repeats);
+        }
+        Value::Array(items) => items.iter_mut().for_each(expand_repeats),
+        _ => {}
+    }
+}
+
+/// Golden cases from the server's own tests (`import_validators_test.go` of
+/// mattermost/mattermost, tests/data/server-import-cases.json names the commit): our validator,
+/// and with it the writer's rules (rules.rs), must refuse every line the server refuses, and
+/// accept every line it accepts, except where marked stricter (with why that is harmless).
+#[test]
+fn the_validator_agrees_with_the_servers_own_import_tests() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/server-import-cases.json");
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(doc["source"]["repo"], "mattermost/mattermost");
+    let max_post_size = doc["max_post_size"].as_u64().unwrap() as usize;
+    // What the server's test cases take for granted: a team, a channel and users defined
+    // earlier in the file.
+    let mut context = vec![
+        json!({"type": "version", "version": 1}),
+        json!({"type": "team", "team": {"name": "teamname", "display_name": "Display Name", "type": "O"}}),
+        json!({"type": "channel", "channel": {"team": "teamname", "name": "channelname", "display_name": "Display Name", "type": "O"}}),
+    ];
+    for name in ["username", "owner"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..=9).map(|i| format!("member{i}")))
+    {
+        context.push(json!({"type": "user", "user": {"username": name, "email": format!("{name}@example.com")}}));
+    }
+    let cases = doc["cases"].as_array().unwrap();
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    let mut disagreements = Vec::new();
+    for case in cases {
+        let mut line = case["line"].clone();
+        expand_repeats(&mut line);
+        // Each line after the context it needs (a team line needs none, a channel its team).
+        let needs = match line["type"].as_str().unwrap() {
+            "team" | "emoji" => 1,
+            "channel" => 2,
+            "user" | "bot" => 3,
+            _ => context.len(),
+        };
+        let mut validator = Validator::new(max_post_size, Vec::new());
+        for value in &context[..needs] {
+            validator.check_line(&value.to_string());
+        }
+        assert_eq!(validator.errors().count(), 0, "the context is valid");
+        validator.check_line(&line.to_string());
+        let errors: Vec<String> = validator.errors().map(ToString::to_string).collect();
+        let server_accepts = case["valid"].as_bool().unwrap();
+        let stricter = case["ours"] == "stricter";
+        let agrees = if stricter {
+            assert!(server_accepts, "{case}");
+            !errors.is_empty()
+        } else {
+            errors.is_empty() == server_accepts
+        };
+        if !agrees {
+            disagreements.push(format!(
+                "{} {}: server {}, ours {errors:?}",
+                case["test"],
+                case["what"],
+                if server_accepts { "accepts" } else { "refuses" }
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {} disagree:\n{}",
+        disagreements.len(),
+        cases.len(),
+        disagreements.join("\n")
+    );
+}
+
+/// The system emoji names are the server's `model.SystemEmojis`: its size, its first and last
+/// entries (server/public/model/emoji_data.go), and the names the server's own tests use as
+/// system emojis (`smiley` in import_validators_test.go) or as custom ones (`parrot2`).
+#[test]
+fn the_system_emoji_names_are_the_servers() {
+    let names: Vec<&str> = rules::system_emoji_names().collect();
+    assert_eq!(names.len(), 4465);
+    assert_eq!(
+        names.iter().collect::<HashSet<_>>().len(),
+        4465,
+        "no name twice"
+    );
+    assert_eq!(names[..4], ["grinning", "smiley", "smile", "grin"]);
+    assert_eq!(
+        names[names.len() - 3..],
+        [
+            "writing_hand_medium_dark_skin_tone",
+            "writing_hand_dark_skin_tone",
+            "mattermost"
+        ]
+    );
+    for name in [
+        "smiley",
+        "+1",
+        "-1",
+        "100",
+        "thumbsup",
+        "thank you",
+        "mattermost",
+        "rowing_woman_dark_skin_tone",
+    ] {
+        assert!(rules::is_system_emoji_name(name), "{name}");
+    }
+    for name in ["parrot2", "party-parrot", "Smiley", "smiley ", ""] {
+        assert!(!rules::is_system_emoji_name(name), "{name:?}");
     }
 }

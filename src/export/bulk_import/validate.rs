@@ -8,8 +8,7 @@
 //! (for the `(channel, create_at, message)` duplicate check), so memory stays small for
 //! hundreds of thousands of posts.
 //!
-//! Not checked (the server's data we do not have): system emoji names, whether an emoji
-//! image decodes, Unicode NFC equality of paths (the writer never writes non-NFC names
+//! Not checked (the server's data we do not have): whether an emoji image decodes, Unicode NFC equality of paths (the writer never writes non-NFC names
 //! twice; it writes each name once and references it verbatim).
 
 use std::collections::{HashMap, HashSet};
