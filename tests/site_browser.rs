@@ -1,9 +1,11 @@
 //! The website in a real browser: Debian's `chromium`, headless, opening the site from
 //! `file://` as a user's double-click does (no flag that relaxes file access). Searches by
-//! address (`index.html#q=…`) list the expected posts, a thread link opens the thread, the
-//! page logs no console error and loads nothing from outside the site (seen through the
-//! DevTools protocol), and with JavaScript off the channel pages still show the messages. `.ci/run` installs chromium; set
-//! `MATTERBAK_CHROMIUM` to use another binary.
+//! address (`index.html#q=…`) list the expected posts, a thread link opens the thread, every
+//! page logs no console error or exception and loads nothing from outside the site, and with
+//! JavaScript off the channel pages still show the messages. Console messages and requests
+//! are read from the browser itself through the DevTools protocol, never from the page's own
+//! report. `scripts/test-deps` installs chromium; set `MATTERBAK_CHROMIUM` to use another
+//! binary.
 
 mod common;
 
@@ -26,32 +28,6 @@ fn chromium() -> PathBuf {
         }
     }
     panic!("no chromium found: install it (apt-get install chromium) or set MATTERBAK_CHROMIUM");
-}
-
-struct Dump {
-    dom: String,
-    log: String,
-}
-
-/// Opens `url` headless and returns the DOM after the page's scripts ran.
-fn dump(url: &str, profile: &Path) -> Dump {
-    let mut cmd = Command::new(chromium());
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--enable-logging=stderr",
-        "--v=0",
-        "--virtual-time-budget=10000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()));
-    let out = cmd.arg("--dump-dom").arg(url).output().unwrap();
-    assert!(out.status.success(), "chromium failed on {url}");
-    Dump {
-        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
-        log: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
 }
 
 #[derive(Debug)]
@@ -88,6 +64,19 @@ fn hits(dom: &str) -> Vec<Hit> {
         .collect()
 }
 
+/// Opens `index.html#q=…` in a freshly loaded page, waits until the search is done, checks
+/// from the browser itself (DevTools protocol, not the page's own report) that it logged no
+/// error and loaded nothing from outside the site, and returns the hits.
+fn search(cdp: &mut Cdp, base: &str, q: &str) -> Vec<Hit> {
+    cdp.search(&format!("{base}/index.html#q={q}"));
+    let requests = cdp.check_clean(base);
+    assert!(
+        requests >= 4,
+        "{q}: page, css, js and index files: {requests}"
+    );
+    hits(&cdp.html())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     let env = start().await;
@@ -98,36 +87,10 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
         ..SiteOptions::default()
     };
     html::build_site(&env.archive, &site, &utc).unwrap();
-    let profile = env.dir.path().join("profile");
     let base = format!("file://{}", site.display());
-    let search = |q: &str| {
-        let d = dump(&format!("{base}/index.html#q={q}"), &profile);
-        assert!(
-            d.dom.contains("data-search-done=\"1\""),
-            "search {q} did not finish: {}",
-            d.log
-        );
-        // No console error, no uncaught exception.
-        for line in d.log.lines() {
-            assert!(
-                !(line.contains("CONSOLE")
-                    && (line.contains("Error") || line.contains("Uncaught"))),
-                "{q}: {line}"
-            );
-        }
-        // Everything the page loaded is inside the site.
-        let resources = between(&d.dom, "data-resources=\"", "\"")
-            .unwrap()
-            .to_owned();
-        assert!(!resources.is_empty());
-        for r in resources.split(' ') {
-            assert!(r.starts_with(&format!("{base}/")), "{q}: loaded {r}");
-        }
-        hits(&d.dom)
-    };
-
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
     // A word.
-    let found = search("welcome");
+    let found = search(&mut cdp, &base, "welcome");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].text, "Welcome to Engineering!");
     assert_eq!(
@@ -139,22 +102,26 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
         .thread
         .clone()
         .expect("the welcome post has replies");
-    let page = dump(&format!("{base}/{thread}"), &profile);
-    assert!(page.dom.contains("Thanks! Glad to be here."));
-    assert!(page.dom.contains("Same here."));
-    let post_page = dump(&format!("{base}/{}", found[0].href), &profile);
-    let anchor = found[0].href.split_once('#').unwrap().1;
-    assert!(post_page.dom.contains(&format!("id=\"{anchor}\"")));
+    let href = found[0].href.clone();
+    cdp.open(&format!("{base}/{thread}"));
+    let page = cdp.html();
+    assert!(page.contains("Thanks! Glad to be here."));
+    assert!(page.contains("Same here."));
+    cdp.check_clean(&base);
+    cdp.open(&format!("{base}/{href}"));
+    let anchor = href.split_once('#').unwrap().1;
+    assert!(cdp.html().contains(&format!("id=\"{anchor}\"")));
+    cdp.check_clean(&base);
 
     // A phrase: only the post with the words in that order.
-    let found = search("%22glad%20to%20be%20here%22");
+    let found = search(&mut cdp, &base, "%22glad%20to%20be%20here%22");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].text, "Thanks! Glad to be here.");
-    let found = search("%22here%20glad%22");
+    let found = search(&mut cdp, &base, "%22here%20glad%22");
     assert!(found.is_empty(), "{found:?}");
 
     // A prefix.
-    let found = search("welc*");
+    let found = search(&mut cdp, &base, "welc*");
     assert!(
         found.iter().any(|h| h.text == "Welcome to Engineering!"),
         "{found:?}"
@@ -165,30 +132,36 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     );
 
     // from: and in: filters.
-    let found = search("from%3Abob");
+    let found = search(&mut cdp, &base, "from%3Abob");
     assert!(!found.is_empty());
     assert!(found.iter().all(|h| h.user == "@bob"), "{found:?}");
-    let found = search("in%3Aoff-topic%20lunch");
+    let found = search(&mut cdp, &base, "in%3Aoff-topic%20lunch");
     assert!(
         found.iter().any(|h| h.text == "Anyone up for lunch?"),
         "{found:?}"
     );
     assert!(found.iter().all(|h| h.channel == "~off-topic"), "{found:?}");
-    let found = search("in%3Atown-square%20lunch");
+    let found = search(&mut cdp, &base, "in%3Atown-square%20lunch");
     assert!(found.is_empty(), "{found:?}");
 
     // Dates (the site is in UTC; the welcome post is of 2023-11-15), pins and files.
-    assert_eq!(search("welcome%20on%3A2023-11-15").len(), 1);
-    assert_eq!(search("welcome%20after%3A2023-11-14").len(), 1);
-    assert!(search("welcome%20before%3A2023-11-15").is_empty());
-    assert!(search("welcome%20after%3A2023-11-15").is_empty());
-    assert_eq!(search("welcome%20is%3Apinned").len(), 1);
-    let found = search("standup%20has%3Afile");
+    assert_eq!(
+        search(&mut cdp, &base, "welcome%20on%3A2023-11-15").len(),
+        1
+    );
+    assert_eq!(
+        search(&mut cdp, &base, "welcome%20after%3A2023-11-14").len(),
+        1
+    );
+    assert!(search(&mut cdp, &base, "welcome%20before%3A2023-11-15").is_empty());
+    assert!(search(&mut cdp, &base, "welcome%20after%3A2023-11-15").is_empty());
+    assert_eq!(search(&mut cdp, &base, "welcome%20is%3Apinned").len(), 1);
+    let found = search(&mut cdp, &base, "standup%20has%3Afile");
     assert!(
         found.iter().any(|h| h.text.starts_with("Standup moved")),
         "{found:?}"
     );
-    assert!(search("welcome%20has%3Afile").is_empty());
+    assert!(search(&mut cdp, &base, "welcome%20has%3Afile").is_empty());
 }
 
 /// A minimal DevTools-protocol client over a WebSocket on loopback: enough to open a page
@@ -341,18 +314,71 @@ impl Cdp {
     }
 
     fn wait_for(&mut self, method: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !self.events.iter().any(|e| e["method"] == method) {
-            assert!(std::time::Instant::now() < deadline, "no {method}");
+        self.wait_until(|events| events.iter().any(|e| e["method"] == method));
+    }
+
+    /// Reads events until `done` holds for them (a generous guard against a hung browser,
+    /// not a speed check).
+    fn wait_until(&mut self, done: impl Fn(&[serde_json::Value]) -> bool) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+        while !done(&self.events) {
+            assert!(std::time::Instant::now() < deadline, "the browser hangs");
             let event = self.receive();
             self.events.push(event);
         }
     }
 
+    /// Loads `url` as a new document (through about:blank, so that a URL differing from the
+    /// current one only in its `#…` loads afresh too); events start anew.
     fn open(&mut self, url: &str) {
-        self.events.clear();
-        self.call("Page.navigate", serde_json::json!({"url": url}));
-        self.wait_for("Page.loadEventFired");
+        for url in ["about:blank", url] {
+            self.events.clear();
+            self.call("Page.navigate", serde_json::json!({"url": url}));
+            // The load that follows this navigation, not a late one of the page before.
+            let address = url.split('#').next().unwrap().to_owned();
+            self.wait_until(|events| {
+                events
+                    .iter()
+                    .position(|e| {
+                        e["method"] == "Page.frameNavigated"
+                            && e["params"]["frame"]["parentId"].is_null()
+                            && e["params"]["frame"]["url"] == address.as_str()
+                    })
+                    .is_some_and(|at| {
+                        events[at..]
+                            .iter()
+                            .any(|e| e["method"] == "Page.loadEventFired")
+                    })
+            });
+        }
+    }
+
+    /// Opens a search page and waits (for the page's `data-search-done`, without polling)
+    /// until its search ran.
+    fn search(&mut self, url: &str) {
+        self.open(url);
+        let done = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "new Promise(resolve => { \
+                    const done = () => document.body && document.body.getAttribute('data-search-done') === '1'; \
+                    if (done()) return resolve(true); \
+                    new MutationObserver((_, o) => { if (done()) { o.disconnect(); resolve(true); } }) \
+                        .observe(document.documentElement, {attributes: true, subtree: true}); })",
+                "awaitPromise": true,
+                "returnByValue": true,
+            }),
+        );
+        assert_eq!(done["result"]["value"], true, "search of {url}: {done}");
+    }
+
+    /// URLs of every request the page made since the last `open`, as the browser saw them.
+    fn requested(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter(|e| e["method"] == "Network.requestWillBeSent")
+            .filter_map(|e| e["params"]["request"]["url"].as_str().map(str::to_owned))
+            .collect()
     }
 
     fn eval(&mut self, expression: &str) -> serde_json::Value {
@@ -375,8 +401,16 @@ impl Cdp {
 
     /// Requests, console errors and exceptions seen since the last `open`.
     fn check_clean(&self, site_url: &str) -> usize {
+        check_events(&self.events, site_url)
+    }
+}
+
+/// Fails on a request outside `site_url`, an exception, or an error on the console or in the
+/// browser's log among DevTools `events`; returns the number of requests.
+fn check_events(events: &[serde_json::Value], site_url: &str) -> usize {
+    {
         let mut requests = 0;
-        for e in &self.events {
+        for e in events {
             match e["method"].as_str() {
                 Some("Network.requestWillBeSent") => {
                     let url = e["params"]["request"]["url"].as_str().unwrap();
@@ -417,15 +451,7 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     let mut cdp = Cdp::start(&env.dir.path().join("profile"));
 
     // With JavaScript: a search by address, its thread link, clicked.
-    cdp.open(&format!("{site_url}/index.html#q=welcome"));
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while cdp.eval("document.body.getAttribute('data-search-done')") != "1" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "search did not finish"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    cdp.search(&format!("{site_url}/index.html#q=welcome"));
     assert_eq!(
         cdp.eval("document.querySelector('#results .hit-text').textContent"),
         "Welcome to Engineering!"
@@ -470,6 +496,41 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     assert!(page.contains("2 replies"));
     assert!(page.matches("<article id=\"p-").count() >= 3);
     cdp.check_clean(&site_url);
+
+    // The checks see what they claim to: a console error whatever its text, an exception,
+    // and an attempt to load from outside the site, each made in a page of the site.
+    cdp.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({"value": false}),
+    );
+    for (script, what) in [
+        ("console.error('x')", "console error"),
+        ("setTimeout(() => { throw new Error('y') })", "exception"),
+        (
+            // The site's own policy refuses it before it is sent, and the browser says so.
+            "fetch('http://127.0.0.1:9/outside').catch(() => {})",
+            "violates the following Content Security Policy",
+        ),
+    ] {
+        cdp.open(&format!("{site_url}/index.html"));
+        cdp.eval(script);
+        // Until the page's timers ran and the browser reported what followed.
+        cdp.call(
+            "Runtime.evaluate",
+            serde_json::json!({
+                "expression": "new Promise(resolve => setTimeout(resolve, 200))",
+                "awaitPromise": true,
+            }),
+        );
+        let events = cdp.events.clone();
+        let seen = std::panic::catch_unwind(|| check_events(&events, &site_url));
+        let message = seen
+            .expect_err(&format!("{script} went unseen"))
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(message.contains(what), "{script}: {message}");
+    }
 }
 
 /// Search on terms too frequent for one file: their postings are in chunks, and a query
@@ -488,20 +549,18 @@ async fn frequent_terms_load_only_the_chunks_a_query_needs() {
     env.sync().await;
     let site = env.dir.path().join("site");
     html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
-    let profile = env.dir.path().join("profile");
     let base = format!("file://{}", site.display());
-    let run = |q: &str| {
-        let d = dump(&format!("{base}/index.html#q={q}"), &profile);
-        assert!(d.dom.contains("data-search-done=\"1\""), "{q}: {}", d.log);
-        let resources = between(&d.dom, "data-resources=\"", "\"")
-            .unwrap()
-            .to_owned();
-        let chunks = resources
-            .split(' ')
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    // Chunks loaded, counted from the browser's own list of requests.
+    let mut run = |q: &str| {
+        let found = search(&mut cdp, &base, q);
+        let chunks = cdp
+            .requested()
+            .into_iter()
             .filter(|r| r.contains("/search/c/"))
             .collect::<std::collections::BTreeSet<_>>()
             .len();
-        (hits(&d.dom), chunks)
+        (found, chunks)
     };
     let (found, chunks) = run("needle%20common");
     assert_eq!(found.len(), 1, "{found:?}");
