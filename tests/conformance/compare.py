@@ -20,7 +20,7 @@ from pathlib import Path
 DOCUMENTED = {
     "archived-channel": "entries of archived channels (matterbak 0.4.0 does not list them)",
     "default-avatar": "server-generated placeholder pictures of users who uploaded none",
-    "threads-order": "reply lists of threads files in another order (Python writes a set)",
+    "threads-order": "threads files with their roots or reply ids in another order (Python writes sets; its update run moves roots)",
     "extra-user": "users who wrote or reacted in an archived channel without being a listed member",
     "reply-count": "posts of threads: reply_count as at our last sync (Python: 0 from its first run)",
     "member-read-state": "member read state (last_viewed_at, msg_count...) refreshed daily, not every run",
@@ -124,20 +124,27 @@ def field_in(fields):
     return lambda path: bool(path) and path[-1] in fields
 
 
+# How the Python tool may have written a JSON file (json.dump's parameters); a file that is
+# the dump of its value with one of these is "in the Python tool's format".
+DUMP_FORMATS = ({}, {"indent": 4}, {"indent": 2}, {"separators": (",", ":")})
+
+
 def same_threads(a, b):
-    """True when two threads files (root id -> reply ids) are byte-identical apart from the
-    order of the reply ids of some root."""
-    named = lambda path: len(path) == 2
-    x, y = split(a, named), split(b, named)
-    if x is None or y is None or x[0] != y[0] or x[1] == y[1]:
+    """True when two threads files (root id -> reply ids) hold the same roots with the same
+    reply ids, differ only in the order of roots or of reply ids, and ours is written exactly
+    as the Python tool writes its own (so no byte but the order can differ)."""
+    try:
+        x, y = json.loads(a), json.loads(b)
+    except ValueError:
         return False
-    def lists(values):
-        out = {}
-        for (root, _), text in values:
-            out.setdefault(root, []).append(text)
-        return out
-    lx, ly = lists(x[1]), lists(y[1])
-    return lx.keys() == ly.keys() and all(sorted(lx[k]) == sorted(ly[k]) for k in lx)
+    if not (isinstance(x, dict) and isinstance(y, dict)) or a == b:
+        return False
+    if x.keys() != y.keys() or any(
+            not isinstance(x[k], list) or not isinstance(y[k], list) or sorted(x[k]) != sorted(y[k])
+            for k in x):
+        return False
+    formats = [f for f in DUMP_FORMATS if json.dumps(x, **f).encode() == a]
+    return any(json.dumps(y, **f).encode() == b for f in formats)
 
 
 def load_tree(root):

@@ -85,6 +85,11 @@ class Compare(unittest.TestCase):
     def test_threads_order_only_when_the_order_differs(self):
         reordered = {"p1": ["r3", "r1", "r2"]}
         self.assertTrue(run(tree(), {**tree(), THREADS: dump(reordered)}))
+        two = {"p1": ["r1", "r2"], "p2": ["r3"]}
+        self.assertTrue(run({**tree(), THREADS: dump(two)},
+                            {**tree(), THREADS: dump({"p2": ["r3"], "p1": ["r2", "r1"]})}))
+        self.assertFalse(run({**tree(), THREADS: dump(two)},
+                             {**tree(), THREADS: dump({"p2": ["r3"], "p1": ["r2"]})}))
         self.assertFalse(run(tree(), {**tree(), THREADS: json.dumps(THREADS_VALUE).encode()}))
         self.assertFalse(run(tree(), {**tree(), THREADS: dump({"p1": ["r1", "r2"]})}))
         self.assertFalse(run(tree(), {**tree(), THREADS: dump({"p1": ["r1", "r2", "r4"]})}))
