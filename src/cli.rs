@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::blobs::BlobLocation;
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
-use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, ExportOptions, Flavor};
+use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, Flavor, PyLayoutOptions};
 use crate::mm::{ClientOptions, TlsOptions};
 use crate::mock::{self, MockServer, Workspace};
 use crate::outdir::{self, OutputKind};
@@ -562,9 +562,9 @@ pub async fn run(cli: Cli) -> Result<u8> {
                     &args.archive.archive,
                     &args.target,
                     !args.no_zip,
-                    &ExportOptions {
+                    &PyLayoutOptions {
                         blobs: args.blobs.resolve(&args.archive.archive)?,
-                        ..ExportOptions::default()
+                        ..PyLayoutOptions::default()
                     },
                 )
             }
@@ -628,7 +628,7 @@ fn run_export(
     archive: &Path,
     target: &ExportTarget,
     zip: bool,
-    options: &ExportOptions,
+    options: &PyLayoutOptions,
 ) -> Result<u8> {
     let zip_path = if zip {
         Some(match &target.output {
@@ -642,7 +642,7 @@ fn run_export(
     } else {
         None
     };
-    let report = export::export_archive(archive, &target.data_dir, zip_path.as_deref(), options)
+    let report = export::export_pylayout(archive, &target.data_dir, zip_path.as_deref(), options)
         .context("export failed")?;
     println!("data dir: {}", target.data_dir.display());
     if let Some(zip) = &zip_path {
@@ -854,7 +854,7 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
     if report.outcome == Outcome::Interrupted {
         return Ok(code);
     }
-    let options = ExportOptions {
+    let options = PyLayoutOptions {
         skip_users: args.sync.skip_users,
         skip_emojis: args.sync.skip_emojis,
         blobs: args.sync.blobs.resolve(&args.sync.archive.archive)?,

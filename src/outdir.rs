@@ -8,10 +8,15 @@
 //! outputs of our own design carry a marker file, [`MARKER_FILE`], naming their kind.
 //! Output files (a zip, a report) are checked here too ([`check_file`]), so that a command
 //! can refuse a bad output path before the work that would produce it.
+//!
+//! May import: `pylayout` (a data dir's top-level names) and `catalog` (the catalog file's
+//! name); the archive's own names are listed here.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use crate::pylayout::TOP_DIRS;
 
 /// The file that marks a directory as matterbak's output of one kind (its content is the
 /// kind's name and a newline).
@@ -80,9 +85,6 @@ const ARCHIVE_NAMES: [&str; 7] = [
     "lock",
 ];
 
-/// Top-level names of the Python matterbak's data dir (see README "Export layout").
-const DATA_DIR_NAMES: [&str; 5] = ["teams", "direct", "groups", "users", "emojis"];
-
 /// Checks `dir` without writing anything: Ok when it does not exist, is empty, or holds an
 /// earlier output of `kind`.
 pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
@@ -116,7 +118,7 @@ pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
     let foreign: Vec<&String> = match kind {
         OutputKind::DataDir => names
             .iter()
-            .filter(|n| !DATA_DIR_NAMES.contains(&n.as_str()))
+            .filter(|n| !TOP_DIRS.contains(&n.as_str()))
             .collect(),
         OutputKind::Archive => names
             .iter()
@@ -140,7 +142,7 @@ fn is_own(dir: &Path, names: &[String], kind: OutputKind) -> bool {
         }
         OutputKind::DataDir => names
             .iter()
-            .all(|n| DATA_DIR_NAMES.contains(&n.as_str()) && dir.join(n).is_dir()),
+            .all(|n| TOP_DIRS.contains(&n.as_str()) && dir.join(n).is_dir()),
         OutputKind::Marked(name) => fs::read_to_string(dir.join(MARKER_FILE))
             .is_ok_and(|content| content.trim_end() == name),
     }

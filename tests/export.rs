@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::start;
-use matterbak::export::{ExportOptions, export_archive};
+use matterbak::export::{PyLayoutOptions, export_pylayout};
 use matterbak::mock::NewFile;
 
 fn tree(root: &Path) -> Vec<(String, Option<Vec<u8>>)> {
@@ -266,11 +266,11 @@ async fn hostile_names_never_leave_the_data_dir() {
 #[test]
 fn export_of_a_missing_archive_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = export_archive(
+    let err = export_pylayout(
         &dir.path().join("nope"),
         &dir.path().join("data"),
         None,
-        &ExportOptions::default(),
+        &PyLayoutOptions::default(),
     )
     .unwrap_err();
     assert!(err.to_string().contains("no archive at"), "{err}");

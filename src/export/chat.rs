@@ -4,7 +4,7 @@
 //! earlier versions; plus the people who wrote them and the `-c` channel lookup.
 //!
 //! Depends on `catalog` (named reads only, no SQL here), `blobs` (is an attachment's content
-//! archived?) and [`super::layout`] (folder names and post file names, so lookups, order and
+//! archived?) and [`crate::pylayout`] (folder names and post file names, so lookups, order and
 //! the paths printed under `Files:` are the layout export's own).
 //!
 //! Invariants: one channel is held in memory at a time (its posts must be sorted and
@@ -15,10 +15,10 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::{Map, Value};
 
-use super::layout::{self, ChannelPaths, ChannelPlace};
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError, ChannelRow, PostVersionRow, ReactionRow};
 use crate::model::BlobId;
+use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
 /// How faithful to the Python tool an export is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -166,7 +166,7 @@ pub fn list_channels(catalog: &Catalog) -> Result<Vec<ChannelEntry>, ChatError> 
                 .to_owned()
         };
         let names = (text("display_name"), text("name"));
-        let paths = layout::team_paths(&team.id, &team.name);
+        let paths = pylayout::team_paths(&team.id, &team.name);
         for channel in channels
             .iter()
             .filter(|c| c.team_id == team.id && !c.team_id.is_empty())
@@ -190,7 +190,7 @@ fn entry(
     name: &str,
     team: Option<(String, String)>,
 ) -> ChannelEntry {
-    let paths = layout::channel_paths(place, &row.id, name);
+    let paths = pylayout::channel_paths(place, &row.id, name);
     let folder = paths
         .posts_dir
         .rsplit('/')
@@ -412,7 +412,7 @@ impl<'e> Chat<'e> {
         for row in catalog.load_post_states(id)? {
             let json = parse_object(&row.json, "post")?;
             posts.push(ChatPost {
-                file_name: layout::post_file_name(row.create_at, &row.id, tz),
+                file_name: pylayout::post_file_name(row.create_at, &row.id, tz),
                 id: row.id,
                 create_at: row.create_at,
                 edit_at: row.edit_at,
@@ -494,7 +494,7 @@ impl<'e> Chat<'e> {
             .map(|(i, p)| (p.id.as_str(), i))
             .collect();
         let naive = |i: usize| -> Option<NaiveDateTime> {
-            layout::python_from_timestamp(self.posts[i].create_at, tz).map(|t| t.naive_local())
+            pylayout::python_from_timestamp(self.posts[i].create_at, tz).map(|t| t.naive_local())
         };
         let mut handled: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
@@ -554,7 +554,7 @@ pub fn py_time<Tz: TimeZone>(ms: i64, tz: &Tz) -> String
 where
     Tz::Offset: std::fmt::Display,
 {
-    match layout::python_from_timestamp(ms, tz) {
+    match pylayout::python_from_timestamp(ms, tz) {
         Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
         None => format!("{ms} ms"),
     }

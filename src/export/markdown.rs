@@ -531,7 +531,7 @@ mod tests {
     use super::*;
     use crate::catalog::ChannelRow;
     use crate::export::chat::{ChannelEntry, ChatFile, Person};
-    use crate::export::layout::{self, ChannelPlace};
+    use crate::pylayout::{self, ChannelPlace};
 
     const ALICE: &str = "uaaaaaaaaaaaaaaaaaaaaaaaa1";
     const BOB: &str = "ubbbbbbbbbbbbbbbbbbbbbbbb2";
@@ -564,9 +564,9 @@ mod tests {
     }
 
     fn entry() -> ChannelEntry {
-        let team = layout::team_paths("taaaaaaaaaaaaaaaaaaaaaaaa1", "team1");
+        let team = pylayout::team_paths("taaaaaaaaaaaaaaaaaaaaaaaa1", "team1");
         let id = "caaaaaaaaaaaaaaaaaaaaaaaa1";
-        let paths = layout::channel_paths(ChannelPlace::Team(&team), id, "town-square");
+        let paths = pylayout::channel_paths(ChannelPlace::Team(&team), id, "town-square");
         ChannelEntry {
             row: ChannelRow {
                 id: id.into(),
@@ -592,7 +592,7 @@ mod tests {
             create_at: at,
             edit_at: 0,
             delete_at: 0,
-            file_name: layout::post_file_name(at, id, &Utc),
+            file_name: pylayout::post_file_name(at, id, &Utc),
             json: json.as_object().unwrap().clone(),
         }
     }

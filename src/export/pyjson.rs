@@ -20,6 +20,9 @@
 //!   than its recursion limit (we do not; Mattermost sends neither);
 //! - on error a prefix of the output may already have been written: callers write through
 //!   a [`super::sink::Sink`], which discards failed entries.
+//!
+//! May import: nothing of the crate (std only); pure, tested on literals and against
+//! Python's own output.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};

@@ -5,7 +5,7 @@
 //!
 //! Invariants:
 //! - every relative path is checked again here (defence in depth behind
-//!   [`super::layout`]): it must be non-empty, relative, `/`-separated, without empty, `.`
+//!   [`crate::pylayout`]): it must be non-empty, relative, `/`-separated, without empty, `.`
 //!   or `..` components and without `\` or NUL; anything else is [`SinkError::UnsafePath`]
 //!   and nothing is written;
 //! - parent directories are created as needed (the zip gets an entry `a/`, `a/b/` for each
@@ -21,6 +21,9 @@
 //! Not done: `fsync` of every file of a [`DirSink`] (an export of many small posts would
 //! crawl; the export can simply be run again after a power loss). The zip is synced once
 //! before its rename.
+//!
+//! May import: `zip` (the streaming writer); nothing else of the crate (its tests also use
+//! the sibling `pyjson`).
 
 use std::collections::HashSet;
 use std::fs::{self, File};

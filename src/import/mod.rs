@@ -3,7 +3,8 @@
 //! them through the same catalog and blob-store calls a sync uses; the merge rules live in
 //! `catalog::import`.
 //!
-//! Depends on `model`, `catalog` and `blobs` only (never on the HTTP client). Invariants:
+//! May import: `pylayout` (the layout's names), `zip` (the zip reader), `archive`,
+//! `catalog`, `blobs`, `model`; never the HTTP client or an export. Invariants:
 //! - a backup is checked to be one (`source::Backup::open`) before anything is written;
 //! - a blob is committed before the row naming it;
 //! - a damaged file (truncated JSON, a post outside its channel) is a failed item naming its
@@ -32,6 +33,7 @@ use crate::archive::{ArchiveLock, LockError};
 use crate::blobs::{BlobError, BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
 use crate::model::object::{self, Raw};
+use crate::pylayout::{self, Role, channel_of, id_prefix, role};
 pub use source::{Backup, SourceError};
 
 /// Posts per transaction: large enough to amortise the commit (and the FTS5 segment each
@@ -84,76 +86,6 @@ pub struct ImportReport {
     /// Notes on older layouts recognised (e.g. a pre-0.4 threads file).
     pub notes: Vec<String>,
     pub failed: Vec<FailedItem>,
-}
-
-/// Where an entry sits in the layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Role {
-    User,
-    UserImage,
-    Team,
-    TeamMembers,
-    TeamIcon,
-    Channel,
-    ChannelMembers,
-    Threads,
-    Post,
-    FileInfo,
-    FileBytes,
-    Emoji,
-    EmojiImage,
-}
-
-/// Classifies an entry by its path. Channel-level entries are `<cid>__…` files in a team
-/// folder, `direct/` or `groups/`; posts and files sit in the channel's folder.
-fn role(path: &str) -> Option<Role> {
-    let parts: Vec<&str> = path.split('/').collect();
-    let json = path.ends_with(".json");
-    let channel_file = |name: &str| {
-        if name.ends_with("__members.json") {
-            Role::ChannelMembers
-        } else if name.ends_with("__threads.json") {
-            Role::Threads
-        } else {
-            Role::Channel
-        }
-    };
-    let channel_dir = |rest: &[&str]| match rest {
-        [_, _post] if json => Some(Role::Post),
-        [_, "files", name] if json && !name.contains("__") => Some(Role::FileInfo),
-        [_, "files", name] if name.contains("__") => Some(Role::FileBytes),
-        _ => None,
-    };
-    match parts.as_slice() {
-        ["users", name] if json => Some(Role::User),
-        ["users", name] if name.contains("__image.") => Some(Role::UserImage),
-        ["emojis", _] if json => Some(Role::Emoji),
-        ["emojis", name] if name.contains("__") => Some(Role::EmojiImage),
-        ["teams", name] if name.ends_with("__members.json") => Some(Role::TeamMembers),
-        ["teams", _] if json => Some(Role::Team),
-        ["teams", name] if name.contains("__icon.") => Some(Role::TeamIcon),
-        ["teams", _team, name] if json => Some(channel_file(name)),
-        ["teams", _team, rest @ ..] => channel_dir(rest),
-        ["direct" | "groups", name] if json => Some(channel_file(name)),
-        ["direct" | "groups", rest @ ..] => channel_dir(rest),
-        _ => None,
-    }
-}
-
-/// The id a layout name starts with (`<id>__…`), or the whole stem for `<id>.json`.
-fn id_prefix(path: &str) -> &str {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    let name = name.strip_suffix(".json").unwrap_or(name);
-    name.split("__").next().unwrap_or(name)
-}
-
-/// The channel folder of a post or file entry (`…/<cid>__<name>`), and its channel id.
-fn channel_of(path: &str) -> (&str, &str) {
-    let dir = match path.rsplit_once("/files/") {
-        Some((dir, _)) => dir,
-        None => path.rsplit_once('/').map_or(path, |(dir, _)| dir),
-    };
-    (dir, id_prefix(dir))
 }
 
 /// Imports opened backups into the archive (created if missing), one run record each, under
@@ -426,16 +358,8 @@ impl Run<'_> {
         };
         // direct/<cid>__<other user>.json, groups/<cid>__<a>__<b>.json: the name the backup
         // gave the channel, which export writes again.
-        let export_name = match path.split_once('/') {
-            Some(("direct" | "groups", name)) => name
-                .strip_suffix(".json")
-                .and_then(|n| n.split_once("__"))
-                .map(|(_, name)| name.to_owned()),
-            _ => None,
-        };
-        self.report.channels += self
-            .catalog
-            .import_channel(&channel, export_name.as_deref())?;
+        let export_name = pylayout::channel_export_name(path);
+        self.report.channels += self.catalog.import_channel(&channel, export_name)?;
         Ok(())
     }
 
@@ -634,8 +558,7 @@ impl Run<'_> {
                 return Ok(());
             }
         }
-        let extension = path.rsplit_once('.').map_or("", |(_, ext)| ext);
-        let content_type = format!("image/{extension}");
+        let content_type = pylayout::image_content_type(path);
         if let Some(blob) = self.stored(index, store_blob(self.blobs, self.backup, index, None)?) {
             self.catalog
                 .set_image(owner, &id, &blob, &content_type, 0, self.now)?;
@@ -708,58 +631,5 @@ fn run_summary(report: &ImportReport) -> RunSummary {
         bytes_fetched: report.bytes_stored,
         failures: report.failed.len() as u64,
         error: None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entries_are_classified_by_their_place_in_the_layout() {
-        let t = "teams/t1__eng";
-        let c = "teams/t1__eng/c1__town-square";
-        let cases: &[(&str, Option<Role>)] = &[
-            ("users/u1__bob.json", Some(Role::User)),
-            ("users/u1__bob__image.png", Some(Role::UserImage)),
-            ("teams/t1__eng.json", Some(Role::Team)),
-            ("teams/t1__eng__members.json", Some(Role::TeamMembers)),
-            ("teams/t1__icon.png", Some(Role::TeamIcon)),
-            (&format!("{t}/c1__town-square.json"), Some(Role::Channel)),
-            (
-                &format!("{t}/c1__town-square__members.json"),
-                Some(Role::ChannelMembers),
-            ),
-            (
-                &format!("{t}/c1__town-square__threads.json"),
-                Some(Role::Threads),
-            ),
-            (
-                &format!("{c}/20240101-120000000000__p1.json"),
-                Some(Role::Post),
-            ),
-            (&format!("{c}/files/f1.json"), Some(Role::FileInfo)),
-            (&format!("{c}/files/f1__report.pdf"), Some(Role::FileBytes)),
-            ("direct/c2__bob.json", Some(Role::Channel)),
-            (
-                "groups/c3__bob__carol__members.json",
-                Some(Role::ChannelMembers),
-            ),
-            (
-                "direct/c2__bob/20240101-120000000000__p2.json",
-                Some(Role::Post),
-            ),
-            ("emojis/e1__parrot.json", Some(Role::Emoji)),
-            ("emojis/e1__parrot.gif", Some(Role::EmojiImage)),
-            ("users/notes.txt", None),
-            (&format!("{c}/readme.txt"), None),
-            ("teams/t1__eng/c1__town-square/files/nested/x.json", None),
-        ];
-        for (path, want) in cases {
-            assert_eq!(role(path), *want, "{path}");
-        }
-        assert_eq!(channel_of(&format!("{c}/files/f1__a__b.pdf")), (c, "c1"));
-        assert_eq!(id_prefix("teams/t1__icon.png"), "t1");
-        assert_eq!(id_prefix("x/files/f1.json"), "f1");
     }
 }

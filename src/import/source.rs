@@ -2,15 +2,15 @@
 //! `/`-separated entry paths. Opening one checks that it is a matterbak backup at all (its top
 //! level holds only the layout's folders) and reads nothing else, so a path that is not a
 //! backup is refused before anything is written.
+//!
+//! May import: `pylayout` (the top-level names) and `zip` (the reader).
 
 use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use crate::pylayout::TOP_DIRS;
 use crate::zip::ZipIndex;
-
-/// The layout's top-level folders (README "Export layout").
-pub const TOP_DIRS: &[&str] = &["teams", "direct", "groups", "users", "emojis"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {

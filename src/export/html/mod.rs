@@ -293,7 +293,7 @@ impl<'a> Builder<'a> {
         for user in self.catalog.export_users()? {
             let mut person = Person::from_row(&user);
             if let Some((blob, content_type)) = &user.image
-                && let Some(ext) = crate::export::layout::image_extension(content_type)
+                && let Some(ext) = crate::pylayout::image_extension(content_type)
             {
                 let rel = format!("a/{}.{}", safe_id(&user.id), ext.as_str());
                 if self.link_blob(&rel, blob, &format!("picture of user {}", user.name))? {
@@ -323,7 +323,7 @@ impl<'a> Builder<'a> {
         }
         for emoji in self.catalog.export_emojis()? {
             if let Some((blob, content_type)) = &emoji.image
-                && let Some(ext) = crate::export::layout::image_extension(content_type)
+                && let Some(ext) = crate::pylayout::image_extension(content_type)
             {
                 let rel = format!("e/{}.{}", safe_id(&emoji.id), ext.as_str());
                 if self.link_blob(&rel, blob, &format!("image of emoji {}", emoji.name))? {

@@ -243,7 +243,7 @@ impl Builder<'_> {
     }
 
     pub(super) fn file_view(&self, f: &SiteFile) -> Result<FileView, SiteError> {
-        let name = crate::export::layout::safe_name(&f.name, 0).into_owned();
+        let name = crate::pylayout::safe_name(&f.name, 0).into_owned();
         let name = if name.is_empty() {
             "file".to_owned()
         } else {

@@ -1,20 +1,25 @@
-//! Walks one consistent snapshot of the catalog and writes every exported entry to a sink, in
-//! a fixed order (teams, their channels, direct, groups, users, emojis; rows by id or time),
-//! so two exports of the same archive are byte-identical. Rows stream one at a time.
+//! `matterbak export --format json`: the Python tool's folder layout (and its zip), byte for
+//! byte. Walks one consistent snapshot of the catalog and writes every exported entry to a
+//! sink, in a fixed order (teams, their channels, direct, groups, users, emojis; rows by id
+//! or time), so two exports of the same archive are byte-identical. Rows stream one at a
+//! time. The names and paths are [`crate::pylayout`]'s; the JSON text is [`super::pyjson`]'s.
+//!
+//! May import: `pylayout`, `catalog`, `blobs`, `outdir`, `model`, and its siblings `pyjson`
+//! and `sink`.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use super::layout::{self, ChannelPaths, ChannelPlace};
 use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
 use crate::blobs::{BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
 use crate::model::BlobId;
 use crate::outdir::{self, OutputDirError, OutputKind};
+use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ExportError {
+pub enum PyLayoutError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -32,7 +37,7 @@ pub enum ExportError {
 }
 
 #[derive(Clone, Debug, Default)]
-pub struct ExportOptions {
+pub struct PyLayoutOptions {
     /// Write no `users/` directory (as the Python tool with `--skip-users`).
     pub skip_users: bool,
     /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
@@ -42,7 +47,7 @@ pub struct ExportOptions {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct ExportReport {
+pub struct PyLayoutReport {
     pub files: u64,
     pub posts: u64,
     pub attachments: u64,
@@ -53,12 +58,12 @@ pub struct ExportReport {
 }
 
 /// Exports the archive into `data_dir` and, unless `zip` is None, the zip of it.
-pub fn export_archive(
+pub fn export_pylayout(
     archive: &Path,
     data_dir: &Path,
     zip: Option<&Path>,
-    options: &ExportOptions,
-) -> Result<ExportReport, ExportError> {
+    options: &PyLayoutOptions,
+) -> Result<PyLayoutReport, PyLayoutError> {
     let catalog = Catalog::open(archive, Access::ReadOnly)?;
     if let Some(zip) = zip {
         outdir::check_file(zip)?;
@@ -74,7 +79,7 @@ pub fn export_archive(
         catalog: &catalog,
         blobs: &blobs,
         sink: sink.as_mut(),
-        report: ExportReport::default(),
+        report: PyLayoutReport::default(),
         tz: chrono::Local,
     };
     catalog.begin_snapshot()?;
@@ -88,14 +93,14 @@ pub fn export_archive(
 
 /// The default zip name of the Python tool: `matterbak_<user>.zip`.
 pub fn default_zip_name(user: &str) -> PathBuf {
-    PathBuf::from(format!("matterbak_{}.zip", layout::sanitize_name(user)))
+    PathBuf::from(format!("matterbak_{}.zip", pylayout::sanitize_name(user)))
 }
 
 struct Walker<'a> {
     catalog: &'a Catalog,
     blobs: &'a BlobStore,
     sink: &'a mut dyn Sink,
-    report: ExportReport,
+    report: PyLayoutReport,
     tz: chrono::Local,
 }
 
@@ -108,17 +113,17 @@ fn json_io(e: PyJsonError) -> io::Error {
 }
 
 impl Walker<'_> {
-    fn walk(&mut self, options: &ExportOptions) -> Result<(), ExportError> {
+    fn walk(&mut self, options: &PyLayoutOptions) -> Result<(), PyLayoutError> {
         let channels = self.catalog.export_channels()?;
         for team in self.catalog.export_teams()? {
-            let paths = layout::team_paths(&team.id, &team.name);
+            let paths = pylayout::team_paths(&team.id, &team.name);
             self.json(&paths.json, &team.json, "team")?;
             let team_id = team.id.clone();
             self.json_list(&paths.members, |catalog, f| {
                 catalog.for_each_team_member(&team_id, f)
             })?;
             if let Some((blob, content_type)) = &team.icon
-                && let Some(ext) = layout::image_extension(content_type)
+                && let Some(ext) = pylayout::image_extension(content_type)
             {
                 self.blob(
                     &paths.icon(&ext),
@@ -140,12 +145,12 @@ impl Walker<'_> {
             }
         }
         if !options.skip_users {
-            self.sink.dir(layout::USERS_DIR)?;
+            self.sink.dir(pylayout::USERS_DIR)?;
             for user in self.catalog.export_users()? {
-                let paths = layout::user_paths(&user.id, &user.name);
+                let paths = pylayout::user_paths(&user.id, &user.name);
                 self.json(&paths.json, &user.json, "user")?;
                 if let Some((blob, content_type)) = &user.image
-                    && let Some(ext) = layout::image_extension(content_type)
+                    && let Some(ext) = pylayout::image_extension(content_type)
                 {
                     self.blob(
                         &paths.image(&ext),
@@ -156,12 +161,12 @@ impl Walker<'_> {
             }
         }
         if !options.skip_emojis {
-            self.sink.dir(layout::EMOJIS_DIR)?;
+            self.sink.dir(pylayout::EMOJIS_DIR)?;
             for emoji in self.catalog.export_emojis()? {
-                let paths = layout::emoji_paths(&emoji.id, &emoji.name);
+                let paths = pylayout::emoji_paths(&emoji.id, &emoji.name);
                 self.json(&paths.json, &emoji.json, "emoji")?;
                 if let Some((blob, content_type)) = &emoji.image
-                    && let Some(ext) = layout::image_extension(content_type)
+                    && let Some(ext) = pylayout::image_extension(content_type)
                 {
                     self.blob(
                         &paths.image(&ext),
@@ -179,8 +184,8 @@ impl Walker<'_> {
         place: ChannelPlace<'_>,
         channel: &ChannelRow,
         name: &str,
-    ) -> Result<(), ExportError> {
-        let paths: ChannelPaths = layout::channel_paths(place, &channel.id, name);
+    ) -> Result<(), PyLayoutError> {
+        let paths: ChannelPaths = pylayout::channel_paths(place, &channel.id, name);
         self.json(&paths.json, &channel.json, "channel")?;
         let id = channel.id.clone();
         self.json_list(&paths.members, |catalog, f| {
@@ -263,7 +268,7 @@ impl Walker<'_> {
     }
 
     /// `{"root": ["reply", ...], ...}` streamed from the catalog.
-    fn threads(&mut self, rel: &str, channel_id: &str) -> Result<(), ExportError> {
+    fn threads(&mut self, rel: &str, channel_id: &str) -> Result<(), PyLayoutError> {
         let catalog = self.catalog;
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
             out.write_all(b"{")?;
@@ -293,7 +298,7 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn json(&mut self, rel: &str, raw: &str, what: &str) -> Result<(), ExportError> {
+    fn json(&mut self, rel: &str, raw: &str, what: &str) -> Result<(), PyLayoutError> {
         write_json(self.sink, rel, raw, what)?;
         self.report.files += 1;
         Ok(())
@@ -307,7 +312,7 @@ impl Walker<'_> {
             &Catalog,
             &mut dyn FnMut(&str) -> io::Result<()>,
         ) -> Result<io::Result<()>, CatalogError>,
-    ) -> Result<(), ExportError> {
+    ) -> Result<(), PyLayoutError> {
         let catalog = self.catalog;
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
             out.write_all(b"[")?;
@@ -326,16 +331,16 @@ impl Walker<'_> {
         Ok(())
     }
 
-    fn blob(&mut self, rel: &str, blob: &BlobId, what: &str) -> Result<(), ExportError> {
+    fn blob(&mut self, rel: &str, blob: &BlobId, what: &str) -> Result<(), PyLayoutError> {
         write_blob(self.sink, self.blobs, rel, blob, what, &mut self.report).map(drop)
     }
 }
 
 /// Writes stored JSON the Python way. Validated first, so a broken row is reported by name
 /// rather than as an I/O failure half-way through a file.
-fn write_json(sink: &mut dyn Sink, rel: &str, raw: &str, what: &str) -> Result<(), ExportError> {
+fn write_json(sink: &mut dyn Sink, rel: &str, raw: &str, what: &str) -> Result<(), PyLayoutError> {
     if let Err(source) = pyjson::write_python_json(raw, &mut io::sink()) {
-        return Err(ExportError::Json {
+        return Err(PyLayoutError::Json {
             what: format!("{what} {rel}"),
             source,
         });
@@ -354,8 +359,8 @@ fn write_blob(
     rel: &str,
     blob: &BlobId,
     what: &str,
-    report: &mut ExportReport,
-) -> Result<bool, ExportError> {
+    report: &mut PyLayoutReport,
+) -> Result<bool, PyLayoutError> {
     let mut file = match blobs.open_blob(blob) {
         Ok(file) => file,
         Err(e) if e.is_missing() => {

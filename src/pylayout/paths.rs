@@ -1,19 +1,10 @@
-//! Where each exported object goes: relative paths (always `/`-separated) below the export
-//! root, named exactly as the Python tool `matterbak` 0.4.0 names them (`dump.make_filename`:
-//! the parts `[timestamp] id [name]` joined by `__`, an empty name left out), so that the
-//! export of ordinary data is byte-identical to Python's:
+//! The write direction of the layout: the relative path (always `/`-separated) of every
+//! exported object below the export root, named exactly as the Python tool `matterbak` 0.4.0
+//! names them (`dump.make_filename`: the parts `[timestamp] id [name]` joined by `__`, an
+//! empty name left out), so that the export of ordinary data is byte-identical to Python's.
+//! The layout itself is drawn in the [module docs](super).
 //!
-//! ```text
-//! teams/<team_id>__<team>.json            teams/<team_id>__<team>__members.json
-//! teams/<team_id>__icon.<ext>             teams/<team_id>__<team>/   (its channels)
-//! <channels>/<channel_id>__<name>.json    <channel_id>__<name>__members.json
-//! <channels>/<channel_id>__<name>__threads.json
-//! <channels>/<channel_id>__<name>/<YYYYmmdd-HHMMSSffffff>__<post_id>.json
-//! <channels>/<channel_id>__<name>/files/<file_id>.json  and  files/<file_id>__<file name>
-//! direct/...  groups/...  (same four entries per channel, see [`ChannelPlace`])
-//! users/<user_id>__<username>.json        users/<user_id>__<username>__image.<ext>
-//! emojis/<emoji_id>__<emoji>.json         emojis/<emoji_id>__<emoji>.<ext>
-//! ```
+//! May import: the layout's names in [`super`]; `chrono` and `blake3`.
 //!
 //! # Safe names (a bug of the Python tool that we fix)
 //!
@@ -57,6 +48,11 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Datelike, TimeZone};
 
+use super::{
+    DIRECT_DIR, EMOJIS_DIR, FILES_DIR, GROUPS_DIR, ICON_LABEL, IMAGE_LABEL, JSON, MEMBERS_LABEL,
+    MEMBERS_SUFFIX, SEP, TEAMS_DIR, THREADS_LABEL, THREADS_SUFFIX, USERS_DIR,
+};
+
 /// Longest path component written, in bytes (`NAME_MAX` on Linux, macOS and Windows).
 pub const MAX_COMPONENT_BYTES: usize = 255;
 /// Ids longer than this are shortened (never the case for Mattermost's 26-char ids); it
@@ -66,22 +62,8 @@ pub const MAX_ID_BYTES: usize = 64;
 /// subtype registered with IANA about 30).
 pub const MAX_EXT_BYTES: usize = 32;
 
-/// Top-level directories of the layout (Python's `dump.*_subdir`).
-pub const TEAMS_DIR: &str = "teams";
-pub const DIRECT_DIR: &str = "direct";
-pub const GROUPS_DIR: &str = "groups";
-pub const USERS_DIR: &str = "users";
-pub const EMOJIS_DIR: &str = "emojis";
-/// The subdirectory of a posts dir holding file infos and file contents.
-pub const FILES_DIR: &str = "files";
-
-const SEP: &str = "__";
-const JSON: &str = ".json";
-const MEMBERS_SUFFIX: &str = "__members.json";
-const THREADS_SUFFIX: &str = "__threads.json";
 // A channel's name budget reserves `MEMBERS_SUFFIX`, which must cover the threads file too.
 const _: () = assert!(MEMBERS_SUFFIX.len() == THREADS_SUFFIX.len());
-const IMAGE_LABEL: &str = "__image";
 /// `~` and 8 hex digits appended to a shortened name.
 const HASH_SUFFIX_BYTES: usize = 9;
 
@@ -210,12 +192,12 @@ impl TeamPaths {
 pub fn team_paths(team_id: &str, team_name: &str) -> TeamPaths {
     let id = safe_id(team_id);
     let name = safe_name(team_name, id.len() + SEP.len() + MEMBERS_SUFFIX.len());
-    let members_name = format!("{name}__members");
+    let members_name = format!("{name}{MEMBERS_LABEL}");
     TeamPaths {
         json: format!("{TEAMS_DIR}/{}", join(&id, &name, JSON)),
         members: format!("{TEAMS_DIR}/{}", join(&id, &members_name, JSON)),
         channels_dir: format!("{TEAMS_DIR}/{id}{SEP}{name}"),
-        icon_stem: format!("{TEAMS_DIR}/{id}{SEP}icon"),
+        icon_stem: format!("{TEAMS_DIR}/{id}{ICON_LABEL}"),
     }
 }
 
@@ -228,14 +210,17 @@ pub enum ChannelPlace<'a> {
     /// A direct message channel: in `direct/`, named by the other user's username (the own
     /// username for a DM with oneself).
     Direct,
-    /// A group message channel: in `groups/`, named by [`group_name`].
+    /// A group message channel: in `groups/`, named by the other members' usernames, sorted
+    /// by code point and joined by `__`, duplicates once (Python collects them in a set);
+    /// `sync` works that name out when it selects the channel and the catalog keeps it as
+    /// the channel's export name.
     Group,
 }
 
 /// The four entries of a channel plus its files dir.
 ///
 /// Python creates `posts_dir` and `files_dir` even for a channel without posts or files,
-/// so the caller makes them with [`super::sink::Sink::dir`] to get the same tree.
+/// so the caller makes them as directories to get the same tree.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChannelPaths {
     /// `<channels>/<channel_id>__<name>.json`
@@ -260,8 +245,8 @@ pub fn channel_paths(place: ChannelPlace<'_>, channel_id: &str, name: &str) -> C
     let name = safe_name(name, id.len() + SEP.len() + MEMBERS_SUFFIX.len());
     // Python's members/threads names are f"{name}__members", never empty, so an empty
     // channel name gives `<id>____members.json`.
-    let members_name = format!("{name}__members");
-    let threads_name = format!("{name}__threads");
+    let members_name = format!("{name}{MEMBERS_LABEL}");
+    let threads_name = format!("{name}{THREADS_LABEL}");
     let posts_dir = format!("{parent}/{}", join(&id, &name, ""));
     ChannelPaths {
         json: format!("{parent}/{}", join(&id, &name, JSON)),
@@ -296,16 +281,6 @@ impl ChannelPaths {
         let name = safe_name(file_name, id.len() + SEP.len());
         format!("{}/{}", self.files_dir, join(&id, &name, ""))
     }
-}
-
-/// The name of a group channel: the other members' usernames, sorted and joined by `__`.
-/// Python collects them in a set first, so duplicates count once.
-pub fn group_name(other_usernames: &[&str]) -> String {
-    let mut names = other_usernames.to_vec();
-    // `str` order is code point order, as Python's `sorted` on `str`.
-    names.sort_unstable();
-    names.dedup();
-    names.join(SEP)
 }
 
 /// File name of a post: `<YYYYmmdd-HHMMSSffffff>__<post_id>.json` with the creation time in
@@ -466,8 +441,8 @@ mod tests {
     #[test]
     fn channel_paths_match_python() {
         let team = team_paths("t1", "engineering");
-        let group = group_name(&["zoe", "bob", "Émile", "alice", "bob"]);
-        assert_eq!(group, "alice__bob__zoe__Émile");
+        // As `sync` names the group of zoe, bob, Émile, alice and bob (code point order).
+        let group = "alice__bob__zoe__Émile";
         let cases = [
             (
                 ChannelPlace::Team(&team),
@@ -517,7 +492,7 @@ mod tests {
             (
                 ChannelPlace::Group,
                 "g1",
-                group.as_str(),
+                group,
                 [
                     "groups/g1__alice__bob__zoe__Émile.json",
                     "groups/g1__alice__bob__zoe__Émile__members.json",
@@ -674,10 +649,11 @@ mod tests {
             }
             return;
         }
-        let name =
-            "export::layout::tests::post_file_names_in_local_time_match_python_in_europe_berlin";
+        // This test's name as the harness knows it (its module path without the crate).
+        let module = module_path!().split_once("::").unwrap().1;
+        let name = format!("{module}::post_file_names_in_local_time_match_python_in_europe_berlin");
         let out = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([name, "--exact", "--test-threads=1"])
+            .args([name.as_str(), "--exact", "--test-threads=1"])
             .env("TZ", "Europe/Berlin")
             .env(TZ_CHILD_ENV, "1")
             .output()
@@ -830,7 +806,6 @@ mod tests {
                 "{path:?}: unsafe char in component"
             );
         }
-        crate::export::sink::check_rel(path).unwrap();
         assert!(
             std::path::Path::new(path)
                 .components()
