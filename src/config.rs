@@ -333,7 +333,7 @@ pub struct TeamRule {
     pub exclude: Vec<String>,
 }
 
-/// `channels.json`, with the Python tool's semantics (see `sync::plan`).
+/// `channels.json`, with the Python tool's semantics (see `selection`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChannelsConfig {
     /// Team name or display name → rule, in file order.

@@ -42,6 +42,7 @@ pub mod outdir;
 pub mod progress;
 pub mod pylayout;
 pub mod results;
+pub mod selection;
 pub mod snapshot;
 pub mod sync;
 pub mod verify;

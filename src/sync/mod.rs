@@ -7,7 +7,7 @@
 //! and its cursor commit together.
 
 mod files;
-pub mod plan;
+mod plan;
 mod posts;
 
 use std::collections::{HashMap, HashSet};
@@ -25,10 +25,10 @@ use crate::mm::wire::{self, Raw};
 use crate::mm::{Client, ClientOptions, MmError};
 use crate::model::{BlobRef, ChannelType, UserId, dm_other_user};
 use crate::outdir::{OutputDirError, OutputKind};
+use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
-use plan::{ChannelSkips, ChannelView, TeamView};
 use posts::ChannelTask;
 
 /// Everything a sync run needs besides credentials.
@@ -595,25 +595,10 @@ impl Run<'_> {
         let (usernames, group_members, member_errors) =
             self.resolve_private_channel_users(&channels, skips).await?;
 
-        let team_views: Vec<TeamView> = teams
-            .iter()
-            .map(|t| TeamView {
-                id: t.value.id.clone(),
-                name: t.value.name.clone(),
-                display_name: t.value.display_name.clone(),
-            })
-            .collect();
-        let channel_views: Vec<ChannelView> = channels
-            .iter()
-            .map(|c| ChannelView {
-                id: c.value.id.clone(),
-                team_id: c.value.team_id.clone(),
-                kind: ChannelType::from_code(&c.value.kind),
-                name: c.value.name.clone(),
-                display_name: c.value.display_name.clone(),
-            })
-            .collect();
-        let selection = plan::plan_selection(
+        let team_views: Vec<TeamView> = teams.iter().map(|t| TeamView::from(&t.value)).collect();
+        let channel_views: Vec<ChannelView> =
+            channels.iter().map(|c| ChannelView::from(&c.value)).collect();
+        let selection = selection::plan_selection(
             &self.options.channels,
             (&self.me_id, &self.me_name),
             &team_views,

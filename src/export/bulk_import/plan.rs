@@ -13,7 +13,7 @@ use super::{BulkError, BulkOptions, BulkReport, ProfileImages};
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, ChannelRow, TeamRow};
 use crate::model::{BlobId, ChannelType, UserId};
-use crate::sync::plan::{ChannelSkips, ChannelView, TeamView, plan_selection};
+use crate::selection::{ChannelSkips, ChannelView, TeamView, plan_selection};
 
 pub(super) struct PlannedTeam {
     pub(super) row: TeamRow,
