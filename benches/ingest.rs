@@ -5,12 +5,12 @@ use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use matterbak::catalog::{Access, Catalog, ChannelCursor};
-use matterbak::mm::wire::{self, Raw};
+use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
 
 const PAGE: usize = 200;
 
-fn page(channel: &str, start: usize) -> Vec<Raw<wire::Post>> {
+fn page(channel: &str, start: usize) -> Vec<Raw<object::Post>> {
     (start..start + PAGE)
         .map(|i| {
             let json = format!(
@@ -33,7 +33,7 @@ fn ingest(c: &mut Criterion) {
     group.bench_function("upsert page of 200 new posts", |b| {
         let dir = tempfile::tempdir().unwrap();
         let mut catalog = Catalog::open(dir.path(), Access::ReadWrite).unwrap();
-        let raw: Raw<wire::Channel> =
+        let raw: Raw<object::Channel> =
             Raw::parse(RawValue::from_string(channel_json.clone()).unwrap()).unwrap();
         catalog.upsert_channel(&raw, true, None).unwrap();
         let mut next = 0;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use matterbak::catalog::{Access, Catalog, ChannelCursor, DeletedPosts, SearchQuery};
-use matterbak::mm::wire::{self, Raw};
+use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
 
 const CHANNELS: usize = 20;
@@ -96,7 +96,7 @@ fn build_archive(dir: &Path, posts: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let started = Instant::now();
     let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
-    let users: Vec<Raw<wire::User>> = (0..USERS)
+    let users: Vec<Raw<object::User>> = (0..USERS)
         .map(|u| {
             raw(format!(
                 r#"{{"id":"{}","username":"user{u}","update_at":1,"delete_at":0}}"#,
@@ -134,7 +134,7 @@ fn build_archive(dir: &Path, posts: usize) {
         let words = 6 + (rng.next() % 15) as usize;
         let message: Vec<String> = (0..words).map(|_| word(rng.rank())).collect();
         let at = START_MS + p as i64 * 30_000;
-        page.push(raw::<wire::Post>(format!(
+        page.push(raw::<object::Post>(format!(
             r#"{{"id":"{}","create_at":{at},"update_at":{at},"edit_at":0,"delete_at":0,"user_id":"{}","channel_id":"{channel}","root_id":"","original_id":"","message":"{}","type":"","props":{{}},"metadata":{{}}}}"#,
             id("p", p),
             id("u", (rng.next() % USERS as u64) as usize),
@@ -144,7 +144,7 @@ fn build_archive(dir: &Path, posts: usize) {
         if page.len() == PAGE || p + 1 == posts {
             let by_channel = page.drain(..).fold(
                 (0..CHANNELS).map(|_| Vec::new()).collect::<Vec<_>>(),
-                |mut acc: Vec<Vec<Raw<wire::Post>>>, post| {
+                |mut acc: Vec<Vec<Raw<object::Post>>>, post| {
                     let c = post.value.channel_id[1..].parse::<usize>().unwrap();
                     acc[c].push(post);
                     acc

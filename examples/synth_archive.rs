@@ -18,8 +18,8 @@ use std::collections::HashMap;
 
 use matterbak::blobs::BlobStore;
 use matterbak::catalog::{Access, Catalog, ChannelCursor};
-use matterbak::mm::wire::{self, Raw};
 use matterbak::mock::{GenPost, GenPosts, GenSpec, generated_username};
+use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
 
 const USERS: usize = 50;
@@ -139,7 +139,7 @@ fn main() {
     catalog
         .set_run_user(run, &id("u", 0), &generated_username(0))
         .unwrap();
-    let users: Vec<Raw<wire::User>> = (0..USERS)
+    let users: Vec<Raw<object::User>> = (0..USERS)
         .map(|u| {
             raw(format!(
                 r#"{{"id":"{}","create_at":1,"update_at":1,"delete_at":0,"username":"{}","first_name":"First{u}","last_name":"Last{u}","nickname":"","email":"{}@example.com","position":"","roles":"system_user","locale":"en","is_bot":false,"last_picture_update":0}}"#,
@@ -169,12 +169,12 @@ fn main() {
             .unwrap();
     }
     // Pages per channel, as a sync commits them: posts, then the blobs of their files.
-    let mut pages: Vec<Vec<Raw<wire::Post>>> = (0..spec.channels).map(|_| Vec::new()).collect();
+    let mut pages: Vec<Vec<Raw<object::Post>>> = (0..spec.channels).map(|_| Vec::new()).collect();
     let mut pending: Vec<Vec<(String, matterbak::model::BlobRef)>> =
         (0..spec.channels).map(|_| Vec::new()).collect();
     let flush = |catalog: &mut Catalog,
                  c: usize,
-                 pages: &mut Vec<Vec<Raw<wire::Post>>>,
+                 pages: &mut Vec<Vec<Raw<object::Post>>>,
                  pending: &mut Vec<Vec<(String, matterbak::model::BlobRef)>>| {
         catalog
             .apply_posts_page(&id("c", c), &pages[c], &ChannelCursor::default(), "ok", 0)

@@ -13,7 +13,7 @@ use common::{read_zip, start};
 use matterbak::blobs::BlobStore;
 use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
-use matterbak::mm::wire::{self, Raw};
+use matterbak::model::object::{self, Raw};
 use serde_json::{Value, json};
 
 struct Restore {
@@ -495,7 +495,7 @@ fn post(
     at: i64,
     message: &str,
     extra: Value,
-) -> Raw<wire::Post> {
+) -> Raw<object::Post> {
     let mut p = json!({
         "id": id("p", n), "create_at": at, "update_at": at, "edit_at": 0, "delete_at": 0,
         "is_pinned": false, "user_id": user, "channel_id": channel, "root_id": root,
@@ -516,7 +516,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     let run = catalog.begin_run(0, "test").unwrap();
     let users: Vec<String> = (0..10).map(|n| id("u", n)).collect();
     catalog.set_run_user(run, &users[0], "owner").unwrap();
-    let user_rows: Vec<Raw<wire::User>> = users
+    let user_rows: Vec<Raw<object::User>> = users
         .iter()
         .enumerate()
         .map(|(n, u)| {
@@ -536,7 +536,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         catalog
             .upsert_team(&raw(json!({"id": team, "name": name, "display_name": name, "type": "O", "update_at": 1})), true)
             .unwrap();
-        let members: Vec<Raw<wire::TeamMember>> = users[..3]
+        let members: Vec<Raw<object::TeamMember>> = users[..3]
             .iter()
             .map(|u| raw(json!({"team_id": team, "user_id": u, "roles": "team_user"})))
             .collect();
@@ -546,7 +546,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     catalog
         .upsert_channel(&raw(json!({"id": channel, "team_id": teams[0].1, "type": "O", "name": "General", "display_name": "General"})), true, None)
         .unwrap();
-    let members: Vec<Raw<wire::ChannelMember>> = users[..3]
+    let members: Vec<Raw<object::ChannelMember>> = users[..3]
         .iter()
         .map(|u| raw(json!({"channel_id": channel, "user_id": u, "roles": "channel_user"})))
         .collect();
@@ -558,7 +558,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     catalog
         .upsert_channel(&raw(json!({"id": group, "team_id": "", "type": "G", "name": "0123456789abcdef0123456789abcdef01234567", "display_name": "nine"})), true, Some("nine"))
         .unwrap();
-    let members: Vec<Raw<wire::ChannelMember>> = users[..9]
+    let members: Vec<Raw<object::ChannelMember>> = users[..9]
         .iter()
         .map(|u| raw(json!({"channel_id": group, "user_id": u})))
         .collect();
@@ -669,7 +669,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     catalog.mark_post_deleted(&id("p", 4), T0 + 9000).unwrap();
     // Custom emojis whose names a newer target keeps for system emojis (`mattermost` is the
     // server's own, a skin tone is a variant), and a plain one.
-    let emojis: Vec<Raw<wire::Emoji>> = ["smile", "party-parrot", "mattermost", "+1_dark_skin_tone"]
+    let emojis: Vec<Raw<object::Emoji>> = ["smile", "party-parrot", "mattermost", "+1_dark_skin_tone"]
         .iter()
         .enumerate()
         .map(|(n, name)| raw(json!({"id": id("e", n), "creator_id": users[0], "name": name, "create_at": 1, "update_at": 1})))

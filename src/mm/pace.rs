@@ -13,6 +13,8 @@
 //! Pure: time comes in as an argument, so the tests need no clock. No server limit seen (the
 //! headers absent, the limiter off) means no pacing at all; `--rate-limit` is a separate,
 //! user-set upper bound applied before this.
+//!
+//! May import: nothing of the crate.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

@@ -5,6 +5,8 @@
 //! the attempts of a request (those are for failures); it is retried after the server's
 //! delay for as long as the server keeps answering, bounded only by
 //! [`RetryPolicy::max_limited_wait`] so that a server refusing everything still ends the run.
+//!
+//! May import: nothing of the crate.
 
 use std::time::Duration;
 

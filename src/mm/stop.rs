@@ -3,6 +3,8 @@
 //! Work checks [`StopSignal::requested`] between steps; waits that could last (the rate
 //! limiter, the pacer, a back-off, a 429 delay) race [`StopSignal::stopped`], so a stop never
 //! waits for them. Requests already on the wire are let finish.
+//!
+//! May import: nothing of the crate.
 
 use std::sync::Arc;
 

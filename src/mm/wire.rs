@@ -1,16 +1,13 @@
-//! Wire structs that only HTTP needs (paged responses). The server objects themselves
-//! (post, channel, user…) live in `model::object`, shared with the catalog and import; they
-//! are re-exported here so HTTP call sites read `wire::Post` as before.
+//! Wire shapes that only HTTP needs (paged responses). The server objects themselves (post,
+//! channel, user…) are `model::object`'s, under that one name, shared with the catalog and
+//! import.
+//!
+//! May import: nothing of the crate.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
-
-pub use crate::model::object::{
-    Channel, ChannelMember, Emoji, FileInfo, Post, PostMetadata, Raw, Reaction, Team, TeamMember,
-    User, parse_list,
-};
 
 /// `GET /channels/{id}/posts` response (§2.2). `posts` can hold more than `order`.
 #[derive(Debug, Deserialize)]

@@ -7,6 +7,8 @@
 //! of `--concurrency` until its walk ends).
 
 use std::collections::HashSet;
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
@@ -16,8 +18,10 @@ use tokio::sync::mpsc;
 use super::{
     Handles, Observer, Progress, Stored, SyncError, Tally, fetch_and_store, now_ms, record_failure,
 };
+use crate::blobs::{BlobError, BlobStore, BlobWriter};
 use crate::catalog::{CatalogWriter, PendingFile};
-use crate::mm::MmError;
+use crate::mm::{ByteSink, Client, DownloadError, Downloaded, MmError};
+use crate::model::BlobRef;
 
 /// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
 /// then the bottleneck anyway), which bounds memory on first syncs with many attachments.
@@ -95,6 +99,13 @@ pub(crate) async fn drain(
             }
             // Not a failure of the file: the run is stopping.
             Err(SyncError::Server(e @ MmError::Stopped { .. })) => return Err(e.into()),
+            // The archive's disk failed: the file keeps why, and the run ends (every later
+            // file would fail too).
+            Err(SyncError::Blob(e)) => {
+                let (id, note) = (file.id.clone(), e.to_string());
+                writer.call(move |c| c.set_file_error(&id, &note)).await?;
+                return Err(e.into());
+            }
             Err(SyncError::Server(e)) => {
                 let (id, note) = (file.id.clone(), e.to_string());
                 writer.call(move |c| c.set_file_error(&id, &note)).await?;
@@ -105,4 +116,39 @@ pub(crate) async fn drain(
         }
     }
     Ok(tally)
+}
+
+/// A blob writer takes a download's bytes as they arrive, hashing them on the way.
+impl ByteSink for BlobWriter {
+    type Error = BlobError;
+
+    fn write(&mut self, chunk: &[u8]) -> Result<(), BlobError> {
+        self.write_all(chunk).map_err(|source| BlobError::Io {
+            action: "write",
+            path: self.temp_path().to_owned(),
+            source,
+        })
+    }
+}
+
+/// Downloads a binary into the blob store and makes it durable: the committed blob and the
+/// server's content type. A failed attempt's partial temp file is discarded.
+pub(crate) async fn download_blob(
+    client: &Client,
+    blobs: &BlobStore,
+    segments: &[&str],
+) -> Result<(BlobRef, String), DownloadError<BlobError>> {
+    let Downloaded { sink, content_type } = client.download(segments, || blobs.writer()).await?;
+    // fsync of file and directory: off the async workers, which a blocking disk flush would
+    // otherwise stall for every task.
+    let committed = tokio::task::spawn_blocking(move || sink.commit())
+        .await
+        .map_err(|e| BlobError::Io {
+            action: "commit",
+            path: PathBuf::from("tmp"),
+            source: std::io::Error::other(e),
+        })
+        .and_then(|committed| committed)
+        .map_err(DownloadError::Sink)?;
+    Ok((committed, content_type))
 }

@@ -21,9 +21,9 @@ use crate::catalog::{
     Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
 use crate::config::{ChannelsConfig, Credentials};
-use crate::mm::wire::{self, Raw};
-use crate::mm::{Client, ClientOptions, MmError};
-use crate::model::{BlobRef, ChannelType, UserId, dm_other_user};
+use crate::mm::{Client, ClientOptions, DownloadError, MmError};
+use crate::model::object::{self, Raw};
+use crate::model::{BlobRef, UserId, dm_other_user};
 use crate::outdir::{OutputDirError, OutputKind};
 use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
 use futures_util::StreamExt;
@@ -145,6 +145,16 @@ pub enum SyncError {
         "archive keeps its blobs in {kept}, not {given}; a sync never splits an archive's blobs over two stores"
     )]
     BlobsElsewhere { kept: String, given: String },
+}
+
+impl From<DownloadError<BlobError>> for SyncError {
+    /// The server's failure is one failed item (unless fatal); the blob store's ends the run.
+    fn from(e: DownloadError<BlobError>) -> SyncError {
+        match e {
+            DownloadError::Server(e) => SyncError::Server(e),
+            DownloadError::Sink(e) => SyncError::Blob(e),
+        }
+    }
 }
 
 /// How a run ended.
@@ -270,7 +280,7 @@ pub async fn run_sync(
 /// The part of a run that writes: blob store, catalog writer thread, the run itself.
 async fn archive_into(
     client: &Client,
-    me: Raw<wire::User>,
+    me: Raw<object::User>,
     started: i64,
     options: &SyncOptions,
     blobs: BlobStore,
@@ -334,7 +344,7 @@ async fn archive_into(
 #[allow(clippy::too_many_arguments)]
 async fn run_with(
     client: &Client,
-    me: Raw<wire::User>,
+    me: Raw<object::User>,
     started: i64,
     options: &SyncOptions,
     writer: &CatalogWriter,
@@ -483,7 +493,7 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
                     return None;
                 }
                 let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
-                let result = match client.download(&segments, blobs).await {
+                let result = match files::download_blob(client, blobs, &segments).await {
                     Ok((blob, content_type)) => {
                         let (k, size) = (key.clone(), blob.size);
                         writer
@@ -492,7 +502,7 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
                             .map(|()| size)
                             .map_err(SyncError::from)
                     }
-                    Err(e) => Err(SyncError::Server(e)),
+                    Err(e) => Err(e.into()),
                 };
                 Some((key, result))
             })
@@ -504,7 +514,7 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
 
 /// What a channel task hands back: the channel, its label, its counts and its outcome.
 type ChannelResult<'a> = (
-    &'a Raw<wire::Channel>,
+    &'a Raw<object::Channel>,
     String,
     ChannelTask<'a>,
     Result<(), SyncError>,
@@ -554,7 +564,7 @@ pub(crate) struct Run<'a> {
     pub(crate) failures: Vec<Failure>,
     pub(crate) summary: RunSummary,
     /// Users fetched for naming DMs/GMs, stored with the others at the end.
-    extra_users: Vec<Raw<wire::User>>,
+    extra_users: Vec<Raw<object::User>>,
     /// Teams whose channels showed join/leave posts: refresh their member lists.
     pub(crate) team_membership_changed: HashSet<String>,
     channels_selected: usize,
@@ -571,7 +581,7 @@ impl Run<'_> {
         record_failure(self.observer, &mut self.failures, item, error)
     }
 
-    async fn archive(&mut self, me: Raw<wire::User>) -> Result<(), SyncError> {
+    async fn archive(&mut self, me: Raw<object::User>) -> Result<(), SyncError> {
         let skips = self.options.skips;
         let (known_users, users_watermark) = self.writer.call(|c| c.known_users()).await?;
         if !skips.users {
@@ -596,8 +606,10 @@ impl Run<'_> {
             self.resolve_private_channel_users(&channels, skips).await?;
 
         let team_views: Vec<TeamView> = teams.iter().map(|t| TeamView::from(&t.value)).collect();
-        let channel_views: Vec<ChannelView> =
-            channels.iter().map(|c| ChannelView::from(&c.value)).collect();
+        let channel_views: Vec<ChannelView> = channels
+            .iter()
+            .map(|c| ChannelView::from(&c.value))
+            .collect();
         let selection = selection::plan_selection(
             &self.options.channels,
             (&self.me_id, &self.me_name),
@@ -668,7 +680,7 @@ impl Run<'_> {
                 .await?;
         }
 
-        let order: Vec<&Raw<wire::Channel>> = selection
+        let order: Vec<&Raw<object::Channel>> = selection
             .channels
             .iter()
             .filter_map(|s| channels.iter().find(|c| c.value.id == s.id))
@@ -750,7 +762,7 @@ impl Run<'_> {
     /// flight); each commits through the one catalog writer and queues its files.
     async fn sync_channels(
         &mut self,
-        order: Vec<&Raw<wire::Channel>>,
+        order: Vec<&Raw<object::Channel>>,
         labels: Vec<String>,
         file_queue: files::FileQueue<'_>,
     ) -> Result<(), SyncError> {
@@ -810,7 +822,7 @@ impl Run<'_> {
     /// members could not be read, why.
     async fn resolve_private_channel_users(
         &mut self,
-        channels: &[Raw<wire::Channel>],
+        channels: &[Raw<object::Channel>],
         skips: Skips,
     ) -> Result<PrivateChannelUsers, SyncError> {
         let mut usernames = HashMap::new();
@@ -910,7 +922,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn sync_team(&mut self, team: &Raw<wire::Team>) -> Result<(), SyncError> {
+    async fn sync_team(&mut self, team: &Raw<object::Team>) -> Result<(), SyncError> {
         let team_id = team.value.id.clone();
         let id = team_id.clone();
         let synced_at = self
@@ -933,9 +945,7 @@ impl Run<'_> {
             let id = team_id.clone();
             let stored = self.writer.call(move |c| c.team_icon_update(&id)).await?;
             if stored != icon_update {
-                match self
-                    .client
-                    .download(&["teams", &team_id, "image"], self.blobs)
+                match files::download_blob(self.client, self.blobs, &["teams", &team_id, "image"])
                     .await
                 {
                     Ok((blob, content_type)) => {
@@ -953,7 +963,10 @@ impl Run<'_> {
                             })
                             .await?;
                     }
-                    Err(e) => self.fail(format!("icon of team {}", team.value.name), e)?,
+                    Err(DownloadError::Server(e)) => {
+                        self.fail(format!("icon of team {}", team.value.name), e)?
+                    }
+                    Err(DownloadError::Sink(e)) => return Err(e.into()),
                 }
             }
         }

@@ -14,8 +14,9 @@ use super::{
 use crate::catalog::{CatalogWriter, RunSummary};
 use crate::catalog::{ChannelCursor, PageOutcome, Walk};
 use crate::mm::PostsQuery;
-use crate::mm::wire::{self, Raw};
+use crate::mm::wire::PostList;
 use crate::mm::{Client, MmError};
+use crate::model::object::{self, Raw};
 
 /// What a channel's new posts say about memberships.
 #[derive(Default)]
@@ -35,10 +36,10 @@ impl Changes {
 const SINCE_CAP: usize = 1000;
 
 /// Parses the posts of a page; a post the server sent malformed is skipped, not fatal.
-fn parse_posts(list: &wire::PostList, channel_id: &str) -> Vec<Raw<wire::Post>> {
+fn parse_posts(list: &PostList, channel_id: &str) -> Vec<Raw<object::Post>> {
     list.posts
         .values()
-        .filter_map(|raw| Raw::<wire::Post>::parse(raw.clone()).ok())
+        .filter_map(|raw| Raw::<object::Post>::parse(raw.clone()).ok())
         .filter(|p| p.value.channel_id.is_empty() || p.value.channel_id == channel_id)
         .collect()
 }
@@ -110,7 +111,7 @@ impl<'a> ChannelTask<'a> {
 
     pub(crate) async fn sync_channel(
         &mut self,
-        channel: &Raw<wire::Channel>,
+        channel: &Raw<object::Channel>,
         label: &str,
     ) -> Result<(), SyncError> {
         let id = channel.value.id.clone();
@@ -290,7 +291,7 @@ impl<'a> ChannelTask<'a> {
     async fn apply_page(
         &mut self,
         channel_id: &str,
-        posts: Vec<Raw<wire::Post>>,
+        posts: Vec<Raw<object::Post>>,
         cursor: &ChannelCursor,
     ) -> Result<PageOutcome, SyncError> {
         let cid = channel_id.to_owned();
@@ -357,7 +358,7 @@ impl<'a> ChannelTask<'a> {
 }
 
 /// How messages name a channel: direct and group channels by their people.
-pub(crate) fn channel_label(channel: &Raw<wire::Channel>, export_name: Option<&str>) -> String {
+pub(crate) fn channel_label(channel: &Raw<object::Channel>, export_name: Option<&str>) -> String {
     let c = &channel.value;
     match (c.kind.as_str(), export_name) {
         ("D", Some(name)) => format!("direct channel with {name}"),
