@@ -4,7 +4,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use matterbak::catalog::{Access, Catalog, ChannelCursor};
+use matterbak::catalog::{Access, Catalog, ChannelCursor, LastOutcome};
 use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
 
@@ -45,7 +45,13 @@ fn ingest(c: &mut Criterion) {
             |posts| {
                 black_box(
                     catalog
-                        .apply_posts_page(channel, &posts, &ChannelCursor::default(), "ok", 0)
+                        .apply_posts_page(
+                            channel,
+                            &posts,
+                            &ChannelCursor::default(),
+                            LastOutcome::Ok,
+                            0,
+                        )
                         .unwrap(),
                 )
             },

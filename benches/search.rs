@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use matterbak::catalog::{Access, Catalog, ChannelCursor, DeletedPosts, SearchQuery};
+use matterbak::catalog::{Access, Catalog, ChannelCursor, DeletedPosts, LastOutcome, SearchQuery};
 use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
 
@@ -153,7 +153,13 @@ fn build_archive(dir: &Path, posts: usize) {
             for (c, posts) in by_channel.into_iter().enumerate() {
                 if !posts.is_empty() {
                     catalog
-                        .apply_posts_page(&id("c", c), &posts, &ChannelCursor::default(), "ok", 0)
+                        .apply_posts_page(
+                            &id("c", c),
+                            &posts,
+                            &ChannelCursor::default(),
+                            LastOutcome::Ok,
+                            0,
+                        )
                         .unwrap();
                 }
             }

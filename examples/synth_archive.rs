@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use matterbak::blobs::BlobStore;
-use matterbak::catalog::{Access, Catalog, ChannelCursor};
+use matterbak::catalog::{Access, Catalog, ChannelCursor, LastOutcome};
 use matterbak::mock::{GenPost, GenPosts, GenSpec, generated_username};
 use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
@@ -177,7 +177,13 @@ fn main() {
                  pages: &mut Vec<Vec<Raw<object::Post>>>,
                  pending: &mut Vec<Vec<(String, matterbak::model::BlobRef)>>| {
         catalog
-            .apply_posts_page(&id("c", c), &pages[c], &ChannelCursor::default(), "ok", 0)
+            .apply_posts_page(
+                &id("c", c),
+                &pages[c],
+                &ChannelCursor::default(),
+                LastOutcome::Ok,
+                0,
+            )
             .unwrap();
         pages[c].clear();
         for (file, blob) in pending[c].drain(..) {
@@ -230,7 +236,7 @@ fn edit(dir: &std::path::Path, spec: &GenSpec, index: usize) {
             &id("c", post.channel),
             &[raw(post_json(&post, spec.attachment_bytes, Some(edited)))],
             &ChannelCursor::default(),
-            "ok",
+            LastOutcome::Ok,
             0,
         )
         .unwrap();

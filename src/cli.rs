@@ -11,16 +11,20 @@ use crate::blobs::BlobLocation;
 use crate::catalog::{Access, Catalog};
 use crate::config::{self, SecretOverrides};
 use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, Flavor, PyLayoutOptions};
+use crate::mm::StopSignal;
 use crate::mm::{ClientOptions, TlsOptions};
 use crate::mock::{self, MockServer, Workspace};
+use crate::model::Outcome;
 use crate::outdir::{self, OutputKind};
-use crate::progress;
-use crate::sync::{self, Observer, Outcome, Skips, StopSignal, SyncOptions, SyncReport};
+use crate::progress::{Level, Observer};
+use crate::sync::{self, Skips, SyncOptions, SyncReport};
 
 /// `export --format bulk-import`: options and printing of the restore zip.
 pub mod bulk_import;
 /// `sql`, `search` and `stats`: the commands that only read the archive.
 pub mod query;
+/// Progress on stderr: bars on a terminal, plain lines otherwise.
+pub mod ui;
 
 /// Exit codes: 0 everything done, 1 finished but incomplete (failed items or interrupted),
 /// 2 fatal (bad input, authentication, archive unusable).
@@ -469,7 +473,7 @@ impl SyncArgs {
         let credentials = self.load_credentials()?;
         let channels = config::load_channels(&self.channels)?;
         for warning in credentials.warnings.iter().chain(&channels.warnings) {
-            log.note(&format!("warning: {warning}"));
+            log.note(Level::Warning, warning);
         }
         let mut options = SyncOptions::new(self.archive.archive.clone(), channels.value);
         options.skips = Skips {
@@ -495,7 +499,8 @@ impl SyncArgs {
         }
         if self.insecure {
             log.note(
-                "warning: --insecure: TLS certificates are NOT checked; anyone between you and the server can read your token and your data",
+                Level::Warning,
+                "--insecure: TLS certificates are NOT checked; anyone between you and the server can read your token and your data",
             );
             tls.accept_invalid_certs = true;
         }
@@ -515,11 +520,14 @@ fn warn_if_readable_by_others(path: &Path, log: &dyn Observer) {
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
-        log.note(&format!(
-            "warning: {} can be read by other users of this machine; consider `chmod 600 {}`",
-            path.display(),
-            path.display()
-        ));
+        log.note(
+            Level::Warning,
+            &format!(
+                "{} can be read by other users of this machine; consider `chmod 600 {}`",
+                path.display(),
+                path.display()
+            ),
+        );
     }
 }
 
@@ -1043,7 +1051,7 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     if let Some(report) = &args.report {
         outdir::check_file(report).context("--report")?;
     }
-    let log = progress::for_stderr(args.quiet);
+    let log = ui::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
     drop(log); // clears progress bars before the summary
@@ -1058,6 +1066,8 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     let mut code = match report.outcome {
         Outcome::Ok => EXIT_OK,
         Outcome::Partial | Outcome::Interrupted => EXIT_INCOMPLETE,
+        // A failed run is an error, never a report; kept total for the type's sake.
+        Outcome::Failed => EXIT_FATAL,
     };
     // Blobs in a bucket: the catalog joins them there, so the bucket alone restores.
     if options.blobs != BlobLocation::Local

@@ -1,116 +1,103 @@
-//! How a sync shows progress on stderr: bars on a terminal, plain lines otherwise (cron mails
-//! them). The only code that knows indicatif or terminals; the library reports through the
-//! `sync::Observer` trait.
+//! How library code reports what it does without printing: the [`Observer`] a caller hands
+//! in, the [`Level`] of each note, and the [`Progress`] events a display counts. Drawing
+//! (bars, log lines on stderr) is the CLI's (`cli::ui`); tests pass [`Silent`].
+//!
+//! May import: nothing of the crate. (A leaf, so the engine depends on it and not the other
+//! way round.)
 
-use std::io::IsTerminal;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::fmt;
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+/// How much a note matters: `--quiet` keeps all but [`Level::Info`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    /// What the run is doing (channels selected, jitter, partial downloads removed).
+    Info,
+    /// Something the user should know although nothing failed (`note: …`).
+    Notice,
+    /// Something the user should fix or check (`warning: …`).
+    Warning,
+    /// An item that could not be archived this time (`failed: …`).
+    Failure,
+}
 
-use crate::sync::{Observer, Progress};
-
-/// Picks bars when stderr is a terminal and the user did not ask for quiet.
-pub fn for_stderr(quiet: bool) -> Box<dyn Observer> {
-    if !quiet && std::io::stderr().is_terminal() {
-        Box::new(Bars::new())
-    } else {
-        Box::new(PlainLog { quiet })
+impl Level {
+    /// Whether a quiet log still shows notes of this level.
+    pub fn important(self) -> bool {
+        self != Level::Info
     }
-}
 
-fn important(line: &str) -> bool {
-    line.starts_with("warning") || line.starts_with("failed") || line.starts_with("note")
-}
-
-/// One line per note and per finished channel; with `quiet`, only warnings and failures.
-pub struct PlainLog {
-    pub quiet: bool,
-}
-
-impl Observer for PlainLog {
-    fn note(&self, line: &str) {
-        if !self.quiet || important(line) {
-            eprintln!("{line}");
+    /// The word a line of this level starts with (none for [`Level::Info`]).
+    fn word(self) -> Option<&'static str> {
+        match self {
+            Level::Info => None,
+            Level::Notice => Some("note"),
+            Level::Warning => Some("warning"),
+            Level::Failure => Some("failed"),
         }
     }
 
-    fn progress(&self, event: Progress) {
-        if let Progress::ChannelDone {
-            label,
-            posts_written,
-        } = event
-            && !self.quiet
-        {
-            eprintln!("{label}: {posts_written} post(s) written");
+    /// A note as one line of a log: `warning: text`, `failed: text`, `note: text`; info as
+    /// it is.
+    pub fn line(self, text: &str) -> String {
+        Line(self, text).to_string()
+    }
+}
+
+struct Line<'a>(Level, &'a str);
+
+impl fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.word() {
+            Some(word) => write!(f, "{word}: {}", self.1),
+            None => f.write_str(self.1),
         }
     }
 }
 
-/// Bars for channels and files, with counts, bytes, rate and ETA.
-pub struct Bars {
-    multi: MultiProgress,
-    channels: ProgressBar,
-    files: ProgressBar,
-    posts: Mutex<u64>,
+/// Receives human-readable notes and progress events; the library never prints.
+pub trait Observer: Send + Sync {
+    /// `text` without the level's word (see [`Level::line`]).
+    fn note(&self, level: Level, text: &str);
+    /// Progress for bars and logs; ignored unless an observer cares.
+    fn progress(&self, _event: Progress) {}
 }
 
-impl Bars {
-    fn new() -> Bars {
-        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-        let channels = multi.add(ProgressBar::new(0));
-        channels.set_style(
-            ProgressStyle::with_template(
-                "{spinner} channels {pos}/{len} [{bar:30}] {msg} (ETA {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+/// What a progress display needs to know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The number of channels this run will sync.
+    ChannelsPlanned(usize),
+    /// One channel is done (successfully or not).
+    ChannelDone { label: String, posts_written: u64 },
+    /// Posts written to the catalog (any channel).
+    PostsWritten(u64),
+    /// Attachments whose bytes are about to be fetched.
+    FilesQueued(u64),
+    /// One attachment fetched, with its size.
+    FileFetched { bytes: u64 },
+}
+
+/// An observer that drops everything (tests, quiet runs).
+pub struct Silent;
+
+impl Observer for Silent {
+    fn note(&self, _level: Level, _text: &str) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_starts_with_its_level_word() {
+        assert_eq!(Level::Warning.line("x y"), "warning: x y");
+        assert_eq!(Level::Failure.line("file f"), "failed: file f");
+        assert_eq!(Level::Notice.line("n"), "note: n");
+        assert_eq!(
+            Level::Info.line("3 channel(s) selected"),
+            "3 channel(s) selected"
         );
-        channels.set_message("0 posts");
-        channels.enable_steady_tick(Duration::from_millis(200));
-        let files = multi.add(ProgressBar::new(0));
-        files.set_style(
-            ProgressStyle::with_template("  files {pos}/{len} {msg} {binary_bytes_per_sec}")
-                .expect("valid template"),
-        );
-        Bars {
-            multi,
-            channels,
-            files,
-            posts: Mutex::new(0),
-        }
-    }
-}
-
-impl Observer for Bars {
-    fn note(&self, line: &str) {
-        // Printed above the bars so they are not torn.
-        let _ = self.multi.println(line);
-    }
-
-    fn progress(&self, event: Progress) {
-        match event {
-            Progress::ChannelsPlanned(n) => self.channels.set_length(n as u64),
-            Progress::ChannelDone { .. } => self.channels.inc(1),
-            Progress::PostsWritten(n) => {
-                if let Ok(mut posts) = self.posts.lock() {
-                    *posts += n;
-                    self.channels.set_message(format!("{} posts", *posts));
-                }
-            }
-            Progress::FilesQueued(n) => self.files.inc_length(n),
-            Progress::FileFetched { bytes } => {
-                self.files.inc(1);
-                self.files
-                    .set_message(format!("{}", indicatif::HumanBytes(bytes)));
-            }
-        }
-    }
-}
-
-impl Drop for Bars {
-    fn drop(&mut self) {
-        self.channels.finish_and_clear();
-        self.files.finish_and_clear();
+        assert!(!Level::Info.important());
+        assert!(Level::Notice.important() && Level::Warning.important());
     }
 }

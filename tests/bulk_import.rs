@@ -11,7 +11,7 @@ use std::process::Command;
 
 use common::{read_zip, start};
 use matterbak::blobs::BlobStore;
-use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner};
+use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner, LastOutcome};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
 use matterbak::model::object::{self, Raw};
 use serde_json::{Value, json};
@@ -658,10 +658,22 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         post(6, &group, &users[3], "", T0 + 6000, "hello nine", json!({})),
     ];
     catalog
-        .apply_posts_page(&channel, &page[..10], &ChannelCursor::default(), "ok", 0)
+        .apply_posts_page(
+            &channel,
+            &page[..10],
+            &ChannelCursor::default(),
+            LastOutcome::Ok,
+            0,
+        )
         .unwrap();
     catalog
-        .apply_posts_page(&group, &page[10..], &ChannelCursor::default(), "ok", 0)
+        .apply_posts_page(
+            &group,
+            &page[10..],
+            &ChannelCursor::default(),
+            LastOutcome::Ok,
+            0,
+        )
         .unwrap();
     for (file, blob) in &files {
         catalog.set_file_blob(file, blob, 0).unwrap();

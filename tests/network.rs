@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use common::{content_snapshot, start};
 use matterbak::mm::MmError;
 use matterbak::mock::{Faults, GenSpec, RateLimit, Workspace};
-use matterbak::sync::{Outcome, Silent, SyncError};
+use matterbak::model::Outcome;
+use matterbak::progress::Silent;
+use matterbak::sync::SyncError;
 
 /// Tables whose content must match between two syncs of one workspace state.
 const TABLES: &[&str] = &[

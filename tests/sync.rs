@@ -639,7 +639,7 @@ async fn token_auth_and_url_forms_reach_the_same_server() {
         let report = matterbak::sync::run_sync(
             &credentials,
             &env.options(),
-            &matterbak::sync::Silent,
+            &matterbak::progress::Silent,
             &Default::default(),
         )
         .await
@@ -657,7 +657,7 @@ async fn wrong_password_fails_fast_with_a_clear_error_and_no_secret() {
     let err = matterbak::sync::run_sync(
         &credentials,
         &env.options(),
-        &matterbak::sync::Silent,
+        &matterbak::progress::Silent,
         &Default::default(),
     )
     .await
@@ -686,7 +686,7 @@ async fn mfa_accounts_need_the_code() {
     let err = matterbak::sync::run_sync(
         &credentials,
         &env.options(),
-        &matterbak::sync::Silent,
+        &matterbak::progress::Silent,
         &Default::default(),
     )
     .await
@@ -697,7 +697,7 @@ async fn mfa_accounts_need_the_code() {
     let report = matterbak::sync::run_sync(
         &credentials,
         &options,
-        &matterbak::sync::Silent,
+        &matterbak::progress::Silent,
         &Default::default(),
     )
     .await
@@ -862,7 +862,7 @@ async fn a_group_channel_that_cannot_be_judged_is_a_failed_item_and_retried() {
         ..Faults::default()
     });
     let report = env.sync().await;
-    assert_eq!(report.outcome, matterbak::sync::Outcome::Partial);
+    assert_eq!(report.outcome, matterbak::model::Outcome::Partial);
     assert!(
         report
             .failures

@@ -575,8 +575,8 @@ fn store_reactions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::Access;
     use crate::catalog::testing::{assert_search_index_is_as_defined, query_strings};
+    use crate::catalog::{Access, LastOutcome};
     use serde_json::value::RawValue;
 
     fn raw<T: serde::de::DeserializeOwned>(json: &str) -> Raw<T> {
@@ -685,7 +685,9 @@ mod tests {
             watermark: Some(1000),
             walk: None,
         };
-        catalog.store_cursor("c1", &cursor, "ok", 2000).unwrap();
+        catalog
+            .store_cursor("c1", &cursor, LastOutcome::Ok, 2000)
+            .unwrap();
         import(&mut catalog, &version(0), "old");
         let later = raw::<object::Post>(
             r#"{"id":"p2","channel_id":"c1","create_at":1500,"update_at":1500,"message":"after the sync"}"#,

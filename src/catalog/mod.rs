@@ -21,11 +21,12 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
 use crate::model::BlobRef;
+use crate::model::Outcome;
 use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
 pub use import::{ImportOutcome, ImportedPost};
-pub use posts::{ChannelCursor, PageOutcome, Walk};
+pub use posts::{ChannelCursor, LastOutcome, PageOutcome, Walk};
 pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,
     SearchQuery, TeamStats, fts_query, statement_kind,
@@ -131,7 +132,7 @@ impl<T> Context<T> for rusqlite::Result<T> {
 /// Counts and outcome of one sync run, stored in `sync_runs`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RunSummary {
-    pub outcome: String,
+    pub outcome: Outcome,
     pub server_version: Option<String>,
     pub requests: u64,
     pub posts_written: u64,
@@ -325,7 +326,7 @@ impl Catalog {
                 params![
                     run,
                     finished_at,
-                    s.outcome,
+                    s.outcome.as_str(),
                     s.server_version,
                     s.requests as i64,
                     s.posts_written as i64,

@@ -32,6 +32,23 @@ pub struct ChannelCursor {
     pub walk: Option<Walk>,
 }
 
+/// How a channel's last sync went, as `sync_cursors.last_outcome` keeps it: `ok`, or the
+/// error that ended it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LastOutcome<'a> {
+    Ok,
+    Failed(&'a str),
+}
+
+impl LastOutcome<'_> {
+    fn as_text(&self) -> &str {
+        match self {
+            LastOutcome::Ok => "ok",
+            LastOutcome::Failed(error) => error,
+        }
+    }
+}
+
 /// What a page did to the catalog.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PageOutcome {
@@ -98,7 +115,7 @@ impl Catalog {
         channel_id: &str,
         posts: &[Raw<object::Post>],
         cursor: &ChannelCursor,
-        outcome_note: &str,
+        last: LastOutcome<'_>,
         now: i64,
     ) -> Result<PageOutcome> {
         let path = self.path.clone();
@@ -119,7 +136,7 @@ impl Catalog {
         for row in history {
             record_history_row(&tx, &path, &row.value)?;
         }
-        store_cursor(&tx, &path, channel_id, cursor, outcome_note, now)?;
+        store_cursor(&tx, &path, channel_id, cursor, last, now)?;
         tx.commit().ctx(&path, "commit posts")?;
         Ok(outcome)
     }
@@ -129,17 +146,10 @@ impl Catalog {
         &mut self,
         channel_id: &str,
         cursor: &ChannelCursor,
-        outcome_note: &str,
+        last: LastOutcome<'_>,
         now: i64,
     ) -> Result<()> {
-        store_cursor(
-            &self.conn,
-            &self.path,
-            channel_id,
-            cursor,
-            outcome_note,
-            now,
-        )
+        store_cursor(&self.conn, &self.path, channel_id, cursor, last, now)
     }
 
     /// Live posts of a channel that a completed full walk (started at `walk_started_at`) did
@@ -179,7 +189,7 @@ fn store_cursor(
     path: &Path,
     channel_id: &str,
     cursor: &ChannelCursor,
-    note: &str,
+    last: LastOutcome<'_>,
     now: i64,
 ) -> Result<()> {
     let walk = cursor.walk.as_ref();
@@ -199,7 +209,7 @@ fn store_cursor(
             walk.map_or(0, |w| w.page as i64),
             walk.map(|w| w.started_at),
             now,
-            note
+            last.as_text()
         ])
     })
     .ctx(path, "store sync cursor")?;
@@ -481,7 +491,7 @@ mod tests {
             ),
         ];
         let outcome = catalog
-            .apply_posts_page("c1", &page, &ChannelCursor::default(), "ok", 10)
+            .apply_posts_page("c1", &page, &ChannelCursor::default(), LastOutcome::Ok, 10)
             .unwrap();
         assert_eq!(outcome.posts_written, 3);
         assert_eq!(outcome.files_without_info, ["f3"]);

@@ -33,6 +33,7 @@ use crate::archive::{ArchiveLock, LockError};
 use crate::blobs::{BlobError, BlobLocation, BlobStore};
 use crate::catalog::{Access, Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
 use crate::model::object::{self, Raw};
+use crate::model::{Outcome, now_ms};
 use crate::pylayout::{self, Role, channel_of, id_prefix, role};
 pub use source::{Backup, SourceError};
 
@@ -130,7 +131,7 @@ pub fn import_backups(
                 // Recorded as sync records its fatal errors, as far as the catalog still lets
                 // us; the error itself is returned.
                 let failed = RunSummary {
-                    outcome: "failed".into(),
+                    outcome: Outcome::Failed,
                     error: Some(e.to_string()),
                     ..RunSummary::default()
                 };
@@ -142,10 +143,6 @@ pub fn import_backups(
         reports.push(report);
     }
     Ok(reports)
-}
-
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Imports one opened backup into the catalog and blob store.
@@ -620,9 +617,9 @@ fn store_blob(
 fn run_summary(report: &ImportReport) -> RunSummary {
     RunSummary {
         outcome: if report.failed.is_empty() {
-            "ok".into()
+            Outcome::Ok
         } else {
-            "partial".into()
+            Outcome::Partial
         },
         server_version: None,
         requests: 0,

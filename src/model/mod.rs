@@ -158,6 +158,45 @@ pub fn dm_other_user(channel_name: &str, me: &UserId) -> Option<UserId> {
     }
 }
 
+/// How a run (a sync, or an import of one backup) ended, as the run's record and report say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything selected is archived. (The default: a run is ok until something says
+    /// otherwise.)
+    #[default]
+    Ok,
+    /// Finished, but some items failed (listed); the next run retries them.
+    Partial,
+    /// Stopped on request before finishing.
+    Interrupted,
+    /// Ended by an error; only a run's record says so (the caller gets the error).
+    Failed,
+}
+
+impl Outcome {
+    /// The word stored in the catalog and printed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Now, in the unit every stored time uses: milliseconds since the Unix epoch (Mattermost's).
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,13 +15,12 @@ use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
-use super::{
-    Handles, Observer, Progress, Stored, SyncError, Tally, fetch_and_store, now_ms, record_failure,
-};
+use super::{Handles, Stored, SyncError, Tally, fetch_and_store, record_failure};
 use crate::blobs::{BlobError, BlobStore, BlobWriter};
 use crate::catalog::{CatalogWriter, PendingFile};
 use crate::mm::{ByteSink, Client, DownloadError, Downloaded, MmError};
-use crate::model::BlobRef;
+use crate::model::{BlobRef, now_ms};
+use crate::progress::{Observer, Progress};
 
 /// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
 /// then the bottleneck anyway), which bounds memory on first syncs with many attachments.

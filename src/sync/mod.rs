@@ -21,10 +21,11 @@ use crate::catalog::{
     Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
 use crate::config::{ChannelsConfig, Credentials};
-use crate::mm::{Client, ClientOptions, DownloadError, MmError};
+use crate::mm::{Client, ClientOptions, DownloadError, MmError, StopSignal};
 use crate::model::object::{self, Raw};
-use crate::model::{BlobRef, UserId, dm_other_user};
+use crate::model::{BlobRef, Outcome, UserId, dm_other_user, now_ms};
 use crate::outdir::{OutputDirError, OutputKind};
+use crate::progress::{Level, Observer, Progress};
 use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -96,39 +97,6 @@ pub struct Skips {
     pub emojis: bool,
 }
 
-/// Asks a running sync to stop after its current transaction. Clone it into a signal handler.
-/// Requests waiting for their turn (rate limits, back-offs) are not sent after a stop.
-pub use crate::mm::StopSignal;
-
-/// Receives human-readable progress lines; the library never prints.
-pub trait Observer: Send + Sync {
-    fn note(&self, line: &str);
-    /// Progress for bars and logs; ignored unless an observer cares.
-    fn progress(&self, _event: Progress) {}
-}
-
-/// What a progress display needs to know.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Progress {
-    /// The number of channels this run will sync.
-    ChannelsPlanned(usize),
-    /// One channel is done (successfully or not).
-    ChannelDone { label: String, posts_written: u64 },
-    /// Posts written to the catalog (any channel).
-    PostsWritten(u64),
-    /// Attachments whose bytes are about to be fetched.
-    FilesQueued(u64),
-    /// One attachment fetched, with its size.
-    FileFetched { bytes: u64 },
-}
-
-/// An observer that drops everything (tests, quiet runs).
-pub struct Silent;
-
-impl Observer for Silent {
-    fn note(&self, _line: &str) {}
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
@@ -157,28 +125,6 @@ impl From<DownloadError<BlobError>> for SyncError {
     }
 }
 
-/// How a run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Outcome {
-    /// Everything selected is archived.
-    Ok,
-    /// Finished, but some items failed (listed); the next sync retries them.
-    Partial,
-    /// Stopped on request before finishing.
-    Interrupted,
-}
-
-impl Outcome {
-    fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::Partial => "partial",
-            Outcome::Interrupted => "interrupted",
-        }
-    }
-}
-
 /// One item that could not be archived this time.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Failure {
@@ -195,10 +141,6 @@ pub struct SyncReport {
     pub channels_selected: usize,
     pub notes: Vec<String>,
     pub failures: Vec<Failure>,
-}
-
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
 }
 
 /// Runs a whole sync: lock the archive, log in, open the archive, archive, record the run.
@@ -255,7 +197,7 @@ pub async fn run_sync(
                     outcome: Outcome::Interrupted,
                     user: credentials.user.clone(),
                     summary: RunSummary {
-                        outcome: Outcome::Interrupted.as_str().into(),
+                        outcome: Outcome::Interrupted,
                         ..RunSummary::default()
                     },
                     channels_selected: 0,
@@ -267,10 +209,13 @@ pub async fn run_sync(
         }
     };
     if me.value.username != credentials.user {
-        observer.note(&format!(
-            "note: the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",
-            me.value.username, credentials.user, me.value.username
-        ));
+        observer.note(
+            Level::Notice,
+            &format!(
+                "the credentials authenticate as '{}', not '{}'; archiving what '{}' can read",
+                me.value.username, credentials.user, me.value.username
+            ),
+        );
     }
     let result = archive_into(&client, me, started, options, blobs, observer, stop).await;
     drop(lock);
@@ -320,16 +265,22 @@ async fn archive_into(
         }
     };
     if stale.temps > 0 {
-        observer.note(&format!(
-            "removed {} partial download(s) left by an interrupted run",
-            stale.temps
-        ));
+        observer.note(
+            Level::Info,
+            &format!(
+                "removed {} partial download(s) left by an interrupted run",
+                stale.temps
+            ),
+        );
     }
     if stale.uploads > 0 {
-        observer.note(&format!(
-            "aborted {} incomplete multipart upload(s) left by an interrupted run",
-            stale.uploads
-        ));
+        observer.note(
+            Level::Info,
+            &format!(
+                "aborted {} incomplete multipart upload(s) left by an interrupted run",
+                stale.uploads
+            ),
+        );
     }
     let (writer, thread) = CatalogWriter::spawn(catalog);
     let result = run_with(
@@ -392,7 +343,7 @@ async fn run_with(
         Ok(()) if !run.failures.is_empty() => Outcome::Partial,
         Ok(()) => Outcome::Ok,
         Err(e) => {
-            summary.outcome = "failed".into();
+            summary.outcome = Outcome::Failed;
             summary.error = Some(e.to_string());
             let s = summary.clone();
             writer
@@ -401,7 +352,7 @@ async fn run_with(
             return Err(result.expect_err("matched Err"));
         }
     };
-    summary.outcome = outcome.as_str().into();
+    summary.outcome = outcome;
     let s = summary.clone();
     writer
         .call(move |c| c.finish_run(run_id, now_ms(), &s))
@@ -422,10 +373,13 @@ async fn jitter(max: Duration, label: &str, observer: &dyn Observer) {
         return;
     }
     let delay = max.mul_f64(rand::random::<f64>());
-    observer.note(&format!(
-        "{label} random jitter: sleeping for {:.2}s",
-        delay.as_secs_f64()
-    ));
+    observer.note(
+        Level::Info,
+        &format!(
+            "{label} random jitter: sleeping for {:.2}s",
+            delay.as_secs_f64()
+        ),
+    );
     tokio::time::sleep(delay).await;
 }
 
@@ -440,7 +394,7 @@ pub(crate) fn record_failure(
         return Err(error.into());
     }
     let error = with_causes(&error);
-    observer.note(&format!("failed: {item}: {error}"));
+    observer.note(Level::Failure, &format!("{item}: {error}"));
     failures.push(Failure { item, error });
     Ok(())
 }
@@ -571,9 +525,10 @@ pub(crate) struct Run<'a> {
 }
 
 impl Run<'_> {
-    fn note(&mut self, line: String) {
-        self.observer.note(&line);
-        self.notes.push(line);
+    /// A note the report keeps too, as a log shows it.
+    fn note(&mut self, level: Level, text: &str) {
+        self.observer.note(level, text);
+        self.notes.push(level.line(text));
     }
 
     /// Records an item that failed; fatal errors end the run instead.
@@ -624,8 +579,8 @@ impl Run<'_> {
             },
         );
         // Names not found and teams without access are warnings: `--quiet` still shows them.
-        for note in selection.notes.clone() {
-            self.note(format!("warning: {note}"));
+        for note in &selection.notes {
+            self.note(Level::Warning, note);
         }
         for (channel_id, why) in &selection.undecided {
             let error = member_errors.get(channel_id).unwrap_or(why);
@@ -638,7 +593,7 @@ impl Run<'_> {
                     _ => "channel",
                 });
             self.observer
-                .note(&format!("failed: {kind} {channel_id}: {error}"));
+                .note(Level::Failure, &format!("{kind} {channel_id}: {error}"));
             self.failures.push(Failure {
                 item: format!("{kind} {channel_id}"),
                 error: format!("cannot tell whether channels.json selects it: {error}"),
@@ -687,7 +642,7 @@ impl Run<'_> {
             .collect();
         self.channels_selected = order.len();
         self.observer
-            .note(&format!("{} channel(s) selected", order.len()));
+            .note(Level::Info, &format!("{} channel(s) selected", order.len()));
         self.observer
             .progress(Progress::ChannelsPlanned(order.len()));
         // Channels are independent: up to `concurrency` run at once (the client caps the
@@ -1049,7 +1004,7 @@ async fn sync_emojis(
         Ok(Some(list)) => list,
         Ok(None) => {
             let note = "custom emojis are disabled on this server; skipped".to_owned();
-            observer.note(&note);
+            observer.note(Level::Info, &note);
             tally.notes.push(note);
             return Ok(tally);
         }

@@ -7,16 +7,15 @@ use std::collections::{HashMap, HashSet};
 use super::plan::{WalkStep, next_walk_step};
 
 use super::files::FileQueue;
-use super::{
-    Failure, Observer, Progress, StopSignal, SyncError, SyncOptions, members_due, now_ms,
-    record_failure, with_causes,
-};
+use super::{Failure, SyncError, SyncOptions, members_due, record_failure, with_causes};
 use crate::catalog::{CatalogWriter, RunSummary};
-use crate::catalog::{ChannelCursor, PageOutcome, Walk};
+use crate::catalog::{ChannelCursor, LastOutcome, PageOutcome, Walk};
 use crate::mm::PostsQuery;
 use crate::mm::wire::PostList;
-use crate::mm::{Client, MmError};
+use crate::mm::{Client, MmError, StopSignal};
+use crate::model::now_ms;
 use crate::model::object::{self, Raw};
+use crate::progress::{Level, Observer, Progress};
 
 /// What a channel's new posts say about memberships.
 #[derive(Default)]
@@ -127,7 +126,7 @@ impl<'a> ChannelTask<'a> {
                 self.writer
                     .call(move |c| {
                         let cursor = c.load_cursor(&cid)?;
-                        c.store_cursor(&cid, &cursor, &note, now_ms())
+                        c.store_cursor(&cid, &cursor, LastOutcome::Failed(&note), now_ms())
                     })
                     .await?;
                 return self.fail(format!("posts of {label}"), e);
@@ -178,9 +177,12 @@ impl<'a> ChannelTask<'a> {
                 return Ok(changes);
             }
             // More changed than one answer can hold: store what came, then walk everything.
-            self.observer.note(&format!(
-                "channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"
-            ));
+            self.observer.note(
+                Level::Info,
+                &format!(
+                    "channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"
+                ),
+            );
             changes.add(&self.apply_page(channel_id, posts, &cursor).await?);
         }
         self.walk(channel_id, cursor, &mut changes).await?;
@@ -298,7 +300,7 @@ impl<'a> ChannelTask<'a> {
         let cursor = cursor.clone();
         let mut outcome = self
             .writer
-            .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, "ok", now_ms()))
+            .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, LastOutcome::Ok, now_ms()))
             .await?;
         self.files
             .push(std::mem::take(&mut outcome.files_to_fetch))

@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 
 use matterbak::catalog::{Access, Catalog};
 use matterbak::config::{Auth, ChannelsConfig, Credentials, Secret};
+use matterbak::mm::StopSignal;
 use matterbak::mm::retry::RetryPolicy;
 use matterbak::mock::{self, MockServer, Workspace};
-use matterbak::sync::{self, Silent, StopSignal, SyncOptions, SyncReport};
+use matterbak::progress::Silent;
+use matterbak::sync::{self, SyncOptions, SyncReport};
 
 pub struct Env {
     pub server: MockServer,
@@ -200,7 +202,12 @@ pub fn write_inputs(dir: &Path, url: &str, mode: u32) {
 
 /// The run archived everything it selected; the failures are shown when it did not.
 pub fn assert_complete(report: &SyncReport) {
-    assert_eq!(report.outcome, sync::Outcome::Ok, "{:?}", report.failures);
+    assert_eq!(
+        report.outcome,
+        matterbak::model::Outcome::Ok,
+        "{:?}",
+        report.failures
+    );
 }
 
 /// The zip's entries in order (name, bytes).
