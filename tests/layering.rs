@@ -17,8 +17,7 @@ use std::path::{Path, PathBuf};
 const DRIVERS: &[&str] = &["main", "cli", "lib"];
 
 /// Which modules each top-level module may use (besides itself). A module of `src/` missing
-/// from this table fails the test: a new module gets its row when it is added. Rows for
-/// modules that do not exist yet (`selection`) are the plan.
+/// from this table fails the test: a new module gets its row when it is added.
 const ALLOWED: &[(&str, &[&str])] = &[
     (
         "sync",
@@ -74,24 +73,13 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Edges that run against [`ALLOWED`] today, each with where it is and whose work removes
 /// it (issue 21 §2). Remove an entry when its last import is gone; the test says when.
 const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // `mm::Client::download` writes into a `blobs::BlobWriter` and `MmError::Blob` carries
-    // disk errors (src/mm/mod.rs): `mm` should return a byte stream that `sync` pipes
-    // into `blobs`. Room: mmsync.
-    ("mm", "blobs"),
     // `blobs::StoredBlob` in catalog rows, `blobs::DISK_FULL_HINT`, the text of
     // `BlobLocation::Local` (src/catalog/{mod,import,read}.rs): `StoredBlob` should move to
     // `model`. Rooms: archive (blobs) with readmodel (catalog).
     ("catalog", "blobs"),
-    // `export::bulk_import` builds sync's `TeamView`/`ChannelView` and calls
-    // `sync::plan::plan_selection` (src/export/bulk_import/write.rs): the channels.json rules
-    // should become `selection`. Rooms: mmsync (selection) with readmodel (bulk_import).
-    ("export", "sync"),
     // `export::bulk_import` reads `config::ChannelsConfig` itself
     // (src/export/bulk_import/mod.rs): it should take a `selection`. Room: readmodel.
     ("export", "config"),
-    // The `Observer`/`Progress` trait lives in `sync` (src/progress.rs implements it): it
-    // should live beside the terminal code. Room: mmsync.
-    ("progress", "sync"),
 ];
 
 /// One `crate::…` reference: the module named, and where.
