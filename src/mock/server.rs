@@ -105,8 +105,10 @@ impl AppState {
         let _ = held.wait_for(|held| !held).await;
     }
 
-    /// Counts an arriving request against [`MockServer::hold_after`], holding it when due.
-    fn arrive(&self, path: &str) {
+    /// Counts an arriving request against [`MockServer::hold_after`]; whether it is to be held
+    /// is decided here, at its arrival (a request that arrived before the hold began is not
+    /// held, however late it gets to run: the `n`-th of `hold_after` is always answered).
+    fn arrive(&self, path: &str) -> bool {
         self.0.arrivals.fetch_add(1, Ordering::SeqCst);
         let mut trigger = lock(&self.0.hold_trigger);
         if let Some((left, matches)) = trigger.as_mut() {
@@ -117,6 +119,7 @@ impl AppState {
                 *left -= 1;
             }
         }
+        *self.0.held.borrow()
     }
 
     fn next_request_id(&self) -> String {
@@ -276,8 +279,9 @@ async fn pipeline(State(state): State<AppState>, request: Request, next: Next) -
     let mut response = if is_control {
         next.run(request).await
     } else {
-        state.arrive(&path);
-        state.wait_while_held().await;
+        if state.arrive(&path) {
+            state.wait_while_held().await;
+        }
         with_faults(&state, request, next).await
     };
     finish(&mut response, &request_id, &method);
