@@ -775,12 +775,13 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
             // A kill between starting an upload and recording it leaves an empty upload that
             // nothing here can find (see README); every other one is aborted.
             let after = multipart_uploads(&s3, "killed").await;
+            // Not an exact count: a request of the killed sync that the fault proxy still
+            // held when `left` was listed may complete or start an upload afterwards (seen
+            // under load), so the count verify reports may differ from `left - after`. What
+            // is guaranteed is below: no upload holding parts is left.
             if left.len() > after.len() {
                 assert!(
-                    out.contains(&format!(
-                        "aborted {} incomplete multipart upload(s)",
-                        left.len() - after.len()
-                    )),
+                    out.contains("incomplete multipart upload(s)"),
                     "trial {trial}: {out}"
                 );
             }
