@@ -73,9 +73,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
 /// Edges that run against [`ALLOWED`] today, each with where it is and whose work removes
 /// it (issue 21 §2). Remove an entry when its last import is gone; the test says when.
 const KNOWN_VIOLATIONS: &[(&str, &str)] = &[
-    // `blobs::StoredBlob` in catalog rows, `blobs::DISK_FULL_HINT`, the text of
-    // `BlobLocation::Local` (src/catalog/{mod,import,read}.rs): `StoredBlob` should move to
-    // `model`. Rooms: archive (blobs) with readmodel (catalog).
+    // The text of `blobs::BlobLocation::Local` as the remembered location of an archive
+    // whose blobs predate the setting (src/catalog/read.rs): where the blobs are is the
+    // archive's to say. Rooms: archive with readmodel (catalog reads).
     ("catalog", "blobs"),
     // `export::bulk_import` reads `config::ChannelsConfig` itself
     // (src/export/bulk_import/mod.rs): it should take a `selection`. Room: readmodel.
