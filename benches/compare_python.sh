@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Wall time and request count of a first backup (sync + export + zip) by the Python matterbak
-# 0.4.0 and by ours, against the same mock server serving a generated workspace (20,000 posts,
-# 1,000 attachments by default) with 20 ms of latency per request; rate limits off on both.
+# 0.4.0 and by ours, against the same mock server serving a generated workspace shaped like a
+# real one (20,000 posts, 1,000 attachments by default) with 20 ms of latency per request;
+# rate limits off on both. Both backups must hold every post (post files counted).
 # The Python tool has no concurrency option (it is sequential); ours runs at each C given.
 # Installs matterbak 0.4.0 from PyPI into a throwaway virtualenv (needs network).
 #
@@ -9,12 +10,15 @@
 #        (default: posts=20000,attachments=1000  20  4 8)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. benches/lib.sh
+need_time
 sizes=${1:-posts=20000,attachments=1000}
 latency=${2:-20}
 shift $(( $# > 2 ? 2 : $# )) || true
 concurrencies=${*:-4 8}
 cargo build --release --quiet --bin matterbak
 ours=$PWD/target/release/matterbak
+bin=$ours
 work=$(mktemp -d)
 server_pid=""
 cleanup() {
@@ -52,6 +56,11 @@ reset
 py_secs=$(TZ=UTC timed "$work/venv/bin/matterbak" --credentials credentials.json \
     --channels channels.json --rate-limit 0 -d py/data -o py/out.zip)
 py_requests=$(requests)
+expected=$(sed -nE 's/.*posts=([0-9]+).*/\1/p' <<<"$sizes")
+expected=${expected:-20000}
+# post_files DIR: post files of a data dir (<YYYYmmdd-HHMMSSffffff>__<post id>.json).
+post_files() { find "$1" -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l; }
+[ "$(post_files py/data)" = "$expected" ] || die "the Python backup holds $(post_files py/data) posts of $expected"
 printf "%-22s %10s %10s %14s %14s\n" tool seconds requests "time ratio" "request ratio"
 printf "%-22s %10s %10s\n" "python matterbak 0.4.0" "$py_secs" "$py_requests"
 # Ours three times per C, each into its own directories (deleting 22,000 files between runs
@@ -64,6 +73,8 @@ for c in $concurrencies; do
             --channels channels.json --rate-limit 0 --concurrency "$c" -d "rs-$c-$i/data" \
             -o "rs-$c-$i/out.zip" --quiet)")
         n=$(requests)
+        check_posts "rs-$c-$i/archive" "$expected"
+        [ "$(post_files "rs-$c-$i/data")" = "$expected" ] || die "our backup (C = $c) holds $(post_files "rs-$c-$i/data") post files of $expected"
     done
     secs=$(printf '%s\n' "${times[@]}" | sort -n | sed -n 2p)
     awk -v s="$secs" -v n="$n" -v ps="$py_secs" -v pn="$py_requests" -v c="$c" -v all="${times[*]}" 'BEGIN {
