@@ -58,8 +58,6 @@ py_secs=$(TZ=UTC timed "$work/venv/bin/matterbak" --credentials credentials.json
 py_requests=$(requests)
 expected=$(sed -nE 's/.*posts=([0-9]+).*/\1/p' <<<"$sizes")
 expected=${expected:-20000}
-# post_files DIR: post files of a data dir (<YYYYmmdd-HHMMSSffffff>__<post id>.json).
-post_files() { find "$1" -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l; }
 [ "$(post_files py/data)" = "$expected" ] || die "the Python backup holds $(post_files py/data) posts of $expected"
 printf "%-22s %10s %10s %14s %14s\n" tool seconds requests "time ratio" "request ratio"
 printf "%-22s %10s %10s\n" "python matterbak 0.4.0" "$py_secs" "$py_requests"

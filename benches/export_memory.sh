@@ -20,7 +20,7 @@ for spec in "20000 100 65536" "200000 1000 65536" "20000 4 104857600"; do
     /usr/bin/time -f "%e %M" -o "$work/time" target/release/matterbak export \
         --archive "$work/a-$1-$3" -d "$work/data-$1-$3" -o "$work/out-$1-$3.zip" > /dev/null 2>"$work/err" ||
         { cat "$work/err"; die "export of $1 posts failed"; }
-    written=$(find "$work/data-$1-$3" -path '*/teams/*' -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l)
+    written=$(post_files "$work/data-$1-$3")
     [ "$written" = "$1" ] || die "$written post files written of $1"
     read -r secs kb < "$work/time"
     printf "%-10s %-12s %-12s %-10s %-12s\n" "$1" "$2" "$3" "$secs" "$((kb / 1024))"

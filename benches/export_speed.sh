@@ -16,9 +16,7 @@ posts=${1:-200000} attachments=${2:-1000} bytes=${3:-65536}
 work=$(mktemp -d -p "${TMPDIR:-/tmp}")
 trap 'rm -rf "$work"' EXIT
 bin=target/release/matterbak
-target/release/examples/synth_archive "$work/archive" "$posts" "$attachments" "$bytes" 2>"$work/synth.log"
-cat "$work/synth.log"
-check_posts "$work/archive" "$posts"
+synth "$work/archive" "$posts" "$attachments" "$bytes"
 sync
 secs() { /usr/bin/time -f %e -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err"; die "$1 failed"; }; cat "$work/t"; }
 folder=$(secs target/release/matterbak export --archive "$work/archive" -d "$work/data" --no-zip)
@@ -27,7 +25,7 @@ rm -rf "$work/data-copy"
 both=$(secs target/release/matterbak export --archive "$work/archive" -d "$work/data2" -o "$work/out.zip")
 zip0=$(cd "$work" && secs zip -r -0 -q "$work/ref.zip" data)
 files=$(find "$work/data" -type f | wc -l)
-written=$(find "$work/data" -path '*/teams/*' -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l)
+written=$(post_files "$work/data")
 [ "$written" = "$posts" ] || die "the layout holds $written post files, the archive $posts posts"
 entries=$(python3 -c 'import sys, zipfile; print(len(zipfile.ZipFile(sys.argv[1]).infolist()))' "$work/out.zip")
 in_layout=$(cd "$work/data2" && find . -mindepth 1 | wc -l)

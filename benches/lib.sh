@@ -36,3 +36,24 @@ median3() {
     echo "runs: $(printf '%s s; ' "${runs[@]%% *}")" >&2
     printf '%s\n' "${runs[@]}" | sort -n | sed -n 2p
 }
+
+# synth DIR POSTS ATTACHMENTS ATTACHMENT_BYTES [CHANNELS]: a generated archive
+# (examples/synth_archive.rs), its summary line printed, its post count checked (needs $bin).
+synth() {
+    target/release/examples/synth_archive "$@" 2>"$work/synth.log" ||
+        { cat "$work/synth.log" >&2; die "synth_archive $* failed"; }
+    cat "$work/synth.log"
+    check_posts "$1" "$2"
+}
+
+# need_disk GB: fails unless GB gigabytes are free where the bench writes ($TMPDIR or /tmp).
+need_disk() {
+    local free
+    free=$(df -Pk "${TMPDIR:-/tmp}" | awk 'NR == 2 { print int($4 / 1048576) }')
+    [ "$free" -ge "$1" ] || die "needs about $1 GB free in ${TMPDIR:-/tmp}, $free GB are"
+}
+
+# post_files DIR: the post files of an export layout (<YYYYmmdd-HHMMSSffffff>__<post id>.json).
+post_files() {
+    find "$1" -regextype posix-basic -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l
+}

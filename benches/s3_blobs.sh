@@ -64,7 +64,7 @@ check_posts "$work/archive" 20000
     -d data -o export.zip > /dev/null 2>&1)
 read -r secs kb < "$work/export.time"
 files=$(find "$work/data" -type f | wc -l)
-[ "$(find "$work/data" -path '*/teams/*' -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l)" = 20000 ] ||
+[ "$(post_files "$work/data")" = 20000 ] ||
     die "the export from the bucket does not hold 20,000 post files"
 [ "$(find "$work/data" -path '*/files/*' ! -name '*.json' | wc -l)" = 1000 ] ||
     die "the export from the bucket does not hold 1,000 attachments"
