@@ -50,7 +50,7 @@ print(json.dumps({"teams": {f"team-{t}": {} for t in range(int(teams))}}))
 PY
 requests() { python3 -c "import json,urllib.request as u; print(json.load(u.urlopen('$url/__mock/requests'))['total'])"; }
 reset() { python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/requests/reset', method='POST'))"; }
-timed() { /usr/bin/time -f %e -o t "$@" > log 2>&1 || { cat log; exit 1; }; cat t; }
+timed() { /usr/bin/time -f %e -o t "$@" > log 2>&1 || { cat log >&2; die "$* failed"; }; cat t; }
 
 reset
 py_secs=$(TZ=UTC timed "$work/venv/bin/matterbak" --credentials credentials.json \
@@ -67,6 +67,7 @@ for c in $concurrencies; do
     times=()
     for i in 1 2 3; do
         reset
+        mkdir -p "rs-$c-$i"
         times+=("$(TZ=UTC timed "$ours" backup --archive "rs-$c-$i/archive" --credentials credentials.json \
             --channels channels.json --rate-limit 0 --concurrency "$c" -d "rs-$c-$i/data" \
             -o "rs-$c-$i/out.zip" --quiet)")

@@ -66,7 +66,8 @@ read -r secs kb < "$work/export.time"
 files=$(find "$work/data" -type f | wc -l)
 [ "$(post_files "$work/data")" = 20000 ] ||
     die "the export from the bucket does not hold 20,000 post files"
-[ "$(find "$work/data" -path '*/files/*' ! -name '*.json' | wc -l)" = 1000 ] ||
+# In files/: <file id>.json is the file info, <file id>__<name> the attachment's bytes.
+[ "$(find "$work/data" -path '*/files/*' -name '*__*' | wc -l)" = 1000 ] ||
     die "the export from the bucket does not hold 1,000 attachments"
 echo "export from the bucket (json layout + zip, $files files): $secs s, peak RSS $((kb / 1024)) MB"
 exec 3>&-

@@ -37,7 +37,7 @@ summary() { grep '^site: ' "$work/$1.log" | tail -n 1; }
 written() { summary "$1" | sed -E 's/.*pages: ([0-9]+) written.*/\1/'; }
 
 if [ "$posts" -gt 0 ]; then
-    need_disk $(( (posts + 99999) / 100000 ))
+    need_disk $(( posts / 200000 + 1 ))
     synth "$work/a" "$posts" 1000 4096 20
     sync
     read -r s1 mb1 < <(build first "$work/a" "$work/site")
@@ -60,8 +60,8 @@ if [ "$posts" -gt 0 ]; then
 fi
 
 if [ "$search_posts" -gt 0 ]; then
-    # The archive and the site take about 10 GB per million posts of this shape.
-    need_disk $(( (search_posts + 99999) / 100000 ))
+    # Archive and site take about 0.9 GB per 200,000 posts of this shape (316 + 610 MB).
+    need_disk $(( search_posts / 200000 + 1 ))
     synth "$work/b" "$search_posts" 0 0 20
     read -r s4 mb4 < <(build big "$work/b" "$work/big")
     echo "search site: $search_posts posts built in $s4 s, peak RSS $mb4 MB; archive $(du -sm "$work/b" | cut -f1) MB, site $(du -sm "$work/big" | cut -f1) MB; index $(du -sm "$work/big/search" | cut -f1) MB in $(find "$work/big/search" -type f | wc -l) files"
