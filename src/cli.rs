@@ -21,6 +21,8 @@ use crate::sync::{self, Skips, SyncOptions, SyncReport};
 
 /// `export --format bulk-import`: options and printing of the restore zip.
 pub mod bulk_import;
+/// `man-pages` (hidden): the manual pages, generated from these definitions.
+pub mod man;
 /// `sql`, `search` and `stats`: the commands that only read the archive.
 pub mod query;
 /// Progress on stderr: bars on a terminal, plain lines otherwise.
@@ -83,6 +85,9 @@ pub enum Command {
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
+    /// Write the manual pages (matterbak.1, matterbak-<subcommand>.1) into DIR (packaging).
+    #[command(hide = true)]
+    ManPages(man::ManPagesArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -604,6 +609,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
             Ok(EXIT_OK)
         }
         Some(Command::MockServer(args)) => run_mock_server(&args).await,
+        Some(Command::ManPages(args)) => man::run(&args),
         None => run_backup(&cli.backup).await,
     }
 }
