@@ -7,12 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v perf >/dev/null || apt-get install -y -qq linux-perf >/dev/null
-cargo build --release --quiet --bin matterbak --example perf_sync
+# The `profiling` profile: release code with symbols and line tables (release is stripped).
+cargo build --profile profiling --quiet --bin matterbak --example perf_sync
 c=${1:-8}
 data=$(mktemp)
 trap 'rm -f "$data"' EXIT
 perf record -q -e cpu-clock -F 999 -g -o "$data" -- \
-    target/release/examples/perf_sync target/release/matterbak "posts=20000,attachments=1000" 20 "$c" |
+    target/profiling/examples/perf_sync target/profiling/matterbak "posts=20000,attachments=1000" 20 "$c" |
     sed -n 1,5p
 report() { perf report -i "$data" --no-children --stdio -g none "$@" 2>/dev/null | grep -v '^#' | grep -v '^$'; }
 echo "CPU samples by thread (perf_sync = the mock server; matterbak, catalog-writer and its"
