@@ -32,7 +32,8 @@ fn ingest(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PAGE as u64));
     group.bench_function("upsert page of 200 new posts", |b| {
         let dir = tempfile::tempdir().unwrap();
-        let mut catalog = Catalog::open(dir.path(), Access::ReadWrite).unwrap();
+        let mut catalog =
+            Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap();
         let raw: Raw<object::Channel> =
             Raw::parse(RawValue::from_string(channel_json.clone()).unwrap()).unwrap();
         catalog.upsert_channel(&raw, true, None).unwrap();

@@ -95,7 +95,7 @@ fn build_archive(dir: &Path, posts: usize) {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
     let started = Instant::now();
-    let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
+    let mut catalog = Catalog::open(&dir.join("catalog.sqlite"), Access::ReadWrite).unwrap();
     let users: Vec<Raw<object::User>> = (0..USERS)
         .map(|u| {
             raw(format!(
@@ -195,7 +195,7 @@ fn search(c: &mut Criterion) {
     let dir = archive_dir();
     let posts = posts_wanted();
     build_archive(&dir, posts);
-    let catalog = Catalog::open(&dir, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(&dir.join("catalog.sqlite"), Access::ReadOnly).unwrap();
 
     let (common, medium, rare) = (word(1), word(100), word(3000));
     let mut filtered = query(&[&medium]);

@@ -16,8 +16,9 @@
 
 use std::collections::HashMap;
 
-use matterbak::blobs::BlobStore;
-use matterbak::catalog::{Access, Catalog, ChannelCursor, LastOutcome};
+use matterbak::archive::{Archive, Claim};
+use matterbak::blobs::{BlobLocation, BlobStore};
+use matterbak::catalog::{Catalog, ChannelCursor, LastOutcome};
 use matterbak::mock::{GenPost, GenPosts, GenSpec, generated_username};
 use matterbak::model::object::{self, Raw};
 use serde_json::value::RawValue;
@@ -133,8 +134,11 @@ fn main() {
         }
     }
     std::fs::create_dir_all(dir).unwrap();
-    let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
-    let blobs = BlobStore::open(dir).unwrap();
+    let mut archive = Archive::at(dir)
+        .open_write(&BlobLocation::Local, Claim::AnyDirectory)
+        .unwrap();
+    archive.prepare_blobs().unwrap();
+    let (catalog, blobs) = archive.catalog_and_blobs();
     let run = catalog.begin_run(0, "synth").unwrap();
     catalog
         .set_run_user(run, &id("u", 0), &generated_username(0))
@@ -201,17 +205,17 @@ fn main() {
         reactions += post.reactions.len();
         longest_message = longest_message.max(post.message.chars().count());
         if let Some(file) = &post.attachment {
-            let blob = write_blob(&blobs, file.number, spec.attachment_bytes);
+            let blob = write_blob(blobs, file.number, spec.attachment_bytes);
             pending[c].push((id("f", file.number), blob));
             files += 1;
         }
         pages[c].push(raw(post_json(&post, spec.attachment_bytes, None)));
         if pages[c].len() == 200 {
-            flush(&mut catalog, c, &mut pages, &mut pending);
+            flush(catalog, c, &mut pages, &mut pending);
         }
     }
     for c in 0..spec.channels {
-        flush(&mut catalog, c, &mut pages, &mut pending);
+        flush(catalog, c, &mut pages, &mut pending);
     }
     eprintln!(
         "synthetic archive: {} posts in {} channels ({replies} replies in {} threads, longest \
@@ -230,8 +234,11 @@ fn edit(dir: &std::path::Path, spec: &GenSpec, index: usize) {
     let mut post = GenPosts::new(spec).nth(index).expect("index < posts");
     post.message.push_str(" (edited)");
     let edited = START_MS + post.offset_ms + 86_400_000;
-    let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
-    catalog
+    let mut archive = Archive::at(dir)
+        .open_write(&BlobLocation::Local, Claim::AnyDirectory)
+        .unwrap();
+    archive
+        .catalog()
         .apply_posts_page(
             &id("c", post.channel),
             &[raw(post_json(&post, spec.attachment_bytes, Some(edited)))],

@@ -147,6 +147,7 @@ pub(crate) fn io_err<'a>(
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     backend: Arc<dyn BlobBackend>,
+    location: BlobLocation,
     tmp: PathBuf,
     /// Test seam: bytes that may still be written before writes fail as on a full disk.
     space: Option<Arc<AtomicU64>>,
@@ -172,23 +173,10 @@ impl BlobStore {
     pub fn new(location: &BlobLocation, dirs: &StoreDirs) -> Result<BlobStore, BlobError> {
         Ok(BlobStore {
             backend: location.backend(dirs)?,
+            location: location.clone(),
             tmp: dirs.tmp.clone(),
             space: None,
         })
-    }
-
-    /// Opens (creating if needed) the local store inside an archive directory.
-    pub fn open(archive: &Path) -> Result<BlobStore, BlobError> {
-        BlobStore::open_at(archive, &BlobLocation::Local)
-    }
-
-    /// Opens the store at `location` for writing: creates `blobs/` (local) and `tmp/`; for a
-    /// bucket, first proves it is reachable, so a wrong setup fails before anything is
-    /// created.
-    pub fn open_at(archive: &Path, location: &BlobLocation) -> Result<BlobStore, BlobError> {
-        let store = BlobStore::open_existing_at(archive, location)?;
-        store.create_dirs()?;
-        Ok(store)
     }
 
     /// Creates what a writer needs (the backend's own, e.g. `blobs/`, and `tmp/`).
@@ -197,38 +185,9 @@ impl BlobStore {
         fs::create_dir_all(&self.tmp).map_err(io_err("create", &self.tmp))
     }
 
-    /// Opens an existing local store without creating anything (readers must not write).
-    pub fn open_existing(archive: &Path) -> BlobStore {
-        BlobStore::open_existing_at(archive, &BlobLocation::Local)
-            .expect("the local backend opens without I/O")
-    }
-
-    /// Opens the store at `location` for reading, creating nothing.
-    pub fn open_existing_at(
-        archive: &Path,
-        location: &BlobLocation,
-    ) -> Result<BlobStore, BlobError> {
-        let dirs = StoreDirs {
-            blobs: archive.join("blobs"),
-            tmp: archive.join("tmp"),
-            damaged: archive.join("damaged"),
-        };
-        BlobStore::new(location, &dirs)
-    }
-
-    /// Opens, for reading, the store where the catalog says the archive's blobs are
-    /// (`remembered`, from `Catalog::blob_location`; None: local). Readers follow the catalog;
-    /// the command layer has already refused a `--blobs` that contradicts it.
-    pub fn open_remembered(
-        archive: &Path,
-        remembered: Option<String>,
-    ) -> Result<BlobStore, BlobError> {
-        let location = remembered
-            .as_deref()
-            .map(str::parse::<BlobLocation>)
-            .transpose()?
-            .unwrap_or_default();
-        BlobStore::open_existing_at(archive, &location)
+    /// Where the blobs are.
+    pub fn location(&self) -> &BlobLocation {
+        &self.location
     }
 
     /// Test seam (`--simulate-disk-full blobs:BYTES`): after `bytes` more bytes, every write

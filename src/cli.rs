@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
+use crate::archive::{Archive, Claim, ReadArchive};
 use crate::blobs::BlobLocation;
-use crate::catalog::{Access, Catalog};
+use crate::catalog::SCHEMA_VERSION;
 use crate::config::{self, SecretOverrides};
 use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, Flavor, PyLayoutOptions};
 use crate::mm::StopSignal;
@@ -298,34 +299,23 @@ pub struct BlobsArg {
     pub blobs: Option<BlobLocation>,
 }
 
-impl BlobsArg {
-    /// The archive's blob location: the flag, or what the catalog remembers, or local. A flag
-    /// that contradicts the catalog is refused: the blobs would seem missing (or, for a sync,
-    /// be split across two stores).
-    pub fn resolve(&self, archive: &Path) -> Result<BlobLocation> {
-        // An unreadable catalog is the command's own finding to report (verify does so as
-        // damage); here it just remembers nothing.
-        let remembered = Catalog::open(archive, Access::ReadOnly)
-            .and_then(|catalog| catalog.blob_location())
-            .ok()
-            .flatten();
-        let remembered = remembered
-            .map(|text| {
-                text.parse::<BlobLocation>().with_context(|| {
-                    format!("the catalog of {} names its blob store", archive.display())
-                })
-            })
-            .transpose()?;
-        match (&self.blobs, remembered) {
-            (Some(given), Some(kept)) if *given != kept => anyhow::bail!(
-                "archive {} keeps its blobs in {kept}, but --blobs (or MATTERBAK_BLOBS) says {given}; drop the flag, or use a separate archive directory for another store",
-                archive.display()
-            ),
-            (Some(given), _) => Ok(given.clone()),
-            (None, Some(kept)) => Ok(kept),
-            (None, None) => Ok(BlobLocation::Local),
-        }
+/// Opens the archive `dir` for reading (`Archive::open_read`: blobs at `blobs` or where the
+/// catalog remembers them), with a note on stderr when its catalog was upgraded first.
+pub fn open_read(dir: &Path, blobs: Option<&BlobLocation>) -> Result<ReadArchive> {
+    let archive = Archive::at(dir).open_read(blobs)?;
+    if let Some(found) = archive.upgraded_from() {
+        eprintln!(
+            "note: upgraded the catalog of {} from schema version {found} to {SCHEMA_VERSION}",
+            dir.display()
+        );
     }
+    Ok(archive)
+}
+
+/// Where the archive at `dir` keeps its blobs: `--blobs`, else what its catalog remembers,
+/// else local (`Archive::blob_location`; a contradiction is refused).
+fn blob_location(dir: &Path, blobs: &BlobsArg) -> Result<BlobLocation> {
+    Ok(Archive::at(dir).blob_location(blobs.blobs.as_ref())?)
 }
 
 #[derive(Args, Debug, Clone)]
@@ -491,7 +481,7 @@ impl SyncArgs {
         };
         options.update_old_posts = self.update_old_posts;
         options.simulate_disk_full = self.simulate_disk_full;
-        options.blobs = self.blobs.resolve(&self.archive.archive)?;
+        options.blobs = blob_location(&self.archive.archive, &self.blobs)?;
         options.mfa_token = self.mfa_token.clone();
         options.initial_jitter = seconds(self.initial_jitter, "--initial-jitter")?;
         options.step_jitter = seconds(self.step_jitter, "--step-jitter")?;
@@ -559,7 +549,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
     // Every export format reads the blobs where the catalog says they are; a --blobs that
     // contradicts it is refused here, once for all formats.
     if let Some(Command::Export(args)) = &cli.command {
-        args.blobs.resolve(&args.archive.archive)?;
+        blob_location(&args.archive.archive, &args.blobs)?;
     }
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
@@ -573,12 +563,10 @@ pub async fn run(cli: Cli) -> Result<u8> {
                 }
                 run_export(
                     &args.archive.archive,
+                    &args.blobs,
                     &args.target,
                     !args.no_zip,
-                    &PyLayoutOptions {
-                        blobs: args.blobs.resolve(&args.archive.archive)?,
-                        ..PyLayoutOptions::default()
-                    },
+                    &PyLayoutOptions::default(),
                 )
             }
             ExportFormat::Markdown => run_chat_export(&args, ChatFormat::Markdown),
@@ -595,7 +583,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Stats(args)) => query::run_stats(&args),
         Some(Command::Completions(args)) => run_completions(&args),
         Some(Command::Snapshot(args)) => {
-            let blobs = args.blobs.resolve(&args.archive.archive)?;
+            let blobs = blob_location(&args.archive.archive, &args.blobs)?;
             snapshot(&args.archive.archive, &blobs, &args.keep).map(|()| EXIT_OK)
         }
         Some(Command::Pull(args)) => {
@@ -629,7 +617,13 @@ fn run_completions(args: &CompletionsArgs) -> Result<u8> {
 
 /// Takes a catalog snapshot; prints its name and the pruned ones.
 fn snapshot(archive: &Path, blobs: &BlobLocation, keep: &KeepArg) -> Result<()> {
-    let report = crate::snapshot::take_snapshot(archive, blobs, keep.keep_snapshots)
+    let report = open_read(archive, Some(blobs))
+        .and_then(|opened| {
+            Ok(crate::snapshot::take_snapshot(
+                &opened,
+                keep.keep_snapshots,
+            )?)
+        })
         .with_context(|| format!("cannot snapshot the catalog of {}", archive.display()))?;
     println!("snapshot: {blobs}/catalogs/{}", report.name);
     for old in &report.pruned {
@@ -640,23 +634,27 @@ fn snapshot(archive: &Path, blobs: &BlobLocation, keep: &KeepArg) -> Result<()> 
 
 fn run_export(
     archive: &Path,
+    blobs: &BlobsArg,
     target: &ExportTarget,
     zip: bool,
     options: &PyLayoutOptions,
 ) -> Result<u8> {
+    let archive = open_read(archive, blobs.blobs.as_ref()).context("export failed")?;
     let zip_path = if zip {
         Some(match &target.output {
             Some(path) => path.clone(),
             None => {
-                let catalog = Catalog::open(archive, Access::ReadOnly).context("export failed")?;
-                let owner = catalog.archive_owner()?.unwrap_or_else(|| "archive".into());
+                let owner = archive
+                    .catalog()
+                    .archive_owner()?
+                    .unwrap_or_else(|| "archive".into());
                 export::default_zip_name(&owner)
             }
         })
     } else {
         None
     };
-    let report = export::export_pylayout(archive, &target.data_dir, zip_path.as_deref(), options)
+    let report = export::export_pylayout(&archive, &target.data_dir, zip_path.as_deref(), options)
         .context("export failed")?;
     println!("data dir: {}", target.data_dir.display());
     if let Some(zip) = &zip_path {
@@ -701,7 +699,8 @@ fn run_chat_export(args: &ExportArgs, format: ChatFormat) -> Result<u8> {
     };
     let to_stream = matches!(output, ChatOutput::Stream(_));
     let archive = &args.archive.archive;
-    let report = export::export_chats(archive, &options, output)
+    let report = open_read(archive, args.blobs.blobs.as_ref())
+        .and_then(|opened| Ok(export::export_chats(&opened, &options, output)?))
         .with_context(|| format!("{name} export of {} failed", archive.display()))?;
     if !to_stream {
         for (_, path) in &report.written {
@@ -741,7 +740,8 @@ fn run_export_html(args: &ExportArgs) -> Result<u8> {
         remote_images: args.remote_images,
     };
     let archive = &args.archive.archive;
-    let report = html::build_site(archive, &site, &options)
+    let report = open_read(archive, args.blobs.blobs.as_ref())
+        .and_then(|opened| Ok(html::build_site(&opened, &site, &options)?))
         .with_context(|| format!("website export of {} failed", archive.display()))?;
     println!("{}", site.join("index.html").display());
     eprintln!(
@@ -772,8 +772,11 @@ fn run_import(args: &ImportArgs) -> Result<u8> {
         .map(|path| crate::import::Backup::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let archive = &args.archive.archive;
-    let location = args.blobs.resolve(archive)?;
-    let reports = crate::import::import_backups(archive, &location, &mut backups)
+    let location = blob_location(archive, &args.blobs)?;
+    let reports = Archive::at(archive)
+        .open_write(&location, Claim::AnyDirectory)
+        .map_err(crate::import::ImportError::from)
+        .and_then(|mut opened| crate::import::import_backups(&mut opened, &mut backups))
         .with_context(|| format!("import into {} failed", archive.display()))?;
     let mut failed = 0;
     for (backup, report) in backups.iter().zip(&reports) {
@@ -820,7 +823,8 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
         None if args.read_data => DataCheck::All,
         None => DataCheck::Sizes,
     };
-    let blobs = args.blobs.resolve(archive)?;
+    let blobs = blob_location(archive, &args.blobs)?;
+    let archive = &Archive::at(archive);
     let report = verify::verify_archive(archive, &blobs, data).context("verify failed")?;
     for finding in &report.findings {
         println!("{finding}");
@@ -832,7 +836,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
     }
     println!(
         "verify {}: {} blob(s) checked, {} re-hashed ({} bytes), {} reference(s); {} damaged, {} notice(s)",
-        archive.display(),
+        archive.dir().display(),
         report.blobs_checked,
         report.blobs_read,
         report.bytes_read,
@@ -849,7 +853,7 @@ fn run_verify(args: &VerifyArgs) -> Result<u8> {
     {
         Repair::Marked { rows, quarantined } => println!(
             "marked {rows} item(s) to be fetched again by the next `matterbak sync`; {quarantined} damaged blob(s) moved to {}",
-            archive.join(verify::DAMAGED_DIR).display()
+            archive.damaged_dir().display()
         ),
         Repair::Busy { holder } => println!(
             "not marked: a sync ({holder}) holds the archive; run verify again when it has finished"
@@ -871,13 +875,18 @@ async fn run_backup(args: &BackupArgs) -> Result<u8> {
     let options = PyLayoutOptions {
         skip_users: args.sync.skip_users,
         skip_emojis: args.sync.skip_emojis,
-        blobs: args.sync.blobs.resolve(&args.sync.archive.archive)?,
     };
     let mut target = args.target.clone();
     if target.output.is_none() {
         target.output = Some(export::default_zip_name(&args.sync.credentials_user()?));
     }
-    let export_code = run_export(&args.sync.archive.archive, &target, true, &options)?;
+    let export_code = run_export(
+        &args.sync.archive.archive,
+        &args.sync.blobs,
+        &target,
+        true,
+        &options,
+    )?;
     Ok(code.max(export_code))
 }
 
@@ -922,14 +931,21 @@ async fn run_demo(args: &DemoArgs) -> Result<u8> {
     let code = run_backup(&args).await?;
     server.shutdown().await;
     let site = dir.join("site");
-    crate::export::html::build_site(&archive, &site, &Default::default())
+    open_read(&archive, None)
+        .and_then(|opened| {
+            Ok(crate::export::html::build_site(
+                &opened,
+                &site,
+                &Default::default(),
+            )?)
+        })
         .context("cannot build the demo's website")?;
     // The hints name this very binary: after `cargo run`, `matterbak` is not on the PATH.
     let bin = std::env::current_exe()
         .map(|p| shell_word(&p.to_string_lossy()))
         .unwrap_or_else(|_| "matterbak".into());
     let archive_arg = shell_word(&archive.to_string_lossy());
-    let catalog = shell_word(&archive.join(crate::catalog::CATALOG_FILE).to_string_lossy());
+    let catalog = shell_word(&Archive::at(&archive).catalog_path().to_string_lossy());
     println!();
     println!("archive (SQLite catalog + blobs): {}", archive.display());
     println!(

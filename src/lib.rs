@@ -18,8 +18,9 @@
 //! - ways out: `export` (`--format json|html|markdown|hgf|bulk-import`), `verify` (findings
 //!   and repair), `snapshot` (catalog copies beside blobs in a bucket; `pull`), `results`
 //!   (tables, CSV and JSON of `sql`, `search` and `stats`);
-//! - the archive: `archive` (its lock), `catalog` (all SQL), `blobs` (the store), `outdir`
-//!   (never write into a foreign directory);
+//! - the archive: `archive` (opens it, for reading or locked for writing, and names
+//!   everything in it: every command takes an opened archive), `catalog` (all SQL), `blobs`
+//!   (the store), `outdir` (never write into a foreign directory);
 //! - the server: `mm` (HTTP client: auth, endpoints, retry, pacing);
 //! - leaves: `model` (ids and the server objects every layer shares, `model::object`),
 //!   `config` (`credentials.json`, `channels.json`), `pylayout` (the Python tool's names and

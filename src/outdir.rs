@@ -1,7 +1,8 @@
-//! Output directories: every command that creates a directory (the archive, an export, the
-//! website, the demo) writes only into one that is new, empty, or recognisably matterbak's own
-//! earlier output of the same kind. A mistyped `--archive ~` or `-d .` must never scatter our
-//! files among a user's own, so the check runs before anything is written.
+//! Output directories: every command that creates a directory (an export, the website, the
+//! demo; the archive itself is checked the same way by `archive`, which knows its names)
+//! writes only into one that is new, empty, or recognisably matterbak's own earlier output of
+//! the same kind. A mistyped `-d .` must never scatter our files among a user's own, so the
+//! check runs before anything is written.
 //!
 //! Recognition is by content, not by a marker file where the Python tool's layout forbids
 //! extra files (the export data dir is compared file for file with the Python tool's);
@@ -9,8 +10,7 @@
 //! Output files (a zip, a report) are checked here too ([`check_file`]), so that a command
 //! can refuse a bad output path before the work that would produce it.
 //!
-//! May import: `pylayout` (a data dir's top-level names) and `catalog` (the catalog file's
-//! name); the archive's own names are listed here.
+//! May import: `pylayout` (a data dir's top-level names).
 
 use std::fs;
 use std::io;
@@ -25,9 +25,6 @@ pub const MARKER_FILE: &str = ".matterbak-output";
 /// What a directory is meant to hold, and how an earlier one of the same kind is recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OutputKind {
-    /// An archive: recognised by its catalog file, or (a first sync stopped before the catalog
-    /// existed) by holding only an archive's own names.
-    Archive,
     /// The Python matterbak's folder layout: recognised by holding only its top-level names.
     DataDir,
     /// An output of our own design (the website, Markdown files, the demo directory…):
@@ -67,23 +64,11 @@ pub enum OutputDirError {
 impl OutputKind {
     fn describe(self) -> &'static str {
         match self {
-            OutputKind::Archive => "an archive",
             OutputKind::DataDir => "an export data dir",
             OutputKind::Marked(_) => "an output",
         }
     }
 }
-
-/// Top-level names of an archive (see README "The archive"); `catalog.sqlite-wal`/`-shm` too.
-const ARCHIVE_NAMES: [&str; 7] = [
-    "catalog.sqlite",
-    "catalog.sqlite-wal",
-    "catalog.sqlite-shm",
-    "blobs",
-    "tmp",
-    "damaged",
-    "lock",
-];
 
 /// Checks `dir` without writing anything: Ok when it does not exist, is empty, or holds an
 /// earlier output of `kind`.
@@ -120,10 +105,6 @@ pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
             .iter()
             .filter(|n| !TOP_DIRS.contains(&n.as_str()))
             .collect(),
-        OutputKind::Archive => names
-            .iter()
-            .filter(|n| !ARCHIVE_NAMES.contains(&n.as_str()))
-            .collect(),
         _ => names.iter().collect(),
     };
     Err(OutputDirError::Foreign {
@@ -136,10 +117,6 @@ pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
 
 fn is_own(dir: &Path, names: &[String], kind: OutputKind) -> bool {
     match kind {
-        OutputKind::Archive => {
-            names.iter().any(|n| n == crate::catalog::CATALOG_FILE)
-                || names.iter().all(|n| ARCHIVE_NAMES.contains(&n.as_str()))
-        }
         OutputKind::DataDir => names
             .iter()
             .all(|n| TOP_DIRS.contains(&n.as_str()) && dir.join(n).is_dir()),
@@ -210,7 +187,7 @@ mod tests {
         assert_eq!(fs::read_to_string(new.join(MARKER_FILE)).unwrap(), "site\n");
         let empty = tmp.path().join("empty");
         fs::create_dir(&empty).unwrap();
-        claim_dir(&empty, OutputKind::Archive).unwrap();
+        claim_dir(&empty, OutputKind::DataDir).unwrap();
         assert_eq!(fs::read_dir(&empty).unwrap().count(), 0);
     }
 
@@ -218,7 +195,7 @@ mod tests {
     fn a_directory_with_other_files_is_refused_and_left_alone() {
         let tmp = tempfile::tempdir().unwrap();
         fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
-        for kind in [OutputKind::Archive, OutputKind::DataDir, SITE] {
+        for kind in [OutputKind::DataDir, SITE] {
             let err = claim_dir(tmp.path(), kind).unwrap_err();
             let text = err.to_string();
             assert!(text.contains("refusing to write into"), "{text}");
@@ -231,12 +208,6 @@ mod tests {
     #[test]
     fn earlier_output_of_the_same_kind_is_recognised() {
         let tmp = tempfile::tempdir().unwrap();
-        let archive = tmp.path().join("archive");
-        fs::create_dir(&archive).unwrap();
-        fs::write(archive.join(crate::catalog::CATALOG_FILE), "").unwrap();
-        check_dir(&archive, OutputKind::Archive).unwrap();
-        assert!(check_dir(&archive, SITE).is_err());
-
         let data = tmp.path().join("data");
         fs::create_dir_all(data.join("teams")).unwrap();
         fs::create_dir_all(data.join("users")).unwrap();
@@ -279,7 +250,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let file = tmp.path().join("passwd");
         fs::write(&file, "root:x:0:0").unwrap();
-        let err = check_dir(&file, OutputKind::Archive).unwrap_err();
+        let err = check_dir(&file, OutputKind::DataDir).unwrap_err();
         assert!(matches!(err, OutputDirError::NotADirectory { .. }), "{err}");
     }
 }

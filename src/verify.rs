@@ -17,15 +17,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::archive::{ArchiveLock, LockError};
+use crate::archive::{Archive, ArchiveError, Claim};
 use crate::blobs::{BlobError, BlobLocation, BlobStore, Inventory};
-use crate::catalog::{Access, Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError};
 use crate::model::BlobId;
-
-/// Where damaged blobs are moved, inside the archive.
-pub const DAMAGED_DIR: &str = "damaged";
 
 /// At most this many `integrity_check` lines are reported.
 const INTEGRITY_LIMIT: u32 = 100;
@@ -33,9 +30,9 @@ const INTEGRITY_LIMIT: u32 = 100;
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
     #[error(transparent)]
-    Catalog(#[from] CatalogError),
+    Archive(#[from] ArchiveError),
     #[error(transparent)]
-    Lock(#[from] LockError),
+    Catalog(#[from] CatalogError),
     #[error(transparent)]
     Blobs(#[from] BlobError),
     #[error("cannot {action} {}", path.display())]
@@ -275,15 +272,17 @@ impl VerifyReport {
 
 /// Checks an archive without writing to it. Errors are reserved for "there is no archive to
 /// check" (missing, or newer than this build); everything wrong inside it is a finding.
+/// The archive is checked as found: an older catalog is not upgraded first (that would write
+/// to a catalog that may be damaged).
 pub fn verify_archive(
-    archive: &Path,
+    archive: &Archive,
     blobs: &BlobLocation,
     data: DataCheck,
 ) -> Result<VerifyReport, VerifyError> {
     let mut report = VerifyReport::default();
-    let catalog = match Catalog::open(archive, Access::ReadOnly) {
-        Ok(catalog) => catalog,
-        Err(CatalogError::Sqlite { source, .. }) => {
+    let opened = match archive.inspect(blobs) {
+        Ok(opened) => opened,
+        Err(ArchiveError::Catalog(CatalogError::Sqlite { source, .. })) => {
             report.findings.push(Finding::CatalogUnreadable {
                 error: source.to_string(),
             });
@@ -291,17 +290,18 @@ pub fn verify_archive(
         }
         Err(e) => return Err(e.into()),
     };
-    let store = BlobStore::open_existing_at(archive, blobs)?;
+    let catalog = opened.catalog();
+    let store = opened.blobs()?;
     // One listing of the store: presence and size of every blob without a request each.
     let inventory = store.inventory()?;
     // A sync killed before its first schema migration committed leaves a catalog with no
     // tables: nothing is archived yet, which is not damage (the next sync creates them).
     if matches!(catalog.schema_version(), Ok(0)) {
-        drop(catalog);
+        drop(opened);
         scan_store(inventory, &HashSet::new(), &mut report);
         return Ok(report);
     }
-    let recorded = match check_catalog(&catalog, &store, &inventory, data, &mut report) {
+    let recorded = match check_catalog(catalog, store, &inventory, data, &mut report) {
         Ok(recorded) => recorded,
         Err(CatalogError::Sqlite { source, .. }) => {
             report.findings.push(Finding::CatalogIntegrity {
@@ -311,7 +311,7 @@ pub fn verify_archive(
         }
         Err(e) => return Err(e.into()),
     };
-    drop(catalog);
+    drop(opened);
     scan_store(inventory, &recorded, &mut report);
     Ok(report)
 }
@@ -475,25 +475,24 @@ pub enum Repair {
 /// `BlobStore::abort_interrupted_uploads`). Takes the archive lock without waiting: while a
 /// sync holds it, its uploads are in flight and nothing is done (None).
 pub fn abort_interrupted_uploads(
-    archive: &Path,
+    archive: &Archive,
     blobs: &BlobLocation,
 ) -> Result<Option<usize>, VerifyError> {
     if *blobs == BlobLocation::Local {
         return Ok(Some(0));
     }
-    let _lock = match ArchiveLock::acquire(archive) {
-        Ok(lock) => lock,
-        Err(LockError::Busy { .. }) => return Ok(None),
+    let locked = match archive.lock(archive.blobs(blobs)?, Claim::AnyDirectory) {
+        Ok(locked) => locked,
+        Err(e) if e.busy_holder().is_some() => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    let store = BlobStore::open_existing_at(archive, blobs)?;
-    Ok(Some(store.abort_interrupted_uploads()?))
+    Ok(Some(locked.blobs().abort_interrupted_uploads()?))
 }
 
 /// Marks the blobs that `report` found missing or damaged so the next sync fetches them again.
 /// Takes the archive lock (never waits for it): a running sync means no change is made.
 pub fn mark_for_refetch(
-    archive: &Path,
+    archive: &Archive,
     blobs: &BlobLocation,
     report: &VerifyReport,
 ) -> Result<Repair, VerifyError> {
@@ -511,12 +510,17 @@ pub fn mark_for_refetch(
     if values.is_empty() {
         return Ok(Repair::NotNeeded);
     }
-    let _lock = match ArchiveLock::acquire(archive) {
-        Ok(lock) => lock,
-        Err(LockError::Busy { holder, .. }) => return Ok(Repair::Busy { holder }),
-        Err(e) => return Err(e.into()),
+    let mut writing = match archive.open_write(blobs, Claim::AnyDirectory) {
+        Ok(writing) => writing,
+        Err(e) => match e.busy_holder() {
+            Some(holder) => {
+                return Ok(Repair::Busy {
+                    holder: holder.to_owned(),
+                });
+            }
+            None => return Err(e.into()),
+        },
     };
-    let store = BlobStore::open_existing_at(archive, blobs)?;
     let mut quarantined = 0;
     for hash in report.findings.iter().filter_map(Finding::quarantine) {
         let Some(id) = BlobId::parse(hash) else {
@@ -524,12 +528,11 @@ pub fn mark_for_refetch(
         };
         // Out of the store before the rows forget it: sync deduplicates against an existing
         // blob, so a wrong one left in place would be "re-fetched" as itself.
-        if store.quarantine(&id)? {
+        if writing.blobs().quarantine(&id)? {
             quarantined += 1;
         }
     }
-    let mut catalog = Catalog::open(archive, Access::ReadWrite)?;
-    let rows = catalog.forget_blobs(&values)?;
+    let rows = writing.catalog().forget_blobs(&values)?;
     Ok(Repair::Marked { rows, quarantined })
 }
 
@@ -547,8 +550,9 @@ mod tests {
             }],
             ..VerifyReport::default()
         };
-        let held = ArchiveLock::acquire(dir.path()).unwrap();
-        match mark_for_refetch(dir.path(), &BlobLocation::Local, &report).unwrap() {
+        let held = crate::archive::ArchiveLock::acquire(dir.path()).unwrap();
+        let archive = Archive::at(dir.path());
+        match mark_for_refetch(&archive, &BlobLocation::Local, &report).unwrap() {
             Repair::Busy { holder } => assert_eq!(holder, format!("pid {}", std::process::id())),
             other => panic!("{other:?}"),
         }

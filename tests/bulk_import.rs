@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{read_zip, start};
-use matterbak::blobs::BlobStore;
-use matterbak::catalog::{Access, Catalog, ChannelCursor, ImageOwner, LastOutcome};
+use matterbak::archive::{Archive, Claim};
+use matterbak::blobs::BlobLocation;
+use matterbak::catalog::{Catalog, ChannelCursor, ImageOwner, LastOutcome};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
 use matterbak::model::object::{self, Raw};
 use serde_json::{Value, json};
@@ -266,7 +267,8 @@ async fn sample_workspace_round_trips_through_the_zip() {
     }
 
     // Every attachment, by bytes, under its original name.
-    let blobs = BlobStore::open_existing(&env.archive);
+    let archive = env.read();
+    let blobs = archive.blobs().unwrap();
     let files = json_rows(
         &catalog,
         "SELECT json_object('name', f.name, 'blob', f.blob, 'message', p.message, 'create_at', p.create_at)
@@ -511,8 +513,11 @@ fn post(
 fn hostile_archive(dir: &Path) -> PathBuf {
     let archive = dir.join("archive");
     std::fs::create_dir_all(&archive).unwrap();
-    let mut catalog = Catalog::open(&archive, Access::ReadWrite).unwrap();
-    let blobs = BlobStore::open(&archive).unwrap();
+    let mut writing = Archive::at(&archive)
+        .open_write(&BlobLocation::Local, Claim::AnyDirectory)
+        .unwrap();
+    writing.prepare_blobs().unwrap();
+    let (catalog, blobs) = writing.catalog_and_blobs();
     let run = catalog.begin_run(0, "test").unwrap();
     let users: Vec<String> = (0..10).map(|n| id("u", n)).collect();
     catalog.set_run_user(run, &users[0], "owner").unwrap();
@@ -707,7 +712,8 @@ fn each_server_rule_is_worked_around_and_reported() {
         email_domain: "restore.example".into(),
         ..BulkOptions::default()
     };
-    let report = bulk_import::export_bulk_import(&archive, &zip, &options).unwrap();
+    let report =
+        bulk_import::export_bulk_import(&common::read_archive(&archive), &zip, &options).unwrap();
     let restore = check_zip(&zip, &[]);
     assert_eq!(restore.errors(), Vec::<String>::new());
     let changes: Vec<String> = report.changes.iter().map(ToString::to_string).collect();

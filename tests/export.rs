@@ -266,13 +266,19 @@ async fn hostile_names_never_leave_the_data_dir() {
 #[test]
 fn export_of_a_missing_archive_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = export_pylayout(
-        &dir.path().join("nope"),
-        &dir.path().join("data"),
-        None,
-        &PyLayoutOptions::default(),
-    )
-    .unwrap_err();
+    let err = matterbak::archive::Archive::at(dir.path().join("nope"))
+        .open_read(None)
+        .and_then(|archive| {
+            export_pylayout(
+                &archive,
+                &dir.path().join("data"),
+                None,
+                &PyLayoutOptions::default(),
+            )
+            .map_err(|e| panic!("{e}"))
+        })
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("no archive at"), "{err}");
     assert!(
         !dir.path().join("data").exists()

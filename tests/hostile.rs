@@ -230,7 +230,11 @@ async fn hostile_server_data_neither_crashes_nor_escapes_nor_leaks() {
 }
 
 fn env_catalog(archive: &Path) -> matterbak::catalog::Catalog {
-    matterbak::catalog::Catalog::open(archive, matterbak::catalog::Access::ReadOnly).unwrap()
+    matterbak::catalog::Catalog::open(
+        &archive.join("catalog.sqlite"),
+        matterbak::catalog::Access::ReadOnly,
+    )
+    .unwrap()
 }
 
 /// Fields of unexpected types (a number sent as text, null where a number belongs) cost

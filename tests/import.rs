@@ -66,7 +66,7 @@ fn tree(root: &Path) -> Vec<(String, Vec<u8>)> {
 }
 
 fn catalog(archive: &Path) -> Catalog {
-    Catalog::open(archive, Access::ReadOnly).unwrap()
+    Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

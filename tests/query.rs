@@ -796,7 +796,7 @@ async fn an_archive_made_with_the_first_schema_is_upgraded_in_place() {
 
     // Upgraded and fresh archives read the same: views, search, stats.
     let fresh = env.catalog();
-    let upgraded = Catalog::open(&old, Access::ReadOnly).unwrap();
+    let upgraded = Catalog::open(&old.join("catalog.sqlite"), Access::ReadOnly).unwrap();
     assert_eq!(upgraded.schema_version().unwrap(), SCHEMA_VERSION);
     for sql in [
         "SELECT id, time, team, channel, author, message, root_id, reply_count, edited, deleted, attachment_count FROM messages ORDER BY id",
@@ -837,7 +837,7 @@ async fn an_archive_made_with_the_first_schema_is_upgraded_in_place() {
     let mut options = env.options();
     options.archive = old.clone();
     env.sync_with(options).await;
-    let upgraded = Catalog::open(&old, Access::ReadOnly).unwrap();
+    let upgraded = Catalog::open(&old.join("catalog.sqlite"), Access::ReadOnly).unwrap();
     assert_eq!(search(&upgraded, &query(&["upgraded"])).len(), 1);
 }
 
@@ -863,7 +863,9 @@ async fn an_archive_from_a_newer_version_is_refused_and_untouched() {
         assert!(stderr.contains(&newer), "{args:?}: {stderr}");
     }
     for access in [Access::ReadOnly, Access::ReadWrite] {
-        let err = Catalog::open(&env.archive, access).err().unwrap();
+        let err = Catalog::open(&env.archive.join("catalog.sqlite"), access)
+            .err()
+            .unwrap();
         assert!(
             matches!(err, CatalogError::NewerSchema { found, .. } if found == SCHEMA_VERSION + 1),
             "{err}"
@@ -999,8 +1001,8 @@ async fn the_plain_sqlite3_shell_reads_views_and_the_index() {
 #[test]
 fn views_look_rows_up_by_index() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Catalog::open(dir.path(), Access::ReadWrite).unwrap());
-    let c = Catalog::open(dir.path(), Access::ReadOnly).unwrap();
+    drop(Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap());
+    let c = Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadOnly).unwrap();
     for view in ["messages", "attachments", "threads", "channel_stats"] {
         let plan = rows(&c, &format!("EXPLAIN QUERY PLAN SELECT * FROM {view}"));
         // Each row: id|parent|notused|detail.

@@ -270,7 +270,7 @@ fn interrupted_series(
         // Channels finished before the last stop are not walked again.
         let finished: Vec<String> = if archive.join("catalog.sqlite").exists() {
             rows(
-                &Catalog::open(&archive, Access::ReadOnly).unwrap(),
+                &Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap(),
                 "SELECT channel_id FROM sync_cursors WHERE watermark IS NOT NULL AND walk_watermark IS NULL",
             )
         } else {
@@ -439,7 +439,7 @@ fn assert_stops_within_two_seconds(
     assert!(took < Duration::from_secs(2), "stopped in {took:?}");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("interrupted"), "{err}");
-    let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap();
     assert_eq!(
         rows(&catalog, "SELECT outcome FROM sync_runs"),
         ["interrupted"]

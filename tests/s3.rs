@@ -215,8 +215,11 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 }
 
 fn blob_hashes(archive: &Path) -> Vec<(String, usize)> {
-    let catalog =
-        matterbak::catalog::Catalog::open(archive, matterbak::catalog::Access::ReadOnly).unwrap();
+    let catalog = matterbak::catalog::Catalog::open(
+        &archive.join("catalog.sqlite"),
+        matterbak::catalog::Access::ReadOnly,
+    )
+    .unwrap();
     common::rows(&catalog, "SELECT hash, size FROM blobs ORDER BY hash")
         .iter()
         .map(|row| {

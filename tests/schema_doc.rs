@@ -138,7 +138,7 @@ struct Object {
 /// Generates the document; returns it with every object or column lacking a description.
 fn generate() -> (String, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
-    drop(Catalog::open(dir.path(), Access::ReadWrite).unwrap());
+    drop(Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap());
     let conn = rusqlite::Connection::open(dir.path().join("catalog.sqlite")).unwrap();
     let shadow: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_list WHERE type = 'shadow'")

@@ -80,7 +80,7 @@ fn percent_decode(s: &str) -> String {
 
 /// Post ids with content in the archive, by channel; and which are in a thread.
 fn archived_posts(archive: &Path, deleted: DeletedPosts) -> (BTreeSet<String>, BTreeSet<String>) {
-    let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap();
     let mut all = BTreeSet::new();
     let mut threaded = BTreeSet::new();
     let mut roots_with_replies = BTreeSet::new();
@@ -174,7 +174,7 @@ async fn every_post_once_links_resolve_nothing_remote_hostile_content_inert() {
     });
     env.sync().await;
     let site = env.dir.path().join("site");
-    let report = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let report = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     let pages = html_pages(&site);
     let (all, threaded) = archived_posts(&env.archive, DeletedPosts::Mark);
     assert!(all.len() > 400, "the sample has hundreds of posts");
@@ -316,13 +316,13 @@ async fn rebuild_rewrites_only_changed_pages_and_hide_leaves_deleted_posts_out()
     let env = start().await;
     env.sync().await;
     let site = env.dir.path().join("site");
-    let first = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let first = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     assert!(
         first.pages_written > 20 && first.pages_kept == 0,
         "{first:?}"
     );
 
-    let again = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let again = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     assert_eq!(
         (again.pages_written, again.search_written),
         (0, 0),
@@ -345,7 +345,7 @@ async fn rebuild_rewrites_only_changed_pages_and_hide_leaves_deleted_posts_out()
     env.sync().await;
     env.server.with_workspace(|w| w.delete_post(&doomed));
     env.sync().await;
-    let third = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let third = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     // The month page, the channel's index, the site index and the posters' user pages.
     assert!(
         (1..=6).contains(&third.pages_written),
@@ -371,7 +371,7 @@ async fn rebuild_rewrites_only_changed_pages_and_hide_leaves_deleted_posts_out()
         deleted: DeletedPosts::Hide,
         ..SiteOptions::default()
     };
-    html::build_site(&env.archive, &hidden, &options).unwrap();
+    html::build_site(&env.read(), &hidden, &options).unwrap();
     let (kept, _) = archived_posts(&env.archive, DeletedPosts::Hide);
     let (all, _) = archived_posts(&env.archive, DeletedPosts::Mark);
     assert!(kept.len() < all.len(), "the sample has deleted posts");
@@ -487,7 +487,12 @@ fn snapshot(site: &Path) -> BTreeMap<String, String> {
 /// Rebuilds and returns the report and the pages whose content changed.
 fn rebuild(archive: &Path, site: &Path) -> (html::SiteReport, BTreeSet<String>) {
     let before = snapshot(site);
-    let report = html::build_site(archive, site, &SiteOptions::default()).unwrap();
+    let report = html::build_site(
+        &common::read_archive(archive),
+        site,
+        &SiteOptions::default(),
+    )
+    .unwrap();
     let changed = snapshot(site)
         .into_iter()
         .filter(|(rel, html)| before.get(rel) != Some(html))
@@ -518,7 +523,7 @@ async fn rebuild_notices_every_kind_of_change_and_keeps_the_rest() {
     let env = start().await;
     env.sync().await;
     let site = env.dir.path().join("site");
-    let first = html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    let first = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     let conn = rusqlite::Connection::open(env.archive.join("catalog.sqlite")).unwrap();
 
     let (noop, changed) = rebuild(&env.archive, &site);
@@ -713,7 +718,7 @@ async fn rebuild_follows_a_permalink_whose_target_moved_page() {
         tz: Some("UTC".into()),
         ..SiteOptions::default()
     };
-    html::build_site(&env.archive, &site, &options).unwrap();
+    html::build_site(&env.read(), &site, &options).unwrap();
     let linking = pages_with(&site, "linkingpost000000000000000");
     let link_page = linking
         .iter()
@@ -733,7 +738,7 @@ async fn rebuild_follows_a_permalink_whose_target_moved_page() {
         [&first, &"long ".repeat(100_000)],
     )
     .unwrap();
-    let report = html::build_site(&env.archive, &site, &options).unwrap();
+    let report = html::build_site(&env.read(), &site, &options).unwrap();
     let moved = pages_with(&site, &target)
         .into_iter()
         .find(|rel| is_channel_page(rel))

@@ -86,7 +86,7 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
         tz: Some("UTC".into()),
         ..SiteOptions::default()
     };
-    html::build_site(&env.archive, &site, &utc).unwrap();
+    html::build_site(&env.read(), &site, &utc).unwrap();
     let base = format!("file://{}", site.display());
     let mut cdp = Cdp::start(&env.dir.path().join("profile"));
     // A word.
@@ -446,7 +446,7 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     let env = start().await;
     env.sync().await;
     let site = env.dir.path().join("site");
-    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     let site_url = format!("file://{}", site.display());
     let mut cdp = Cdp::start(&env.dir.path().join("profile"));
 
@@ -548,7 +548,7 @@ async fn frequent_terms_load_only_the_chunks_a_query_needs() {
     });
     env.sync().await;
     let site = env.dir.path().join("site");
-    html::build_site(&env.archive, &site, &SiteOptions::default()).unwrap();
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     let base = format!("file://{}", site.display());
     let mut cdp = Cdp::start(&env.dir.path().join("profile"));
     // Chunks loaded, counted from the browser's own list of requests.

@@ -32,8 +32,8 @@ impl std::io::Write for Counter {
 #[test]
 fn a_million_row_query_streams_in_constant_memory() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Catalog::open(dir.path(), Access::ReadWrite).unwrap());
-    let catalog = Catalog::open(dir.path(), Access::ReadOnly).unwrap();
+    drop(Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap());
+    let catalog = Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadOnly).unwrap();
     let sql = format!(
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {ROWS})
          SELECT i, printf('%.{TEXT}c', 'x') AS text FROM n"

@@ -792,7 +792,7 @@ fn assert_groups_archived(env: &common::Env, groups: &[(String, String)]) {
         assert_eq!(row, [format!("1 {name} 1")], "group channel {id}");
     }
     let data = env.dir.path().join("exported");
-    matterbak::export::export_pylayout(&env.archive, &data, None, &Default::default())
+    matterbak::export::export_pylayout(&env.read(), &data, None, &Default::default())
         .expect("export");
     for (id, name) in groups {
         let posts = data.join("groups").join(format!("{id}__{name}.json"));

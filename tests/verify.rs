@@ -24,8 +24,11 @@ fn verify(archive: &Path, extra: &[&str]) -> (i32, String) {
 
 /// A blob of an attachment: (hash, size, file id).
 fn some_file_blob(archive: &Path) -> (String, i64, String) {
-    let catalog =
-        matterbak::catalog::Catalog::open(archive, matterbak::catalog::Access::ReadOnly).unwrap();
+    let catalog = matterbak::catalog::Catalog::open(
+        &archive.join("catalog.sqlite"),
+        matterbak::catalog::Access::ReadOnly,
+    )
+    .unwrap();
     let row = rows(
         &catalog,
         "SELECT b.hash, b.size, f.id FROM files f JOIN blobs b ON b.hash = f.blob ORDER BY b.size DESC, f.id LIMIT 1",

@@ -592,7 +592,7 @@ mod tests {
     }
 
     fn catalog_with_channel(dir: &Path) -> Catalog {
-        let mut catalog = Catalog::open(dir, Access::ReadWrite).unwrap();
+        let mut catalog = Catalog::open(&dir.join("catalog.sqlite"), Access::ReadWrite).unwrap();
         let channel = raw(r#"{"id":"c1","type":"O","name":"c","update_at":1}"#);
         catalog.import_channel(&channel, None).unwrap();
         catalog

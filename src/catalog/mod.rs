@@ -65,8 +65,6 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-pub const CATALOG_FILE: &str = "catalog.sqlite";
-
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog {}: {action}{}", path.display(), disk_full_hint(.source))]
@@ -85,8 +83,6 @@ pub enum CatalogError {
         found: i64,
         supported: i64,
     },
-    #[error("no archive at {}: it holds no {CATALOG_FILE} (run `matterbak sync` first, or give --archive DIR)", archive.display())]
-    Missing { archive: PathBuf },
     #[error("the catalog writer thread stopped")]
     WriterGone,
 }
@@ -151,6 +147,18 @@ pub enum ImageOwner {
     Emoji,
 }
 
+/// Where the catalog says the archive's blobs are ([`Catalog::blob_setting`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlobSetting {
+    /// The location remembered by [`Catalog::remember_blob_location`], as text.
+    Remembered(String),
+    /// Nothing remembered, but blobs are recorded: an archive older than the setting, whose
+    /// blobs are all on local disk.
+    Unnamed,
+    /// Nothing remembered and nothing stored: a new archive (its first run decides).
+    Nothing,
+}
+
 /// A file whose bytes are not archived yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingFile {
@@ -161,17 +169,13 @@ pub struct PendingFile {
 }
 
 impl Catalog {
-    /// Opens the catalog of an archive directory.
-    pub fn open(archive: &Path, access: Access) -> Result<Catalog> {
-        let path = archive.join(CATALOG_FILE);
+    /// Opens the catalog file `path` (the archive names it: `archive::CATALOG_FILE`).
+    /// `ReadOnly` never creates it.
+    pub fn open(path: &Path, access: Access) -> Result<Catalog> {
+        let path = path.to_owned();
         let conn = match access {
             Access::ReadWrite => Connection::open(&path).ctx(&path, "open")?,
             Access::ReadOnly => {
-                if !path.is_file() {
-                    return Err(CatalogError::Missing {
-                        archive: archive.to_owned(),
-                    });
-                }
                 // Opened writable (never created) with `query_only` on: a sync killed mid-write
                 // leaves a hot journal or WAL that only a writable connection may recover,
                 // while `query_only` still refuses every statement that would change data.
@@ -248,6 +252,40 @@ impl Catalog {
             tx.commit().ctx(&self.path, "commit migration")?;
         }
         Ok(())
+    }
+
+    /// What the catalog says about where the archive keeps its blobs (`archive` turns it
+    /// into a location).
+    pub fn blob_setting(&self) -> Result<BlobSetting> {
+        let version = self.schema_version()?;
+        if version == 0 {
+            return Ok(BlobSetting::Nothing);
+        }
+        if version >= 4 {
+            let set: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT value FROM archive_settings WHERE key = 'blobs'",
+                    params![],
+                    |r| r.get(0),
+                )
+                .optional()
+                .ctx(&self.path, "read blob location")?;
+            if let Some(text) = set {
+                return Ok(BlobSetting::Remembered(text));
+            }
+        }
+        let any: bool = self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM blobs)", params![], |r| {
+                r.get(0)
+            })
+            .ctx(&self.path, "read blob location")?;
+        Ok(if any {
+            BlobSetting::Unnamed
+        } else {
+            BlobSetting::Nothing
+        })
     }
 
     /// Remembers where the archive keeps its blobs (text form of `BlobLocation`), so later

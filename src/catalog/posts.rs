@@ -468,7 +468,8 @@ mod tests {
     #[test]
     fn a_page_of_new_posts_is_stored_and_indexed_with_its_files_and_reactions() {
         let dir = tempfile::tempdir().unwrap();
-        let mut catalog = Catalog::open(dir.path(), Access::ReadWrite).unwrap();
+        let mut catalog =
+            Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap();
         let channel = raw(r#"{"id":"c1","type":"O","name":"c","update_at":1}"#);
         catalog.upsert_channel(&channel, true, None).unwrap();
         let page = [

@@ -492,38 +492,6 @@ impl Catalog {
             "SELECT id, name, json, image_blob, image_content_type FROM emojis WHERE removed_at IS NULL ORDER BY name, id",
         )
     }
-
-    /// Where the archive keeps its blobs, in the text form of `BlobLocation`: the setting,
-    /// else `local` once any blob is recorded (archives older than the setting), else None
-    /// (a new archive: the first sync decides).
-    pub fn blob_location(&self) -> Result<Option<String>> {
-        use rusqlite::OptionalExtension;
-        let version = self.schema_version()?;
-        if version == 0 {
-            return Ok(None);
-        }
-        if version >= 4 {
-            let set: Option<String> = self
-                .conn
-                .query_row(
-                    "SELECT value FROM archive_settings WHERE key = 'blobs'",
-                    params![],
-                    |r| r.get(0),
-                )
-                .optional()
-                .ctx(&self.path, "read blob location")?;
-            if set.is_some() {
-                return Ok(set);
-            }
-        }
-        let any: bool = self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM blobs)", params![], |r| {
-                r.get(0)
-            })
-            .ctx(&self.path, "read blob location")?;
-        Ok(any.then(|| crate::blobs::BlobLocation::Local.to_string()))
-    }
 }
 
 /// A post with the columns a restore needs besides its stored JSON.

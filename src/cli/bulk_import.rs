@@ -87,7 +87,8 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
         max_post_runes: bulk.max_post_chars,
     };
     let archive = &args.archive.archive;
-    let report = bulk_import::export_bulk_import(archive, zip, &options)
+    let report = super::open_read(archive, args.blobs.blobs.as_ref())
+        .and_then(|opened| Ok(bulk_import::export_bulk_import(&opened, zip, &options)?))
         .with_context(|| format!("bulk-import export of {} failed", archive.display()))?;
     println!("zip: {}", zip.display());
     println!("report: {}", report.report.display());

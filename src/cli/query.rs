@@ -1,19 +1,17 @@
-//! `matterbak sql`, `search` and `stats`: flags, opening the archive for reading (upgrading
-//! an older catalog in place first), and printing through `crate::results`.
+//! `matterbak sql`, `search` and `stats`: flags, opening the archive for reading
+//! (`super::open_read`: an older catalog is upgraded in place first), and printing through
+//! `crate::results`.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use clap::{Args, ValueEnum};
 
 use super::{ArchiveArg, EXIT_OK};
-use crate::archive::ArchiveLock;
-use crate::blobs::{BlobLocation, BlobStore};
-use crate::catalog::{
-    Access, Catalog, DeletedPosts, QueryError, RowSink, SCHEMA_VERSION, SearchQuery,
-};
+use crate::archive::ReadArchive;
+use crate::blobs::BlobLocation;
+use crate::catalog::{Catalog, DeletedPosts, QueryError, RowSink, SearchQuery};
 use crate::results::{self, CsvWriter, JsonWriter, TableWriter};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,31 +79,6 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
-/// Opens the catalog read-only. A catalog written by an older matterbak is first upgraded in
-/// place (under the archive lock, so never during a sync); one from a newer matterbak is
-/// refused.
-pub fn open_for_reading(archive: &Path) -> Result<Catalog> {
-    let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let found = catalog.schema_version()?;
-    if found >= SCHEMA_VERSION {
-        return Ok(catalog);
-    }
-    drop(catalog);
-    let _lock = ArchiveLock::acquire(archive).with_context(|| {
-        format!(
-            "the catalog has schema version {found} and needs upgrading to {SCHEMA_VERSION} first"
-        )
-    })?;
-    Catalog::open(archive, Access::ReadWrite).with_context(|| {
-        format!("cannot upgrade the catalog from schema version {found} to {SCHEMA_VERSION}")
-    })?;
-    eprintln!(
-        "note: upgraded the catalog of {} from schema version {found} to {SCHEMA_VERSION}",
-        archive.display()
-    );
-    Ok(Catalog::open(archive, Access::ReadOnly)?)
-}
-
 /// A closed pipe (`| head`) is the reader saying it has enough: not an error.
 fn output_result(result: Result<(), QueryError>) -> Result<u8> {
     match result {
@@ -120,20 +93,21 @@ fn finished<W>(result: io::Result<W>) -> Result<(), QueryError> {
 }
 
 pub fn run_sql(args: &SqlArgs) -> Result<u8> {
-    let catalog = open_for_reading(&args.archive.archive)?;
+    let archive = super::open_read(&args.archive.archive, None)?;
+    let catalog = archive.catalog();
     let out = io::BufWriter::new(io::stdout().lock());
     let result = match args.format {
         SqlFormat::Table => {
             let mut sink = TableWriter::new(out);
-            run_into(&catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
+            run_into(catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
         }
         SqlFormat::Csv => {
             let mut sink = CsvWriter::new(out);
-            run_into(&catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
+            run_into(catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
         }
         SqlFormat::Json => {
             let mut sink = JsonWriter::new(out);
-            run_into(&catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
+            run_into(catalog, &args.statement, &mut sink).and_then(|()| finished(sink.finish()))
         }
     };
     output_result(result)
@@ -213,7 +187,8 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
         ("[".to_owned(), "]".to_owned())
     };
     let query = search_query(args, highlight)?;
-    let catalog = open_for_reading(&args.archive.archive)?;
+    let archive = super::open_read(&args.archive.archive, None)?;
+    let catalog = archive.catalog();
     let hits = catalog.search_posts(&query)?;
     // With --json, `[]` says it: scripts get nothing on stderr.
     if hits.is_empty() && !args.json {
@@ -236,12 +211,11 @@ pub fn run_search(args: &SearchArgs) -> Result<u8> {
 }
 
 pub fn run_stats(args: &StatsArgs) -> Result<u8> {
-    let catalog = open_for_reading(&args.archive.archive)?;
-    let stats = catalog.archive_stats()?;
-    let location = args.blobs.resolve(&args.archive.archive)?;
-    let bucket = match &location {
+    let archive = super::open_read(&args.archive.archive, args.blobs.blobs.as_ref())?;
+    let stats = archive.catalog().archive_stats()?;
+    let bucket = match archive.blob_location() {
         BlobLocation::Local => None,
-        BlobLocation::S3 { .. } => Some(bucket_use(&args.archive.archive, &location)?),
+        BlobLocation::S3 { .. } => Some(bucket_use(&archive)?),
     };
     let shown = StatsOut {
         stats: &stats,
@@ -281,9 +255,10 @@ struct BucketUse {
     bytes: u64,
 }
 
-fn bucket_use(archive: &Path, location: &BlobLocation) -> Result<BucketUse> {
-    let store = BlobStore::open_existing_at(archive, location)?;
-    let inventory = store
+fn bucket_use(archive: &ReadArchive) -> Result<BucketUse> {
+    let location = archive.blob_location();
+    let inventory = archive
+        .blobs()?
         .inventory()
         .with_context(|| format!("cannot list {location}"))?;
     Ok(BucketUse {

@@ -6,14 +6,15 @@
 //! Never touches the network; prints nothing (warnings come back in the report).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::chat::{self, Chat, ChatError, Flavor, People};
 use super::hgf::{self, SkippedAttachment};
 use super::markdown::{self, MarkdownContext};
 use super::sink::{DirSink, Sink, SinkError};
+use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Access, Catalog, CatalogError};
+use crate::catalog::{Catalog, CatalogError};
 use crate::outdir::{self, OutputDirError, OutputKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,14 +95,14 @@ pub struct ChatReport {
 }
 
 pub fn export_chats(
-    archive: &Path,
+    archive: &ReadArchive,
     options: &ChatOptions,
     output: ChatOutput<'_>,
 ) -> Result<ChatReport, ChatExportError> {
-    let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
+    let catalog = archive.catalog();
+    let blobs = archive.blobs()?;
     catalog.begin_snapshot()?;
-    let result = export_in_snapshot(&catalog, &blobs, options, output);
+    let result = export_in_snapshot(catalog, blobs, options, output);
     catalog.end_snapshot()?;
     result
 }

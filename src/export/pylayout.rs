@@ -4,16 +4,17 @@
 //! or time), so two exports of the same archive are byte-identical. Rows stream one at a
 //! time. The names and paths are [`crate::pylayout`]'s; the JSON text is [`super::pyjson`]'s.
 //!
-//! May import: `pylayout`, `catalog`, `blobs`, `outdir`, `model`, and its siblings `pyjson`
-//! and `sink`.
+//! May import: `pylayout`, `archive`, `catalog`, `blobs`, `outdir`, `model`, and its siblings
+//! `pyjson` and `sink`.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
-use crate::blobs::{BlobLocation, BlobStore};
-use crate::catalog::{Access, Catalog, CatalogError, ChannelRow};
+use crate::archive::ReadArchive;
+use crate::blobs::BlobStore;
+use crate::catalog::{Catalog, CatalogError, ChannelRow};
 use crate::model::BlobId;
 use crate::outdir::{self, OutputDirError, OutputKind};
 use crate::pylayout::{self, ChannelPaths, ChannelPlace};
@@ -42,8 +43,6 @@ pub struct PyLayoutOptions {
     pub skip_users: bool,
     /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
     pub skip_emojis: bool,
-    /// Where the archive keeps its blobs.
-    pub blobs: BlobLocation,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -59,25 +58,25 @@ pub struct PyLayoutReport {
 
 /// Exports the archive into `data_dir` and, unless `zip` is None, the zip of it.
 pub fn export_pylayout(
-    archive: &Path,
+    archive: &ReadArchive,
     data_dir: &Path,
     zip: Option<&Path>,
     options: &PyLayoutOptions,
 ) -> Result<PyLayoutReport, PyLayoutError> {
-    let catalog = Catalog::open(archive, Access::ReadOnly)?;
+    let catalog = archive.catalog();
     if let Some(zip) = zip {
         outdir::check_file(zip)?;
     }
     outdir::claim_dir(data_dir, OutputKind::DataDir)?;
-    let blobs = BlobStore::open_existing_at(archive, &options.blobs)?;
+    let blobs = archive.blobs()?;
     let dir = DirSink::new(data_dir)?;
     let mut sink: Box<dyn Sink> = match zip {
         Some(zip) => Box::new(Tee::new(dir, ZipSink::create(zip)?)),
         None => Box::new(dir),
     };
     let mut walker = Walker {
-        catalog: &catalog,
-        blobs: &blobs,
+        catalog,
+        blobs,
         sink: sink.as_mut(),
         report: PyLayoutReport::default(),
         tz: chrono::Local,

@@ -27,11 +27,9 @@ use std::io::Write;
 
 use serde_json::value::RawValue;
 
-use std::path::Path;
-
-use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobLocation, BlobStore};
-use crate::catalog::{Access, Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
+use crate::archive::{ArchiveError, WriteArchive};
+use crate::blobs::{BlobError, BlobStore};
+use crate::catalog::{Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
 use crate::model::object::{self, Raw};
 use crate::model::{Outcome, now_ms};
 use crate::pylayout::{self, Role, channel_of, id_prefix, role};
@@ -50,7 +48,7 @@ const READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
     #[error(transparent)]
-    Lock(#[from] LockError),
+    Archive(#[from] ArchiveError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
@@ -89,43 +87,22 @@ pub struct ImportReport {
     pub failed: Vec<FailedItem>,
 }
 
-/// Imports opened backups into the archive (created if missing), one run record each, under
-/// the archive lock, with blobs at `location` (remembered in the catalog, as a sync does;
-/// a bucket is reached before anything is created). Returns each backup's report, in the
-/// given order.
+/// Imports opened backups into the archive opened for writing, one run record each, with
+/// blobs where the archive's store is (remembered in the catalog, as a sync does). Returns
+/// each backup's report, in the given order.
 pub fn import_backups(
-    archive: &Path,
-    location: &BlobLocation,
+    archive: &mut WriteArchive,
     backups: &mut [Backup],
 ) -> Result<Vec<ImportReport>, ImportError> {
-    let store = BlobStore::open_existing_at(archive, location)?;
-    let created = !archive.exists();
-    if !created && !archive.is_dir() {
-        return Err(LockError::NotADirectory {
-            path: archive.to_owned(),
-        }
-        .into());
-    }
-    std::fs::create_dir_all(archive).map_err(|source| LockError::Io {
-        path: archive.to_owned(),
-        source,
-    })?;
-    let _lock = ArchiveLock::acquire(archive).inspect_err(|_| {
-        if created {
-            let _ = std::fs::remove_dir(archive);
-        }
-    })?;
-    let mut catalog = Catalog::open(archive, Access::ReadWrite)?;
-    catalog.remember_blob_location(&location.to_string())?;
-    store.create_dirs()?;
-    let blobs = store;
-    blobs.clean_tmp()?;
+    archive.remember_blob_location()?;
+    archive.prepare_blobs()?;
+    let (catalog, blobs) = archive.catalog_and_blobs();
     let mut reports = Vec::with_capacity(backups.len());
     for backup in backups {
         let started = now_ms();
         let source = backup.path().display().to_string();
         let run = catalog.begin_import_run(started, env!("CARGO_PKG_VERSION"), &source)?;
-        let report = match import_backup(&mut catalog, &blobs, backup, started) {
+        let report = match import_backup(catalog, blobs, backup, started) {
             Ok(report) => report,
             Err(e) => {
                 // Recorded as sync records its fatal errors, as far as the catalog still lets

@@ -15,16 +15,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::archive::{ArchiveLock, LockError};
-use crate::blobs::{BlobError, BlobLocation, BlobStore};
+use crate::archive::{Archive, ArchiveError, Claim, LockedArchive, Writing};
+use crate::blobs::{BlobError, BlobLocation, BlobStore, Cleaned};
 use crate::catalog::{
-    Access, Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
+    Catalog, CatalogError, CatalogWriter, ImageOwner, Result as CatalogResult, RunSummary,
 };
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::{Client, ClientOptions, DownloadError, MmError, StopSignal};
 use crate::model::object::{self, Raw};
 use crate::model::{BlobRef, Outcome, UserId, dm_other_user, now_ms};
-use crate::outdir::{OutputDirError, OutputKind};
 use crate::progress::{Level, Observer, Progress};
 use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
 use futures_util::StreamExt;
@@ -100,19 +99,13 @@ pub struct Skips {
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error(transparent)]
-    Lock(#[from] LockError),
-    #[error(transparent)]
-    OutputDir(#[from] OutputDirError),
+    Archive(#[from] ArchiveError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error(transparent)]
     Server(#[from] MmError),
-    #[error(
-        "archive keeps its blobs in {kept}, not {given}; a sync never splits an archive's blobs over two stores"
-    )]
-    BlobsElsewhere { kept: String, given: String },
 }
 
 impl From<DownloadError<BlobError>> for SyncError {
@@ -154,26 +147,9 @@ pub async fn run_sync(
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
     // A bucket that is unreachable, missing or refuses the credentials fails the run before
-    // the archive is touched.
-    let blobs = BlobStore::open_existing_at(&options.archive, &options.blobs)?;
-    let created = !options.archive.exists();
-    if !created && !options.archive.is_dir() {
-        return Err(LockError::NotADirectory {
-            path: options.archive.clone(),
-        }
-        .into());
-    }
-    // Before anything is written: never turn a directory of other files into an archive.
-    crate::outdir::check_dir(&options.archive, OutputKind::Archive)?;
-    std::fs::create_dir_all(&options.archive).map_err(|source| LockError::Io {
-        path: options.archive.clone(),
-        source,
-    })?;
-    let lock = ArchiveLock::acquire(&options.archive).inspect_err(|_| {
-        if created {
-            let _ = std::fs::remove_dir(&options.archive);
-        }
-    })?;
+    // the archive is touched; a directory of other files never becomes an archive.
+    let archive = Archive::at(&options.archive);
+    let locked = archive.lock(archive.blobs(&options.blobs)?, Claim::NewOrArchive)?;
     jitter(options.initial_jitter, "initial", observer).await;
     let started = now_ms();
     let (client, me) = match Client::connect(
@@ -186,9 +162,7 @@ pub async fn run_sync(
     {
         Ok(pair) => pair,
         Err(e) => {
-            if created {
-                lock.remove(&options.archive);
-            }
+            locked.abandon();
             // Stopped while logging in: nothing was written, and the run is interrupted like
             // any other (exit 1, the next sync starts afresh), not failed.
             if matches!(e, MmError::Stopped { .. }) && stop.requested() {
@@ -217,9 +191,7 @@ pub async fn run_sync(
             ),
         );
     }
-    let result = archive_into(&client, me, started, options, blobs, observer, stop).await;
-    drop(lock);
-    result
+    archive_into(&client, me, started, options, locked, observer, stop).await
 }
 
 /// The part of a run that writes: blob store, catalog writer thread, the run itself.
@@ -228,36 +200,11 @@ async fn archive_into(
     me: Raw<object::User>,
     started: i64,
     options: &SyncOptions,
-    blobs: BlobStore,
+    locked: LockedArchive,
     observer: &dyn Observer,
     stop: &StopSignal,
 ) -> Result<SyncReport, SyncError> {
-    let opened = blobs
-        .create_dirs()
-        .map_err(SyncError::from)
-        .and_then(|()| Ok((blobs.clean_tmp()?, blobs)))
-        .and_then(|(stale, blobs)| {
-            let catalog = Catalog::open(&options.archive, Access::ReadWrite)?;
-            let given = options.blobs.to_string();
-            match catalog.blob_location()? {
-                Some(kept) if kept != given => {
-                    return Err(SyncError::BlobsElsewhere { kept, given });
-                }
-                _ => catalog.remember_blob_location(&given)?,
-            }
-            Ok((stale, blobs, catalog))
-        });
-    let opened = opened.and_then(|(stale, blobs, catalog)| match options.simulate_disk_full {
-        Some(DiskFull::Blobs { after_bytes }) => {
-            Ok((stale, blobs.with_space_limit(after_bytes), catalog))
-        }
-        Some(DiskFull::Catalog { after_pages }) => {
-            catalog.limit_growth(after_pages)?;
-            Ok((stale, blobs, catalog))
-        }
-        None => Ok((stale, blobs, catalog)),
-    });
-    let (stale, blobs, catalog) = match opened {
+    let (stale, writing) = match open_for_run(locked, options) {
         Ok(opened) => opened,
         Err(e) => {
             client.logout().await;
@@ -282,14 +229,36 @@ async fn archive_into(
             ),
         );
     }
-    let (writer, thread) = CatalogWriter::spawn(catalog);
     let result = run_with(
-        client, me, started, options, &writer, &blobs, observer, stop,
+        client,
+        me,
+        started,
+        options,
+        &writing.writer,
+        &writing.blobs,
+        observer,
+        stop,
     )
     .await;
-    drop(writer);
-    let _ = thread.join();
+    writing.finish();
     result
+}
+
+/// Opens the locked archive for the run: the catalog on its writer thread, the blob store
+/// readied (what an interrupted run left is removed: returned for a note) and remembered.
+fn open_for_run(
+    locked: LockedArchive,
+    options: &SyncOptions,
+) -> Result<(Cleaned, Writing), SyncError> {
+    let mut archive = locked.open_write()?;
+    let stale = archive.prepare_blobs()?;
+    archive.remember_blob_location()?;
+    match options.simulate_disk_full {
+        Some(DiskFull::Blobs { after_bytes }) => archive.limit_blob_space(after_bytes),
+        Some(DiskFull::Catalog { after_pages }) => archive.catalog().limit_growth(after_pages)?,
+        None => {}
+    }
+    Ok((stale, archive.into_writer()))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use matterbak::archive::{Archive, ReadArchive};
 use matterbak::catalog::{Access, Catalog};
 use matterbak::config::{Auth, ChannelsConfig, Credentials, Secret};
 use matterbak::mm::StopSignal;
@@ -67,13 +68,24 @@ impl Env {
         .expect("sync succeeds")
     }
 
+    /// The archive opened for reading, as the commands open it.
+    pub fn read(&self) -> ReadArchive {
+        read_archive(&self.archive)
+    }
+
     pub fn catalog(&self) -> Catalog {
-        Catalog::open(&self.archive, Access::ReadOnly).expect("catalog opens")
+        Catalog::open(&self.archive.join("catalog.sqlite"), Access::ReadOnly)
+            .expect("catalog opens")
     }
 
     pub fn posts_requests(&self) -> usize {
         self.server.count("GET /api/v4/channels/{channel_id}/posts")
     }
+}
+
+/// The archive in `dir` opened for reading, as the commands open it.
+pub fn read_archive(dir: &Path) -> ReadArchive {
+    Archive::at(dir).open_read(None).expect("the archive opens")
 }
 
 /// Retries without real waiting, so fault tests stay fast.
@@ -105,7 +117,7 @@ pub fn count(catalog: &Catalog, sql: &str) -> i64 {
 /// The archive's content: every table that holds server data, without columns that record
 /// local time (when we fetched), so two syncs of the same workspace compare equal.
 pub fn content_snapshot(archive: &Path) -> BTreeMap<&'static str, Vec<String>> {
-    let catalog = Catalog::open(archive, Access::ReadOnly).unwrap();
+    let catalog = Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap();
     let queries: &[(&str, &str)] = &[
         ("blobs", "SELECT hash, size FROM blobs ORDER BY hash"),
         (

@@ -18,22 +18,23 @@ use super::report::{changed, fit_runes, mmctl_script, omitted, render_report};
 use super::rules::{self, rune_len};
 use super::validate::{Level, Validator};
 use super::{BulkError, BulkOptions, BulkReport, JSONL_NAME};
+use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Access, Catalog, PostFileRow, ReactionRow, ThreadPostRow};
+use crate::catalog::{Catalog, PostFileRow, ReactionRow, ThreadPostRow};
 use crate::export::sink::{Sink, ZipSink};
 use crate::model::BlobId;
 
 /// Writes the bulk-import zip of `archive` to `zip`, the report to `<zip stem>.report.txt`
 /// and the membership script to `<zip stem>.mmctl.sh` beside it.
 pub fn export_bulk_import(
-    archive: &Path,
+    archive: &ReadArchive,
     zip: &Path,
     options: &BulkOptions,
 ) -> Result<BulkReport, BulkError> {
-    let catalog = Catalog::open(archive, Access::ReadOnly)?;
-    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
+    let catalog = archive.catalog();
+    let blobs = archive.blobs()?;
     catalog.begin_snapshot()?;
-    let result = run(&catalog, &blobs, zip, options);
+    let result = run(catalog, blobs, zip, options);
     catalog.end_snapshot()?;
     let (mut report, script) = result?;
     report.script = sibling(zip, "mmctl.sh");

@@ -47,8 +47,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Access, Catalog, CatalogError, SiteChannel, TeamRow};
+use crate::catalog::{Catalog, CatalogError, SiteChannel, TeamRow};
 use crate::outdir::{self, OutputDirError, OutputKind};
 use channel::{channel_title, search_channel_name};
 use incremental::Manifest;
@@ -134,7 +135,7 @@ pub struct SiteReport {
 
 /// Builds (or brings up to date) the site in `site` from the archive.
 pub fn build_site(
-    archive: &Path,
+    archive: &ReadArchive,
     site: &Path,
     options: &SiteOptions,
 ) -> Result<SiteReport, SiteError> {
@@ -145,11 +146,11 @@ pub fn build_site(
         })?,
         None => jiff::tz::TimeZone::system(),
     };
-    let catalog = Catalog::open(archive, Access::ReadOnly)?;
+    let catalog = archive.catalog();
     outdir::claim_dir(site, SITE_KIND)?;
-    let blobs = BlobStore::open_remembered(archive, catalog.blob_location()?)?;
+    let blobs = archive.blobs()?;
     catalog.begin_snapshot()?;
-    let result = Builder::new(&catalog, &blobs, site, options, tz).and_then(|mut b| {
+    let result = Builder::new(catalog, blobs, site, options, tz).and_then(|mut b| {
         b.build()?;
         Ok(b.report)
     });

@@ -1,5 +1,6 @@
-//! The archive directory as a whole: its lock. One sync writes an archive at a time; the lock
-//! is an OS file lock, so a process killed with SIGKILL releases it and leaves nothing stale.
+//! The archive's lock. One writer (a sync, an import, verify's repair) writes an archive at a
+//! time; the lock is an OS file lock, so a process killed with SIGKILL releases it and leaves
+//! nothing stale.
 //!
 //! The lock is a `flock` on the open file description of `lock`, released **explicitly**
 //! (`LOCK_UN`) when the holder is dropped, not by closing the file. A child forked by any
@@ -18,7 +19,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-pub const LOCK_FILE: &str = "lock";
+use super::LOCK_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
