@@ -5,6 +5,11 @@
 //! channels, keeps every request slot busy: while a walk waits for its next page, files of
 //! pages already stored are downloading (a one-channel workspace would otherwise use one slot
 //! of `--concurrency` until its walk ends).
+//!
+//! Also the one way a binary enters the archive ([`fetch_and_store`], [`download_blob`]):
+//! the client streams it into a blob writer, the blob is committed, then its row.
+//!
+//! May import what `sync` may.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -12,12 +17,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use tokio::sync::mpsc;
 
-use super::{Handles, Stored, SyncError, Tally, fetch_and_store, record_failure};
+use super::{SyncContext, SyncError, Tally, record_failure};
 use crate::blobs::{BlobError, BlobStore, BlobWriter};
-use crate::catalog::{CatalogWriter, PendingFile};
+use crate::catalog::{Catalog, PendingFile, Result as CatalogResult};
 use crate::mm::{ByteSink, Client, DownloadError, Downloaded, MmError};
 use crate::model::{BlobRef, now_ms};
 use crate::progress::{Observer, Progress};
@@ -58,9 +64,7 @@ impl FileQueue<'_> {
 /// A queue and the stream that downloads what arrives on it, `concurrency` at a time. The
 /// stream ends when every `FileQueue` clone is dropped and the downloads are done.
 pub(crate) fn download_stage<'a>(
-    run: Handles<'a>,
-    concurrency: usize,
-    observer: &'a dyn Observer,
+    ctx: SyncContext<'a>,
 ) -> (FileQueue<'a>, BoxStream<'a, Stored<PendingFile>>) {
     let (tx, rx) = mpsc::channel(QUEUE);
     let arrivals = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -70,13 +74,13 @@ pub(crate) fn download_stage<'a>(
         let segments = vec!["files".to_owned(), file.id.clone()];
         (file, segments)
     });
-    let downloads = fetch_and_store(run, concurrency, arrivals, |c, file, blob, _| {
+    let downloads = fetch_and_store(ctx, arrivals, |c, file, blob, _| {
         c.set_file_blob(&file.id, blob, now_ms())
     });
     let queue = FileQueue {
         tx,
         queued: Arc::default(),
-        observer,
+        observer: ctx.observer,
     };
     (queue, downloads)
 }
@@ -85,11 +89,13 @@ pub(crate) fn download_stage<'a>(
 /// file row keeps the error and the next sync retries it.
 pub(crate) async fn drain(
     mut downloads: BoxStream<'_, Stored<PendingFile>>,
-    writer: &CatalogWriter,
-    observer: &dyn Observer,
+    ctx: SyncContext<'_>,
 ) -> Result<Tally, SyncError> {
+    let SyncContext {
+        writer, observer, ..
+    } = ctx;
     let mut tally = Tally::default();
-    while let Some((file, result)) = downloads.next().await {
+    while let Some(Stored { key: file, result }) = downloads.next().await {
         match result {
             Ok(bytes) => {
                 tally.files_fetched += 1;
@@ -150,4 +156,59 @@ pub(crate) async fn download_blob(
         .and_then(|committed| committed)
         .map_err(DownloadError::Sink)?;
     Ok((committed, content_type))
+}
+
+/// A binary fetched and stored: the caller's key, and its size in bytes or why not.
+pub(crate) struct Stored<K> {
+    pub(crate) key: K,
+    pub(crate) result: Result<u64, SyncError>,
+}
+
+/// Stores a fetched binary's row once its blob is durable.
+pub(crate) type StoreFn<K> = fn(&mut Catalog, &K, &BlobRef, &str) -> CatalogResult<()>;
+
+/// Downloads binaries (`(key, path segments)`) into the blob store and commits each one's row
+/// with `store`, yielding `(key, bytes)` or the failure as each completes. Up to
+/// `2 × concurrency` items are under way: the client caps requests in flight at
+/// `concurrency`, and the others are ready to take a slot the moment one frees (while a
+/// finished download flushes its blob and waits for the writer). Download and commit happen
+/// in the same task, blob first (the crash-safety order). A download error is
+/// `SyncError::Server` (one failed item); a catalog error is fatal to the run. Items not
+/// started before a stop request are skipped.
+pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
+    ctx: SyncContext<'a>,
+    items: impl futures_util::Stream<Item = (K, Vec<String>)> + Send + 'a,
+    store: StoreFn<K>,
+) -> BoxStream<'a, Stored<K>> {
+    let SyncContext {
+        client,
+        writer,
+        blobs,
+        stop,
+        ..
+    } = ctx;
+    items
+        .map(move |(key, segments)| -> BoxFuture<'a, Option<Stored<K>>> {
+            Box::pin(async move {
+                if stop.requested() {
+                    return None;
+                }
+                let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+                let result = match download_blob(client, blobs, &segments).await {
+                    Ok((blob, content_type)) => {
+                        let (k, size) = (key.clone(), blob.size);
+                        writer
+                            .call(move |c| store(c, &k, &blob, &content_type))
+                            .await
+                            .map(|()| size)
+                            .map_err(SyncError::from)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                Some(Stored { key, result })
+            })
+        })
+        .buffer_unordered(2 * ctx.concurrency())
+        .filter_map(std::future::ready)
+        .boxed()
 }

@@ -1,21 +1,23 @@
 //! One channel: its posts (first backfill by cursor walk, then `since` increments, with the
 //! truncation guard of §2.8), its member list, and its files handed to the run's download
 //! stage page by page.
+//!
+//! May import what `sync` may.
 
 use std::collections::{HashMap, HashSet};
 
 use super::plan::{WalkStep, next_walk_step};
 
 use super::files::FileQueue;
-use super::{Failure, SyncError, SyncOptions, members_due, record_failure, with_causes};
-use crate::catalog::{CatalogWriter, RunSummary};
+use super::{Failure, SyncContext, SyncError, members_due, record_failure, with_causes};
+use crate::catalog::RunSummary;
 use crate::catalog::{ChannelCursor, LastOutcome, PageOutcome, Walk};
+use crate::mm::MmError;
 use crate::mm::PostsQuery;
 use crate::mm::wire::PostList;
-use crate::mm::{Client, MmError, StopSignal};
-use crate::model::now_ms;
 use crate::model::object::{self, Raw};
-use crate::progress::{Level, Observer, Progress};
+use crate::model::{ChannelType, now_ms};
+use crate::progress::{Level, Progress};
 
 /// What a channel's new posts say about memberships.
 #[derive(Default)]
@@ -70,12 +72,8 @@ fn posts_query(step: &WalkStep) -> PostsQuery {
 /// One channel's sync. Channels run concurrently; each task keeps its own counts and
 /// failures, which the run merges when the task ends.
 pub(crate) struct ChannelTask<'a> {
-    client: &'a Client,
-    writer: &'a CatalogWriter,
+    ctx: SyncContext<'a>,
     files: FileQueue<'a>,
-    options: &'a SyncOptions,
-    observer: &'a dyn Observer,
-    stop: &'a StopSignal,
     pub(crate) summary: RunSummary,
     pub(crate) failures: Vec<Failure>,
     /// Join/leave posts of the team were seen: its member list needs a refresh.
@@ -83,21 +81,10 @@ pub(crate) struct ChannelTask<'a> {
 }
 
 impl<'a> ChannelTask<'a> {
-    pub(crate) fn new(
-        client: &'a Client,
-        writer: &'a CatalogWriter,
-        files: FileQueue<'a>,
-        options: &'a SyncOptions,
-        observer: &'a dyn Observer,
-        stop: &'a StopSignal,
-    ) -> ChannelTask<'a> {
+    pub(crate) fn new(ctx: SyncContext<'a>, files: FileQueue<'a>) -> ChannelTask<'a> {
         ChannelTask {
-            client,
-            writer,
+            ctx,
             files,
-            options,
-            observer,
-            stop,
             summary: RunSummary::default(),
             failures: Vec::new(),
             team_membership_changed: false,
@@ -105,7 +92,7 @@ impl<'a> ChannelTask<'a> {
     }
 
     fn fail(&mut self, item: String, error: MmError) -> Result<(), SyncError> {
-        record_failure(self.observer, &mut self.failures, item, error)
+        record_failure(self.ctx.observer, &mut self.failures, item, error)
     }
 
     pub(crate) async fn sync_channel(
@@ -123,7 +110,8 @@ impl<'a> ChannelTask<'a> {
             Err(SyncError::Server(e)) => {
                 let note = with_causes(&e);
                 let cid = id.clone();
-                self.writer
+                self.ctx
+                    .writer
                     .call(move |c| {
                         let cursor = c.load_cursor(&cid)?;
                         c.store_cursor(&cid, &cursor, LastOutcome::Failed(&note), now_ms())
@@ -133,7 +121,7 @@ impl<'a> ChannelTask<'a> {
             }
             Err(other) => return Err(other),
         };
-        if self.stop.requested() {
+        if self.ctx.stop.requested() {
             return Ok(());
         }
         self.team_membership_changed |= changes.team_membership_changed;
@@ -145,14 +133,15 @@ impl<'a> ChannelTask<'a> {
     /// Brings the channel's posts up to date; says whether memberships may have changed.
     async fn sync_posts(&mut self, channel_id: &str) -> Result<Changes, SyncError> {
         let cid = channel_id.to_owned();
-        let mut cursor = self.writer.call(move |c| c.load_cursor(&cid)).await?;
+        let mut cursor = self.ctx.writer.call(move |c| c.load_cursor(&cid)).await?;
         let mut changes = Changes::default();
         if cursor.walk.is_none()
             && let Some(watermark) = cursor.watermark
-            && !self.options.update_old_posts
+            && !self.ctx.options.update_old_posts
         {
-            let since = watermark - self.options.since_margin_ms;
+            let since = watermark - self.ctx.options.since_margin_ms;
             let page = self
+                .ctx
                 .client
                 .fetch_posts(
                     channel_id,
@@ -177,7 +166,7 @@ impl<'a> ChannelTask<'a> {
                 return Ok(changes);
             }
             // More changed than one answer can hold: store what came, then walk everything.
-            self.observer.note(
+            self.ctx.observer.note(
                 Level::Info,
                 &format!(
                     "channel {channel_id}: more than {SINCE_CAP} changes; re-reading the whole channel"
@@ -201,11 +190,11 @@ impl<'a> ChannelTask<'a> {
         let rescan = cursor.watermark.is_some();
         let mut seen: HashSet<String> = HashSet::new();
         let resumed = cursor.walk.is_some();
-        let client = self.client;
+        let client = self.ctx.client;
         let mut step = walk_step(&cursor);
         let mut fetched = client.fetch_posts(channel_id, &posts_query(&step)).await?;
         loop {
-            if self.stop.requested() {
+            if self.ctx.stop.requested() {
                 return Ok(());
             }
             let page = fetched;
@@ -275,13 +264,15 @@ impl<'a> ChannelTask<'a> {
         let cid = channel_id.to_owned();
         let seen = seen.clone();
         let candidates = self
+            .ctx
             .writer
             .call(move |c| c.posts_not_seen_since(&cid, &seen))
             .await?;
         for post_id in candidates {
-            if !self.client.post_exists(&post_id).await? {
+            if !self.ctx.client.post_exists(&post_id).await? {
                 let at = now_ms();
-                self.writer
+                self.ctx
+                    .writer
                     .call(move |c| c.mark_post_deleted(&post_id, at))
                     .await?;
                 self.summary.posts_written += 1;
@@ -299,6 +290,7 @@ impl<'a> ChannelTask<'a> {
         let cid = channel_id.to_owned();
         let cursor = cursor.clone();
         let mut outcome = self
+            .ctx
             .writer
             .call(move |c| c.apply_posts_page(&cid, &posts, &cursor, LastOutcome::Ok, now_ms()))
             .await?;
@@ -307,13 +299,18 @@ impl<'a> ChannelTask<'a> {
             .await;
         self.summary.posts_written += outcome.posts_written;
         if outcome.posts_written > 0 {
-            self.observer
+            self.ctx
+                .observer
                 .progress(Progress::PostsWritten(outcome.posts_written));
         }
         for file_id in &outcome.files_without_info {
-            match self.client.fetch_file_info(file_id).await {
+            match self.ctx.client.fetch_file_info(file_id).await {
                 Ok(info) => {
-                    let pending = self.writer.call(move |c| c.upsert_file_info(&info)).await?;
+                    let pending = self
+                        .ctx
+                        .writer
+                        .call(move |c| c.upsert_file_info(&info))
+                        .await?;
                     self.files.push(pending).await;
                 }
                 Err(e) if e.status() == Some(404) => {}
@@ -331,16 +328,18 @@ impl<'a> ChannelTask<'a> {
     ) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let synced_at = self
+            .ctx
             .writer
             .call(move |c| c.channel_members_synced_at(&cid))
             .await?;
-        if !(members_due(self.options, synced_at) || membership_changed) {
+        if !(members_due(self.ctx.options, synced_at) || membership_changed) {
             return Ok(());
         }
-        match self.client.fetch_channel_members(channel_id).await {
+        match self.ctx.client.fetch_channel_members(channel_id).await {
             Ok(members) => {
                 let cid = channel_id.to_owned();
-                self.writer
+                self.ctx
+                    .writer
                     .call(move |c| c.replace_channel_members(&cid, &members, now_ms()))
                     .await?;
                 Ok(())
@@ -353,7 +352,7 @@ impl<'a> ChannelTask<'a> {
     /// an interrupted or failed earlier run. The download stage skips those already queued.
     async fn queue_left_over_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
-        let pending = self.writer.call(move |c| c.pending_files(&cid)).await?;
+        let pending = self.ctx.writer.call(move |c| c.pending_files(&cid)).await?;
         self.files.push(pending).await;
         Ok(())
     }
@@ -362,10 +361,10 @@ impl<'a> ChannelTask<'a> {
 /// How messages name a channel: direct and group channels by their people.
 pub(crate) fn channel_label(channel: &Raw<object::Channel>, export_name: Option<&str>) -> String {
     let c = &channel.value;
-    match (c.kind.as_str(), export_name) {
-        ("D", Some(name)) => format!("direct channel with {name}"),
-        ("G", Some(names)) => format!("group channel {names}"),
-        ("D" | "G", None) => format!("channel {}", c.id),
+    match (ChannelType::from_code(&c.kind), export_name) {
+        (ChannelType::Direct, Some(name)) => format!("direct channel with {name}"),
+        (ChannelType::Group, Some(names)) => format!("group channel {names}"),
+        (ChannelType::Direct | ChannelType::Group, None) => format!("channel {}", c.id),
         _ => format!("channel {} ({})", c.name, c.id),
     }
 }

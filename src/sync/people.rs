@@ -1,0 +1,237 @@
+//! The people and pictures around the channels: users (refreshed, and fetched when posts
+//! name someone new), team members and icons, custom emojis, and the images of all of them.
+//!
+//! May import what `sync` may.
+
+use std::collections::HashSet;
+
+use futures_util::StreamExt;
+
+use super::files::{self, StoreFn, Stored, fetch_and_store};
+use super::{Run, SyncContext, SyncError, Tally, members_due, record_failure};
+use crate::catalog::ImageOwner;
+use crate::mm::DownloadError;
+use crate::model::now_ms;
+use crate::model::object::{Raw, Team};
+use crate::progress::Level;
+
+impl Run<'_> {
+    pub(super) async fn sync_team(&mut self, team: &Raw<Team>) -> Result<(), SyncError> {
+        let team_id = team.value.id.clone();
+        let id = team_id.clone();
+        let synced_at = self
+            .ctx
+            .writer
+            .call(move |c| c.team_members_synced_at(&id))
+            .await?;
+        if members_due(self.ctx.options, synced_at)
+            || self.team_membership_changed.contains(&team_id)
+        {
+            match self.ctx.client.fetch_team_members(&team_id).await {
+                Ok(members) => {
+                    let id = team_id.clone();
+                    self.ctx
+                        .writer
+                        .call(move |c| c.replace_team_members(&id, &members, now_ms()))
+                        .await?;
+                }
+                Err(e) => self.fail(format!("members of team {}", team.value.name), e)?,
+            }
+        }
+        let icon_update = team.value.last_team_icon_update;
+        if icon_update > 0 {
+            let id = team_id.clone();
+            let stored = self
+                .ctx
+                .writer
+                .call(move |c| c.team_icon_update(&id))
+                .await?;
+            if stored != icon_update {
+                match files::download_blob(
+                    self.ctx.client,
+                    self.ctx.blobs,
+                    &["teams", &team_id, "image"],
+                )
+                .await
+                {
+                    Ok((blob, content_type)) => {
+                        self.summary.bytes_fetched += blob.size;
+                        self.ctx
+                            .writer
+                            .call(move |c| {
+                                c.set_image(
+                                    ImageOwner::Team,
+                                    &team_id,
+                                    &blob,
+                                    &content_type,
+                                    icon_update,
+                                    now_ms(),
+                                )
+                            })
+                            .await?;
+                    }
+                    Err(DownloadError::Server(e)) => {
+                        self.fail(format!("icon of team {}", team.value.name), e)?
+                    }
+                    Err(DownloadError::Sink(e)) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) async fn sync_users(
+        &mut self,
+        known_at_start: Vec<String>,
+        watermark: i64,
+    ) -> Result<(), SyncError> {
+        // Changed users among those we already had: one request per batch, `since` filtered.
+        if !known_at_start.is_empty() {
+            let since = (watermark - self.ctx.options.since_margin_ms).max(1);
+            match self
+                .ctx
+                .client
+                .fetch_users(&known_at_start, Some(since))
+                .await
+            {
+                Ok(users) => {
+                    self.ctx
+                        .writer
+                        .call(move |c| c.upsert_users(&users))
+                        .await?
+                }
+                Err(e) => self.fail("users (refresh)".into(), e)?,
+            }
+        }
+        let extra = std::mem::take(&mut self.extra_users);
+        self.ctx
+            .writer
+            .call(move |c| c.upsert_users(&extra))
+            .await?;
+        let referenced = self.ctx.writer.call(|c| c.referenced_user_ids()).await?;
+        let (known, _) = self.ctx.writer.call(|c| c.known_users()).await?;
+        let known: HashSet<String> = known.into_iter().collect();
+        let missing: Vec<String> = referenced
+            .into_iter()
+            .filter(|id| !known.contains(id))
+            .collect();
+        if !missing.is_empty() {
+            match self.ctx.client.fetch_users(&missing, None).await {
+                Ok(users) => {
+                    self.ctx
+                        .writer
+                        .call(move |c| c.upsert_users(&users))
+                        .await?
+                }
+                Err(e) => self.fail("users".into(), e)?,
+            }
+        }
+        if self.ctx.options.skips.user_images {
+            return Ok(());
+        }
+        let avatars = self.ctx.writer.call(|c| c.users_needing_avatar()).await?;
+        let items: Vec<_> = avatars
+            .into_iter()
+            .map(|(user_id, picture_update)| {
+                (
+                    (user_id.clone(), picture_update),
+                    vec!["users".into(), user_id, "image".into()],
+                )
+            })
+            .collect();
+        let images = fetch_images(
+            self.ctx,
+            items,
+            |c, (user_id, picture_update), blob, content_type| {
+                c.set_image(
+                    ImageOwner::User,
+                    user_id,
+                    blob,
+                    content_type,
+                    *picture_update,
+                    now_ms(),
+                )
+            },
+            |(user_id, _)| format!("picture of user {user_id}"),
+        )
+        .await?;
+        self.absorb(images);
+        Ok(())
+    }
+}
+
+/// Custom emojis: the list, then the images of new or changed ones.
+pub(super) async fn sync_emojis(ctx: SyncContext<'_>) -> Result<Tally, SyncError> {
+    let SyncContext {
+        client,
+        writer,
+        observer,
+        ..
+    } = ctx;
+    let mut tally = Tally::default();
+    let emojis = match client.fetch_emojis().await {
+        Ok(Some(list)) => list,
+        Ok(None) => {
+            let note = "custom emojis are disabled on this server; skipped".to_owned();
+            observer.note(Level::Info, &note);
+            tally.notes.push(note);
+            return Ok(tally);
+        }
+        Err(e) => {
+            record_failure(observer, &mut tally.failures, "custom emojis".into(), e)?;
+            return Ok(tally);
+        }
+    };
+    let stale = writer
+        .call(move |c| c.replace_emojis(&emojis, now_ms()))
+        .await?;
+    let items: Vec<_> = stale
+        .into_iter()
+        .map(|(emoji_id, update_at)| {
+            (
+                (emoji_id.clone(), update_at),
+                vec!["emoji".into(), emoji_id, "image".into()],
+            )
+        })
+        .collect();
+    let images = fetch_images(
+        ctx,
+        items,
+        |c, (emoji_id, update_at), blob, content_type| {
+            c.set_image(
+                ImageOwner::Emoji,
+                emoji_id,
+                blob,
+                content_type,
+                *update_at,
+                now_ms(),
+            )
+        },
+        |(emoji_id, _)| format!("image of emoji {emoji_id}"),
+    )
+    .await?;
+    tally.add(images);
+    Ok(tally)
+}
+
+/// Downloads images (avatars, emoji images) `concurrency` at a time and counts them; an image
+/// that cannot be fetched is one failed item, named by `item`.
+async fn fetch_images<K: Clone + Send + Sync + 'static>(
+    ctx: SyncContext<'_>,
+    items: Vec<(K, Vec<String>)>,
+    store: StoreFn<K>,
+    item: fn(&K) -> String,
+) -> Result<Tally, SyncError> {
+    let mut tally = Tally::default();
+    let mut fetched = fetch_and_store(ctx, futures_util::stream::iter(items), store);
+    while let Some(Stored { key, result }) = fetched.next().await {
+        match result {
+            Ok(bytes) => tally.bytes_fetched += bytes,
+            Err(SyncError::Server(e)) => {
+                record_failure(ctx.observer, &mut tally.failures, item(&key), e)?
+            }
+            Err(fatal) => return Err(fatal),
+        }
+    }
+    Ok(tally)
+}
