@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 
 use crate::catalog::{ArchiveStats, Cell, RowSink, SearchHit};
+use crate::model::ChannelType;
+use crate::model::naming::ChannelNames;
 
 /// A table's column widths are taken from this many first rows; later rows reuse them (a
 /// longer cell just pushes its line wider), so the table streams in constant memory.
@@ -251,14 +253,18 @@ pub fn utc_minute(ms: i64) -> String {
         .unwrap_or_else(|| format!("{ms} ms"))
 }
 
-/// Where a post was written: `eng/dev`, `direct/bob`, `group/bob__carol`.
+/// Where a post was written: `eng/dev`, `direct/bob`, `group/bob__carol` ([`ChannelNames::path`];
+/// `channel` is the name the query views give it: a direct or group channel's people).
 pub fn channel_label(team: Option<&str>, channel: &str, channel_type: &str) -> String {
-    match (team, channel_type) {
-        (Some(team), _) => format!("{team}/{channel}"),
-        (None, "D") => format!("direct/{channel}"),
-        (None, "G") => format!("group/{channel}"),
-        (None, _) => channel.to_owned(),
-    }
+    let kind = ChannelType::from_code(channel_type);
+    let names = ChannelNames {
+        kind: &kind,
+        id: "",
+        name: channel,
+        display_name: "",
+        export_name: None,
+    };
+    names.path(team)
 }
 
 /// Search hits, best first: a line naming time, channel, author and post id, then the

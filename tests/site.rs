@@ -85,8 +85,9 @@ fn archived_posts(archive: &Path, deleted: DeletedPosts) -> (BTreeSet<String>, B
     let mut threaded = BTreeSet::new();
     let mut roots_with_replies = BTreeSet::new();
     let mut posts = Vec::new();
-    for c in catalog.site_channels().unwrap() {
-        posts.extend(catalog.site_posts(&c.id).unwrap());
+    for c in catalog.load_channels().unwrap() {
+        let content = catalog.channel_content(&c.id).unwrap();
+        posts.extend(content.posts.into_iter().filter(|p| p.seen_live));
     }
     posts.retain(|p| deleted == DeletedPosts::Mark || p.delete_at == 0);
     let ids: BTreeSet<String> = posts.iter().map(|p| p.id.clone()).collect();

@@ -12,7 +12,7 @@ mod new_posts;
 mod posts;
 mod query;
 mod read;
-mod site;
+mod summary;
 mod writer;
 
 use std::collections::HashMap;
@@ -32,10 +32,10 @@ pub use query::{
     SearchQuery, TeamStats, fts_query, statement_kind,
 };
 pub use read::{
-    ChannelRow, FileRow, ImageOwnerRow, PostFileRow, PostRow, PostStateRow, PostVersionRow,
-    ReactionRow, TeamRow, ThreadPostRow,
+    ChannelContent, ChannelRecord, FileRecord, ImageOwnerRecord, MemberRecord, PostRecord,
+    ReactionRecord, TeamRecord, VersionRecord,
 };
-pub use site::{SiteChannel, SiteFile, SiteFingerprint, SitePost, SiteReaction, SiteVersion};
+pub use summary::{ChannelSums, PostSpan};
 
 pub use writer::CatalogWriter;
 
@@ -88,6 +88,14 @@ pub enum CatalogError {
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// A catalog error met inside an I/O callback (a sink writing rows as they are read)
+/// travels as an I/O error of kind `Other` with the catalog error as its source.
+impl From<CatalogError> for std::io::Error {
+    fn from(e: CatalogError) -> Self {
+        std::io::Error::other(e)
+    }
+}
 
 fn disk_full_hint(error: &rusqlite::Error) -> &'static str {
     if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull) {

@@ -1,74 +1,88 @@
-//! Read queries for export, stats and tests. Rows are handed to a callback one at a time, so
-//! memory stays flat whatever the archive's size.
+//! Reads for the exports: one record type per entity (team, channel, post, file, version,
+//! reaction, member, user or emoji) and one read per entity, each a fixed query; plus
+//! [`Catalog::channel_content`], one channel's rows together for the exports that hold a
+//! channel in memory (Markdown, HGF, the website, bulk import).
+//!
+//! Streaming reads hand one record at a time to a callback whose error type is the
+//! caller's own (`E: From<CatalogError>`): memory stays flat whatever the channel's size,
+//! and a sink that fails stops the walk with its own error. Records carry the stored JSON
+//! verbatim next to the indexed columns; turning that JSON into typed objects is the
+//! exports' view (`export::view`), not the catalog's. Imports `model` only.
 
-use rusqlite::params;
+use rusqlite::{Row, params};
 
-use super::{Catalog, Context, Result};
-use crate::model::BlobId;
+use super::{Catalog, CatalogError, Context, Result};
+use crate::model::{BlobId, ChannelType};
 
-/// A team to export.
+/// A team that was ever selected for archiving.
 #[derive(Debug, Clone)]
-pub struct TeamRow {
+pub struct TeamRecord {
     pub id: String,
     pub name: String,
     pub json: String,
+    /// The team icon's blob and content type, when archived.
     pub icon: Option<(BlobId, String)>,
 }
 
-/// A channel to export.
+/// A channel that was ever archived.
 #[derive(Debug, Clone)]
-pub struct ChannelRow {
+pub struct ChannelRecord {
     pub id: String,
+    /// `''` for direct and group channels.
     pub team_id: String,
-    pub kind: String,
+    pub kind: ChannelType,
+    /// The URL name (direct: `<user id>__<user id>`).
     pub name: String,
+    pub display_name: String,
+    /// > 0: archived on the server (ms).
+    pub delete_at: i64,
+    /// Direct: the other username; group: the other usernames joined by `__`.
     pub export_name: Option<String>,
     pub json: String,
 }
 
-/// A post as export writes it: the newest content we saw while it was alive.
+/// A post: its indexed columns and its stored JSON. The JSON is the newest content we saw
+/// while the post was alive, so a deleted post keeps its last text; the columns say what
+/// the server did since (`delete_at`).
 #[derive(Debug, Clone)]
-pub struct PostRow {
+pub struct PostRecord {
     pub id: String,
+    /// `''` for a root post.
+    pub root_id: String,
+    pub user_id: String,
     pub create_at: i64,
-    pub json: String,
-}
-
-/// A file info and its bytes' blob, if archived.
-#[derive(Debug, Clone)]
-pub struct FileRow {
-    pub id: String,
-    pub name: String,
-    pub json: String,
-    pub blob: Option<BlobId>,
-}
-
-/// A user or emoji with its picture.
-#[derive(Debug, Clone)]
-pub struct ImageOwnerRow {
-    pub id: String,
-    pub name: String,
-    pub json: String,
-    pub image: Option<(BlobId, String)>,
-}
-
-/// A post as the chat exports (Markdown, HGF) show it: the stored content plus the state
-/// the server blanks (a deleted post keeps its last text here).
-#[derive(Debug, Clone)]
-pub struct PostStateRow {
-    pub id: String,
-    pub create_at: i64,
+    pub update_at: i64,
     /// 0 = never edited.
     pub edit_at: i64,
     /// 0 = not deleted; else when the server deleted it (ms).
     pub delete_at: i64,
+    /// False: the post was already deleted when first seen; the server had blanked its
+    /// content, so it has none here.
+    pub seen_live: bool,
+    /// The post type: `''` for normal posts, `system_*` for system messages.
+    pub kind: String,
+    /// The current (latest archived) text.
+    pub message: String,
     pub json: String,
+}
+
+/// An attachment's file info and its bytes' blob, if archived.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub id: String,
+    pub post_id: String,
+    pub name: String,
+    pub size: i64,
+    pub mime_type: String,
+    pub create_at: i64,
+    pub json: String,
+    pub blob: Option<BlobId>,
 }
 
 /// An earlier version of an edited post; `message` is `None` when only the server's
 /// blanked history row is known.
 #[derive(Debug, Clone)]
-pub struct PostVersionRow {
+pub struct VersionRecord {
     pub post_id: String,
     /// When this version stopped being current (ms).
     pub replaced_at: i64,
@@ -77,15 +91,93 @@ pub struct PostVersionRow {
 
 /// A reaction still present on the server at the last sync.
 #[derive(Debug, Clone)]
-pub struct ReactionRow {
+pub struct ReactionRecord {
     pub post_id: String,
     pub user_id: String,
     pub emoji_name: String,
     pub create_at: i64,
 }
 
+/// A current member of a team or channel: the user and the stored membership JSON.
+#[derive(Debug, Clone)]
+pub struct MemberRecord {
+    pub user_id: String,
+    pub json: String,
+}
+
+/// A user or custom emoji with its picture.
+#[derive(Debug, Clone)]
+pub struct ImageOwnerRecord {
+    pub id: String,
+    /// The username, or the emoji's name.
+    pub name: String,
+    pub json: String,
+    pub image: Option<(BlobId, String)>,
+}
+
+/// One channel's rows, as the exports that hold a channel in memory read it.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelContent {
+    /// Every post, those first seen already deleted too, oldest first (then by id).
+    pub posts: Vec<PostRecord>,
+    /// Attachments of the posts seen alive, by file id.
+    pub files: Vec<FileRecord>,
+    /// Current reactions, by post, then time.
+    pub reactions: Vec<ReactionRecord>,
+    /// Earlier versions, by post, then time.
+    pub versions: Vec<VersionRecord>,
+    /// Current members, in the server's order.
+    pub members: Vec<MemberRecord>,
+}
+
 fn image(blob: Option<String>, content_type: Option<String>) -> Option<(BlobId, String)> {
     Some((BlobId::parse(&blob?)?, content_type.unwrap_or_default()))
+}
+
+fn post_record(r: &Row<'_>) -> rusqlite::Result<PostRecord> {
+    Ok(PostRecord {
+        id: r.get(0)?,
+        root_id: r.get(1)?,
+        user_id: r.get(2)?,
+        create_at: r.get(3)?,
+        update_at: r.get(4)?,
+        edit_at: r.get(5)?,
+        delete_at: r.get(6)?,
+        seen_live: r.get(7)?,
+        kind: r.get(8)?,
+        message: r.get(9)?,
+        json: r.get(10)?,
+    })
+}
+
+fn file_record(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
+    let blob: Option<String> = r.get(7)?;
+    Ok(FileRecord {
+        id: r.get(0)?,
+        post_id: r.get(1)?,
+        name: r.get(2)?,
+        size: r.get(3)?,
+        mime_type: r.get(4)?,
+        create_at: r.get(5)?,
+        json: r.get(6)?,
+        blob: blob.as_deref().and_then(BlobId::parse),
+    })
+}
+
+fn member_record(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
+    Ok(MemberRecord {
+        user_id: r.get(0)?,
+        json: r.get(1)?,
+    })
+}
+
+fn image_owner_record(r: &Row<'_>) -> rusqlite::Result<ImageOwnerRecord> {
+    Ok(ImageOwnerRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        json: r.get(2)?,
+        image: image(r.get(3)?, r.get(4)?),
+    })
 }
 
 impl Catalog {
@@ -104,190 +196,128 @@ impl Catalog {
     }
 
     /// Teams that were ever selected for archiving, by name.
-    pub fn export_teams(&self) -> Result<Vec<TeamRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, name, json, icon_blob, icon_content_type FROM teams WHERE selected = 1 ORDER BY name, id")
-            .ctx(&self.path, "list teams")?;
-        stmt.query_map([], |r| {
-            Ok(TeamRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                json: r.get(2)?,
-                icon: image(r.get(3)?, r.get(4)?),
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "list teams")
-    }
-
-    /// Channels that were ever archived, grouped by team, then by name.
-    pub fn export_channels(&self) -> Result<Vec<ChannelRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, team_id, type, name, export_name, json FROM channels WHERE selected = 1 ORDER BY team_id, type, name, id",
-            )
-            .ctx(&self.path, "list channels")?;
-        stmt.query_map([], |r| {
-            Ok(ChannelRow {
-                id: r.get(0)?,
-                team_id: r.get(1)?,
-                kind: r.get(2)?,
-                name: r.get(3)?,
-                export_name: r.get(4)?,
-                json: r.get(5)?,
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "list channels")
-    }
-
-    /// Current members (raw JSON) of a team, in the server's order.
-    pub fn for_each_team_member(
-        &self,
-        team_id: &str,
-        f: impl FnMut(&str) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        self.for_each_string(
-            "SELECT json FROM team_members WHERE team_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
-            team_id,
-            f,
-        )
-    }
-
-    /// Current members (raw JSON) of a channel, in the server's order.
-    pub fn for_each_channel_member(
-        &self,
-        channel_id: &str,
-        f: impl FnMut(&str) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        self.for_each_string(
-            "SELECT json FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
-            channel_id,
-            f,
-        )
-    }
-
-    fn for_each_string(
-        &self,
-        sql: &str,
-        key: &str,
-        mut f: impl FnMut(&str) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, "read")?;
-        let mut rows = stmt.query([key]).ctx(&self.path, "read")?;
-        while let Some(row) = rows.next().ctx(&self.path, "read")? {
-            let text: String = row.get(0).ctx(&self.path, "read")?;
-            if let Err(e) = f(&text) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Thread relations of a channel: `(root_id, reply_id)` grouped by root. Roots come in
-    /// the order the Python tool meets them (newest reply first); replies oldest first.
-    pub fn for_each_thread_reply(
-        &self,
-        channel_id: &str,
-        mut f: impl FnMut(&str, &str) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT root_id, id FROM (
-                    SELECT root_id, id, create_at, max(create_at) OVER (PARTITION BY root_id) AS newest
-                    FROM posts WHERE channel_id = ?1 AND root_id <> '' AND seen_live = 1)
-                 ORDER BY newest DESC, root_id, create_at, id",
-            )
-            .ctx(&self.path, "read threads")?;
-        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read threads")?;
-        while let Some(row) = rows.next().ctx(&self.path, "read threads")? {
-            let root: String = row.get(0).ctx(&self.path, "read threads")?;
-            let reply: String = row.get(1).ctx(&self.path, "read threads")?;
-            if let Err(e) = f(&root, &reply) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Posts of a channel that we saw alive, oldest first.
-    pub fn for_each_post(
-        &self,
-        channel_id: &str,
-        mut f: impl FnMut(PostRow) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, create_at, json FROM posts WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id")
-            .ctx(&self.path, "read posts")?;
-        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read posts")?;
-        while let Some(row) = rows.next().ctx(&self.path, "read posts")? {
-            let post = PostRow {
-                id: row.get(0).ctx(&self.path, "read posts")?,
-                create_at: row.get(1).ctx(&self.path, "read posts")?,
-                json: row.get(2).ctx(&self.path, "read posts")?,
-            };
-            if let Err(e) = f(post) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// File infos of a channel's exported posts, by id.
-    pub fn for_each_file(
-        &self,
-        channel_id: &str,
-        mut f: impl FnMut(FileRow) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT f.id, f.name, f.json, f.blob FROM files f JOIN posts p ON p.id = f.post_id
-                 WHERE p.channel_id = ?1 AND p.seen_live = 1 ORDER BY f.id",
-            )
-            .ctx(&self.path, "read files")?;
-        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read files")?;
-        while let Some(row) = rows.next().ctx(&self.path, "read files")? {
-            let blob: Option<String> = row.get(3).ctx(&self.path, "read files")?;
-            let file = FileRow {
-                id: row.get(0).ctx(&self.path, "read files")?,
-                name: row.get(1).ctx(&self.path, "read files")?,
-                json: row.get(2).ctx(&self.path, "read files")?,
-                blob: blob.as_deref().and_then(BlobId::parse),
-            };
-            if let Err(e) = f(file) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Posts of a channel that we saw alive, oldest first, with their edit and delete state.
-    /// One channel's posts are held in memory: the chat exports need them sorted and grouped.
-    pub fn load_post_states(&self, channel_id: &str) -> Result<Vec<PostStateRow>> {
-        self.channel_rows(
-            "SELECT id, create_at, edit_at, delete_at, json FROM posts
-             WHERE channel_id = ?1 AND seen_live = 1 ORDER BY create_at, id",
-            channel_id,
-            "read posts",
+    pub fn load_teams(&self) -> Result<Vec<TeamRecord>> {
+        self.all_rows(
+            "SELECT id, name, json, icon_blob, icon_content_type FROM teams WHERE selected = 1 ORDER BY name, id",
+            "list teams",
             |r| {
-                Ok(PostStateRow {
+                Ok(TeamRecord {
                     id: r.get(0)?,
-                    create_at: r.get(1)?,
-                    edit_at: r.get(2)?,
-                    delete_at: r.get(3)?,
-                    json: r.get(4)?,
+                    name: r.get(1)?,
+                    json: r.get(2)?,
+                    icon: image(r.get(3)?, r.get(4)?),
                 })
             },
         )
     }
 
+    /// Channels that were ever archived, by team, then type code, then name.
+    pub fn load_channels(&self) -> Result<Vec<ChannelRecord>> {
+        self.all_rows(
+            "SELECT id, team_id, type, name, display_name, delete_at, export_name, json FROM channels
+             WHERE selected = 1 ORDER BY team_id, type, name, id",
+            "list channels",
+            |r| {
+                Ok(ChannelRecord {
+                    id: r.get(0)?,
+                    team_id: r.get(1)?,
+                    kind: ChannelType::from_code(&r.get::<_, String>(2)?),
+                    name: r.get(3)?,
+                    display_name: r.get(4)?,
+                    delete_at: r.get(5)?,
+                    export_name: r.get(6)?,
+                    json: r.get(7)?,
+                })
+            },
+        )
+    }
+
+    /// Current members of a team, in the server's order.
+    pub fn load_team_members<E: From<CatalogError>>(
+        &self,
+        team_id: &str,
+        each: impl FnMut(MemberRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.each_row(
+            "SELECT user_id, json FROM team_members WHERE team_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
+            team_id,
+            "read team members",
+            member_record,
+            each,
+        )
+    }
+
+    /// Current members of a channel, in the server's order.
+    pub fn load_channel_members<E: From<CatalogError>>(
+        &self,
+        channel_id: &str,
+        each: impl FnMut(MemberRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.each_row(
+            "SELECT user_id, json FROM channel_members WHERE channel_id = ?1 AND removed_at IS NULL ORDER BY position, user_id",
+            channel_id,
+            "read channel members",
+            member_record,
+            each,
+        )
+    }
+
+    /// Thread relations of a channel's posts seen alive: `(root_id, reply_id)` grouped by
+    /// root. Roots come in the order the Python tool meets them (newest reply first);
+    /// replies oldest first.
+    pub fn load_thread_replies<E: From<CatalogError>>(
+        &self,
+        channel_id: &str,
+        mut each: impl FnMut(&str, &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.each_row(
+            "SELECT root_id, id FROM (
+                SELECT root_id, id, create_at, max(create_at) OVER (PARTITION BY root_id) AS newest
+                FROM posts WHERE channel_id = ?1 AND root_id <> '' AND seen_live = 1)
+             ORDER BY newest DESC, root_id, create_at, id",
+            channel_id,
+            "read threads",
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            |(root, reply)| each(&root, &reply),
+        )
+    }
+
+    /// Every post of a channel (those first seen already deleted too: see
+    /// [`PostRecord::seen_live`]), oldest first, then by id.
+    pub fn load_posts<E: From<CatalogError>>(
+        &self,
+        channel_id: &str,
+        each: impl FnMut(PostRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.each_row(
+            "SELECT id, root_id, user_id, create_at, update_at, edit_at, delete_at, seen_live, type, message, json
+             FROM posts WHERE channel_id = ?1 ORDER BY create_at, id",
+            channel_id,
+            "read posts",
+            post_record,
+            each,
+        )
+    }
+
+    /// File infos of a channel's posts seen alive, by file id.
+    pub fn load_files<E: From<CatalogError>>(
+        &self,
+        channel_id: &str,
+        each: impl FnMut(FileRecord) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.each_row(
+            "SELECT f.id, f.post_id, f.name, f.size, f.mime_type, f.create_at, f.json, f.blob
+             FROM files f JOIN posts p ON p.id = f.post_id
+             WHERE p.channel_id = ?1 AND p.seen_live = 1 ORDER BY f.id",
+            channel_id,
+            "read files",
+            file_record,
+            each,
+        )
+    }
+
     /// Earlier versions of a channel's edited posts, by post, oldest first.
-    pub fn load_post_versions(&self, channel_id: &str) -> Result<Vec<PostVersionRow>> {
+    pub fn load_post_versions(&self, channel_id: &str) -> Result<Vec<VersionRecord>> {
         self.channel_rows(
             "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v
              JOIN posts p ON p.id = v.post_id
@@ -295,7 +325,7 @@ impl Catalog {
             channel_id,
             "read post versions",
             |r| {
-                Ok(PostVersionRow {
+                Ok(VersionRecord {
                     post_id: r.get(0)?,
                     replaced_at: r.get(1)?,
                     message: r.get(2)?,
@@ -305,7 +335,7 @@ impl Catalog {
     }
 
     /// Current reactions on a channel's posts, by post, oldest first.
-    pub fn load_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRow>> {
+    pub fn load_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRecord>> {
         self.channel_rows(
             "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
              JOIN posts p ON p.id = r.post_id
@@ -314,7 +344,7 @@ impl Catalog {
             channel_id,
             "read reactions",
             |r| {
-                Ok(ReactionRow {
+                Ok(ReactionRecord {
                     post_id: r.get(0)?,
                     user_id: r.get(1)?,
                     emoji_name: r.get(2)?,
@@ -324,59 +354,63 @@ impl Catalog {
         )
     }
 
-    /// All rows of `sql` (one parameter: a channel id), mapped.
-    pub(super) fn channel_rows<T>(
-        &self,
-        sql: &str,
-        channel_id: &str,
-        action: &'static str,
-        map: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
-        stmt.query_map([channel_id], map)
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, action)
+    /// One channel's posts, files, reactions, versions and members. The channel is held in
+    /// memory: the exports that read it sort and group its posts.
+    pub fn channel_content(&self, channel_id: &str) -> Result<ChannelContent> {
+        let mut content = ChannelContent::default();
+        self.load_posts(channel_id, |p| {
+            content.posts.push(p);
+            Ok::<_, CatalogError>(())
+        })?;
+        self.load_files(channel_id, |f| {
+            content.files.push(f);
+            Ok::<_, CatalogError>(())
+        })?;
+        self.load_channel_members(channel_id, |m| {
+            content.members.push(m);
+            Ok::<_, CatalogError>(())
+        })?;
+        content.reactions = self.load_reactions(channel_id)?;
+        content.versions = self.load_post_versions(channel_id)?;
+        Ok(content)
     }
 
     /// Ids of the users the Python tool writes to `users/`: everyone ever listed as a team
     /// or channel member, and the accounts that ran the syncs. Its exporter knows no others.
-    pub fn listed_user_ids(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT user_id FROM team_members UNION SELECT user_id FROM channel_members
-                 UNION SELECT user_id FROM sync_runs WHERE user_id IS NOT NULL",
-            )
-            .ctx(&self.path, "read member ids")?;
-        stmt.query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, "read member ids")
+    pub fn load_listed_user_ids(&self) -> Result<Vec<String>> {
+        self.all_rows(
+            "SELECT user_id FROM team_members UNION SELECT user_id FROM channel_members
+             UNION SELECT user_id FROM sync_runs WHERE user_id IS NOT NULL",
+            "read member ids",
+            |r| r.get(0),
+        )
     }
 
-    pub fn export_users(&self) -> Result<Vec<ImageOwnerRow>> {
-        self.image_owners(
+    /// Every user the archive knows, by id.
+    pub fn load_users(&self) -> Result<Vec<ImageOwnerRecord>> {
+        self.all_rows(
             "SELECT id, username, json, avatar_blob, avatar_content_type FROM users ORDER BY id",
+            "read users",
+            image_owner_record,
         )
     }
 
-    pub fn export_emojis(&self) -> Result<Vec<ImageOwnerRow>> {
-        self.image_owners(
+    /// Every custom emoji the archive knows (removed ones too), by id.
+    pub fn load_emojis(&self) -> Result<Vec<ImageOwnerRecord>> {
+        self.all_rows(
             "SELECT id, name, json, image_blob, image_content_type FROM emojis ORDER BY id",
+            "read emojis",
+            image_owner_record,
         )
     }
 
-    fn image_owners(&self, sql: &str) -> Result<Vec<ImageOwnerRow>> {
-        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, "read")?;
-        stmt.query_map([], |r| {
-            Ok(ImageOwnerRow {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                json: r.get(2)?,
-                image: image(r.get(3)?, r.get(4)?),
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read")
+    /// Custom emojis the server still listed at the last sync, by name.
+    pub fn load_live_emojis(&self) -> Result<Vec<ImageOwnerRecord>> {
+        self.all_rows(
+            "SELECT id, name, json, image_blob, image_content_type FROM emojis WHERE removed_at IS NULL ORDER BY name, id",
+            "read emojis",
+            image_owner_record,
+        )
     }
 
     /// Username of the account the latest sync archived as (default zip name).
@@ -405,119 +439,48 @@ impl Catalog {
             .ctx(&self.path, "read owner")
     }
 
-    /// Every post of a channel (deleted ones too, so the caller can report them) grouped by
-    /// thread: each root, then its replies oldest first; threads in root id order. A reply
-    /// whose root is not in the archive forms a group without its root.
-    pub fn for_each_thread_post(
+    /// All rows of `sql` (no parameter), mapped.
+    fn all_rows<T>(
         &self,
-        channel_id: &str,
-        mut f: impl FnMut(ThreadPostRow) -> std::io::Result<()>,
-    ) -> Result<std::io::Result<()>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT id, root_id, user_id, create_at, edit_at, delete_at, seen_live, type, message, json
-                 FROM posts WHERE channel_id = ?1
-                 ORDER BY CASE WHEN root_id = '' THEN id ELSE root_id END, root_id <> '', create_at, id",
-            )
-            .ctx(&self.path, "read threads")?;
-        let mut rows = stmt.query([channel_id]).ctx(&self.path, "read threads")?;
-        while let Some(row) = rows.next().ctx(&self.path, "read threads")? {
-            let post = (|| {
-                Ok::<_, rusqlite::Error>(ThreadPostRow {
-                    id: row.get(0)?,
-                    root_id: row.get(1)?,
-                    user_id: row.get(2)?,
-                    create_at: row.get(3)?,
-                    edit_at: row.get(4)?,
-                    delete_at: row.get(5)?,
-                    seen_live: row.get(6)?,
-                    kind: row.get(7)?,
-                    message: row.get(8)?,
-                    json: row.get(9)?,
-                })
-            })()
-            .ctx(&self.path, "read threads")?;
-            if let Err(e) = f(post) {
-                return Ok(Err(e));
-            }
-        }
-        Ok(Ok(()))
-    }
-
-    /// Attachments of the posts of a channel with the post they belong to, by post, then id.
-    pub fn channel_post_files(&self, channel_id: &str) -> Result<Vec<PostFileRow>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT f.post_id, f.id, f.name, f.size, f.blob FROM files f
-                 JOIN posts p ON p.id = f.post_id
-                 WHERE p.channel_id = ?1 ORDER BY f.post_id, f.create_at, f.id",
-            )
-            .ctx(&self.path, "read files")?;
-        stmt.query_map([channel_id], |r| {
-            let blob: Option<String> = r.get(4)?;
-            Ok(PostFileRow {
-                post_id: r.get(0)?,
-                id: r.get(1)?,
-                name: r.get(2)?,
-                size: r.get(3)?,
-                blob: blob.as_deref().and_then(BlobId::parse),
-            })
-        })
-        .and_then(|rows| rows.collect())
-        .ctx(&self.path, "read files")
-    }
-
-    /// Users who wrote a live post in a channel or reacted to one (current reactions), by id.
-    pub fn channel_participants(&self, channel_id: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT user_id FROM posts WHERE channel_id = ?1 AND seen_live = 1 AND delete_at = 0
-                 UNION
-                 SELECT r.user_id FROM reactions r JOIN posts p ON p.id = r.post_id
-                 WHERE p.channel_id = ?1 AND p.seen_live = 1 AND p.delete_at = 0 AND r.removed_at IS NULL
-                 ORDER BY 1",
-            )
-            .ctx(&self.path, "read participants")?;
-        stmt.query_map([channel_id], |r| r.get(0))
+        sql: &str,
+        action: &'static str,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
+        stmt.query_map([], map)
             .and_then(|rows| rows.collect())
-            .ctx(&self.path, "read participants")
+            .ctx(&self.path, action)
     }
 
-    /// Custom emojis the server still listed at the last sync, by name.
-    pub fn live_emojis(&self) -> Result<Vec<ImageOwnerRow>> {
-        self.image_owners(
-            "SELECT id, name, json, image_blob, image_content_type FROM emojis WHERE removed_at IS NULL ORDER BY name, id",
-        )
+    /// All rows of `sql` (one parameter: a channel id), mapped.
+    pub(super) fn channel_rows<T>(
+        &self,
+        sql: &str,
+        channel_id: &str,
+        action: &'static str,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
+        stmt.query_map([channel_id], map)
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, action)
     }
-}
 
-/// A post with the columns a restore needs besides its stored JSON.
-#[derive(Debug, Clone)]
-pub struct ThreadPostRow {
-    pub id: String,
-    /// `''` for a root post.
-    pub root_id: String,
-    pub user_id: String,
-    pub create_at: i64,
-    pub edit_at: i64,
-    /// > 0: deleted on the server.
-    pub delete_at: i64,
-    /// false: the post was already deleted when first seen.
-    pub seen_live: bool,
-    pub kind: String,
-    /// The current (latest archived) text.
-    pub message: String,
-    pub json: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct PostFileRow {
-    pub post_id: String,
-    pub id: String,
-    pub name: String,
-    pub size: i64,
-    pub blob: Option<BlobId>,
+    /// Rows of `sql` (one parameter), mapped and handed to `each` one at a time; the first
+    /// error, the catalog's or the callback's, stops the walk.
+    fn each_row<T, E: From<CatalogError>>(
+        &self,
+        sql: &str,
+        key: &str,
+        action: &'static str,
+        mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+        mut each: impl FnMut(T) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
+        let mut rows = stmt.query([key]).ctx(&self.path, action)?;
+        while let Some(row) = rows.next().ctx(&self.path, action)? {
+            each(map(row).ctx(&self.path, action)?)?;
+        }
+        Ok(())
+    }
 }

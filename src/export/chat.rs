@@ -3,21 +3,24 @@
 //! reads them (by the file names of the folder layout), threads, attachments, reactions,
 //! earlier versions; plus the people who wrote them and the `-c` channel lookup.
 //!
-//! Depends on `catalog` (named reads only, no SQL here), `blobs` (is an attachment's content
-//! archived?) and [`crate::pylayout`] (folder names and post file names, so lookups, order and
-//! the paths printed under `Files:` are the layout export's own).
+//! Depends on [`super::view`] (the channel, its posts and rows as typed objects; no SQL or
+//! stored JSON here), `blobs` (is an attachment's content archived?) and [`crate::pylayout`]
+//! (folder names and post file names, so lookups, order and the paths printed under
+//! `Files:` are the layout export's own).
 //!
 //! Invariants: one channel is held in memory at a time (its posts must be sorted and
 //! grouped); everything from the server is data, never markup: renderers escape it.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Deref;
 
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use serde_json::{Map, Value};
 
+use super::view::{self, Channel, ChannelView, Post, ViewError};
 use crate::blobs::BlobStore;
-use crate::catalog::{Catalog, CatalogError, ChannelRow, PostVersionRow, ReactionRow};
-use crate::model::BlobId;
+use crate::catalog::{Catalog, CatalogError, FileRecord};
+use crate::model::ChannelType;
 use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
 /// How faithful to the Python tool an export is.
@@ -47,12 +50,8 @@ pub enum ChatError {
         ident: String,
         candidates: Vec<String>,
     },
-    #[error("stored JSON of {what} is not a JSON object")]
-    Json {
-        what: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error(transparent)]
+    View(#[from] ViewError),
     #[error(transparent)]
     BlobStore(#[from] crate::blobs::BlobError),
 }
@@ -60,7 +59,7 @@ pub enum ChatError {
 /// A channel that can be exported, with its place in the folder layout.
 #[derive(Debug, Clone)]
 pub struct ChannelEntry {
-    pub row: ChannelRow,
+    pub channel: Channel,
     pub paths: ChannelPaths,
     /// Last component of `paths.posts_dir`: `<channel_id>__<name>`, what `-c` matches.
     pub folder: String,
@@ -98,28 +97,19 @@ pub struct People {
 impl People {
     pub fn load(catalog: &Catalog) -> Result<People, ChatError> {
         let mut users = HashMap::new();
-        for user in catalog.export_users()? {
-            let json = parse_object(&user.json, "user")?;
-            let text = |key: &str| {
-                json.get(key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned()
-            };
+        for user in view::load_users(catalog)? {
+            let u = user.object;
             users.insert(
-                user.id,
+                user.record.id,
                 Person {
-                    username: json
-                        .get("username")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    nickname: text("nickname"),
-                    first_name: text("first_name"),
-                    last_name: text("last_name"),
+                    username: Some(u.username),
+                    nickname: u.nickname,
+                    first_name: u.first_name,
+                    last_name: u.last_name,
                 },
             );
         }
-        let listed = catalog.listed_user_ids()?.into_iter().collect();
+        let listed = catalog.load_listed_user_ids()?.into_iter().collect();
         Ok(People { users, listed })
     }
 
@@ -155,30 +145,26 @@ impl People {
 /// Every exportable channel, in the layout export's order (teams by name, their channels,
 /// then direct, then group channels).
 pub fn list_channels(catalog: &Catalog) -> Result<Vec<ChannelEntry>, ChatError> {
-    let channels = catalog.export_channels()?;
+    let channels = view::load_channels(catalog)?;
     let mut entries = Vec::new();
-    for team in catalog.export_teams()? {
-        let json = parse_object(&team.json, "team")?;
-        let text = |key: &str| {
-            json.get(key)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let names = (text("display_name"), text("name"));
-        let paths = pylayout::team_paths(&team.id, &team.name);
+    for team in view::load_teams(catalog)? {
+        let names = (team.object.display_name.clone(), team.object.name.clone());
+        let id = &team.record.id;
+        let paths = pylayout::team_paths(id, &team.record.name);
         for channel in channels
             .iter()
-            .filter(|c| c.team_id == team.id && !c.team_id.is_empty())
+            .filter(|c| c.record.team_id == *id && !id.is_empty())
         {
             let place = ChannelPlace::Team(&paths);
-            entries.push(entry(place, channel, &channel.name, Some(names.clone())));
+            entries.push(entry(place, channel, Some(names.clone())));
         }
     }
-    for (kind, place) in [("D", ChannelPlace::Direct), ("G", ChannelPlace::Group)] {
-        for channel in channels.iter().filter(|c| c.kind == kind) {
-            let name = channel.export_name.as_deref().unwrap_or(&channel.name);
-            entries.push(entry(place, channel, name, None));
+    for (kind, place) in [
+        (ChannelType::Direct, ChannelPlace::Direct),
+        (ChannelType::Group, ChannelPlace::Group),
+    ] {
+        for channel in channels.iter().filter(|c| c.record.kind == kind) {
+            entries.push(entry(place, channel, None));
         }
     }
     Ok(entries)
@@ -186,11 +172,10 @@ pub fn list_channels(catalog: &Catalog) -> Result<Vec<ChannelEntry>, ChatError> 
 
 fn entry(
     place: ChannelPlace<'_>,
-    row: &ChannelRow,
-    name: &str,
+    channel: &Channel,
     team: Option<(String, String)>,
 ) -> ChannelEntry {
-    let paths = pylayout::channel_paths(place, &row.id, name);
+    let paths = pylayout::channel_paths(place, &channel.record.id, channel.names().handle());
     let folder = paths
         .posts_dir
         .rsplit('/')
@@ -198,7 +183,7 @@ fn entry(
         .unwrap_or_default()
         .to_owned();
     ChannelEntry {
-        row: row.clone(),
+        channel: channel.clone(),
         paths,
         folder,
         team,
@@ -307,54 +292,23 @@ fn class(p: &[char], c: char) -> Option<(bool, usize)> {
 /// A post with its place in the layout.
 #[derive(Debug, Clone)]
 pub struct ChatPost {
-    pub id: String,
-    pub create_at: i64,
-    pub edit_at: i64,
-    pub delete_at: i64,
+    pub post: Post,
     /// The layout export's file name of the post: the Python tool's order.
     pub file_name: String,
-    pub json: Map<String, Value>,
 }
 
-impl ChatPost {
-    pub fn text(&self, key: &str) -> &str {
-        self.json.get(key).and_then(Value::as_str).unwrap_or("")
-    }
+impl Deref for ChatPost {
+    type Target = Post;
 
-    pub fn file_ids(&self) -> Vec<&str> {
-        self.json
-            .get("file_ids")
-            .and_then(Value::as_array)
-            .map(|ids| ids.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default()
-    }
-
-    /// `metadata.reactions` as the post JSON lists them: `(user_id, emoji_name)`.
-    pub fn json_reactions(&self) -> Vec<(&str, &str)> {
-        let list = self
-            .json
-            .get("metadata")
-            .and_then(|m| m.get("reactions"))
-            .and_then(Value::as_array);
-        list.map(|list| {
-            list.iter()
-                .map(|r| {
-                    let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("");
-                    (field("user_id"), field("emoji_name"))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    fn deref(&self) -> &Post {
+        &self.post
     }
 }
 
-/// An attachment's info and whether its content is archived.
+/// An attachment's record and whether its content is archived.
 #[derive(Debug, Clone)]
 pub struct ChatFile {
-    pub name: String,
-    pub size: i64,
-    pub json: Map<String, Value>,
-    pub blob: Option<BlobId>,
+    pub record: FileRecord,
     /// The content is in the blob store.
     pub stored: bool,
     /// Path of the content in the folder layout, relative to the data dir.
@@ -365,7 +319,10 @@ pub struct ChatFile {
 #[derive(Debug)]
 pub struct Chat<'e> {
     pub entry: &'e ChannelEntry,
-    pub channel: Map<String, Value>,
+    /// The channel's stored object, for formats that re-emit it whole.
+    pub channel_object: Map<String, Value>,
+    /// The channel's rows; its posts are in [`Chat::posts`], in file-name order.
+    pub view: ChannelView,
     /// User ids of the member list, in its order.
     pub members: Vec<String>,
     /// In file-name order.
@@ -373,8 +330,6 @@ pub struct Chat<'e> {
     /// The layout's threads file: root id → reply ids.
     pub threads: HashMap<String, Vec<String>>,
     pub files: HashMap<String, ChatFile>,
-    pub versions: HashMap<String, Vec<PostVersionRow>>,
-    pub reactions: HashMap<String, Vec<ReactionRow>>,
 }
 
 impl<'e> Chat<'e> {
@@ -387,99 +342,55 @@ impl<'e> Chat<'e> {
     where
         Tz::Offset: std::fmt::Display,
     {
-        let id = &entry.row.id;
-        let channel = parse_object(&entry.row.json, "channel")?;
-        let mut members = Vec::new();
-        catalog
-            .for_each_channel_member(id, |json| {
-                let member: Value = serde_json::from_str(json).unwrap_or(Value::Null);
-                let user = member.get("user_id").and_then(Value::as_str).unwrap_or("");
-                members.push(user.to_owned());
-                Ok(())
-            })?
-            .expect("collecting members cannot fail");
-        let mut threads: HashMap<String, Vec<String>> = HashMap::new();
-        catalog
-            .for_each_thread_reply(id, |root, reply| {
-                threads
-                    .entry(root.to_owned())
-                    .or_default()
-                    .push(reply.to_owned());
-                Ok(())
-            })?
-            .expect("collecting threads cannot fail");
-        let mut posts = Vec::new();
-        for row in catalog.load_post_states(id)? {
-            let json = parse_object(&row.json, "post")?;
-            posts.push(ChatPost {
-                file_name: pylayout::post_file_name(row.create_at, &row.id, tz),
-                id: row.id,
-                create_at: row.create_at,
-                edit_at: row.edit_at,
-                delete_at: row.delete_at,
-                json,
-            });
-        }
+        let channel_object = entry.channel.stored_object()?;
+        let mut view = ChannelView::load(catalog, entry.channel.clone())?;
+        let members = view.members.iter().map(|m| m.user_id.clone()).collect();
+        let threads = view
+            .replies_by_root()
+            .into_iter()
+            .map(|(root, replies)| {
+                let replies = replies.into_iter().map(str::to_owned).collect();
+                (root.to_owned(), replies)
+            })
+            .collect();
+        let mut posts: Vec<ChatPost> = std::mem::take(&mut view.posts)
+            .into_iter()
+            .map(|post| ChatPost {
+                file_name: pylayout::post_file_name(post.record.create_at, &post.record.id, tz),
+                post,
+            })
+            .collect();
         // Code point order of the names, as Python's `sorted` on paths of one folder.
         posts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
         let mut files = HashMap::new();
-        let mut bad = None;
-        catalog
-            .for_each_file(id, |file| {
-                match parse_object(&file.json, "file info") {
-                    Ok(json) => {
-                        let size = json.get("size").and_then(Value::as_i64).unwrap_or(0);
-                        let stored = match file.blob.as_ref().map(|b| blobs.contains(b)) {
-                            Some(Ok(stored)) => stored,
-                            None => false,
-                            Some(Err(e)) => {
-                                bad = Some(e.into());
-                                false
-                            }
-                        };
-                        let layout_path = entry.paths.file_bytes(&file.id, &file.name);
-                        files.insert(
-                            file.id,
-                            ChatFile {
-                                name: file.name,
-                                size,
-                                json,
-                                blob: file.blob,
-                                stored,
-                                layout_path,
-                            },
-                        );
-                    }
-                    Err(e) => bad = Some(e),
-                }
-                Ok(())
-            })?
-            .expect("collecting files cannot fail");
-        if let Some(e) = bad {
-            return Err(e);
-        }
-        let mut versions: HashMap<String, Vec<PostVersionRow>> = HashMap::new();
-        for v in catalog.load_post_versions(id)? {
-            versions.entry(v.post_id.clone()).or_default().push(v);
-        }
-        let mut reactions: HashMap<String, Vec<ReactionRow>> = HashMap::new();
-        for r in catalog.load_reactions(id)? {
-            reactions.entry(r.post_id.clone()).or_default().push(r);
+        for record in view.files.values().flatten() {
+            let stored = match &record.blob {
+                Some(blob) => blobs.contains(blob)?,
+                None => false,
+            };
+            let layout_path = entry.paths.file_bytes(&record.id, &record.name);
+            files.insert(
+                record.id.clone(),
+                ChatFile {
+                    record: record.clone(),
+                    stored,
+                    layout_path,
+                },
+            );
         }
         Ok(Chat {
             entry,
-            channel,
+            channel_object,
+            view,
             members,
             posts,
             threads,
             files,
-            versions,
-            reactions,
         })
     }
 
-    pub fn kind(&self) -> &str {
-        &self.entry.row.kind
+    pub fn kind(&self) -> &ChannelType {
+        &self.entry.channel.record.kind
     }
 
     /// Threads as `matterexport --threads` groups them (indices into `posts`): in file
@@ -491,18 +402,19 @@ impl<'e> Chat<'e> {
             .posts
             .iter()
             .enumerate()
-            .map(|(i, p)| (p.id.as_str(), i))
+            .map(|(i, p)| (p.id(), i))
             .collect();
         let naive = |i: usize| -> Option<NaiveDateTime> {
-            pylayout::python_from_timestamp(self.posts[i].create_at, tz).map(|t| t.naive_local())
+            pylayout::python_from_timestamp(self.posts[i].record.create_at, tz)
+                .map(|t| t.naive_local())
         };
         let mut handled: HashSet<&str> = HashSet::new();
         let mut out = Vec::new();
         for (i, post) in self.posts.iter().enumerate() {
-            if !handled.insert(post.id.as_str()) {
+            if !handled.insert(post.id()) {
                 continue;
             }
-            match self.threads.get(&post.id) {
+            match self.threads.get(post.id()) {
                 Some(replies) => {
                     handled.extend(replies.iter().map(String::as_str));
                     let mut found: Vec<usize> = replies
@@ -523,20 +435,20 @@ impl<'e> Chat<'e> {
     /// not archived heads its own thread.
     pub fn threads_by_root(&self) -> Vec<Vec<usize>> {
         let mut order: Vec<usize> = (0..self.posts.len()).collect();
-        order.sort_by_key(|&i| (self.posts[i].create_at, &self.posts[i].id));
-        let present: HashSet<&str> = self.posts.iter().map(|p| p.id.as_str()).collect();
+        order.sort_by_key(|&i| (self.posts[i].record.create_at, self.posts[i].id()));
+        let present: HashSet<&str> = self.posts.iter().map(|p| p.id()).collect();
         let mut by_root: HashMap<&str, usize> = HashMap::new();
         let mut out: Vec<Vec<usize>> = Vec::new();
         // Roots first, so a reply created before its root (clock skew) still joins it.
         for &i in &order {
-            let root = self.posts[i].text("root_id");
+            let root = self.posts[i].record.root_id.as_str();
             if root.is_empty() || !present.contains(root) {
-                by_root.insert(self.posts[i].id.as_str(), out.len());
+                by_root.insert(self.posts[i].id(), out.len());
                 out.push(vec![i]);
             }
         }
         for &i in &order {
-            let root = self.posts[i].text("root_id");
+            let root = self.posts[i].record.root_id.as_str();
             if !root.is_empty()
                 && present.contains(root)
                 && let Some(&t) = by_root.get(root)
@@ -544,7 +456,7 @@ impl<'e> Chat<'e> {
                 out[t].push(i);
             }
         }
-        out.sort_by_key(|t| t.iter().map(|&i| self.posts[i].create_at).min());
+        out.sort_by_key(|t| t.iter().map(|&i| self.posts[i].record.create_at).min());
         out
     }
 }
@@ -583,13 +495,6 @@ pub fn py_str(value: Option<&Value>) -> String {
         Some(Value::Bool(false)) => "False".to_owned(),
         Some(other) => other.to_string(),
     }
-}
-
-pub fn parse_object(raw: &str, what: &str) -> Result<Map<String, Value>, ChatError> {
-    serde_json::from_str(raw).map_err(|source| ChatError::Json {
-        what: what.to_owned(),
-        source,
-    })
 }
 
 #[cfg(test)]

@@ -123,7 +123,7 @@ fn export_in_snapshot(
             let found = chat::find_channel(&entries, ident)?;
             if !chosen
                 .iter()
-                .any(|c: &&chat::ChannelEntry| c.row.id == found.row.id)
+                .any(|c: &&chat::ChannelEntry| c.channel.record.id == found.channel.record.id)
             {
                 chosen.push(found);
             }

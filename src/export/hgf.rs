@@ -63,7 +63,7 @@ pub fn write_hgf<Tz: TimeZone>(
     json_entry(
         sink.as_mut(),
         "channel.json",
-        &Value::Object(chat.channel.clone()),
+        &Value::Object(chat.channel_object.clone()),
     )?;
     // posts.json and threads.json stream post by post: no second copy of the channel.
     let subset = |i: usize, level: usize| -> String {
@@ -88,7 +88,7 @@ pub fn write_hgf<Tz: TimeZone>(
             // {"root_id": …, "root": {…}, "replies": [...]} at level 1, "replies" only
             // when there are any, as the Python tool writes it.
             let mut text = String::from("{\n    \"root_id\": ");
-            py_string(&chat.posts[t[0]].id, &mut text);
+            py_string(chat.posts[t[0]].id(), &mut text);
             text.push_str(",\n    \"root\": ");
             text.push_str(&subset(t[0], 2));
             if t.len() > 1 {
@@ -112,10 +112,9 @@ pub fn write_hgf<Tz: TimeZone>(
                 // No file info either: the Python tool skips these too (with a warning).
                 continue;
             };
-            let info_name = file.json.get("name").and_then(Value::as_str).unwrap_or("");
-            let rel = format!("files/{id}-{info_name}");
+            let rel = format!("files/{id}-{}", file.record.name);
             let opened = if file.stored && super::sink::check_rel(&rel).is_ok() {
-                match file.blob.as_ref().map(|b| blobs.open_blob(b)) {
+                match file.record.blob.as_ref().map(|b| blobs.open_blob(b)) {
                     Some(Ok(reader)) => Some(reader),
                     Some(Err(e)) if !e.is_missing() => {
                         return Err(SinkError::Io {
@@ -132,9 +131,9 @@ pub fn write_hgf<Tz: TimeZone>(
             let Some(mut content) = opened else {
                 skipped.push(SkippedAttachment {
                     file_id: id.to_owned(),
-                    name: file.name.clone(),
-                    post_id: post.id.clone(),
-                    size: file.size,
+                    name: file.record.name.clone(),
+                    post_id: post.id().to_owned(),
+                    size: file.record.size,
                     reason: if file.stored {
                         "file name not usable in a zip"
                     } else {
@@ -175,8 +174,7 @@ pub fn write_hgf<Tz: TimeZone>(
 }
 
 fn post_subset(post: &ChatPost, people: &People, flavor: Flavor) -> Value {
-    let user_id = post.text("user_id");
-    let person = people.get(user_id, flavor);
+    let person = people.get(&post.record.user_id, flavor);
     let username = person
         .and_then(|p| p.username.clone())
         .unwrap_or_else(|| "Unknown".into());
@@ -194,12 +192,13 @@ fn post_subset(post: &ChatPost, people: &People, flavor: Flavor) -> Value {
             }
         }
     };
+    let stored = post.stored_fields(&POST_KEYS);
     let mut out = Map::new();
     for key in POST_KEYS {
         let value = match key {
             "user_username" => Value::String(username.clone()),
             "user_display_name" => Value::String(display.clone()),
-            _ => match post.json.get(key) {
+            _ => match stored.get(key) {
                 Some(v) => v.clone(),
                 None => match key {
                     "file_ids" => Value::Array(Vec::new()),

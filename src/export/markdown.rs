@@ -16,9 +16,10 @@
 use std::fmt::Write as _;
 
 use chrono::TimeZone;
-use serde_json::Value;
 
 use super::chat::{Chat, ChatPost, Flavor, People, py_str, py_time, zoned_time};
+use super::view::MessageAttachment;
+use crate::model::ChannelType;
 
 /// What a Markdown rendering needs besides the channel.
 pub struct MarkdownContext<'a, Tz: TimeZone> {
@@ -55,27 +56,26 @@ where
     let mut out = String::new();
     let mut warnings = Vec::new();
     let name = |id: &str| cx.people.display_name(id, Flavor::Py);
-    let ch = &chat.channel;
+    let channel = &chat.entry.channel;
+    let stored = channel.python_fields();
     let title = match chat.kind() {
-        "D" => "Direct channel".to_owned(),
-        "G" => "Group channel".to_owned(),
-        _ => match ch.get("display_name").and_then(Value::as_str) {
-            Some(d) if !d.is_empty() => d.to_owned(),
-            _ => py_str(ch.get("name")),
-        },
+        ChannelType::Direct => "Direct channel".to_owned(),
+        ChannelType::Group => "Group channel".to_owned(),
+        _ if !channel.object.display_name.is_empty() => channel.object.display_name.clone(),
+        _ => py_str(stored.name.as_ref()),
     };
     let _ = write!(out, "# {title}\n\n");
-    let _ = write!(out, "{}\n\n", py_str(ch.get("header")));
+    let _ = write!(out, "{}\n\n", py_str(stored.header.as_ref()));
     let _ = write!(
         out,
         "{} messages in {} threads or single messages\n\n",
-        py_str(ch.get("total_msg_count")),
-        py_str(ch.get("total_msg_count_root"))
+        py_str(stored.total_msg_count.as_ref()),
+        py_str(stored.total_msg_count_root.as_ref())
     );
     out.push_str("## Metadata\n\n");
-    let created = ch.get("create_at").and_then(Value::as_i64).unwrap_or(0);
+    let created = channel.object.create_at;
     let _ = write!(out, "Created at {}\n\n", py_time(created, cx.tz));
-    if matches!(chat.kind(), "O" | "P") {
+    if chat.kind().is_team_channel() {
         let (display, team) = chat.entry.team.clone().unwrap_or_default();
         let _ = write!(out, "Belonging to team {display} ({team})\n\n");
     } else {
@@ -90,9 +90,9 @@ where
         let _ = write!(
             out,
             "{heading} {} at {}\n{}\n\n",
-            name(p.text("user_id")),
-            py_time(p.create_at, cx.tz),
-            p.text("message")
+            name(&p.record.user_id),
+            py_time(p.record.create_at, cx.tz),
+            p.record.message
         );
         let mut any = false;
         for id in p.file_ids() {
@@ -112,12 +112,10 @@ where
                 out.push_str("Files:\n\n");
                 any = true;
             }
-            let info_name = file.json.get("name").and_then(Value::as_str).unwrap_or("");
+            let info_name = &file.record.name;
             // Python looks for `files/<id>__<info name>`; the layout export writes a name
             // made safe, so a name it had to change is one Python could not find.
-            let found = file.stored
-                && file.layout_path.ends_with(&format!("{id}__{info_name}"))
-                && file.name == info_name;
+            let found = file.stored && file.layout_path.ends_with(&format!("{id}__{info_name}"));
             if found {
                 let _ = writeln!(
                     out,
@@ -131,11 +129,11 @@ where
         if any {
             out.push('\n');
         }
-        let reactions = p.json_reactions();
+        let reactions = p.listed_reactions();
         if !reactions.is_empty() {
             out.push_str("Reactions:\n\n");
             for (user, emoji) in reactions {
-                let _ = writeln!(out, "* {}: `{emoji}`", name(user));
+                let _ = writeln!(out, "* {}: `{emoji}`", name(&user));
             }
             out.push('\n');
         }
@@ -223,16 +221,6 @@ fn quote(out: &mut String, prefix: &str, text: &str) {
     }
 }
 
-fn kind_name(kind: &str) -> &str {
-    match kind {
-        "O" => "public channel",
-        "P" => "private channel",
-        "D" => "direct messages",
-        "G" => "group messages",
-        _ => "channel",
-    }
-}
-
 fn render_full<Tz: TimeZone>(chat: &Chat<'_>, cx: &MarkdownContext<'_, Tz>) -> String
 where
     Tz::Offset: std::fmt::Display,
@@ -240,27 +228,26 @@ where
     let mut out = String::new();
     let people = cx.people;
     let who = |id: &str| full_name(people, id);
-    let ch = &chat.channel;
-    let text = |key: &str| ch.get(key).and_then(Value::as_str).unwrap_or("");
-    let title = match (chat.kind(), text("display_name")) {
-        ("D", _) | ("G", _) => {
+    let channel = &chat.entry.channel.object;
+    let title = match (chat.kind(), channel.display_name.as_str()) {
+        (ChannelType::Direct | ChannelType::Group, _) => {
             let names: Vec<String> = chat.members.iter().map(|m| who(m)).collect();
             if names.is_empty() {
-                kind_name(chat.kind()).to_owned()
+                chat.kind().noun().to_owned()
             } else {
                 names.join(", ")
             }
         }
-        (_, "") => escape_inline(text("name")),
+        (_, "") => escape_inline(&channel.name),
         (_, display) => escape_inline(display),
     };
     let _ = write!(out, "# {title}\n\n");
     let _ = writeln!(
         out,
         "- Channel: {} ({}, id {})",
-        code_span(text("name")),
-        kind_name(chat.kind()),
-        code_span(&chat.entry.row.id)
+        code_span(&channel.name),
+        chat.kind().noun(),
+        code_span(&chat.entry.channel.record.id)
     );
     if let Some((display, name)) = &chat.entry.team {
         let _ = writeln!(
@@ -270,15 +257,13 @@ where
             code_span(name)
         );
     }
-    let created = ch.get("create_at").and_then(Value::as_i64).unwrap_or(0);
-    let _ = writeln!(out, "- Created: {}", zoned_time(created, cx.tz));
-    let deleted = ch.get("delete_at").and_then(Value::as_i64).unwrap_or(0);
-    if deleted > 0 {
-        let _ = writeln!(out, "- Archived: {}", zoned_time(deleted, cx.tz));
+    let _ = writeln!(out, "- Created: {}", zoned_time(channel.create_at, cx.tz));
+    if channel.delete_at > 0 {
+        let _ = writeln!(out, "- Archived: {}", zoned_time(channel.delete_at, cx.tz));
     }
-    for (label, key) in [("Header", "header"), ("Purpose", "purpose")] {
-        if !text(key).trim().is_empty() {
-            let _ = writeln!(out, "- {label}: {}", escape_inline(text(key)));
+    for (label, text) in [("Header", &channel.header), ("Purpose", &channel.purpose)] {
+        if !text.trim().is_empty() {
+            let _ = writeln!(out, "- {label}: {}", escape_inline(text));
         }
     }
     if !chat.members.is_empty() {
@@ -294,7 +279,7 @@ where
     }
     let by_time = {
         let mut order: Vec<usize> = (0..chat.posts.len()).collect();
-        order.sort_by_key(|&i| (chat.posts[i].create_at, &chat.posts[i].id));
+        order.sort_by_key(|&i| (chat.posts[i].record.create_at, chat.posts[i].id()));
         order
     };
     if cx.threads {
@@ -304,8 +289,8 @@ where
             let _ = write!(
                 out,
                 "### Thread started by {} at {} ({} repl{})\n\n",
-                who(first.text("user_id")),
-                zoned_time(first.create_at, cx.tz),
+                who(&first.record.user_id),
+                zoned_time(first.record.create_at, cx.tz),
                 replies,
                 if replies == 1 { "y" } else { "ies" }
             );
@@ -347,67 +332,61 @@ fn full_post<Tz: TimeZone>(
     Tz::Offset: std::fmt::Display,
 {
     let people = cx.people;
-    let props = post.json.get("props");
-    let prop = |key: &str| props.and_then(|p| p.get(key));
-    let mut author = full_name(people, post.text("user_id"));
-    if let Some(over) = prop("override_username").and_then(Value::as_str)
-        && !over.is_empty()
-    {
+    let record = &post.record;
+    let mut author = full_name(people, &record.user_id);
+    if let Some(over) = post.override_username() {
         author = format!("{} (posted by {author})", escape_inline(over));
     }
     let _ = write!(
         out,
         "{heading} {author} at {}\n\n",
-        zoned_time(post.create_at, cx.tz)
+        zoned_time(record.create_at, cx.tz)
     );
     let mut marks = Vec::new();
-    let kind = post.text("type");
-    if kind.starts_with("system_") {
-        marks.push(format!("system message {}", code_span(kind)));
+    if post.is_system() {
+        marks.push(format!("system message {}", code_span(&record.kind)));
     }
-    let root = post.text("root_id");
+    let root = record.root_id.as_str();
     if !root.is_empty() && !cx.threads {
-        match chat.posts.iter().find(|p| p.id == root) {
+        match chat.posts.iter().find(|p| p.id() == root) {
             Some(r) => marks.push(format!(
                 "reply to {} at {}",
-                full_name(people, r.text("user_id")),
-                zoned_time(r.create_at, cx.tz)
+                full_name(people, &r.record.user_id),
+                zoned_time(r.record.create_at, cx.tz)
             )),
             None => marks.push(format!("reply to post {} (not archived)", code_span(root))),
         }
-    } else if !root.is_empty() && !chat.posts.iter().any(|p| p.id == root) {
+    } else if !root.is_empty() && !chat.posts.iter().any(|p| p.id() == root) {
         marks.push(format!("reply to post {} (not archived)", code_span(root)));
     }
-    if post.json.get("is_pinned").and_then(Value::as_bool) == Some(true) {
+    if post.is_pinned() {
         marks.push("pinned".to_owned());
     }
-    if post.edit_at > 0 {
-        marks.push(format!("edited {}", zoned_time(post.edit_at, cx.tz)));
+    if record.edit_at > 0 {
+        marks.push(format!("edited {}", zoned_time(record.edit_at, cx.tz)));
     }
-    if post.delete_at > 0 {
+    if record.delete_at > 0 {
         marks.push(format!(
             "deleted {} (last archived text shown)",
-            zoned_time(post.delete_at, cx.tz)
+            zoned_time(record.delete_at, cx.tz)
         ));
     }
     if !marks.is_empty() {
         let _ = write!(out, "*{}*\n\n", capitalize(&marks.join(" · ")));
     }
-    let message = post.text("message");
+    let message = record.message.as_str();
     if message.trim().is_empty() {
         out.push_str("*(no text)*\n\n");
     } else {
         quote(out, "> ", message);
         out.push('\n');
     }
-    if let Some(attachments) = prop("attachments").and_then(Value::as_array) {
-        for attachment in attachments {
-            out.push_str("Attachment:\n\n");
-            quote(out, "> ", &attachment_text(attachment));
-            out.push('\n');
-        }
+    for attachment in post.attachments().unwrap_or_default() {
+        out.push_str("Attachment:\n\n");
+        quote(out, "> ", &attachment_text(&attachment));
+        out.push('\n');
     }
-    if let Some(versions) = chat.versions.get(&post.id) {
+    if let Some(versions) = chat.view.versions.get(post.id()) {
         out.push_str("Earlier versions:\n\n");
         for v in versions {
             let _ = writeln!(out, "- until {}:", zoned_time(v.replaced_at, cx.tz));
@@ -429,8 +408,8 @@ fn full_post<Tz: TimeZone>(
                     let _ = writeln!(
                         out,
                         "- {} ({} bytes): {}",
-                        escape_inline(&file.name),
-                        file.size,
+                        escape_inline(&file.record.name),
+                        file.record.size,
                         code_span(&py_path(cx.data_dir, &file.layout_path))
                     );
                 }
@@ -438,8 +417,8 @@ fn full_post<Tz: TimeZone>(
                     let _ = writeln!(
                         out,
                         "- {} ({} bytes): **missing**, its content is not in the archive",
-                        escape_inline(&file.name),
-                        file.size
+                        escape_inline(&file.record.name),
+                        file.record.size
                     );
                 }
                 None => {
@@ -453,7 +432,7 @@ fn full_post<Tz: TimeZone>(
         }
         out.push('\n');
     }
-    if let Some(reactions) = chat.reactions.get(&post.id) {
+    if let Some(reactions) = chat.view.reactions.get(post.id()) {
         // Grouped by emoji, in the order each emoji was first used.
         let mut groups: Vec<(&str, Vec<String>)> = Vec::new();
         for r in reactions {
@@ -486,37 +465,29 @@ fn capitalize(text: &str) -> String {
 }
 
 /// A bot's message attachment (Slack style) as plain Markdown lines.
-fn attachment_text(a: &Value) -> String {
-    let field = |key: &str| a.get(key).and_then(Value::as_str).unwrap_or("").trim();
+fn attachment_text(a: &MessageAttachment) -> String {
     let mut lines = Vec::new();
-    if !field("pretext").is_empty() {
-        lines.push(field("pretext").to_owned());
+    let (pretext, author, title) = (a.pretext.trim(), a.author_name.trim(), a.title.trim());
+    if !pretext.is_empty() {
+        lines.push(pretext.to_owned());
     }
-    if !field("author_name").is_empty() {
-        lines.push(format!("*{}*", escape_inline(field("author_name"))));
+    if !author.is_empty() {
+        lines.push(format!("*{}*", escape_inline(author)));
     }
-    if !field("title").is_empty() {
-        lines.push(format!("**{}**", escape_inline(field("title"))));
+    if !title.is_empty() {
+        lines.push(format!("**{}**", escape_inline(title)));
     }
-    if !field("text").is_empty() {
-        lines.push(field("text").to_owned());
+    if !a.text.trim().is_empty() {
+        lines.push(a.text.trim().to_owned());
     }
-    if let Some(fields) = a.get("fields").and_then(Value::as_array) {
-        for f in fields {
-            let title = f.get("title").and_then(Value::as_str).unwrap_or("");
-            let value = match f.get("value") {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            };
-            lines.push(format!("- **{}**: {}", escape_inline(title), value));
-        }
+    for f in a.fields.iter().flatten() {
+        lines.push(format!("- **{}**: {}", escape_inline(&f.title), f.value));
     }
-    if !field("footer").is_empty() {
-        lines.push(format!("*{}*", escape_inline(field("footer"))));
+    if !a.footer.trim().is_empty() {
+        lines.push(format!("*{}*", escape_inline(a.footer.trim())));
     }
-    if lines.is_empty() && !field("fallback").is_empty() {
-        lines.push(field("fallback").to_owned());
+    if lines.is_empty() && !a.fallback.trim().is_empty() {
+        lines.push(a.fallback.trim().to_owned());
     }
     lines.join("\n\n")
 }
@@ -526,11 +497,12 @@ mod tests {
     use std::collections::HashMap;
 
     use chrono::Utc;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     use super::*;
-    use crate::catalog::ChannelRow;
+    use crate::catalog::{ChannelContent, ChannelRecord, FileRecord, PostRecord};
     use crate::export::chat::{ChannelEntry, ChatFile, Person};
+    use crate::export::view::{Channel, ChannelView, Post};
     use crate::pylayout::{self, ChannelPlace};
 
     const ALICE: &str = "uaaaaaaaaaaaaaaaaaaaaaaaa1";
@@ -567,18 +539,47 @@ mod tests {
         let team = pylayout::team_paths("taaaaaaaaaaaaaaaaaaaaaaaa1", "team1");
         let id = "caaaaaaaaaaaaaaaaaaaaaaaa1";
         let paths = pylayout::channel_paths(ChannelPlace::Team(&team), id, "town-square");
+        let json = json!({"id": id, "type": "O", "display_name": "Town Square",
+            "name": "town-square", "header": "Welcome **all**", "total_msg_count": 6,
+            "total_msg_count_root": 4, "create_at": T0 + 999});
+        let channel = Channel::from_record(ChannelRecord {
+            id: id.into(),
+            team_id: "taaaaaaaaaaaaaaaaaaaaaaaa1".into(),
+            kind: ChannelType::Public,
+            name: "town-square".into(),
+            display_name: "Town Square".into(),
+            delete_at: 0,
+            export_name: None,
+            json: json.to_string(),
+        })
+        .unwrap();
         ChannelEntry {
-            row: ChannelRow {
-                id: id.into(),
-                team_id: "taaaaaaaaaaaaaaaaaaaaaaaa1".into(),
-                kind: "O".into(),
-                name: "town-square".into(),
-                export_name: None,
-                json: String::new(),
-            },
+            channel,
             folder: format!("{id}__town-square"),
             paths,
             team: Some(("Team One".into(), "team1".into())),
+        }
+    }
+
+    /// A post stored as `json`, its columns indexed from it as sync does.
+    fn stored(json: Value) -> ChatPost {
+        let text = |k: &str| json.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+        let (id, at) = (text("id"), json["create_at"].as_i64().unwrap());
+        ChatPost {
+            file_name: pylayout::post_file_name(at, &id, &Utc),
+            post: Post::from_record(PostRecord {
+                root_id: text("root_id"),
+                user_id: text("user_id"),
+                create_at: at,
+                update_at: at,
+                edit_at: 0,
+                delete_at: 0,
+                seen_live: true,
+                kind: text("type"),
+                message: text("message"),
+                json: json.to_string(),
+                id,
+            }),
         }
     }
 
@@ -587,14 +588,7 @@ mod tests {
         json.as_object_mut()
             .unwrap()
             .extend(extra.as_object().cloned().unwrap_or_default());
-        ChatPost {
-            id: id.into(),
-            create_at: at,
-            edit_at: 0,
-            delete_at: 0,
-            file_name: pylayout::post_file_name(at, id, &Utc),
-            json: json.as_object().unwrap().clone(),
-        }
+        stored(json)
     }
 
     /// The hand-made fixture of viewer-notes §1.8, whose output was measured with
@@ -654,21 +648,26 @@ mod tests {
             (
                 id.to_owned(),
                 ChatFile {
-                    name: name.into(),
-                    size: 3,
-                    json: json!({"id": id, "name": name}).as_object().unwrap().clone(),
-                    blob: None,
+                    record: FileRecord {
+                        id: id.into(),
+                        post_id: "p3".into(),
+                        name: name.into(),
+                        size: 3,
+                        mime_type: String::new(),
+                        create_at: T0,
+                        json: json!({"id": id, "name": name}).to_string(),
+                        blob: None,
+                    },
                     stored,
                     layout_path: entry.paths.file_bytes(id, name),
                 },
             )
         };
-        let channel = json!({"id": entry.row.id, "type": "O", "display_name": "Town Square",
-            "name": "town-square", "header": "Welcome **all**", "total_msg_count": 6,
-            "total_msg_count_root": 4, "create_at": T0 + 999});
         Chat {
             entry,
-            channel: channel.as_object().unwrap().clone(),
+            channel_object: serde_json::from_str(&entry.channel.record.json).unwrap(),
+            view: ChannelView::from_content(entry.channel.clone(), ChannelContent::default())
+                .unwrap(),
             members: vec![],
             posts,
             threads: HashMap::from([("p1".to_owned(), vec!["p4".to_owned(), "p2".to_owned()])]),
@@ -676,8 +675,6 @@ mod tests {
                 file("faaaaaaaaaaaaaaaaaaaaaaaa1", "pic one.png", true),
                 file("faaaaaaaaaaaaaaaaaaaaaaaa2", "gone.txt", false),
             ]),
-            versions: HashMap::new(),
-            reactions: HashMap::new(),
         }
     }
 
@@ -716,8 +713,10 @@ mod tests {
     fn py_warning_for_a_file_without_info_goes_where_python_prints_it() {
         let entry = entry();
         let mut chat = fixture(&entry);
-        let ids = chat.posts[2].json.get_mut("file_ids").unwrap();
+        let mut json: Value = serde_json::from_str(&chat.posts[2].record.json).unwrap();
+        let ids = json.get_mut("file_ids").unwrap();
         ids.as_array_mut().unwrap().insert(0, json!("fnoinfo"));
+        chat.posts[2] = stored(json);
         let warning =
             "WARNING: cannot find file with data about attachment ID fnoinfo. Skipping attachment.";
         // To stdout, Python's print lands in the document, before the `Files:` header.

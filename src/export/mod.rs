@@ -8,11 +8,15 @@
 //! - [`chat`], [`markdown`], [`hgf`] (`--format markdown|hgf`): one channel as a document,
 //!   the Python `matterexport`'s formats, driven by [`export_chats`];
 //! - [`bulk_import`] (`--format bulk-import`): a Mattermost bulk-import zip, to restore into
-//!   a server.
+//!   a server;
+//! - [`view`]: the one read model of the channel-at-a-time formats (Markdown, HGF, the
+//!   website, bulk import): teams, users and one channel as typed objects over `model`,
+//!   built from the catalog's records.
 //!
 //! Each format reads the catalog through `catalog`'s read functions (never SQL of its own)
-//! and the blobs through `blobs`. The pure parts (`pyjson`, paging, naming, Markdown
-//! rendering, the bulk-import rules) are tested on literals.
+//! and the blobs through `blobs`; the channel-at-a-time formats render from [`view`] and
+//! never pick stored JSON apart themselves. The pure parts (`pyjson`, paging, naming,
+//! Markdown rendering, the bulk-import rules) are tested on literals.
 //!
 //! May import: `pylayout`, `zip`, `selection`, `archive`, `catalog`, `blobs`, `outdir`,
 //! `model` (docs/design.md "Allowed directions"); never `mm`, `sync` or `import`.
@@ -26,6 +30,7 @@ pub mod markdown;
 pub mod pyjson;
 pub mod pylayout;
 pub mod sink;
+pub mod view;
 
 pub use chat::Flavor;
 pub use chatexport::{

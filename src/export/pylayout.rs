@@ -14,8 +14,8 @@ use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Catalog, CatalogError, ChannelRow};
-use crate::model::BlobId;
+use crate::catalog::{Catalog, CatalogError, ChannelRecord, MemberRecord};
+use crate::model::{BlobId, ChannelType};
 use crate::outdir::{self, OutputDirError, OutputKind};
 use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
@@ -113,13 +113,13 @@ fn json_io(e: PyJsonError) -> io::Error {
 
 impl Walker<'_> {
     fn walk(&mut self, options: &PyLayoutOptions) -> Result<(), PyLayoutError> {
-        let channels = self.catalog.export_channels()?;
-        for team in self.catalog.export_teams()? {
+        let channels = self.catalog.load_channels()?;
+        for team in self.catalog.load_teams()? {
             let paths = pylayout::team_paths(&team.id, &team.name);
             self.json(&paths.json, &team.json, "team")?;
             let team_id = team.id.clone();
-            self.json_list(&paths.members, |catalog, f| {
-                catalog.for_each_team_member(&team_id, f)
+            self.json_list(&paths.members, |catalog, each| {
+                catalog.load_team_members(&team_id, each)
             })?;
             if let Some((blob, content_type)) = &team.icon
                 && let Some(ext) = pylayout::image_extension(content_type)
@@ -137,7 +137,10 @@ impl Walker<'_> {
                 self.channel(ChannelPlace::Team(&paths), channel, &channel.name)?;
             }
         }
-        for (kind, place) in [("D", ChannelPlace::Direct), ("G", ChannelPlace::Group)] {
+        for (kind, place) in [
+            (ChannelType::Direct, ChannelPlace::Direct),
+            (ChannelType::Group, ChannelPlace::Group),
+        ] {
             for channel in channels.iter().filter(|c| c.kind == kind) {
                 let name = channel.export_name.as_deref().unwrap_or(&channel.name);
                 self.channel(place, channel, name)?;
@@ -145,7 +148,7 @@ impl Walker<'_> {
         }
         if !options.skip_users {
             self.sink.dir(pylayout::USERS_DIR)?;
-            for user in self.catalog.export_users()? {
+            for user in self.catalog.load_users()? {
                 let paths = pylayout::user_paths(&user.id, &user.name);
                 self.json(&paths.json, &user.json, "user")?;
                 if let Some((blob, content_type)) = &user.image
@@ -161,7 +164,7 @@ impl Walker<'_> {
         }
         if !options.skip_emojis {
             self.sink.dir(pylayout::EMOJIS_DIR)?;
-            for emoji in self.catalog.export_emojis()? {
+            for emoji in self.catalog.load_emojis()? {
                 let paths = pylayout::emoji_paths(&emoji.id, &emoji.name);
                 self.json(&paths.json, &emoji.json, "emoji")?;
                 if let Some((blob, content_type)) = &emoji.image
@@ -181,14 +184,14 @@ impl Walker<'_> {
     fn channel(
         &mut self,
         place: ChannelPlace<'_>,
-        channel: &ChannelRow,
+        channel: &ChannelRecord,
         name: &str,
     ) -> Result<(), PyLayoutError> {
         let paths: ChannelPaths = pylayout::channel_paths(place, &channel.id, name);
         self.json(&paths.json, &channel.json, "channel")?;
         let id = channel.id.clone();
-        self.json_list(&paths.members, |catalog, f| {
-            catalog.for_each_channel_member(&id, f)
+        self.json_list(&paths.members, |catalog, each| {
+            catalog.load_channel_members(&id, each)
         })?;
         self.threads(&paths.threads, &channel.id)?;
         self.sink.dir(&paths.posts_dir)?;
@@ -199,26 +202,16 @@ impl Walker<'_> {
         // returned as itself.
         let sink = &mut *self.sink;
         let mut count = 0u64;
-        let mut failed = None;
-        let walked = catalog.for_each_post(&channel.id, |post| {
+        catalog.load_posts(&channel.id, |post| {
+            if !post.seen_live {
+                return Ok(()); // no content: the server had blanked it
+            }
             let rel = paths.post(post.create_at, &post.id, &tz);
             sink.file(&rel, None, &mut |out: &mut dyn Write| {
                 pyjson::write_python_json(&post.json, out).map_err(json_io)
-            })
-            .map_err(|e| {
-                failed = Some(e);
-                io::Error::other("export stopped")
             })?;
             count += 1;
-            Ok(())
-        })?;
-        if let Some(e) = failed {
-            return Err(e.into());
-        }
-        walked.map_err(|source| SinkError::Io {
-            op: "write posts of",
-            path: PathBuf::from(&paths.posts_dir),
-            source,
+            Ok::<_, PyLayoutError>(())
         })?;
         self.report.posts += count;
         self.report.files += count;
@@ -226,44 +219,29 @@ impl Walker<'_> {
         // File infos and bytes stream the same way.
         let blobs = self.blobs;
         let report = &mut self.report;
-        let mut failed = None;
-        let walked = catalog.for_each_file(&channel.id, |file| {
+        catalog.load_files(&channel.id, |file| {
             let info = paths.file_info(&file.id);
-            let result = write_json(sink, &info, &file.json, "file info").and_then(|()| {
-                report.files += 1;
-                match &file.blob {
-                    Some(blob) => {
-                        let what = format!("file {} ({})", file.id, file.name);
-                        let written = write_blob(
-                            sink,
-                            blobs,
-                            &paths.file_bytes(&file.id, &file.name),
-                            blob,
-                            &what,
-                            report,
-                        )?;
-                        report.attachments += u64::from(written);
-                    }
-                    None => report
-                        .missing_blobs
-                        .push(format!("file {} ({}): never fetched", file.id, file.name)),
+            write_json(sink, &info, &file.json, "file info")?;
+            report.files += 1;
+            match &file.blob {
+                Some(blob) => {
+                    let what = format!("file {} ({})", file.id, file.name);
+                    let written = write_blob(
+                        sink,
+                        blobs,
+                        &paths.file_bytes(&file.id, &file.name),
+                        blob,
+                        &what,
+                        report,
+                    )?;
+                    report.attachments += u64::from(written);
                 }
-                Ok(())
-            });
-            result.map_err(|e| {
-                failed = Some(e);
-                io::Error::other("export stopped")
-            })
-        })?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        walked.map_err(|source| SinkError::Io {
-            op: "write files of",
-            path: PathBuf::from(&paths.files_dir),
-            source,
-        })?;
-        Ok(())
+                None => report
+                    .missing_blobs
+                    .push(format!("file {} ({}): never fetched", file.id, file.name)),
+            }
+            Ok(())
+        })
     }
 
     /// `{"root": ["reply", ...], ...}` streamed from the catalog.
@@ -272,22 +250,20 @@ impl Walker<'_> {
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
             out.write_all(b"{")?;
             let mut current: Option<String> = None;
-            catalog
-                .for_each_thread_reply(channel_id, |root, reply| {
-                    match &current {
-                        Some(r) if r == root => out.write_all(b", ")?,
-                        Some(_) => {
-                            out.write_all(b"], ")?;
-                            write_key(out, root)?;
-                        }
-                        None => write_key(out, root)?,
+            catalog.load_thread_replies(channel_id, |root, reply| {
+                match &current {
+                    Some(r) if r == root => out.write_all(b", ")?,
+                    Some(_) => {
+                        out.write_all(b"], ")?;
+                        write_key(out, root)?;
                     }
-                    if current.as_deref() != Some(root) {
-                        current = Some(root.to_owned());
-                    }
-                    write_string(out, reply)
-                })
-                .map_err(io::Error::other)??;
+                    None => write_key(out, root)?,
+                }
+                if current.as_deref() != Some(root) {
+                    current = Some(root.to_owned());
+                }
+                write_string(out, reply)
+            })?;
             if current.is_some() {
                 out.write_all(b"]")?;
             }
@@ -307,23 +283,19 @@ impl Walker<'_> {
     fn json_list(
         &mut self,
         rel: &str,
-        rows: impl Fn(
-            &Catalog,
-            &mut dyn FnMut(&str) -> io::Result<()>,
-        ) -> Result<io::Result<()>, CatalogError>,
+        rows: impl Fn(&Catalog, &mut dyn FnMut(MemberRecord) -> io::Result<()>) -> io::Result<()>,
     ) -> Result<(), PyLayoutError> {
         let catalog = self.catalog;
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
             out.write_all(b"[")?;
             let mut first = true;
-            rows(catalog, &mut |json| {
+            rows(catalog, &mut |member| {
                 if !first {
                     out.write_all(b", ")?;
                 }
                 first = false;
-                pyjson::write_python_json(json, out).map_err(json_io)
-            })
-            .map_err(io::Error::other)??;
+                pyjson::write_python_json(&member.json, out).map_err(json_io)
+            })?;
             out.write_all(b"]")
         })?;
         self.report.files += 1;

@@ -1,6 +1,7 @@
 //! Domain types shared by every layer: id newtypes and the small enums that name Mattermost
 //! concepts. No I/O here and no dependency on other modules.
 
+pub mod naming;
 pub mod object;
 
 use std::fmt;
@@ -139,6 +140,29 @@ impl ChannelType {
     /// Team channels are the ones a team owns; direct and group channels live outside teams.
     pub fn is_team_channel(&self) -> bool {
         matches!(self, ChannelType::Public | ChannelType::Private)
+    }
+
+    /// One word for the kind: `public`, `private`, `direct`, `group`, `other`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            ChannelType::Public => "public",
+            ChannelType::Private => "private",
+            ChannelType::Direct => "direct",
+            ChannelType::Group => "group",
+            ChannelType::Other(_) => "other",
+        }
+    }
+
+    /// The kind as a noun: `public channel`, `private channel`, `direct messages`, `group
+    /// messages`, `channel`.
+    pub fn noun(&self) -> &'static str {
+        match self {
+            ChannelType::Public => "public channel",
+            ChannelType::Private => "private channel",
+            ChannelType::Direct => "direct messages",
+            ChannelType::Group => "group messages",
+            ChannelType::Other(_) => "channel",
+        }
     }
 }
 

@@ -21,34 +21,43 @@ impl<T: serde::de::DeserializeOwned> Raw<T> {
     /// offending fields, whose defaults then apply. Only an object that still does not
     /// parse (not an object, or a required field such as `id` unusable) is an error.
     pub fn parse(raw: Box<RawValue>) -> Result<Raw<T>, serde_json::Error> {
-        let strict = match serde_json::from_str(raw.get()) {
-            Ok(value) => return Ok(Raw { raw, value }),
-            Err(e) => e,
-        };
-        let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(raw.get()) else {
-            return Err(strict);
-        };
-        while !fields.is_empty() {
-            let attempt = serde_json::Value::Object(fields.clone());
-            match serde_path_to_error::deserialize::<_, T>(attempt) {
-                Ok(value) => return Ok(Raw { raw, value }),
-                Err(e) => {
-                    let culprit = match e.path().iter().next() {
-                        Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
-                        _ => return Err(strict),
-                    };
-                    if fields.remove(&culprit).is_none() {
-                        return Err(strict); // a required field is missing: nothing to drop
-                    }
-                }
-            }
-        }
-        Err(strict)
+        let value = parse_lenient(raw.get())?;
+        Ok(Raw { raw, value })
     }
 
     pub fn json(&self) -> &str {
         self.raw.get()
     }
+}
+
+/// The typed view of one object's JSON text, with the leniency of [`Raw::parse`]: a
+/// top-level field of an unexpected type is left out (its default applies); only text that is
+/// not an object, or lacks a usable required field, is an error. The exports read stored
+/// objects through this, so they see each field exactly as sync and import indexed it.
+pub fn parse_lenient<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
+    let strict = match serde_json::from_str(json) {
+        Ok(value) => return Ok(value),
+        Err(e) => e,
+    };
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(json) else {
+        return Err(strict);
+    };
+    while !fields.is_empty() {
+        let attempt = serde_json::Value::Object(fields.clone());
+        match serde_path_to_error::deserialize::<_, T>(attempt) {
+            Ok(value) => return Ok(value),
+            Err(e) => {
+                let culprit = match e.path().iter().next() {
+                    Some(serde_path_to_error::Segment::Map { key }) => key.clone(),
+                    _ => return Err(strict),
+                };
+                if fields.remove(&culprit).is_none() {
+                    return Err(strict); // a required field is missing: nothing to drop
+                }
+            }
+        }
+    }
+    Err(strict)
 }
 
 /// Parses a JSON array of objects keeping each element's bytes.
@@ -59,7 +68,7 @@ pub fn parse_list<T: serde::de::DeserializeOwned>(
     items.into_iter().map(Raw::parse).collect()
 }
 
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Clone)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -71,9 +80,24 @@ pub struct User {
     pub is_bot: bool,
     #[serde(default)]
     pub last_picture_update: i64,
+    #[serde(default)]
+    pub nickname: String,
+    #[serde(default)]
+    pub first_name: String,
+    #[serde(default)]
+    pub last_name: String,
+    #[serde(default)]
+    pub position: String,
+    #[serde(default)]
+    pub email: String,
+    /// Space-separated system roles (`system_user system_admin`, `system_guest`).
+    #[serde(default)]
+    pub roles: String,
+    #[serde(default)]
+    pub locale: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Team {
     pub id: String,
     pub name: String,
@@ -85,9 +109,16 @@ pub struct Team {
     pub delete_at: i64,
     #[serde(default)]
     pub last_team_icon_update: i64,
+    #[serde(default)]
+    pub description: String,
+    /// `O` (open) or `I` (invite only).
+    #[serde(default, rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub allow_open_invite: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct Channel {
     pub id: String,
     #[serde(default)]
@@ -98,19 +129,35 @@ pub struct Channel {
     #[serde(default)]
     pub display_name: String,
     #[serde(default)]
+    pub create_at: i64,
+    #[serde(default)]
     pub update_at: i64,
     #[serde(default)]
     pub delete_at: i64,
+    #[serde(default)]
+    pub header: String,
+    #[serde(default)]
+    pub purpose: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct TeamMember {
     pub user_id: String,
+    /// Space-separated roles (`team_user team_admin`).
+    #[serde(default)]
+    pub roles: String,
+    #[serde(default)]
+    pub scheme_admin: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct ChannelMember {
     pub user_id: String,
+    /// Space-separated roles (`channel_user channel_admin`).
+    #[serde(default)]
+    pub roles: String,
+    #[serde(default)]
+    pub scheme_admin: bool,
 }
 
 #[derive(Debug, Deserialize)]

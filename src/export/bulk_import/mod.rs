@@ -131,6 +131,8 @@ pub enum BulkError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
     #[error(transparent)]
+    View(#[from] crate::export::view::ViewError),
+    #[error(transparent)]
     BlobStore(#[from] crate::blobs::BlobError),
     #[error("bulk import: {0}")]
     Sink(#[from] crate::export::sink::SinkError),

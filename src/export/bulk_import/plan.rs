@@ -5,29 +5,29 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use serde_json::Value;
-
 use super::report::{changed, fit_runes, omitted};
 use super::rules;
 use super::{BulkError, BulkOptions, BulkReport, ProfileImages};
 use crate::blobs::BlobStore;
-use crate::catalog::{Catalog, ChannelRow, TeamRow};
+use crate::catalog::Catalog;
+use crate::export::view::{self, Channel, Team};
+use crate::model::object::{ChannelMember, User};
 use crate::model::{BlobId, ChannelType, UserId};
 use crate::selection::{ChannelSkips, ChannelView, TeamView, plan_selection};
 
 pub(super) struct PlannedTeam {
-    pub(super) row: TeamRow,
+    pub(super) team: Team,
+    /// The name written (the archived one made acceptable).
     pub(super) name: String,
-    pub(super) json: Value,
 }
 
 pub(super) struct PlannedChannel {
-    pub(super) id: String,
+    pub(super) channel: Channel,
     /// Index into the planned teams.
     pub(super) team: usize,
     pub(super) name: String,
-    /// `O` or `P`.
-    pub(super) kind: &'static str,
+    /// Public or private (a group the format cannot carry becomes private).
+    pub(super) kind: ChannelType,
     pub(super) display_name: String,
     pub(super) header: String,
     pub(super) purpose: String,
@@ -36,7 +36,7 @@ pub(super) struct PlannedChannel {
 
 /// A direct (2 members, or the same one twice) or group (3–8) channel; user ids.
 pub(super) struct PlannedDirect {
-    pub(super) id: String,
+    pub(super) channel: Channel,
     pub(super) members: Vec<String>,
     pub(super) header: String,
 }
@@ -47,7 +47,8 @@ pub(super) struct PlannedUser {
     pub(super) email: String,
     pub(super) existing: bool,
     pub(super) bot: bool,
-    pub(super) json: Value,
+    /// As archived; empty for a user the archive does not know.
+    pub(super) user: User,
     pub(super) image: Option<(BlobId, String, u64)>,
     /// Team index → (roles, channel index → roles).
     pub(super) teams: BTreeMap<usize, (String, BTreeMap<usize, String>)>,
@@ -61,51 +62,26 @@ pub(super) struct Plan {
     pub(super) owner_username: String,
 }
 
-pub(super) fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("")
-}
-
-pub(super) fn i64_of(v: &Value, key: &str) -> i64 {
-    v.get(key).and_then(Value::as_i64).unwrap_or(0)
-}
-
-pub(super) fn parse(json: &str) -> Value {
-    serde_json::from_str(json).unwrap_or(Value::Null)
-}
-
-/// Members (user ids) of a channel as archived, current ones only.
-pub(super) fn channel_member_ids(
-    catalog: &Catalog,
-    channel_id: &str,
-) -> Result<Vec<(String, Value)>, BulkError> {
-    let mut members = Vec::new();
-    catalog
-        .for_each_channel_member(channel_id, |json| {
-            let v = parse(json);
-            members.push((str_of(&v, "user_id").to_owned(), v));
-            Ok(())
-        })?
-        .expect("the callback never fails");
-    Ok(members)
-}
-
 pub(super) fn plan(
     catalog: &Catalog,
     blobs: &BlobStore,
     options: &BulkOptions,
     report: &mut BulkReport,
 ) -> Result<Plan, BulkError> {
-    let mut teams = catalog.export_teams()?;
-    let mut channels = catalog.export_channels()?;
-    let user_rows: HashMap<String, _> = catalog
-        .export_users()?
+    let mut teams = view::load_teams(catalog)?;
+    let mut channels = view::load_channels(catalog)?;
+    let user_rows: HashMap<String, view::User> = view::load_users(catalog)?
         .into_iter()
-        .map(|u| (u.id.clone(), u))
+        .map(|u| (u.record.id.clone(), u))
         .collect();
     let owner = catalog.archive_owner_account()?;
-    let mut group_members: HashMap<String, Vec<(String, Value)>> = HashMap::new();
-    for c in channels.iter().filter(|c| c.kind == "G") {
-        group_members.insert(c.id.clone(), channel_member_ids(catalog, &c.id)?);
+    let mut group_members: HashMap<String, Vec<ChannelMember>> = HashMap::new();
+    for c in channels
+        .iter()
+        .map(|c| &c.record)
+        .filter(|c| c.kind == ChannelType::Group)
+    {
+        group_members.insert(c.id.clone(), view::load_channel_members(catalog, &c.id)?);
     }
 
     if let Some(config) = &options.channels {
@@ -113,28 +89,28 @@ pub(super) fn plan(
         let team_views: Vec<TeamView> = teams
             .iter()
             .map(|t| TeamView {
-                id: t.id.clone(),
-                name: t.name.clone(),
-                display_name: str_of(&parse(&t.json), "display_name").to_owned(),
+                id: t.record.id.clone(),
+                name: t.record.name.clone(),
+                display_name: t.object.display_name.clone(),
             })
             .collect();
         let channel_views: Vec<ChannelView> = channels
             .iter()
             .map(|c| ChannelView {
-                id: c.id.clone(),
-                team_id: c.team_id.clone(),
-                kind: ChannelType::from_code(&c.kind),
-                name: c.name.clone(),
-                display_name: str_of(&parse(&c.json), "display_name").to_owned(),
+                id: c.record.id.clone(),
+                team_id: c.record.team_id.clone(),
+                kind: c.record.kind.clone(),
+                name: c.record.name.clone(),
+                display_name: c.object.display_name.clone(),
             })
             .collect();
         let usernames: HashMap<String, String> = user_rows
             .values()
-            .map(|u| (u.id.clone(), u.name.clone()))
+            .map(|u| (u.record.id.clone(), u.record.name.clone()))
             .collect();
         let members: HashMap<String, Vec<String>> = group_members
             .iter()
-            .map(|(id, m)| (id.clone(), m.iter().map(|(u, _)| u.clone()).collect()))
+            .map(|(id, m)| (id.clone(), m.iter().map(|m| m.user_id.clone()).collect()))
             .collect();
         let selection = plan_selection(
             config,
@@ -146,14 +122,14 @@ pub(super) fn plan(
             ChannelSkips::default(),
         );
         let chosen: HashSet<&str> = selection.channels.iter().map(|c| c.id.as_str()).collect();
-        channels.retain(|c| chosen.contains(c.id.as_str()));
+        channels.retain(|c| chosen.contains(c.record.id.as_str()));
         let team_ids: HashSet<&str> = selection
             .team_ids
             .iter()
             .map(String::as_str)
-            .chain(channels.iter().map(|c| c.team_id.as_str()))
+            .chain(channels.iter().map(|c| c.record.team_id.as_str()))
             .collect();
-        teams.retain(|t| team_ids.contains(t.id.as_str()));
+        teams.retain(|t| team_ids.contains(t.record.id.as_str()));
         report.warnings.extend(selection.notes);
         if channels.is_empty() && teams.is_empty() {
             return Err(BulkError::NothingSelected);
@@ -163,25 +139,25 @@ pub(super) fn plan(
     // Teams.
     let mut taken = HashSet::new();
     let mut planned_teams = Vec::new();
-    for row in teams {
-        let json = parse(&row.json);
-        let name = rules::plan_team_name(&row.name, &taken);
-        if name != row.name {
+    for team in teams {
+        let archived = &team.record.name;
+        let name = rules::plan_team_name(archived, &taken);
+        if name != *archived {
             changed(
                 report,
-                format!("team {}", row.name),
+                format!("team {archived}"),
                 format!(
                     "written as {name:?}: team names must be lower case, of a-z 0-9 -, and not start with a reserved word"
                 ),
             );
         }
         taken.insert(name.clone());
-        planned_teams.push(PlannedTeam { row, name, json });
+        planned_teams.push(PlannedTeam { team, name });
     }
     let team_index: HashMap<String, usize> = planned_teams
         .iter()
         .enumerate()
-        .map(|(i, t)| (t.row.id.clone(), i))
+        .map(|(i, t)| (t.team.record.id.clone(), i))
         .collect();
 
     // Team and private/public channels; groups the format cannot carry become private
@@ -189,15 +165,15 @@ pub(super) fn plan(
     let mut taken_channels: Vec<HashSet<String>> = vec![HashSet::new(); planned_teams.len()];
     let mut planned_channels = Vec::new();
     let mut directs = Vec::new();
-    let mut member_lists: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
-    for row in &channels {
-        let json = parse(&row.json);
-        let subject = format!(
-            "channel {}",
-            channel_label(row, &planned_teams, &team_index)
-        );
-        match row.kind.as_str() {
-            "O" | "P" => {
+    let mut member_lists: Vec<(usize, Vec<ChannelMember>)> = Vec::new();
+    for channel in &channels {
+        let row = &channel.record;
+        let team_name = team_index
+            .get(&row.team_id)
+            .map(|&t| planned_teams[t].team.record.name.as_str());
+        let subject = format!("channel {}", channel.names().in_team(team_name));
+        match &row.kind {
+            ChannelType::Public | ChannelType::Private => {
                 let Some(&team) = team_index.get(&row.team_id) else {
                     omitted(report, subject, "its team is not in the archive");
                     continue;
@@ -213,28 +189,27 @@ pub(super) fn plan(
                     );
                 }
                 taken_channels[team].insert(name.clone());
-                let members = channel_member_ids(catalog, &row.id)?;
+                let members = view::load_channel_members(catalog, &row.id)?;
                 member_lists.push((planned_channels.len(), members));
                 planned_channels.push(team_channel(
                     report,
                     &subject,
-                    row,
-                    &json,
+                    channel,
                     team,
                     name,
-                    if row.kind == "O" { "O" } else { "P" },
+                    row.kind.clone(),
                 ));
             }
-            "D" => match row.name.split_once("__") {
+            ChannelType::Direct => match row.name.split_once("__") {
                 Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains("__") => directs
                     .push(PlannedDirect {
-                        id: row.id.clone(),
+                        channel: channel.clone(),
                         members: vec![a.to_owned(), b.to_owned()],
                         header: fit_runes(
                             report,
                             &subject,
                             "header",
-                            str_of(&json, "header"),
+                            &channel.object.header,
                             rules::MAX_HEADER_RUNES,
                         ),
                     }),
@@ -244,20 +219,20 @@ pub(super) fn plan(
                     "the direct channel's name does not name its two members",
                 ),
             },
-            "G" => {
+            ChannelType::Group => {
                 let members = group_members.remove(&row.id).unwrap_or_default();
-                let mut ids: Vec<String> = members.iter().map(|(u, _)| u.clone()).collect();
+                let mut ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
                 ids.sort();
                 ids.dedup();
                 if rules::GROUP_MEMBERS.contains(&ids.len()) {
                     directs.push(PlannedDirect {
-                        id: row.id.clone(),
+                        channel: channel.clone(),
                         members: ids,
                         header: fit_runes(
                             report,
                             &subject,
                             "header",
-                            str_of(&json, "header"),
+                            &channel.object.header,
                             rules::MAX_HEADER_RUNES,
                         ),
                     });
@@ -277,7 +252,7 @@ pub(super) fn plan(
                         ),
                     );
                 } else {
-                    let display = str_of(&json, "display_name");
+                    let display = channel.object.display_name.as_str();
                     let base = group_channel_base_name(&row.id);
                     let name = rules::plan_channel_name(&base, &taken_channels[0]);
                     taken_channels[0].insert(name.clone());
@@ -290,7 +265,8 @@ pub(super) fn plan(
                             planned_teams[0].name
                         ),
                     );
-                    let mut planned = team_channel(report, &subject, row, &json, 0, name, "P");
+                    let mut planned =
+                        team_channel(report, &subject, channel, 0, name, ChannelType::Private);
                     planned.display_name = rules::truncate_runes(
                         if display.is_empty() {
                             &planned.name
@@ -304,34 +280,27 @@ pub(super) fn plan(
                     planned_channels.push(planned);
                 }
             }
-            other => omitted(
+            ChannelType::Other(code) => omitted(
                 report,
                 subject,
-                format!("channel type {other:?} cannot be imported"),
+                format!("channel type {code:?} cannot be imported"),
             ),
         }
     }
 
     // Who appears: team and channel members, authors and reactors, direct members.
     let mut involved: BTreeSet<String> = BTreeSet::new();
-    let mut team_members: Vec<(usize, Vec<(String, Value)>)> = Vec::new();
+    let mut team_members = Vec::new();
     for (i, team) in planned_teams.iter().enumerate() {
-        let mut members = Vec::new();
-        catalog
-            .for_each_team_member(&team.row.id, |json| {
-                let v = parse(json);
-                members.push((str_of(&v, "user_id").to_owned(), v));
-                Ok(())
-            })?
-            .expect("the callback never fails");
-        involved.extend(members.iter().map(|(u, _)| u.clone()));
+        let members = view::load_team_members(catalog, &team.team.record.id)?;
+        involved.extend(members.iter().map(|m| m.user_id.clone()));
         team_members.push((i, members));
     }
     for (_, members) in &member_lists {
-        involved.extend(members.iter().map(|(u, _)| u.clone()));
+        involved.extend(members.iter().map(|m| m.user_id.clone()));
     }
     for c in &channels {
-        involved.extend(catalog.channel_participants(&c.id)?);
+        involved.extend(catalog.load_participants(&c.record.id)?);
     }
     for d in &directs {
         involved.extend(d.members.iter().cloned());
@@ -344,7 +313,7 @@ pub(super) fn plan(
         .map(|id| {
             let name = user_rows
                 .get(id)
-                .map_or_else(|| format!("unknown-{id}"), |u| u.name.clone());
+                .map_or_else(|| format!("unknown-{id}"), |u| u.record.name.clone());
             (name.to_lowercase(), id.clone())
         })
         .collect();
@@ -354,8 +323,8 @@ pub(super) fn plan(
     let mut users: HashMap<String, PlannedUser> = HashMap::new();
     for (_, id) in &order {
         let row = user_rows.get(id);
-        let json = row.map_or(Value::Null, |u| parse(&u.json));
-        let original = row.map_or_else(|| format!("unknown-{id}"), |u| u.name.clone());
+        let user = row.map(|u| u.object.clone()).unwrap_or_default();
+        let original = row.map_or_else(|| format!("unknown-{id}"), |u| u.record.name.clone());
         let subject = format!("user {original}");
         let username = rules::plan_username(&original, &taken_names);
         taken_names.insert(username.clone());
@@ -373,17 +342,13 @@ pub(super) fn plan(
             );
         }
         let existing = options.existing.usernames.contains(&username);
-        let bot = json.get("is_bot").and_then(Value::as_bool).unwrap_or(false);
+        let bot = user.is_bot;
         let mut email = String::new();
         if !existing && !bot {
-            let (address, placeholder) = rules::plan_email(
-                str_of(&json, "email"),
-                &username,
-                &options.email_domain,
-                &taken_emails,
-            );
+            let (address, placeholder) =
+                rules::plan_email(&user.email, &username, &options.email_domain, &taken_emails);
             if placeholder {
-                let why = if str_of(&json, "email").is_empty() {
+                let why = if user.email.is_empty() {
                     "the archive has no e-mail address"
                 } else {
                     "the archived address is invalid or used by another user"
@@ -396,10 +361,7 @@ pub(super) fn plan(
             }
             taken_emails.insert(address.clone());
             email = address;
-            if str_of(&json, "roles")
-                .split(' ')
-                .any(|r| r == "system_admin")
-            {
+            if user.roles.split(' ').any(|r| r == "system_admin") {
                 changed(
                     report,
                     &subject,
@@ -407,7 +369,10 @@ pub(super) fn plan(
                 );
             }
         }
-        let image = match (row.and_then(|u| u.image.as_ref()), options.profile_images) {
+        let image = match (
+            row.and_then(|u| u.record.image.as_ref()),
+            options.profile_images,
+        ) {
             (Some((blob, content_type)), ProfileImages::Include) if !existing => {
                 match blobs.stored_size(blob)? {
                     Some(len) => Some((blob.clone(), image_ext(content_type).to_owned(), len)),
@@ -430,7 +395,7 @@ pub(super) fn plan(
                 email,
                 existing,
                 bot,
-                json,
+                user,
                 image,
                 teams: BTreeMap::new(),
             },
@@ -439,9 +404,9 @@ pub(super) fn plan(
 
     // Memberships.
     for (team, members) in &team_members {
-        for (user, member) in members {
-            if let Some(u) = users.get_mut(user) {
-                let roles = member_roles(u, member, "team");
+        for member in members {
+            if let Some(u) = users.get_mut(&member.user_id) {
+                let roles = member_roles(u, &member.roles, member.scheme_admin, "team");
                 u.teams
                     .entry(*team)
                     .or_insert_with(|| (roles, BTreeMap::new()));
@@ -450,10 +415,10 @@ pub(super) fn plan(
     }
     for (channel, members) in &member_lists {
         let team = planned_channels[*channel].team;
-        for (user, member) in members {
-            if let Some(u) = users.get_mut(user) {
-                let roles = member_roles(u, member, "channel");
-                let team_roles = member_roles(u, &Value::Null, "team");
+        for member in members {
+            if let Some(u) = users.get_mut(&member.user_id) {
+                let roles = member_roles(u, &member.roles, member.scheme_admin, "channel");
+                let team_roles = member_roles(u, "", false, "team");
                 let entry = u
                     .teams
                     .entry(team)
@@ -480,29 +445,18 @@ pub(super) fn plan(
     })
 }
 
-pub(super) fn channel_label(
-    row: &ChannelRow,
-    teams: &[PlannedTeam],
-    index: &HashMap<String, usize>,
-) -> String {
-    match index.get(&row.team_id) {
-        Some(&t) => format!("{}/{}", teams[t].row.name, row.name),
-        None => row.export_name.clone().unwrap_or_else(|| row.name.clone()),
-    }
-}
-
 pub(super) fn team_channel(
     report: &mut BulkReport,
     subject: &str,
-    row: &ChannelRow,
-    json: &Value,
+    channel: &Channel,
     team: usize,
     name: String,
-    kind: &'static str,
+    kind: ChannelType,
 ) -> PlannedChannel {
-    let display = str_of(json, "display_name");
+    let object = &channel.object;
+    let display = object.display_name.as_str();
     PlannedChannel {
-        id: row.id.clone(),
+        channel: channel.clone(),
         team,
         display_name: fit_runes(
             report,
@@ -515,37 +469,38 @@ pub(super) fn team_channel(
             report,
             subject,
             "header",
-            str_of(json, "header"),
+            &object.header,
             rules::MAX_HEADER_RUNES,
         ),
         purpose: fit_runes(
             report,
             subject,
             "purpose",
-            str_of(json, "purpose"),
+            &object.purpose,
             rules::MAX_PURPOSE_RUNES,
         ),
-        deleted_at: i64_of(json, "delete_at").max(0),
+        deleted_at: object.delete_at.max(0),
         name,
         kind,
     }
 }
 
 pub(super) fn is_guest(user: &PlannedUser) -> bool {
-    str_of(&user.json, "roles")
-        .split(' ')
-        .any(|r| r == "system_guest")
+    user.user.roles.split(' ').any(|r| r == "system_guest")
 }
 
-/// `team_user [team_admin]` / `channel_user [channel_admin]`, or the guest role for guests.
-pub(super) fn member_roles(user: &PlannedUser, member: &Value, scope: &str) -> String {
+/// `team_user [team_admin]` / `channel_user [channel_admin]`, or the guest role for guests;
+/// `roles` and `scheme_admin` are the membership's.
+pub(super) fn member_roles(
+    user: &PlannedUser,
+    roles: &str,
+    scheme_admin: bool,
+    scope: &str,
+) -> String {
     if is_guest(user) {
         return format!("{scope}_guest");
     }
-    let admin = member.get("scheme_admin").and_then(Value::as_bool) == Some(true)
-        || str_of(member, "roles")
-            .split(' ')
-            .any(|r| r == format!("{scope}_admin"));
+    let admin = scheme_admin || roles.split(' ').any(|r| r == format!("{scope}_admin"));
     if admin {
         format!("{scope}_user {scope}_admin")
     } else {

@@ -4,8 +4,8 @@
 //! passes the validator before it is written; the first failure stops the export and no zip
 //! appears. The report and the `mmctl` script ([`super::report`]) are written beside it.
 //!
-//! Memory: the plan (teams, channels, users) plus, per channel, its reactions, attachment
-//! rows and one 16-byte key per root post; posts stream one thread at a time.
+//! Memory: the plan (teams, channels, users) plus one channel at a time, read as a
+//! [`ChannelView`], and one 16-byte key per root post of that channel.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -13,15 +13,16 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value, json};
 
-use super::plan::{Plan, PlannedDirect, PlannedUser, i64_of, image_ext, is_guest, plan, str_of};
+use super::plan::{Plan, PlannedDirect, PlannedUser, image_ext, is_guest, plan};
 use super::report::{changed, fit_runes, mmctl_script, omitted, render_report};
 use super::rules::{self, rune_len};
 use super::validate::{Level, Validator};
 use super::{BulkError, BulkOptions, BulkReport, JSONL_NAME};
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Catalog, PostFileRow, ReactionRow, ThreadPostRow};
+use crate::catalog::{Catalog, FileRecord, PostRecord, ReactionRecord};
 use crate::export::sink::{Sink, ZipSink};
+use crate::export::view::{Channel, ChannelView, Post};
 use crate::model::BlobId;
 
 /// Writes the bulk-import zip of `archive` to `zip`, the report to `<zip stem>.report.txt`
@@ -195,19 +196,16 @@ impl Writer<'_> {
         )?;
         let emojis = self
             .catalog
-            .live_emojis()
+            .load_live_emojis()
             .map_err(|e| stop(&mut self.failed, e.into()))?;
         for emoji in emojis {
             self.emoji(out, &emoji.name, emoji.image.as_ref())?;
         }
         for team in &plan.teams {
-            let type_ = if str_of(&team.json, "type") == "I" {
-                "I"
-            } else {
-                "O"
-            };
-            let display = str_of(&team.json, "display_name");
-            let subject = format!("team {}", team.row.name);
+            let object = &team.team.object;
+            let type_ = if object.kind == "I" { "I" } else { "O" };
+            let display = object.display_name.as_str();
+            let subject = format!("team {}", team.team.record.name);
             let display = fit_runes(
                 &mut self.report,
                 &subject,
@@ -219,7 +217,7 @@ impl Writer<'_> {
                 },
                 rules::MAX_DISPLAY_NAME_RUNES,
             );
-            let description = str_of(&team.json, "description");
+            let description = object.description.as_str();
             if description.len() > rules::MAX_TEAM_DESCRIPTION_BYTES {
                 changed(
                     &mut self.report,
@@ -227,11 +225,7 @@ impl Writer<'_> {
                     "description cut to 255 bytes (the server's limit)",
                 );
             }
-            let open = team
-                .json
-                .get("allow_open_invite")
-                .and_then(Value::as_bool)
-                .unwrap_or(false);
+            let open = object.allow_open_invite;
             self.emit(out, json!({"type": "team", "team": {
                 "name": team.name, "display_name": display, "type": type_,
                 "description": rules::truncate_bytes(description, rules::MAX_TEAM_DESCRIPTION_BYTES),
@@ -242,7 +236,7 @@ impl Writer<'_> {
         for c in &plan.channels {
             let mut channel = json!({
                 "team": plan.teams[c.team].name, "name": c.name, "display_name": c.display_name,
-                "type": c.kind, "header": c.header, "purpose": c.purpose,
+                "type": c.kind.code(), "header": c.header, "purpose": c.purpose,
             });
             if c.deleted_at > 0 {
                 channel["deleted_at"] = json!(c.deleted_at);
@@ -258,7 +252,7 @@ impl Writer<'_> {
             };
             self.channel_posts(
                 out,
-                &c.id,
+                &c.channel,
                 &format!("{}/{}", plan.teams[c.team].name, c.name),
                 &target,
             )?;
@@ -271,7 +265,7 @@ impl Writer<'_> {
         for d in &plan.directs {
             let members = self.direct_members(d);
             let label = format!("direct channel of {}", members.join(", "));
-            self.channel_posts(out, &d.id, &label, &Target::Direct { members })?;
+            self.channel_posts(out, &d.channel, &label, &Target::Direct { members })?;
         }
         Ok(())
     }
@@ -363,13 +357,13 @@ impl Writer<'_> {
             let mut line = Map::new();
             line.insert("username".into(), json!(user.username));
             line.insert("email".into(), json!(user.email));
-            for (key, max) in [
-                ("nickname", rules::MAX_USER_NAME_RUNES),
-                ("first_name", rules::MAX_USER_NAME_RUNES),
-                ("last_name", rules::MAX_USER_NAME_RUNES),
-                ("position", rules::MAX_POSITION_RUNES),
+            let u = &user.user;
+            for (key, text, max) in [
+                ("nickname", &u.nickname, rules::MAX_USER_NAME_RUNES),
+                ("first_name", &u.first_name, rules::MAX_USER_NAME_RUNES),
+                ("last_name", &u.last_name, rules::MAX_USER_NAME_RUNES),
+                ("position", &u.position, rules::MAX_POSITION_RUNES),
             ] {
-                let text = str_of(&user.json, key);
                 if !text.is_empty() {
                     line.insert(
                         key.into(),
@@ -381,11 +375,11 @@ impl Writer<'_> {
                 "roles".into(),
                 json!(if guest { "system_guest" } else { "system_user" }),
             );
-            let locale = str_of(&user.json, "locale");
+            let locale = &u.locale;
             if !locale.is_empty() && locale.len() <= 5 {
                 line.insert("locale".into(), json!(locale));
             }
-            let delete_at = i64_of(&user.json, "delete_at");
+            let delete_at = u.delete_at;
             if delete_at > 0 {
                 line.insert("delete_at".into(), json!(delete_at));
             }
@@ -413,7 +407,7 @@ impl Writer<'_> {
             let mut line = Map::new();
             line.insert("username".into(), json!(bot.username));
             line.insert("owner".into(), json!(plan.owner_username));
-            let display = str_of(&bot.json, "first_name");
+            let display = bot.user.first_name.as_str();
             if !display.is_empty() {
                 line.insert(
                     "display_name".into(),
@@ -449,49 +443,55 @@ impl Writer<'_> {
     fn channel_posts(
         &mut self,
         out: &mut dyn Write,
-        channel_id: &str,
+        channel: &Channel,
         label: &str,
         target: &Target<'_>,
     ) -> io::Result<()> {
-        let catalog = self.catalog;
-        let mut reactions: HashMap<String, Vec<ReactionRow>> = HashMap::new();
-        let mut files: HashMap<String, Vec<PostFileRow>> = HashMap::new();
-        let loaded = catalog
-            .load_reactions(channel_id)
-            .and_then(|r| Ok((r, catalog.channel_post_files(channel_id)?)));
-        let (reaction_rows, file_rows) = loaded.map_err(|e| stop(&mut self.failed, e.into()))?;
-        for r in reaction_rows {
-            reactions.entry(r.post_id.clone()).or_default().push(r);
-        }
-        for f in file_rows {
-            files.entry(f.post_id.clone()).or_default().push(f);
-        }
-        self.root_keys.clear();
-        let mut thread: Vec<ThreadPostRow> = Vec::new();
-        let mut result = Ok(());
-        let walked = catalog.for_each_thread_post(channel_id, |row| {
-            let key = |r: &ThreadPostRow| {
-                if r.root_id.is_empty() {
-                    r.id.clone()
-                } else {
-                    r.root_id.clone()
-                }
-            };
-            if thread.first().is_some_and(|first| key(first) != key(&row)) {
-                let rows = std::mem::take(&mut thread);
-                if let Err(e) = self.thread(out, rows, label, target, &reactions, &mut files) {
-                    result = Err(e);
-                    return Err(io::Error::other("stopped"));
-                }
+        let mut content = ChannelView::load(self.catalog, channel.clone())
+            .map_err(|e| stop(&mut self.failed, e.into()))?;
+        let mut files = std::mem::take(&mut content.files);
+        let posts: HashMap<&str, &Post> = content.posts.iter().map(|p| (p.id(), p)).collect();
+        // Every post (those first seen deleted too, so they are reported) grouped by
+        // thread: each root, then its replies oldest first; threads in root id order. A
+        // reply whose root is not in the archive forms a group without its root.
+        let mut order: Vec<&PostRecord> = content
+            .posts
+            .iter()
+            .map(|p| &p.record)
+            .chain(&content.unseen)
+            .collect();
+        let thread_of = |r: &PostRecord| -> String {
+            if r.root_id.is_empty() {
+                r.id.clone()
+            } else {
+                r.root_id.clone()
             }
-            thread.push(row);
-            Ok(())
+        };
+        order.sort_by_cached_key(|r| {
+            (
+                thread_of(r),
+                !r.root_id.is_empty(),
+                r.create_at,
+                r.id.clone(),
+            )
         });
-        let walked = walked.map_err(|e| stop(&mut self.failed, e.into()))?;
-        result?;
-        walked?;
-        if !thread.is_empty() {
-            self.thread(out, thread, label, target, &reactions, &mut files)?;
+        self.root_keys.clear();
+        let mut start = 0;
+        while start < order.len() {
+            let key = thread_of(order[start]);
+            let end = order[start..]
+                .iter()
+                .position(|r| thread_of(r) != key)
+                .map_or(order.len(), |n| start + n);
+            let thread: Vec<ThreadPost<'_>> = order[start..end]
+                .iter()
+                .map(|r| ThreadPost {
+                    record: r,
+                    post: posts.get(r.id.as_str()).copied(),
+                })
+                .collect();
+            self.thread(out, &thread, label, target, &content.reactions, &mut files)?;
+            start = end;
         }
         Ok(())
     }
@@ -499,37 +499,36 @@ impl Writer<'_> {
     fn thread(
         &mut self,
         out: &mut dyn Write,
-        rows: Vec<ThreadPostRow>,
+        rows: &[ThreadPost<'_>],
         label: &str,
         target: &Target<'_>,
-        reactions: &HashMap<String, Vec<ReactionRow>>,
-        files: &mut HashMap<String, Vec<PostFileRow>>,
+        reactions: &HashMap<String, Vec<ReactionRecord>>,
+        files: &mut HashMap<String, Vec<FileRecord>>,
     ) -> io::Result<()> {
-        let live = |r: &ThreadPostRow| r.seen_live && r.delete_at == 0;
-        for r in rows.iter().filter(|r| !live(r)) {
+        for r in rows.iter().filter(|r| live(r).is_none()) {
             omitted(
                 &mut self.report,
-                format!("post {} in {label}", r.id),
+                format!("post {} in {label}", r.record.id),
                 "deleted on the server; the import format cannot carry deleted posts",
             );
         }
         let (root, replies) = match rows.first() {
-            Some(first) if first.root_id.is_empty() => (Some(first), &rows[1..]),
-            _ => (None, &rows[..]),
+            Some(first) if first.record.root_id.is_empty() => (Some(first), &rows[1..]),
+            _ => (None, rows),
         };
-        match root {
-            Some(root) if live(root) => {
+        match root.and_then(live) {
+            Some(root) => {
                 let mut pieces = self.pieces(root, label, reactions, files)?;
-                for reply in replies.iter().filter(|r| live(r)) {
+                for reply in replies.iter().filter_map(live) {
                     pieces.extend(self.pieces(reply, label, reactions, files)?);
                 }
                 self.write_thread(out, pieces, label, target)
             }
-            _ => {
-                for reply in replies.iter().filter(|r| live(r)) {
+            None => {
+                for reply in replies.iter().filter_map(live) {
                     changed(
                         &mut self.report,
-                        format!("reply {} in {label}", reply.id),
+                        format!("reply {} in {label}", reply.record.id),
                         "its root post is deleted or not archived: written as a post of its own",
                     );
                     let pieces = self.pieces(reply, label, reactions, files)?;
@@ -543,22 +542,19 @@ impl Writer<'_> {
     /// The post as one piece, or several when its text or attachments exceed the limits.
     fn pieces(
         &mut self,
-        row: &ThreadPostRow,
+        post: &Post,
         label: &str,
-        reactions: &HashMap<String, Vec<ReactionRow>>,
-        files: &mut HashMap<String, Vec<PostFileRow>>,
+        reactions: &HashMap<String, Vec<ReactionRecord>>,
+        files: &mut HashMap<String, Vec<FileRecord>>,
     ) -> io::Result<Vec<Piece>> {
+        let row = &post.record;
         let subject = format!("post {} in {label}", row.id);
-        let extras: PostExtras = serde_json::from_str(&row.json).unwrap_or_default();
         let user = self
             .plan
             .users
             .get(&row.user_id)
             .map_or_else(|| "".to_owned(), |u| u.username.clone());
-        let mut props = match extras.props {
-            Some(Value::Object(map)) => Some(map),
-            _ => None,
-        };
+        let mut props = post.props().cloned();
         if let Some(p) = props.as_mut() {
             let removed = rules::scrub_props(p);
             if !removed.is_empty() {
@@ -661,7 +657,7 @@ impl Writer<'_> {
             );
         }
         let mut chunks = paths.chunks(rules::MAX_FILES_PER_POST);
-        let is_pinned = extras.is_pinned.and_then(|v| v.as_bool()).unwrap_or(false);
+        let is_pinned = post.is_pinned();
         let mut pieces = Vec::with_capacity(n);
         for i in 0..n {
             let first = i == 0;
@@ -787,14 +783,17 @@ impl Writer<'_> {
     }
 }
 
-/// The parts of a stored post a restore needs besides its columns; serde skips the rest
-/// without building it. Loosely typed, so a field of an unexpected type costs only itself.
-#[derive(Default, serde::Deserialize)]
-struct PostExtras {
-    #[serde(default)]
-    props: Option<Value>,
-    #[serde(default)]
-    is_pinned: Option<Value>,
+/// A post of a thread as the restore meets it: its record, and its content when we saw
+/// it alive.
+struct ThreadPost<'a> {
+    record: &'a PostRecord,
+    post: Option<&'a Post>,
+}
+
+/// The post when it is still there and we saw its content: the import format has no
+/// deleted posts.
+fn live<'a>(r: &ThreadPost<'a>) -> Option<&'a Post> {
+    r.post.filter(|_| r.record.delete_at == 0)
 }
 
 fn root_key(create_at: i64, message: &str) -> [u8; 16] {

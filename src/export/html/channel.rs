@@ -4,30 +4,30 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::incremental::{ChannelState, Links};
 use super::markdown::{self, UP};
-use super::pages::{PagePlan, day_of, month_of, plan_pages, threads};
+use super::pages::{PagePlan, day_of, month_of, plan_pages};
 use super::paths::{channel_dir, escape, safe_id, thread_page, user_page};
-use super::post::{ChannelRows, group_by, is_pinned, snippet};
-use super::view::{ChannelT, ChannelView, DayView, PageT, kind_name, render};
+use super::post::{ChannelRows, snippet};
+use super::templates::{ChannelIndexView, ChannelT, DayView, PageT, render};
 use super::{Builder, DeletedPosts, SiteError};
-use crate::catalog::{SiteChannel, SiteFile, SitePost, SiteReaction, SiteVersion};
+use crate::catalog::FileRecord;
+use crate::export::view::{self, Channel, ChannelView, Post, Threads};
 
 impl Builder<'_> {
     /// Permalink targets: every post's page, planned from the same rows as the pages.
-    pub(super) fn load_permalinks(&mut self, channels: &[SiteChannel]) -> Result<(), SiteError> {
+    pub(super) fn load_permalinks(&mut self, channels: &[Channel]) -> Result<(), SiteError> {
         for c in channels {
-            let posts = self.visible_posts(&c.id)?;
-            let (is_root, replies) = threads(&posts);
-            let dir = channel_dir(&c.id);
+            let mut posts = view::load_posts(self.catalog, &c.record.id)?;
+            self.hide_deleted(&mut posts);
+            let Threads { is_root, replies } = Threads::of(&posts);
+            let dir = channel_dir(&c.record.id);
             for page in plan_pages(&posts, &is_root, &replies, &self.tz) {
                 for &r in &page.roots {
                     for j in std::iter::once(r).chain(replies[r].iter().copied()) {
                         let p = &posts[j];
-                        let href = format!("{dir}/{}#p-{}", page.name, safe_id(&p.id));
-                        self.names.posts.insert(p.id.clone(), href);
+                        let href = format!("{dir}/{}#p-{}", page.name, safe_id(p.id()));
+                        self.names.posts.insert(p.id().to_owned(), href);
                     }
                 }
             }
@@ -39,63 +39,64 @@ impl Builder<'_> {
     pub(super) fn index_page_posts(
         &mut self,
         n: usize,
-        channel: &SiteChannel,
+        channel: &Channel,
         page: &PagePlan,
-        posts: &[SitePost],
+        posts: &[Post],
         replies: &[Vec<usize>],
-        files: &HashMap<String, Vec<SiteFile>>,
+        files: &HashMap<String, Vec<FileRecord>>,
     ) {
-        let dir = channel_dir(&channel.id);
+        let dir = channel_dir(&channel.record.id);
         let page_href = format!("{dir}/{}", page.name);
         for &r in &page.roots {
             let thread =
-                (!replies[r].is_empty()).then(|| format!("{dir}/{}", thread_page(&posts[r].id)));
+                (!replies[r].is_empty()).then(|| format!("{dir}/{}", thread_page(posts[r].id())));
             for j in std::iter::once(r).chain(replies[r].iter().copied()) {
                 let post = &posts[j];
                 self.index.add(
-                    post,
+                    &post.record,
                     n as u32,
                     &page_href,
                     thread.as_deref(),
-                    files.contains_key(&post.id),
-                    is_pinned(post),
+                    files.contains_key(post.id()),
+                    post.is_pinned(),
                 );
             }
         }
     }
 
-    pub(super) fn visible_posts(&self, channel_id: &str) -> Result<Vec<SitePost>, SiteError> {
-        let mut posts = self.catalog.site_posts(channel_id)?;
+    /// Leaves out posts deleted on the server when `--deleted hide` says so.
+    pub(super) fn hide_deleted(&self, posts: &mut Vec<Post>) {
         if self.options.deleted == DeletedPosts::Hide {
-            posts.retain(|p| p.delete_at == 0);
+            posts.retain(|p| p.record.delete_at == 0);
         }
-        Ok(posts)
     }
 
-    pub(super) fn channel(&mut self, n: usize, channel: &SiteChannel) -> Result<(), SiteError> {
-        let posts = self.visible_posts(&channel.id)?;
-        let files = group_by(self.catalog.site_files(&channel.id)?, |f: &SiteFile| {
-            f.post_id.clone()
-        });
-        let reactions = group_by(
-            self.catalog.site_reactions(&channel.id)?,
-            |r: &SiteReaction| r.post_id.clone(),
-        );
-        let versions = group_by(
-            self.catalog.site_versions(&channel.id)?,
-            |v: &SiteVersion| v.post_id.clone(),
-        );
-        let (is_root, replies) = threads(&posts);
-        let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
-        let dir = channel_dir(&channel.id);
+    /// A channel as its pages show it: posts (deleted ones left out when hidden), and only
+    /// the earlier versions whose text we kept.
+    pub(super) fn load_channel(&self, channel: &Channel) -> Result<ChannelView, SiteError> {
+        let mut content = ChannelView::load(self.catalog, channel.clone())?;
+        self.hide_deleted(&mut content.posts);
+        for versions in content.versions.values_mut() {
+            versions.retain(|v| v.message.is_some());
+        }
+        Ok(content)
+    }
+
+    pub(super) fn channel(&mut self, n: usize, channel: &Channel) -> Result<(), SiteError> {
+        let content = self.load_channel(channel)?;
+        let posts = &content.posts;
+        let Threads { is_root, replies } = Threads::of(posts);
+        let pages = plan_pages(posts, &is_root, &replies, &self.tz);
+        let dir = channel_dir(&channel.record.id);
 
         // Inputs of each post, hashed once; pages combine them. A permalink's target page
         // is an input too, and where it points is remembered for the next build.
         let mut links = Links::default();
-        links.scan(&channel.json, &self.names);
+        links.scan(&channel.record.json, &self.names);
         let hashes: Vec<blake3::Hash> = posts
             .iter()
-            .map(|p| {
+            .map(|post| {
+                let p = &post.record;
                 let mut h = blake3::Hasher::new();
                 h.update(links.scan(&p.message, &self.names).as_bytes());
                 h.update(links.scan(&p.json, &self.names).as_bytes());
@@ -106,27 +107,23 @@ impl Builder<'_> {
                 for v in [p.update_at, p.edit_at, p.delete_at] {
                     h.update(&v.to_le_bytes());
                 }
-                for f in files.get(&p.id).into_iter().flatten() {
+                for f in content.files.get(&p.id).into_iter().flatten() {
                     h.update(format!("{}{}{:?}", f.id, f.name, f.blob).as_bytes());
                 }
-                for r in reactions.get(&p.id).into_iter().flatten() {
+                for r in content.reactions.get(&p.id).into_iter().flatten() {
                     h.update(format!("{}{}", r.user_id, r.emoji_name).as_bytes());
                 }
-                for v in versions.get(&p.id).into_iter().flatten() {
-                    h.update(v.message.as_bytes());
-                    h.update(links.scan(&v.message, &self.names).as_bytes());
+                for v in content.versions.get(&p.id).into_iter().flatten() {
+                    let text = v.message.as_deref().unwrap_or_default();
+                    h.update(text.as_bytes());
+                    h.update(links.scan(text, &self.names).as_bytes());
                 }
                 h.finalize()
             })
             .collect();
 
-        let team_id = channel.team_id.clone();
         let rows = ChannelRows {
-            posts: &posts,
-            files: &files,
-            reactions: &reactions,
-            versions: &versions,
-            team_id: &team_id,
+            content: &content,
             rendered: RefCell::new(HashMap::new()),
         };
         let mut pinned = Vec::new();
@@ -149,17 +146,17 @@ impl Builder<'_> {
                 }
             }
             if self.index_needed {
-                self.index_page_posts(n, channel, page, &posts, &replies, &files);
+                self.index_page_posts(n, channel, page, posts, &replies, &content.files);
             }
             for &r in &page.roots {
                 for j in std::iter::once(r).chain(replies[r].iter().copied()) {
                     let post = &posts[j];
                     self.report.posts += 1;
-                    if is_pinned(post) {
+                    if post.is_pinned() {
                         pinned.push((
-                            format!("{}#p-{}", page.name, safe_id(&post.id)),
+                            format!("{}#p-{}", page.name, safe_id(post.id())),
                             self.author_name(post),
-                            snippet(&post.message),
+                            snippet(&post.record.message),
                         ));
                     }
                 }
@@ -171,7 +168,7 @@ impl Builder<'_> {
             }
             let mut days: Vec<DayView> = Vec::new();
             for &r in &page.roots {
-                let day = day_of(posts[r].create_at, &self.tz);
+                let day = day_of(posts[r].record.create_at, &self.tz);
                 let mut item = self.post_html(&rows, r)?;
                 if !replies[r].is_empty() {
                     item.push_str(&self.replies_html(&rows, r, &replies[r])?);
@@ -186,7 +183,7 @@ impl Builder<'_> {
             }
             let title = format!(
                 "{} · {}",
-                channel_title(channel),
+                channel.names().title(),
                 page.name.trim_end_matches(".html")
             );
             let body = render(
@@ -212,7 +209,7 @@ impl Builder<'_> {
             h.update(
                 self.names
                     .posts
-                    .get(&posts[r].id)
+                    .get(posts[r].id())
                     .map_or("", String::as_str)
                     .as_bytes(),
             );
@@ -220,7 +217,7 @@ impl Builder<'_> {
             for &j in reps {
                 h.update(hashes[j].as_bytes());
             }
-            let rel = format!("{dir}/{}", thread_page(&posts[r].id));
+            let rel = format!("{dir}/{}", thread_page(posts[r].id()));
             let hash = h.finalize().to_hex().to_string();
             if self.keep(&rel, &hash) {
                 continue;
@@ -232,10 +229,10 @@ impl Builder<'_> {
             let back = self
                 .names
                 .posts
-                .get(&posts[r].id)
+                .get(posts[r].id())
                 .cloned()
                 .unwrap_or_default();
-            let title = format!("Thread in {}", channel_title(channel));
+            let title = format!("Thread in {}", channel.names().title());
             let days = [DayView {
                 day: format!("{} replies", reps.len()),
                 items,
@@ -253,32 +250,30 @@ impl Builder<'_> {
             self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
         }
         self.new.channels.insert(
-            channel.id.clone(),
+            channel.record.id.clone(),
             ChannelState {
-                fingerprint: self.fingerprints[&channel.id].clone(),
+                fingerprint: self.fingerprints[&channel.record.id].clone(),
                 links: links.dirs.into_iter().collect(),
                 open_links: links.open,
                 posts: posts.len() as u64,
             },
         );
-        self.channel_index(channel, &pages, &posts, pinned)
+        self.channel_index(&content, &pages, pinned)
     }
 
     pub(super) fn channel_index(
         &mut self,
-        channel: &SiteChannel,
+        content: &ChannelView,
         pages: &[PagePlan],
-        posts: &[SitePost],
         pinned: Vec<(String, String, String)>,
     ) -> Result<(), SiteError> {
-        let dir = channel_dir(&channel.id);
-        let v: Value = serde_json::from_str(&channel.json).unwrap_or(Value::Null);
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let members: Vec<(String, String)> = self
-            .catalog
-            .site_members(&channel.id)?
+        let channel = &content.channel;
+        let dir = channel_dir(&channel.record.id);
+        let members: Vec<(String, String)> = content
+            .members
             .iter()
-            .map(|id| {
+            .map(|m| {
+                let id = &m.user_id;
                 let name = self
                     .people
                     .get(id)
@@ -288,19 +283,19 @@ impl Builder<'_> {
             .collect();
         let mut months: Vec<(String, Vec<(String, String)>)> = Vec::new();
         for page in pages {
-            let month = month_of(posts[page.roots[0]].create_at, &self.tz);
+            let month = month_of(content.posts[page.roots[0]].record.create_at, &self.tz);
             let label = format!("{} roots", page.roots.len());
             match months.last_mut() {
                 Some((m, list)) if *m == month => list.push((page.name.clone(), label)),
                 _ => months.push((month, vec![(page.name.clone(), label)])),
             }
         }
-        let view = ChannelView {
-            name: channel_title(channel),
-            kind: kind_name(&channel.kind),
-            archived: channel.delete_at > 0,
-            header: markdown::render(&s("header"), &self.names, &channel.team_id),
-            purpose: s("purpose"),
+        let view = ChannelIndexView {
+            name: channel.names().title(),
+            kind: channel.record.kind.word(),
+            archived: channel.record.delete_at > 0,
+            header: markdown::render(&channel.object.header, &self.names, &channel.record.team_id),
+            purpose: channel.object.purpose.clone(),
             members,
             pinned,
             months,
@@ -330,30 +325,10 @@ impl Builder<'_> {
         self.page(&rel, &hash, &view.name, UP, &crumbs, &body)
     }
 
-    pub(super) fn crumbs(&self, channel: &SiteChannel) -> String {
+    pub(super) fn crumbs(&self, channel: &Channel) -> String {
         format!(
             "<a href=\"index.html\">{}</a>",
-            escape(&channel_title(channel))
+            escape(&channel.names().title())
         )
-    }
-}
-
-pub(super) fn channel_title(c: &SiteChannel) -> String {
-    match c.kind.as_str() {
-        "D" | "G" => c
-            .export_name
-            .clone()
-            .unwrap_or_else(|| c.display_name.clone())
-            .replace("__", ", "),
-        _ if !c.display_name.is_empty() => c.display_name.clone(),
-        _ => c.name.clone(),
-    }
-}
-
-/// The name `in:` matches: the channel's URL name (direct/group: the other usernames).
-pub(super) fn search_channel_name(c: &SiteChannel) -> String {
-    match c.kind.as_str() {
-        "D" | "G" => c.export_name.clone().unwrap_or_else(|| c.name.clone()),
-        _ => c.name.clone(),
     }
 }

@@ -5,11 +5,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::markdown::Names;
-use super::pages::{plan_pages, threads};
+use super::pages::plan_pages;
 use super::paths::{channel_dir, is_plain_relative, safe_id};
-use super::post::group_by;
 use super::{Builder, MANIFEST, SiteError};
-use crate::catalog::{SiteChannel, SiteFile};
+use crate::catalog::CatalogError;
+use crate::export::view::{Channel, Threads};
 
 /// The previous build's manifest and the one being written.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -35,7 +35,7 @@ pub(super) struct Manifest {
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct ChannelState {
     /// Hash of the channel's row, its members and the sums of its rows
-    /// ([`Catalog::site_fingerprints`]).
+    /// ([`crate::catalog::Catalog::load_channel_sums`]).
     pub(super) fingerprint: String,
     /// Directories (`c/<dir>`) of the channels its permalinks resolve into: their page
     /// plans are part of its pages.
@@ -51,19 +51,17 @@ impl Builder<'_> {
     /// same fingerprint, no channel their permalinks point into changed (nor any channel at
     /// all when one of their permalinks is unresolved), and every page still on disk. Also
     /// decides whether the search index is made again.
-    pub(super) fn clean_channels(
-        &mut self,
-        channels: &[SiteChannel],
-    ) -> Result<Vec<bool>, SiteError> {
-        let sums = self.catalog.site_fingerprints()?;
+    pub(super) fn clean_channels(&mut self, channels: &[Channel]) -> Result<Vec<bool>, SiteError> {
+        let sums = self.catalog.load_channel_sums()?;
         let mut search = blake3::Hasher::new();
         search.update(self.context.as_bytes());
-        for c in channels {
+        for channel in channels {
+            let c = &channel.record;
             let mut h = blake3::Hasher::new();
             for part in [
-                &c.id,
+                c.id.as_str(),
                 &c.team_id,
-                &c.kind,
+                c.kind.code(),
                 &c.name,
                 &c.display_name,
                 &c.json,
@@ -72,10 +70,11 @@ impl Builder<'_> {
                 h.update(&[0]);
             }
             h.update(format!("{}{:?}\0", c.delete_at, c.export_name).as_bytes());
-            for member in self.catalog.site_members(&c.id)? {
-                h.update(member.as_bytes());
+            self.catalog.load_channel_members(&c.id, |member| {
+                h.update(member.user_id.as_bytes());
                 h.update(&[0]);
-            }
+                Ok::<_, CatalogError>(())
+            })?;
             for sum in sums.get(&c.id).into_iter().flatten() {
                 h.update(&sum.to_le_bytes());
             }
@@ -90,6 +89,7 @@ impl Builder<'_> {
         let same_context = self.old.context == self.new.context;
         let changed: HashSet<String> = channels
             .iter()
+            .map(|c| &c.record)
             .filter(|c| {
                 !same_context
                     || self
@@ -100,9 +100,10 @@ impl Builder<'_> {
             })
             .map(|c| safe_id(&c.id))
             .collect();
-        let dirs: HashSet<String> = channels.iter().map(|c| safe_id(&c.id)).collect();
+        let dirs: HashSet<String> = channels.iter().map(|c| safe_id(&c.record.id)).collect();
         Ok(channels
             .iter()
+            .map(|c| &c.record)
             .map(|c| {
                 let dir = safe_id(&c.id);
                 let Some(state) = self.old.channels.get(&c.id) else {
@@ -135,29 +136,23 @@ impl Builder<'_> {
 
     /// Keeps every page of a clean channel; reads its posts only when the search index is
     /// made again (another channel changed).
-    pub(super) fn keep_channel(
-        &mut self,
-        n: usize,
-        channel: &SiteChannel,
-    ) -> Result<(), SiteError> {
+    pub(super) fn keep_channel(&mut self, n: usize, channel: &Channel) -> Result<(), SiteError> {
+        let id = &channel.record.id;
         let kept: Vec<(String, String)> = self
-            .old_channel_pages(&channel.id)
+            .old_channel_pages(id)
             .map(|(rel, hash)| (rel.clone(), hash.clone()))
             .collect();
         self.report.pages_kept += kept.len() as u64;
         self.new.pages.extend(kept);
-        let state = self.old.channels[&channel.id].clone();
+        let state = self.old.channels[id].clone();
         self.report.posts += state.posts;
-        self.new.channels.insert(channel.id.clone(), state);
+        self.new.channels.insert(id.clone(), state);
         if self.index_needed {
-            let posts = self.visible_posts(&channel.id)?;
-            let files = group_by(self.catalog.site_files(&channel.id)?, |f: &SiteFile| {
-                f.post_id.clone()
-            });
-            let (is_root, replies) = threads(&posts);
-            let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
+            let content = self.load_channel(channel)?;
+            let Threads { is_root, replies } = Threads::of(&content.posts);
+            let pages = plan_pages(&content.posts, &is_root, &replies, &self.tz);
             for page in &pages {
-                self.index_page_posts(n, channel, page, &posts, &replies, &files);
+                self.index_page_posts(n, channel, page, &content.posts, &replies, &content.files);
             }
         }
         Ok(())

@@ -18,14 +18,14 @@
 //! plain ASCII, never from names. Rebuilds are incremental: each page's inputs are hashed
 //! into [`MANIFEST`], and a page whose hash is unchanged is neither rendered nor written.
 //! Before that, each channel is fingerprinted from its row, members and sums of its rows
-//! ([`Catalog::site_fingerprints`]); a channel whose fingerprint, context (users, emojis,
+//! ([`Catalog::load_channel_sums`]); a channel whose fingerprint, context (users, emojis,
 //! teams, channel names, options, format) and permalink targets' channels are those of the
 //! last build keeps all its pages without its posts being read, so a rebuild after a no-op
 //! sync reads no posts at all. Permalink targets are page inputs (a target's page can move).
 //! Reads the catalog through named reads only, never SQL.
 //!
 //! Files: [`paths`] (where each page and file goes), [`pages`] (which posts go on which
-//! page), [`view`] (the templates and what they show), [`channel`] (a channel's pages),
+//! page), [`templates`] (what each template shows), [`channel`] (a channel's pages),
 //! [`post`] (one post's HTML), [`files`] (attachments and pictures placed from the blob
 //! store), [`incremental`] (what a rebuild may keep); this file drives the build and writes
 //! the index and user pages.
@@ -38,27 +38,26 @@ mod pages;
 mod paths;
 mod post;
 pub mod search;
-mod view;
+mod templates;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
-use crate::catalog::{Catalog, CatalogError, SiteChannel, TeamRow};
+use crate::catalog::{Catalog, CatalogError, PostSpan};
+use crate::export::view::{self, Channel, Team, ViewError};
+use crate::model::ChannelType;
 use crate::outdir::{self, OutputDirError, OutputKind};
-use channel::{channel_title, search_channel_name};
 use incremental::Manifest;
 use markdown::Names;
 use pages::day_of;
 pub use pages::{PagePlan, plan_pages};
 use paths::{channel_dir, url_segment, user_page, write_file};
 pub use paths::{escape, safe_id};
-use view::{BaseT, ChannelGroup, ChannelLine, IndexT, Person, UserT, kind_name, render};
+use templates::{BaseT, ChannelGroup, ChannelLine, IndexT, Person, UserT, render};
 
 /// The `outdir` kind of a site directory.
 pub const SITE_KIND: OutputKind = OutputKind::Marked("site");
@@ -75,6 +74,8 @@ const SITE_FORMAT: &str = "matterbak-site-2";
 pub enum SiteError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    View(#[from] ViewError),
     #[error(transparent)]
     BlobStore(#[from] crate::blobs::BlobError),
     #[error(transparent)]
@@ -173,8 +174,10 @@ struct Builder<'a> {
     /// Hash of everything every page depends on (names, options, format).
     context: blake3::Hash,
     names: Names,
-    teams: Vec<TeamRow>,
-    channels: Vec<SiteChannel>,
+    teams: Vec<Team>,
+    channels: Vec<Channel>,
+    /// Channel id → its posts' count and first and last times.
+    spans: HashMap<String, PostSpan>,
     people: HashMap<String, Person>,
     /// Channel id → fingerprint of this build.
     fingerprints: HashMap<String, String>,
@@ -223,6 +226,7 @@ impl<'a> Builder<'a> {
             },
             teams: Vec::new(),
             channels: Vec::new(),
+            spans: HashMap::new(),
             people: HashMap::new(),
             fingerprints: HashMap::new(),
             index: search::IndexBuilder::default(),
@@ -268,7 +272,10 @@ impl<'a> Builder<'a> {
         let channel_names: Vec<(String, String)> = self
             .channels
             .iter()
-            .map(|c| (search_channel_name(c), c.display_name.clone()))
+            .map(|c| {
+                let names = c.names();
+                (names.handle().to_owned(), c.record.display_name.clone())
+            })
             .collect();
         let (written, kept) = index
             .write(self.site, &channel_names, &self.tz)
@@ -286,13 +293,15 @@ impl<'a> Builder<'a> {
         ctx.update(SITE_FORMAT.as_bytes());
         ctx.update(env!("CARGO_PKG_VERSION").as_bytes());
         ctx.update(format!("{:?}{}", self.options, self.zone).as_bytes());
-        self.teams = self.catalog.export_teams()?;
+        self.teams = view::load_teams(self.catalog)?;
         for team in &self.teams {
+            let team = &team.record;
             self.names.teams.insert(team.name.clone(), team.id.clone());
             ctx.update(team.name.as_bytes());
         }
-        for user in self.catalog.export_users()? {
-            let mut person = Person::from_row(&user);
+        for user in view::load_users(self.catalog)? {
+            let mut person = Person::from_user(&user);
+            let user = user.record;
             if let Some((blob, content_type)) = &user.image
                 && let Some(ext) = crate::pylayout::image_extension(content_type)
             {
@@ -322,7 +331,7 @@ impl<'a> Builder<'a> {
             );
             self.people.insert(user.id.clone(), person);
         }
-        for emoji in self.catalog.export_emojis()? {
+        for emoji in self.catalog.load_emojis()? {
             if let Some((blob, content_type)) = &emoji.image
                 && let Some(ext) = crate::pylayout::image_extension(content_type)
             {
@@ -334,8 +343,9 @@ impl<'a> Builder<'a> {
                 }
             }
         }
-        self.channels = self.catalog.site_channels()?;
-        for c in &self.channels {
+        self.channels = view::load_channels(self.catalog)?;
+        self.spans = self.catalog.load_post_spans()?;
+        for c in self.channels.iter().map(|c| &c.record) {
             // Only what other pages show of a channel: its counts and last post change
             // with every sync and must not rewrite every page.
             ctx.update(
@@ -366,27 +376,24 @@ impl<'a> Builder<'a> {
     fn index_page(&mut self) -> Result<(), SiteError> {
         let mut groups: Vec<ChannelGroup> = Vec::new();
         for team in &self.teams {
-            let v: Value = serde_json::from_str(&team.json).unwrap_or(Value::Null);
-            let display = v
-                .get("display_name")
-                .and_then(Value::as_str)
-                .unwrap_or(&team.name)
-                .to_owned();
             groups.push(ChannelGroup {
-                title: display,
+                title: team.object.display_name.clone(),
                 channels: self
                     .channels
                     .iter()
-                    .filter(|c| c.team_id == team.id)
+                    .filter(|c| c.record.team_id == team.record.id)
                     .map(|c| self.channel_line(c))
                     .collect(),
             });
         }
-        for (kind, title) in [("D", "Direct messages"), ("G", "Group messages")] {
+        for (kind, title) in [
+            (ChannelType::Direct, "Direct messages"),
+            (ChannelType::Group, "Group messages"),
+        ] {
             let channels: Vec<ChannelLine> = self
                 .channels
                 .iter()
-                .filter(|c| c.kind == kind)
+                .filter(|c| c.record.kind == kind)
                 .map(|c| self.channel_line(c))
                 .collect();
             if !channels.is_empty() {
@@ -404,20 +411,21 @@ impl<'a> Builder<'a> {
         self.page("index.html", &hash, "Mattermost archive", "", "", &body)
     }
 
-    fn channel_line(&self, c: &SiteChannel) -> ChannelLine {
+    fn channel_line(&self, c: &Channel) -> ChannelLine {
+        let span = self.spans.get(&c.record.id).copied().unwrap_or_default();
         ChannelLine {
-            href: format!("{}/index.html", channel_dir(&c.id)),
-            name: channel_title(c),
-            kind: kind_name(&c.kind),
-            archived: c.delete_at > 0,
-            posts: c.posts,
-            first: if c.posts > 0 {
-                day_of(c.first_at, &self.tz)
+            href: format!("{}/index.html", channel_dir(&c.record.id)),
+            name: c.names().title(),
+            kind: c.record.kind.word(),
+            archived: c.record.delete_at > 0,
+            posts: span.posts,
+            first: if span.posts > 0 {
+                day_of(span.first_at, &self.tz)
             } else {
                 String::new()
             },
-            last: if c.posts > 0 {
-                day_of(c.last_at, &self.tz)
+            last: if span.posts > 0 {
+                day_of(span.last_at, &self.tz)
             } else {
                 String::new()
             },
@@ -446,7 +454,7 @@ impl<'a> Builder<'a> {
         }
         let counts = self
             .catalog
-            .site_post_counts(self.options.deleted == DeletedPosts::Hide)?;
+            .load_post_counts_by_author(self.options.deleted == DeletedPosts::Hide)?;
         let mut pages = Vec::new();
         for id in &ids {
             let person = &self.people[id];

@@ -2,10 +2,8 @@
 //! count and size, and the times pages show. Pure (the time zone is a parameter); tested on
 //! literals.
 
-use std::collections::HashMap;
-
 use super::{PAGE_BYTES, PAGE_ROOTS};
-use crate::catalog::SitePost;
+use crate::export::view::Post;
 
 /// One channel page: its file name and the indices (into the channel's posts) of its roots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +17,7 @@ pub struct PagePlan {
 /// replies). `replies[i]` lists the replies of root `i`. Depends on the posts only, so a
 /// post keeps its page while later posts arrive.
 pub fn plan_pages(
-    posts: &[SitePost],
+    posts: &[Post],
     is_root: &[bool],
     replies: &[Vec<usize>],
     tz: &jiff::tz::TimeZone,
@@ -32,10 +30,10 @@ pub fn plan_pages(
         if !is_root[i] {
             continue;
         }
-        let this_month = month_of(post.create_at, tz);
+        let this_month = month_of(post.record.create_at, tz);
         let weight: usize = std::iter::once(i)
             .chain(replies[i].iter().copied())
-            .map(|j| posts[j].message.len() * 2 + 600)
+            .map(|j| posts[j].record.message.len() * 2 + 600)
             .sum();
         let full = pages
             .last()
@@ -85,37 +83,14 @@ pub(super) fn time_iso(ms: i64) -> String {
         .to_string()
 }
 
-/// Which posts are roots, and the replies of each root (indices, oldest first). A reply
-/// whose root is not in the archive is shown as a root.
-pub(super) fn threads(posts: &[SitePost]) -> (Vec<bool>, Vec<Vec<usize>>) {
-    let at: HashMap<&str, usize> = posts
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.id.as_str(), i))
-        .collect();
-    let mut is_root = vec![true; posts.len()];
-    let mut replies = vec![Vec::new(); posts.len()];
-    for (i, p) in posts.iter().enumerate() {
-        if p.root_id.is_empty() {
-            continue;
-        }
-        if let Some(&r) = at.get(p.root_id.as_str())
-            && r != i
-            && posts[r].root_id.is_empty()
-        {
-            is_root[i] = false;
-            replies[r].push(i);
-        }
-    }
-    (is_root, replies)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::PostRecord;
+    use crate::export::view::Threads;
 
-    fn post(id: &str, root: &str, at: i64, len: usize) -> SitePost {
-        SitePost {
+    fn post(id: &str, root: &str, at: i64, len: usize) -> Post {
+        Post::from_record(PostRecord {
             id: id.into(),
             root_id: root.into(),
             user_id: "u".into(),
@@ -123,10 +98,11 @@ mod tests {
             update_at: at,
             edit_at: 0,
             delete_at: 0,
+            seen_live: true,
             kind: String::new(),
             message: "x".repeat(len),
             json: String::new(),
-        }
+        })
     }
 
     const DAY: i64 = 86_400_000;
@@ -152,7 +128,7 @@ mod tests {
                 PAGE_BYTES / 5,
             ));
         }
-        let (is_root, replies) = threads(&posts);
+        let Threads { is_root, replies } = Threads::of(&posts);
         assert!(!is_root[PAGE_ROOTS + 3]);
         let pages = plan_pages(&posts, &is_root, &replies, &utc);
         let names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
@@ -172,7 +148,10 @@ mod tests {
         assert_eq!(pages[3].roots.len() + pages[4].roots.len(), 3);
         // Later posts never move earlier ones: the plan of a prefix is a prefix of the plan.
         let fewer = &posts[..PAGE_ROOTS + 1];
-        let (r, rep) = threads(fewer);
+        let Threads {
+            is_root: r,
+            replies: rep,
+        } = Threads::of(fewer);
         assert_eq!(plan_pages(fewer, &r, &rep, &utc)[0], pages[0]);
     }
 }

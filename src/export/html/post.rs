@@ -4,14 +4,13 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::markdown::{self, UP};
 use super::pages::{time_iso, time_text};
 use super::paths::{escape, safe_id, thread_page, url_segment, user_page};
-use super::view::{FileView, PostT, PostView, ReactionView, render};
+use super::templates::{FileView, PostT, PostView, ReactionView, render};
 use super::{Builder, SiteError};
-use crate::catalog::{SiteFile, SitePost, SiteReaction, SiteVersion};
+use crate::catalog::FileRecord;
+use crate::export::view::{ChannelView, MessageAttachment, Post};
 
 pub(super) fn human_size(bytes: i64) -> String {
     let b = bytes.max(0) as f64;
@@ -24,10 +23,12 @@ pub(super) fn human_size(bytes: i64) -> String {
 }
 
 impl Builder<'_> {
-    pub(super) fn author_name(&self, post: &SitePost) -> String {
-        override_username(post)
-            .or_else(|| self.people.get(&post.user_id).map(|p| p.display.clone()))
-            .unwrap_or_else(|| post.user_id.clone())
+    pub(super) fn author_name(&self, post: &Post) -> String {
+        let user_id = &post.record.user_id;
+        post.override_username()
+            .map(str::to_owned)
+            .or_else(|| self.people.get(user_id).map(|p| p.display.clone()))
+            .unwrap_or_else(|| user_id.clone())
     }
 
     pub(super) fn replies_html(
@@ -36,8 +37,8 @@ impl Builder<'_> {
         root: usize,
         replies: &[usize],
     ) -> Result<String, SiteError> {
-        let posts = rows.posts;
-        let last = posts[*replies.last().expect("non-empty")].create_at;
+        let posts = &rows.content.posts;
+        let last = posts[*replies.last().expect("non-empty")].record.create_at;
         let mut participants: Vec<String> = Vec::new();
         for &j in replies {
             let name = self.author_name(&posts[j]);
@@ -57,7 +58,7 @@ impl Builder<'_> {
         }
         out.push_str(&format!(
             "<a class=\"thread-link\" href=\"{}\">Open thread</a></details>",
-            thread_page(&posts[root].id)
+            thread_page(posts[root].id())
         ));
         Ok(out)
     }
@@ -68,33 +69,18 @@ impl Builder<'_> {
         if let Some(html) = rows.rendered.borrow().get(&i) {
             return Ok(html.clone());
         }
-        let ChannelRows {
-            posts,
-            files,
-            reactions,
-            versions,
-            team_id,
-            ..
-        } = *rows;
-        let post = &posts[i];
-        let person = self.people.get(&post.user_id);
-        let props: Option<Value> = (post.json.contains("\"attachments\"")
-            || post.json.contains("\"from_"))
-        .then(|| serde_json::from_str::<Value>(&post.json).ok())
-        .flatten()
-        .and_then(|v| v.get("props").cloned());
-        let bot = person.is_some_and(|p| p.is_bot)
-            || props.as_ref().is_some_and(|p| {
-                p.get("from_bot").is_some_and(|v| v == "true" || v == true)
-                    || p.get("from_webhook")
-                        .is_some_and(|v| v == "true" || v == true)
-            });
+        let content = rows.content;
+        let team_id = content.channel.record.team_id.as_str();
+        let post = &content.posts[i];
+        let record = &post.record;
+        let person = self.people.get(&record.user_id);
+        let bot = person.is_some_and(|p| p.is_bot) || post.from_integration();
         let mut file_views = Vec::new();
-        for f in files.get(&post.id).into_iter().flatten() {
+        for f in content.files.get(&record.id).into_iter().flatten() {
             file_views.push(self.file_view(f)?);
         }
         let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        for r in reactions.get(&post.id).into_iter().flatten() {
+        for r in content.reactions.get(&record.id).into_iter().flatten() {
             let who = self
                 .people
                 .get(&r.user_id)
@@ -105,30 +91,32 @@ impl Builder<'_> {
             }
         }
         let view = PostView {
-            anchor: format!("p-{}", safe_id(&post.id)),
+            anchor: format!("p-{}", safe_id(&record.id)),
             author: self.author_name(post),
-            author_href: format!("{UP}{}", user_page(&post.user_id)),
+            author_href: format!("{UP}{}", user_page(&record.user_id)),
             avatar: person
                 .and_then(|p| p.avatar.as_ref())
                 .map(|a| format!("{UP}{a}")),
             bot,
-            iso: time_iso(post.create_at),
-            time: time_text(post.create_at, &self.tz),
-            body: markdown::render(&post.message, &self.names, team_id),
-            system: post.kind.starts_with("system_"),
-            deleted: post.delete_at > 0,
-            pinned: is_pinned(post),
-            all_emoji: markdown::all_emoji(&post.message, &self.names),
-            edited: (post.edit_at > 0).then(|| time_text(post.edit_at, &self.tz)),
-            versions: versions
-                .get(&post.id)
+            iso: time_iso(record.create_at),
+            time: time_text(record.create_at, &self.tz),
+            body: markdown::render(&record.message, &self.names, team_id),
+            system: post.is_system(),
+            deleted: record.delete_at > 0,
+            pinned: post.is_pinned(),
+            all_emoji: markdown::all_emoji(&record.message, &self.names),
+            edited: (record.edit_at > 0).then(|| time_text(record.edit_at, &self.tz)),
+            versions: content
+                .versions
+                .get(&record.id)
                 .into_iter()
                 .flatten()
-                .map(|v| {
-                    (
+                .filter_map(|v| {
+                    let text = v.message.as_deref()?;
+                    Some((
                         time_text(v.replaced_at, &self.tz),
-                        markdown::render(&v.message, &self.names, team_id),
-                    )
+                        markdown::render(text, &self.names, team_id),
+                    ))
                 })
                 .collect(),
             files: file_views,
@@ -141,26 +129,21 @@ impl Builder<'_> {
                     who: who.join(", "),
                 })
                 .collect(),
-            cards: props
-                .as_ref()
-                .and_then(|p| p.get("attachments"))
-                .map(|a| self.cards(a, team_id))
+            cards: post
+                .attachments()
+                .map(|a| self.cards(&a, team_id))
                 .unwrap_or_default(),
         };
-        let html = render(&PostT { p: &view }, || format!("post {}", post.id))?;
+        let html = render(&PostT { p: &view }, || format!("post {}", record.id))?;
         rows.rendered.borrow_mut().insert(i, html.clone());
         Ok(html)
     }
 
     /// Bot and webhook `props.attachments` as cards (Slack's message attachments).
-    pub(super) fn cards(&self, attachments: &Value, team_id: &str) -> String {
-        let Some(list) = attachments.as_array() else {
-            return String::new();
-        };
+    pub(super) fn cards(&self, attachments: &[MessageAttachment], team_id: &str) -> String {
         let mut out = String::new();
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        for a in list {
-            let color = text(a, "color");
+        for a in attachments {
+            let color = a.color.clone();
             let color = if color.starts_with('#')
                 && color.len() <= 7
                 && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
@@ -172,57 +155,50 @@ impl Builder<'_> {
             out.push_str(&format!(
                 "<div class=\"card\" style=\"border-left-color:{color}\">"
             ));
-            let pretext = text(a, "pretext");
+            let pretext = &a.pretext;
             if !pretext.is_empty() {
-                out.push_str(&markdown::render(&pretext, &self.names, team_id));
+                out.push_str(&markdown::render(pretext, &self.names, team_id));
             }
-            let author = text(a, "author_name");
+            let author = &a.author_name;
             if !author.is_empty() {
                 out.push_str(&format!(
                     "<div class=\"card-author\">{}</div>",
-                    escape(&author)
+                    escape(author)
                 ));
             }
-            let title = text(a, "title");
+            let title = &a.title;
             if !title.is_empty() {
-                let link = text(a, "title_link");
+                let link = &a.title_link;
                 let safe = link.starts_with("https://") || link.starts_with("http://");
                 if safe {
                     out.push_str(&format!(
                         "<div class=\"card-title\"><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></div>",
-                        escape(&link),
-                        escape(&title)
+                        escape(link),
+                        escape(title)
                     ));
                 } else {
                     out.push_str(&format!(
                         "<div class=\"card-title\">{}</div>",
-                        escape(&title)
+                        escape(title)
                     ));
                 }
             }
-            let body = text(a, "text");
-            if !body.is_empty() {
-                out.push_str(&markdown::render(&body, &self.names, team_id));
+            if !a.text.is_empty() {
+                out.push_str(&markdown::render(&a.text, &self.names, team_id));
             }
-            if let Some(fields) = a.get("fields").and_then(Value::as_array) {
+            if let Some(fields) = &a.fields {
                 out.push_str("<div class=\"card-fields\">");
                 for f in fields {
-                    let short = f.get("short").and_then(Value::as_bool).unwrap_or(false);
-                    let value = match f.get("value") {
-                        Some(Value::String(s)) => s.clone(),
-                        Some(Value::Null) | None => String::new(),
-                        Some(other) => other.to_string(),
-                    };
                     out.push_str(&format!(
                         "<div class=\"card-field{}\"><b>{}</b>{}</div>",
-                        if short { " short" } else { "" },
-                        escape(&text(f, "title")),
-                        markdown::render(&value, &self.names, team_id)
+                        if f.short { " short" } else { "" },
+                        escape(&f.title),
+                        markdown::render(&f.value, &self.names, team_id)
                     ));
                 }
                 out.push_str("</div>");
             }
-            let image = text(a, "image_url");
+            let image = &a.image_url;
             if !image.is_empty() {
                 out.push_str(&markdown::render(
                     &format!("![image]({image})"),
@@ -230,11 +206,11 @@ impl Builder<'_> {
                     team_id,
                 ));
             }
-            let footer = text(a, "footer");
+            let footer = &a.footer;
             if !footer.is_empty() {
                 out.push_str(&format!(
                     "<div class=\"card-footer\">{}</div>",
-                    escape(&footer)
+                    escape(footer)
                 ));
             }
             out.push_str("</div>");
@@ -242,7 +218,7 @@ impl Builder<'_> {
         out
     }
 
-    pub(super) fn file_view(&self, f: &SiteFile) -> Result<FileView, SiteError> {
+    pub(super) fn file_view(&self, f: &FileRecord) -> Result<FileView, SiteError> {
         let name = crate::pylayout::safe_name(&f.name, 0).into_owned();
         let name = if name.is_empty() {
             "file".to_owned()
@@ -275,28 +251,9 @@ impl Builder<'_> {
 
 /// A channel's rows as its pages render them.
 pub(super) struct ChannelRows<'r> {
-    pub(super) posts: &'r [SitePost],
-    pub(super) files: &'r HashMap<String, Vec<SiteFile>>,
-    pub(super) reactions: &'r HashMap<String, Vec<SiteReaction>>,
-    pub(super) versions: &'r HashMap<String, Vec<SiteVersion>>,
-    pub(super) team_id: &'r str,
+    pub(super) content: &'r ChannelView,
+    /// Post index → its HTML, once rendered.
     pub(super) rendered: RefCell<HashMap<usize, String>>,
-}
-
-pub(super) fn is_pinned(post: &SitePost) -> bool {
-    post.json.contains("\"is_pinned\":true")
-}
-
-pub(super) fn override_username(post: &SitePost) -> Option<String> {
-    if !post.json.contains("override_username") {
-        return None;
-    }
-    let v: Value = serde_json::from_str(&post.json).ok()?;
-    v.get("props")?
-        .get("override_username")?
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 pub(super) fn snippet(message: &str) -> String {
@@ -305,13 +262,4 @@ pub(super) fn snippet(message: &str) -> String {
         s.push('…');
     }
     s
-}
-
-/// Rows keyed by the post they belong to, in their order.
-pub(super) fn group_by<T>(rows: Vec<T>, key: impl Fn(&T) -> String) -> HashMap<String, Vec<T>> {
-    let mut map: HashMap<String, Vec<T>> = HashMap::new();
-    for row in rows {
-        map.entry(key(&row)).or_default().push(row);
-    }
-    map
 }

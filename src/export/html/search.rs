@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::SitePost;
+use crate::catalog::PostRecord;
 
 /// Documents per `d/` block.
 pub const BLOCK: usize = 32;
@@ -84,7 +84,7 @@ impl IndexBuilder {
     /// Adds a post shown on `page` (and `thread`, site-relative paths without anchors).
     pub fn add(
         &mut self,
-        post: &SitePost,
+        post: &PostRecord,
         channel: u32,
         page: &str,
         thread: Option<&str>,
@@ -427,7 +427,7 @@ mod tests {
         let mut index = IndexBuilder::default();
         for i in 0..(2 * CHUNK + 4) {
             let word = if i % 2 == 0 { a } else { b };
-            let post = SitePost {
+            let post = PostRecord {
                 id: format!("p{i}"),
                 root_id: String::new(),
                 user_id: "u".into(),
@@ -435,6 +435,7 @@ mod tests {
                 update_at: i as i64,
                 edit_at: 0,
                 delete_at: 0,
+                seen_live: true,
                 kind: String::new(),
                 message: format!("{word} {ka}x {kb}y"),
                 json: String::new(),

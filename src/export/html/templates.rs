@@ -3,10 +3,9 @@
 //! askama's escaping or already-rendered Markdown.
 
 use askama::Template;
-use serde_json::Value;
 
 use super::SiteError;
-use crate::catalog::ImageOwnerRow;
+use crate::export::view::User;
 
 /// A user as pages name them.
 #[derive(Clone, Debug)]
@@ -20,22 +19,22 @@ pub(super) struct Person {
 }
 
 impl Person {
-    pub(super) fn from_row(row: &ImageOwnerRow) -> Person {
-        let v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-        let full = format!("{} {}", s("first_name"), s("last_name"))
+    pub(super) fn from_user(user: &User) -> Person {
+        let u = &user.object;
+        let username = &user.record.name;
+        let full = format!("{} {}", u.first_name, u.last_name)
             .trim()
             .to_owned();
         Person {
-            username: row.name.clone(),
+            username: username.clone(),
             display: if full.is_empty() {
-                row.name.clone()
+                username.clone()
             } else {
                 full
             },
-            nickname: s("nickname"),
-            position: s("position"),
-            is_bot: v.get("is_bot").and_then(Value::as_bool).unwrap_or(false),
+            nickname: u.nickname.clone(),
+            position: u.position.clone(),
+            is_bot: u.is_bot,
             avatar: None,
         }
     }
@@ -66,7 +65,7 @@ pub(super) struct IndexT<'a> {
 #[derive(Template)]
 #[template(path = "site/channel.html")]
 pub(super) struct ChannelT<'a> {
-    pub(super) c: &'a ChannelView,
+    pub(super) c: &'a ChannelIndexView,
 }
 
 #[derive(Template)]
@@ -136,7 +135,7 @@ pub(super) struct ChannelLine {
     pub(super) last: String,
 }
 
-pub(super) struct ChannelView {
+pub(super) struct ChannelIndexView {
     pub(super) name: String,
     pub(super) kind: &'static str,
     pub(super) archived: bool,
@@ -157,14 +156,4 @@ pub(super) fn render<T: Template>(t: &T, what: impl Fn() -> String) -> Result<St
         what: what(),
         source,
     })
-}
-
-pub(super) fn kind_name(kind: &str) -> &'static str {
-    match kind {
-        "O" => "public",
-        "P" => "private",
-        "D" => "direct",
-        "G" => "group",
-        _ => "other",
-    }
 }
