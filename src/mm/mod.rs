@@ -23,6 +23,7 @@ mod stop;
 mod tls;
 mod transport;
 pub mod wire;
+pub mod ws;
 
 pub use download::{ByteSink, DownloadError, Downloaded};
 pub use endpoints::{GROUP_CHANNEL_BATCH, MAX_PER_PAGE, PostsPage, PostsQuery};

@@ -38,6 +38,14 @@ impl Workspace {
             || (channel.kind == 'O' && self.is_team_member(&channel.team_id, user_id))
     }
 
+    /// The user a session or access token belongs to, if the token is valid and the user
+    /// active.
+    pub(crate) fn session_user(&self, token: &str) -> Option<&str> {
+        let row = self.tokens.get(token)?;
+        let user = self.users.get(&row.user_id)?;
+        (user.delete_at == 0).then_some(user.id.as_str())
+    }
+
     /// Channels the user is a member of, each once, ordered by id.
     pub(crate) fn member_channels(&self, user_id: &str) -> Vec<&Channel> {
         self.channels

@@ -14,6 +14,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub id: &'static str,
     pub message: &'static str,
+    /// Text before the JSON (a failed WebSocket upgrade: gorilla writes the status text
+    /// first, then the handler's error).
+    pub body_prefix: &'static str,
 }
 
 impl ApiError {
@@ -22,6 +25,14 @@ impl ApiError {
             status,
             id,
             message,
+            body_prefix: "",
+        }
+    }
+
+    pub const fn with_body_prefix(self, prefix: &'static str) -> Self {
+        ApiError {
+            body_prefix: prefix,
+            ..self
         }
     }
 
@@ -76,14 +87,15 @@ impl ApiError {
             request_id: &'a str,
             status_code: u16,
         }
-        serde_json::to_string(&Body {
+        let json = serde_json::to_string(&Body {
             id: self.id,
             message: self.message,
             detailed_error: "",
             request_id,
             status_code: self.status.as_u16(),
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+        format!("{}{json}", self.body_prefix)
     }
 }
 

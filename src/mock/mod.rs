@@ -8,15 +8,19 @@
 //! - [`Workspace`]: all state as plain data with a logical clock, lookups and mutations;
 //! - `sample`: the deterministic built-in workspace and the standard update scenario;
 //! - `postlist` / `render`: the post-stream queries and the JSON wire shapes;
-//! - [`MockServer`] (`server`, `api`): HTTP, request recording, injected [`Faults`].
+//! - [`MockServer`] (`server`, `api`): HTTP, request recording, injected [`Faults`];
+//! - `events` / `hub`: the WebSocket events the mutations publish and the connections that
+//!   receive them (`GET /api/v4/websocket`, API notes §15).
 //!
 //! Invariant: the same calls always produce the same ids, timestamps and bytes.
 
 mod access;
 mod api;
 mod error;
+mod events;
 mod faults;
 mod generate;
+mod hub;
 mod ids;
 mod model;
 mod png;
@@ -29,6 +33,7 @@ mod workspace;
 pub use faults::{Faults, RateLimit};
 pub use generate::shape::{GenFile, GenPost, GenPosts, MAX_MESSAGE_CHARS};
 pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests, username as generated_username};
+pub use hub::{ConnectionInfo, DEAD_QUEUE_SIZE, SEND_QUEUE_SIZE, WsTiming};
 pub use model::NewFile;
 pub use postlist::SINCE_LIMIT;
 pub use sample::{

@@ -23,12 +23,15 @@ use tokio::task::JoinHandle;
 use super::api::{self, RouteTemplate};
 use super::error::ApiError;
 use super::faults::{Decision, FaultState, Faults, Outcome};
+use super::hub::{ConnectionInfo, Hub, WsTiming};
 use super::ids::id_from;
 use super::workspace::Workspace;
 
 /// Release the mock claims to be (first triple of `X-Version-Id`, ETag prefix).
 pub const SERVER_VERSION: &str = "9.11.0";
-const VERSION_ID: &str = "9.11.0.mock.0.false";
+/// `<version>.<build>.<config hash>.<enterprise>`: `X-Version-Id` and `hello`'s
+/// `server_version`.
+pub const VERSION_ID: &str = "9.11.0.mock.0.false";
 const CONTROL_PREFIX: &str = "/__mock/";
 
 /// One request as the server saw it.
@@ -52,8 +55,11 @@ pub struct RequestRecord {
 
 struct Shared {
     workspace: Mutex<Workspace>,
+    hub: Mutex<Hub>,
     faults: Mutex<FaultState>,
     requests: Mutex<Vec<RequestRecord>>,
+    /// Bumped after every recorded request, so tests can wait for one.
+    recorded: tokio::sync::watch::Sender<u64>,
     request_seq: AtomicU64,
     /// Requests (not control calls) that arrived, answered or not.
     arrivals: AtomicU64,
@@ -86,8 +92,18 @@ impl AppState {
         lock(&self.0.faults).route_missing(template)
     }
 
-    pub fn workspace(&self) -> MutexGuard<'_, Workspace> {
-        lock(&self.0.workspace)
+    /// The workspace, locked; the events its changes publish go to the hub when the guard
+    /// is dropped (still under the workspace lock, so events leave in mutation order).
+    pub fn workspace(&self) -> WorkspaceGuard<'_> {
+        WorkspaceGuard {
+            workspace: lock(&self.0.workspace),
+            hub: &self.0.hub,
+        }
+    }
+
+    /// The WebSocket hub. Never lock the workspace while holding it.
+    pub fn hub(&self) -> MutexGuard<'_, Hub> {
+        lock(&self.0.hub)
     }
 
     pub fn records(&self) -> Vec<RequestRecord> {
@@ -130,6 +146,34 @@ impl AppState {
     }
 }
 
+/// The locked workspace; publishes the events of its changes when dropped.
+pub struct WorkspaceGuard<'a> {
+    workspace: MutexGuard<'a, Workspace>,
+    hub: &'a Mutex<Hub>,
+}
+
+impl std::ops::Deref for WorkspaceGuard<'_> {
+    type Target = Workspace;
+    fn deref(&self) -> &Workspace {
+        &self.workspace
+    }
+}
+
+impl std::ops::DerefMut for WorkspaceGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Workspace {
+        &mut self.workspace
+    }
+}
+
+impl Drop for WorkspaceGuard<'_> {
+    fn drop(&mut self) {
+        let events = self.workspace.take_events();
+        if !events.is_empty() {
+            lock(self.hub).publish(events, &self.workspace);
+        }
+    }
+}
+
 pub struct MockServer {
     addr: SocketAddr,
     state: AppState,
@@ -144,13 +188,19 @@ impl MockServer {
     }
 
     /// Same, on a given address (the CLI uses it).
-    pub async fn start_on(addr: SocketAddr, workspace: Workspace) -> std::io::Result<MockServer> {
+    pub async fn start_on(
+        addr: SocketAddr,
+        mut workspace: Workspace,
+    ) -> std::io::Result<MockServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        workspace.enable_events();
         let state = AppState(Arc::new(Shared {
             workspace: Mutex::new(workspace),
+            hub: Mutex::new(Hub::new(VERSION_ID)),
             faults: Mutex::new(FaultState::new(Faults::default())),
             requests: Mutex::new(Vec::new()),
+            recorded: tokio::sync::watch::Sender::new(0),
             request_seq: AtomicU64::new(1),
             arrivals: AtomicU64::new(0),
             held: tokio::sync::watch::Sender::new(false),
@@ -258,8 +308,55 @@ impl MockServer {
             .count()
     }
 
+    /// Waits until at least `n` requests of `route` were answered (checked now and after
+    /// every request).
+    pub async fn wait_for_count(&self, route: &str, n: usize) {
+        let mut recorded = self.state.0.recorded.subscribe();
+        while self.count(route) < n {
+            if recorded.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     pub fn reset_requests(&self) {
         self.state.clear_records();
+    }
+
+    /// Drops every open WebSocket without a close frame, like a network failure; the
+    /// connections stay resumable (§15.4) and collect the events published meanwhile.
+    pub fn drop_websockets(&self) {
+        self.state.hub().drop_sockets();
+    }
+
+    /// Forgets every WebSocket connection and drops the sockets, like a server restart: a
+    /// client that resumes gets a new connection id.
+    pub fn restart_websockets(&self) {
+        self.state.hub().forget_all();
+    }
+
+    /// The server's WebSocket timers (ping interval, pong wait, auth timeout, reap age).
+    pub fn set_websocket_timing(&self, timing: WsTiming) {
+        self.state.hub().timing = timing;
+    }
+
+    /// Every WebSocket connection the server knows, active or not.
+    pub fn websocket_connections(&self) -> Vec<ConnectionInfo> {
+        self.state.hub().connections()
+    }
+
+    /// Waits until `ready` holds for the WebSocket connections (checked now and after every
+    /// change); tests use it to act at observed progress instead of after a delay.
+    pub async fn wait_for_websockets(&self, ready: impl Fn(&[ConnectionInfo]) -> bool) {
+        let mut changes = self.state.hub().subscribe();
+        loop {
+            if ready(&self.websocket_connections()) {
+                return;
+            }
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     pub async fn shutdown(self) {
@@ -306,6 +403,7 @@ async fn pipeline(State(state): State<AppState>, request: Request, next: Next) -
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse().ok()),
         });
+        state.0.recorded.send_modify(|n| *n += 1);
     }
     response
 }
@@ -333,6 +431,9 @@ async fn with_faults(state: &AppState, request: Request, next: Next) -> Response
             );
             set(&mut r, header::RETRY_AFTER, &retry_after_secs.to_string());
             r
+        }
+        Outcome::Truncate if request.headers().contains_key(header::UPGRADE) => {
+            next.run(request).await
         }
         Outcome::Truncate => truncate(next.run(request).await).await,
         Outcome::Fail(status) => {

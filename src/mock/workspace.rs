@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
 
+use super::events::Outbox;
 use super::ids::IdGen;
 use super::model::{
     Channel, ChannelMember, Emoji, FileInfo, NewFile, NotifyProps, Post, Reaction, Team,
@@ -44,6 +45,8 @@ pub struct Workspace {
     /// Posts carry `file_ids` even when empty, as servers since 5.x do; off by default (an
     /// older server's `omitempty`, which the Python tools trip over).
     pub file_ids_always: bool,
+    /// WebSocket events of the mutations, until the server hands them to its hub.
+    pub(crate) outbox: Outbox,
 }
 
 /// Name of a DM channel: both ids sorted, joined by `__`.
@@ -95,6 +98,7 @@ impl Workspace {
             tokens: BTreeMap::new(),
             update_scenario_applied: false,
             file_ids_always: false,
+            outbox: Outbox::default(),
         }
     }
 
@@ -448,6 +452,7 @@ impl Workspace {
         self.update_read_state(channel_id, user_id, message, root_id.is_none(), at);
         let id = post.id.clone();
         self.insert_post_row(post);
+        self.publish_posted(&id);
         id
     }
 
@@ -522,6 +527,7 @@ impl Workspace {
                 channel.last_post_at = channel.last_post_at.max(at);
             }
         }
+        self.publish_post_edited(post_id);
     }
 
     fn touch_post(&mut self, post_id: &str, at: i64) {
@@ -536,6 +542,13 @@ impl Workspace {
             panic!("unknown post {post_id}");
         };
         let root_of_target = target.root_id.clone();
+        // One event, the target's as it was: its replies go silently with it (§15.7).
+        let channel_id = target.channel_id.clone();
+        let payload = if target.is_live() {
+            self.deleted_post_payload(target)
+        } else {
+            None
+        };
         let mut deleted_files = Vec::new();
         for post in self.posts.values_mut() {
             let hit = post.id == post_id || post.root_id == post_id;
@@ -556,6 +569,9 @@ impl Workspace {
         if !root_of_target.is_empty() {
             self.touch_post(&root_of_target, at);
         }
+        if let Some(payload) = payload {
+            self.publish_post_deleted(payload, &channel_id, deleter);
+        }
     }
 
     pub(crate) fn add_reaction_at(&mut self, post_id: &str, user_id: &str, emoji: &str, at: i64) {
@@ -566,19 +582,24 @@ impl Workspace {
             .reactions
             .iter()
             .any(|r| r.user_id == user_id && r.emoji_name == emoji);
+        let reaction = Reaction {
+            user_id: user_id.to_owned(),
+            post_id: post_id.to_owned(),
+            emoji_name: emoji.to_owned(),
+            create_at: at,
+            update_at: at,
+            delete_at: 0,
+            remote_id: String::new(),
+            channel_id: post.channel_id.clone(),
+        };
         if !exists {
-            post.reactions.push(Reaction {
-                user_id: user_id.to_owned(),
-                post_id: post_id.to_owned(),
-                emoji_name: emoji.to_owned(),
-                create_at: at,
-                update_at: at,
-                delete_at: 0,
-                remote_id: String::new(),
-                channel_id: post.channel_id.clone(),
-            });
+            post.reactions.push(reaction.clone());
         }
         post.update_at = at;
+        if !exists {
+            let channel_id = reaction.channel_id.clone();
+            self.publish_reaction(true, &reaction, &channel_id);
+        }
     }
 
     pub(crate) fn insert_emoji_at(
@@ -601,6 +622,7 @@ impl Workspace {
             bytes,
         };
         self.emojis.insert(id.clone(), emoji);
+        self.publish_emoji_added(&id);
         id
     }
 
@@ -667,6 +689,7 @@ impl Workspace {
         post.props = props;
         post.is_pinned = pinned;
         post.update_at = at;
+        self.publish_post_edited(post_id);
     }
 
     pub fn delete_post(&mut self, post_id: &str) {
@@ -690,9 +713,22 @@ impl Workspace {
         let Some(post) = self.posts.get_mut(post_id) else {
             panic!("unknown post {post_id}");
         };
+        let removed = post
+            .reactions
+            .iter()
+            .find(|r| r.user_id == user_id && r.emoji_name == emoji_name)
+            .cloned();
         post.reactions
             .retain(|r| !(r.user_id == user_id && r.emoji_name == emoji_name));
         post.update_at = at;
+        let channel_id = post.channel_id.clone();
+        if let Some(reaction) = removed {
+            let reaction = Reaction {
+                update_at: at,
+                ..reaction
+            };
+            self.publish_reaction(false, &reaction, &channel_id);
+        }
     }
 
     pub fn set_avatar(&mut self, username: &str, png: Vec<u8>) {
@@ -703,6 +739,7 @@ impl Workspace {
             user.last_picture_update = at;
             user.update_at = at;
         }
+        self.publish_user_updated(&user_id);
     }
 
     pub fn add_emoji(&mut self, name: &str, creator: &str, bytes: Vec<u8>, format: &str) -> String {
@@ -747,6 +784,10 @@ impl Workspace {
         for user_id in &member_ids {
             self.join_channel(&id, user_id, at);
         }
+        self.publish_channel_created(&id);
+        for user_id in member_ids.iter().skip(1) {
+            self.publish_user_added(&id, user_id);
+        }
         id
     }
 
@@ -755,7 +796,19 @@ impl Workspace {
         let at = self.tick();
         let ids: Vec<String> = usernames.iter().map(|u| self.user_id(u)).collect();
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-        self.open_gm(&refs, at)
+        let id = self.open_gm(&refs, at);
+        self.publish_group_added(&id, &ids);
+        id
+    }
+
+    /// Opens a direct channel between two users (the same user twice: a self-DM), created by
+    /// the first.
+    pub fn create_direct_channel(&mut self, creator: &str, other: &str) -> String {
+        let at = self.tick();
+        let (a, b) = (self.user_id(creator), self.user_id(other));
+        let id = self.open_dm(&a, &b, at);
+        self.publish_direct_added(&id, &a, &b);
+        id
     }
 
     /// The usernames of a channel's members but `except`, sorted (a group channel's name as
@@ -774,8 +827,12 @@ impl Workspace {
     /// Removes a member row (a user leaving a channel), without the system post.
     pub fn remove_channel_member(&mut self, channel_id: &str, username: &str) {
         let user_id = self.user_id(username);
+        let was_member = self.is_channel_member(channel_id, &user_id);
         self.channel_members
             .retain(|m| !(m.channel_id == channel_id && m.user_id == user_id));
+        if was_member {
+            self.publish_user_removed(channel_id, &user_id, &user_id);
+        }
     }
 
     pub fn archive_channel(&mut self, channel_id: &str) {
@@ -785,6 +842,48 @@ impl Workspace {
         };
         channel.delete_at = at;
         channel.update_at = at;
+        self.publish_channel_archive_state(channel_id);
+    }
+
+    /// Unarchives a channel.
+    pub fn restore_channel(&mut self, channel_id: &str) {
+        let at = self.tick();
+        let Some(channel) = self.channels.get_mut(channel_id) else {
+            panic!("unknown channel {channel_id}");
+        };
+        channel.delete_at = 0;
+        channel.update_at = at;
+        self.publish_channel_archive_state(channel_id);
+    }
+
+    /// Changes a channel's display name, header or purpose (`key`), like a channel patch.
+    pub fn update_channel(&mut self, channel_id: &str, key: &str, value: &str) {
+        let at = self.tick();
+        let Some(channel) = self.channels.get_mut(channel_id) else {
+            panic!("unknown channel {channel_id}");
+        };
+        match key {
+            "display_name" => channel.display_name = value.to_owned(),
+            "header" => channel.header = value.to_owned(),
+            "purpose" => channel.purpose = value.to_owned(),
+            "name" => channel.name = value.to_owned(),
+            other => panic!("unsupported channel field {other:?}"),
+        }
+        channel.update_at = at;
+        self.publish_channel_updated(channel_id);
+    }
+
+    /// Makes a public channel private (`UpdateChannelPrivacy`: `channel_updated` to the
+    /// members, then `channel_converted` to the team).
+    pub fn convert_channel_to_private(&mut self, channel_id: &str) {
+        let at = self.tick();
+        let Some(channel) = self.channels.get_mut(channel_id) else {
+            panic!("unknown channel {channel_id}");
+        };
+        channel.kind = 'P';
+        channel.update_at = at;
+        self.publish_channel_updated(channel_id);
+        self.publish_channel_converted(channel_id);
     }
 
     /// Adds a member and, like the server, posts `system_add_to_channel` (by the
@@ -806,8 +905,12 @@ impl Workspace {
             .map(|u| u.username.clone())
             .unwrap_or_default();
         self.join_channel(channel_id, &user_id, at);
+        self.publish_user_added(channel_id, &user_id);
         let message = format!("@{username} added to the channel by @{adder_name}.");
-        let post_id = self.insert_post_at(channel_id, &adder_id, &message, None, Vec::new(), at);
+        // `posted` goes out once the post is the system post it is.
+        let post_id = self.without_events(|ws| {
+            ws.insert_post_at(channel_id, &adder_id, &message, None, Vec::new(), at)
+        });
         if let Some(post) = self.posts.get_mut(&post_id) {
             post.kind = "system_add_to_channel".to_owned();
             let props = [
@@ -820,6 +923,7 @@ impl Workspace {
                 post.props.insert(k.to_owned(), Value::String(v));
             }
         }
+        self.publish_posted(&post_id);
     }
 
     /// The ids of a post's files, in upload order.
@@ -853,6 +957,7 @@ impl Workspace {
             team.last_team_icon_update = at;
             team.update_at = at;
         }
+        self.publish_team_updated(&team_id);
     }
 
     /// Makes the server send `key` of the user as `value`, whatever its usual type (a
@@ -864,6 +969,7 @@ impl Workspace {
             user.raw_fields.insert(key.to_owned(), value);
             user.update_at = at;
         }
+        self.publish_user_updated(&user_id);
     }
 
     /// Sets a profile field and bumps `update_at`. Keys: `nickname`, `first_name`,
@@ -899,6 +1005,7 @@ impl Workspace {
             },
         }
         user.update_at = at;
+        self.publish_user_updated(&user_id);
     }
 }
 
@@ -926,7 +1033,7 @@ impl Channel {
 }
 
 /// Whether `message` mentions `@username` as a whole word.
-fn mentions(message: &str, username: &str) -> bool {
+pub(crate) fn mentions(message: &str, username: &str) -> bool {
     let needle = format!("@{username}");
     message.match_indices(&needle).any(|(i, _)| {
         let end = i + needle.len();

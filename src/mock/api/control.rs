@@ -39,3 +39,15 @@ pub async fn reset_requests(State(state): State<AppState>) -> Response {
     state.clear_records();
     json(json!({"ok": true}))
 }
+
+/// Drops every WebSocket like a network failure (resumable).
+pub async fn drop_websockets(State(state): State<AppState>) -> Response {
+    state.hub().drop_sockets();
+    json(json!({"ok": true}))
+}
+
+/// Forgets every WebSocket connection like a server restart.
+pub async fn restart_websockets(State(state): State<AppState>) -> Response {
+    state.hub().forget_all();
+    json(json!({"ok": true}))
+}

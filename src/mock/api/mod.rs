@@ -13,6 +13,7 @@ mod params;
 mod posts;
 mod teams;
 mod users;
+mod websocket;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -84,9 +85,16 @@ pub fn router(state: AppState) -> Router {
         ("/api/v4/emoji", get(emoji::list)),
         ("/api/v4/emoji/{emoji_id}", get(emoji::by_id)),
         ("/api/v4/emoji/{emoji_id}/image", get(emoji::image)),
+        ("/api/v4/websocket", get(websocket::connect)),
+        ("/api/v4/websocket/", get(websocket::connect)),
         ("/__mock/scenario/update", post(control::apply_update)),
         ("/__mock/requests", get(control::requests)),
         ("/__mock/requests/reset", post(control::reset_requests)),
+        ("/__mock/websocket/drop", post(control::drop_websockets)),
+        (
+            "/__mock/websocket/restart",
+            post(control::restart_websockets),
+        ),
     ];
     let mut router = Router::new();
     for (path, method_router) in routes {
