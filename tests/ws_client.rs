@@ -348,3 +348,27 @@ async fn stop_ends_every_wait() {
     stop.request();
     assert!(matches!(waiting.await.unwrap(), Err(WsError::Stopped)));
 }
+
+#[tokio::test]
+async fn beside_a_rest_client_it_shares_server_token_and_pacing() {
+    use matterbak::config::{Auth, Credentials};
+    use matterbak::mm::{Client, ClientOptions};
+    let server = MockServer::start(Workspace::sample()).await.unwrap();
+    let stop = StopSignal::default();
+    let credentials = Credentials {
+        user: "alice".into(),
+        auth: Auth::Token(Secret::new(SAMPLE_TOKEN)),
+        server: server.url(),
+    };
+    let (client, me) = Client::connect(&credentials, None, &ClientOptions::default(), &stop)
+        .await
+        .expect("REST login");
+    let mut ws = Listener::beside(std::sync::Arc::new(client), options()).expect("listener");
+    assert_eq!(ws.server(), server.url());
+    fresh(&mut ws).await;
+    assert_eq!(server.websocket_connections()[0].user_id, me.value.id);
+    assert_eq!(server.count("GET /api/v4/websocket"), 1);
+    // The client's stop request ends the listener too.
+    stop.request();
+    assert!(matches!(ws.next().await, Err(WsError::Stopped)));
+}

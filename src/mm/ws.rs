@@ -17,11 +17,14 @@
 //! are answered by the framing library while we read. A stop request ends every wait.
 //!
 //! The upgrade goes through reqwest (HTTP/1.1 only: an upgrade cannot ride HTTP/2) with the
-//! same TLS settings as the REST client, and tokio-tungstenite frames the upgraded stream.
-//! The token travels only in the header; it never appears in URLs, errors or items.
+//! same TLS settings as the REST client (`tls`), and tokio-tungstenite frames the upgraded
+//! stream. Beside a REST [`Client`] ([`Listener::beside`]) each upgrade waits its turn in the
+//! client's pacing like any request (the server's rate limiter counts it, §15.9). The token
+//! travels only in the header; it never appears in URLs, errors or items.
 //! May use: `model`, `config`, `mm` internals. Never writes anything anywhere.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -36,7 +39,7 @@ use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::{StopSignal, TlsOptions};
+use super::{Client, MmError, StopSignal, TlsOptions};
 use crate::config::Secret;
 use crate::model::object::{Channel, Emoji, Post, Raw, Reaction, Team, User};
 
@@ -76,7 +79,7 @@ pub enum WsError {
     #[error("{server}: not a usable server URL: {why}")]
     BadUrl { server: String, why: String },
     #[error("WebSocket client setup: {0}")]
-    Setup(String),
+    Setup(#[source] MmError),
 }
 
 /// Why the connection is down, as far as the next log line needs to know.
@@ -272,6 +275,8 @@ struct Link {
 /// The WebSocket connection of one session, kept up until stopped.
 pub struct Listener {
     http: reqwest::Client,
+    /// The REST client whose pacing the upgrades share, if any.
+    rest: Option<Arc<Client>>,
     endpoint: Url,
     server: String,
     token: Secret,
@@ -311,23 +316,24 @@ impl Listener {
                 why: "the scheme must be http or https".into(),
             });
         }
-        let mut builder = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .http1_only()
             .user_agent(concat!("matterbak/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(options.connect_timeout);
-        if let Some(pem) = &options.tls.extra_roots_pem {
-            let certs = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| WsError::Setup(format!("cannot read the CA certificate: {e}")))?;
-            for cert in certs {
-                builder = builder.add_root_certificate(cert);
-            }
-        }
-        if options.tls.accept_invalid_certs {
-            builder = builder.tls_danger_accept_invalid_certs(true);
-        }
-        let http = builder.build().map_err(|e| WsError::Setup(e.to_string()))?;
+        let http = options
+            .tls
+            .configure(builder)
+            .map_err(WsError::Setup)?
+            .build()
+            .map_err(|error| {
+                WsError::Setup(MmError::Transport {
+                    endpoint: "WebSocket client setup".into(),
+                    error,
+                })
+            })?;
         Ok(Listener {
             http,
+            rest: None,
             endpoint,
             server: server.to_owned(),
             token,
@@ -342,6 +348,29 @@ impl Listener {
             reported: None,
             queued: VecDeque::new(),
         })
+    }
+
+    /// A listener beside a REST client: the same server, token, TLS trust and stop request,
+    /// and every upgrade paced with the client's requests.
+    pub fn beside(client: Arc<Client>, options: WsOptions) -> Result<Listener, WsError> {
+        let api = client.api_url().as_str();
+        let server = api
+            .trim_end_matches('/')
+            .strip_suffix("/api/v4")
+            .unwrap_or(api)
+            .to_owned();
+        let options = WsOptions {
+            tls: client.tls().clone(),
+            ..options
+        };
+        let mut listener = Listener::new(
+            &server,
+            client.token().clone(),
+            options,
+            client.stop_signal(),
+        )?;
+        listener.rest = Some(client);
+        Ok(listener)
     }
 
     /// The server root this listener connects to.
@@ -435,6 +464,13 @@ impl Listener {
                     "the token is not a valid header".into(),
                 ))
             })?;
+        let turn = match &self.rest {
+            Some(rest) => match rest.wait_turn("GET /api/v4/websocket").await {
+                Ok(turn) => Some(turn),
+                Err(_) => return Err(None), // only a stop ends a wait for a turn
+            },
+            None => None,
+        };
         let request = self
             .http
             .get(url)
@@ -448,6 +484,18 @@ impl Listener {
             r = request => r,
             _ = self.stop.stopped() => return Err(None),
         };
+        let status = response.as_ref().map(|r| r.status()).ok();
+        if let (Some(rest), Some(turn)) = (&self.rest, &turn) {
+            match &response {
+                Ok(r) => rest.answered(
+                    turn,
+                    r.headers(),
+                    status == Some(StatusCode::TOO_MANY_REQUESTS),
+                ),
+                Err(_) => rest.unanswered(turn),
+            }
+        }
+        drop(turn); // the socket does not hold a request slot
         let response = response.map_err(|e| Some(Failure::Unreachable(error_chain(&e))))?;
         let status = response.status();
         if status != StatusCode::SWITCHING_PROTOCOLS {
