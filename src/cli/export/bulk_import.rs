@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use super::{EXIT_OK, ExportArgs};
+use super::ExportArgs;
+use crate::cli::{EXIT_OK, open_read};
 use crate::config;
 use crate::export::bulk_import::{self, BulkOptions, ProfileImages, rules};
 
@@ -87,7 +88,7 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
         max_post_runes: bulk.max_post_chars,
     };
     let archive = &args.archive.archive;
-    let report = super::open_read(archive, args.blobs.blobs.as_ref())
+    let report = open_read(archive, args.blobs.blobs.as_ref())
         .and_then(|opened| Ok(bulk_import::export_bulk_import(&opened, zip, &options)?))
         .with_context(|| format!("bulk-import export of {} failed", archive.display()))?;
     println!("zip: {}", zip.display());
