@@ -14,6 +14,7 @@ use matterbak::archive::{Archive, Claim};
 use matterbak::blobs::BlobLocation;
 use matterbak::catalog::{Catalog, ChannelCursor, ImageOwner, LastOutcome};
 use matterbak::export::bulk_import::{self, BulkOptions, Level, Validator, rules};
+use matterbak::model::emoji;
 use matterbak::model::object::{self, Raw};
 use serde_json::{Value, json};
 
@@ -984,7 +985,7 @@ fn the_validator_agrees_with_the_servers_own_import_tests() {
 /// system emojis (`smiley` in import_validators_test.go) or as custom ones (`parrot2`).
 #[test]
 fn the_system_emoji_names_are_the_servers() {
-    let names: Vec<&str> = rules::system_emoji_names().collect();
+    let names: Vec<&str> = emoji::system_emoji_names().collect();
     assert_eq!(names.len(), 4465);
     assert_eq!(
         names.iter().collect::<HashSet<_>>().len(),
@@ -1010,9 +1011,9 @@ fn the_system_emoji_names_are_the_servers() {
         "mattermost",
         "rowing_woman_dark_skin_tone",
     ] {
-        assert!(rules::is_system_emoji_name(name), "{name}");
+        assert!(emoji::is_system_emoji_name(name), "{name}");
     }
     for name in ["parrot2", "party-parrot", "Smiley", "smiley ", ""] {
-        assert!(!rules::is_system_emoji_name(name), "{name:?}");
+        assert!(!emoji::is_system_emoji_name(name), "{name:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! Domain types shared by every layer: id newtypes and the small enums that name Mattermost
 //! concepts. No I/O here and no dependency on other modules.
 
+pub mod emoji;
 pub mod naming;
 pub mod object;
 

@@ -165,32 +165,6 @@ pub fn is_valid_username(name: &str) -> bool {
         && !RESERVED_USERNAMES.contains(&name)
 }
 
-/// The server's `model.SystemEmojis`, one `name<TAB>code points` a line after a header that
-/// names its source (tests/bulk_import.rs checks it against the server's own tests).
-const SYSTEM_EMOJIS: &str = include_str!("system_emojis.txt");
-
-/// Every name of the server's `model.SystemEmojis` (skin tones and Mattermost's own
-/// `mattermost` included), in the source's order.
-pub fn system_emoji_names() -> impl Iterator<Item = &'static str> {
-    SYSTEM_EMOJIS
-        .lines()
-        .filter(|line| !line.starts_with('#'))
-        .filter_map(|line| line.split_once('\t'))
-        .map(|(name, _)| name)
-}
-
-/// A name the target server keeps for a system emoji (`model.IsSystemEmojiName`): its
-/// importer logs and skips a custom emoji of that name, so the writer leaves it out and says
-/// so instead. A source server refuses these names too, so an archive holds one only when the
-/// target knows more system emojis than the source did (or a name such as `mattermost` was
-/// created on a server that did not have it yet).
-pub fn is_system_emoji_name(name: &str) -> bool {
-    static NAMES: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
-    NAMES
-        .get_or_init(|| system_emoji_names().collect())
-        .contains(name)
-}
-
 /// `^[a-zA-Z0-9+_-]{1,64}$`: emoji and reaction names.
 pub fn is_valid_emoji_name(name: &str) -> bool {
     !name.is_empty()
@@ -570,15 +544,6 @@ mod tests {
         let long = format!("{}.pdf", "n".repeat(300));
         let planned = plan_file_name(&long);
         assert!(planned.len() <= 200 && planned.ends_with(".pdf"));
-    }
-
-    #[test]
-    fn system_emoji_names_are_known() {
-        assert!(is_system_emoji_name("smile"));
-        assert!(is_system_emoji_name("+1"));
-        assert!(is_system_emoji_name("mattermost"));
-        assert!(is_system_emoji_name("+1_dark_skin_tone"));
-        assert!(!is_system_emoji_name("party-parrot"));
     }
 
     #[test]

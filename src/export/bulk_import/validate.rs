@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::rules::{self, rune_len};
+use crate::model::emoji::is_system_emoji_name;
 
 const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
 const MAX_PROPS_RUNES: usize = 800_000;
@@ -706,7 +707,7 @@ impl Validator {
             if !rules::is_valid_emoji_name(name) {
                 self.error(format!("emoji name {name:?} is not valid"));
             }
-            if rules::is_system_emoji_name(name) {
+            if is_system_emoji_name(name) {
                 self.error(format!(
                     "emoji name {name:?} is a system emoji's (the server skips the line)"
                 ));

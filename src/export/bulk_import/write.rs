@@ -24,6 +24,7 @@ use crate::catalog::{Catalog, FileRecord, PostRecord, ReactionRecord};
 use crate::export::sink::{Sink, ZipSink};
 use crate::export::view::{Channel, ChannelView, Post};
 use crate::model::BlobId;
+use crate::model::emoji::is_system_emoji_name;
 
 /// Writes the bulk-import zip of `archive` to `zip`, the report to `<zip stem>.report.txt`
 /// and the membership script to `<zip stem>.mmctl.sh` beside it.
@@ -293,7 +294,7 @@ impl Writer<'_> {
             );
             return Ok(());
         }
-        if rules::is_system_emoji_name(name) {
+        if is_system_emoji_name(name) {
             omitted(
                 &mut self.report,
                 subject,

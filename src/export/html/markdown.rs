@@ -18,6 +18,7 @@ use comrak::nodes::{AstNode, NodeLink, NodeValue};
 use comrak::{Arena, Options};
 
 use super::escape;
+use crate::model::emoji::system_emoji_text;
 
 /// What a message's names resolve to; paths are relative to the site root.
 #[derive(Debug, Default)]
@@ -63,7 +64,7 @@ pub fn all_emoji(text: &str, names: &Names) -> bool {
             return false;
         };
         let name = &after[..end];
-        if !names.emojis.contains_key(name) && emojis::get_by_shortcode(name).is_none() {
+        if !names.emojis.contains_key(name) && system_emoji_text(name).is_none() {
             return false;
         }
         any = true;
@@ -455,11 +456,11 @@ pub fn emoji(name: &str, names: &Names) -> Option<String> {
             escape(name)
         ));
     }
-    let e = emojis::get_by_shortcode(name)?;
+    let text = system_emoji_text(name)?;
     Some(format!(
         "<span class=\"emoji\" title=\":{}:\">{}</span>",
         escape(name),
-        e.as_str()
+        text
     ))
 }
 
