@@ -7,6 +7,7 @@
 //! `include_deleted`). Layout:
 //! - [`Workspace`]: all state as plain data with a logical clock, lookups and mutations;
 //! - `sample`: the deterministic built-in workspace and the standard update scenario;
+//! - `file_names`: the file-name scenario (every kind of attachment name the server allows);
 //! - `postlist` / `render`: the post-stream queries and the JSON wire shapes;
 //! - [`MockServer`] (`server`, `api`): HTTP, request recording, injected [`Faults`];
 //! - `events` / `hub`: the WebSocket events the mutations publish and the connections that
@@ -19,6 +20,7 @@ mod api;
 mod error;
 mod events;
 mod faults;
+mod file_names;
 mod generate;
 mod hub;
 mod ids;
@@ -31,6 +33,9 @@ mod server;
 mod workspace;
 
 pub use faults::{Faults, RateLimit};
+pub use file_names::{
+    FILE_NAME_CASES, FILE_NAME_CASES_BEYOND_PYTHON, PYTHON_LONGEST_NAME_BYTES, long_names,
+};
 pub use generate::shape::{GenFile, GenPost, GenPosts, MAX_MESSAGE_CHARS};
 pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests, username as generated_username};
 pub use hub::{ConnectionInfo, DEAD_QUEUE_SIZE, SEND_QUEUE_SIZE, WsTiming};

@@ -26,6 +26,21 @@ pub async fn apply_update(State(state): State<AppState>) -> ApiResult<Response> 
     Ok(json(json!({"ok": true})))
 }
 
+/// Adds the file-name scenario (channel `eng/file-names`); refused (409) when applied
+/// before or when the workspace has no team `eng` (the sample has it).
+pub async fn apply_file_names(State(state): State<AppState>) -> ApiResult<Response> {
+    let mut ws = state.workspace();
+    if !ws.file_name_cases_possible() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "mock.scenario.not_applicable",
+            "The file-name scenario was applied before, or there is no team eng.",
+        ));
+    }
+    let channel_id = ws.add_file_name_cases();
+    Ok(json(json!({"ok": true, "channel_id": channel_id})))
+}
+
 pub async fn requests(State(state): State<AppState>) -> Response {
     let records = state.records();
     let mut by_route: BTreeMap<String, usize> = BTreeMap::new();

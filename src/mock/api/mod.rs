@@ -88,6 +88,10 @@ pub fn router(state: AppState) -> Router {
         ("/api/v4/websocket", get(websocket::connect)),
         ("/api/v4/websocket/", get(websocket::connect)),
         ("/__mock/scenario/update", post(control::apply_update)),
+        (
+            "/__mock/scenario/file-names",
+            post(control::apply_file_names),
+        ),
         ("/__mock/requests", get(control::requests)),
         ("/__mock/requests/reset", post(control::reset_requests)),
         ("/__mock/websocket/drop", post(control::drop_websockets)),
