@@ -334,3 +334,143 @@ async fn channel_lookup_as_matterexport_with_clear_errors() {
         "nothing written"
     );
 }
+
+/// Issue #26: every kind of attachment name the server allows (the mock's file-name
+/// scenario, whose module names the server source), in an archive that holds every file.
+/// `--flavor py` gives the Python backup's path (`files/<id>__<name>`, the name as it is;
+/// byte parity with matterexport is `tests/conformance/markdown.sh`), never `None`; the full
+/// flavor names each file readably with its path in our layout; the HGF zip holds each as
+/// `files/<id>-<name>`, except the names a Windows extractor would read as a path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_name_the_server_allows_is_found_in_every_flavor() {
+    use matterbak::mock::{FILE_NAME_CASES, FILE_NAME_CASES_BEYOND_PYTHON};
+
+    let env = start().await;
+    let (team, channel, files) = env.server.with_workspace(|w| {
+        let channel = w.add_file_name_cases();
+        w.add_file_name_cases_beyond_python(&channel);
+        let files: Vec<(String, String)> = w
+            .post_ids(&channel)
+            .iter()
+            .flat_map(|p| w.post_file_ids(p))
+            .map(|f| {
+                let name = w.file_name(&f);
+                (f, name)
+            })
+            .collect();
+        (w.team_id("eng"), channel, files)
+    });
+    env.sync().await;
+    let archive = env.archive.clone();
+    env.server.shutdown().await;
+    // The table, two long names, two of one name, and the names beyond Python with the
+    // server's longest (256 characters).
+    let expected_files = FILE_NAME_CASES.len() + 2 + 2 + FILE_NAME_CASES_BEYOND_PYTHON.len() + 1;
+    assert_eq!(files.len(), expected_files);
+    assert!(files.iter().any(|(_, n)| n == "tab\there (1).txt"));
+    assert_eq!(
+        files.iter().filter(|(_, n)| n == "same name.txt").count(),
+        2
+    );
+
+    let py = ok(&export(
+        &archive,
+        &[
+            "--format",
+            "markdown",
+            "--flavor",
+            "py",
+            "-d",
+            "data",
+            "-c",
+            "file-names",
+        ],
+    ));
+    for (id, name) in &files {
+        let line = format!(
+            "* {name}: `data/teams/{team}__eng/{channel}__file-names/files/{id}__{name}`\n"
+        );
+        assert!(py.contains(&line), "{line:?} missing from\n{py}");
+    }
+    assert!(!py.contains("`None`"), "{py}");
+
+    let full = ok(&export(
+        &archive,
+        &["--format", "markdown", "-d", "data", "-c", "file-names"],
+    ));
+    assert!(!full.contains("**missing**"), "{full}");
+    let file_lines: Vec<&str> = full
+        .lines()
+        .filter(|l| l.starts_with("- ") && l.contains(" bytes): `"))
+        .collect();
+    assert_eq!(file_lines.len(), files.len(), "one line each:\n{full}");
+    for shown in [
+        "- tab\u{2409}here (1).txt (",
+        "- line\u{240a}break.txt (",
+        "- carriage\u{240d}\u{240a}return.txt (",
+        r"- back\\slash.txt (",
+        r"- invoice\<U+202E\>fdp.exe (",
+        "- .. (",
+        "- .hidden (",
+    ] {
+        assert!(
+            file_lines.iter().any(|l| l.starts_with(shown)),
+            "{shown:?} in\n{full}"
+        );
+    }
+    // Our layout's safe name: the control becomes `_`.
+    assert!(full.contains(&format!(
+        "/files/{}__tab_here (1).txt`",
+        id_of(&files, "tab\there (1).txt")
+    )));
+
+    let zip_path = env.dir.path().join("names.zip");
+    ok(&export(
+        &archive,
+        &[
+            "--format",
+            "hgf",
+            "-c",
+            "file-names",
+            "-o",
+            zip_path.to_str().unwrap(),
+        ],
+    ));
+    let members: std::collections::BTreeMap<String, Vec<u8>> =
+        common::read_zip(&zip_path).into_iter().collect();
+    let not_in_zip = ["..\\..\\escape.txt", "trailing\\"];
+    for (id, name) in &files {
+        let member = format!("files/{id}-{name}");
+        if not_in_zip.contains(&name.as_str()) {
+            assert!(!members.contains_key(&member), "{member:?}");
+        } else {
+            let bytes = members.get(&member).unwrap_or_else(|| {
+                panic!("{member:?} not in {:?}", members.keys().collect::<Vec<_>>())
+            });
+            // The mock's content of each file names it.
+            assert!(
+                bytes.ends_with(format!("{name:?}\n").as_bytes()),
+                "{member:?}"
+            );
+        }
+    }
+    let skipped: Value = serde_json::from_slice(&members["skipped_attachments.json"]).unwrap();
+    let mut listed: Vec<(&str, &str)> = skipped["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap(), a["reason"].as_str().unwrap()))
+        .collect();
+    listed.sort();
+    assert_eq!(
+        listed,
+        [
+            ("..\\..\\escape.txt", "file name not usable in a zip"),
+            ("trailing\\", "file name not usable in a zip"),
+        ]
+    );
+}
+
+fn id_of<'a>(files: &'a [(String, String)], name: &str) -> &'a str {
+    &files.iter().find(|(_, n)| n == name).unwrap().0
+}

@@ -6,6 +6,11 @@
 //! Where the Python tool fails we write the right content: it writes an empty zip on
 //! Python < 3.13 (we write what 3.13 writes), and it crashes on an attachment whose content
 //! is missing (we leave the file out and list it in `skipped_attachments.json`).
+//! Attachment names go into `files/<id>-<name>` as they are, as the Python tool copies them
+//! (tab, newline, `\`, any Unicode), unlike our JSON layout, which makes names safe. The one
+//! exception is a name that a Windows extractor, reading `\` as a separator, would turn
+//! into a path out of `files/` (`..\..\x`) or a directory (`x\`): left out and listed, as
+//! "file name not usable in a zip".
 //! With [`Flavor::Full`], missing post keys default (`[]`, `""`, `{}`) instead of failing,
 //! every archived user is named, and threads are grouped by `root_id` with no post twice.
 //!
@@ -59,7 +64,11 @@ pub fn write_hgf<Tz: TimeZone>(
     generated_at: chrono::NaiveDateTime,
     zip: &std::path::Path,
 ) -> Result<Vec<SkippedAttachment>, SinkError> {
-    let mut sink: Box<dyn Sink> = Box::new(ZipSink::create(zip)?.without_directories());
+    let mut sink: Box<dyn Sink> = Box::new(
+        ZipSink::create(zip)?
+            .without_directories()
+            .with_backslash_names(),
+    );
     json_entry(
         sink.as_mut(),
         "channel.json",
@@ -112,8 +121,10 @@ pub fn write_hgf<Tz: TimeZone>(
                 // No file info either: the Python tool skips these too (with a warning).
                 continue;
             };
+            // The name as it is (tab, newline, `\`, any Unicode): the Python tool copies
+            // every attachment it has to `files/<id>-<name>`, and the plugin finds it there.
             let rel = format!("files/{id}-{}", file.record.name);
-            let opened = if file.stored && super::sink::check_rel(&rel).is_ok() {
+            let opened = if file.stored && super::sink::check_zip_member(&rel).is_ok() {
                 match file.record.blob.as_ref().map(|b| blobs.open_blob(b)) {
                     Some(Ok(reader)) => Some(reader),
                     Some(Err(e)) if !e.is_missing() => {

@@ -3,10 +3,12 @@
 //! - [`Flavor::Py`]: byte for byte what `matterexport md` 0.5.2 prints from the Python data
 //!   dir the layout export writes (see `viewer-notes.md` §1.6–1.7): its headings and blank
 //!   lines, times in the local zone without one, file-name order, one reaction per line,
-//!   `None` for a missing attachment, nothing escaped, system posts, edits and deletions
-//!   invisible.
+//!   attachment paths as the Python backup has them (the server's name as it is, tab and
+//!   all, not our JSON layout's safe name), `None` for a missing attachment, nothing
+//!   escaped, system posts, edits and deletions invisible.
 //! - [`Flavor::Full`]: everything the archive knows (edits with earlier versions, deleted
 //!   and pinned posts, system messages, bot attachments, missing attachments named,
+//!   attachment names readable (controls and bidi overrides shown, not acting),
 //!   reactions grouped with who reacted, the zone of every time) in a document whose
 //!   structure no server text can break: names are escaped, each message sits in its own
 //!   block quote, which closes any fence or HTML block it opens.
@@ -17,9 +19,10 @@ use std::fmt::Write as _;
 
 use chrono::TimeZone;
 
-use super::chat::{Chat, ChatPost, Flavor, People, py_str, py_time, zoned_time};
+use super::chat::{Chat, ChatFile, ChatPost, Flavor, People, py_str, py_time, zoned_time};
 use super::view::MessageAttachment;
 use crate::model::ChannelType;
+use crate::pylayout::SEP;
 
 /// What a Markdown rendering needs besides the channel.
 pub struct MarkdownContext<'a, Tz: TimeZone> {
@@ -113,17 +116,13 @@ where
                 any = true;
             }
             let info_name = &file.record.name;
-            // Python looks for `files/<id>__<info name>`; the layout export writes a name
-            // made safe, so a name it had to change is one Python could not find.
-            let found = file.stored && file.layout_path.ends_with(&format!("{id}__{info_name}"));
-            if found {
-                let _ = writeln!(
-                    out,
-                    "* {info_name}: `{}`",
-                    py_path(cx.data_dir, &file.layout_path)
-                );
-            } else {
-                let _ = writeln!(out, "* {info_name}: `None`");
+            match matterexport_file_path(chat, id, file) {
+                Some(rel) => {
+                    let _ = writeln!(out, "* {info_name}: `{}`", py_path(cx.data_dir, &rel));
+                }
+                None => {
+                    let _ = writeln!(out, "* {info_name}: `None`");
+                }
             }
         }
         if any {
@@ -151,6 +150,22 @@ where
         }
     }
     (out, warnings)
+}
+
+/// Where `matterexport` finds an attachment in the Python tool's backup, relative to the
+/// data dir: `<channel posts dir>/files/<file id>__<name>` with the name exactly as the
+/// server has it (tab, newline, `\`, `..`, any Unicode), which is where the Python backup
+/// writes it; `None` where matterexport prints `None`: the content is not archived, or
+/// the name is empty (the backup writes `<id>`, matterexport looks for `<id>__`).
+///
+/// Deliberately not [`ChatFile::layout_path`](super::chat::ChatFile): our JSON layout makes
+/// names safe (`tab_here.txt`), a documented difference of that layout that the py
+/// flavor, which promises matterexport's text, must not show. Names the Python backup
+/// cannot write at all (longer than a path component allows) get the path it would use.
+fn matterexport_file_path(chat: &Chat<'_>, id: &str, file: &ChatFile) -> Option<String> {
+    let name = &file.record.name;
+    (file.stored && !name.is_empty())
+        .then(|| format!("{}/{id}{SEP}{name}", chat.entry.paths.files_dir))
 }
 
 /// `str(pathlib.Path(data_dir) / rel)`: `.` segments, repeated and trailing `/` dropped.
@@ -192,6 +207,35 @@ pub fn escape_inline(text: &str) -> String {
         }
     }
     out
+}
+
+/// An attachment's name for a reader, escaped like [`escape_inline`]: characters that
+/// would be invisible or change what is shown are made visible instead of acting. C0
+/// controls and DEL become their Unicode control pictures (a tab `␉`, a line break `␊`,
+/// so the name stays on its line and readably says what it holds); C1 controls and the
+/// bidirectional formatting characters (which would show `exe.pdf` for `fdp.exe` behind
+/// U+202E) become `<U+XXXX>`. An empty name is shown as `(no name)`.
+pub fn readable_file_name(name: &str) -> String {
+    if name.is_empty() {
+        return "*(no name)*".to_owned();
+    }
+    let mut shown = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '\0'..='\u{1f}' => shown.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{fffd}')),
+            '\u{7f}' => shown.push('\u{2421}'),
+            '\u{80}'..='\u{9f}'
+            | '\u{61c}'
+            | '\u{200e}'
+            | '\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2066}'..='\u{2069}' => {
+                let _ = write!(shown, "<U+{:04X}>", c as u32);
+            }
+            c => shown.push(c),
+        }
+    }
+    escape_inline(&shown)
 }
 
 /// Text in inline code, with a fence longer than any backtick run inside it.
@@ -408,7 +452,7 @@ fn full_post<Tz: TimeZone>(
                     let _ = writeln!(
                         out,
                         "- {} ({} bytes): {}",
-                        escape_inline(&file.record.name),
+                        readable_file_name(&file.record.name),
                         file.record.size,
                         code_span(&py_path(cx.data_dir, &file.layout_path))
                     );
@@ -417,7 +461,7 @@ fn full_post<Tz: TimeZone>(
                     let _ = writeln!(
                         out,
                         "- {} ({} bytes): **missing**, its content is not in the archive",
-                        escape_inline(&file.record.name),
+                        readable_file_name(&file.record.name),
                         file.record.size
                     );
                 }
@@ -766,6 +810,95 @@ mod tests {
         chat.threads.get_mut("p1").unwrap().push("p0".into());
         let out = py(&chat, true);
         assert_eq!(out.matches("early reply").count(), 2, "{out}");
+    }
+
+    /// The fixture with its stored file `faaa…1` renamed to each of `names` in turn; the
+    /// `Files:` line of each rendering.
+    fn file_lines(flavor: Flavor, names: &[&str]) -> Vec<String> {
+        let entry = entry();
+        let people = people();
+        let cx = MarkdownContext {
+            people: &people,
+            tz: &Utc,
+            data_dir: "data",
+            threads: false,
+            inline_warnings: true,
+        };
+        names
+            .iter()
+            .map(|name| {
+                let mut chat = fixture(&entry);
+                let id = "faaaaaaaaaaaaaaaaaaaaaaaa1";
+                let file = chat.files.get_mut(id).unwrap();
+                file.record.name = (*name).to_owned();
+                file.layout_path = entry.paths.file_bytes(id, name);
+                let doc = render(&chat, flavor, &cx).0;
+                let start = doc.find("Files:\n\n").unwrap() + "Files:\n\n".len();
+                let line_end = doc[start..].find(": `").unwrap();
+                let end = start + line_end + doc[start + line_end..].find("`\n").unwrap() + 1;
+                doc[start..end].to_owned()
+            })
+            .collect()
+    }
+
+    const FILES: &str = "data/teams/taaaaaaaaaaaaaaaaaaaaaaaa1__team1/caaaaaaaaaaaaaaaaaaaaaaaa1__town-square/files";
+
+    #[test]
+    fn py_flavor_paths_are_the_python_backups_whatever_the_name() {
+        // Issue #26: the Python tool stores `files/<id>__<name>` with the name as it is, so
+        // a name our JSON layout renames (tab, line break, `\`) is still found there.
+        let names = [
+            "tab\there (1).txt",
+            "line\nbreak.txt",
+            "back\\slash.txt",
+            "..",
+            ".hidden",
+            "Cafe\u{301}.txt",
+        ];
+        let expected: Vec<String> = names
+            .iter()
+            .map(|n| format!("* {n}: `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__{n}`"))
+            .collect();
+        assert_eq!(file_lines(Flavor::Py, &names), expected);
+        assert_eq!(
+            file_lines(Flavor::Py, &["tab\there.txt"]),
+            [format!(
+                "* tab\there.txt: `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__tab\there.txt`"
+            )]
+        );
+        // An empty name: the backup wrote `<id>`, matterexport looks for `<id>__`.
+        assert_eq!(file_lines(Flavor::Py, &[""]), ["* : `None`"]);
+    }
+
+    #[test]
+    fn full_flavor_names_every_stored_file_readably_with_its_layout_path() {
+        let lines = file_lines(
+            Flavor::Full,
+            &[
+                "tab\there.txt",
+                "line\nbreak.txt",
+                "invoice\u{202e}fdp.exe",
+                "a\\b",
+            ],
+        );
+        assert_eq!(
+            lines,
+            [
+                format!(
+                    "- tab\u{2409}here.txt (3 bytes): `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__tab_here.txt`"
+                ),
+                format!(
+                    "- line\u{240a}break.txt (3 bytes): `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__line_break.txt`"
+                ),
+                // The path is the file's real one (copied from the document, it opens it).
+                format!(
+                    "- invoice\\<U+202E\\>fdp.exe (3 bytes): `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__invoice\u{202e}fdp.exe`"
+                ),
+                format!(r"- a\\b (3 bytes): `{FILES}/faaaaaaaaaaaaaaaaaaaaaaaa1__a_b`"),
+            ]
+        );
+        assert_eq!(readable_file_name(""), "*(no name)*");
+        assert_eq!(readable_file_name("x\u{7f}\u{85}"), r"x␡\<U+0085\>");
     }
 
     #[test]

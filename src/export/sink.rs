@@ -6,8 +6,10 @@
 //! Invariants:
 //! - every relative path is checked again here (defence in depth behind
 //!   [`crate::pylayout`]): it must be non-empty, relative, `/`-separated, without empty, `.`
-//!   or `..` components and without `\` or NUL; anything else is [`SinkError::UnsafePath`]
-//!   and nothing is written;
+//!   or `..` components and without `\` or NUL (a zip made
+//!   [`ZipSink::with_backslash_names`] takes `\` in a name, but only where reading it as a
+//!   separator still gives such a path); anything else is [`SinkError::UnsafePath`] and
+//!   nothing is written;
 //! - parent directories are created as needed (the zip gets an entry `a/`, `a/b/` for each
 //!   new directory, as Python's `zipf.write` of its directory tree does);
 //! - a file only ever appears under its real name complete: [`DirSink`] writes
@@ -133,6 +135,21 @@ pub fn check_rel(rel: &str) -> Result<(), SinkError> {
     }
 }
 
+/// [`check_rel`] for a zip entry name in which `\` is a character of a file name (Linux
+/// servers allow it): the name must pass [`check_rel`] both with `\` as a character and
+/// with `\` read as a separator, as a Windows extractor reads it, so `a\b.txt` passes
+/// while `..\..\x` (which would leave the folder it is extracted into there), a trailing
+/// `\` (a directory there) or `a\\b` do not.
+pub fn check_zip_member(rel: &str) -> Result<(), SinkError> {
+    check_rel(&rel.replace('\\', "/")).map_err(|e| match e {
+        SinkError::UnsafePath { reason, .. } => SinkError::UnsafePath {
+            path: rel.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
 fn io_err<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> SinkError + 'p {
     move |source| SinkError::Io {
         op,
@@ -238,6 +255,8 @@ pub struct ZipSink {
     dirs: HashSet<String>,
     /// Write no directory entries (formats whose reference zip has none).
     no_dirs: bool,
+    /// Accept `\` in entry names (see [`check_zip_member`]).
+    backslash_names: bool,
 }
 
 impl std::fmt::Debug for ZipSink {
@@ -282,6 +301,7 @@ impl ZipSink {
             zip: Some(zip),
             dirs: HashSet::new(),
             no_dirs: false,
+            backslash_names: false,
         })
     }
 
@@ -289,6 +309,22 @@ impl ZipSink {
     pub fn without_directories(mut self) -> Self {
         self.no_dirs = true;
         self
+    }
+
+    /// Entry names may hold `\` as a plain character, as the Python tool's zips do for
+    /// server file names (`a\b.txt`), while staying safe for an extractor that reads `\`
+    /// as a separator: [`check_zip_member`] instead of [`check_rel`].
+    pub fn with_backslash_names(mut self) -> Self {
+        self.backslash_names = true;
+        self
+    }
+
+    fn check(&self, rel: &str) -> Result<(), SinkError> {
+        if self.backslash_names {
+            check_zip_member(rel)
+        } else {
+            check_rel(rel)
+        }
     }
 
     fn failed(&mut self, entry: &str, source: io::Error) -> SinkError {
@@ -336,7 +372,7 @@ impl Sink for ZipSink {
         len_hint: Option<u64>,
         write: &mut WriteFn<'_>,
     ) -> Result<(), SinkError> {
-        check_rel(rel)?;
+        self.check(rel)?;
         if let Some((parent, _)) = rel.rsplit_once('/') {
             self.make_dirs(parent)?;
         }
@@ -536,6 +572,44 @@ mod tests {
         );
         assert_eq!(fs::read(root.join("users/u1__a.json")).unwrap(), b"new");
         assert_eq!(fs::read(root.join(&long)).unwrap(), b"long");
+    }
+
+    #[test]
+    fn zip_member_names_take_a_backslash_unless_it_makes_a_path() {
+        for ok in [
+            "files/id-back\\slash.txt",
+            "files/id-..",
+            "files/id-tab\there",
+            "a\\b\\c",
+        ] {
+            assert!(check_zip_member(ok).is_ok(), "{ok:?}");
+        }
+        for bad in [
+            "files/id-..\\..\\x",
+            "files/id-x\\",
+            "files/id-a\\\\b",
+            "files/id-a\\.\\b",
+            "files/../x",
+            "\\x",
+            "a\0b",
+        ] {
+            match check_zip_member(bad) {
+                Err(SinkError::UnsafePath { path, .. }) => assert_eq!(path, bad),
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        // Only a zip made to take them does; others refuse `\` as before.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut plain = ZipSink::create(tmp.path().join("plain.zip")).unwrap();
+        assert!(put(&mut plain, "files/id-a\\b", b"x").is_err());
+        let path = tmp.path().join("names.zip");
+        let mut named = ZipSink::create(&path).unwrap().with_backslash_names();
+        put(&mut named, "files/id-a\\b", b"x").unwrap();
+        assert!(put(&mut named, "files/id-..\\..\\x", b"x").is_err());
+        Box::new(named).finish().unwrap();
+        let zip = zip::ZipArchive::new(File::open(&path).unwrap()).unwrap();
+        let names: Vec<&str> = zip.file_names().collect();
+        assert_eq!(names, ["files/", "files/id-a\\b"]);
     }
 
     #[test]

@@ -62,6 +62,13 @@ apply_update_scenario() {
         || python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/scenario/update', method='POST'))"
 }
 
+# The mock's file-name scenario: channel eng/file-names with attachments named in every way
+# the server allows and the Python tool can back up (src/mock/file_names.rs).
+apply_file_names_scenario() {
+    curl -fsS -X POST "$url/__mock/scenario/file-names" > /dev/null 2>&1 \
+        || python3 -c "import urllib.request as u; u.urlopen(u.Request('$url/__mock/scenario/file-names', method='POST'))"
+}
+
 # Sets $python313 to $PYTHON313 or the first Python >= 3.13 found; exits 2 without one.
 find_python313() {
     python313=${PYTHON313:-}

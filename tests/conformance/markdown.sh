@@ -7,6 +7,11 @@
 # identical except `generated_at`). Two rounds: a first backup, and an update after the
 # mock's standard mutations (edits, deletions, reactions). Times in a zone with DST
 # (Europe/Berlin), which both tools use for post file names and printed times.
+# The mock also serves its file-name scenario (channel eng/file-names, src/mock/file_names.rs):
+# attachments named with tab, line breaks, `\`, `.`/`..`, leading dots, combining marks,
+# right-to-left text, emoji, the longest name the Python tool can store, and two of one name
+# on a post, whose paths must be the Python backup's (issue #26). The names beyond the
+# Python tool (longer, or unsafe in a zip) are checked by tests/chat_export.rs.
 #
 # usage: tests/conformance/markdown.sh [path/to/matterbak]   (default: target/debug/matterbak)
 #        PYTHON313=/path/to/python3.13 to choose the interpreter.
@@ -21,6 +26,7 @@ export TZ=Europe/Berlin
 install_python 0.5.2 "$work/venv" "$python313"
 
 start_mock --file-ids-always
+apply_file_names_scenario
 cd "$work"
 mkdir -p py rs
 
