@@ -179,6 +179,252 @@ fn bad_flags_and_output_paths_table() {
     }
 }
 
+/// `export` flags mean what they say (issue 24 §4): a flag given with a `--format` that does
+/// not take it is refused, exit 2, naming the formats that do take it, before anything is
+/// read or written; even a flag's default value given explicitly (`--flavor full`) is
+/// refused. `--help` shows each format's options under its own heading, and `-o`'s long name
+/// fits every format.
+#[test]
+fn export_flags_belong_to_their_formats_table() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let (code, _, err) = run_out(dir, &["demo", "demo"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.join("channels.json"), GOOD_CHANNELS).unwrap();
+    let before = listing(dir);
+    let bulk = [
+        "--format",
+        "bulk-import",
+        "--existing-users",
+        "none",
+        "-o",
+        "b.zip",
+    ];
+    let with_bulk = |extra: &[&'static str]| -> Vec<&'static str> {
+        bulk.iter().chain(extra).copied().collect()
+    };
+    let unknown_zone = "error: --tz: unknown time zone \"Mars/Olympus\" (expected an IANA name such as Europe/Berlin)";
+    // (arguments after `export --archive demo/archive`, the whole error line)
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            with_bulk(&["-c", "dev"]),
+            "error: -c/--channel applies to --format markdown and hgf, not bulk-import",
+        ),
+        (
+            vec![
+                "--format",
+                "markdown",
+                "--channels",
+                "channels.json",
+                "-o",
+                "md",
+            ],
+            "error: --channels applies to --format bulk-import, not markdown (markdown and hgf pick channels with -c/--channel)",
+        ),
+        (
+            vec!["--format", "hgf", "--channels", "channels.json", "-o", "h"],
+            "error: --channels applies to --format bulk-import, not hgf (markdown and hgf pick channels with -c/--channel)",
+        ),
+        (
+            vec!["--format", "json", "-c", "dev"],
+            "error: -c/--channel applies to --format markdown and hgf, not json",
+        ),
+        (
+            vec!["--format", "html", "-o", "site", "-c", "dev"],
+            "error: -c/--channel applies to --format markdown and hgf, not html",
+        ),
+        (
+            vec!["--threads"],
+            "error: --threads applies to --format markdown, not json",
+        ),
+        (
+            vec!["--format", "hgf", "-o", "h", "--threads"],
+            "error: --threads applies to --format markdown, not hgf",
+        ),
+        (
+            vec!["--format", "html", "-o", "site", "--flavor", "py"],
+            "error: --flavor applies to --format markdown and hgf, not html",
+        ),
+        (
+            with_bulk(&["--flavor", "full"]),
+            "error: --flavor applies to --format markdown and hgf, not bulk-import",
+        ),
+        (
+            vec!["--format", "markdown", "-o", "md", "--deleted", "mark"],
+            "error: --deleted applies to --format html, not markdown",
+        ),
+        (
+            vec!["--remote-images"],
+            "error: --remote-images applies to --format html, not json",
+        ),
+        (
+            with_bulk(&["--tz", "UTC"]),
+            "error: --tz applies to --format json, markdown, hgf and html, not bulk-import",
+        ),
+        (
+            vec!["--format", "html", "-o", "site", "-d", "data"],
+            "error: -d/--data-dir applies to --format json and markdown, not html",
+        ),
+        (
+            with_bulk(&["-d", "data"]),
+            "error: -d/--data-dir applies to --format json and markdown, not bulk-import",
+        ),
+        (
+            vec!["--format", "markdown", "-o", "md", "--no-zip"],
+            "error: --no-zip applies to --format json, not markdown",
+        ),
+        (
+            vec!["--existing-users", "none"],
+            "error: --existing-users applies to --format bulk-import, not json",
+        ),
+        (
+            vec!["--format", "html", "-o", "site", "--email-domain", "x.org"],
+            "error: --email-domain applies to --format bulk-import, not html",
+        ),
+        (
+            vec!["--format", "markdown", "-o", "md", "--no-profile-images"],
+            "error: --no-profile-images applies to --format bulk-import, not markdown",
+        ),
+        (
+            vec!["--format", "hgf", "-o", "h", "--max-post-chars", "500"],
+            "error: --max-post-chars applies to --format bulk-import, not hgf",
+        ),
+        (
+            vec!["--threads", "--deleted", "hide"],
+            "error: --threads applies to --format markdown, not json; --deleted applies to --format html, not json",
+        ),
+        (
+            vec!["--format", "markdown", "-c", "dev", "--tz", "Mars/Olympus"],
+            unknown_zone,
+        ),
+        (
+            vec!["--format", "html", "-o", "site", "--tz", "Mars/Olympus"],
+            unknown_zone,
+        ),
+    ];
+    for (args, expected) in &cases {
+        let mut argv = vec!["export", "--archive", "demo/archive"];
+        argv.extend(args);
+        let (code, _, err) = run_out(dir, &argv);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        assert_eq!(line, *expected, "{args:?}");
+        assert_eq!(listing(dir), before, "{args:?} wrote something");
+    }
+
+    let (code, help, _) = run_out(dir, &["export", "--help"]);
+    assert_eq!(code, 0);
+    for heading in [
+        "Json (--format json; -d also markdown):",
+        "Markdown and hgf (--format markdown, hgf):",
+        "Website (--format html):",
+        "Bulk import (--format bulk-import):",
+    ] {
+        assert!(help.contains(heading), "no {heading:?} in:\n{help}");
+    }
+    assert!(help.contains("-o, --output <PATH>"), "{help}");
+    assert!(!help.contains("output-zip"), "{help}");
+
+    // Today's spellings keep working: `--output-zip` and each format's own flags.
+    let ok: &[&[&str]] = &[
+        &["--output-zip", "j.zip", "-d", "j", "--tz", "UTC"],
+        &[
+            "--format",
+            "markdown",
+            "-c",
+            "dev",
+            "--flavor",
+            "full",
+            "--threads",
+            "-d",
+            "x",
+        ],
+        &[
+            "--format", "hgf", "-c", "dev", "--flavor", "py", "-o", "dev.zip", "--tz", "UTC",
+        ],
+        &[
+            "--format",
+            "html",
+            "-o",
+            "site",
+            "--deleted",
+            "hide",
+            "--remote-images",
+            "--tz",
+            "UTC",
+        ],
+    ];
+    for args in ok {
+        let mut argv = vec!["export", "--archive", "demo/archive"];
+        argv.extend(*args);
+        let (code, _, err) = run_out(dir, &argv);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    assert!(dir.join("j.zip").is_file() && dir.join("dev.zip").is_file());
+}
+
+/// One way to set the time zone for every format (issue 24 §4): `--tz ZONE` writes what the
+/// machine's zone `TZ=ZONE` writes, for the json layout's post file names and Markdown's
+/// times (the website's `--tz` has its own test in tests/site.rs), and differs from UTC.
+#[test]
+fn tz_sets_the_zone_of_the_json_layout_and_markdown() {
+    for zone in ["UTC", "Asia/Kolkata"] {
+        assert!(
+            Path::new("/usr/share/zoneinfo").join(zone).exists(),
+            "this test needs the time zone database: install the package tzdata"
+        );
+    }
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let (code, _, err) = run_out(dir, &["demo", "demo"]);
+    assert_eq!(code, 0, "{err}");
+    let run_tz = |tz: &str, args: &[&str]| -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .current_dir(dir)
+            .env("TZ", tz)
+            .env_remove("MATTERBAK_ARCHIVE")
+            .args(["export", "--archive", "demo/archive"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for flavor in ["full", "py"] {
+        let markdown = [
+            "--format",
+            "markdown",
+            "-c",
+            "town-square",
+            "--flavor",
+            flavor,
+        ];
+        let by_flag = run_tz("UTC", &[&markdown[..], &["--tz", "Asia/Kolkata"]].concat());
+        let by_env = run_tz("Asia/Kolkata", &markdown);
+        assert_eq!(by_flag, by_env, "{flavor}");
+        assert_ne!(
+            by_flag,
+            run_tz("UTC", &markdown),
+            "{flavor}: the zone changed nothing"
+        );
+    }
+    run_tz("UTC", &["-d", "flag", "--no-zip", "--tz", "Asia/Kolkata"]);
+    run_tz("Asia/Kolkata", &["-d", "env", "--no-zip"]);
+    run_tz("UTC", &["-d", "utc", "--no-zip"]);
+    let names = |d: &str| {
+        listing(&dir.join(d))
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names("flag"), names("env"));
+    assert_ne!(names("flag"), names("utc"));
+}
+
 #[test]
 fn the_demo_hints_run_as_printed_and_a_second_run_writes_nothing() {
     let root = tempfile::tempdir().unwrap();

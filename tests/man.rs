@@ -174,13 +174,17 @@ fn man_pages_cover_every_subcommand_and_option_of_help() {
     let export = long_options(&page_text(dir.path(), "matterbak-export.1"));
     for option in [
         "--format",
-        "--output-zip",
         "--output",
         "--data-dir",
         "--deleted",
+        "--tz",
+        "--channel",
+        "--existing-users",
     ] {
         assert!(export.contains(option), "matterbak-export.1 lacks {option}");
     }
+    let backup = long_options(&page_text(dir.path(), "matterbak-backup.1"));
+    assert!(backup.contains("--output-zip") && backup.contains("--output"));
     let verify = long_options(&page_text(dir.path(), "matterbak-verify.1"));
     assert!(verify.contains("--read-data-subset"));
     assert!(!files.contains("matterbak-mock-server.1"));

@@ -27,6 +27,7 @@ pub(super) async fn run(args: &BackupArgs) -> Result<u8> {
     let options = PyLayoutOptions {
         skip_users: args.sync.skip_users,
         skip_emojis: args.sync.skip_emojis,
+        ..PyLayoutOptions::default()
     };
     let mut target = args.target.clone();
     if target.output.is_none() {

@@ -12,6 +12,7 @@ use super::chat::{self, Chat, ChatError, Flavor, People};
 use super::hgf::{self, SkippedAttachment};
 use super::markdown::{self, MarkdownContext};
 use super::sink::{DirSink, Sink, SinkError};
+use super::zone::Zone;
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError};
@@ -58,6 +59,8 @@ pub struct ChatOptions {
     pub threads: bool,
     /// The data dir that paths to attachments start with (`matterexport -d`).
     pub data_dir: String,
+    /// The zone of the times written (`--tz`; default the machine's, as `matterexport`).
+    pub tz: Zone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +134,7 @@ fn export_in_snapshot(
         chosen
     };
     let people = People::load(catalog)?;
-    let tz = chrono::Local;
+    let tz = options.tz.clone();
     let now = chrono::Utc::now().naive_utc();
     let mut report = ChatReport::default();
     let format_name = match options.format {

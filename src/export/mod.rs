@@ -9,6 +9,7 @@
 //!   the Python `matterexport`'s formats, driven by [`export_chats`];
 //! - [`bulk_import`] (`--format bulk-import`): a Mattermost bulk-import zip, to restore into
 //!   a server;
+//! - [`zone`]: the time zone of local times in json, markdown and hgf (`--tz`);
 //! - [`view`]: the one read model of the channel-at-a-time formats (Markdown, HGF, the
 //!   website, bulk import): teams, users and one channel as typed objects over `model`,
 //!   built from the catalog's records.
@@ -31,6 +32,7 @@ pub mod pyjson;
 pub mod pylayout;
 pub mod sink;
 pub mod view;
+pub mod zone;
 
 pub use chat::Flavor;
 pub use chatexport::{
@@ -39,3 +41,4 @@ pub use chatexport::{
 pub use pylayout::{
     PyLayoutError, PyLayoutOptions, PyLayoutReport, default_zip_name, export_pylayout,
 };
+pub use zone::Zone;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::pyjson::{self, PyJsonError};
 use super::sink::{DirSink, Sink, SinkError, Tee, ZipSink};
+use super::zone::Zone;
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError, ChannelRecord, MemberRecord};
@@ -43,6 +44,9 @@ pub struct PyLayoutOptions {
     pub skip_users: bool,
     /// Write no `emojis/` directory (as the Python tool with `--skip-emojis`).
     pub skip_emojis: bool,
+    /// The zone of the local times in post file names (`--tz`; default the machine's, as
+    /// the Python tool).
+    pub tz: Zone,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -79,7 +83,7 @@ pub fn export_pylayout(
         blobs,
         sink: sink.as_mut(),
         report: PyLayoutReport::default(),
-        tz: chrono::Local,
+        tz: options.tz.clone(),
     };
     catalog.begin_snapshot()?;
     let walked = walker.walk(options);
@@ -100,7 +104,7 @@ struct Walker<'a> {
     blobs: &'a BlobStore,
     sink: &'a mut dyn Sink,
     report: PyLayoutReport,
-    tz: chrono::Local,
+    tz: Zone,
 }
 
 /// Adapts a JSON transcoding error to the I/O error a sink callback returns.
@@ -197,7 +201,7 @@ impl Walker<'_> {
         self.sink.dir(&paths.posts_dir)?;
         self.sink.dir(&paths.files_dir)?;
 
-        let (catalog, tz) = (self.catalog, self.tz);
+        let (catalog, tz) = (self.catalog, self.tz.clone());
         // Posts stream from SQLite straight into the sink; a sink error stops the walk and is
         // returned as itself.
         let sink = &mut *self.sink;

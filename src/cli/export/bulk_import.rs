@@ -27,21 +27,27 @@ pub struct BulkImportArgs {
     /// Restore only what this file selects (the channels.json format of sync).
     #[arg(long = "channels", value_name = "FILE")]
     pub channels: Option<PathBuf>,
-    /// Domain of the placeholder e-mail addresses for users the archive has none for.
-    #[arg(long, value_name = "DOMAIN", default_value = bulk_import::DEFAULT_EMAIL_DOMAIN)]
-    pub email_domain: String,
+    /// Domain of the placeholder e-mail addresses for users the archive has none for
+    /// (default: restored.invalid).
+    #[arg(long, value_name = "DOMAIN")]
+    pub email_domain: Option<String>,
     /// Leave profile pictures out of the zip.
     #[arg(long)]
     pub no_profile_images: bool,
-    /// The target's maximum post length in characters (Mattermost's default 16383);
+    /// The target's maximum post length in characters (default: 16383, Mattermost's);
     /// longer messages are split into several posts of their thread.
-    #[arg(long, value_name = "N", default_value_t = rules::MAX_POST_RUNES)]
-    pub max_post_chars: usize,
+    #[arg(long, value_name = "N")]
+    pub max_post_chars: Option<usize>,
 }
 
 pub fn run(args: &ExportArgs) -> Result<u8> {
     let bulk = &args.bulk_import;
-    let Some(zip) = &args.target.output else {
+    let email_domain = bulk
+        .email_domain
+        .as_deref()
+        .unwrap_or(bulk_import::DEFAULT_EMAIL_DOMAIN);
+    let max_post_chars = bulk.max_post_chars.unwrap_or(rules::MAX_POST_RUNES);
+    let Some(zip) = &args.output else {
         bail!("--format bulk-import needs -o/--output FILE.zip");
     };
     let Some(existing) = &bulk.existing_users else {
@@ -57,14 +63,14 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
         rules::parse_existing_users(&text)
             .map_err(|problem| anyhow::anyhow!("--existing-users file {existing}: {problem}"))?
     };
-    if !rules::is_valid_email_domain(&bulk.email_domain) {
+    if !rules::is_valid_email_domain(email_domain) {
         bail!(
             "--email-domain {:?} is not a usable e-mail domain (e.g. example.org)",
-            bulk.email_domain
+            email_domain
         );
     }
-    if bulk.max_post_chars < 100 {
-        bail!("--max-post-chars {} is below 100", bulk.max_post_chars);
+    if max_post_chars < 100 {
+        bail!("--max-post-chars {max_post_chars} is below 100");
     }
     let channels = match &bulk.channels {
         Some(path) => {
@@ -79,13 +85,13 @@ pub fn run(args: &ExportArgs) -> Result<u8> {
     let options = BulkOptions {
         channels,
         existing: existing_accounts,
-        email_domain: bulk.email_domain.to_lowercase(),
+        email_domain: email_domain.to_lowercase(),
         profile_images: if bulk.no_profile_images {
             ProfileImages::Leave
         } else {
             ProfileImages::Include
         },
-        max_post_runes: bulk.max_post_chars,
+        max_post_runes: max_post_chars,
     };
     let archive = &args.archive.archive;
     let report = open_read(archive, args.blobs.blobs.as_ref())

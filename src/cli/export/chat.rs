@@ -10,8 +10,9 @@ use crate::export::{self, ChatFormat, ChatOptions, ChatOutput, Flavor};
 
 /// Options of the per-channel formats (`markdown`, `hgf`), as `matterexport` has them.
 #[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Markdown and hgf (--format markdown, hgf)")]
 pub struct ChatArgs {
-    /// markdown/hgf: the channel to export, by id, name (a DM's: the other user's username;
+    /// markdown, hgf: the channel to export, by id, name (a DM's: the other user's username;
     /// a group's: the usernames joined by `__`) or folder path; glob patterns allowed.
     /// Repeatable. Without it, every channel is written into the directory -o.
     #[arg(short = 'c', long = "channel", id = "channel", value_name = "CHANNEL")]
@@ -19,10 +20,10 @@ pub struct ChatArgs {
     /// markdown: group the posts by thread.
     #[arg(long)]
     pub threads: bool,
-    /// markdown/hgf: `full` shows everything the archive knows; `py` writes what the Python
-    /// `matterexport` 0.5.2 writes, byte for byte.
-    #[arg(long, value_enum, default_value_t)]
-    pub flavor: FlavorArg,
+    /// markdown, hgf: `full` shows everything the archive knows; `py` writes what the Python
+    /// `matterexport` 0.5.2 writes, byte for byte (default: full).
+    #[arg(long, value_enum)]
+    pub flavor: Option<FlavorArg>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,20 +42,21 @@ pub(super) fn run(args: &ExportArgs, format: ChatFormat) -> Result<u8> {
     let chat = &args.chat;
     let options = ChatOptions {
         format,
-        flavor: match chat.flavor {
+        flavor: match chat.flavor.unwrap_or_default() {
             FlavorArg::Full => Flavor::Full,
             FlavorArg::Py => Flavor::Py,
         },
         channels: chat.channels.clone(),
         threads: chat.threads,
-        data_dir: args.target.data_dir.to_string_lossy().into_owned(),
+        data_dir: args.data_dir().to_string_lossy().into_owned(),
+        tz: args.zone()?,
     };
     let name = match format {
         ChatFormat::Markdown => "markdown",
         ChatFormat::Hgf => "hgf",
     };
     let mut stdout = std::io::stdout().lock();
-    let output = match (&args.target.output, chat.channels.len()) {
+    let output = match (&args.output, chat.channels.len()) {
         (Some(path), 1) => ChatOutput::File(path.clone()),
         (Some(path), _) => ChatOutput::Dir(path.clone()),
         (None, 1) if format == ChatFormat::Markdown => ChatOutput::Stream(&mut stdout),

@@ -1,9 +1,23 @@
 //! `matterbak export --format html`: the website's flags and runner.
 
 use anyhow::{Context, Result};
+use clap::Args;
 
 use super::ExportArgs;
 use crate::cli::{EXIT_OK, open_read};
+
+/// Options of `--format html`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Website (--format html)")]
+pub struct HtmlArgs {
+    /// html: how to show posts deleted on the server (default: mark).
+    #[arg(long, value_enum)]
+    pub deleted: Option<DeletedArg>,
+    /// html: show images linked from messages by loading them from their servers when a
+    /// page is viewed (default: shown as links, so reading needs no network).
+    #[arg(long)]
+    pub remote_images: bool,
+}
 
 /// `--deleted` of `export --format html`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -18,17 +32,16 @@ pub enum DeletedArg {
 pub(super) fn run(args: &ExportArgs) -> Result<u8> {
     use crate::export::html::{self, DeletedPosts, SiteOptions};
     let site = args
-        .target
         .output
         .clone()
         .context("export --format html needs -o DIR, the directory to write the site into")?;
     let options = SiteOptions {
-        deleted: match args.deleted {
+        deleted: match args.html.deleted.unwrap_or_default() {
             DeletedArg::Mark => DeletedPosts::Mark,
             DeletedArg::Hide => DeletedPosts::Hide,
         },
         tz: args.tz.clone(),
-        remote_images: args.remote_images,
+        remote_images: args.html.remote_images,
     };
     let archive = &args.archive.archive;
     let report = open_read(archive, args.blobs.blobs.as_ref())
