@@ -10,6 +10,11 @@
 //! Output files (a zip, a report) are checked here too ([`check_file`]), so that a command
 //! can refuse a bad output path before the work that would produce it.
 //!
+//! One rule for every output path a user names (issue 24 §6): folders of the path that do
+//! not exist yet are created, when the output is written ([`claim_dir`], [`create_parent`]);
+//! a path that runs through an existing file, or names a directory where a file is to be
+//! written, is refused by the checks, which write nothing and run before any output is made.
+//!
 //! May import: `pylayout` (a data dir's top-level names).
 
 use std::fs;
@@ -48,8 +53,8 @@ pub enum OutputDirError {
     },
     #[error("{} exists and is not a directory", path.display())]
     NotADirectory { path: PathBuf },
-    #[error("cannot write {}: the folder {} does not exist", path.display(), parent.display())]
-    NoParent { path: PathBuf, parent: PathBuf },
+    #[error("cannot write {}: {} is a file, not a folder", path.display(), ancestor.display())]
+    UnderAFile { path: PathBuf, ancestor: PathBuf },
     #[error("cannot write {}: it is a directory; give a file name", path.display())]
     FileIsADirectory { path: PathBuf },
     #[error("cannot {op} {}", path.display())]
@@ -75,10 +80,11 @@ impl OutputKind {
 pub fn check_dir(dir: &Path, kind: OutputKind) -> Result<(), OutputDirError> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) if e.kind() == io::ErrorKind::NotADirectory || dir.is_file() => {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return check_ancestors(dir),
+        Err(_) if dir.is_file() => {
             return Err(OutputDirError::NotADirectory { path: dir.into() });
         }
+        Err(e) if e.kind() == io::ErrorKind::NotADirectory => return check_ancestors(dir),
         Err(source) => {
             return Err(OutputDirError::Io {
                 op: "read directory",
@@ -125,31 +131,74 @@ fn is_own(dir: &Path, names: &[String], kind: OutputKind) -> bool {
     }
 }
 
-/// Checks that the file `path` (a zip, a report) can be written without creating folders or
-/// replacing a directory: its folder exists and `path` is not a directory. Writes nothing, so
-/// a command can check all its outputs before the work that produces them.
+/// Checks that the file `path` (a zip, a report) can be written: it is not a directory, and
+/// no existing part of its folder is a file (folders that do not exist yet are made by
+/// [`create_parent`] when the file is written). Writes nothing, so a command can check all
+/// its outputs before the work that produces them.
 pub fn check_file(path: &Path) -> Result<(), OutputDirError> {
     if path.is_dir() {
         return Err(OutputDirError::FileIsADirectory { path: path.into() });
     }
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    match fs::metadata(parent) {
-        Ok(meta) if meta.is_dir() => Ok(()),
-        Ok(_) => Err(OutputDirError::NotADirectory {
-            path: parent.into(),
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(OutputDirError::NoParent {
-            path: path.into(),
-            parent: parent.into(),
-        }),
-        Err(source) => Err(OutputDirError::Io {
-            op: "read",
-            path: parent.into(),
-            source,
-        }),
+    check_ancestors(path)
+}
+
+/// The nearest existing folder above `path` must be a directory (none existing, as for a
+/// relative path in a new tree, is fine: the current directory is one). Writes nothing; for
+/// outputs checked elsewhere (the archive directory), so that they are refused as the others.
+pub fn check_ancestors(path: &Path) -> Result<(), OutputDirError> {
+    for ancestor in path.ancestors().skip(1) {
+        if ancestor.as_os_str().is_empty() {
+            break;
+        }
+        match fs::metadata(ancestor) {
+            Ok(meta) if meta.is_dir() => return Ok(()),
+            Ok(_) => {
+                return Err(OutputDirError::UnderAFile {
+                    path: path.into(),
+                    ancestor: ancestor.into(),
+                });
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::NotADirectory => continue,
+            Err(source) => {
+                return Err(OutputDirError::Io {
+                    op: "read",
+                    path: ancestor.into(),
+                    source,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes the directory `dir` (and its folders) for outputs that may go into any directory,
+/// such as manual pages: refused only when `dir` or a folder of it is a file.
+pub fn make_dir(dir: &Path) -> Result<(), OutputDirError> {
+    if dir.is_file() {
+        return Err(OutputDirError::NotADirectory { path: dir.into() });
+    }
+    check_ancestors(dir)?;
+    fs::create_dir_all(dir).map_err(|source| OutputDirError::Io {
+        op: "create directory",
+        path: dir.into(),
+        source,
+    })
+}
+
+/// [`check_file`], then creates the folders of `path` that do not exist yet: called right
+/// before the file is written, after every other check of the command passed.
+pub fn create_parent(path: &Path) -> Result<(), OutputDirError> {
+    check_file(path)?;
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => {
+            fs::create_dir_all(parent).map_err(|source| OutputDirError::Io {
+                op: "create directory",
+                path: parent.into(),
+                source,
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -223,21 +272,37 @@ mod tests {
     }
 
     #[test]
-    fn an_output_file_needs_an_existing_folder_and_must_not_be_a_directory() {
+    fn an_output_file_gets_its_folders_and_must_not_be_a_directory_or_under_a_file() {
         let tmp = tempfile::tempdir().unwrap();
         check_file(&tmp.path().join("out.zip")).unwrap();
         check_file(Path::new("relative.zip")).unwrap();
-        let err = check_file(&tmp.path().join("nodir/out.zip")).unwrap_err();
-        assert!(matches!(err, OutputDirError::NoParent { .. }), "{err}");
-        assert!(err.to_string().ends_with("nodir does not exist"), "{err}");
+        check_file(Path::new("new/relative.zip")).unwrap();
+        let deep = tmp.path().join("a/b/out.zip");
+        check_file(&deep).unwrap();
+        assert_eq!(
+            fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "a check writes nothing"
+        );
+        create_parent(&deep).unwrap();
+        assert!(tmp.path().join("a/b").is_dir());
+        fs::remove_dir_all(tmp.path().join("a")).unwrap();
         let err = check_file(tmp.path()).unwrap_err();
         assert!(
             matches!(err, OutputDirError::FileIsADirectory { .. }),
             "{err}"
         );
         fs::write(tmp.path().join("file"), "").unwrap();
-        let err = check_file(&tmp.path().join("file/out.zip")).unwrap_err();
-        assert!(matches!(err, OutputDirError::NotADirectory { .. }), "{err}");
+        for under in ["file/out.zip", "file/deeper/out.zip"] {
+            let err = create_parent(&tmp.path().join(under)).unwrap_err();
+            assert!(matches!(err, OutputDirError::UnderAFile { .. }), "{err}");
+            assert!(
+                err.to_string().ends_with("file is a file, not a folder"),
+                "{err}"
+            );
+            let err = check_dir(&tmp.path().join(under), SITE).unwrap_err();
+            assert!(matches!(err, OutputDirError::UnderAFile { .. }), "{err}");
+        }
         assert_eq!(
             fs::read_dir(tmp.path()).unwrap().count(),
             1,

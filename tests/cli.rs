@@ -109,16 +109,16 @@ fn bad_flags_and_output_paths_table() {
             "error: sync into home failed: refusing to write into home: it is not empty and not an archive matterbak wrote (1 entry such as \"notes.txt\"); choose a new or empty directory",
         ),
         (
-            &["sync", "--report", "nodir/report.json"],
-            "error: --report: cannot write nodir/report.json: the folder nodir does not exist",
+            &["sync", "--report", "file/report.json"],
+            "error: --report: cannot write file/report.json: file is a file, not a folder",
         ),
         (
             &["backup", "-d", "home"],
             "error: -d/--data-dir: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
         ),
         (
-            &["backup", "-o", "nodir/x.zip"],
-            "error: -o/--output: cannot write nodir/x.zip: the folder nodir does not exist",
+            &["backup", "-o", "file/x.zip"],
+            "error: -o/--output: cannot write file/x.zip: file is a file, not a folder",
         ),
         (
             &["export", "--archive", "demo/archive", "-d", "file"],
@@ -129,8 +129,8 @@ fn bad_flags_and_output_paths_table() {
             "error: export failed: refusing to write into home: it is not empty and not an export data dir matterbak wrote",
         ),
         (
-            &["export", "--archive", "demo/archive", "-o", "nodir/x.zip"],
-            "error: export failed: cannot write nodir/x.zip: the folder nodir does not exist",
+            &["export", "--archive", "demo/archive", "-o", "file/x.zip"],
+            "error: export failed: cannot write file/x.zip: file is a file, not a folder",
         ),
         (
             &["export", "--archive", "demo/archive", "-o", "home"],
@@ -423,6 +423,251 @@ fn tz_sets_the_zone_of_the_json_layout_and_markdown() {
     };
     assert_eq!(names("flag"), names("env"));
     assert_ne!(names("flag"), names("utc"));
+}
+
+/// Every command's outputs follow one rule (issue 24 §6): the folders of a path the user
+/// names are created when the output is written; a path through an existing file is refused
+/// with exit 2 before anything is written, for every output of the command. One table over
+/// every command that writes files (`snapshot` writes only to its bucket, `completions` to
+/// stdout; `pull` makes its directory through the same archive code as `sync --archive`, and
+/// is run against object storage in tests/s3.rs).
+#[test]
+fn every_output_path_gets_its_folders_or_is_refused_up_front() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path();
+    let (code, _, err) = run_out(dir, &["demo", "demo"]);
+    assert_eq!(code, 0, "{err}");
+    // A sample server for sync and backup, until its stdin closes.
+    let mut server = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .arg("mock-server")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut url = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut url)
+        .unwrap();
+    let creds = format!(
+        r#"{{"user": "{}", "password": "{}", "url": "{}/api"}}"#,
+        matterbak::mock::SAMPLE_USER,
+        matterbak::mock::SAMPLE_PASSWORD,
+        url.trim()
+    );
+    write_private(&dir.join("c.json"), &creds);
+    std::fs::write(dir.join("ch.json"), matterbak::mock::DEMO_CHANNELS_JSON).unwrap();
+    std::fs::write(dir.join("file"), "a file").unwrap();
+    let sync = [
+        "--credentials",
+        "c.json",
+        "--channels",
+        "ch.json",
+        "--rate-limit",
+        "0",
+        "-q",
+    ];
+    let export = ["export", "--archive", "demo/archive"];
+    let cmd = |head: &[&'static str], tail: &[&'static str]| -> Vec<&'static str> {
+        head.iter().chain(tail).copied().collect()
+    };
+    let bulk = ["--format", "bulk-import", "--existing-users", "none"];
+
+    // (command line, paths it must have made)
+    let made: Vec<(Vec<&str>, Vec<&str>)> = vec![
+        (
+            cmd(&export, &["-d", "n1/data", "-o", "n1/x.zip"]),
+            vec!["n1/data/teams", "n1/x.zip"],
+        ),
+        (
+            cmd(
+                &export,
+                &["--format", "markdown", "-c", "dev", "-o", "n2/a/dev.md"],
+            ),
+            vec!["n2/a/dev.md"],
+        ),
+        (
+            cmd(&export, &["--format", "markdown", "-o", "n3/a/md"]),
+            vec!["n3/a/md/teams"],
+        ),
+        (
+            cmd(
+                &export,
+                &["--format", "hgf", "-c", "dev", "-o", "n4/a/dev.zip"],
+            ),
+            vec!["n4/a/dev.zip"],
+        ),
+        (
+            cmd(&export, &["--format", "hgf", "-o", "n5/a/hgf"]),
+            vec!["n5/a/hgf/teams"],
+        ),
+        (
+            cmd(&export, &["--format", "html", "-o", "n6/a/site"]),
+            vec!["n6/a/site/index.html"],
+        ),
+        (
+            [&export[..], &bulk, &["-o", "n7/a/restore.zip"]].concat(),
+            vec![
+                "n7/a/restore.zip",
+                "n7/a/restore.mmctl.sh",
+                "n7/a/restore.report.txt",
+            ],
+        ),
+        (
+            [
+                &["backup", "--archive", "n8/a/archive", "-d", "n8/b/data"][..],
+                &["-o", "n8/c/x.zip", "--report", "n8/d/report.json"],
+                &sync,
+            ]
+            .concat(),
+            vec![
+                "n8/a/archive/catalog.sqlite",
+                "n8/b/data/teams",
+                "n8/c/x.zip",
+                "n8/d/report.json",
+            ],
+        ),
+        (
+            [
+                &[
+                    "sync",
+                    "--archive",
+                    "n9/a/archive",
+                    "--report",
+                    "n9/b/r.json",
+                ][..],
+                &sync,
+            ]
+            .concat(),
+            vec!["n9/a/archive/catalog.sqlite", "n9/b/r.json"],
+        ),
+        (
+            vec!["demo", "n10/a/demo"],
+            vec!["n10/a/demo/site/index.html"],
+        ),
+        (
+            vec!["man-pages", "n11/a/man"],
+            vec!["n11/a/man/matterbak.1"],
+        ),
+        (
+            vec!["import", "--archive", "n12/a/archive", "n1/x.zip"],
+            vec!["n12/a/archive/catalog.sqlite"],
+        ),
+    ];
+    for (args, paths) in &made {
+        let (code, _, err) = run_out(dir, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        for path in paths {
+            assert!(
+                dir.join(path).exists(),
+                "{args:?} did not make {path}: {err}"
+            );
+        }
+    }
+
+    // (command line, its error line): each refused before anything is written.
+    let before = listing(dir);
+    let refused: Vec<(Vec<&str>, &str)> = vec![
+        (
+            cmd(&export, &["-d", "r1/data", "-o", "file/x.zip"]),
+            "error: export failed: cannot write file/x.zip: file is a file, not a folder",
+        ),
+        (
+            cmd(&export, &["-d", "file/data", "-o", "r1/x.zip"]),
+            "error: export failed: cannot write file/data: file is a file, not a folder",
+        ),
+        (
+            cmd(
+                &export,
+                &["--format", "markdown", "-c", "dev", "-o", "file/dev.md"],
+            ),
+            "error: markdown export of demo/archive failed: cannot write file/dev.md: file is a file, not a folder",
+        ),
+        (
+            cmd(&export, &["--format", "markdown", "-o", "file/md"]),
+            "error: markdown export of demo/archive failed: cannot write file/md: file is a file, not a folder",
+        ),
+        (
+            cmd(
+                &export,
+                &["--format", "hgf", "-c", "dev", "-o", "file/a/dev.zip"],
+            ),
+            "error: hgf export of demo/archive failed: cannot write file/a/dev.zip: file is a file, not a folder",
+        ),
+        (
+            cmd(&export, &["--format", "html", "-o", "file/site"]),
+            "error: website export of demo/archive failed: cannot write file/site: file is a file, not a folder",
+        ),
+        (
+            [&export[..], &bulk, &["-o", "file/restore.zip"]].concat(),
+            "error: bulk-import export of demo/archive failed: cannot write file/restore.zip: file is a file, not a folder",
+        ),
+        (
+            [
+                &[
+                    "backup",
+                    "--archive",
+                    "r2/archive",
+                    "-d",
+                    "r2/data",
+                    "-o",
+                    "file/x.zip",
+                ][..],
+                &sync,
+            ]
+            .concat(),
+            "error: -o/--output: cannot write file/x.zip: file is a file, not a folder",
+        ),
+        (
+            [
+                &["backup", "--archive", "r2/archive", "-d", "file/data"][..],
+                &sync,
+            ]
+            .concat(),
+            "error: -d/--data-dir: cannot write file/data: file is a file, not a folder",
+        ),
+        (
+            [
+                &["sync", "--archive", "r2/archive", "--report", "file/r.json"][..],
+                &sync,
+            ]
+            .concat(),
+            "error: --report: cannot write file/r.json: file is a file, not a folder",
+        ),
+        (
+            [&["sync", "--archive", "file/archive"][..], &sync].concat(),
+            "error: --archive: cannot write file/archive: file is a file, not a folder",
+        ),
+        (
+            vec!["demo", "file/demo"],
+            "error: cannot write file/demo: file is a file, not a folder",
+        ),
+        (
+            vec!["man-pages", "file/man"],
+            "error: cannot write file/man: file is a file, not a folder",
+        ),
+        (
+            vec!["import", "--archive", "file/archive", "n1/x.zip"],
+            "error: --archive: cannot write file/archive: file is a file, not a folder",
+        ),
+        (
+            vec!["pull", "s3://bucket/prefix", "file/archive"],
+            "error: DIR: cannot write file/archive: file is a file, not a folder",
+        ),
+    ];
+    for (args, expected) in &refused {
+        let (code, _, err) = run_out(dir, args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or("");
+        assert!(
+            line.starts_with(expected),
+            "{args:?}:\n  want: {expected}\n  got:  {err}"
+        );
+        assert_eq!(listing(dir), before, "{args:?} wrote something");
+    }
+    drop(server.stdin.take());
+    server.wait().unwrap();
 }
 
 #[test]

@@ -31,6 +31,7 @@ pub(super) fn run(args: &ImportArgs) -> Result<u8> {
         .map(|path| crate::import::Backup::open(path))
         .collect::<Result<Vec<_>, _>>()?;
     let archive = &args.archive.archive;
+    crate::outdir::check_ancestors(archive).context("--archive")?;
     let location = blob_location(archive, &args.blobs)?;
     let reports = Archive::at(archive)
         .open_write(&location, Claim::AnyDirectory)

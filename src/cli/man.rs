@@ -16,7 +16,8 @@ use super::{Cli, EXIT_OK};
 
 #[derive(Args, Debug, Clone)]
 pub struct ManPagesArgs {
-    /// Existing directory to write the pages into (files of the same names are replaced).
+    /// Directory to write the pages into, made if missing (files of the same names are
+    /// replaced).
     #[arg(value_name = "DIR")]
     pub dir: PathBuf,
 }
@@ -35,6 +36,7 @@ pub fn write_pages(dir: &Path) -> Result<Vec<PathBuf>> {
     command.build();
     let source = format!("matterbak {}", env!("CARGO_PKG_VERSION"));
     let mut written = Vec::new();
+    crate::outdir::make_dir(dir)?;
     write_tree(&command, dir, &source, &mut written)?;
     Ok(written)
 }

@@ -20,6 +20,7 @@ pub struct PullArgs {
 }
 
 pub(super) fn run(args: &PullArgs) -> Result<u8> {
+    crate::outdir::check_ancestors(&args.dir).context("DIR")?;
     let name = crate::snapshot::pull(&args.url, &args.dir)
         .with_context(|| format!("cannot pull {} into {}", args.url, args.dir.display()))?;
     println!(

@@ -96,7 +96,7 @@ pub struct SyncArgs {
     /// Print only warnings and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Also write the run's summary as JSON to this file (its folder must exist).
+    /// Also write the run's summary as JSON to this file (missing folders are made).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// Testing only: make the disk look full part-way through the run, after BYTES bytes of
@@ -266,6 +266,7 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     if let Some(report) = &args.report {
         outdir::check_file(report).context("--report")?;
     }
+    outdir::check_ancestors(&args.archive.archive).context("--archive")?;
     let log = ui::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
@@ -275,6 +276,7 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     print_summary(&report);
     if let Some(path) = &args.report {
         let json = serde_json::to_vec_pretty(&report).expect("reports serialize");
+        outdir::create_parent(path).context("--report")?;
         std::fs::write(path, json)
             .with_context(|| format!("cannot write report {}", path.display()))?;
     }

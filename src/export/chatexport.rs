@@ -150,7 +150,11 @@ fn export_in_snapshot(
             outdir::claim_dir(dir, options.format.output_kind())?;
             Some(DirSink::new(dir)?)
         }
-        _ => None,
+        ChatOutput::File(path) => {
+            outdir::create_parent(path)?;
+            None
+        }
+        ChatOutput::Stream(_) => None,
     };
     for entry in chosen {
         let chat = Chat::load(catalog, blobs, entry, &tz)?;

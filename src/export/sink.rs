@@ -293,6 +293,10 @@ impl ZipSink {
         };
         let tmp = with_suffix(".tmp");
         let spool = with_suffix(".tmp-directory");
+        // The folders the user named for the zip (outdir's rule; checked before the export).
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs::create_dir_all(parent).map_err(io_err("create directory", parent))?;
+        }
         let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
         let zip = ZipStream::new(file, &spool).map_err(io_err("create", &spool))?;
         Ok(ZipSink {

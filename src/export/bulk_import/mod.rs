@@ -136,6 +136,8 @@ pub enum BulkError {
     BlobStore(#[from] crate::blobs::BlobError),
     #[error("bulk import: {0}")]
     Sink(#[from] crate::export::sink::SinkError),
+    #[error(transparent)]
+    Output(#[from] crate::outdir::OutputDirError),
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,

@@ -33,6 +33,7 @@ pub fn export_bulk_import(
     zip: &Path,
     options: &BulkOptions,
 ) -> Result<BulkReport, BulkError> {
+    crate::outdir::check_file(zip)?;
     let catalog = archive.catalog();
     let blobs = archive.blobs()?;
     catalog.begin_snapshot()?;
