@@ -78,28 +78,56 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
-/// Post ids with content in the archive, by channel; and which are in a thread.
-fn archived_posts(archive: &Path, deleted: DeletedPosts) -> (BTreeSet<String>, BTreeSet<String>) {
+/// Post ids with content in the archive; and the threads among them (root id → reply ids,
+/// oldest first).
+fn archived_posts(
+    archive: &Path,
+    deleted: DeletedPosts,
+) -> (BTreeSet<String>, BTreeMap<String, Vec<String>>) {
     let catalog = Catalog::open(&archive.join("catalog.sqlite"), Access::ReadOnly).unwrap();
-    let mut all = BTreeSet::new();
-    let mut threaded = BTreeSet::new();
-    let mut roots_with_replies = BTreeSet::new();
     let mut posts = Vec::new();
     for c in catalog.load_channels().unwrap() {
         let content = catalog.channel_content(&c.id).unwrap();
         posts.extend(content.posts.into_iter().filter(|p| p.seen_live));
     }
     posts.retain(|p| deleted == DeletedPosts::Mark || p.delete_at == 0);
+    posts.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
     let ids: BTreeSet<String> = posts.iter().map(|p| p.id.clone()).collect();
+    let mut threads: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &posts {
-        all.insert(p.id.clone());
         if !p.root_id.is_empty() && ids.contains(&p.root_id) {
-            threaded.insert(p.id.clone());
-            roots_with_replies.insert(p.root_id.clone());
+            threads
+                .entry(p.root_id.clone())
+                .or_default()
+                .push(p.id.clone());
         }
     }
-    threaded.extend(roots_with_replies);
-    (all, threaded)
+    (ids, threads)
+}
+
+/// The README's rule: a thread of more than 8 replies shows its first 2 and latest 3
+/// replies under its root, and all its posts on its own pages; a shorter one is shown whole
+/// under its root and has no page of its own. Returns (posts shown once in the channel
+/// pages, posts shown once in thread pages).
+fn expected_places(
+    all: &BTreeSet<String>,
+    threads: &BTreeMap<String, Vec<String>>,
+) -> (BTreeMap<String, usize>, BTreeMap<String, usize>) {
+    let mut in_channels: BTreeMap<String, usize> = all.iter().map(|id| (id.clone(), 1)).collect();
+    let mut in_threads = BTreeMap::new();
+    for (root, replies) in threads {
+        if replies.len() <= 8 {
+            continue;
+        }
+        in_threads.insert(root.clone(), 1);
+        for (k, id) in replies.iter().enumerate() {
+            in_threads.insert(id.clone(), 1);
+            if k >= 2 && k < replies.len() - 3 {
+                in_channels.remove(id);
+            }
+        }
+    }
+    (in_channels, in_threads)
 }
 
 /// The anchor the README promises for a post, `p-<post id>`, written out here rather than
@@ -177,72 +205,18 @@ async fn every_post_once_links_resolve_nothing_remote_hostile_content_inert() {
     let site = env.dir.path().join("site");
     let report = html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
     let pages = html_pages(&site);
-    let (all, threaded) = archived_posts(&env.archive, DeletedPosts::Mark);
+    let (all, threads) = archived_posts(&env.archive, DeletedPosts::Mark);
     assert!(all.len() > 400, "the sample has hundreds of posts");
     assert_eq!(report.posts as usize, all.len());
 
-    // Every post exactly once in the channel pages; every thread post once in thread pages.
-    let in_channels = anchors(&pages, is_channel_page);
-    let expected: BTreeMap<String, usize> = all.iter().map(|id| (id.clone(), 1)).collect();
+    // Every post once in the channel pages but the middle of long threads; every post of a
+    // long thread once in its thread pages.
     assert!(all.iter().all(|id| anchor_id(id).len() == 28));
-    assert_eq!(in_channels, expected);
-    let in_threads = anchors(&pages, is_thread_page);
-    let expected: BTreeMap<String, usize> = threaded.iter().map(|id| (id.clone(), 1)).collect();
-    assert!(!expected.is_empty());
-    assert_eq!(in_threads, expected);
+    let (in_channels, in_threads) = expected_places(&all, &threads);
+    assert_eq!(anchors(&pages, is_channel_page), in_channels);
+    assert_eq!(anchors(&pages, is_thread_page), in_threads);
 
-    // Every relative link resolves (file and, for post anchors, the anchor); no `src` is
-    // remote; no page is bigger than 1.5 MB.
-    let by_rel: BTreeMap<&str, &str> = pages
-        .iter()
-        .map(|(r, h)| (r.as_str(), h.as_str()))
-        .collect();
-    let mut checked = 0;
-    for (rel, html) in &pages {
-        assert!(html.len() <= 1_500_000, "{rel} is {} bytes", html.len());
-        let dir = Path::new(rel).parent().unwrap();
-        for src in attr_values(html, "src") {
-            assert!(
-                !src.starts_with("http") && !src.starts_with("//"),
-                "{rel}: src {src}"
-            );
-        }
-        for link in attr_values(html, "href")
-            .into_iter()
-            .chain(attr_values(html, "src"))
-        {
-            let link = unescape(link);
-            if link.starts_with("http://")
-                || link.starts_with("https://")
-                || link.starts_with("mailto:")
-            {
-                continue;
-            }
-            assert!(
-                !link.starts_with('/') && !link.contains(":/"),
-                "{rel}: absolute link {link}"
-            );
-            let (path, fragment) = link.split_once('#').unwrap_or((&link, ""));
-            let path = path.split('?').next().unwrap();
-            let target = if path.is_empty() {
-                PathBuf::from(rel)
-            } else {
-                normalize(&dir.join(percent_decode(path)))
-            };
-            assert!(
-                site.join(&target).is_file(),
-                "{rel}: {link} does not resolve"
-            );
-            if let Some(id) = fragment.strip_prefix("p-") {
-                let page = by_rel[target.to_str().unwrap()];
-                assert!(
-                    page.contains(&format!("id=\"p-{id}\"")),
-                    "{rel}: anchor {link} missing"
-                );
-            }
-            checked += 1;
-        }
-    }
+    let checked = check_links(&site, &pages);
     assert!(checked > 1000, "only {checked} links checked");
 
     // Hostile content: no script but ours, no event handler, no javascript: URL in any tag.
@@ -296,6 +270,62 @@ async fn every_post_once_links_resolve_nothing_remote_hostile_content_inert() {
         report.files_linked > 0 && report.files_copied == 0,
         "{report:?}"
     );
+}
+
+/// Every relative link of every page resolves (file and, for post anchors, the anchor); no
+/// `src` is remote; no page is bigger than 1.5 MB. Returns how many links were checked.
+fn check_links(site: &Path, pages: &[(String, String)]) -> usize {
+    let by_rel: BTreeMap<&str, &str> = pages
+        .iter()
+        .map(|(r, h)| (r.as_str(), h.as_str()))
+        .collect();
+    let mut checked = 0;
+    for (rel, html) in pages {
+        assert!(html.len() <= 1_500_000, "{rel} is {} bytes", html.len());
+        let dir = Path::new(rel).parent().unwrap();
+        for src in attr_values(html, "src") {
+            assert!(
+                !src.starts_with("http") && !src.starts_with("//"),
+                "{rel}: src {src}"
+            );
+        }
+        for link in attr_values(html, "href")
+            .into_iter()
+            .chain(attr_values(html, "src"))
+        {
+            let link = unescape(link);
+            if link.starts_with("http://")
+                || link.starts_with("https://")
+                || link.starts_with("mailto:")
+            {
+                continue;
+            }
+            assert!(
+                !link.starts_with('/') && !link.contains(":/"),
+                "{rel}: absolute link {link}"
+            );
+            let (path, fragment) = link.split_once('#').unwrap_or((&link, ""));
+            let path = path.split('?').next().unwrap();
+            let target = if path.is_empty() {
+                PathBuf::from(rel)
+            } else {
+                normalize(&dir.join(percent_decode(path)))
+            };
+            assert!(
+                site.join(&target).is_file(),
+                "{rel}: {link} does not resolve"
+            );
+            if let Some(id) = fragment.strip_prefix("p-") {
+                let page = by_rel[target.to_str().unwrap()];
+                assert!(
+                    page.contains(&format!("id=\"p-{id}\"")),
+                    "{rel}: anchor {link} missing"
+                );
+            }
+            checked += 1;
+        }
+    }
+    checked
 }
 
 fn normalize(path: &Path) -> PathBuf {
@@ -595,8 +625,9 @@ async fn rebuild_notices_every_kind_of_change_and_keeps_the_rest() {
         assert!(snapshot(&site)[rel].contains("late-report.pdf"), "{rel}");
     }
 
-    // A reply to an old root, dated a month later: the root's page and its thread page show
-    // it (plus the site index's counts and the author's page); no other channel page.
+    // A reply to an old root, dated a month later: the root's page shows it (a short thread
+    // has no page of its own; plus the site index's counts and the author's page); no other
+    // channel page.
     let root = one(
         &conn,
         "SELECT id FROM posts WHERE seen_live = 1 AND delete_at = 0 AND root_id = '' AND type = '' ORDER BY create_at LIMIT 1",
@@ -612,7 +643,7 @@ async fn rebuild_notices_every_kind_of_change_and_keeps_the_rest() {
     let root_pages = pages_with(&site, &root);
     let (report, changed) = rebuild(&env.archive, &site);
     let reply_pages = pages_with(&site, "latereply00000000000000000");
-    assert_eq!(reply_pages.len(), 2, "{reply_pages:?}");
+    assert_eq!(reply_pages.len(), 1, "{reply_pages:?}");
     assert!(reply_pages.iter().all(|rel| changed.contains(rel)));
     let root_page = root_pages.iter().find(|rel| is_channel_page(rel)).unwrap();
     assert!(reply_pages.contains(root_page));
@@ -747,4 +778,141 @@ async fn rebuild_follows_a_permalink_whose_target_moved_page() {
     assert_ne!(moved, target_page, "{report:?}");
     let html = &snapshot(&site)[&link_page];
     assert!(html.contains(&href(&moved)), "{report:?}");
+}
+
+/// A thread of 3,000 replies of about 1 kB each (3 MB of messages): no page is over 1.5 MB;
+/// its replies are on the pages `t-<root>.html`, `t-<root>-2.html`, … in order, each once;
+/// the channel page shows the root, the first 2 and the latest 3 replies and "2995 more
+/// replies" linking to the page that holds the first one left out; permalinks to replies
+/// anywhere in the thread land on the page holding them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thread_of_3000_replies_is_paged_and_every_anchor_resolves() {
+    let env = start().await;
+    let filler = "the quick brown fox jumps over the lazy dog ".repeat(23);
+    let (root, replies, linking) = env.server.with_workspace(|w| {
+        let town = w.channel_id("eng", "town-square");
+        let root = w.create_post(&town, "alice", "the long thread starts here", None);
+        let replies: Vec<String> = (0..3000)
+            .map(|k| {
+                let user = if k % 2 == 0 { "bob" } else { "alice" };
+                w.create_post(&town, user, &format!("reply {k}: {filler}"), Some(&root))
+            })
+            .collect();
+        let linking = w.create_post(
+            &town,
+            "bob",
+            &format!(
+                "see https://chat.example.com/eng/pl/{} and https://chat.example.com/eng/pl/{} and https://chat.example.com/eng/pl/{}",
+                replies[0], replies[1500], replies[2999]
+            ),
+            None,
+        );
+        (root, replies, linking)
+    });
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
+    let pages = html_pages(&site);
+    check_links(&site, &pages);
+
+    // The thread's pages, in order, named t-<root>.html, t-<root>-2.html, …
+    let dir = pages
+        .iter()
+        .find(|(rel, html)| {
+            is_channel_page(rel) && html.contains(&format!("id=\"{}\"", anchor_id(&root)))
+        })
+        .map(|(rel, _)| rel.rsplit_once('/').unwrap().0.to_owned())
+        .expect("the root is on a channel page");
+    let mut thread_pages = Vec::new();
+    for part in 1.. {
+        let name = if part == 1 {
+            format!("{dir}/t-{root}.html")
+        } else {
+            format!("{dir}/t-{root}-{part}.html")
+        };
+        match pages.iter().find(|(rel, _)| *rel == name) {
+            Some((_, html)) => thread_pages.push(html),
+            None => break,
+        }
+    }
+    // 3 MB of messages cannot fit on two pages of at most 1.5 MB.
+    assert!(
+        thread_pages.len() >= 3,
+        "{} thread pages",
+        thread_pages.len()
+    );
+    let on_thread_pages: usize = pages
+        .iter()
+        .filter(|(rel, _)| rel.starts_with(&format!("{dir}/t-{root}")))
+        .count();
+    assert_eq!(
+        on_thread_pages,
+        thread_pages.len(),
+        "thread pages not numbered 1, 2, …"
+    );
+    // Every reply exactly once, in order; the root once, on the first page.
+    let mut next = 0;
+    for (k, html) in thread_pages.iter().enumerate() {
+        let ids: Vec<&str> = attr_values(html, "id")
+            .into_iter()
+            .filter(|v| v.starts_with("p-"))
+            .collect();
+        let mut ids = ids.as_slice();
+        if k == 0 {
+            assert_eq!(ids[0], anchor_id(&root));
+            ids = &ids[1..];
+        }
+        for id in ids {
+            assert_eq!(*id, anchor_id(&replies[next]), "page {}", k + 1);
+            next += 1;
+        }
+    }
+    assert_eq!(next, 3000);
+
+    // The channel page: root, replies 0, 1, 2997, 2998, 2999 and the link to reply 2.
+    let channel_html = &pages
+        .iter()
+        .find(|(rel, html)| {
+            is_channel_page(rel) && html.contains(&format!("id=\"{}\"", anchor_id(&root)))
+        })
+        .unwrap()
+        .1;
+    let shown: Vec<&str> = attr_values(channel_html, "id")
+        .into_iter()
+        .filter(|v| v.starts_with("p-"))
+        .collect();
+    let at = shown.iter().position(|id| *id == anchor_id(&root)).unwrap();
+    let expected: Vec<String> = [0, 1, 2997, 2998, 2999]
+        .iter()
+        .map(|&k| anchor_id(&replies[k]))
+        .collect();
+    assert_eq!(&shown[at + 1..at + 6], expected.as_slice());
+    assert!(
+        channel_html.contains(&format!(
+            "href=\"t-{root}.html#{}\">2995 more replies</a>",
+            anchor_id(&replies[2])
+        )),
+        "no link to the replies left out"
+    );
+
+    // The permalinks point at the pages holding replies 0, 1500 and 2999 (check_links
+    // verified each anchor is on the page its link names).
+    let linking_html = &pages
+        .iter()
+        .find(|(rel, html)| {
+            is_channel_page(rel) && html.contains(&format!("id=\"{}\"", anchor_id(&linking)))
+        })
+        .unwrap()
+        .1;
+    for (k, page) in [(0, 0), (1500, usize::MAX), (2999, thread_pages.len() - 1)] {
+        let anchor = anchor_id(&replies[k]);
+        let href = attr_values(linking_html, "href")
+            .into_iter()
+            .find(|h| h.starts_with("../../") && h.ends_with(&format!("#{anchor}")))
+            .unwrap_or_else(|| panic!("no permalink to reply {k}"));
+        assert!(href.contains(&format!("/t-{root}")), "{href}");
+        if page != usize::MAX {
+            assert!(thread_pages[page].contains(&format!("id=\"{anchor}\"")));
+        }
+    }
 }

@@ -93,24 +93,21 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     let found = search(&mut cdp, &base, "welcome");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].text, "Welcome to Engineering!");
+    // Shown by the channel's and the author's display names.
     assert_eq!(
         (found[0].channel.as_str(), found[0].user.as_str()),
-        ("~town-square", "@alice")
+        ("Town Square", "Alice Archer")
     );
-    // Its thread link opens the thread page, which holds the replies.
-    let thread = found[0]
-        .thread
-        .clone()
-        .expect("the welcome post has replies");
+    // A short thread has no page of its own: its link opens the channel page, which holds
+    // the post and its replies.
+    assert_eq!(found[0].thread, None);
     let href = found[0].href.clone();
-    cdp.open(&format!("{base}/{thread}"));
+    cdp.open(&format!("{base}/{href}"));
     let page = cdp.html();
+    let anchor = href.split_once('#').unwrap().1;
+    assert!(page.contains(&format!("id=\"{anchor}\"")));
     assert!(page.contains("Thanks! Glad to be here."));
     assert!(page.contains("Same here."));
-    cdp.check_clean(&base);
-    cdp.open(&format!("{base}/{href}"));
-    let anchor = href.split_once('#').unwrap().1;
-    assert!(cdp.html().contains(&format!("id=\"{anchor}\"")));
     cdp.check_clean(&base);
 
     // A phrase: only the post with the words in that order.
@@ -134,13 +131,13 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     // from: and in: filters.
     let found = search(&mut cdp, &base, "from%3Abob");
     assert!(!found.is_empty());
-    assert!(found.iter().all(|h| h.user == "@bob"), "{found:?}");
+    assert!(found.iter().all(|h| h.user == "Bob Builder"), "{found:?}");
     let found = search(&mut cdp, &base, "in%3Aoff-topic%20lunch");
     assert!(
         found.iter().any(|h| h.text == "Anyone up for lunch?"),
         "{found:?}"
     );
-    assert!(found.iter().all(|h| h.channel == "~off-topic"), "{found:?}");
+    assert!(found.iter().all(|h| h.channel == "Off-Topic"), "{found:?}");
     let found = search(&mut cdp, &base, "in%3Atown-square%20lunch");
     assert!(found.is_empty(), "{found:?}");
 
@@ -450,7 +447,7 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     let site_url = format!("file://{}", site.display());
     let mut cdp = Cdp::start(&env.dir.path().join("profile"));
 
-    // With JavaScript: a search by address, its thread link, clicked.
+    // With JavaScript: a search by address, its link, clicked.
     cdp.search(&format!("{site_url}/index.html#q=welcome"));
     assert_eq!(
         cdp.eval("document.querySelector('#results .hit-text').textContent"),
@@ -461,10 +458,10 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
         "page, css, js and index files"
     );
     cdp.events.clear();
-    cdp.eval("document.querySelector('#results .hit-thread').click()");
+    cdp.eval("document.querySelector('#results .hit-link').click()");
     cdp.wait_for("Page.loadEventFired");
     let url = cdp.eval("location.href");
-    assert!(url.as_str().unwrap().contains("/t-"), "{url}");
+    assert!(url.as_str().unwrap().contains("#p-"), "{url}");
     assert!(cdp.html().contains("Thanks! Glad to be here."));
     cdp.check_clean(&site_url);
 

@@ -258,18 +258,18 @@
           li.setAttribute("data-id", d[5]);
           var meta = el("div", "hit-meta");
           var ch = m.channels[d[0]];
-          meta.appendChild(el("span", "hit-channel", "~" + ch[0]));
+          meta.appendChild(el("span", "hit-channel", ch[1]));
           meta.appendChild(document.createTextNode(" · "));
-          meta.appendChild(el("span", "hit-user", "@" + m.users[d[1]]));
+          meta.appendChild(el("span", "hit-user", m.users[d[1]][1]));
           meta.appendChild(document.createTextNode(" · " + new Date(d[2]).toLocaleString()));
           li.appendChild(meta);
           var a = el("a", "hit-link");
-          a.href = m.pages[d[3]] + "#p-" + d[5];
+          a.href = ch[2] + "/" + d[3] + "#p-" + d[5];
           a.appendChild(el("span", "hit-text", d[6]));
           li.appendChild(a);
-          if (d[4] >= 0) {
+          if (d[4]) {
             var t = el("a", "hit-thread", " Open thread");
-            t.href = m.pages[d[4]] + "#p-" + d[5];
+            t.href = ch[2] + "/" + d[4] + "#p-" + d[5];
             li.appendChild(t);
           }
           list.appendChild(li);

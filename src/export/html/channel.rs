@@ -1,13 +1,16 @@
-//! A channel's pages: its month pages, thread pages and index page, each written only when
-//! its inputs changed; the permalink targets of every post; the channel's search entries.
+//! A channel's pages: its month pages, the pages of its long threads and its index page,
+//! each written only when its inputs changed; the permalink targets of every post; the
+//! channel's search entries.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use super::incremental::{ChannelState, Links};
 use super::markdown::{self, UP};
-use super::pages::{PagePlan, day_of, month_of, plan_pages};
-use super::paths::{channel_dir, escape, safe_id, thread_page, user_page};
+use super::pages::{
+    PagePlan, day_of, homes, is_long, month_of, plan_pages, plan_thread, shown_replies,
+    thread_page_name,
+};
+use super::paths::{channel_dir, escape, safe_id, user_page};
 use super::post::{ChannelRows, snippet};
 use super::templates::{ChannelIndexView, ChannelT, DayView, PageT, render};
 use super::{Builder, DeletedPosts, SiteError};
@@ -22,45 +25,38 @@ impl Builder<'_> {
             self.hide_deleted(&mut posts);
             let Threads { is_root, replies } = Threads::of(&posts);
             let dir = channel_dir(&c.record.id);
-            for page in plan_pages(&posts, &is_root, &replies, &self.tz) {
-                for &r in &page.roots {
-                    for j in std::iter::once(r).chain(replies[r].iter().copied()) {
-                        let p = &posts[j];
-                        let href = format!("{dir}/{}#p-{}", page.name, safe_id(p.id()));
-                        self.names.posts.insert(p.id().to_owned(), href);
-                    }
+            let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
+            for (p, home) in posts.iter().zip(homes(&posts, &pages, &replies)) {
+                if let Some(home) = home {
+                    let href = format!("{dir}/{home}#p-{}", safe_id(p.id()));
+                    self.names.posts.insert(p.id().to_owned(), href);
                 }
             }
         }
         Ok(())
     }
 
-    /// Adds the posts of one channel page to the search index.
-    pub(super) fn index_page_posts(
+    /// Adds the posts of one channel to the search index, each with the page it lives on.
+    pub(super) fn index_channel_posts(
         &mut self,
         n: usize,
-        channel: &Channel,
-        page: &PagePlan,
         posts: &[Post],
         replies: &[Vec<usize>],
+        homes: &[Option<String>],
         files: &HashMap<String, Vec<FileRecord>>,
     ) {
-        let dir = channel_dir(&channel.record.id);
-        let page_href = format!("{dir}/{}", page.name);
-        for &r in &page.roots {
-            let thread =
-                (!replies[r].is_empty()).then(|| format!("{dir}/{}", thread_page(posts[r].id())));
-            for j in std::iter::once(r).chain(replies[r].iter().copied()) {
-                let post = &posts[j];
-                self.index.add(
-                    &post.record,
-                    n as u32,
-                    &page_href,
-                    thread.as_deref(),
-                    files.contains_key(post.id()),
-                    post.is_pinned(),
-                );
-            }
+        for (i, home) in homes.iter().enumerate() {
+            let Some(home) = home else { continue };
+            let post = &posts[i];
+            let thread = is_long(&replies[i]).then(|| thread_page_name(post.id(), 1));
+            self.index.add(
+                &post.record,
+                n as u32,
+                home,
+                thread.as_deref(),
+                files.contains_key(post.id()),
+                post.is_pinned(),
+            );
         }
     }
 
@@ -87,6 +83,7 @@ impl Builder<'_> {
         let posts = &content.posts;
         let Threads { is_root, replies } = Threads::of(posts);
         let pages = plan_pages(posts, &is_root, &replies, &self.tz);
+        let homes = homes(posts, &pages, &replies);
         let dir = channel_dir(&channel.record.id);
 
         // Inputs of each post, hashed once; pages combine them. A permalink's target page
@@ -122,11 +119,24 @@ impl Builder<'_> {
             })
             .collect();
 
-        let rows = ChannelRows {
-            content: &content,
-            rendered: RefCell::new(HashMap::new()),
-        };
+        if self.index_needed {
+            self.index_channel_posts(n, posts, &replies, &homes, &content.files);
+        }
         let mut pinned = Vec::new();
+        for (i, home) in homes.iter().enumerate() {
+            let Some(home) = home else { continue };
+            let post = &posts[i];
+            self.report.posts += 1;
+            if post.is_pinned() {
+                pinned.push((
+                    format!("{home}#p-{}", safe_id(post.id())),
+                    self.author_name(post),
+                    snippet(&post.record.message),
+                ));
+            }
+        }
+
+        let rows = ChannelRows { content: &content };
         let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
         for (k, page) in pages.iter().enumerate() {
             let mut h = blake3::Hasher::new();
@@ -141,24 +151,20 @@ impl Builder<'_> {
             );
             for &r in &page.roots {
                 h.update(hashes[r].as_bytes());
-                for &j in &replies[r] {
+                // What the page shows of a long thread (its length and latest replies)
+                // changes with every reply.
+                h.update(&(replies[r].len() as u64).to_le_bytes());
+                let (first, hidden, last) = shown_replies(&replies[r]);
+                for &j in first.iter().chain(last) {
                     h.update(hashes[j].as_bytes());
                 }
-            }
-            if self.index_needed {
-                self.index_page_posts(n, channel, page, posts, &replies, &content.files);
-            }
-            for &r in &page.roots {
-                for j in std::iter::once(r).chain(replies[r].iter().copied()) {
-                    let post = &posts[j];
-                    self.report.posts += 1;
-                    if post.is_pinned() {
-                        pinned.push((
-                            format!("{}#p-{}", page.name, safe_id(post.id())),
-                            self.author_name(post),
-                            snippet(&post.record.message),
-                        ));
-                    }
+                if hidden > 0 {
+                    // The page its "more replies" link points to.
+                    let k = first.len();
+                    let part = plan_thread(posts, r, &replies[r])
+                        .into_iter()
+                        .find(|p| p.replies.contains(&k));
+                    h.update(format!("{:?}", part.map(|p| p.name)).as_bytes());
                 }
             }
             let rel = format!("{dir}/{}", page.name);
@@ -173,13 +179,7 @@ impl Builder<'_> {
                 if !replies[r].is_empty() {
                     item.push_str(&self.replies_html(&rows, r, &replies[r])?);
                 }
-                match days.last_mut() {
-                    Some(d) if d.day == day => d.items.push(item),
-                    _ => days.push(DayView {
-                        day,
-                        items: vec![item],
-                    }),
-                }
+                push_day(&mut days, day, item);
             }
             let title = format!(
                 "{} · {}",
@@ -198,56 +198,66 @@ impl Builder<'_> {
             )?;
             self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
         }
-        // Thread pages.
+        // Pages of long threads.
         for (r, reps) in replies.iter().enumerate() {
-            if reps.is_empty() || !is_root[r] {
+            if !is_root[r] || !is_long(reps) {
                 continue;
             }
-            let mut h = blake3::Hasher::new();
-            h.update(self.context.as_bytes());
-            h.update(b"thread");
-            h.update(
-                self.names
-                    .posts
-                    .get(posts[r].id())
-                    .map_or("", String::as_str)
-                    .as_bytes(),
-            );
-            h.update(hashes[r].as_bytes());
-            for &j in reps {
-                h.update(hashes[j].as_bytes());
+            let Some(root_home) = &homes[r] else { continue };
+            let back = format!("{root_home}#p-{}", safe_id(posts[r].id()));
+            let parts = plan_thread(posts, r, reps);
+            let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+            for (k, part) in parts.iter().enumerate() {
+                let prev = k.checked_sub(1).map(|i| names[i]);
+                let next = names.get(k + 1).copied();
+                let shown: Vec<usize> = (k == 0)
+                    .then_some(r)
+                    .into_iter()
+                    .chain(reps[part.replies.clone()].iter().copied())
+                    .collect();
+                let mut h = blake3::Hasher::new();
+                h.update(self.context.as_bytes());
+                h.update(format!("thread\0{back}\0{prev:?}{next:?}{}", reps.len()).as_bytes());
+                for &j in &shown {
+                    h.update(hashes[j].as_bytes());
+                }
+                let rel = format!("{dir}/{}", part.name);
+                let hash = h.finalize().to_hex().to_string();
+                if self.keep(&rel, &hash) {
+                    continue;
+                }
+                let mut days: Vec<DayView> = Vec::new();
+                for &j in &shown {
+                    let day = day_of(posts[j].record.create_at, &self.tz);
+                    push_day(&mut days, day, self.post_html(&rows, j)?);
+                }
+                let title = if parts.len() > 1 {
+                    format!(
+                        "Thread in {} ({} replies, page {} of {})",
+                        channel.names().title(),
+                        reps.len(),
+                        k + 1,
+                        parts.len()
+                    )
+                } else {
+                    format!(
+                        "Thread in {} ({} replies)",
+                        channel.names().title(),
+                        reps.len()
+                    )
+                };
+                let body = render(
+                    &PageT {
+                        title: &title,
+                        index: &back,
+                        prev,
+                        next,
+                        days: &days,
+                    },
+                    || rel.clone(),
+                )?;
+                self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
             }
-            let rel = format!("{dir}/{}", thread_page(posts[r].id()));
-            let hash = h.finalize().to_hex().to_string();
-            if self.keep(&rel, &hash) {
-                continue;
-            }
-            let mut items = Vec::new();
-            for j in std::iter::once(r).chain(reps.iter().copied()) {
-                items.push(self.post_html(&rows, j)?);
-            }
-            let back = self
-                .names
-                .posts
-                .get(posts[r].id())
-                .cloned()
-                .unwrap_or_default();
-            let title = format!("Thread in {}", channel.names().title());
-            let days = [DayView {
-                day: format!("{} replies", reps.len()),
-                items,
-            }];
-            let body = render(
-                &PageT {
-                    title: &title,
-                    index: back.rsplit('/').next().unwrap_or("index.html"),
-                    prev: None,
-                    next: None,
-                    days: &days,
-                },
-                || rel.clone(),
-            )?;
-            self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
         }
         self.new.channels.insert(
             channel.record.id.clone(),
@@ -255,7 +265,7 @@ impl Builder<'_> {
                 fingerprint: self.fingerprints[&channel.record.id].clone(),
                 links: links.dirs.into_iter().collect(),
                 open_links: links.open,
-                posts: posts.len() as u64,
+                posts: homes.iter().filter(|h| h.is_some()).count() as u64,
             },
         );
         self.channel_index(&content, &pages, pinned)
@@ -330,5 +340,16 @@ impl Builder<'_> {
             "<a href=\"index.html\">{}</a>",
             escape(&channel.names().title())
         )
+    }
+}
+
+/// Adds an item under its day's divider (a new one when the day changes).
+fn push_day(days: &mut Vec<DayView>, day: String, item: String) {
+    match days.last_mut() {
+        Some(d) if d.day == day => d.items.push(item),
+        _ => days.push(DayView {
+            day,
+            items: vec![item],
+        }),
     }
 }

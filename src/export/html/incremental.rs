@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::markdown::Names;
-use super::pages::plan_pages;
+use super::pages::{homes, plan_pages};
 use super::paths::{channel_dir, is_plain_relative, safe_id};
 use super::{Builder, MANIFEST, SiteError};
 use crate::catalog::CatalogError;
@@ -151,9 +151,8 @@ impl Builder<'_> {
             let content = self.load_channel(channel)?;
             let Threads { is_root, replies } = Threads::of(&content.posts);
             let pages = plan_pages(&content.posts, &is_root, &replies, &self.tz);
-            for page in &pages {
-                self.index_page_posts(n, channel, page, &content.posts, &replies, &content.files);
-            }
+            let homes = homes(&content.posts, &pages, &replies);
+            self.index_channel_posts(n, &content.posts, &replies, &homes, &content.files);
         }
         Ok(())
     }

@@ -7,13 +7,15 @@
 //! - `index.html`: teams and channels, and the search (`index.html#q=<query>`);
 //! - `c/<channel>/index.html`: header, purpose, members, pinned posts, pages by month;
 //! - `c/<channel>/<YYYY-MM>[-N].html`: root posts of a month (at most [`PAGE_ROOTS`] roots
-//!   or about [`PAGE_BYTES`]), each reply under its root in a collapsed list;
-//! - `c/<channel>/t-<root>.html`: a thread (root and every reply);
+//!   or about [`PAGE_BYTES`]), the replies under their root in a collapsed list (of a long
+//!   thread only the first and latest few, see [`pages`]);
+//! - `c/<channel>/t-<root>[-N].html`: a long thread (root and every reply), paged;
 //! - `u/<user>.html`; `f/<file>/<name>` attachments (hard links into the blob store where
 //!   the filesystem allows, else copies); `e/` custom emojis; `assets/`; `search/`.
 //!
-//! Invariants: every post shown has the anchor `id="p-<post id>"` once in the channel pages
-//! and once in its thread page; every string from the server is escaped (templates) or
+//! Invariants: every post shown has the anchor `id="p-<post id>"` on the page it lives on
+//! ([`pages::homes`]), where every link to it points, and at most once per page; no page
+//! grows with a thread's length; every string from the server is escaped (templates) or
 //! rendered by [`markdown`], which keeps it inert; paths are built from ids checked to be
 //! plain ASCII, never from names. Rebuilds are incremental: each page's inputs are hashed
 //! into [`MANIFEST`], and a page whose hash is unchanged is neither rendered nor written.
@@ -68,7 +70,7 @@ pub const PAGE_ROOTS: usize = 500;
 /// A page is closed once its posts' estimated HTML passes this many bytes.
 pub const PAGE_BYTES: usize = 900_000;
 /// Bumped when the HTML of pages changes, so a rebuild rewrites every page.
-const SITE_FORMAT: &str = "matterbak-site-2";
+const SITE_FORMAT: &str = "matterbak-site-3";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -269,12 +271,16 @@ impl<'a> Builder<'a> {
             return self.finish();
         }
         let index = std::mem::take(&mut self.index);
-        let channel_names: Vec<(String, String)> = self
+        let channel_names: Vec<(String, String, String)> = self
             .channels
             .iter()
             .map(|c| {
                 let names = c.names();
-                (names.handle().to_owned(), c.record.display_name.clone())
+                (
+                    names.handle().to_owned(),
+                    names.title(),
+                    channel_dir(&c.record.id),
+                )
             })
             .collect();
         let (written, kept) = index
@@ -325,6 +331,9 @@ impl<'a> Builder<'a> {
             self.index
                 .usernames
                 .insert(user.id.clone(), user.name.clone());
+            self.index
+                .display_names
+                .insert(user.id.clone(), person.display.clone());
             self.names.users.insert(
                 user.name.to_lowercase(),
                 (user_page(&user.id), person.display.clone()),

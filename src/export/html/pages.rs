@@ -1,9 +1,122 @@
 //! Which posts go on which page: roots and their replies, pages by month split by root
-//! count and size, and the times pages show. Pure (the time zone is a parameter); tested on
-//! literals.
+//! count and size, long threads paged apart, and the times pages show. Pure (the time zone
+//! is a parameter); tested on literals.
+//!
+//! A thread of at most [`THREAD_INLINE`] replies is shown whole under its root in the
+//! channel page, which is then every one of its posts' page. A longer thread shows there
+//! only its first [`THREAD_FIRST`] and latest [`THREAD_LAST`] replies and a link to the
+//! rest; all its replies live on its own pages `t-<root>.html`, `t-<root>-2.html`, …, each
+//! closed after [`PAGE_ROOTS`] posts or about [`PAGE_BYTES`], so no page grows with a
+//! thread's length. Plans depend on the posts only and a later post never moves an earlier
+//! one (except that a thread passing [`THREAD_INLINE`] replies moves its replies to its
+//! thread pages, which permalinks follow: targets are page inputs).
 
+use super::paths::safe_id;
 use super::{PAGE_BYTES, PAGE_ROOTS};
 use crate::export::view::Post;
+
+/// A thread with at most this many replies is shown whole in the channel page.
+pub const THREAD_INLINE: usize = 8;
+/// A longer thread shows its first this many replies in the channel page…
+pub const THREAD_FIRST: usize = 2;
+/// …and its latest this many.
+pub const THREAD_LAST: usize = 3;
+
+/// Whether the thread of these replies has pages of its own.
+pub fn is_long(replies: &[usize]) -> bool {
+    replies.len() > THREAD_INLINE
+}
+
+/// The replies a channel page shows under their root: all, or the first and the latest few
+/// (with how many are left out between them).
+pub fn shown_replies(replies: &[usize]) -> (&[usize], usize, &[usize]) {
+    if is_long(replies) {
+        let n = replies.len();
+        (
+            &replies[..THREAD_FIRST],
+            n - THREAD_FIRST - THREAD_LAST,
+            &replies[n - THREAD_LAST..],
+        )
+    } else {
+        (replies, 0, &[])
+    }
+}
+
+/// The size a post is estimated to take on a page.
+fn weight(post: &Post) -> usize {
+    post.record.message.len() * 2 + 600
+}
+
+/// One page of a long thread: its file name and the range of the thread's replies it holds
+/// (the first page also holds the root).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadPage {
+    pub name: String,
+    pub replies: std::ops::Range<usize>,
+}
+
+/// The file name of page `part` (1-based) of the thread of `root_id`.
+pub fn thread_page_name(root_id: &str, part: usize) -> String {
+    if part == 1 {
+        format!("t-{}.html", safe_id(root_id))
+    } else {
+        format!("t-{}-{part}.html", safe_id(root_id))
+    }
+}
+
+/// The pages of a long thread (none for a short one): replies in order, a page closed after
+/// [`PAGE_ROOTS`] posts or about [`PAGE_BYTES`].
+pub fn plan_thread(posts: &[Post], root: usize, replies: &[usize]) -> Vec<ThreadPage> {
+    if !is_long(replies) {
+        return Vec::new();
+    }
+    let root_id = posts[root].id();
+    let mut pages = vec![ThreadPage {
+        name: thread_page_name(root_id, 1),
+        replies: 0..0,
+    }];
+    let mut bytes = weight(&posts[root]);
+    let mut count = 1;
+    for (k, &j) in replies.iter().enumerate() {
+        let w = weight(&posts[j]);
+        if count > 0 && (count >= PAGE_ROOTS || bytes + w > PAGE_BYTES) {
+            pages.push(ThreadPage {
+                name: thread_page_name(root_id, pages.len() + 1),
+                replies: k..k,
+            });
+            bytes = 0;
+            count = 0;
+        }
+        bytes += w;
+        count += 1;
+        pages.last_mut().expect("pushed").replies.end = k + 1;
+    }
+    pages
+}
+
+/// Where each post of a channel lives (index into `posts` → page file name, `None` for a
+/// post on no page): its channel page, or for a reply of a long thread, its thread page.
+pub fn homes(posts: &[Post], pages: &[PagePlan], replies: &[Vec<usize>]) -> Vec<Option<String>> {
+    let mut home = vec![None; posts.len()];
+    for page in pages {
+        for &r in &page.roots {
+            home[r] = Some(page.name.clone());
+            let reps = &replies[r];
+            if is_long(reps) {
+                for tp in plan_thread(posts, r, reps) {
+                    for &j in &reps[tp.replies.clone()] {
+                        home[j] = Some(tp.name.clone());
+                    }
+                }
+            } else {
+                for &j in reps {
+                    home[j] = Some(page.name.clone());
+                }
+            }
+        }
+    }
+    home
+}
 
 /// One channel page: its file name and the indices (into the channel's posts) of its roots.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,8 +126,8 @@ pub struct PagePlan {
 }
 
 /// The channel's pages: roots grouped by month (in `tz`), a month split after
-/// [`PAGE_ROOTS`] roots or about [`PAGE_BYTES`] of content (a root counts with its
-/// replies). `replies[i]` lists the replies of root `i`. Depends on the posts only, so a
+/// [`PAGE_ROOTS`] roots or about [`PAGE_BYTES`] of content (a root counts with the replies
+/// shown under it). `replies[i]` lists the replies of root `i`. Depends on the posts only, so a
 /// post keeps its page while later posts arrive.
 pub fn plan_pages(
     posts: &[Post],
@@ -31,9 +144,12 @@ pub fn plan_pages(
             continue;
         }
         let this_month = month_of(post.record.create_at, tz);
+        // A root counts with the replies shown under it.
+        let (first, _, last) = shown_replies(&replies[i]);
         let weight: usize = std::iter::once(i)
-            .chain(replies[i].iter().copied())
-            .map(|j| posts[j].record.message.len() * 2 + 600)
+            .chain(first.iter().copied())
+            .chain(last.iter().copied())
+            .map(|j| weight(&posts[j]))
             .sum();
         let full = pages
             .last()

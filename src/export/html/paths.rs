@@ -52,10 +52,6 @@ pub(super) fn user_page(id: &str) -> String {
     format!("u/{}.html", safe_id(id))
 }
 
-pub(super) fn thread_page(root: &str) -> String {
-    format!("t-{}.html", safe_id(root))
-}
-
 /// A manifest path we wrote ourselves: relative, no `..`, no absolute part.
 pub(super) fn is_plain_relative(rel: &str) -> bool {
     !rel.is_empty()

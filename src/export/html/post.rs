@@ -1,12 +1,10 @@
 //! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered once
-//! per build from a channel's rows; and the collapsed replies under a root.
-
-use std::cell::RefCell;
-use std::collections::HashMap;
+//! from a channel's rows; and the collapsed replies under a root.
 
 use super::markdown::{self, UP};
+use super::pages::{plan_thread, shown_replies, thread_page_name};
 use super::pages::{time_iso, time_text};
-use super::paths::{escape, safe_id, thread_page, url_segment, user_page};
+use super::paths::{escape, safe_id, url_segment, user_page};
 use super::templates::{FileView, PostT, PostView, ReactionView, render};
 use super::{Builder, SiteError};
 use crate::catalog::FileRecord;
@@ -31,6 +29,9 @@ impl Builder<'_> {
             .unwrap_or_else(|| user_id.clone())
     }
 
+    /// The replies under a root in its channel page, collapsed: all of a short thread; the
+    /// first and latest few of a long one, with a link to the replies between them on the
+    /// thread's pages.
     pub(super) fn replies_html(
         &self,
         rows: &ChannelRows<'_>,
@@ -53,22 +54,40 @@ impl Builder<'_> {
             escape(&time_text(last, &self.tz)),
             escape(&participants.join(", "))
         );
-        for &j in replies {
+        let (first, hidden, latest) = shown_replies(replies);
+        for &j in first {
             out.push_str(&self.post_html(rows, j)?);
         }
-        out.push_str(&format!(
-            "<a class=\"thread-link\" href=\"{}\">Open thread</a></details>",
-            thread_page(posts[root].id())
-        ));
+        if hidden > 0 {
+            // The first reply left out, on the thread page that holds it.
+            let k = first.len();
+            let parts = plan_thread(posts, root, replies);
+            let part = parts
+                .iter()
+                .find(|p| p.replies.contains(&k))
+                .expect("a long thread's pages hold every reply");
+            out.push_str(&format!(
+                "<a class=\"more-replies\" href=\"{}#p-{}\">{hidden} more repl{}</a>",
+                part.name,
+                safe_id(posts[replies[k]].id()),
+                if hidden == 1 { "y" } else { "ies" },
+            ));
+            for &j in latest {
+                out.push_str(&self.post_html(rows, j)?);
+            }
+            out.push_str(&format!(
+                "<a class=\"thread-link\" href=\"{}\">Open thread</a>",
+                thread_page_name(posts[root].id(), 1)
+            ));
+        }
+        out.push_str("</details>");
         Ok(out)
     }
 
-    /// A post's HTML, rendered once per build (a reply shows in its channel page and its
-    /// thread page alike: both sit at the same depth).
+    /// A post's HTML (the same in a channel page and a thread page: both sit at the same
+    /// depth). Not kept: only the few replies a long thread shows in its channel page are
+    /// rendered twice, and keeping every post's HTML would hold a whole channel in memory.
     pub(super) fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
-        if let Some(html) = rows.rendered.borrow().get(&i) {
-            return Ok(html.clone());
-        }
         let content = rows.content;
         let team_id = content.channel.record.team_id.as_str();
         let post = &content.posts[i];
@@ -134,9 +153,7 @@ impl Builder<'_> {
                 .map(|a| self.cards(&a, team_id))
                 .unwrap_or_default(),
         };
-        let html = render(&PostT { p: &view }, || format!("post {}", record.id))?;
-        rows.rendered.borrow_mut().insert(i, html.clone());
-        Ok(html)
+        render(&PostT { p: &view }, || format!("post {}", record.id))
     }
 
     /// Bot and webhook `props.attachments` as cards (Slack's message attachments).
@@ -252,8 +269,6 @@ impl Builder<'_> {
 /// A channel's rows as its pages render them.
 pub(super) struct ChannelRows<'r> {
     pub(super) content: &'r ChannelView,
-    /// Post index → its HTML, once rendered.
-    pub(super) rendered: RefCell<HashMap<usize, String>>,
 }
 
 pub(super) fn snippet(message: &str) -> String {

@@ -12,8 +12,11 @@
 //!   `c/<hash>-<k>.js` (`MB.chunk("<hash>-<k>", postings)`), its shard entry listing the id
 //!   range of each, so a query loads the newest chunk first and more only while needed.
 //! - `p/<two chars>.js`: the terms beginning with those characters, for `prefix*`.
-//! - `d/<block>.js`: [`BLOCK`] documents each: channel, author, time, page, thread page,
-//!   text (for showing hits and confirming phrases).
+//! - `d/<block>.js`: [`BLOCK`] documents each: channel, author, time, page, thread page
+//!   (file names in the channel's directory), post id, text (for showing hits and
+//!   confirming phrases). Where a post lives is kept with it, not in `meta.js`, so what
+//!   every query loads (`meta.js`: channels, users, days) does not grow with the number of
+//!   pages or threads.
 //!
 //! `templates/site/app.js` holds the reading side; the tokenizer and hash must match it.
 //! Files are written only when their bytes change, so an incremental rebuild keeps most.
@@ -62,12 +65,15 @@ struct Doc {
 pub struct IndexBuilder {
     docs: Vec<Doc>,
     postings: HashMap<String, Vec<u32>>,
-    users: Vec<String>,
+    /// (username, display name) by user number.
+    users: Vec<(String, String)>,
     user_ids: HashMap<String, u32>,
     pages: Vec<String>,
     page_ids: HashMap<String, u32>,
     /// Usernames by user id, for `from:` (set before adding posts).
     pub usernames: HashMap<String, String>,
+    /// Display names by user id, for showing hits.
+    pub display_names: HashMap<String, String>,
 }
 
 impl IndexBuilder {
@@ -81,7 +87,8 @@ impl IndexBuilder {
         id
     }
 
-    /// Adds a post shown on `page` (and `thread`, site-relative paths without anchors).
+    /// Adds a post living on `page` (and with its thread on `thread`: file names in the
+    /// channel's directory, without anchors).
     pub fn add(
         &mut self,
         post: &PostRecord,
@@ -101,7 +108,12 @@ impl IndexBuilder {
             Some(&u) => u,
             None => {
                 let u = self.users.len() as u32;
-                self.users.push(username.clone());
+                let display = self
+                    .display_names
+                    .get(&post.user_id)
+                    .cloned()
+                    .unwrap_or_else(|| username.clone());
+                self.users.push((username.clone(), display));
                 self.user_ids.insert(username.clone(), u);
                 u
             }
@@ -134,11 +146,11 @@ impl IndexBuilder {
     }
 
     /// Writes the index under `site/search/`; returns (files written, files kept).
-    /// `channels` are (name for `in:`, display name) by channel number.
+    /// `channels` are (name for `in:`, display name, directory) by channel number.
     pub fn write(
         mut self,
         site: &Path,
-        channels: &[(String, String)],
+        channels: &[(String, String, String)],
         tz: &jiff::tz::TimeZone,
     ) -> Result<(u64, u64), (PathBuf, std::io::Error)> {
         let dir = site.join("search");
@@ -271,8 +283,9 @@ impl IndexBuilder {
                     d.channel,
                     d.user,
                     d.create_at,
-                    d.page,
-                    d.thread.map_or(-1, i64::from),
+                    js_string(&self.pages[d.page as usize]),
+                    d.thread
+                        .map_or_else(|| "0".into(), |t| js_string(&self.pages[t as usize])),
                     js_string(&super::safe_id(&d.id)),
                     js_string(&d.text)
                 );
@@ -284,16 +297,25 @@ impl IndexBuilder {
             "MB.meta({{\"bits\":{shard_bits},\"docs\":{},\"block\":{BLOCK},\"channels\":[",
             self.docs.len()
         );
-        for (i, (name, display)) in channels.iter().enumerate() {
+        for (i, (name, display, dir)) in channels.iter().enumerate() {
+            if i > 0 {
+                meta.push(',');
+            }
+            let _ = write!(
+                meta,
+                "[{},{},{}]",
+                js_string(name),
+                js_string(display),
+                js_string(dir)
+            );
+        }
+        meta.push_str("],\"users\":[");
+        for (i, (name, display)) in self.users.iter().enumerate() {
             if i > 0 {
                 meta.push(',');
             }
             let _ = write!(meta, "[{},{}]", js_string(name), js_string(display));
         }
-        meta.push_str("],\"users\":[");
-        push_list(&mut meta, &self.users);
-        meta.push_str("],\"pages\":[");
-        push_list(&mut meta, &self.pages);
         meta.push_str("],\"days\":[");
         for (i, (day, id)) in days.iter().enumerate() {
             if i > 0 {
@@ -305,15 +327,6 @@ impl IndexBuilder {
         out.file("meta.js", meta.as_bytes())?;
         out.remove_stale();
         Ok((out.written, out.kept))
-    }
-}
-
-fn push_list(out: &mut String, items: &[String]) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push_str(&js_string(item));
     }
 }
 
@@ -440,13 +453,13 @@ mod tests {
                 message: format!("{word} {ka}x {kb}y"),
                 json: String::new(),
             };
-            index.add(&post, 0, "c/x/p.html", None, false, false);
+            index.add(&post, 0, "p.html", None, false, false);
         }
         let dir = tempfile::tempdir().unwrap();
         index
             .write(
                 dir.path(),
-                &[("x".into(), "X".into())],
+                &[("x".into(), "X".into(), "c/x".into())],
                 &jiff::tz::TimeZone::UTC,
             )
             .unwrap();
