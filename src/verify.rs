@@ -21,7 +21,7 @@ use std::path::PathBuf;
 
 use crate::archive::{Archive, ArchiveError, Claim};
 use crate::blobs::{BlobError, BlobLocation, BlobStore, Inventory};
-use crate::catalog::{Catalog, CatalogError};
+use crate::catalog::{BlobRecord, BlobReference, Catalog, CatalogError};
 use crate::model::BlobId;
 
 /// At most this many `integrity_check` lines are reported.
@@ -292,17 +292,20 @@ pub fn verify_archive(
     };
     let catalog = opened.catalog();
     let store = opened.blobs()?;
-    // One listing of the store: presence and size of every blob without a request each.
-    let inventory = store.inventory()?;
     // A sync killed before its first schema migration committed leaves a catalog with no
     // tables: nothing is archived yet, which is not damage (the next sync creates them).
     if matches!(catalog.schema_version(), Ok(0)) {
+        let inventory = store.inventory()?;
         drop(opened);
         scan_store(inventory, &HashSet::new(), &mut report);
         return Ok(report);
     }
-    let recorded = match check_catalog(catalog, store, &inventory, data, &mut report) {
-        Ok(recorded) => recorded,
+    // The catalog is read first and the store listed after it: a running sync stores a blob
+    // before the row naming it commits, so every blob the snapshot names is in the later
+    // listing. Listed first, a blob stored between the listing and the snapshot would be
+    // reported missing (seen with a sync running beside verify).
+    let facts = match read_catalog(catalog, &mut report) {
+        Ok(facts) => facts,
         Err(CatalogError::Sqlite { source, .. }) => {
             report.findings.push(Finding::CatalogIntegrity {
                 detail: source.to_string(),
@@ -311,19 +314,25 @@ pub fn verify_archive(
         }
         Err(e) => return Err(e.into()),
     };
+    // One listing of the store: presence and size of every blob without a request each.
+    let inventory = store.inventory()?;
+    let recorded = check_blobs(facts, store, &inventory, data, &mut report);
     drop(opened);
     scan_store(inventory, &recorded, &mut report);
     Ok(report)
 }
 
-/// The catalog checks, in one read transaction. Returns the recorded blob hashes.
-fn check_catalog(
+/// What the checks of the blobs need from the catalog, read in one snapshot.
+struct CatalogFacts {
+    references: Vec<BlobReference>,
+    records: Vec<BlobRecord>,
+}
+
+/// The catalog's own checks and its blob rows, in one read transaction.
+fn read_catalog(
     catalog: &Catalog,
-    store: &BlobStore,
-    inventory: &Inventory,
-    data: DataCheck,
     report: &mut VerifyReport,
-) -> Result<HashSet<String>, CatalogError> {
+) -> Result<CatalogFacts, CatalogError> {
     catalog.begin_snapshot()?;
     for detail in catalog.integrity_problems(INTEGRITY_LIMIT)? {
         report.findings.push(Finding::CatalogIntegrity { detail });
@@ -338,7 +347,25 @@ fn check_catalog(
     let references = catalog.blob_references()?;
     let records = catalog.blob_records()?;
     catalog.end_snapshot()?;
+    Ok(CatalogFacts {
+        references,
+        records,
+    })
+}
 
+/// Checks every blob the catalog records or names against the store's listing (and its bytes
+/// as `data` says). Returns the recorded blob hashes.
+fn check_blobs(
+    facts: CatalogFacts,
+    store: &BlobStore,
+    inventory: &Inventory,
+    data: DataCheck,
+    report: &mut VerifyReport,
+) -> HashSet<String> {
+    let CatalogFacts {
+        references,
+        records,
+    } = facts;
     report.references = references.len();
     let mut uses: HashMap<&str, usize> = HashMap::new();
     for reference in &references {
@@ -386,7 +413,7 @@ fn check_catalog(
             report.findings.push(finding);
         }
     }
-    Ok(records.into_iter().map(|r| r.hash).collect())
+    records.into_iter().map(|r| r.hash).collect()
 }
 
 fn check_blob(
