@@ -572,3 +572,136 @@ async fn frequent_terms_load_only_the_chunks_a_query_needs() {
     assert_eq!(found[0].text, format!("common filler {}", posts - 1));
     assert_eq!(chunks, 2, "the newest chunk of each term");
 }
+
+/// One tokenizer for both searches: a table of queries (hashtags, snake_case, C++, emails,
+/// URLs, umlauts and accents, CJK, emoji, code, prefixes, `from:`/`in:`) finds the same posts
+/// in `matterbak search` (the catalog's FTS5 index) and in the site (in Chromium, from
+/// `file://`), and those are the posts written down here for each query.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_searches_find_the_same_posts_for_a_table_of_queries() {
+    let env = start().await;
+    // Words no sample post has (zorblax, quuxify…), so the expected sets are these posts.
+    let messages = [
+        (
+            "alice",
+            "town-square",
+            "see #incident_zx42 for the zorblax outage",
+        ),
+        ("bob", "town-square", "rename quux_snake_name to quuxCamel"),
+        ("alice", "town-square", "C++ zorblax templates are hard"),
+        ("bob", "off-topic", "mail ops@zorblax.test about quuxify"),
+        (
+            "alice",
+            "town-square",
+            "read https://zorblax.test/docs/quuxsetup?x=1 first",
+        ),
+        ("bob", "town-square", "Grüße aus Kölnquux, Cafézz für alle"),
+        ("alice", "off-topic", "plain: Grusse aus Kolnquux, cafezz"),
+        ("bob", "town-square", "会議は明日ですquux"),
+        ("alice", "town-square", "ship zorbship 🎉 today"),
+        (
+            "bob",
+            "off-topic",
+            "call fn quux_parse(argvzz) -> Result<Args>",
+        ),
+        ("alice", "town-square", "the incident zx42 review is done"),
+    ];
+    let ids: Vec<String> = env.server.with_workspace(|w| {
+        messages
+            .iter()
+            .map(|(user, channel, text)| {
+                let channel = w.channel_id("eng", channel);
+                w.create_post(&channel, user, text, None)
+            })
+            .collect()
+    });
+    env.sync().await;
+    // (site query, the CLI's words and flags, the posts both must find by index above)
+    let table: &[(&str, &[&str], &[usize])] = &[
+        ("zx42", &["zx42"], &[0, 10]),
+        // `_` separates words (as in FTS5's unicode61): a phrase of two words.
+        ("#incident_zx42", &["#incident_zx42"], &[0, 10]),
+        ("incident_zx42", &["incident_zx42"], &[0, 10]),
+        ("quux_snake_name", &["quux_snake_name"], &[1]),
+        ("quux", &["quux"], &[1, 9]),
+        ("C++ zorblax", &["C++", "zorblax"], &[2]),
+        ("ops@zorblax.test", &["ops@zorblax.test"], &[3]),
+        ("zorblax", &["zorblax"], &[0, 2, 3, 4]),
+        (
+            "https://zorblax.test/docs/quuxsetup",
+            &["https://zorblax.test/docs/quuxsetup"],
+            &[4],
+        ),
+        ("Kölnquux", &["Kölnquux"], &[5, 6]),
+        ("kolnquux", &["kolnquux"], &[5, 6]),
+        ("CAFÉZZ", &["CAFÉZZ"], &[5, 6]),
+        // ß is a letter of its own, not "ss" (diacritics fold, letters do not).
+        ("grüße kölnquux", &["grüße", "kölnquux"], &[5]),
+        ("grusse", &["grusse"], &[6]),
+        ("会議は明日ですquux", &["会議は明日ですquux"], &[7]),
+        ("会議*", &["会議*"], &[7]),
+        ("明日ですquux", &["明日ですquux"], &[]),
+        ("🎉", &["🎉"], &[]),
+        // A word of no token is left out (FTS5 ignores an empty phrase beside others).
+        ("zorbship 🎉", &["zorbship", "🎉"], &[8]),
+        ("from:alice 🎉", &["🎉", "--from", "alice"], &[]),
+        ("zorbship", &["zorbship"], &[8]),
+        ("quux_parse(argvzz)", &["quux_parse(argvzz)"], &[9]),
+        ("argvzz", &["argvzz"], &[9]),
+        ("zorbl*", &["zorbl*"], &[0, 2, 3, 4]),
+        ("from:bob zorblax", &["zorblax", "--from", "bob"], &[3]),
+        (
+            "in:off-topic kolnquux",
+            &["kolnquux", "--channel", "off-topic"],
+            &[6],
+        ),
+        ("\"incident zx42\"", &["incident zx42"], &[0, 10]),
+        ("\"zx42 incident\"", &["zx42 incident"], &[]),
+    ];
+    let site = env.dir.path().join("site");
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
+    let base = format!("file://{}", site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    for (query, cli, expected) in table {
+        let expected: std::collections::BTreeSet<&str> =
+            expected.iter().map(|&k| ids[k].as_str()).collect();
+        let encoded: String = query
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let found = search(&mut cdp, &base, &encoded);
+        let in_site: std::collections::BTreeSet<&str> = found
+            .iter()
+            .map(|h| h.href.rsplit_once("#p-").expect("a post anchor").1)
+            .collect();
+        let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
+            .env_remove("MATTERBAK_ARCHIVE")
+            .arg("search")
+            .args(*cli)
+            .args(["--json", "--limit", "100", "--archive"])
+            .arg(&env.archive)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let hits: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "{query}: `matterbak search` printed no JSON ({e}): {stdout} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let in_cli: std::collections::BTreeSet<&str> = hits
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|h| h["post_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(in_cli, expected, "matterbak search {cli:?}");
+        assert_eq!(in_site, expected, "site search {query}");
+    }
+}

@@ -59,8 +59,21 @@
     return h >>> 0;
   }
   function hex8(n) { return ("0000000" + n.toString(16)).slice(-8); }
+  // The words of a text, the rule of search.rs `tokens` (and of the catalog's FTS5
+  // unicode61 tokenizer): diacritics dropped, lower case, split at anything not a letter or
+  // number (combining marks, `_`, punctuation, symbols and emoji separate words).
+  var TOKEN_CHARS = 64;
+  var WORD = /^[\p{Alphabetic}\p{N}\p{Co}]$/u, MARK = /^\p{M}$/u;
   function tokens(text) {
-    return text.toLowerCase().split(/[^\p{L}\p{N}_]+/u).filter(function (w) { return w && w.length <= 40; });
+    var folded = text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").normalize("NFC").toLowerCase();
+    var out = [], word = "";
+    for (var ch of folded) {
+      if (WORD.test(ch) && !MARK.test(ch)) { word += ch; continue; }
+      if (word) out.push(word);
+      word = "";
+    }
+    if (word) out.push(word);
+    return out.filter(function (w) { return Array.from(w).length <= TOKEN_CHARS; });
   }
   function decode(s) {
     var out = [], prev = -1;
@@ -70,6 +83,7 @@
       prev = prev < 0 ? v : prev - v;
       out.push(prev);
     });
+    out.nothing = out.words > 0 && !out.terms.length && !out.prefixes.length;
     return out;
   }
 
@@ -140,11 +154,12 @@
   }
 
   function parse(q) {
-    var out = { terms: [], prefixes: [], phrases: [], filters: [], before: null, after: null, on: null };
+    var out = { terms: [], prefixes: [], phrases: [], filters: [], before: null, after: null, on: null, words: 0 };
     var re = /"([^"]*)"|(\S+)/g, m;
     while ((m = re.exec(q))) {
       if (m[1] !== undefined) {
         var words = tokens(m[1]);
+        out.words++;
         if (words.length) { out.phrases.push(words.join(" ")); out.terms = out.terms.concat(words); }
         continue;
       }
@@ -155,13 +170,19 @@
         else out.filters.push(key + ":" + val);
         continue;
       }
+      out.words++;
       if (/\*$/.test(w)) {
         var p = tokens(w.slice(0, -1));
         if (p.length) { out.terms = out.terms.concat(p.slice(0, -1)); out.prefixes.push(p[p.length - 1]); }
         continue;
       }
-      out.terms = out.terms.concat(tokens(w));
+      // As `matterbak search` quotes each word: several tokens are a phrase; a word of none
+      // (`🎉`) is left out, and a query of such words only finds nothing.
+      var t = tokens(w);
+      if (t.length > 1) out.phrases.push(t.join(" "));
+      out.terms = out.terms.concat(t);
     }
+    out.nothing = out.words > 0 && !out.terms.length && !out.prefixes.length;
     return out;
   }
 
@@ -179,6 +200,7 @@
     if (p.after) min = Math.max(min, dayStart(p.after, true));
     if (p.before) max = Math.min(max, dayStart(p.before, false) - 1);
     if (p.on) { min = Math.max(min, dayStart(p.on, false)); max = Math.min(max, dayStart(p.on, true) - 1); }
+    if (p.nothing) return Promise.resolve({ ids: [], phrases: [] });
     var names = p.terms.concat(p.filters).filter(function (t, i, a) { return a.indexOf(t) === i; });
     var jobs = names.map(termStream).concat(p.prefixes.map(prefixStream));
     if (!jobs.length) {

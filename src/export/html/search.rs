@@ -4,8 +4,11 @@
 //!
 //! - Documents are numbered densely in global time order (oldest = 0), so date filters are
 //!   id ranges (`days` in `meta.js`) and the newest hits are the highest ids.
-//! - Terms are words (lower-cased, split at anything not a letter, digit or `_`) and the
-//!   filters as pseudo-terms: `in:<channel>`, `from:<username>`, `has:file`, `is:pinned`.
+//! - Terms are the words of [`tokens`], the rule of the catalog's FTS5 tokenizer
+//!   (`unicode61 remove_diacritics 2`, behind `matterbak search`), so both searches find
+//!   the same posts; and the filters as pseudo-terms: `in:<channel>`, `from:<username>`,
+//!   `has:file`, `is:pinned`. A query word of several tokens (`#incident_42`, `a.b@c.com`)
+//!   is a phrase, as `matterbak search` quotes it; a word of none (`🎉`) matches nothing.
 //! - `t/<shard>.js`: `MB.shard("<shard>", {term: postings})`, the shard being the low bits of
 //!   the term's FNV-1a hash; postings are ids newest first, delta-coded in base 36 and joined
 //!   by `,`. A term with more than [`CHUNK`] postings is stored in chunks
@@ -34,11 +37,35 @@ pub const CHUNK: usize = 5_000;
 /// Characters of a message kept in its document record.
 const TEXT_CHARS: usize = 400;
 
-/// The words of a text, as the browser side splits them.
-pub fn tokens(text: &str) -> impl Iterator<Item = String> + '_ {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty() && w.len() <= 40)
-        .map(str::to_lowercase)
+/// Longest token indexed, in characters (longer runs are hashes and blobs, not words).
+pub const TOKEN_CHARS: usize = 64;
+
+/// Whether `c` is part of a word: a letter or number and not a combining mark, or a private
+/// use character, as SQLite's `unicode61` (categories `L* N* Co`); `_`, punctuation, symbols
+/// and emoji separate words. `app.js` has the same rule (`\p{Alphabetic}`, `\p{N}`,
+/// `\p{Co}`, not `\p{M}`).
+fn is_token_char(c: char) -> bool {
+    (c.is_alphanumeric() && !unicode_normalization::char::is_combining_mark(c))
+        || matches!(c, '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}')
+}
+
+/// The words of a text, the rule both searches share: canonical decomposition with the
+/// combining diacritics (U+0300–U+036F) dropped (`Köln` → `koln`, as `remove_diacritics
+/// 2`) and composed again (`で` stays one letter), lower case, split at every character not [`is_token_char`]. Words longer than
+/// [`TOKEN_CHARS`] are left out.
+pub fn tokens(text: &str) -> Vec<String> {
+    use unicode_normalization::UnicodeNormalization;
+    let folded: String = text
+        .nfd()
+        .filter(|c| !matches!(c, '\u{300}'..='\u{36F}'))
+        .nfc()
+        .collect::<String>()
+        .to_lowercase();
+    folded
+        .split(|c: char| !is_token_char(c))
+        .filter(|w| !w.is_empty() && w.chars().count() <= TOKEN_CHARS)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// 32-bit FNV-1a over UTF-8 bytes (the same in app.js).
@@ -120,7 +147,7 @@ impl IndexBuilder {
         };
         let page = self.page_id(page);
         let thread = thread.map(|t| self.page_id(t));
-        let mut terms: Vec<String> = tokens(&post.message).collect();
+        let mut terms: Vec<String> = tokens(&post.message);
         terms.push(format!("from:{}", username.to_lowercase()));
         terms.push(format!("in:#{channel}"));
         if has_file {
@@ -417,9 +444,18 @@ mod tests {
     }
 
     #[test]
-    fn tokens_split_at_punctuation_and_lower_case() {
-        let t: Vec<String> = tokens("Deploy-v2 of Köln's API_key!").collect();
-        assert_eq!(t, ["deploy", "v2", "of", "köln", "s", "api_key"]);
+    fn tokens_split_at_punctuation_and_underscore_fold_case_and_accents() {
+        let t = tokens("Deploy-v2 of Köln's API_key! Ça señor #incident_42 C++ 🎉");
+        assert_eq!(
+            t,
+            [
+                "deploy", "v2", "of", "koln", "s", "api", "key", "ca", "senor", "incident", "42",
+                "c"
+            ]
+        );
+        // Combining marks of other scripts separate words, as in SQLite's unicode61.
+        let t = tokens("हिन्दी 会議は明日です");
+        assert_eq!(t, ["ह", "न", "द", "会議は明日です"]);
     }
 
     #[test]
