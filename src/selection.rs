@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::config::ChannelsConfig;
+/// The rules this module applies, as `config` parses them from channels.json: re-exported
+/// so that a module narrowing an archive (bulk import) needs only `selection`, not `config`.
+pub use crate::config::ChannelsConfig;
 use crate::model::object::{Channel, Team};
 use crate::model::{ChannelType, UserId, dm_other_user};
 

@@ -28,7 +28,7 @@ mod write;
 use std::path::PathBuf;
 
 use crate::catalog::CatalogError;
-use crate::config::ChannelsConfig;
+use crate::selection::ChannelsConfig;
 
 pub use report::render_report;
 pub use validate::{Finding, Level, Validator};
