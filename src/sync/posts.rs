@@ -15,6 +15,7 @@ use crate::catalog::{ChannelCursor, LastOutcome, PageOutcome, Walk};
 use crate::mm::MmError;
 use crate::mm::PostsQuery;
 use crate::mm::wire::PostList;
+use crate::model::naming::ChannelNames;
 use crate::model::object::{self, Raw};
 use crate::model::{ChannelType, now_ms};
 use crate::progress::{Level, Progress};
@@ -358,13 +359,17 @@ impl<'a> ChannelTask<'a> {
     }
 }
 
-/// How messages name a channel: direct and group channels by their people.
+/// How messages name a channel: [`ChannelNames::phrase`], direct and group channels by
+/// their people.
 pub(crate) fn channel_label(channel: &Raw<object::Channel>, export_name: Option<&str>) -> String {
     let c = &channel.value;
-    match (ChannelType::from_code(&c.kind), export_name) {
-        (ChannelType::Direct, Some(name)) => format!("direct channel with {name}"),
-        (ChannelType::Group, Some(names)) => format!("group channel {names}"),
-        (ChannelType::Direct | ChannelType::Group, None) => format!("channel {}", c.id),
-        _ => format!("channel {} ({})", c.name, c.id),
+    let kind = ChannelType::from_code(&c.kind);
+    ChannelNames {
+        kind: &kind,
+        id: &c.id,
+        name: &c.name,
+        display_name: &c.display_name,
+        export_name,
     }
+    .phrase()
 }
