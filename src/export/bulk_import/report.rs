@@ -33,27 +33,29 @@ pub fn render_report(r: &BulkReport) -> String {
     out
 }
 
+/// Notes that `subject` was written changed (`reason` says how and why).
 pub(super) fn changed(
     report: &mut BulkReport,
     subject: impl Into<String>,
     reason: impl Into<String>,
 ) {
-    report.changes.push(Change {
-        kind: ChangeKind::Changed,
-        subject: subject.into(),
-        reason: reason.into(),
-    });
+    note(report, ChangeKind::Changed, subject.into(), reason.into());
 }
 
+/// Notes that `subject` was left out (`reason` says why).
 pub(super) fn omitted(
     report: &mut BulkReport,
     subject: impl Into<String>,
     reason: impl Into<String>,
 ) {
+    note(report, ChangeKind::Omitted, subject.into(), reason.into());
+}
+
+fn note(report: &mut BulkReport, kind: ChangeKind, subject: String, reason: String) {
     report.changes.push(Change {
-        kind: ChangeKind::Omitted,
-        subject: subject.into(),
-        reason: reason.into(),
+        kind,
+        subject,
+        reason,
     });
 }
 
