@@ -1,6 +1,8 @@
 //! The user's input files: `credentials.json` and `channels.json`, in the Python matterbak's
 //! formats. Parsing is strict about types (a clear error naming file, field and value) and
 //! lenient about unknown keys (a warning, so a typo is not silently ignored).
+//!
+//! May import: `model` (docs/design.md "Allowed directions").
 
 use std::fmt;
 use std::path::{Path, PathBuf};

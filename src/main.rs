@@ -1,4 +1,5 @@
 //! Entry point: parse arguments, run, print the error chain once, exit with the code.
+//! May use the library's `cli` (it uses nothing else; `cli` is the driver).
 
 use std::process::ExitCode;
 

@@ -1,6 +1,8 @@
 //! Writes what the read commands find: SQL result rows as an aligned text table, CSV or
 //! JSON, search hits and archive statistics as text. Every writer streams to any
 //! `io::Write` (the CLI hands it stdout); nothing here knows about terminals or SQL.
+//!
+//! May import: `catalog`, `model` (docs/design.md "Allowed directions").
 
 use std::io::{self, Write};
 

@@ -1,6 +1,8 @@
 //! `matterbak verify`: proves that an archive is sound, and marks what is not so that the next
 //! sync repairs it. Findings are data; the CLI prints them.
 //!
+//! May import: `archive`, `catalog`, `blobs`, `model` (docs/design.md "Allowed directions").
+//!
 //! Checks, all against one read snapshot of the catalog (so a running sync does not disturb
 //! them): SQLite's `integrity_check` and `foreign_key_check`; every blob reference is a hash
 //! (never a temp file or a path); every blob the catalog records exists with the recorded

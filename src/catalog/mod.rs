@@ -1,4 +1,5 @@
 //! The catalog: the archive's SQLite database and the only code that speaks SQL.
+//! May import: `model` only (docs/design.md "Allowed directions").
 //!
 //! DDL lives in `schema/NNNN_*.sql`, applied in order and tracked by `PRAGMA user_version`;
 //! an applied file is never edited. DML is fixed strings next to the function using it, with

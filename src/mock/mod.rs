@@ -14,6 +14,8 @@
 //!   receive them (`GET /api/v4/websocket`, API notes §15).
 //!
 //! Invariant: the same calls always produce the same ids, timestamps and bytes.
+//!
+//! May import: nothing of the product (it is its own program; only `cli` uses it).
 
 mod access;
 mod api;

@@ -1,5 +1,6 @@
 //! Domain types shared by every layer: id newtypes and the small enums that name Mattermost
-//! concepts. No I/O here and no dependency on other modules.
+//! concepts. No I/O here and no dependency on other modules. May import: nothing of the
+//! crate.
 
 pub mod emoji;
 pub mod naming;
