@@ -75,6 +75,22 @@ pub enum Progress {
     FilesQueued(u64),
     /// One attachment fetched, with its size.
     FileFetched { bytes: u64 },
+    /// Live capture (`sync --follow`) changed state.
+    Live(LiveState),
+    /// Live capture committed a batch: events received so far, and what the batch wrote.
+    EventsCommitted { events: u64, posts_written: u64 },
+}
+
+/// Where live capture stands, for a status line and for tests that wait for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LiveState {
+    /// Running a catch-up sync (at start, after a connection the server could not resume,
+    /// when channels changed, or polling); events wait meanwhile.
+    CatchingUp,
+    /// Connected and caught up: events are applied as they arrive.
+    Live,
+    /// The connection is down; reconnecting with backoff.
+    Reconnecting,
 }
 
 /// An observer that drops everything (tests, quiet runs).

@@ -416,24 +416,62 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
         assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
         std::thread::sleep(Duration::from_millis(1));
     }
-    assert_stops_within_two_seconds(child, "-TERM", &archive, &env.server);
+    assert_stops_within_two_seconds(child, "-TERM", &archive, &env.server, Held::Release);
 }
 
-/// Sends `signal`, lets requests the server held go on (a stop waits for the answers of
-/// requests in flight), and checks the run ends within 2 s as interrupted (exit 1,
+/// A stop does not wait for a request on the wire: against a server that never answers it
+/// (held until after the run ended) the run still ends within 2 s as interrupted. Before the
+/// fix it waited for the read timeout (120 s).
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_does_not_wait_for_a_request_the_server_stalls() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let archive = env.dir.path().join("archive");
+    env.server.hold_after(1, |path| {
+        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
+    });
+    let mut child = spawn_sync(env.dir.path(), &archive);
+    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 1 {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // A request that arrives from now on is held: once one has, it is certainly in flight.
+    let answered = env.server.arrivals();
+    while env.server.arrivals() <= answered {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_stops_within_two_seconds(child, "-TERM", &archive, &env.server, Held::Keep);
+    env.server.release_requests();
+}
+
+/// What a stop test does with the requests the server holds once the signal is sent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    /// Answer them: the run may use what comes back.
+    Release,
+    /// Keep holding them until the run ended: it must not wait for them.
+    Keep,
+}
+
+/// Sends `signal`, lets requests the server held go on or not (`held`), and checks the run ends within 2 s as interrupted (exit 1,
 /// recorded), with no file marked as failed.
 fn assert_stops_within_two_seconds(
     child: Child,
     signal: &str,
     archive: &Path,
     server: &matterbak::mock::MockServer,
+    held: Held,
 ) {
     let sent = Instant::now();
     Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
-    server.release_requests();
+    if held == Held::Release {
+        server.release_requests();
+    }
     let (code, err) = finish(child);
     let took = sent.elapsed();
     assert!(took < Duration::from_secs(2), "stopped in {took:?}");
@@ -475,7 +513,7 @@ async fn sigint_stops_within_two_seconds_under_a_slow_rate_limit() {
         assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
         std::thread::sleep(Duration::from_millis(5));
     }
-    assert_stops_within_two_seconds(child, "-INT", &archive, &env.server);
+    assert_stops_within_two_seconds(child, "-INT", &archive, &env.server, Held::Release);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@
 
 mod check;
 mod import;
+mod live;
 mod new_posts;
 mod posts;
 mod query;
@@ -27,6 +28,7 @@ use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
 pub use import::{ImportOutcome, ImportedPost};
+pub use live::{LiveOutcome, LiveWrite};
 pub use posts::{ChannelCursor, LastOutcome, PageOutcome, Walk};
 pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,

@@ -257,7 +257,7 @@ fn flush_new_posts(
     })
 }
 
-fn upsert_post<'a>(
+pub(super) fn upsert_post<'a>(
     tx: &Connection,
     path: &Path,
     post: &'a Raw<object::Post>,
@@ -337,7 +337,7 @@ fn store_files_and_reactions(
 }
 
 /// The post's file infos; files whose bytes are not archived go to `outcome`.
-fn store_files(
+pub(super) fn store_files(
     tx: &Connection,
     path: &Path,
     post: &Raw<object::Post>,
@@ -364,7 +364,7 @@ fn store_files(
 
 /// The post's reactions as the server lists them now; one it no longer lists is marked
 /// removed (at the post's `update_at`).
-fn store_reactions(
+pub(super) fn store_reactions(
     tx: &Connection,
     path: &Path,
     post: &Raw<object::Post>,

@@ -103,6 +103,7 @@ impl Observer for Bars {
                 self.files
                     .set_message(format!("{}", indicatif::HumanBytes(bytes)));
             }
+            Progress::Live(_) | Progress::EventsCommitted { .. } => {}
         }
     }
 }

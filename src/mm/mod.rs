@@ -107,6 +107,9 @@ pub struct Client {
     tls: TlsOptions,
 }
 
+/// How long the logout at the end of a stopped run may take.
+pub const LOGOUT_AFTER_STOP: Duration = Duration::from_millis(500);
+
 impl Client {
     /// Logs in (password) or adopts a token, then reads the user it authenticates. `stop`
     /// ends every wait of the client (see the module doc).
@@ -227,20 +230,25 @@ impl Client {
         Err(error_from(&endpoint, response).await)
     }
 
-    /// Revokes a session we created by password login; a no-op for tokens.
+    /// Revokes a session we created by password login; a no-op for tokens. After a stop
+    /// request it waits at most [`LOGOUT_AFTER_STOP`]: a stalling server must not hold up a
+    /// stop (the session then expires on the server's schedule).
     pub async fn logout(&self) {
         if self.owns_session {
             let endpoint = "POST /api/v4/users/logout".to_string();
-            let _ = self
-                .send_as(
-                    Pacing::Unpaced,
-                    Method::POST,
-                    self.url(&["users", "logout"], &[]),
-                    None,
-                    true,
-                    &endpoint,
-                )
-                .await;
+            let logout = self.send_as(
+                Pacing::Unpaced,
+                Method::POST,
+                self.url(&["users", "logout"], &[]),
+                None,
+                true,
+                &endpoint,
+            );
+            if self.stop.requested() {
+                let _ = tokio::time::timeout(LOGOUT_AFTER_STOP, logout).await;
+            } else {
+                let _ = logout.await;
+            }
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! Work checks [`StopSignal::requested`] between steps; waits that could last (the rate
 //! limiter, the pacer, a back-off, a 429 delay) race [`StopSignal::stopped`], so a stop never
-//! waits for them. Requests already on the wire are let finish.
+//! waits for them. Requests already on the wire race it too (a stalling server would hold a
+//! stop for the whole read timeout): a stop drops them, and what they would have written is
+//! found again by the next run.
 //!
 //! May import: nothing of the crate.
 

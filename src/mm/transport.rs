@@ -214,7 +214,19 @@ impl Client {
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.clone());
         }
-        let response = match request.send().await {
+        // A request on the wire ends with a stop too: a stalling server must not hold a
+        // stop for the read timeout. The logout at the very end (unpaced) is let finish.
+        let sent = match pacing {
+            Pacing::Paced => match self.unless_stopped(endpoint, request.send()).await {
+                Ok(sent) => sent,
+                Err(stopped) => {
+                    self.unanswered(&turn);
+                    return Err(stopped);
+                }
+            },
+            Pacing::Unpaced => request.send().await,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(e) => {
                 self.unanswered(&turn);
@@ -392,7 +404,10 @@ impl Client {
             if !response.status().is_success() {
                 return Err(error_from(endpoint, response).await.into());
             }
-            let (what, last) = match reader.read(endpoint, response).await {
+            let (what, last) = match self
+                .unless_stopped(endpoint, reader.read(endpoint, response))
+                .await?
+            {
                 Ok(value) => return Ok(value),
                 Err(BodyError::Final(e)) => return Err(e),
                 Err(BodyError::Cut(last)) => (Attempt::Transport, last),

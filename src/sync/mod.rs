@@ -16,6 +16,8 @@
 
 mod discover;
 mod files;
+mod follow;
+mod live;
 mod people;
 mod plan;
 mod posts;
@@ -36,6 +38,8 @@ use crate::model::object::{self, Raw};
 use crate::model::{Outcome, UserId, now_ms};
 use crate::progress::{Level, Observer, Progress};
 use posts::ChannelTask;
+
+pub use follow::{FollowOptions, FollowReport, run_follow};
 
 /// Everything a sync run needs besides credentials.
 #[derive(Clone, Debug)]
@@ -112,6 +116,8 @@ pub enum SyncError {
     Blob(#[from] BlobError),
     #[error(transparent)]
     Server(#[from] MmError),
+    #[error(transparent)]
+    Live(#[from] crate::mm::ws::WsError),
 }
 
 impl From<DownloadError<BlobError>> for SyncError {
@@ -244,6 +250,7 @@ async fn archive_into(
         stop,
     };
     let result = run_with(ctx, me, started).await;
+    client.logout().await;
     writing.finish();
     result
 }
@@ -265,7 +272,8 @@ fn open_for_run(
     Ok((stale, archive.into_writer()))
 }
 
-/// The run itself, between its record's start and finish in the catalog.
+/// The run itself, between its record's start and finish in the catalog. The session stays
+/// open (a follower runs many).
 async fn run_with(
     ctx: SyncContext<'_>,
     me: Raw<object::User>,
@@ -302,7 +310,6 @@ async fn run_with(
         Err(SyncError::Server(MmError::Stopped { .. })) if stop.requested() => Ok(()),
         other => other,
     };
-    client.logout().await;
     let mut summary = std::mem::take(&mut run.summary);
     summary.requests = client.request_count();
     summary.server_version = client.server_version();

@@ -1,0 +1,167 @@
+//! What live capture (`sync --follow`) writes as WebSocket events arrive: posts, edits,
+//! deletions and reactions, a batch of events per transaction, and nothing else: a live
+//! write never touches `sync_cursors`, so the `since` watermark the incremental sync relies
+//! on stays where polling put it (an event we missed is still found by the next sync).
+//!
+//! Invariants: writes apply in the order given (an edit after its post, a removal after its
+//! addition); a post, reaction or deletion of a channel the catalog does not hold is skipped
+//! (counted), never an error, since the caller only passes selected channels and a catch-up
+//! sync brings new ones.
+
+use rusqlite::{Connection, params};
+
+use super::new_posts::{NewPosts, Stage};
+use super::posts::{PageOutcome, upsert_post};
+use super::{Catalog, Context, PendingFile, Result};
+use crate::model::object::{self, Raw};
+
+/// One event's write, as `sync::live` decoded it.
+#[derive(Debug)]
+pub enum LiveWrite {
+    /// `posted` or `post_edited`: the post as the server sent it (an edit becomes a version).
+    Post(Raw<object::Post>),
+    /// `post_deleted`: the post as it was before the delete (full message, file ids, props)
+    /// and when we learnt of it (ms). A post never stored is stored with this content; the
+    /// replies of a deleted root are deleted with it (the server sends one event).
+    Deleted { post: Raw<object::Post>, at: i64 },
+    /// `reaction_added`.
+    ReactionAdded(Raw<object::Reaction>, String),
+    /// `reaction_removed`: post id, user id, emoji name, and when (the event's `update_at`).
+    ReactionRemoved {
+        post_id: String,
+        user_id: String,
+        emoji_name: String,
+        at: i64,
+    },
+}
+
+/// What a batch of live writes did.
+#[derive(Debug, Default)]
+pub struct LiveOutcome {
+    /// Posts inserted or changed (new, edited, deleted), replies deleted with their root
+    /// included; reactions added or removed.
+    pub posts_written: u64,
+    pub reactions_written: u64,
+    /// Files of stored posts whose bytes are not archived: download them now (a deleted
+    /// post takes its files with it, API notes §15.8).
+    pub files_to_fetch: Vec<PendingFile>,
+    /// File ids of live (not deleted) posts that came without file infos.
+    pub files_without_info: Vec<String>,
+    /// Writes skipped because their channel or post is not in the catalog.
+    pub skipped: u64,
+}
+
+impl Catalog {
+    /// Applies a batch of live writes in one transaction, in order.
+    pub fn apply_live(&mut self, writes: &[LiveWrite]) -> Result<LiveOutcome> {
+        let path = self.path.clone();
+        let tx = self.conn.transaction().ctx(&path, "begin")?;
+        let mut outcome = LiveOutcome::default();
+        for write in writes {
+            match write {
+                LiveWrite::Post(post) => {
+                    if !has_channel(&tx, &path, &post.value.channel_id)? {
+                        outcome.skipped += 1;
+                        continue;
+                    }
+                    let page = store_post(&tx, &path, post)?;
+                    outcome.posts_written += page.posts_written;
+                    outcome.files_to_fetch.extend(page.files_to_fetch);
+                    outcome.files_without_info.extend(page.files_without_info);
+                }
+                LiveWrite::Deleted { post, at } => {
+                    if !has_channel(&tx, &path, &post.value.channel_id)? {
+                        outcome.skipped += 1;
+                        continue;
+                    }
+                    // The content first (a post never seen, or a newer version than ours),
+                    // then the deletion of it and its replies.
+                    let page = store_post(&tx, &path, post)?;
+                    outcome.files_to_fetch.extend(page.files_to_fetch);
+                    let deleted = tx
+                        .prepare_cached(
+                            "UPDATE posts SET delete_at = ?2 WHERE (id = ?1 OR root_id = ?1) AND delete_at = 0",
+                        )
+                        .and_then(|mut st| st.execute(params![post.value.id, at]))
+                        .ctx(&path, "mark post deleted")?;
+                    outcome.posts_written += deleted as u64;
+                }
+                LiveWrite::ReactionAdded(reaction, post_id) => {
+                    if !has_post(&tx, &path, post_id)? {
+                        outcome.skipped += 1;
+                        continue;
+                    }
+                    let r = &reaction.value;
+                    tx.prepare_cached(
+                        "INSERT INTO reactions (post_id, user_id, emoji_name, create_at, json) VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (post_id, user_id, emoji_name) DO UPDATE SET create_at = excluded.create_at, json = excluded.json, removed_at = NULL",
+                    )
+                    .and_then(|mut st| st.execute(params![post_id, r.user_id, r.emoji_name, r.create_at, reaction.json()]))
+                    .ctx(&path, "store reaction")?;
+                    outcome.reactions_written += 1;
+                }
+                LiveWrite::ReactionRemoved {
+                    post_id,
+                    user_id,
+                    emoji_name,
+                    at,
+                } => {
+                    let changed = tx
+                        .prepare_cached(
+                            "UPDATE reactions SET removed_at = ?4 WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3 AND removed_at IS NULL",
+                        )
+                        .and_then(|mut st| st.execute(params![post_id, user_id, emoji_name, at]))
+                        .ctx(&path, "mark reaction removed")?;
+                    if changed == 0 {
+                        outcome.skipped += 1;
+                    }
+                    outcome.reactions_written += changed as u64;
+                }
+            }
+        }
+        tx.commit().ctx(&path, "commit live events")?;
+        Ok(outcome)
+    }
+
+    /// Every channel the catalog holds, and whether `channels.json` selected it: the
+    /// filter live events go through (an unknown channel is new since the last sync).
+    pub fn channel_selection(&self) -> Result<std::collections::HashMap<String, bool>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, selected FROM channels")
+            .ctx(&self.path, "list channels")?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+            .and_then(|rows| rows.collect())
+            .ctx(&self.path, "list channels")?;
+        Ok(rows)
+    }
+}
+
+/// One post through the same merge a sync page uses (new row, or a version of the stored one).
+fn store_post(
+    tx: &Connection,
+    path: &std::path::Path,
+    post: &Raw<object::Post>,
+) -> Result<PageOutcome> {
+    let mut outcome = PageOutcome::default();
+    let mut new_posts = NewPosts::begin(tx, path)?;
+    upsert_post(tx, path, post, &mut new_posts, &mut outcome)?;
+    new_posts.flush(tx, path, |stage, post| match stage {
+        Stage::Files => super::posts::store_files(tx, path, post, &mut outcome),
+        Stage::Reactions => super::posts::store_reactions(tx, path, post, &mut outcome),
+    })?;
+    Ok(outcome)
+}
+
+fn has_channel(tx: &Connection, path: &std::path::Path, channel_id: &str) -> Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM channels WHERE id = ?1")
+        .and_then(|mut s| s.exists([channel_id]))
+        .ctx(path, "read channel")
+}
+
+fn has_post(tx: &Connection, path: &std::path::Path, post_id: &str) -> Result<bool> {
+    tx.prepare_cached("SELECT 1 FROM posts WHERE id = ?1")
+        .and_then(|mut s| s.exists([post_id]))
+        .ctx(path, "read post")
+}

@@ -1,0 +1,411 @@
+//! `sync --follow` (live capture) through the library against the mock's REST API and
+//! WebSocket on loopback: posts with their files, edits as versions, deletions keeping
+//! content, reactions, resume after a drop, a catch-up sync when the server cannot resume,
+//! the channels.json selection. Every wait is for observed progress (a committed row, a
+//! state the follower reports), never a delay.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Env, assert_same_content, content_snapshot, count, rows, start};
+use matterbak::mm::StopSignal;
+use matterbak::mm::ws::WsOptions;
+use matterbak::mock::{NewFile, SEND_QUEUE_SIZE};
+use matterbak::progress::{Level, LiveState, Observer, Progress};
+use matterbak::sync::{self, FollowOptions, FollowReport};
+use tokio::sync::watch;
+
+/// Records notes and counts how often the follower became live (caught up).
+struct Watcher {
+    notes: Mutex<Vec<String>>,
+    live: watch::Sender<u64>,
+}
+
+impl Watcher {
+    fn new() -> Arc<Watcher> {
+        Arc::new(Watcher {
+            notes: Mutex::new(Vec::new()),
+            live: watch::channel(0).0,
+        })
+    }
+
+    /// Waits until the follower has been live (caught up) `n` times in all.
+    async fn live_times(&self, n: u64) {
+        let mut rx = self.live.subscribe();
+        rx.wait_for(|&times| times >= n)
+            .await
+            .expect("follower alive");
+    }
+
+    fn times_live(&self) -> u64 {
+        *self.live.borrow()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        self.notes.lock().unwrap().clone()
+    }
+}
+
+impl Observer for Watcher {
+    fn note(&self, level: Level, text: &str) {
+        self.notes.lock().unwrap().push(level.line(text));
+    }
+
+    fn progress(&self, event: Progress) {
+        if event == Progress::Live(LiveState::Live) {
+            self.live.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+struct Following {
+    stop: StopSignal,
+    task: tokio::task::JoinHandle<Result<FollowReport, sync::SyncError>>,
+    watcher: Arc<Watcher>,
+}
+
+impl Following {
+    async fn stop(self) -> FollowReport {
+        self.stop.request();
+        self.task
+            .await
+            .expect("follow task")
+            .expect("follow ends cleanly")
+    }
+}
+
+fn follow_options() -> FollowOptions {
+    FollowOptions {
+        poll_interval: Duration::from_secs(24 * 3600),
+        ws: WsOptions {
+            base_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ..WsOptions::default()
+        },
+    }
+}
+
+/// Starts following and waits until the first catch-up sync is done.
+async fn follow(env: &Env) -> Following {
+    let stop = StopSignal::default();
+    let watcher = Watcher::new();
+    let (credentials, options) = (env.credentials(), env.options());
+    let task = {
+        let (stop, watcher) = (stop.clone(), watcher.clone());
+        tokio::spawn(async move {
+            sync::run_follow(
+                &credentials,
+                &options,
+                &follow_options(),
+                watcher.as_ref(),
+                &stop,
+            )
+            .await
+        })
+    };
+    watcher.live_times(1).await;
+    Following {
+        stop,
+        task,
+        watcher,
+    }
+}
+
+/// Waits until `sql` (one value) reads `want` in the live archive.
+async fn wait_for(env: &Env, sql: &str, want: &str) {
+    loop {
+        let got = rows(&env.catalog(), sql);
+        if got.first().map(String::as_str) == Some(want) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn channel(env: &Env, team: &str, name: &str) -> String {
+    env.server.with_workspace(|w| w.channel_id(team, name))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_deleted_right_after_it_was_written_keeps_its_text_and_attachment() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let dev = channel(&env, "eng", "dev");
+    let bytes = b"quarterly numbers, do not lose".to_vec();
+    let post_id = env.server.with_workspace(|w| {
+        w.create_post_with_files(
+            &dev,
+            "bob",
+            "the numbers, deleted soon",
+            None,
+            vec![NewFile {
+                name: "numbers.txt".into(),
+                bytes: bytes.clone(),
+                mime_type: "text/plain".into(),
+            }],
+        )
+    });
+    // The bytes are fetched when `posted` arrives; then the post goes, and its file with it.
+    wait_for(
+        &env,
+        &format!("SELECT count(*) FROM files WHERE post_id = '{post_id}' AND blob IS NOT NULL"),
+        "1",
+    )
+    .await;
+    env.server.with_workspace(|w| w.delete_post(&post_id));
+    wait_for(
+        &env,
+        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    let report = following.stop().await;
+    assert!(report.events >= 2, "{report:?}");
+
+    let c = env.catalog();
+    assert_eq!(
+        rows(
+            &c,
+            &format!("SELECT message, seen_live FROM posts WHERE id = '{post_id}'")
+        ),
+        ["the numbers, deleted soon|1"]
+    );
+    let blob = rows(
+        &c,
+        &format!("SELECT blob FROM files WHERE post_id = '{post_id}'"),
+    );
+    assert_eq!(blob.len(), 1);
+    // The server no longer serves the file (§15.8): only the archive has it.
+    let archive = env.read();
+    let blob = matterbak::model::BlobId::parse(&blob[0]).expect("a blob hash");
+    let mut stored = Vec::new();
+    std::io::Read::read_to_end(
+        &mut archive.blobs().unwrap().open_blob(&blob).unwrap(),
+        &mut stored,
+    )
+    .unwrap();
+    assert_eq!(stored, bytes);
+    // A later sync (the server now says "deleted") keeps the text and the bytes.
+    common::assert_complete(&env.sync().await);
+    assert_eq!(
+        rows(
+            &env.catalog(),
+            &format!("SELECT message, delete_at > 0 FROM posts WHERE id = '{post_id}'")
+        ),
+        ["the numbers, deleted soon|1"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_edits_make_five_versions_and_reactions_are_recorded_as_a_sync_would() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let dev = channel(&env, "eng", "dev");
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&dev, "bob", "draft 0", None));
+    for n in 1..=5 {
+        env.server
+            .with_workspace(|w| w.edit_post(&post_id, &format!("draft {n}")));
+    }
+    env.server
+        .with_workspace(|w| w.add_reaction(&post_id, "carol", "tada"));
+    env.server
+        .with_workspace(|w| w.add_reaction(&post_id, "dave", "smile"));
+    env.server
+        .with_workspace(|w| w.remove_reaction(&post_id, "dave", "smile"));
+    wait_for(
+        &env,
+        &format!(
+            "SELECT count(*) FROM reactions WHERE post_id = '{post_id}' AND removed_at IS NOT NULL"
+        ),
+        "1",
+    )
+    .await;
+    following.stop().await;
+
+    let c = env.catalog();
+    assert_eq!(
+        rows(
+            &c,
+            &format!("SELECT message FROM posts WHERE id = '{post_id}'")
+        ),
+        ["draft 5"]
+    );
+    assert_eq!(
+        rows(
+            &c,
+            &format!(
+                "SELECT message FROM post_versions WHERE post_id = '{post_id}' ORDER BY replaced_at"
+            )
+        ),
+        ["draft 0", "draft 1", "draft 2", "draft 3", "draft 4"]
+    );
+    let reactions = format!(
+        "SELECT emoji_name, removed_at IS NULL FROM reactions WHERE post_id = '{post_id}' ORDER BY emoji_name"
+    );
+    assert_eq!(rows(&c, &reactions), ["smile|0", "tada|1"]);
+    // The sync that follows agrees: nothing about the reactions or versions changes.
+    // (It adds the server's history row ids to the versions we already hold.)
+    let versions = format!(
+        "SELECT replaced_at, edit_at, message, json FROM post_versions WHERE post_id = '{post_id}' ORDER BY replaced_at"
+    );
+    let before = rows(&env.catalog(), &versions);
+    common::assert_complete(&env.sync().await);
+    assert_eq!(rows(&env.catalog(), &reactions), ["smile|0", "tada|1"]);
+    assert_eq!(rows(&env.catalog(), &versions), before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_resumes_without_a_catch_up_sync() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let runs = count(&env.catalog(), "SELECT count(*) FROM sync_runs");
+    let town = channel(&env, "eng", "town-square");
+    env.server
+        .wait_for_websockets(|c| c.iter().any(|c| c.active))
+        .await;
+    env.server.drop_websockets();
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&town, "bob", "sent while we were away", None));
+    wait_for(
+        &env,
+        &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
+        "sent while we were away",
+    )
+    .await;
+    let times_live = following.watcher.times_live();
+    let notes = following.watcher.notes();
+    following.stop().await;
+    assert_eq!(
+        count(&env.catalog(), "SELECT count(*) FROM sync_runs"),
+        runs,
+        "{notes:?}"
+    );
+    assert_eq!(
+        times_live, 2,
+        "caught up once, then live again after the resume: {notes:?}"
+    );
+    assert!(notes.iter().any(|n| n.contains("resumed")), "{notes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_changes_than_the_server_queues_while_away_are_caught_up_by_a_sync() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let town = channel(&env, "eng", "town-square");
+    let dev = channel(&env, "eng", "dev");
+    env.server
+        .wait_for_websockets(|c| c.iter().any(|c| c.active))
+        .await;
+    // The reconnect waits (held) until the burst is over.
+    env.server.hold_requests();
+    env.server.drop_websockets();
+    // More events than the send queue keeps: the server forgets the connection.
+    let mut last = String::new();
+    for n in 0..SEND_QUEUE_SIZE + 10 {
+        let channel = if n % 2 == 0 { &town } else { &dev };
+        last = env
+            .server
+            .with_workspace(|w| w.create_post(channel, "bob", &format!("burst {n}"), None));
+    }
+    // And changes no event tells about at all.
+    let silent = env.server.with_workspace(|w| {
+        w.without_events(|w| w.create_post(&dev, "carol", "published silently", None))
+    });
+    env.server
+        .wait_for_websockets(|c| c.iter().all(|c| !c.active))
+        .await;
+    env.server.release_requests();
+    wait_for(
+        &env,
+        &format!("SELECT count(*) FROM posts WHERE id IN ('{last}', '{silent}')"),
+        "2",
+    )
+    .await;
+    let notes = following.watcher.notes();
+    following.stop().await;
+    assert!(
+        notes.iter().any(|n| n.contains("could not resume")),
+        "{notes:?}"
+    );
+    // Nothing missing: the archive holds what a fresh full sync of the server holds.
+    let fresh = common::start_with(env.server.with_workspace(|w| w.clone())).await;
+    common::assert_complete(&fresh.sync().await);
+    let mut got = content_snapshot(&env.archive);
+    let mut want = content_snapshot(&fresh.archive);
+    // Watermarks are server times of when each sync ran.
+    got.remove("sync_cursors");
+    want.remove("sync_cursors");
+    assert_same_content(&got, &want, "followed vs fresh full sync");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_excluded_channels_write_nothing_and_new_channels_are_followed() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let excluded = channel(&env, "ops", "town-square");
+    assert_eq!(
+        count(
+            &env.catalog(),
+            &format!("SELECT count(*) FROM channels WHERE id = '{excluded}' AND selected = 0")
+        ),
+        1
+    );
+    let dropped = env
+        .server
+        .with_workspace(|w| w.create_post(&excluded, "alice", "not for the archive", None));
+    // A channel created while following, in a selected team: followed as a sync would.
+    let created = env
+        .server
+        .with_workspace(|w| w.create_channel("eng", "launch", "Launch", 'O', &["alice", "bob"]));
+    let first = env
+        .server
+        .with_workspace(|w| w.create_post(&created, "bob", "first in launch", None));
+    wait_for(
+        &env,
+        &format!("SELECT message FROM posts WHERE id = '{first}'"),
+        "first in launch",
+    )
+    .await;
+    let report = following.stop().await;
+    let c = env.catalog();
+    assert_eq!(
+        count(
+            &c,
+            &format!("SELECT count(*) FROM posts WHERE id = '{dropped}'")
+        ),
+        0
+    );
+    assert_eq!(
+        rows(
+            &c,
+            &format!("SELECT selected FROM channels WHERE id = '{created}'")
+        ),
+        ["1"]
+    );
+    assert!(report.events_not_selected >= 1, "{report:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_posts_leave_the_since_watermark_alone() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let watermarks = "SELECT group_concat(channel_id || '=' || watermark, ',') FROM (SELECT * FROM sync_cursors ORDER BY channel_id)";
+    let before = rows(&env.catalog(), watermarks);
+    let dev = channel(&env, "eng", "dev");
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&dev, "bob", "live only", None));
+    wait_for(
+        &env,
+        &format!("SELECT count(*) FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    following.stop().await;
+    assert_eq!(rows(&env.catalog(), watermarks), before);
+}
