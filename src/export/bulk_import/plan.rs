@@ -305,7 +305,9 @@ pub(super) fn plan(
     for d in &directs {
         involved.extend(d.members.iter().cloned());
     }
-    involved.remove("");
+    // An empty user id (a post or member without one, from a damaged backup) stays: it is
+    // written as an unknown user like any id the archive has no user for, so its posts
+    // name an account (dropping it left posts whose user the self-check refused).
 
     // Accounts, in username order so suffixes for collisions are stable.
     let mut order: Vec<(String, String)> = involved
