@@ -25,12 +25,16 @@ use crate::model::{BlobId, BlobRef, DISK_FULL_HINT};
 mod aws_config;
 mod backend;
 pub mod crypto;
+mod encrypted;
+pub mod keys;
 mod local;
 mod location;
 mod s3;
 
 pub use aws_config::AwsConfigError;
 pub use backend::{BlobBackend, Spooled};
+pub use encrypted::Encrypted;
+pub use keys::{KeyError, KeyInfo, KeyProblem, Passwords};
 pub use location::{BadLocation, BlobLocation, StoreDirs};
 pub use s3::redact;
 
@@ -109,6 +113,24 @@ pub enum BlobError {
     Missing { key: String },
     #[error(transparent)]
     Location(#[from] BadLocation),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// A repository object that must not be overwritten exists.
+    #[error("blob store: {key} exists already")]
+    Exists { key: String },
+    #[error(
+        "encrypted archives live in object storage (--blobs s3://…); for the local archive use disk encryption"
+    )]
+    EncryptionNeedsBucket,
+    #[error("{location} is not an encrypted repository (its prefix has no `config` marker)")]
+    NotEncrypted { location: String },
+    /// A sealed object failed to open.
+    #[error("blob store: {name}: {source}")]
+    Sealed {
+        name: String,
+        #[source]
+        source: crypto::CryptoError,
+    },
     #[error(transparent)]
     AwsConfig(#[from] AwsConfigError),
     /// The server's reason, credentials redacted (hence text, not a source).
@@ -237,7 +259,13 @@ impl BlobStore {
 
     /// Lists every stored object with its size, and the temp files in `tmp/`.
     pub fn inventory(&self) -> Result<Inventory, BlobError> {
-        let objects = self.backend.list()?;
+        self.inventory_of(&[])
+    }
+
+    /// [`BlobStore::inventory`], naming the objects of the blobs in `known` (an encrypted
+    /// store's object names are keyed: only the content hashes tell which object is which).
+    pub fn inventory_of(&self, known: &[BlobId]) -> Result<Inventory, BlobError> {
+        let objects = self.backend.list_known(known)?;
         let mut temps = Vec::new();
         collect_files(&self.tmp, 1, &mut temps)?;
         let mut inventory = Inventory { objects, temps };
@@ -263,6 +291,55 @@ impl BlobStore {
     /// Downloads snapshot `name` into the new file `dest`.
     pub fn fetch_catalog_snapshot(&self, name: &str, dest: &Path) -> Result<(), BlobError> {
         self.backend.get_named(name, dest)
+    }
+
+    /// The id of the encrypted repository the store reads and writes; None for plain
+    /// storage.
+    pub fn encryption(&self) -> Option<&str> {
+        self.backend.encryption().map(keys::Unlocked::repository)
+    }
+
+    fn unlocked(&self) -> Result<&keys::Unlocked, BlobError> {
+        self.backend
+            .encryption()
+            .ok_or_else(|| BlobError::NotEncrypted {
+                location: self.location.to_string(),
+            })
+    }
+
+    /// The key objects of the encrypted repository.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>, BlobError> {
+        self.unlocked()?.list_keys(self.backend.as_ref())
+    }
+
+    /// Adds a key object for `password` (Argon2id calibrated on this machine).
+    pub fn add_key(
+        &self,
+        password: &[u8],
+        host: &str,
+        now_ms: i64,
+    ) -> Result<keys::Created, BlobError> {
+        self.unlocked()?
+            .add_key(self.backend.as_ref(), password, host, now_ms)
+    }
+
+    /// Removes key object `id`; the last one is refused.
+    pub fn remove_key(&self, id: &str) -> Result<(), BlobError> {
+        self.unlocked()?.remove_key(self.backend.as_ref(), id)
+    }
+
+    /// The id of the key object this run's password opened.
+    pub fn current_key(&self) -> Result<&str, BlobError> {
+        Ok(self.unlocked()?.key_id())
+    }
+
+    /// Problems of the encrypted repository's own objects (key objects, keyring); none for
+    /// plain storage.
+    pub fn audit_keys(&self) -> Result<Vec<KeyProblem>, BlobError> {
+        match self.backend.encryption() {
+            Some(unlocked) => unlocked.audit(self.backend.as_ref()),
+            None => Ok(Vec::new()),
+        }
     }
 
     /// Where in-flight files go (`tmp/` of the archive).

@@ -110,12 +110,15 @@ pub enum Finding {
     OrphanBlob { path: PathBuf },
     /// A temp file of an interrupted download (the next sync removes it).
     StrayTemp { path: PathBuf },
+    /// A problem of an encrypted repository's own objects (key objects, keyring).
+    Keys { damage: bool, text: String },
 }
 
 impl Finding {
     pub fn severity(&self) -> Severity {
         match self {
             Finding::OrphanBlob { .. } | Finding::StrayTemp { .. } => Severity::Notice,
+            Finding::Keys { damage: false, .. } => Severity::Notice,
             _ => Severity::Damage,
         }
     }
@@ -228,6 +231,11 @@ impl fmt::Display for Finding {
                 "notice: temp file {} of an interrupted download (the next sync removes it)",
                 path.display()
             ),
+            Finding::Keys { damage: true, text } => write!(f, "damage: {text}"),
+            Finding::Keys {
+                damage: false,
+                text,
+            } => write!(f, "notice: {text}"),
         }
     }
 }
@@ -294,6 +302,12 @@ pub fn verify_archive(
     };
     let catalog = opened.catalog();
     let store = opened.blobs()?;
+    report
+        .findings
+        .extend(store.audit_keys()?.into_iter().map(|p| Finding::Keys {
+            damage: p.damage,
+            text: p.text,
+        }));
     // A sync killed before its first schema migration committed leaves a catalog with no
     // tables: nothing is archived yet, which is not damage (the next sync creates them).
     if matches!(catalog.schema_version(), Ok(0)) {
@@ -316,8 +330,17 @@ pub fn verify_archive(
         }
         Err(e) => return Err(e.into()),
     };
-    // One listing of the store: presence and size of every blob without a request each.
-    let inventory = store.inventory()?;
+    // One listing of the store: presence and size of every blob without a request each. An
+    // encrypted store's objects have keyed names: the recorded hashes name them.
+    let known: Vec<BlobId> = match store.encryption() {
+        Some(_) => facts
+            .records
+            .iter()
+            .filter_map(|r| BlobId::parse(&r.hash))
+            .collect(),
+        None => Vec::new(),
+    };
+    let inventory = store.inventory_of(&known)?;
     let recorded = check_blobs(facts, store, &inventory, data, &mut report);
     drop(opened);
     scan_store(inventory, &recorded, &mut report);
@@ -431,7 +454,26 @@ fn check_blob(
     let Some(found) = stored else {
         return Some(Finding::MissingBlob { hash, references });
     };
+    let read = match data {
+        DataCheck::Sizes => false,
+        DataCheck::All => true,
+        DataCheck::Subset(percent) => rand::random::<f64>() * 100.0 < percent,
+    };
     if i64::try_from(found) != Ok(recorded) {
+        // Reading says why (an encrypted object that fails to authenticate: cut short, or
+        // another object's bytes under this name).
+        if read && let Err(e) = store.hash_blob(id) {
+            let cut = if i64::try_from(found).is_ok_and(|f| f < recorded) {
+                "truncated: "
+            } else {
+                ""
+            };
+            return Some(Finding::UnreadableBlob {
+                hash,
+                error: format!("{cut}{e} ({found} bytes, {recorded} recorded)"),
+                references,
+            });
+        }
         return Some(Finding::WrongSize {
             hash,
             recorded,
@@ -439,11 +481,6 @@ fn check_blob(
             references,
         });
     }
-    let read = match data {
-        DataCheck::Sizes => false,
-        DataCheck::All => true,
-        DataCheck::Subset(percent) => rand::random::<f64>() * 100.0 < percent,
-    };
     if !read {
         return None;
     }

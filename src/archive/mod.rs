@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::thread::JoinHandle;
 
-use crate::blobs::{BadLocation, BlobError, BlobLocation, BlobStore, Cleaned, StoreDirs};
+use crate::blobs::{
+    BadLocation, BlobError, BlobLocation, BlobStore, Cleaned, KeyError, StoreDirs, keys,
+};
 use crate::catalog::{Access, BlobSetting, Catalog, CatalogError, CatalogWriter, SCHEMA_VERSION};
 
 pub use lock::{ArchiveLock, LockError};
@@ -377,6 +379,7 @@ impl ReadArchive {
             return Ok(blobs);
         }
         let blobs = self.archive.blobs(&self.location)?;
+        check_encryption(&self.catalog, &blobs)?;
         Ok(self.blobs.get_or_init(|| blobs))
     }
 
@@ -491,15 +494,32 @@ impl WriteArchive {
         };
         match kept {
             Some(kept) if kept != given => Err(ArchiveError::BlobsElsewhere { kept, given }),
-            _ => Ok(self.catalog.remember_blob_location(&given)?),
+            _ => {
+                check_encryption(&self.catalog, &self.blobs)?;
+                self.catalog.remember_blob_location(&given)?;
+                self.remember_encryption()
+            }
         }
     }
 
     /// Points the catalog at the blob store's location, whatever it remembered: for a
-    /// catalog pulled from a bucket that was copied or renamed since its snapshot.
+    /// catalog pulled from a bucket that was copied or renamed since its snapshot. The
+    /// encryption is the bucket's, checked like any other open.
     pub fn relocate_blobs(&mut self) -> Result<(), ArchiveError> {
         let location = self.blobs.location().to_string();
-        Ok(self.catalog.remember_blob_location(&location)?)
+        self.catalog.remember_blob_location(&location)?;
+        check_encryption(&self.catalog, &self.blobs)?;
+        self.remember_encryption()
+    }
+
+    /// Remembers whether the bucket is encrypted (the repository's id), for later opens to
+    /// refuse a bucket that changed under the archive.
+    fn remember_encryption(&mut self) -> Result<(), ArchiveError> {
+        if *self.blobs.location() == BlobLocation::Local {
+            return Ok(());
+        }
+        let found = self.blobs.encryption().unwrap_or(keys::NOT_ENCRYPTED);
+        Ok(self.catalog.remember_encryption(found)?)
     }
 
     /// Test seam (`--simulate-disk-full blobs:BYTES`): blob writes fail as on a full disk
@@ -544,6 +564,35 @@ impl Writing {
         drop(blobs);
         drop(lock);
     }
+}
+
+/// Refuses a bucket whose encryption is not what the catalog remembers (a plain prefix where
+/// an encrypted repository was, another repository, or the reverse): its blobs would seem
+/// damaged, or new ones be written in the other form.
+fn check_encryption(catalog: &Catalog, blobs: &BlobStore) -> Result<(), BlobError> {
+    if *blobs.location() == BlobLocation::Local {
+        return Ok(());
+    }
+    let Some(remembered) = catalog
+        .encryption_setting()
+        .map_err(|e| KeyError::BadObject {
+            location: blobs.location().to_string(),
+            what: "the catalog's encryption setting".into(),
+            reason: e.to_string(),
+        })?
+    else {
+        return Ok(());
+    };
+    let found = blobs.encryption().unwrap_or(keys::NOT_ENCRYPTED);
+    if remembered == found {
+        return Ok(());
+    }
+    Err(KeyError::Mismatch {
+        location: blobs.location().to_string(),
+        remembered: keys::describe(&remembered),
+        found: format!("the bucket holds {}", keys::describe(found)),
+    }
+    .into())
 }
 
 #[cfg(test)]

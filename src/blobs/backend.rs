@@ -85,4 +85,38 @@ pub trait BlobBackend: Send + Sync + std::fmt::Debug {
     fn get_named(&self, name: &str, dest: &Path) -> Result<(), BlobError>;
 
     fn delete_named(&self, name: &str) -> Result<(), BlobError>;
+
+    /// Every object kept, like [`BlobBackend::list`], with `id` resolved against the blobs
+    /// the caller knows (`known`): a backend whose object names are not the content hashes
+    /// (the encrypted one: keyed names) can only tell which object is which blob this way.
+    fn list_known(&self, _known: &[BlobId]) -> Result<Vec<Listed>, BlobError> {
+        self.list()
+    }
+
+    /// A small object of the repository's own below the prefix (`config`, `keyring`,
+    /// `keys/<id>`): the encryption marker and key objects, kept as given. `create_only`
+    /// refuses to overwrite ([`BlobError::Exists`]). Only a bucket has them.
+    fn put_meta(&self, _name: &str, _bytes: &[u8], _create_only: bool) -> Result<(), BlobError> {
+        Err(BlobError::EncryptionNeedsBucket)
+    }
+
+    /// The repository object `name`; `None` when there is none (always, on local disk).
+    fn get_meta(&self, _name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        Ok(None)
+    }
+
+    /// Names (below `dir`, without it) of the repository objects in `dir`, sorted.
+    fn list_meta(&self, _dir: &str) -> Result<Vec<String>, BlobError> {
+        Ok(Vec::new())
+    }
+
+    fn delete_meta(&self, _name: &str) -> Result<(), BlobError> {
+        Err(BlobError::EncryptionNeedsBucket)
+    }
+
+    /// The encrypted repository this backend reads and writes, once opened with a key; None
+    /// for plain storage.
+    fn encryption(&self) -> Option<&super::keys::Unlocked> {
+        None
+    }
 }

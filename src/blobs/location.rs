@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::backend::BlobBackend;
+use super::encrypted::Encrypted;
+use super::keys;
 use super::local::Local;
 use super::s3::S3;
 use super::{BlobError, UPLOADS_DIR};
@@ -101,13 +103,38 @@ impl std::str::FromStr for BlobLocation {
 
 impl BlobLocation {
     /// The backend that keeps blobs here. A bucket is reached first (one listing request),
-    /// so a wrong setup fails before anything is created; nothing is created on disk.
+    /// so a wrong setup fails before anything is created; nothing is created on disk. A
+    /// prefix that holds an encrypted repository (its `config` marker) is opened with its
+    /// password ([`keys::open`]) and wrapped in [`Encrypted`]; a password given for plain
+    /// storage is refused.
     pub fn backend(&self, dirs: &StoreDirs) -> Result<Arc<dyn BlobBackend>, BlobError> {
         Ok(match self {
             BlobLocation::Local => Arc::new(Local::new(dirs.blobs.clone(), dirs.damaged.clone())),
             BlobLocation::S3 { bucket, prefix } => {
-                Arc::new(S3::connect(bucket, prefix, dirs.tmp.join(UPLOADS_DIR))?)
+                let s3 = S3::connect(bucket, prefix, dirs.tmp.join(UPLOADS_DIR))?;
+                match keys::open(&s3, &self.to_string())? {
+                    Some(unlocked) => Arc::new(Encrypted::new(s3, unlocked)),
+                    None => Arc::new(s3),
+                }
             }
         })
+    }
+
+    /// Makes the empty prefix here an encrypted repository whose one key opens with
+    /// `password` ([`keys::create`]); a prefix holding anything is refused, nothing written.
+    pub fn create_encrypted(
+        &self,
+        dirs: &StoreDirs,
+        password: &[u8],
+        host: &str,
+        now_ms: i64,
+    ) -> Result<keys::Created, BlobError> {
+        match self {
+            BlobLocation::Local => Err(BlobError::EncryptionNeedsBucket),
+            BlobLocation::S3 { bucket, prefix } => {
+                let s3 = S3::connect(bucket, prefix, dirs.tmp.join(UPLOADS_DIR))?;
+                keys::create(&s3, &self.to_string(), password, host, now_ms)
+            }
+        }
     }
 }

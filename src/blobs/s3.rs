@@ -340,7 +340,9 @@ impl Remote {
                 .strip_prefix(self.prefix.as_str())
                 .map(|r| r.trim_start_matches('/'))
                 .unwrap_or(text);
-            if relative.starts_with(&format!("{SNAPSHOT_DIR}/")) || relative.starts_with("damaged/")
+            if relative.starts_with(&format!("{SNAPSHOT_DIR}/"))
+                || relative.starts_with("damaged/")
+                || is_repository_object(relative)
             {
                 continue;
             }
@@ -488,6 +490,84 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// Writes the small repository object `name` (below the prefix) in one PUT; with
+    /// `create_only`, refuses to overwrite an existing one.
+    pub fn put_meta(&self, name: &str, bytes: &[u8], create_only: bool) -> Result<(), BlobError> {
+        let key = self.key_of(&[name]);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        let options = PutOptions {
+            mode: if create_only {
+                PutMode::Create
+            } else {
+                PutMode::Overwrite
+            },
+            ..PutOptions::default()
+        };
+        let payload = PutPayload::from(bytes.to_vec());
+        match self.run(async move { store.put_opts(&key, payload, options).await }) {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(BlobError::Exists { key: url }),
+            Err(e) => Err(remote_err("upload", &url, &e)),
+        }
+    }
+
+    /// The repository object `name`, None when there is none.
+    pub fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        let key = self.key_of(&[name]);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        let got = self.run(async move {
+            let result = store.get(&key).await?;
+            result.bytes().await
+        });
+        match got {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(remote_err("download", &url, &e)),
+        }
+    }
+
+    /// Names of the repository objects in `dir`, sorted.
+    pub fn list_meta(&self, dir: &str) -> Result<Vec<String>, BlobError> {
+        let store = self.store.clone();
+        let prefix = self.key_of(&[dir]);
+        let url = self.url(&prefix);
+        let listed = self.run(async move {
+            let mut stream = store.list(Some(&prefix));
+            let mut out = Vec::new();
+            while let Some(meta) = stream.next().await {
+                out.push(meta?.location);
+            }
+            Ok::<_, object_store::Error>(out)
+        });
+        let mut names: Vec<String> = listed
+            .map_err(|e| remote_err("list", &url, &e))?
+            .iter()
+            .filter_map(|key| key.filename().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn delete_meta(&self, name: &str) -> Result<(), BlobError> {
+        let key = self.key_of(&[name]);
+        let url = self.url(&key);
+        let store = self.store.clone();
+        self.run(async move { store.delete(&key).await })
+            .map_err(|e| remote_err("delete", &url, &e))
+    }
+}
+
+/// Whether `relative` (a key below the prefix) is one of the repository's own objects
+/// (encryption marker, keyring, key objects), never a blob.
+fn is_repository_object(relative: &str) -> bool {
+    relative == super::keys::CONFIG
+        || relative == super::keys::KEYRING
+        || relative.starts_with(&format!("{}/", super::keys::KEYS_DIR))
+}
+
 /// The bucket as a [`BlobBackend`]; its readers share the connection.
 #[derive(Debug)]
 pub struct S3(Arc<Remote>);
@@ -554,6 +634,22 @@ impl BlobBackend for S3 {
 
     fn delete_named(&self, name: &str) -> Result<(), BlobError> {
         self.0.delete_catalog(name)
+    }
+
+    fn put_meta(&self, name: &str, bytes: &[u8], create_only: bool) -> Result<(), BlobError> {
+        self.0.put_meta(name, bytes, create_only)
+    }
+
+    fn get_meta(&self, name: &str) -> Result<Option<Vec<u8>>, BlobError> {
+        self.0.get_meta(name)
+    }
+
+    fn list_meta(&self, dir: &str) -> Result<Vec<String>, BlobError> {
+        self.0.list_meta(dir)
+    }
+
+    fn delete_meta(&self, name: &str) -> Result<(), BlobError> {
+        self.0.delete_meta(name)
     }
 }
 

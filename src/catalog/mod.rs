@@ -312,6 +312,35 @@ impl Catalog {
             .map(drop)
     }
 
+    /// Whether the archive's bucket holds an encrypted repository, as remembered: its id, or
+    /// `none` for plain storage; None when nothing is remembered (local blobs, an older
+    /// catalog).
+    pub fn encryption_setting(&self) -> Result<Option<String>> {
+        if self.schema_version()? < 4 {
+            return Ok(None);
+        }
+        self.conn
+            .query_row(
+                "SELECT value FROM archive_settings WHERE key = 'encryption'",
+                params![],
+                |r| r.get(0),
+            )
+            .optional()
+            .ctx(&self.path, "read encryption setting")
+    }
+
+    /// Remembers the encrypted repository's id (or `none`) of the archive's bucket. Idempotent.
+    pub fn remember_encryption(&self, value: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT INTO archive_settings (key, value) VALUES ('encryption', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![value],
+            )
+            .ctx(&self.path, "remember encryption")
+            .map(drop)
+    }
+
     /// Writes a consistent copy of the catalog to the new file `dest` (`VACUUM INTO`: one read
     /// transaction, so a running sync goes on and the copy holds whole pages and cursors).
     pub fn copy_into(&self, dest: &Path) -> Result<()> {
