@@ -312,15 +312,17 @@ impl BlobStore {
         self.unlocked()?.list_keys(self.backend.as_ref())
     }
 
-    /// Adds a key object for `password` (Argon2id calibrated on this machine).
+    /// Adds a key object for `password` (Argon2id calibrated on this machine); `written`
+    /// hears of the key object once it is stored, before the keyring lists it.
     pub fn add_key(
         &self,
         password: &[u8],
         host: &str,
         now_ms: i64,
+        written: &mut dyn FnMut(&str),
     ) -> Result<keys::Created, BlobError> {
         self.unlocked()?
-            .add_key(self.backend.as_ref(), password, host, now_ms)
+            .add_key(self.backend.as_ref(), password, host, now_ms, written)
     }
 
     /// Removes key object `id`; the last one is refused.

@@ -25,10 +25,14 @@ pub mod demo;
 pub mod export;
 /// `import`: backups of the Python matterbak into the archive.
 pub mod import;
+/// `key list|add|remove|passwd`: the keys of an encrypted archive in object storage.
+pub mod key;
 /// `man-pages` (hidden): the manual pages, generated from these definitions.
 pub mod man;
 /// `mock-server` (hidden): the sample workspace as a mock Mattermost server.
 pub mod mock_server;
+/// Passwords of encrypted archives: file, command, environment or terminal.
+pub mod password;
 /// `pull`: a working archive from a catalog snapshot in object storage.
 pub mod pull;
 /// `sql`, `search` and `stats`: the commands that only read the archive.
@@ -74,6 +78,8 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub backup: BackupArgs,
+    #[command(flatten)]
+    pub password: password::PasswordArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +113,9 @@ pub enum Command {
     /// Make DIR a working archive from the newest catalog snapshot at s3://bucket/prefix; its
     /// blobs stay in the bucket, and `sync --archive DIR` goes on incrementally.
     Pull(PullArgs),
+    /// Manage the passwords (keys) of an encrypted archive in object storage: list, add,
+    /// remove, passwd.
+    Key(key::KeyArgs),
     /// Serve the sample workspace as a mock Mattermost server (for tests and comparisons).
     #[command(hide = true)]
     MockServer(MockServerArgs),
@@ -176,6 +185,7 @@ pub fn args_for_clap(
 
 /// Runs the parsed command; returns the exit code.
 pub async fn run(cli: Cli) -> Result<u8> {
+    password::register(cli.password.clone());
     match cli.command {
         Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
         Some(Command::Export(args)) => export::run(&args),
@@ -189,6 +199,7 @@ pub async fn run(cli: Cli) -> Result<u8> {
         Some(Command::Completions(args)) => completions::run(&args),
         Some(Command::Snapshot(args)) => snapshot::run(&args),
         Some(Command::Pull(args)) => pull::run(&args),
+        Some(Command::Key(args)) => key::run(&args),
         Some(Command::MockServer(args)) => mock_server::run(&args).await,
         Some(Command::ManPages(args)) => man::run(&args),
         None => backup::run(&cli.backup).await,

@@ -1142,3 +1142,688 @@ async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_
         "{out}"
     );
 }
+
+// Encrypted archives (issue 22): everything the bucket holds is sealed, names are keyed, and
+// the bucket alone reveals nothing of the workspace.
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// `aws` plus `MATTERBAK_ARCHIVE_PASSWORD`.
+fn with_password(aws: &[(&'static str, String)], password: &str) -> Vec<(&'static str, String)> {
+    let mut env = aws.to_vec();
+    env.push(("MATTERBAK_ARCHIVE_PASSWORD", password.into()));
+    env
+}
+
+/// `bucket/key` of every object below `prefix/` in `bucket` (ListObjectsV2; the sample's
+/// objects fit one page).
+async fn objects(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
+    listed(s3, &format!("{bucket}?list-type=2&prefix={prefix}/"), "Key")
+        .await
+        .into_iter()
+        .map(|key| format!("{bucket}/{key}"))
+        .collect()
+}
+
+/// Texts of the workspace that must not appear in any object: messages, user names, channel
+/// names, file names, as the plain local archive holds them (the server's own data). Short
+/// ones are left out: random bytes contain any 3-byte string now and then.
+fn known_plaintexts(local: &Path) -> Vec<Vec<u8>> {
+    let catalog = matterbak::catalog::Catalog::open(
+        &local.join("catalog.sqlite"),
+        matterbak::catalog::Access::ReadOnly,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT message FROM posts WHERE type = ''",
+        "SELECT username FROM users",
+        "SELECT name FROM channels",
+        "SELECT display_name FROM channels",
+        "SELECT name FROM files",
+    ] {
+        for text in common::rows(&catalog, sql) {
+            // At most 40 bytes from the start: a long message is still caught by its start.
+            let bytes = text.as_bytes();
+            if bytes.len() >= 6 {
+                out.push(bytes[..bytes.len().min(40)].to_vec());
+            }
+        }
+    }
+    // File contents: 32 bytes from the start of each blob on disk.
+    for (hash, size) in blob_hashes(local) {
+        if size >= 8 {
+            let bytes = std::fs::read(local.join(key("blobs", &hash))).unwrap();
+            out.push(bytes[..bytes.len().min(32)].to_vec());
+        }
+    }
+    out.push(b"SQLite format 3".to_vec());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_bucket_reveals_nothing_and_reads_back_like_a_local_archive() {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, "sealed", Vec::new()).await;
+    let env = common::start().await;
+    post_files(&env.server, "the recording", "sealed");
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let keyed = with_password(&aws, PASSWORD);
+    let (code, out) = sync(dir, &aws, "local", None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(
+        dir,
+        &keyed,
+        &[
+            "sync",
+            "--archive",
+            "remote",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            "s3://sealed/enc",
+            "--encrypt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("created encrypted repository"), "{out}");
+    assert!(!out.contains(PASSWORD), "{out}");
+    let (local, remote) = (dir.join("local"), dir.join("remote"));
+    assert_same_content(
+        &content_snapshot(&remote),
+        &content_snapshot(&local),
+        "encrypted bucket vs disk",
+    );
+
+    // No object holds a known plaintext; no object is named by a file's hash.
+    let names = objects(&s3, "sealed", "enc").await;
+    let hashes = blob_hashes(&local);
+    assert!(
+        names.len() >= hashes.len() + 3,
+        "blobs, snapshot, config, key: {names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("sealed/enc/keys/")),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|n| n.starts_with("sealed/enc/catalogs/")),
+        "{names:?}"
+    );
+    let plaintexts = known_plaintexts(&local);
+    assert!(plaintexts.len() > 20, "{}", plaintexts.len());
+    let mut by_start: std::collections::HashMap<&[u8], Vec<&Vec<u8>>> = Default::default();
+    for text in &plaintexts {
+        by_start.entry(&text[..6]).or_default().push(text);
+    }
+    for name in &names {
+        for (hash, _) in &hashes {
+            assert!(
+                !name.contains(hash.as_str()),
+                "{name} is named by a file's BLAKE3 hash"
+            );
+        }
+        let body = s3.request(reqwest::Method::GET, name, Vec::new()).await;
+        // One pass over the object: a window whose first 6 bytes start a plaintext is
+        // compared in full.
+        for (at, window) in body.windows(6).enumerate() {
+            let Some(texts) = by_start.get(window) else {
+                continue;
+            };
+            for text in texts {
+                assert!(
+                    !body[at..].starts_with(text),
+                    "{name} holds the plaintext {:?}",
+                    String::from_utf8_lossy(text)
+                );
+            }
+        }
+    }
+
+    // Incremental sync, verify reading every object, stats in plaintext sizes.
+    post_files(&env.server, "another recording", "sealed 2");
+    for name in ["remote", "local"] {
+        let (code, out) = sync(dir, &keyed, name, None);
+        assert_eq!(code, 0, "{name}: {out}");
+    }
+    assert_same_content(
+        &content_snapshot(&remote),
+        &content_snapshot(&local),
+        "incremental, encrypted bucket vs disk",
+    );
+    let total = blob_hashes(&remote).len();
+    let (code, out) = run(
+        dir,
+        &keyed,
+        &["verify", "--archive", "remote", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!("{total} blob(s) checked, {total} re-hashed")),
+        "{out}"
+    );
+    let (code, out) = run(dir, &keyed, &["stats", "--archive", "remote", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let stats: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let bytes: usize = blob_hashes(&local).iter().map(|(_, size)| size).sum();
+    assert_eq!(stats["bucket"]["objects"], total, "{out}");
+    assert_eq!(stats["bucket"]["bytes"], bytes, "plaintext sizes: {out}");
+
+    // Every export from the encrypted bucket equals the one from disk, byte for byte.
+    let export = |archive: &str, extra: &[&str]| {
+        let mut args = vec!["export", "--archive", archive];
+        args.extend_from_slice(extra);
+        let (code, out) = run(dir, &keyed, &args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+    };
+    for archive in ["local", "remote"] {
+        export(
+            archive,
+            &[
+                "-d",
+                &format!("data-{archive}"),
+                "-o",
+                &format!("{archive}.zip"),
+            ],
+        );
+        export(
+            archive,
+            &["--format", "html", "-o", &format!("site-{archive}")],
+        );
+        export(
+            archive,
+            &["--format", "markdown", "-o", &format!("md-{archive}")],
+        );
+        export(
+            archive,
+            &[
+                "--format",
+                "bulk-import",
+                "--existing-users",
+                "none",
+                "-o",
+                &format!("{archive}.bulk.zip"),
+            ],
+        );
+    }
+    for (a, b) in [
+        ("data-local", "data-remote"),
+        ("site-local", "site-remote"),
+        ("md-local", "md-remote"),
+    ] {
+        let (from_disk, from_bucket) = (tree(&dir.join(a)), tree(&dir.join(b)));
+        assert!(from_disk.len() > 3, "{a}");
+        assert!(from_disk == from_bucket, "{a} and {b} differ");
+    }
+    assert_eq!(
+        common::read_zip(&dir.join("local.zip")),
+        common::read_zip(&dir.join("remote.zip"))
+    );
+    assert_eq!(
+        common::read_zip(&dir.join("local.bulk.zip")),
+        common::read_zip(&dir.join("remote.bulk.zip"))
+    );
+
+    // A new machine: pull decrypts the snapshot into a plain local catalog.
+    let (code, out) = run(dir, &keyed, &["pull", "s3://sealed/enc", "pulled"]);
+    assert_eq!(code, 0, "{out}");
+    assert_same_content(
+        &content_snapshot(&dir.join("pulled")),
+        &content_snapshot(&remote),
+        "pulled vs original",
+    );
+    let (code, out) = run(
+        dir,
+        &keyed,
+        &["verify", "--archive", "pulled", "--read-data"],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_or_missing_passwords_and_mismatches_exit_2_and_write_nothing() {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, "locks", Vec::new()).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let keyed = with_password(&aws, PASSWORD);
+    let args = |archive: &'static str, blobs: &'static str| {
+        vec![
+            "sync",
+            "--archive",
+            archive,
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            blobs,
+        ]
+    };
+    let mut encrypt = args("enc", "s3://locks/enc");
+    encrypt.push("--encrypt");
+    let (code, out) = run(dir, &keyed, &encrypt);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &aws, "plain", Some("s3://locks/plain"));
+    assert_eq!(code, 0, "{out}");
+    let before = {
+        let mut all = objects(&s3, "locks", "enc").await;
+        all.extend(objects(&s3, "locks", "plain").await);
+        all
+    };
+
+    // Into a new archive directory and into the existing ones: refused, nothing written.
+    let wrong = with_password(&aws, "Tr0ub4dor&3");
+    type Env = Vec<(&'static str, String)>;
+    let cases: Vec<(Env, Vec<&str>, &str)> = vec![
+        (
+            wrong.clone(),
+            args("new1", "s3://locks/enc"),
+            "no key in the bucket opens with this password",
+        ),
+        (
+            wrong.clone(),
+            vec!["verify", "--archive", "enc"],
+            "no key in the bucket opens with this password",
+        ),
+        (
+            wrong.clone(),
+            vec!["pull", "s3://locks/enc", "new2"],
+            "no key in the bucket opens with this password",
+        ),
+        (
+            aws.clone(),
+            args("new3", "s3://locks/enc"),
+            "is an encrypted repository: give its password",
+        ),
+        (
+            aws.clone(),
+            vec!["export", "--archive", "enc", "-d", "out1", "--no-zip"],
+            "is an encrypted repository: give its password",
+        ),
+        (
+            keyed.clone(),
+            args("new4", "s3://locks/plain"),
+            "is not encrypted",
+        ),
+        (
+            keyed.clone(),
+            vec!["verify", "--archive", "plain"],
+            "is not encrypted",
+        ),
+        (
+            aws.clone(),
+            {
+                let mut a = args("new5", "s3://locks/plain");
+                a.push("--encrypt");
+                a.push("--password-file");
+                a.push("pw.txt");
+                a
+            },
+            "--encrypt creates an encrypted repository only in an empty prefix",
+        ),
+    ];
+    std::fs::write(dir.join("pw.txt"), format!("{PASSWORD}\n")).unwrap();
+    for (env, args, says) in &cases {
+        let (code, out) = run(dir, env, args);
+        assert_eq!(code, 2, "{args:?}: {out}");
+        assert!(out.contains(says), "{args:?}: {out}");
+        assert!(
+            !out.contains(PASSWORD) && !out.contains("Tr0ub4dor"),
+            "{out}"
+        );
+    }
+    for new in ["new1", "new2", "new3", "new4", "new5", "out1"] {
+        assert!(!dir.join(new).exists(), "{new} was created");
+    }
+    let after = {
+        let mut all = objects(&s3, "locks", "enc").await;
+        all.extend(objects(&s3, "locks", "plain").await);
+        all
+    };
+    assert_eq!(before, after, "nothing written to the bucket");
+
+    // The catalog remembers the repository: a plain prefix where it was is refused.
+    for name in objects(&s3, "locks", "enc").await {
+        s3.request(reqwest::Method::DELETE, &name, Vec::new()).await;
+    }
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "enc"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("but the catalog remembers encrypted repository"),
+        "{out}"
+    );
+    // The password from a file or a command works as the variable does.
+    let (code, out) = run(dir, &aws, &{
+        let mut a = args("viafile", "s3://locks/again");
+        a.extend(["--encrypt", "--password-file", "pw.txt"]);
+        a
+    });
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "verify",
+            "--archive",
+            "viafile",
+            "--password-command",
+            "cat pw.txt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_added_changed_and_removed_and_a_killed_key_add_leaves_the_bucket_usable() {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, "keys", Vec::new()).await;
+    let env = common::start().await;
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = s3.env();
+    let first = with_password(&aws, PASSWORD);
+    let (code, out) = run(
+        dir,
+        &first,
+        &[
+            "sync",
+            "--archive",
+            "a",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            "s3://keys/p",
+            "--encrypt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let readable = |env: &[(&'static str, String)]| {
+        let (code, out) = run(dir, env, &["verify", "--archive", "a", "--read-data"]);
+        (code, out)
+    };
+    let key_ids = |env: &[(&'static str, String)]| -> Vec<String> {
+        let (code, out) = run(dir, env, &["key", "list", "--archive", "a", "--json"]);
+        assert_eq!(code, 0, "{out}");
+        let keys: serde_json::Value = serde_json::from_str(&out).unwrap();
+        keys.as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(key_ids(&first).len(), 1);
+    // The last key is never removed.
+    let only = key_ids(&first)[0].clone();
+    let (code, out) = run(dir, &first, &["key", "remove", "--archive", "a", &only]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("it is the last key"), "{out}");
+
+    // add: both passwords open the archive.
+    let mut adding = first.clone();
+    adding.push(("MATTERBAK_ARCHIVE_NEW_PASSWORD", "second password".into()));
+    let (code, out) = run(dir, &adding, &["key", "add", "--archive", "a"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("second password"), "{out}");
+    let second = with_password(&aws, "second password");
+    assert_eq!(readable(&first).0, 0);
+    assert_eq!(readable(&second).0, 0);
+    assert_eq!(key_ids(&second).len(), 2);
+
+    // passwd: the new one works, the old one stops working, data readable throughout.
+    let mut changing = first.clone();
+    changing.push(("MATTERBAK_ARCHIVE_NEW_PASSWORD", "third password".into()));
+    let (code, out) = run(dir, &changing, &["key", "passwd", "--archive", "a"]);
+    assert_eq!(code, 0, "{out}");
+    let third = with_password(&aws, "third password");
+    let (code, out) = readable(&first);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("no key in the bucket opens with this password"),
+        "{out}"
+    );
+    assert_eq!(readable(&third).0, 0);
+    assert_eq!(readable(&second).0, 0);
+
+    // remove: the second password stops working.
+    let ids = key_ids(&third);
+    let (code, out) = run(dir, &third, &["key", "list", "--archive", "a"]);
+    assert_eq!(code, 0, "{out}");
+    let current = out.lines().find(|l| l.starts_with('*')).unwrap().to_owned();
+    let other = ids
+        .iter()
+        .find(|id| !current.contains(id.as_str()))
+        .unwrap();
+    let (code, out) = run(dir, &third, &["key", "remove", "--archive", "a", other]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(readable(&second).0, 2);
+    assert_eq!(readable(&third).0, 0);
+
+    // kill -9 during `key add`, once its key object is written (observed on stderr): the
+    // bucket stays usable with the old password, and verify finds no damage.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
+    for var in AWS_VARS {
+        command.env_remove(var);
+    }
+    let mut child = command
+        .current_dir(dir)
+        .env("HOME", dir)
+        .envs(third.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("MATTERBAK_ARCHIVE_NEW_PASSWORD", "fourth password")
+        .args(["key", "add", "--archive", "a"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = Vec::new();
+    for line in stderr.lines().map_while(Result::ok) {
+        let written = line.starts_with("wrote key object");
+        seen.push(line);
+        if written {
+            let _ = child.kill(); // SIGKILL
+            break;
+        }
+    }
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.starts_with("wrote key object")),
+        "{seen:?}"
+    );
+    let (code, out) = readable(&third);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = sync(dir, &third, "a", None);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_flipped_truncated_swapped_and_deleted_objects_and_sync_repairs_blobs() {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, "tamper", Vec::new()).await;
+    let env = common::start().await;
+    post_files(&env.server, "the recording", "tamper");
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let aws = with_password(&s3.env(), PASSWORD);
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "sync",
+            "--archive",
+            "a",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            "s3://tamper/p",
+            "--encrypt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let mut adding = aws.clone();
+    adding.push(("MATTERBAK_ARCHIVE_NEW_PASSWORD", "spare password".into()));
+    let (code, out) = run(dir, &adding, &["key", "add", "--archive", "a"]);
+    assert_eq!(code, 0, "{out}");
+    let blob_objects: Vec<String> = objects(&s3, "tamper", "p")
+        .await
+        .into_iter()
+        .filter(|n| {
+            let rest = &n["tamper/p/".len()..];
+            rest.len() == 70 && rest.as_bytes()[2] == b'/'
+        })
+        .collect();
+    assert!(blob_objects.len() >= 4, "{blob_objects:?}");
+    let get = |name: String| {
+        let s3 = &s3;
+        async move { s3.request(reqwest::Method::GET, &name, Vec::new()).await }
+    };
+    let put = |name: String, body: Vec<u8>| {
+        let s3 = &s3;
+        async move { s3.request(reqwest::Method::PUT, &name, body).await }
+    };
+    let verify = || run(dir, &aws, &["verify", "--archive", "a", "--read-data"]);
+
+    // One at a time: damage → verify names it, exit 1 → sync refetches → clean.
+    let flip = blob_objects[0].clone();
+    let mut bytes = get(flip.clone()).await;
+    let at = bytes.len() - 5;
+    bytes[at] ^= 0x40;
+    put(flip.clone(), bytes).await;
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("authentication failed") && out.contains("altered"),
+        "{out}"
+    );
+    let (code, out) = sync(dir, &aws, "a", None);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify();
+    assert_eq!(code, 0, "after the repair: {out}");
+
+    let big = {
+        let mut sized = Vec::new();
+        for name in &blob_objects {
+            sized.push((get(name.clone()).await.len(), name.clone()));
+        }
+        sized.sort();
+        sized.pop().unwrap().1
+    };
+    let bytes = get(big.clone()).await;
+    put(big.clone(), bytes[..bytes.len() / 2].to_vec()).await;
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("truncated"), "{out}");
+    let (code, out) = sync(dir, &aws, "a", None);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(verify().0, 0);
+
+    let (a, b) = (blob_objects[1].clone(), blob_objects[2].clone());
+    let other = get(b).await;
+    put(a, other).await;
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("stored under another name"), "{out}");
+    let (code, out) = sync(dir, &aws, "a", None);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(verify().0, 0);
+
+    // A deleted key object: named, exit 1; its id is removed from the keyring by `key remove`.
+    let keys = objects(&s3, "tamper", "p/keys").await;
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let spare = with_password(&s3.env(), "spare password");
+    let (code, out) = run(dir, &spare, &["key", "list", "--archive", "a"]);
+    assert_eq!(code, 0, "{out}");
+    let spare_id = out.lines().find(|l| l.starts_with('*')).unwrap()[2..18].to_owned();
+    s3.request(
+        reqwest::Method::DELETE,
+        &format!("tamper/p/keys/{spare_id}"),
+        Vec::new(),
+    )
+    .await;
+    let (code, out) = verify();
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "key object s3://tamper/p/keys/{spare_id} is missing"
+        )),
+        "{out}"
+    );
+    let (code, out) = run(dir, &aws, &["key", "remove", "--archive", "a", &spare_id]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(verify().0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_sync_killed_during_a_multipart_upload_leaves_a_clean_archive() {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, "killenc", Vec::new())
+        .await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
+    let env = common::start().await;
+    for i in 0..2 {
+        post_files(&env.server, &format!("big {i}"), &format!("enc kill {i}"));
+    }
+    let dir = env.dir.path();
+    write_inputs(dir, &env.server.url(), 0o600);
+    let mut aws = with_password(&s3.env(), PASSWORD);
+    aws[0].1 = proxy.endpoint.clone();
+    let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
+    for var in AWS_VARS {
+        command.env_remove(var);
+    }
+    let mut child = command
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("MATTERBAK_BLOBS")
+        .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
+        .args([
+            "sync",
+            "--archive",
+            "a",
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            "s3://killenc/p",
+            "--encrypt",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let before = parts();
+    while parts() == before {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sync ended before its first part"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running at the kill"
+    );
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    assert!(
+        !multipart_uploads(&s3, "killenc").await.is_empty(),
+        "killed mid-upload"
+    );
+    let (code, out) = sync(dir, &aws, "a", None);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        multipart_uploads_with_parts(&s3, "killenc").await,
+        Vec::<String>::new(),
+        "the next sync aborted what the killed one left"
+    );
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "a", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("0 damaged, 0 notice(s)"), "{out}");
+}

@@ -167,6 +167,18 @@ impl Archive {
         BlobStore::new(location, &self.store_dirs())
     }
 
+    /// Makes the empty bucket prefix at `location` an encrypted repository opened by
+    /// `password` (see `blobs::keys::create`). Writes nothing to the archive directory.
+    pub fn create_encrypted(
+        &self,
+        location: &BlobLocation,
+        password: &[u8],
+        host: &str,
+        now_ms: i64,
+    ) -> Result<crate::blobs::keys::Created, BlobError> {
+        location.create_encrypted(&self.store_dirs(), password, host, now_ms)
+    }
+
     /// Where the archive's blobs are: `given` (`--blobs`), else what the catalog remembers,
     /// else local disk. A `given` that contradicts the catalog is refused: the blobs would
     /// seem missing (or, for a writer, be split across two stores). A catalog that cannot be

@@ -67,10 +67,11 @@ impl<B: BlobBackend> Encrypted<B> {
     }
 }
 
-/// The name of the sealed copy of the temp file `path`, beside it.
+/// The name of the sealed copy of the temp file `path`, beside it: ending in `.part`, so the
+/// next lock holder removes it when a crash left it (as it removes the plaintext one).
 fn sealed_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".sealed");
+    name.push(".sealed.part");
     path.with_file_name(name)
 }
 

@@ -12,7 +12,7 @@
 //!   a process killed in between leaves every listed key usable.
 //!
 //! Passwords come from a [`Passwords`] source the CLI registers ([`set_passwords`]):
-//! environment, file, command or terminal; without one, only `MATTERBAK_PASSWORD`. A password
+//! environment, file, command or terminal; without one, only `MATTERBAK_ARCHIVE_PASSWORD`. A password
 //! is never stored, printed or logged; an opened repository is remembered for the process
 //! (one Argon2id derivation per location, however many times a command opens its store).
 //!
@@ -36,7 +36,7 @@ pub const KEYRING: &str = "keyring";
 /// The folder of key objects.
 pub const KEYS_DIR: &str = "keys";
 /// Where the password comes from when no source is registered.
-pub const PASSWORD_VAR: &str = "MATTERBAK_PASSWORD";
+pub const PASSWORD_VAR: &str = "MATTERBAK_ARCHIVE_PASSWORD";
 
 /// How long one password check should take (Argon2id, calibrated when a key is added).
 pub const KDF_TARGET: Duration = Duration::from_millis(500);
@@ -66,7 +66,7 @@ pub trait Passwords: Send + Sync {
     fn password(&self, location: &str) -> Result<Option<Password>, KeyError>;
 }
 
-/// Without a registered source: `MATTERBAK_PASSWORD` only.
+/// Without a registered source: `MATTERBAK_ARCHIVE_PASSWORD` only.
 struct FromEnv;
 
 impl Passwords for FromEnv {
@@ -396,7 +396,7 @@ pub fn create(
         key_id: key.id.clone(),
     };
     write_key(backend, &key)?;
-    unlocked.write_keyring(backend, &[key.id.clone()])?;
+    unlocked.write_keyring(backend, std::slice::from_ref(&key.id))?;
     let config = Config {
         version: 1,
         repository: repository.clone(),
@@ -509,17 +509,20 @@ impl Unlocked {
     }
 
     /// Adds a key object for `password` (Argon2id calibrated here), then lists it in the
-    /// keyring. Returns its id and parameters.
+    /// keyring; `written` hears of the key object once it is in the bucket. Returns its id
+    /// and parameters.
     pub fn add_key(
         &self,
         backend: &dyn BlobBackend,
         password: &[u8],
         host: &str,
         now_ms: i64,
+        written: &mut dyn FnMut(&str),
     ) -> Result<Created, BlobError> {
         let (params, check_time) = crypto::calibrate(KDF_TARGET);
         let key = wrap(&self.master, password, params, host, now_ms, &self.location)?;
         write_key(backend, &key)?;
+        written(&key_name(&key.id));
         let mut ring = self.keyring_or_listing(backend)?;
         ring.push(key.id.clone());
         ring.sort();
@@ -541,26 +544,29 @@ impl Unlocked {
         })
     }
 
-    /// Removes key `id`: out of the keyring first, then its object. The last key is refused.
+    /// Removes key `id`: out of the keyring first, then its object (if it is still there: a
+    /// key object deleted behind matterbak's back leaves its id in the keyring). The last key
+    /// is refused.
     pub fn remove_key(&self, backend: &dyn BlobBackend, id: &str) -> Result<(), BlobError> {
         let present = backend.list_meta(KEYS_DIR)?;
-        if !present.iter().any(|k| k == id) {
+        let ring = self.keyring_or_listing(backend)?;
+        let is_present = present.iter().any(|k| k == id);
+        if !is_present && !ring.iter().any(|k| k == id) {
             return Err(KeyError::NoSuchKey {
                 location: self.location.clone(),
                 id: id.to_owned(),
             }
             .into());
         }
-        if present.len() == 1 {
+        if !present.iter().any(|k| k != id) {
             return Err(KeyError::LastKey { id: id.to_owned() }.into());
         }
-        let ring: Vec<String> = self
-            .keyring_or_listing(backend)?
-            .into_iter()
-            .filter(|k| k != id)
-            .collect();
+        let ring: Vec<String> = ring.into_iter().filter(|k| k != id).collect();
         self.write_keyring(backend, &ring)?;
-        backend.delete_meta(&key_name(id))
+        if is_present {
+            backend.delete_meta(&key_name(id))?;
+        }
+        Ok(())
     }
 
     /// Checks the repository's own objects: every key the keyring lists exists and is a key

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use super::{ArchiveArg, BlobsArg, EXIT_OK, blob_location, open_read};
+use crate::blobs::BlobLocation;
 use crate::export::{self, ChatFormat, PyLayoutOptions};
 
 /// `--format bulk-import`: options and printing of the restore zip.
@@ -207,7 +208,11 @@ pub(super) fn run(args: &ExportArgs) -> Result<u8> {
     args.zone()?;
     // Every export format reads the blobs where the catalog says they are; a --blobs that
     // contradicts it is refused here, once for all formats.
-    blob_location(&args.archive.archive, &args.blobs)?;
+    let location = blob_location(&args.archive.archive, &args.blobs)?;
+    // An encrypted bucket is opened (its password checked) before anything is written.
+    if location != BlobLocation::Local {
+        open_read(&args.archive.archive, Some(&location))?.blobs()?;
+    }
     match args.format {
         ExportFormat::Json => {
             let target = ExportTarget {

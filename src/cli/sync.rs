@@ -93,6 +93,11 @@ pub struct SyncArgs {
         allow_negative_numbers = true
     )]
     pub step_jitter: f64,
+    /// Encrypt everything in the bucket (blobs and catalog snapshots) with a password: the
+    /// first sync into an empty --blobs prefix creates an encrypted repository there; later
+    /// runs need the password, not this flag. See README "Encrypted archives".
+    #[arg(long)]
+    pub encrypt: bool,
     /// Print only warnings and the final summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -269,6 +274,9 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     outdir::check_ancestors(&args.archive.archive).context("--archive")?;
     let log = ui::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
+    if args.encrypt {
+        create_encrypted(&options.archive, &options.blobs)?;
+    }
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
     drop(log); // clears progress bars before the summary
     let report =
@@ -294,6 +302,40 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
         code = code.max(EXIT_INCOMPLETE);
     }
     Ok((code, report))
+}
+
+/// `sync --encrypt`: makes the empty bucket prefix an encrypted repository, unless it is one
+/// already (then the flag changes nothing). A prefix holding plain objects is refused.
+fn create_encrypted(archive: &Path, blobs: &BlobLocation) -> Result<()> {
+    use crate::blobs::{BlobError, KeyError};
+    let archive = crate::archive::Archive::at(archive);
+    if *blobs == BlobLocation::Local {
+        return Err(BlobError::EncryptionNeedsBucket.into());
+    }
+    // Opening finds an existing repository (asking its password) or plain storage.
+    match archive.blobs(blobs) {
+        Ok(store) if store.encryption().is_some() => return Ok(()),
+        Ok(_) | Err(BlobError::Key(KeyError::PlainWithPassword { .. })) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let location = blobs.to_string();
+    let password = super::password::registered()
+        .password_for_new(&location)?
+        .context("--encrypt needs a password: give MATTERBAK_ARCHIVE_PASSWORD, --password-file FILE or --password-command CMD, or run on a terminal")?;
+    eprintln!("creating an encrypted repository in {location}: calibrating Argon2id…");
+    let created = archive
+        .create_encrypted(blobs, &password, &super::key::host(), super::key::now_ms())
+        .with_context(|| format!("cannot create an encrypted repository in {location}"))?;
+    eprintln!(
+        "created encrypted repository {} with key {} (Argon2id m={} MiB, t={}, p={}; {:.2} s per password check here); add a second key with `matterbak key add`: a lost password is a lost archive",
+        created.repository,
+        created.key_id,
+        created.params.m_cost / 1024,
+        created.params.t_cost,
+        created.params.p_cost,
+        created.check_time.as_secs_f64()
+    );
+    Ok(())
 }
 
 fn print_summary(report: &SyncReport) {
