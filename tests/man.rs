@@ -101,6 +101,19 @@ fn man_pages_cover_every_subcommand_and_option_of_help() {
         .map(|sub| format!("matterbak-{}.1", sub.get_name()))
         .collect();
     expected.insert("matterbak.1".into());
+    // A subcommand with subcommands of its own (`key`) has a page for each of them too.
+    for sub in &visible {
+        for nested in sub
+            .get_subcommands()
+            .filter(|n| !n.is_hide_set() && n.get_name() != "help")
+        {
+            expected.insert(format!(
+                "matterbak-{}-{}.1",
+                sub.get_name(),
+                nested.get_name()
+            ));
+        }
+    }
     let files: BTreeSet<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -130,6 +143,16 @@ fn man_pages_cover_every_subcommand_and_option_of_help() {
             format!("matterbak-{}.1", sub.get_name()),
             vec![sub.get_name(), "--help"],
         ));
+        for nested in sub
+            .get_subcommands()
+            .filter(|n| !n.is_hide_set() && n.get_name() != "help")
+        {
+            pages.push((
+                nested.clone(),
+                format!("matterbak-{}-{}.1", sub.get_name(), nested.get_name()),
+                vec![sub.get_name(), nested.get_name(), "--help"],
+            ));
+        }
     }
     for (command, file, help_args) in pages {
         let page = page_text(dir.path(), &file);
