@@ -3,6 +3,9 @@
 //! `/usr/bin/time`, and prints its maximum resident set size.
 //!
 //! usage: big_attachment MATTERBAK_BINARY SIZE_MB
+//!
+//! `BENCH_SYNC_ARGS` adds arguments to the sync (`--encrypt`); with `BENCH_KEEP_DIR` set the
+//! sync runs there and the archive is kept (to measure `verify` and `export` of it after).
 
 use std::process::Command;
 
@@ -40,16 +43,24 @@ async fn main() {
         }],
     );
     let server = MockServer::start(workspace).await.expect("mock starts");
-    let dir = tempfile::tempdir().expect("temp dir");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let kept = std::env::var_os("BENCH_KEEP_DIR").map(std::path::PathBuf::from);
+    let dir_path = kept.unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&dir_path).expect("BENCH_KEEP_DIR");
+    let extra: Vec<String> = std::env::var("BENCH_SYNC_ARGS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
     let creds = serde_json::json!({"user": "alice", "password": matterbak::mock::SAMPLE_PASSWORD, "url": server.url()});
-    std::fs::write(dir.path().join("credentials.json"), creds.to_string()).unwrap();
+    std::fs::write(dir_path.join("credentials.json"), creds.to_string()).unwrap();
     std::fs::write(
-        dir.path().join("channels.json"),
+        dir_path.join("channels.json"),
         matterbak::mock::SAMPLE_CHANNELS_JSON,
     )
     .unwrap();
     let binary = std::fs::canonicalize(binary).expect("binary path");
-    let cwd = dir.path().to_owned();
+    let cwd = dir_path.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("/usr/bin/time")
             .args(["-f", "%e %M"])
@@ -62,6 +73,7 @@ async fn main() {
                 "--archive",
                 "archive",
             ])
+            .args(&extra)
             .current_dir(&cwd)
             .output()
             .expect("run /usr/bin/time")

@@ -9,7 +9,8 @@
 //! Besides the totals it prints where request slots sat idle: requests in flight per tenth
 //! of the run, each route's busy window and time at the server, at concurrency 1 the
 //! client's own time between an answer and the next request, and with `PERF_SYNC_FIRST` set
-//! the first 60 requests as they arrived.
+//! the first 60 requests as they arrived. `BENCH_SYNC_ARGS` adds arguments to each sync
+//! (`--encrypt`).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -39,6 +40,11 @@ async fn timed_sync(
                 "archive",
             ])
             .args(["--concurrency", &concurrency.to_string()])
+            .args(
+                std::env::var("BENCH_SYNC_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .current_dir(&cwd)
             .output()
             .expect("run /usr/bin/time")

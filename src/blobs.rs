@@ -3,7 +3,9 @@
 //! below its root: the archive's `blobs/` directory, or a prefix in an S3-compatible bucket
 //! ([`BlobLocation`]). [`BlobStore`] is the one interface; where the bytes go is a
 //! [`BlobBackend`] (`local`, `s3`, beside each other; parsing a location chooses one), so
-//! nothing outside this module knows where or how bytes are kept.
+//! nothing outside this module knows where or how bytes are kept. A bucket prefix holding an
+//! encrypted repository (`keys`) is opened with its password and wrapped in [`Encrypted`],
+//! which seals every object before the bucket sees it; callers see plaintext and its sizes.
 //!
 //! May import `model`, nothing else of the crate.
 //!
