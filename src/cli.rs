@@ -23,6 +23,8 @@ pub mod completions;
 pub mod demo;
 /// `export`: every output format's flags and runner.
 pub mod export;
+/// `sync --follow`: live capture until stopped.
+pub mod follow;
 /// `import`: backups of the Python matterbak into the archive.
 pub mod import;
 /// `key list|add|remove|passwd`: the keys of an encrypted archive in object storage.
@@ -50,6 +52,7 @@ pub use backup::BackupArgs;
 pub use completions::CompletionsArgs;
 pub use demo::DemoArgs;
 pub use export::{ExportArgs, ExportFormat, ExportTarget};
+pub use follow::{FollowArgs, SyncCommand};
 pub use import::ImportArgs;
 pub use mock_server::MockServerArgs;
 pub use pull::PullArgs;
@@ -85,7 +88,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Copy what your account can read into the archive (incremental; safe to interrupt).
-    Sync(SyncArgs),
+    Sync(follow::SyncCommand),
     /// Write the Python matterbak's folder layout and zip from the archive (no network).
     Export(ExportArgs),
     /// Sync, then export: a drop-in replacement for the Python matterbak command line.
@@ -187,7 +190,8 @@ pub fn args_for_clap(
 pub async fn run(cli: Cli) -> Result<u8> {
     password::register(cli.password.clone());
     match cli.command {
-        Some(Command::Sync(args)) => run_sync(&args).await.map(|(code, _)| code),
+        Some(Command::Sync(args)) if args.live.follow => follow::run(&args.sync, &args.live).await,
+        Some(Command::Sync(args)) => run_sync(&args.sync).await.map(|(code, _)| code),
         Some(Command::Export(args)) => export::run(&args),
         Some(Command::Backup(args)) => backup::run(&args).await,
         Some(Command::Verify(args)) => verify::run(&args),

@@ -320,12 +320,15 @@ async fn more_changes_than_the_server_queues_while_away_are_caught_up_by_a_sync(
         .wait_for_websockets(|c| c.iter().all(|c| !c.active))
         .await;
     env.server.release_requests();
-    wait_for(
-        &env,
-        &format!("SELECT count(*) FROM posts WHERE id IN ('{last}', '{silent}')"),
-        "2",
-    )
-    .await;
+    // Live again: the catch-up sync is complete (it commits channel by channel).
+    following.watcher.live_times(2).await;
+    assert_eq!(
+        count(
+            &env.catalog(),
+            &format!("SELECT count(*) FROM posts WHERE id IN ('{last}', '{silent}')")
+        ),
+        2
+    );
     let notes = following.watcher.notes();
     following.stop().await;
     assert!(
@@ -408,4 +411,186 @@ async fn live_posts_leave_the_since_watermark_alone() {
     .await;
     following.stop().await;
     assert_eq!(rows(&env.catalog(), watermarks), before);
+}
+
+// ----- the binary: `sync --follow` as a user (or systemd) runs it -----
+
+#[cfg(unix)]
+fn spawn_follow(env: &Env, flags: &[&str]) -> std::process::Child {
+    let dir = env.dir.path();
+    std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .args(["sync", "--follow", "--archive"])
+        .arg(&env.archive)
+        .arg("--credentials")
+        .arg(dir.join("credentials.json"))
+        .arg("--channels")
+        .arg(dir.join("channels.json"))
+        .args(flags)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("binary starts")
+}
+
+/// Runs a reader command of the binary on `archive`; its exit code and stdout.
+#[cfg(unix)]
+fn reader(args: &[&str], archive: &std::path::Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .args(args)
+        .arg("--archive")
+        .arg(archive)
+        .output()
+        .expect("binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Waits until the follower's first catch-up sync is recorded as finished and its WebSocket
+/// is open.
+#[cfg(unix)]
+async fn wait_until_following(env: &Env, child: &mut std::process::Child) {
+    loop {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the follower ended early"
+        );
+        // The catalog may be half-created yet: an error only means "not yet".
+        let caught_up = rusqlite::Connection::open_with_flags(
+            env.archive.join("catalog.sqlite"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|c| {
+            c.query_row(
+                "SELECT count(*) FROM sync_runs WHERE outcome = 'ok'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .is_ok_and(|n| n >= 1);
+        let connected = env.server.websocket_connections().iter().any(|c| c.active);
+        if caught_up && connected {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_follows_with_readers_beside_it_and_stops_within_two_seconds_on_sigterm() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
+    wait_until_following(&env, &mut child).await;
+    let dev = channel(&env, "eng", "dev");
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&dev, "bob", "captured live by the binary", None));
+    wait_for(
+        &env,
+        &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
+        "captured live by the binary",
+    )
+    .await;
+    // Readers work on the live archive while the follower holds the lock.
+    let (code, out) = reader(
+        &[
+            "sql",
+            &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
+        ],
+        &env.archive,
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("captured live by the binary"), "{out}");
+    let (code, out) = reader(&["search", "captured"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&post_id), "{out}");
+    let (code, out) = reader(&["stats"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = reader(&["verify"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    let site = env.dir.path().join("site");
+    let (code, out) = reader(
+        &["export", "--format", "html", "-o", site.to_str().unwrap()],
+        &env.archive,
+    );
+    assert_eq!(code, 0, "{out}");
+
+    let sent = std::time::Instant::now();
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = sent.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}: {err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("follow stopped: "), "{err}");
+    // --quiet: no informational lines (a journal gets state changes that matter only).
+    assert!(!err.contains("caught up"), "{err}");
+    assert!(!err.contains("channel(s) selected"), "{err}");
+    let (code, out) = reader(&["verify"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+}
+
+/// kill -9 while events stream in (at observed progress: after some of them are committed),
+/// then a restart: nothing the server still has is missing, and the posts deleted while the
+/// first follower watched are kept, marked deleted; verify is clean.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_during_an_event_stream_loses_nothing_a_restart_cannot_fetch() {
+    let env = start().await;
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let town = channel(&env, "eng", "town-square");
+    for kill_after in [1usize, 7, 19] {
+        let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
+        wait_until_following(&env, &mut child).await;
+        let mut ids = Vec::new();
+        for n in 0..30 {
+            let id = env.server.with_workspace(|w| {
+                w.create_post(&town, "bob", &format!("stream {kill_after}/{n}"), None)
+            });
+            ids.push(id);
+        }
+        // One of the stream, deleted: seen live (if the follower got that far) or never.
+        env.server.with_workspace(|w| w.delete_post(&ids[0]));
+        wait_for(
+            &env,
+            &format!(
+                "SELECT count(*) >= {kill_after} FROM posts WHERE message LIKE 'stream {kill_after}/%'"
+            ),
+            "1",
+        )
+        .await;
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+    }
+    // The restart catches up, then stops.
+    let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
+    wait_until_following(&env, &mut child).await;
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+
+    let (code, out) = reader(&["verify"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    // Every post the server has is archived as a fresh full sync archives it.
+    let fresh = common::start_with(env.server.with_workspace(|w| w.clone())).await;
+    common::assert_complete(&fresh.sync().await);
+    let live_posts = "SELECT id, channel_id, root_id, create_at, update_at, edit_at, message, json FROM posts WHERE delete_at = 0 ORDER BY id";
+    assert_eq!(
+        rows(&env.catalog(), live_posts),
+        rows(&fresh.catalog(), live_posts)
+    );
+    // What we hold beyond it: only posts deleted on the server, with their text.
+    let extra = rows(
+        &env.catalog(),
+        "SELECT count(*) FROM posts WHERE delete_at > 0 AND message LIKE 'stream %'",
+    );
+    assert!(extra[0].parse::<i64>().unwrap() <= 3, "{extra:?}");
 }

@@ -228,7 +228,7 @@ fn warn_if_readable_by_others(_path: &Path, _log: &dyn Observer) {}
 
 /// Installs SIGINT/SIGTERM handlers that ask the sync to stop after the current transaction;
 /// a second signal ends the process at once (the archive stays consistent either way).
-fn stop_on_signals() -> StopSignal {
+pub(super) fn stop_on_signals() -> StopSignal {
     let stop = StopSignal::default();
     let handle = stop.clone();
     tokio::spawn(async move {

@@ -221,7 +221,7 @@ impl Follower<'_> {
         loop {
             let received = tokio::select! {
                 biased;
-                _ = stop.stopped() => return Ok(()),
+                _ = stop.stopped() => return self.drain(&mut items).await,
                 n = items.recv_many(&mut batch, BATCH) => n,
                 _ = poll.tick() => {
                     self.catch_up(Reason::Poll).await?;
@@ -305,6 +305,26 @@ impl Follower<'_> {
                 self.catch_up(reason).await?;
             }
         }
+    }
+
+    /// At a stop: commits the events already received (no catch-up runs any more; what a
+    /// connection change would have caught up, the next start does).
+    async fn drain(
+        &mut self,
+        items: &mut mpsc::Receiver<Result<Item, WsError>>,
+    ) -> Result<(), SyncError> {
+        let mut writes = Vec::new();
+        while let Ok(item) = items.try_recv() {
+            if let Ok(Item::Event(event)) = item {
+                self.report.events += 1;
+                match live::plan(*event, &self.selection, now_ms()) {
+                    Action::Write(write) => writes.push(*write),
+                    Action::NotSelected => self.report.events_not_selected += 1,
+                    _ => {}
+                }
+            }
+        }
+        self.apply(writes).await
     }
 
     /// Commits a batch of writes and queues the files they reference for download.
