@@ -125,9 +125,9 @@ getent passwd matterbak | grep -q ':/var/lib/matterbak:' || fail "no system user
 getent passwd matterbak
 [ -d /etc/matterbak ] || fail "no /etc/matterbak"
 
-step "systemd-analyze verify (the shipped units, and the unshipped matterbak-follow.service)"
+step "systemd-analyze verify (the shipped units)"
 units=(/usr/lib/systemd/system/matterbak-sync.service /usr/lib/systemd/system/matterbak-sync.timer
-    "$PWD/packaging/unshipped/matterbak-follow.service")
+    /usr/lib/systemd/system/matterbak-follow.service)
 for unit in "${units[@]}"; do
     [ -f "$unit" ] || fail "no $unit"
     out=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $out"
@@ -184,7 +184,7 @@ echo '{}' >/etc/matterbak/channels.json # as an admin would have written
 shipped=(/usr/bin/matterbak /usr/share/man/man1/matterbak.1.gz /usr/share/man/man1/matterbak-sync.1.gz
     /usr/share/bash-completion/completions/matterbak /usr/share/zsh/vendor-completions/_matterbak
     /usr/share/fish/vendor_completions.d/matterbak.fish /usr/lib/systemd/system/matterbak-sync.service
-    /usr/lib/systemd/system/matterbak-sync.timer /usr/lib/sysusers.d/matterbak.conf /usr/share/doc/matterbak)
+    /usr/lib/systemd/system/matterbak-sync.timer /usr/lib/systemd/system/matterbak-follow.service /usr/lib/sysusers.d/matterbak.conf /usr/share/doc/matterbak)
 dpkg -r matterbak
 for path in "${shipped[@]}"; do
     [ ! -e "$path" ] || fail "$path is left after dpkg -r"
