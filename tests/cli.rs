@@ -567,6 +567,8 @@ fn every_output_path_gets_its_folders_or_is_refused_up_front() {
     }
 
     // (command line, its error line): each refused before anything is written.
+    std::fs::remove_file(dir.join("n7/a/restore.report.txt")).unwrap();
+    std::fs::create_dir(dir.join("n7/a/restore.report.txt")).unwrap();
     let before = listing(dir);
     let refused: Vec<(Vec<&str>, &str)> = vec![
         (
@@ -602,6 +604,10 @@ fn every_output_path_gets_its_folders_or_is_refused_up_front() {
         (
             [&export[..], &bulk, &["-o", "file/restore.zip"]].concat(),
             "error: bulk-import export of demo/archive failed: cannot write file/restore.zip: file is a file, not a folder",
+        ),
+        (
+            [&export[..], &bulk, &["-o", "n7/a/restore.zip"]].concat(),
+            "error: bulk-import export of demo/archive failed: cannot write n7/a/restore.report.txt: it is a directory; give a file name",
         ),
         (
             [

@@ -33,7 +33,10 @@ pub fn export_bulk_import(
     zip: &Path,
     options: &BulkOptions,
 ) -> Result<BulkReport, BulkError> {
-    crate::outdir::check_file(zip)?;
+    // The zip and the two files written beside it, all checked before anything is written.
+    for path in [zip, &sibling(zip, "mmctl.sh"), &sibling(zip, "report.txt")] {
+        crate::outdir::check_file(path)?;
+    }
     let catalog = archive.catalog();
     let blobs = archive.blobs()?;
     catalog.begin_snapshot()?;
