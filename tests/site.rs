@@ -815,6 +815,28 @@ async fn a_thread_of_3000_replies_is_paged_and_every_anchor_resolves() {
     let pages = html_pages(&site);
     check_links(&site, &pages);
 
+    // Every page has the sidebar, linking every channel's page (check_links resolved them);
+    // the direct messages are named by the other person's display name.
+    let channel_pages = pages
+        .iter()
+        .filter(|(rel, _)| rel.starts_with("c/") && rel.ends_with("/index.html"))
+        .count();
+    assert!(channel_pages > 5, "{channel_pages}");
+    for (rel, html) in &pages {
+        let nav = html
+            .split("<nav class=\"sidebar\"")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{rel} has no sidebar"));
+        let nav = &nav[..nav.find("</nav>").unwrap()];
+        assert_eq!(
+            nav.matches("/index.html\">").count(),
+            channel_pages,
+            "{rel}"
+        );
+    }
+    let nav = pages[0].1.split("<nav class=\"sidebar\"").nth(1).unwrap();
+    assert!(nav.contains(">Dave Dawson</a>"), "{nav}");
+
     // The thread's pages, in order, named t-<root>.html, t-<root>-2.html, …
     let dir = pages
         .iter()

@@ -35,6 +35,8 @@ struct Hit {
     channel: String,
     user: String,
     text: String,
+    /// The words the hit's snippet marks.
+    marked: Vec<String>,
     href: String,
     thread: Option<String>,
 }
@@ -55,7 +57,14 @@ fn hits(dom: &str) -> Vec<Hit> {
             user: between(li, "class=\"hit-user\">", "<").unwrap().to_owned(),
             text: between(li, "class=\"hit-text\">", "</span>")
                 .unwrap()
-                .to_owned(),
+                .replace("<mark>", "")
+                .replace("</mark>", ""),
+            marked: between(li, "class=\"hit-text\">", "</span>")
+                .unwrap()
+                .split("<mark>")
+                .skip(1)
+                .map(|m| m.split("</mark>").next().unwrap().to_owned())
+                .collect(),
             href: between(li, "class=\"hit-link\" href=\"", "\"")
                 .unwrap()
                 .to_owned(),
@@ -93,6 +102,7 @@ async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
     let found = search(&mut cdp, &base, "welcome");
     assert_eq!(found.len(), 1, "{found:?}");
     assert_eq!(found[0].text, "Welcome to Engineering!");
+    assert_eq!(found[0].marked, ["Welcome"]);
     // Shown by the channel's and the author's display names.
     assert_eq!(
         (found[0].channel.as_str(), found[0].user.as_str()),
@@ -456,6 +466,14 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     assert!(
         cdp.check_clean(&site_url) >= 4,
         "page, css, js and index files"
+    );
+    // `/` focuses the search box.
+    assert_eq!(
+        cdp.eval(
+            "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '/', bubbles: true})); \
+             document.activeElement === document.querySelector('form.search input')"
+        ),
+        true
     );
     cdp.events.clear();
     cdp.eval("document.querySelector('#results .hit-link').click()");

@@ -8,6 +8,13 @@
   try { saved = localStorage.getItem("mb-theme"); } catch (e) {}
   if (saved) root.setAttribute("data-theme", saved);
   document.addEventListener("DOMContentLoaded", function () {
+    // `/` focuses the search box, as in Mattermost.
+    document.addEventListener("keydown", function (ev) {
+      var t = ev.target, typing = t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName));
+      if (ev.key !== "/" || typing || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+      var input = document.querySelector("form.search input");
+      if (input) { ev.preventDefault(); input.focus(); input.select(); }
+    });
     var b = document.querySelector("button.theme");
     if (b) b.addEventListener("click", function () {
       var dark = root.getAttribute("data-theme") === "dark" ||
@@ -257,6 +264,37 @@
     return e;
   }
 
+  // The text of a hit around its first matching word, the query's words marked.
+  function snippet(text, p) {
+    var span = el("span", "hit-text");
+    var hits = function (run) {
+      return tokens(run).some(function (t) {
+        return p.terms.indexOf(t) >= 0 || p.prefixes.some(function (x) { return t.indexOf(x) === 0; });
+      });
+    };
+    var runs = [], re = /[\p{Alphabetic}\p{N}\p{Co}\p{M}]+/gu, m, first = -1;
+    while ((m = re.exec(text))) {
+      var on = hits(m[0]);
+      runs.push([m.index, m.index + m[0].length, on]);
+      if (on && first < 0) first = m.index;
+    }
+    var from = 0, to = text.length, LEN = 240;
+    if (text.length > LEN) {
+      from = Math.max(0, (first < 0 ? 0 : first) - 60);
+      to = Math.min(text.length, from + LEN);
+    }
+    var at = from;
+    if (from > 0) span.appendChild(document.createTextNode("…"));
+    runs.forEach(function (r) {
+      if (!r[2] || r[0] < from || r[1] > to) return;
+      span.appendChild(document.createTextNode(text.slice(at, r[0])));
+      span.appendChild(el("mark", null, text.slice(r[0], r[1])));
+      at = r[1];
+    });
+    span.appendChild(document.createTextNode(text.slice(at, to) + (to < text.length ? "…" : "")));
+    return span;
+  }
+
   function show(q) {
     var section = document.getElementById("search-results");
     var list = document.getElementById("results");
@@ -267,6 +305,7 @@
     var input = document.querySelector("form.search input");
     if (input) input.value = q;
     var started = MB.started || performance.now();
+    var parsed = parse(q);
     return search(q).then(function (r) {
       var want = r.phrases.length ? r.ids.slice(0, WANT * 4) : r.ids.slice(0, WANT);
       return docsFor(want).then(function (docs) {
@@ -287,7 +326,7 @@
           li.appendChild(meta);
           var a = el("a", "hit-link");
           a.href = ch[2] + "/" + d[3] + "#p-" + d[5];
-          a.appendChild(el("span", "hit-text", d[6]));
+          a.appendChild(snippet(d[6], parsed));
           li.appendChild(a);
           if (d[4]) {
             var t = el("a", "hit-thread", " Open thread");

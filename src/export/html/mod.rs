@@ -186,6 +186,8 @@ struct Builder<'a> {
     index: search::IndexBuilder,
     /// False when the search index's inputs are those of the last build (it is kept whole).
     index_needed: bool,
+    /// The sidebar of every page (teams and channels), by the page's way up to the root.
+    sidebars: HashMap<String, String>,
     /// Blob placement counts; pages render through `&self`, hence cells.
     linked: Cell<u64>,
     copied: Cell<u64>,
@@ -232,6 +234,7 @@ impl<'a> Builder<'a> {
             people: HashMap::new(),
             fingerprints: HashMap::new(),
             index: search::IndexBuilder::default(),
+            sidebars: HashMap::new(),
             linked: Cell::new(0),
             copied: Cell::new(0),
             kept: Cell::new(0),
@@ -249,6 +252,10 @@ impl<'a> Builder<'a> {
             "assets/app.js",
             include_str!("../../../templates/site/app.js"),
         )?;
+        for up in ["", "../", markdown::UP] {
+            let html = self.sidebar(up);
+            self.sidebars.insert(up.to_owned(), html);
+        }
         let channels = std::mem::take(&mut self.channels);
         let clean = self.clean_channels(&channels)?;
         let all_clean = clean.iter().all(|c| *c);
@@ -278,7 +285,7 @@ impl<'a> Builder<'a> {
                 let names = c.names();
                 (
                     names.handle().to_owned(),
-                    names.title(),
+                    self.channel_title(c),
                     channel_dir(&c.record.id),
                 )
             })
@@ -424,7 +431,7 @@ impl<'a> Builder<'a> {
         let span = self.spans.get(&c.record.id).copied().unwrap_or_default();
         ChannelLine {
             href: format!("{}/index.html", channel_dir(&c.record.id)),
-            name: c.names().title(),
+            name: self.channel_title(c),
             kind: c.record.kind.word(),
             archived: c.record.delete_at > 0,
             posts: span.posts,
@@ -439,6 +446,75 @@ impl<'a> Builder<'a> {
                 String::new()
             },
         }
+    }
+
+    /// A channel's name on pages: its display name; a direct or group message is named by
+    /// its people's display names (its export name lists their usernames), as Mattermost
+    /// names it.
+    fn channel_title(&self, c: &Channel) -> String {
+        let names = c.names();
+        match (&c.record.kind, names.export_name) {
+            (ChannelType::Direct | ChannelType::Group, Some(people)) => people
+                .split("__")
+                .map(|u| {
+                    self.names
+                        .users
+                        .get(&u.to_lowercase())
+                        .map_or_else(|| u.to_owned(), |(_, display)| display.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => names.title(),
+        }
+    }
+
+    /// The sidebar: teams with their channels, then direct and group messages, each linking
+    /// the channel's page; `up` leads from the page to the site's root. Plain links, so it
+    /// works with JavaScript off.
+    fn sidebar(&self, up: &str) -> String {
+        let mut out = String::from("<nav class=\"sidebar\" aria-label=\"Channels\">");
+        let mut group = |title: &str, channels: Vec<&Channel>| {
+            if channels.is_empty() {
+                return;
+            }
+            out.push_str(&format!("<h2>{}</h2><ul>", escape(title)));
+            let mut lines: Vec<(String, String)> = channels
+                .iter()
+                .map(|c| {
+                    (
+                        self.channel_title(c),
+                        format!("{up}{}/index.html", channel_dir(&c.record.id)),
+                    )
+                })
+                .collect();
+            lines.sort_by_key(|(name, _)| name.to_lowercase());
+            for (name, href) in lines {
+                out.push_str(&format!(
+                    "<li><a href=\"{}\">{}</a></li>",
+                    escape(&href),
+                    escape(&name)
+                ));
+            }
+            out.push_str("</ul>");
+        };
+        for team in &self.teams {
+            group(
+                &team.object.display_name,
+                self.channels
+                    .iter()
+                    .filter(|c| c.record.team_id == team.record.id)
+                    .collect(),
+            );
+        }
+        group(
+            "Direct messages",
+            self.channels
+                .iter()
+                .filter(|c| matches!(c.record.kind, ChannelType::Direct | ChannelType::Group))
+                .collect(),
+        );
+        out.push_str("</nav>");
+        out
     }
 
     /// User pages; when no channel changed (nor the context, which holds the users), their
@@ -500,6 +576,7 @@ impl<'a> Builder<'a> {
             &BaseT {
                 title,
                 up,
+                sidebar: self.sidebars.get(up).map_or("", String::as_str),
                 zone: &self.zone,
                 crumbs,
                 body,

@@ -45,6 +45,7 @@ impl Person {
 pub(super) struct BaseT<'a> {
     pub(super) title: &'a str,
     pub(super) up: &'a str,
+    pub(super) sidebar: &'a str,
     pub(super) zone: &'a str,
     pub(super) crumbs: &'a str,
     pub(super) body: &'a str,
