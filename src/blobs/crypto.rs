@@ -10,7 +10,7 @@
 //!   object take a random nonce prefix with no collision risk however many objects a bucket
 //!   holds (AES-GCM's 96-bit nonce leaves 56 random bits after STREAM's counter: a birthday
 //!   collision becomes thinkable at millions of objects). It runs at over 1 GB/s on one core
-//!   with AVX2, measured by `benches/crypto.rs`, and needs no AES-NI.
+//!   with AVX2, measured by `benches/crypto.sh` and `benches/s3_encrypted.sh`, and needs no AES-NI.
 //! - **Chunks of 1 MiB in the STREAM construction** (`aead::stream`, big-endian 32-bit counter
 //!   and a last-chunk flag): memory stays flat for a blob of any size, a chunk dropped,
 //!   reordered or cut off at the end fails to open, and a reader can stop after any chunk.
