@@ -912,9 +912,13 @@ async fn a_rate_limited_server_costs_time_not_items() {
         "the limiter never engaged (lowest Remaining {:?}): nothing was tested",
         requests.iter().filter_map(|r| r.rate_remaining).min()
     );
+    // The pacer's mirror of the bucket is corrected by each answer, so an answer delayed on a
+    // loaded machine can let one request through too early: at most 2 % of the requests
+    // (the figure benches/rate_limit.sh holds on long runs), and at most one in a run this
+    // short (about 50 requests). Seen once in ~30 suite runs at load average 13: 1 of 49.
     assert!(
-        limited * 50 <= total,
-        "{limited} of {total} answers were 429 (at most 2 %)"
+        limited <= (total / 50).max(1),
+        "{limited} of {total} answers were 429 (at most 2 %, at least one allowed)"
     );
     let clean = common::start().await;
     clean.sync().await;
