@@ -26,7 +26,9 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::live::{self, Action};
-use super::{SyncContext, SyncError, SyncOptions, SyncReport, files, open_for_run, run_with};
+use super::{
+    SyncContext, SyncError, SyncOptions, SyncReport, files, log_in, open_for_run, run_with,
+};
 use crate::archive::{Archive, Claim};
 use crate::catalog::LiveWrite;
 use crate::config::Credentials;
@@ -88,26 +90,12 @@ pub async fn run_follow(
 ) -> Result<FollowReport, SyncError> {
     let archive = Archive::at(&options.archive);
     let locked = archive.lock(archive.blobs(&options.blobs)?, Claim::NewOrArchive)?;
-    let (client, me) = match Client::connect(
-        credentials,
-        options.mfa_token.as_deref(),
-        &options.client,
-        stop,
-    )
-    .await
-    {
-        Ok(pair) => pair,
-        Err(e) => {
-            locked.abandon();
-            if matches!(e, MmError::Stopped { .. }) && stop.requested() {
-                return Ok(FollowReport {
-                    outcome: Outcome::Interrupted,
-                    user: credentials.user.clone(),
-                    ..FollowReport::default()
-                });
-            }
-            return Err(e.into());
-        }
+    let Some((client, me, locked)) = log_in(credentials, options, locked, stop).await? else {
+        return Ok(FollowReport {
+            outcome: Outcome::Interrupted,
+            user: credentials.user.clone(),
+            ..FollowReport::default()
+        });
     };
     let client = Arc::new(client);
     let (_, writing) = match open_for_run(locked, options) {

@@ -164,35 +164,19 @@ pub async fn run_sync(
     let locked = archive.lock(archive.blobs(&options.blobs)?, Claim::NewOrArchive)?;
     jitter(options.initial_jitter, "initial", observer).await;
     let started = now_ms();
-    let (client, me) = match Client::connect(
-        credentials,
-        options.mfa_token.as_deref(),
-        &options.client,
-        stop,
-    )
-    .await
-    {
-        Ok(pair) => pair,
-        Err(e) => {
-            locked.abandon();
-            // Stopped while logging in: nothing was written, and the run is interrupted like
-            // any other (exit 1, the next sync starts afresh), not failed.
-            if matches!(e, MmError::Stopped { .. }) && stop.requested() {
-                return Ok(SyncReport {
-                    run_id: 0,
-                    outcome: Outcome::Interrupted,
-                    user: credentials.user.clone(),
-                    summary: RunSummary {
-                        outcome: Outcome::Interrupted,
-                        ..RunSummary::default()
-                    },
-                    channels_selected: 0,
-                    notes: Vec::new(),
-                    failures: Vec::new(),
-                });
-            }
-            return Err(e.into());
-        }
+    let Some((client, me, locked)) = log_in(credentials, options, locked, stop).await? else {
+        return Ok(SyncReport {
+            run_id: 0,
+            outcome: Outcome::Interrupted,
+            user: credentials.user.clone(),
+            summary: RunSummary {
+                outcome: Outcome::Interrupted,
+                ..RunSummary::default()
+            },
+            channels_selected: 0,
+            notes: Vec::new(),
+            failures: Vec::new(),
+        });
     };
     if me.value.username != credentials.user {
         observer.note(
@@ -204,6 +188,34 @@ pub async fn run_sync(
         );
     }
     archive_into(&client, me, started, options, locked, observer, stop).await
+}
+
+/// Logs in for a run that holds `locked`. `None`: stopped while logging in; nothing was
+/// written and the lock is given up, so the run is interrupted like any other (exit 1, the
+/// next one starts afresh), not failed. Any other failure gives the lock up too.
+pub(crate) async fn log_in(
+    credentials: &Credentials,
+    options: &SyncOptions,
+    locked: LockedArchive,
+    stop: &StopSignal,
+) -> Result<Option<(Client, Raw<object::User>, LockedArchive)>, SyncError> {
+    match Client::connect(
+        credentials,
+        options.mfa_token.as_deref(),
+        &options.client,
+        stop,
+    )
+    .await
+    {
+        Ok((client, me)) => Ok(Some((client, me, locked))),
+        Err(e) => {
+            locked.abandon();
+            if matches!(e, MmError::Stopped { .. }) && stop.requested() {
+                return Ok(None);
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// The part of a run that writes: blob store, catalog writer thread, the run itself.
