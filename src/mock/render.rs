@@ -221,8 +221,8 @@ struct PostView<'a> {
 /// Live replies of the post's thread: (count, newest create_at).
 fn thread_stats(ws: &Workspace, post: &Post) -> (i64, i64) {
     let root = post.thread_root_id();
-    ws.live_posts_of(&post.channel_id)
-        .filter(|p| p.root_id == root)
+    ws.thread_posts(root)
+        .filter(|p| p.is_live() && p.channel_id == post.channel_id)
         .fold((0, 0), |(n, last), p| (n + 1, last.max(p.create_at)))
 }
 

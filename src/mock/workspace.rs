@@ -38,6 +38,9 @@ pub struct Workspace {
     /// Ids of every post row (history rows too) by channel, in id order: the post queries
     /// of one channel stay cheap in generated workspaces of hundreds of thousands of posts.
     channel_post_ids: HashMap<String, BTreeSet<String>>,
+    /// Ids of every post row with a `root_id` (history rows too) by that root, in id order:
+    /// a thread's reply count and a root's deletion stay cheap in threads of long streams.
+    thread_post_ids: HashMap<String, BTreeSet<String>>,
     pub(crate) files: BTreeMap<String, FileInfo>,
     pub(crate) emojis: BTreeMap<String, Emoji>,
     pub(crate) tokens: BTreeMap<String, Token>,
@@ -93,6 +96,7 @@ impl Workspace {
             channel_members: Vec::new(),
             posts: BTreeMap::new(),
             channel_post_ids: HashMap::new(),
+            thread_post_ids: HashMap::new(),
             files: BTreeMap::new(),
             emojis: BTreeMap::new(),
             tokens: BTreeMap::new(),
@@ -142,12 +146,28 @@ impl Workspace {
         self.posts_of(channel_id).filter(|p| p.is_live())
     }
 
-    /// Stores a new post row and indexes it by channel.
+    /// Every post row whose `root_id` is `root_id` (deleted and history rows included), in
+    /// id order.
+    pub(crate) fn thread_posts<'a>(&'a self, root_id: &str) -> impl Iterator<Item = &'a Post> {
+        self.thread_post_ids
+            .get(root_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.posts.get(id))
+    }
+
+    /// Stores a new post row and indexes it by channel and thread.
     fn insert_post_row(&mut self, post: Post) {
         self.channel_post_ids
             .entry(post.channel_id.clone())
             .or_default()
             .insert(post.id.clone());
+        if !post.root_id.is_empty() {
+            self.thread_post_ids
+                .entry(post.root_id.clone())
+                .or_default()
+                .insert(post.id.clone());
+        }
         self.posts.insert(post.id.clone(), post);
     }
 
@@ -550,9 +570,19 @@ impl Workspace {
             None
         };
         let mut deleted_files = Vec::new();
-        for post in self.posts.values_mut() {
-            let hit = post.id == post_id || post.root_id == post_id;
-            if hit && post.is_live() && post.original_id.is_empty() {
+        let mut hits: Vec<String> = self
+            .thread_post_ids
+            .get(post_id)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        hits.push(post_id.to_owned());
+        for id in hits {
+            let Some(post) = self.posts.get_mut(&id) else {
+                continue;
+            };
+            if post.is_live() && post.original_id.is_empty() {
                 post.delete_at = at;
                 post.update_at = at;
                 post.props
