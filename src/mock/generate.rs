@@ -11,6 +11,7 @@
 //! the first team has an icon, and there are [`GENERATED_EMOJIS`] custom emojis.
 
 pub mod shape;
+pub mod stream;
 
 use super::model::{Channel, NewFile, Team, User};
 use super::png;

@@ -39,6 +39,7 @@ pub use file_names::{
     FILE_NAME_CASES, FILE_NAME_CASES_BEYOND_PYTHON, PYTHON_LONGEST_NAME_BYTES, long_names,
 };
 pub use generate::shape::{GenFile, GenPost, GenPosts, MAX_MESSAGE_CHARS};
+pub use generate::stream::{Change, ChangeKind, ChangeStream, Mix};
 pub use generate::{GENERATED_EMOJIS, GenSpec, MinimumRequests, username as generated_username};
 pub use hub::{ConnectionInfo, DEAD_QUEUE_SIZE, SEND_QUEUE_SIZE, WsTiming};
 pub use model::NewFile;
