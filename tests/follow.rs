@@ -199,6 +199,45 @@ async fn a_post_deleted_right_after_it_was_written_keeps_its_text_and_attachment
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_post_keeps_its_reactions_as_a_sync_records_them() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let dev = channel(&env, "eng", "dev");
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&dev, "bob", "reacted to, then deleted", None));
+    env.server
+        .with_workspace(|w| w.add_reaction(&post_id, "carol", "tada"));
+    env.server
+        .with_workspace(|w| w.add_reaction(&post_id, "dave", "smile"));
+    env.server
+        .with_workspace(|w| w.remove_reaction(&post_id, "dave", "smile"));
+    // `post_deleted` carries the post without its metadata (no reactions): that removes none.
+    env.server.with_workspace(|w| w.delete_post(&post_id));
+    wait_for(
+        &env,
+        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    following.stop().await;
+    let reactions = format!(
+        "SELECT emoji_name, removed_at IS NULL FROM reactions WHERE post_id = '{post_id}' ORDER BY emoji_name"
+    );
+    assert_eq!(rows(&env.catalog(), &reactions), ["smile|0", "tada|1"]);
+    assert_eq!(
+        rows(
+            &env.catalog(),
+            &format!("SELECT message FROM posts WHERE id = '{post_id}'")
+        ),
+        ["reacted to, then deleted"]
+    );
+    // The sync that follows (the server now blanks the post) agrees.
+    common::assert_complete(&env.sync().await);
+    assert_eq!(rows(&env.catalog(), &reactions), ["smile|0", "tada|1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_edits_make_five_versions_and_reactions_are_recorded_as_a_sync_would() {
     let env = start().await;
     let following = follow(&env).await;

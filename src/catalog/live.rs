@@ -8,7 +8,7 @@
 //! (counted), never an error, since the caller only passes selected channels and a catch-up
 //! sync brings new ones.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::new_posts::{NewPosts, Stage};
 use super::posts::{PageOutcome, upsert_post};
@@ -53,10 +53,17 @@ pub struct LiveOutcome {
 
 impl Catalog {
     /// Applies a batch of live writes in one transaction, in order.
+    ///
+    /// New posts are queued and entered into `posts` together (see `NewPosts`: one statement
+    /// per post made the search index flush a segment per post, most of a posted event's
+    /// cost); a write that must see a queued post's row (an edit or deletion of it, a
+    /// reaction to it) enters the queue first, so the order of the writes is kept.
     pub fn apply_live(&mut self, writes: &[LiveWrite]) -> Result<LiveOutcome> {
         let path = self.path.clone();
         let tx = self.conn.transaction().ctx(&path, "begin")?;
         let mut outcome = LiveOutcome::default();
+        let mut page = PageOutcome::default();
+        let mut queue = NewPosts::begin(&tx, &path)?;
         for write in writes {
             match write {
                 LiveWrite::Post(post) => {
@@ -64,20 +71,19 @@ impl Catalog {
                         outcome.skipped += 1;
                         continue;
                     }
-                    let page = store_post(&tx, &path, post)?;
-                    outcome.posts_written += page.posts_written;
-                    outcome.files_to_fetch.extend(page.files_to_fetch);
-                    outcome.files_without_info.extend(page.files_without_info);
+                    if queue.contains(&post.value.id) {
+                        flush(&tx, &path, &mut queue, &mut page)?;
+                    }
+                    upsert_post(&tx, &path, post, &mut queue, &mut page)?;
                 }
                 LiveWrite::Deleted { post, at } => {
                     if !has_channel(&tx, &path, &post.value.channel_id)? {
                         outcome.skipped += 1;
                         continue;
                     }
-                    // The content first (a post never seen, or a newer version than ours),
-                    // then the deletion of it and its replies.
-                    let page = store_post(&tx, &path, post)?;
-                    outcome.files_to_fetch.extend(page.files_to_fetch);
+                    flush(&tx, &path, &mut queue, &mut page)?;
+                    store_deleted(&tx, &path, post, &mut queue, &mut page)?;
+                    // Then the deletion of it and its replies.
                     let deleted = tx
                         .prepare_cached(
                             "UPDATE posts SET delete_at = ?2 WHERE (id = ?1 OR root_id = ?1) AND delete_at = 0",
@@ -87,6 +93,9 @@ impl Catalog {
                     outcome.posts_written += deleted as u64;
                 }
                 LiveWrite::ReactionAdded(reaction, post_id) => {
+                    if queue.contains(post_id) {
+                        flush(&tx, &path, &mut queue, &mut page)?;
+                    }
                     if !has_post(&tx, &path, post_id)? {
                         outcome.skipped += 1;
                         continue;
@@ -106,6 +115,9 @@ impl Catalog {
                     emoji_name,
                     at,
                 } => {
+                    if queue.contains(post_id) {
+                        flush(&tx, &path, &mut queue, &mut page)?;
+                    }
                     let changed = tx
                         .prepare_cached(
                             "UPDATE reactions SET removed_at = ?4 WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3 AND removed_at IS NULL",
@@ -119,7 +131,12 @@ impl Catalog {
                 }
             }
         }
+        flush(&tx, &path, &mut queue, &mut page)?;
+        drop(queue);
         tx.commit().ctx(&path, "commit live events")?;
+        outcome.posts_written += page.posts_written;
+        outcome.files_to_fetch = page.files_to_fetch;
+        outcome.files_without_info = page.files_without_info;
         Ok(outcome)
     }
 
@@ -138,20 +155,61 @@ impl Catalog {
     }
 }
 
-/// One post through the same merge a sync page uses (new row, or a version of the stored one).
-fn store_post(
+/// Enters the queued posts, with their file infos and reactions.
+fn flush(
     tx: &Connection,
     path: &std::path::Path,
-    post: &Raw<object::Post>,
-) -> Result<PageOutcome> {
-    let mut outcome = PageOutcome::default();
-    let mut new_posts = NewPosts::begin(tx, path)?;
-    upsert_post(tx, path, post, &mut new_posts, &mut outcome)?;
-    new_posts.flush(tx, path, |stage, post| match stage {
-        Stage::Files => super::posts::store_files(tx, path, post, &mut outcome),
-        Stage::Reactions => super::posts::store_reactions(tx, path, post, &mut outcome),
-    })?;
-    Ok(outcome)
+    queue: &mut NewPosts<'_>,
+    page: &mut PageOutcome,
+) -> Result<()> {
+    queue.flush(tx, path, |stage, post| match stage {
+        Stage::Files => super::posts::store_files(tx, path, post, page),
+        Stage::Reactions => super::posts::store_reactions(tx, path, post, page),
+    })
+}
+
+/// The content a `post_deleted` event carries, before the deletion is marked. The server sends
+/// the post without its metadata (API notes §15.7): no reactions or file infos, which says
+/// nothing about them. A post we hold at the event's version keeps its row as it is, as a sync
+/// that sees the deletion keeps it; a post never seen, or one whose edit we missed, is stored
+/// through the merge a sync page uses, the reactions we hold staying as they were.
+fn store_deleted<'a>(
+    tx: &Connection,
+    path: &std::path::Path,
+    post: &'a Raw<object::Post>,
+    queue: &mut NewPosts<'a>,
+    page: &mut PageOutcome,
+) -> Result<()> {
+    let p = &post.value;
+    let held_version: Option<i64> = tx
+        .prepare_cached("SELECT edit_at FROM posts WHERE id = ?1")
+        .and_then(|mut s| s.query_row([&p.id], |r| r.get(0)).optional())
+        .ctx(path, "read post")?;
+    if held_version == Some(p.edit_at) {
+        return Ok(());
+    }
+    let reactions: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
+        )
+        .and_then(|mut st| {
+            st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .ctx(path, "read reactions")?;
+    // The deletion is what this event writes (counted by the caller), not the content.
+    let written = page.posts_written;
+    upsert_post(tx, path, post, queue, page)?;
+    flush(tx, path, queue, page)?;
+    page.posts_written = written;
+    for (user_id, emoji_name) in reactions {
+        tx.prepare_cached(
+            "UPDATE reactions SET removed_at = NULL WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3",
+        )
+        .and_then(|mut st| st.execute(params![p.id, user_id, emoji_name]))
+        .ctx(path, "keep reaction")?;
+    }
+    Ok(())
 }
 
 fn has_channel(tx: &Connection, path: &std::path::Path, channel_id: &str) -> Result<bool> {
