@@ -57,3 +57,13 @@ need_disk() {
 post_files() {
     find "$1" -regextype posix-basic -regex '.*/[0-9]\{8\}-[0-9]\{12\}__[a-z0-9]*\.json' | wc -l
 }
+
+# follow_bench MODE ARGS…: builds matterbak and examples/follow_bench.rs (release) and runs the
+# live-capture bench in that mode against the mock in its process; the example checks that
+# the catalog holds every change the stream made and exits non-zero otherwise. Its scratch
+# archive is a followbench-* directory in ${TMPDIR:-/tmp}, removed at the end.
+follow_bench() {
+    cargo build --release --quiet --bin matterbak --example follow_bench
+    target/release/examples/follow_bench target/release/matterbak "$@" ||
+        die "follow_bench $* failed"
+}
