@@ -12,7 +12,7 @@
 //! through the same calls; `export` and the read commands only read the archive.
 //!
 //! The modules, each using only the ones its row of docs/design.md "Allowed directions"
-//! names (`tests/layering.rs` checks every `crate::` path against that table):
+//! names (`tests/it/layering.rs` checks every `crate::` path against that table):
 //! - drivers: `cli` (arguments, each command's driver and printing), `main` (the binary);
 //! - ways in: `sync` (the server into the archive), `import` (Python backups);
 //! - ways out: `export` (`--format json|html|markdown|hgf|bulk-import`), `verify` (findings

@@ -11,7 +11,7 @@
 # attachments named with tab, line breaks, `\`, `.`/`..`, leading dots, combining marks,
 # right-to-left text, emoji, the longest name the Python tool can store, and two of one name
 # on a post, whose paths must be the Python backup's (issue #26). The names beyond the
-# Python tool (longer, or unsafe in a zip) are checked by tests/chat_export.rs.
+# Python tool (longer, or unsafe in a zip) are checked by tests/it/chat_export.rs.
 #
 # usage: tests/conformance/markdown.sh [path/to/matterbak]   (default: target/debug/matterbak)
 #        PYTHON313=/path/to/python3.13 to choose the interpreter.

@@ -235,3 +235,30 @@ pub fn read_zip(path: &Path) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// Set in the child that `alone_in_child` starts: the name of the one test it runs.
+const ALONE_ENV: &str = "MATTERBAK_TEST_ALONE";
+
+/// For a test that measures this process itself (peak memory, threads, open files): every
+/// integration test shares one process, so such a test runs again alone in a child, this
+/// test binary filtered to that one test. Returns true in that child, which then measures;
+/// in the parent it runs the child, fails unless the child ran the test and passed, and
+/// returns false. `test` is the test's path inside this binary (`module_path!()` without
+/// the crate name, then `::` and the function's name).
+pub fn alone_in_child(test: &str) -> bool {
+    if std::env::var_os(ALONE_ENV).is_some_and(|v| v == test) {
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads=1"])
+        .env(ALONE_ENV, test)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "{test} alone in a child process failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}

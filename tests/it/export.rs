@@ -1,6 +1,6 @@
 //! Export: deterministic bytes, hostile names contained, local time zone, no network.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -11,7 +11,7 @@
 //! not `matterbak` commands (`mmctl`, `export AWS_…`), and commands that use object
 //! storage (`s3://`, `snapshot`). Every other command must exit 0.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -365,7 +365,7 @@ fn export_flags_belong_to_their_formats_table() {
 
 /// One way to set the time zone for every format (issue 24 §4): `--tz ZONE` writes what the
 /// machine's zone `TZ=ZONE` writes, for the json layout's post file names and Markdown's
-/// times (the website's `--tz` has its own test in tests/site.rs), and differs from UTC.
+/// times (the website's `--tz` has its own test in tests/it/site.rs), and differs from UTC.
 #[test]
 fn tz_sets_the_zone_of_the_json_layout_and_markdown() {
     for zone in ["UTC", "Asia/Kolkata"] {
@@ -430,7 +430,7 @@ fn tz_sets_the_zone_of_the_json_layout_and_markdown() {
 /// with exit 2 before anything is written, for every output of the command. One table over
 /// every command that writes files (`snapshot` writes only to its bucket, `completions` to
 /// stdout; `pull` makes its directory through the same archive code as `sync --archive`, and
-/// is run against object storage in tests/s3.rs).
+/// is run against object storage in tests/it/s3.rs).
 #[test]
 fn every_output_path_gets_its_folders_or_is_refused_up_front() {
     use std::io::{BufRead, BufReader};

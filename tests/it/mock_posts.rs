@@ -1,6 +1,6 @@
 //! The channel post stream: modes, cursors, traps, since, ETags.
 
-mod mock_support;
+use crate::mock_support;
 
 use std::collections::HashSet;
 

@@ -2,7 +2,7 @@
 //! the result; concurrency changes nothing; a dead server ends the run in bounded time;
 //! progress bars only on a terminal.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! formats), full-text search (ranking, filters, edits, deletions), stats, upgrading an
 //! archive made with the first schema, refusing a newer one, and the README's queries.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,6 +1,6 @@
 //! Auth, users, teams, channels, files, emojis, faults, counting and control endpoints.
 
-mod mock_support;
+use crate::mock_support;
 
 use std::time::Duration;
 

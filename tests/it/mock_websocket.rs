@@ -5,7 +5,7 @@
 //! "Nothing was delivered" is shown without waiting: a `ping` request sent after the
 //! mutation is answered through the same queue, so its reply must be the next message.
 
-mod mock_support;
+use crate::mock_support;
 
 use std::time::Duration;
 

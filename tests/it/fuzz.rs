@@ -11,8 +11,8 @@
 //! - the credentials and channels files (`config`), from arbitrary JSON and arbitrary bytes;
 //! - server JSON (`model::object`) for every object type.
 //!
-//! The command-level checks (bad files: exit 2, nothing written) are in `tests/cli.rs`,
-//! `tests/import.rs` and at the end of this file.
+//! The command-level checks (bad files: exit 2, nothing written) are in `tests/it/cli.rs`,
+//! `tests/it/import.rs` and at the end of this file.
 
 use std::path::Path;
 use std::process::Command;

@@ -3,7 +3,7 @@
 //! changed or left out, never writes a line for an existing account, and works around each
 //! server rule the archive can break.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

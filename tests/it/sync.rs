@@ -1,6 +1,6 @@
 //! Integration tests: the sync engine against the mock Mattermost on loopback.
 
-mod common;
+use crate::common;
 
 use common::{content_snapshot, count, rows, start};
 use matterbak::mock::{Faults, RateLimit};
@@ -743,7 +743,7 @@ async fn client_rate_limit_spaces_requests() {
     );
 }
 
-mod mock_support;
+use crate::mock_support;
 
 /// Group channels of `env`'s alice: 69 new ones (more than the 50 ids one
 /// `POST /users/group_channels` reads) with a post each, and a `channels.json` selecting

@@ -5,7 +5,7 @@
 //! skipped attachments, and the `-c` lookup and its errors. Byte parity of `--flavor py`
 //! with the Python tool is `tests/conformance/markdown.sh`.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -7,7 +7,7 @@
 //! report. `scripts/test-deps` installs chromium; set `MATTERBAK_CHROMIUM` to use another
 //! binary.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

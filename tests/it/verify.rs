@@ -2,7 +2,7 @@
 //! a row pointing at a temp file), lists orphans without calling them damage, and marks
 //! damaged blobs so that the next sync fetches them again and the archive ends as it was.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -66,7 +66,7 @@ async fn a_fresh_archive_verifies_clean_with_read_data() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupted_blob_is_found_by_read_data_and_fetched_again() {
     let env = start().await;
-    // A second, no-op sync records what every later sync records (see tests/resume.rs).
+    // A second, no-op sync records what every later sync records (see tests/it/resume.rs).
     env.sync().await;
     env.sync().await;
     let before = content_snapshot(&env.archive);
@@ -107,7 +107,7 @@ async fn a_corrupted_blob_is_found_by_read_data_and_fetched_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_blobs_of_every_kind_are_found_and_fetched_again() {
     let env = start().await;
-    // A second, no-op sync records what every later sync records (see tests/resume.rs).
+    // A second, no-op sync records what every later sync records (see tests/it/resume.rs).
     env.sync().await;
     env.sync().await;
     let before = content_snapshot(&env.archive);
@@ -193,7 +193,7 @@ async fn orphans_and_temp_files_are_listed_but_not_damage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_pointing_at_a_temp_file_is_damage_and_fetched_again() {
     let env = start().await;
-    // A second, no-op sync records what every later sync records (see tests/resume.rs).
+    // A second, no-op sync records what every later sync records (see tests/it/resume.rs).
     env.sync().await;
     env.sync().await;
     let before = content_snapshot(&env.archive);

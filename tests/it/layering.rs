@@ -8,6 +8,9 @@
 //!
 //! The table is kept twice on purpose: here as data, and in `docs/design.md` for people;
 //! [`the_design_doc_states_the_same_table`] keeps them equal.
+//!
+//! The tests' own layout is checked here too: the integration tests are one binary,
+//! `tests/it` ([`integration_tests_are_one_binary`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -400,7 +403,7 @@ fn violations(edges: &[Edge], known_violations: &[(&str, &str)]) -> Vec<String> 
     for known in known_violations {
         if !seen.contains(known) {
             problems.push(format!(
-                "`{}` no longer uses `{}`: remove it from KNOWN_VIOLATIONS in tests/layering.rs",
+                "`{}` no longer uses `{}`: remove it from KNOWN_VIOLATIONS in tests/it/layering.rs",
                 known.0, known.1
             ));
         }
@@ -420,7 +423,7 @@ fn every_module_has_a_row_and_the_table_has_no_cycle() {
     for module in top_modules() {
         assert!(
             DRIVERS.contains(&module.as_str()) || table.contains_key(module.as_str()),
-            "src/{module} has no row in ALLOWED (tests/layering.rs) and docs/design.md"
+            "src/{module} has no row in ALLOWED (tests/it/layering.rs) and docs/design.md"
         );
     }
     for (module, uses) in &table {
@@ -569,7 +572,7 @@ fn the_design_doc_states_the_same_table() {
         .collect();
     assert_eq!(
         doc_table, code_table,
-        "docs/design.md and ALLOWED in tests/layering.rs differ"
+        "docs/design.md and ALLOWED in tests/it/layering.rs differ"
     );
     let code_drivers: BTreeSet<String> = DRIVERS
         .iter()
@@ -577,4 +580,84 @@ fn the_design_doc_states_the_same_table() {
         .map(|d| d.to_string())
         .collect();
     assert_eq!(drivers, code_drivers);
+}
+
+/// What is wrong with the layout of the tests below `tests`: every integration test is a
+/// module of the one test binary `tests/it` (each file there declared in its `main.rs`, or
+/// it would silently not run), never a test binary of its own (`tests/*.rs` or
+/// `tests/*/main.rs`, which would link the crate once more).
+fn test_layout_problems(tests: &Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    let main = std::fs::read_to_string(tests.join("it/main.rs")).unwrap_or_default();
+    let declared: BTreeSet<&str> = main
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(tests)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if path.extension().is_some_and(|e| e == "rs")
+            || (name != "it" && path.join("main.rs").exists())
+        {
+            let stem = name.trim_end_matches(".rs");
+            problems.push(format!(
+                "tests/{name} is a test binary of its own: move it to tests/it/{stem}.rs and add `mod {stem};` to tests/it/main.rs"
+            ));
+        }
+    }
+    let mut modules: Vec<PathBuf> = std::fs::read_dir(tests.join("it"))
+        .map(|dir| dir.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    modules.sort();
+    for path in modules {
+        let module = if path.is_dir() && path.join("mod.rs").exists() {
+            path.file_name().unwrap().to_string_lossy().into_owned()
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            path.file_stem().unwrap().to_string_lossy().into_owned()
+        } else {
+            continue;
+        };
+        if module != "main" && !declared.contains(module.as_str()) {
+            problems.push(format!(
+                "tests/it/{} is not declared: add `mod {module};` to tests/it/main.rs (or it never runs)",
+                path.file_name().unwrap().to_string_lossy()
+            ));
+        }
+    }
+    problems
+}
+
+#[test]
+fn integration_tests_are_one_binary() {
+    let problems = test_layout_problems(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"));
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_new_test_binary_or_an_undeclared_module_fails_the_layout_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let tests = dir.path();
+    std::fs::create_dir_all(tests.join("it/common")).unwrap();
+    std::fs::create_dir_all(tests.join("data")).unwrap();
+    std::fs::write(tests.join("it/main.rs"), "mod common;\nmod sync;\n").unwrap();
+    std::fs::write(tests.join("it/common/mod.rs"), "").unwrap();
+    std::fs::write(tests.join("it/sync.rs"), "").unwrap();
+    assert_eq!(test_layout_problems(tests), Vec::<String>::new());
+
+    std::fs::write(tests.join("search.rs"), "").unwrap();
+    std::fs::create_dir_all(tests.join("other")).unwrap();
+    std::fs::write(tests.join("other/main.rs"), "").unwrap();
+    std::fs::write(tests.join("it/follow.rs"), "").unwrap();
+    assert_eq!(
+        test_layout_problems(tests),
+        [
+            "tests/other is a test binary of its own: move it to tests/it/other.rs and add `mod other;` to tests/it/main.rs",
+            "tests/search.rs is a test binary of its own: move it to tests/it/search.rs and add `mod search;` to tests/it/main.rs",
+            "tests/it/follow.rs is not declared: add `mod follow;` to tests/it/main.rs (or it never runs)",
+        ]
+    );
 }

@@ -6,7 +6,7 @@
 //! `.ci/run` and the README's test command use) or `moto_server` on PATH. Without one every
 //! test fails, naming what to install: a test that did not run its check never passes.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};

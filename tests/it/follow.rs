@@ -4,7 +4,7 @@
 //! the channels.json selection. Every wait is for observed progress (a committed row, a
 //! state the follower reports), never a delay.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! nothing is loaded from the network, hostile content stays inert and nothing is written
 //! outside the site; a rebuild rewrites only what changed.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! The real binary, killed mid-sync and resumed, ends with the same catalog as an
 //! uninterrupted sync; a SIGTERM stops it after the current transaction.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

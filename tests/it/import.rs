@@ -3,7 +3,7 @@
 //! same with the real Python tool). Round trip, merge with a later sync, idempotence, order
 //! independence, and damaged input.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! archive must verify clean, and nothing may be written outside the target directories.
 //! Secrets must not appear in any output, log, report or the catalog.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
