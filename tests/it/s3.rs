@@ -543,6 +543,18 @@ struct FaultProxy {
     /// While set, every GET or HEAD of an object (not a listing, not the `config` marker) is
     /// answered 500.
     fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Requests taken in and not yet answered by the bucket: after a kill, a request the
+    /// proxy still holds (its latency) may yet start or finish an upload in the bucket.
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts one request in flight until dropped (on every way out of `forward`).
+struct InFlight(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 #[derive(Clone)]
@@ -555,9 +567,18 @@ struct ProxyState {
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultProxy {
+    /// Waits until every request the proxy took in has had its answer from the bucket, so
+    /// what a killed client sent has all landed before the bucket is looked at.
+    async fn settle(&self) {
+        while self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     async fn start(upstream: &str, faults: usize, latency: Duration) -> FaultProxy {
         use axum::extract::{Request, State};
         use std::sync::atomic::Ordering;
@@ -570,6 +591,7 @@ impl FaultProxy {
             parts: Default::default(),
             keys: Default::default(),
             fail_gets: Default::default(),
+            in_flight: Default::default(),
         };
         let proxy = FaultProxy {
             endpoint: String::new(),
@@ -577,11 +599,14 @@ impl FaultProxy {
             parts: state.parts.clone(),
             keys: state.keys.clone(),
             fail_gets: state.fail_gets.clone(),
+            in_flight: state.in_flight.clone(),
         };
         async fn forward(
             State(state): State<ProxyState>,
             request: Request,
         ) -> axum::response::Response {
+            state.in_flight.fetch_add(1, Ordering::SeqCst);
+            let _in_flight = InFlight(state.in_flight.clone());
             tokio::time::sleep(state.latency).await;
             let query = request.uri().query().unwrap_or("").to_owned();
             let signed_by = request
@@ -632,13 +657,16 @@ impl FaultProxy {
             let method = request.method().clone();
             let headers = request.headers().clone();
             let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
-            let sent = state
-                .client
-                .request(method, url)
-                .headers(headers)
-                .body(body)
-                .send()
-                .await;
+            let request = state.client.request(method, url).headers(headers).body(body);
+            // A task of its own, so the request to the bucket runs to its answer (and stays
+            // counted in flight until then) even when the killed client's connection ends
+            // this handler.
+            let sent = tokio::spawn(async move {
+                let _in_flight = _in_flight;
+                request.send().await
+            })
+            .await
+            .unwrap();
             // A client killed mid-request: nothing to answer.
             let Ok(upstream) = sent else {
                 return axum::response::Response::builder()
@@ -769,6 +797,8 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         );
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        // What the killed sync sent and the proxy still held reaches the bucket first.
+        proxy.settle().await;
         let left = multipart_uploads(&s3, "killed").await;
         if matches!(trial, 1 | 3) {
             assert!(
