@@ -657,7 +657,11 @@ impl FaultProxy {
             let method = request.method().clone();
             let headers = request.headers().clone();
             let body = reqwest::Body::wrap_stream(request.into_body().into_data_stream());
-            let request = state.client.request(method, url).headers(headers).body(body);
+            let request = state
+                .client
+                .request(method, url)
+                .headers(headers)
+                .body(body);
             // A task of its own, so the request to the bucket runs to its answer (and stays
             // counted in flight until then) even when the killed client's connection ends
             // this handler.
