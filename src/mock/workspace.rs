@@ -111,6 +111,13 @@ impl Workspace {
         self.clock
     }
 
+    /// Moves the logical clock forward to `ms` (never back), so that what is made next is
+    /// dated `ms` and later: tests that need posts on given days.
+    pub fn advance_clock_to(&mut self, ms: i64) {
+        assert!(ms >= self.clock, "the clock only moves forward");
+        self.clock = ms;
+    }
+
     fn tick(&mut self) -> i64 {
         self.clock += MS_PER_TICK;
         self.clock

@@ -15,6 +15,12 @@
       var input = document.querySelector("form.search input");
       if (input) { ev.preventDefault(); input.focus(); input.select(); }
     });
+    // A channel opens on its latest messages, as in Mattermost: its newest page (the one
+    // with #latest) scrolled to the end, unless the address names a place on it.
+    var latest = document.getElementById("latest");
+    if (latest && !location.hash) latest.scrollIntoView({ block: "end" });
+    var jump = document.getElementById("jump");
+    if (jump && location.hash === "#jump") jump.open = true;
     var b = document.querySelector("button.theme");
     if (b) b.addEventListener("click", function () {
       var dark = root.getAttribute("data-theme") === "dark" ||
@@ -257,6 +263,17 @@
       .then(function () { return ids.map(function (id) { return MB.docs[Math.floor(id / b)][id % b]; }); });
   }
 
+  // A time as pages write it ("2024-03-02 15:00"), in the site's zone (the footer names
+  // it); the browser's own zone when the site was written in the machine's local time.
+  function timeText(ms) {
+    var opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+    var zone = document.body.getAttribute("data-zone"), parts = {}, fmt;
+    try { fmt = new Intl.DateTimeFormat("en-US", Object.assign({ timeZone: zone }, opts)); }
+    catch (e) { fmt = new Intl.DateTimeFormat("en-US", opts); }
+    fmt.formatToParts(new Date(ms)).forEach(function (p) { parts[p.type] = p.value; });
+    return parts.year + "-" + parts.month + "-" + parts.day + " " + parts.hour + ":" + parts.minute;
+  }
+
   function el(tag, cls, text) {
     var e = document.createElement(tag);
     if (cls) e.className = cls;
@@ -322,7 +339,10 @@
           meta.appendChild(el("span", "hit-channel", ch[1]));
           meta.appendChild(document.createTextNode(" · "));
           meta.appendChild(el("span", "hit-user", m.users[d[1]][1]));
-          meta.appendChild(document.createTextNode(" · " + new Date(d[2]).toLocaleString()));
+          meta.appendChild(document.createTextNode(" · "));
+          var when = el("time", "hit-time", timeText(d[2]));
+          when.setAttribute("datetime", new Date(d[2]).toISOString());
+          meta.appendChild(when);
           li.appendChild(meta);
           var a = el("a", "hit-link");
           a.href = ch[2] + "/" + d[3] + "#p-" + d[5];

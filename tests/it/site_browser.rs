@@ -483,7 +483,8 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     assert!(cdp.html().contains("Thanks! Glad to be here."));
     cdp.check_clean(&site_url);
 
-    // Without JavaScript: the index links the channels, and a month page shows messages.
+    // Without JavaScript: the index links the channels, and a channel's link opens its
+    // latest messages (before this layout it opened a list of month pages).
     cdp.call(
         "Emulation.setScriptExecutionDisabled",
         serde_json::json!({"value": true}),
@@ -498,14 +499,8 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
                 .map(|(h, _)| h.to_owned())
         })
         .expect("the index links Town Square");
+    assert!(href.ends_with("/index.html"), "{href}");
     cdp.open(&format!("{site_url}/{href}"));
-    let channel = cdp.html();
-    let month = between(&channel, "<ul class=\"months\"><li>", "</li>")
-        .and_then(|li| between(li, "href=\"", "\""))
-        .expect("a month page link")
-        .to_owned();
-    let dir = Path::new(&href).parent().unwrap().display().to_string();
-    cdp.open(&format!("{site_url}/{dir}/{month}"));
     let page = cdp.html();
     assert!(page.contains("Welcome to Engineering!"));
     assert!(page.contains("2 replies"));
@@ -722,4 +717,440 @@ async fn both_searches_find_the_same_posts_for_a_table_of_queries() {
         assert_eq!(in_cli, expected, "matterbak search {cli:?}");
         assert_eq!(in_site, expected, "site search {query}");
     }
+}
+
+/// The reader's fixture: a channel "History" (team eng) of 200 roots "history root K:
+/// noteK", one every 6 hours from 2024-03-01 09:00 UTC; root 30 has 12 replies a minute
+/// apart; root 198 has a long unbroken URL and a code block (for the phone width). In
+/// town-square, a post links root 5 and reply 7 by permalink. The site is in UTC.
+struct History {
+    channel: String,
+    town: String,
+    roots: Vec<String>,
+    replies: Vec<String>,
+    site: PathBuf,
+}
+
+/// 2024-03-01T09:00:00Z.
+const HISTORY_START: i64 = 1_709_283_600_000;
+const HOUR: i64 = 3_600_000;
+
+async fn history(env: &common::Env) -> History {
+    let (channel, town, roots, replies) = env.server.with_workspace(|w| {
+        let channel = w.create_channel("eng", "history", "History", 'O', &["alice", "bob"]);
+        let town = w.channel_id("eng", "town-square");
+        let mut roots = Vec::new();
+        let mut replies = Vec::new();
+        for k in 0..200i64 {
+            w.advance_clock_to(HISTORY_START + k * 6 * HOUR - 1000);
+            let user = if k % 2 == 0 { "alice" } else { "bob" };
+            let text = if k == 198 {
+                format!(
+                    "history root 198: note198 https://example.com/{}\n```\n{}\n```",
+                    "a".repeat(300),
+                    "let x = 1; ".repeat(40)
+                )
+            } else {
+                format!("history root {k}: note{k}")
+            };
+            roots.push(w.create_post(&channel, user, &text, None));
+            if k == 30 {
+                for m in 0..12 {
+                    let reply = format!("reply {m} to root 30: answer{m}");
+                    replies.push(w.create_post(&channel, "bob", &reply, Some(&roots[30])));
+                }
+            }
+        }
+        w.create_post(
+            &town,
+            "carol",
+            &format!(
+                "old stuff: https://chat.example.com/eng/pl/{} and https://chat.example.com/eng/pl/{}",
+                roots[5], replies[7]
+            ),
+            None,
+        );
+        (channel, town, roots, replies)
+    });
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    let utc = SiteOptions {
+        tz: Some("UTC".into()),
+        ..SiteOptions::default()
+    };
+    html::build_site(&env.read(), &site, &utc).unwrap();
+    History {
+        channel,
+        town,
+        roots,
+        replies,
+        site,
+    }
+}
+
+/// The post anchors of a page, in order, as post ids.
+fn post_ids(html: &str) -> Vec<String> {
+    html.split("<article id=\"p-")
+        .skip(1)
+        .map(|s| s[..s.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// The day dividers of a page: (datetime, text).
+fn dividers(html: &str) -> Vec<(String, String)> {
+    html.split("<h3 class=\"day-sep\"><time datetime=\"")
+        .skip(1)
+        .map(|s| {
+            let (day, rest) = s.split_once("\">").unwrap();
+            (day.to_owned(), rest[..rest.find('<').unwrap()].to_owned())
+        })
+        .collect()
+}
+
+/// The `href` of the first `<a …>` whose attributes contain `marker`.
+fn link(html: &str, marker: &str) -> String {
+    let at = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("no link {marker}"));
+    let tag = &html[html[..at].rfind("<a ").unwrap()..];
+    let tag = &tag[..tag.find('>').unwrap()];
+    between(tag, "href=\"", "\"")
+        .unwrap_or_else(|| panic!("{tag}"))
+        .replace("&amp;", "&")
+}
+
+/// `href` taken from the page at `page` (a path in the site), as a path in the site with
+/// its `#…`.
+fn resolve(page: &str, href: &str) -> String {
+    let mut parts: Vec<&str> = page.split('/').collect();
+    parts.pop();
+    let (path, fragment) = href
+        .split_once('#')
+        .map_or((href, None), |(p, f)| (p, Some(f)));
+    if path.is_empty() {
+        parts.push(page.rsplit('/').next().unwrap());
+    }
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        match seg {
+            ".." => {
+                parts.pop().expect("stays in the site");
+            }
+            "." => {}
+            s => parts.push(s),
+        }
+    }
+    let joined = parts.join("/");
+    match fragment {
+        Some(f) => format!("{joined}#{f}"),
+        None => joined,
+    }
+}
+
+/// A channel opens on its latest messages (its newest page, the sidebar's link); older and
+/// newer pages of 60 roots follow with JavaScript off, a divider per day with the dates
+/// written out here, the month menu leads to the days, a long thread's link opens its page
+/// and its way back leads to the page holding the root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_opens_on_its_latest_messages_and_pages_read_with_javascript_off() {
+    let env = start().await;
+    let h = history(&env).await;
+    let base = format!("file://{}", h.site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    cdp.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({"value": true}),
+    );
+    let dir = format!("c/{}", h.channel);
+    let visit = |cdp: &mut Cdp, rel: &str| {
+        cdp.open(&format!("{base}/{rel}"));
+        cdp.check_clean(&base);
+        cdp.html()
+    };
+    let ids = |range: std::ops::Range<usize>| -> Vec<String> { h.roots[range].to_vec() };
+
+    // The sidebar of the site's index links the channel's newest page.
+    let index = visit(&mut cdp, "index.html");
+    let sidebar = between(&index, "<nav class=\"sidebar\"", "</nav>").unwrap();
+    let newest = link(sidebar, ">History</a>");
+    assert_eq!(newest, format!("{dir}/index.html"));
+
+    // The newest page: roots 120-199 (the last 60 and the 20 after them), 2024-03-31 to
+    // 2024-04-20, a divider per day.
+    let page = visit(&mut cdp, &newest);
+    assert_eq!(post_ids(&page), ids(120..200));
+    let days = dividers(&page);
+    assert_eq!(days.len(), 21, "{days:?}");
+    assert_eq!(
+        days[0],
+        ("2024-03-31".to_owned(), "Sun, Mar 31, 2024".to_owned())
+    );
+    assert_eq!(
+        days[1],
+        ("2024-04-01".to_owned(), "Mon, Apr 01, 2024".to_owned())
+    );
+    assert_eq!(
+        days[20],
+        ("2024-04-20".to_owned(), "Sat, Apr 20, 2024".to_owned())
+    );
+    assert!(page.contains("<title>History</title>"), "its title");
+    // The month menu: each month's first day, on the page that holds it.
+    let menu = between(&page, "<ul class=\"jump-months\">", "</ul>").unwrap();
+    assert_eq!(
+        menu,
+        "<li><a href=\"1.html#d-2024-03-01\">2024-03</a></li><li><a href=\"index.html#d-2024-04-01\">2024-04</a></li>"
+    );
+    assert!(page.contains("id=\"d-2024-04-01\""));
+    assert_eq!(link(&page, "rel=\"prev\""), "2.html");
+    assert!(!page.contains("rel=\"next\""), "nothing is newer");
+
+    // Older: roots 60-119, then 0-59 (with root 30's first 2 and latest 3 replies).
+    let page = visit(&mut cdp, &format!("{dir}/2.html"));
+    assert_eq!(post_ids(&page), ids(60..120));
+    let days = dividers(&page);
+    assert_eq!(
+        (days[0].1.as_str(), days[days.len() - 1].1.as_str()),
+        ("Sat, Mar 16, 2024", "Sun, Mar 31, 2024")
+    );
+    assert_eq!(link(&page, "rel=\"next\""), "index.html#page-top");
+    assert_eq!(link(&page, "rel=\"prev\""), "1.html");
+    let page = visit(&mut cdp, &format!("{dir}/1.html"));
+    let mut expected = ids(0..31);
+    expected.extend([0, 1, 9, 10, 11].map(|m| h.replies[m].clone()));
+    expected.extend(ids(31..60));
+    assert_eq!(post_ids(&page), expected);
+    let days = dividers(&page);
+    assert_eq!(
+        (days[0].1.as_str(), days[days.len() - 1].1.as_str()),
+        ("Fri, Mar 01, 2024", "Sat, Mar 16, 2024")
+    );
+    assert_eq!(days.len(), 16);
+    assert!(!page.contains("rel=\"prev\""), "nothing is older");
+    assert_eq!(link(&page, "rel=\"next\""), "2.html");
+
+    // The long thread: its link, its page (the root and all 12 replies, one day), the way
+    // back to the root on its page.
+    let more = link(&page, "class=\"more-replies\"");
+    assert_eq!(more, format!("t-{}.html#p-{}", h.roots[30], h.replies[2]));
+    let thread_rel = resolve(&format!("{dir}/1.html"), &more);
+    let thread = visit(&mut cdp, thread_rel.split('#').next().unwrap());
+    let mut expected = vec![h.roots[30].clone()];
+    expected.extend(h.replies.iter().cloned());
+    assert_eq!(post_ids(&thread), expected);
+    assert_eq!(
+        dividers(&thread),
+        [("2024-03-08".to_owned(), "Fri, Mar 08, 2024".to_owned())]
+    );
+    let back = link(&thread, ">channel</a>");
+    assert_eq!(back, format!("1.html#p-{}", h.roots[30]));
+    let page = visit(&mut cdp, &resolve(&thread_rel, &back));
+    assert!(page.contains(&format!("id=\"p-{}\"", h.roots[30])));
+
+    // Every link of the sidebar and of the pager, on every page visited, opens a page.
+    for rel in [
+        format!("{dir}/index.html"),
+        format!("{dir}/2.html"),
+        format!("{dir}/1.html"),
+        thread_rel.split('#').next().unwrap().to_owned(),
+    ] {
+        let page = std::fs::read_to_string(h.site.join(&rel)).unwrap();
+        let sidebar = between(&page, "<nav class=\"sidebar\"", "</nav>").unwrap();
+        let pagers = page.split("<nav class=\"pager\"").skip(1);
+        for part in std::iter::once(sidebar).chain(pagers.map(|p| &p[..p.find("</nav>").unwrap()]))
+        {
+            for href in part
+                .split("href=\"")
+                .skip(1)
+                .map(|s| &s[..s.find('"').unwrap()])
+            {
+                let target = resolve(&rel, href);
+                let (file, fragment) = target.split_once('#').unwrap_or((&target, ""));
+                let html = std::fs::read_to_string(h.site.join(file))
+                    .unwrap_or_else(|e| panic!("{rel}: {href} does not resolve: {e}"));
+                assert!(
+                    fragment.is_empty() || html.contains(&format!("id=\"{fragment}\"")),
+                    "{rel}: {href}"
+                );
+            }
+        }
+    }
+}
+
+/// A permalink to an old post (in another channel's message, and as a search hit) lands on
+/// the page that holds it (written out here: root 5 on `1.html`, reply 7 of root 30 on the
+/// thread's page), scrolled to and highlighted; the hit shows the channel's and the author's
+/// display names, the time in the site's zone and the marked word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permalink_to_an_old_post_lands_on_its_page_scrolled_to_and_highlighted() {
+    let env = start().await;
+    let h = history(&env).await;
+    let base = format!("file://{}", h.site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let town = format!("c/{}/index.html", h.town);
+    cdp.open(&format!("{base}/{town}"));
+    let page = cdp.html();
+    let to_root = format!("../../c/{}/1.html#p-{}", h.channel, h.roots[5]);
+    let to_reply = format!(
+        "../../c/{}/t-{}.html#p-{}",
+        h.channel, h.roots[30], h.replies[7]
+    );
+    assert!(page.contains(&format!("href=\"{to_root}\"")), "{to_root}");
+    assert!(page.contains(&format!("href=\"{to_reply}\"")), "{to_reply}");
+    let lands = |cdp: &mut Cdp, click: &str, post: &str, page: &str| {
+        cdp.events.clear();
+        cdp.eval(click);
+        cdp.wait_for("Page.loadEventFired");
+        let url = cdp.eval("location.href");
+        assert_eq!(
+            url.as_str().unwrap(),
+            format!("{base}/c/{}/{page}#p-{post}", h.channel)
+        );
+        // Highlighted (:target takes the mark colour) and in view, below the page's sticky
+        // header (which hid the post's first line before).
+        assert_eq!(
+            cdp.eval(
+                "(() => { const t = document.querySelector(':target'); const r = t.getBoundingClientRect(); \
+                 const top = document.querySelector('header.top').getBoundingClientRect().bottom; \
+                 return [t.id, getComputedStyle(t).backgroundColor, r.top >= top && r.top < innerHeight]; })()"
+            ),
+            serde_json::json!([format!("p-{post}"), "rgb(255, 243, 191)", true])
+        );
+        cdp.check_clean(&base);
+    };
+    lands(
+        &mut cdp,
+        &format!("document.querySelector('a[href=\"{to_root}\"]').click()"),
+        &h.roots[5],
+        "1.html",
+    );
+    cdp.open(&format!("{base}/{town}"));
+    lands(
+        &mut cdp,
+        &format!("document.querySelector('a[href=\"{to_reply}\"]').click()"),
+        &h.replies[7],
+        &format!("t-{}.html", h.roots[30]),
+    );
+
+    // As a search hit: names, time (2024-03-02 15:00 UTC), marked word, link.
+    let found = search(&mut cdp, &base, "note5");
+    assert_eq!(found.len(), 1, "{found:?}");
+    let hit = &found[0];
+    assert_eq!(
+        (hit.channel.as_str(), hit.user.as_str(), hit.text.as_str()),
+        ("History", "Bob Builder", "history root 5: note5")
+    );
+    assert_eq!(hit.marked, ["note5"]);
+    assert_eq!(hit.href, format!("c/{}/1.html#p-{}", h.channel, h.roots[5]));
+    assert_eq!(
+        cdp.eval("document.querySelector('#results .hit-time').textContent"),
+        "2024-03-02 15:00"
+    );
+    lands(
+        &mut cdp,
+        "document.querySelector('#results .hit-link').click()",
+        &h.roots[5],
+        "1.html",
+    );
+    let found = search(&mut cdp, &base, "answer7");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0].href,
+        format!("c/{}/t-{}.html#p-{}", h.channel, h.roots[30], h.replies[7])
+    );
+
+    // With JavaScript the newest page opens at its end (its latest messages in view).
+    cdp.open(&format!("{base}/c/{}/index.html", h.channel));
+    assert_eq!(
+        cdp.eval(
+            "(() => { const r = document.getElementById('latest').getBoundingClientRect(); \
+             return [scrollY > 0, r.bottom <= innerHeight + 1]; })()"
+        ),
+        serde_json::json!([true, true])
+    );
+}
+
+/// Dark mode follows the system (prefers-color-scheme, emulated) and the toggle; at a
+/// phone's 360 px nothing is wider than the screen and the sidebar moves below the page.
+/// Colours are the stylesheet's, written out here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dark_mode_and_a_phone_width_in_chromium() {
+    let env = start().await;
+    let h = history(&env).await;
+    let base = format!("file://{}", h.site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let newest = format!("{base}/c/{}/index.html", h.channel);
+    let colours = "(() => { const b = getComputedStyle(document.body); \
+        const a = getComputedStyle(document.querySelector('main a')); \
+        const d = getComputedStyle(document.querySelector('.day-sep')); \
+        return [b.backgroundColor, b.color, a.color, d.color]; })()";
+    let scheme = |cdp: &mut Cdp, value: &str| {
+        cdp.call(
+            "Emulation.setEmulatedMedia",
+            serde_json::json!({"features": [{"name": "prefers-color-scheme", "value": value}]}),
+        );
+    };
+    scheme(&mut cdp, "dark");
+    cdp.open(&newest);
+    assert_eq!(
+        cdp.eval(colours),
+        serde_json::json!([
+            "rgb(23, 25, 28)",
+            "rgb(230, 230, 230)",
+            "rgb(122, 167, 255)",
+            "rgb(230, 230, 230)"
+        ])
+    );
+    // The toggle turns a dark page light, and the choice stays for the next page.
+    cdp.eval("document.querySelector('button.theme').click()");
+    assert_eq!(
+        cdp.eval("getComputedStyle(document.body).backgroundColor"),
+        "rgb(255, 255, 255)"
+    );
+    cdp.open(&format!("{base}/index.html"));
+    assert_eq!(
+        cdp.eval("getComputedStyle(document.body).backgroundColor"),
+        "rgb(255, 255, 255)"
+    );
+    cdp.eval("localStorage.removeItem('mb-theme')");
+    scheme(&mut cdp, "light");
+    cdp.open(&newest);
+    assert_eq!(
+        cdp.eval(colours),
+        serde_json::json!([
+            "rgb(255, 255, 255)",
+            "rgb(31, 35, 41)",
+            "rgb(28, 88, 217)",
+            "rgb(31, 35, 41)"
+        ])
+    );
+    cdp.check_clean(&base);
+
+    // A phone: 360 px.
+    cdp.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 360, "height": 740, "deviceScaleFactor": 1, "mobile": true}),
+    );
+    for rel in [
+        format!("c/{}/index.html#p-{}", h.channel, h.roots[198]),
+        format!("c/{}/1.html", h.channel),
+        format!("c/{}/t-{}.html", h.channel, h.roots[30]),
+        format!("c/{}/info.html", h.channel),
+        "index.html".to_owned(),
+    ] {
+        cdp.open(&format!("{base}/{rel}"));
+        assert_eq!(
+            cdp.eval(
+                "(() => { const m = document.querySelector('main').getBoundingClientRect(); \
+                 const s = document.querySelector('nav.sidebar').getBoundingClientRect(); \
+                 return [innerWidth, document.documentElement.scrollWidth, m.right <= 360, s.top >= m.bottom]; })()"
+            ),
+            serde_json::json!([360, 360, true, true]),
+            "{rel}"
+        );
+        cdp.check_clean(&base);
+    }
+    cdp.search(&format!("{base}/index.html#q=note198"));
+    assert_eq!(
+        cdp.eval("[document.querySelectorAll('#results li').length, document.documentElement.scrollWidth]"),
+        serde_json::json!([1, 360])
+    );
 }

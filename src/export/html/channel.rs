@@ -1,18 +1,20 @@
-//! A channel's pages: its month pages, the pages of its long threads and its index page,
-//! each written only when its inputs changed; the permalink targets of every post; the
-//! channel's search entries.
+//! A channel's pages: its newest page (`index.html`, where it opens) and older numbered
+//! pages, the pages of its long threads and its info page, each written only when its
+//! inputs changed; the permalink targets of every post; the channel's search entries.
 
 use std::collections::HashMap;
 
 use super::incremental::{ChannelState, Links};
 use super::markdown::{self, UP};
 use super::pages::{
-    PagePlan, day_of, homes, is_long, month_of, plan_pages, plan_thread, shown_replies,
-    thread_page_name,
+    NEWEST, PagePlan, day_label, day_of, homes, is_long, month_of, plan_pages, plan_thread,
+    shown_replies, thread_page_name,
 };
 use super::paths::{channel_dir, escape, safe_id, user_page};
 use super::post::{ChannelRows, snippet};
-use super::templates::{ChannelIndexView, ChannelT, DayView, PageT, render};
+use super::templates::{
+    ChannelHeadT, ChannelIndexView, ChannelT, DayView, PageLink, PageT, render,
+};
 use super::{Builder, DeletedPosts, SiteError};
 use crate::catalog::FileRecord;
 use crate::export::view::{self, Channel, ChannelView, Post, Threads};
@@ -25,7 +27,7 @@ impl Builder<'_> {
             self.hide_deleted(&mut posts);
             let Threads { is_root, replies } = Threads::of(&posts);
             let dir = channel_dir(&c.record.id);
-            let pages = plan_pages(&posts, &is_root, &replies, &self.tz);
+            let pages = plan_pages(&posts, &is_root, &replies);
             for (p, home) in posts.iter().zip(homes(&posts, &pages, &replies)) {
                 if let Some(home) = home {
                     let href = format!("{dir}/{home}#p-{}", safe_id(p.id()));
@@ -82,9 +84,17 @@ impl Builder<'_> {
         let content = self.load_channel(channel)?;
         let posts = &content.posts;
         let Threads { is_root, replies } = Threads::of(posts);
-        let pages = plan_pages(posts, &is_root, &replies, &self.tz);
+        let mut pages = plan_pages(posts, &is_root, &replies);
         let homes = homes(posts, &pages, &replies);
         let dir = channel_dir(&channel.record.id);
+        let months = self.months(posts, &pages);
+        if pages.is_empty() {
+            // The channel still opens somewhere (every sidebar links its newest page).
+            pages.push(PagePlan {
+                name: NEWEST.to_owned(),
+                roots: Vec::new(),
+            });
+        }
 
         // Inputs of each post, hashed once; pages combine them. A permalink's target page
         // is an input too, and where it points is remembered for the next build.
@@ -138,7 +148,25 @@ impl Builder<'_> {
 
         let rows = ChannelRows { content: &content };
         let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
+        let title = self.channel_title(channel);
+        let head = render(
+            &ChannelHeadT {
+                kind: channel.record.kind.word(),
+                archived: channel.record.delete_at > 0,
+                purpose: &channel.object.purpose,
+                header: &markdown::render(
+                    &channel.object.header,
+                    &self.names,
+                    &channel.record.team_id,
+                ),
+                members: content.members.len(),
+                pinned: pinned.len(),
+                months: &months,
+            },
+            || format!("{dir}/{NEWEST}"),
+        )?;
         for (k, page) in pages.iter().enumerate() {
+            let newest = page.name == NEWEST;
             let mut h = blake3::Hasher::new();
             h.update(self.context.as_bytes());
             h.update(
@@ -149,6 +177,12 @@ impl Builder<'_> {
                 )
                 .as_bytes(),
             );
+            if newest {
+                // Only the newest page shows the channel's head and month menu, which
+                // change with every page added: older pages stay as they are.
+                h.update(title.as_bytes());
+                h.update(head.as_bytes());
+            }
             for &r in &page.roots {
                 h.update(hashes[r].as_bytes());
                 // What the page shows of a long thread (its length and latest replies)
@@ -174,29 +208,50 @@ impl Builder<'_> {
             }
             let mut days: Vec<DayView> = Vec::new();
             for &r in &page.roots {
-                let day = day_of(posts[r].record.create_at, &self.tz);
+                let at = posts[r].record.create_at;
                 let mut item = self.post_html(&rows, r)?;
                 if !replies[r].is_empty() {
                     item.push_str(&self.replies_html(&rows, r, &replies[r])?);
                 }
-                push_day(&mut days, day, item);
+                push_day(&mut days, at, &self.tz, item);
             }
-            let title = format!(
-                "{} · {}",
-                channel.names().title(),
-                page.name.trim_end_matches(".html")
-            );
+            // The newest page opens scrolled to its end (app.js) unless the address names a
+            // place: "newer" from the page before leads to its top.
+            let next = page_names.get(k + 1).map(|&n| {
+                if n == NEWEST {
+                    format!("{n}#page-top")
+                } else {
+                    n.to_owned()
+                }
+            });
+            let page_title = if newest {
+                title.clone()
+            } else {
+                // Named by its days, which never change (unlike its number among all).
+                let first = days.first().map_or("", |d| d.day.as_str());
+                let last = days.last().map_or("", |d| d.day.as_str());
+                if first == last {
+                    format!("{title} · {first}")
+                } else {
+                    format!("{title} · {first} to {last}")
+                }
+            };
             let body = render(
                 &PageT {
-                    title: &title,
-                    index: "index.html",
+                    title: &page_title,
+                    head: if newest { &head } else { "" },
+                    index: NEWEST,
+                    index_label: "newest messages",
                     prev: k.checked_sub(1).map(|i| page_names[i]),
-                    next: page_names.get(k + 1).copied(),
+                    prev_label: "← older",
+                    next: next.as_deref(),
+                    next_label: "newer →",
+                    newest,
                     days: &days,
                 },
                 || rel.clone(),
             )?;
-            self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
+            self.page(&rel, &hash, &page_title, UP, &self.crumbs(channel), &body)?;
         }
         // Pages of long threads.
         for (r, reps) in replies.iter().enumerate() {
@@ -228,13 +283,13 @@ impl Builder<'_> {
                 }
                 let mut days: Vec<DayView> = Vec::new();
                 for &j in &shown {
-                    let day = day_of(posts[j].record.create_at, &self.tz);
-                    push_day(&mut days, day, self.post_html(&rows, j)?);
+                    let at = posts[j].record.create_at;
+                    push_day(&mut days, at, &self.tz, self.post_html(&rows, j)?);
                 }
                 let title = if parts.len() > 1 {
                     format!(
                         "Thread in {} ({} replies, page {} of {})",
-                        channel.names().title(),
+                        self.channel_title(channel),
                         reps.len(),
                         k + 1,
                         parts.len()
@@ -242,16 +297,21 @@ impl Builder<'_> {
                 } else {
                     format!(
                         "Thread in {} ({} replies)",
-                        channel.names().title(),
+                        self.channel_title(channel),
                         reps.len()
                     )
                 };
                 let body = render(
                     &PageT {
                         title: &title,
+                        head: "",
                         index: &back,
+                        index_label: "channel",
                         prev,
+                        prev_label: "← previous",
                         next,
+                        next_label: "next →",
+                        newest: false,
                         days: &days,
                     },
                     || rel.clone(),
@@ -291,17 +351,26 @@ impl Builder<'_> {
                 (format!("{UP}{}", user_page(id)), name)
             })
             .collect();
-        let mut months: Vec<(String, Vec<(String, String)>)> = Vec::new();
-        for page in pages {
+        let mut months: Vec<(String, Vec<PageLink>)> = Vec::new();
+        for page in pages.iter().filter(|p| !p.roots.is_empty()) {
             let month = month_of(content.posts[page.roots[0]].record.create_at, &self.tz);
-            let label = format!("{} roots", page.roots.len());
+            let name = if page.name == NEWEST {
+                "newest".to_owned()
+            } else {
+                page.name.trim_end_matches(".html").to_owned()
+            };
+            let entry = PageLink {
+                href: page.name.clone(),
+                name,
+                roots: page.roots.len(),
+            };
             match months.last_mut() {
-                Some((m, list)) if *m == month => list.push((page.name.clone(), label)),
-                _ => months.push((month, vec![(page.name.clone(), label)])),
+                Some((m, list)) if *m == month => list.push(entry),
+                _ => months.push((month, vec![entry])),
             }
         }
         let view = ChannelIndexView {
-            name: channel.names().title(),
+            name: self.channel_title(channel),
             kind: channel.record.kind.word(),
             archived: channel.record.delete_at > 0,
             header: markdown::render(&channel.object.header, &self.names, &channel.record.team_id),
@@ -325,29 +394,52 @@ impl Builder<'_> {
             )
             .as_bytes(),
         );
-        let rel = format!("{dir}/index.html");
+        let rel = format!("{dir}/info.html");
         let hash = h.finalize().to_hex().to_string();
         if self.keep(&rel, &hash) {
             return Ok(());
         }
         let body = render(&ChannelT { c: &view }, || rel.clone())?;
         let crumbs = self.crumbs(channel);
-        self.page(&rel, &hash, &view.name, UP, &crumbs, &body)
+        let title = format!("{} · info", view.name);
+        self.page(&rel, &hash, &title, UP, &crumbs, &body)
+    }
+
+    /// The channel's months, each linking the day divider of its first root on the page
+    /// holding it (the newest page's jump menu).
+    fn months(&self, posts: &[Post], pages: &[PagePlan]) -> Vec<(String, String)> {
+        let mut months: Vec<(String, String)> = Vec::new();
+        let mut last = String::new();
+        for page in pages {
+            for &r in &page.roots {
+                let at = posts[r].record.create_at;
+                let month = month_of(at, &self.tz);
+                if month != last {
+                    let href = format!("{}#d-{}", page.name, day_of(at, &self.tz));
+                    months.push((month.clone(), href));
+                    last = month;
+                }
+            }
+        }
+        months
     }
 
     pub(super) fn crumbs(&self, channel: &Channel) -> String {
         format!(
-            "<a href=\"index.html\">{}</a>",
-            escape(&channel.names().title())
+            "<a href=\"{NEWEST}\">{}</a>",
+            escape(&self.channel_title(channel))
         )
     }
 }
 
-/// Adds an item under its day's divider (a new one when the day changes).
-fn push_day(days: &mut Vec<DayView>, day: String, item: String) {
+/// Adds an item under the divider of its day (at `at` in `tz`): a new one when the day
+/// changes.
+fn push_day(days: &mut Vec<DayView>, at: i64, tz: &jiff::tz::TimeZone, item: String) {
+    let day = day_of(at, tz);
     match days.last_mut() {
         Some(d) if d.day == day => d.items.push(item),
         _ => days.push(DayView {
+            label: day_label(at, tz),
             day,
             items: vec![item],
         }),

@@ -150,7 +150,7 @@ impl Builder<'_> {
         if self.index_needed {
             let content = self.load_channel(channel)?;
             let Threads { is_root, replies } = Threads::of(&content.posts);
-            let pages = plan_pages(&content.posts, &is_root, &replies, &self.tz);
+            let pages = plan_pages(&content.posts, &is_root, &replies);
             let homes = homes(&content.posts, &pages, &replies);
             self.index_channel_posts(n, &content.posts, &replies, &homes, &content.files);
         }

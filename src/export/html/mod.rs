@@ -5,10 +5,12 @@
 //!
 //! Layout (all links relative):
 //! - `index.html`: teams and channels, and the search (`index.html#q=<query>`);
-//! - `c/<channel>/index.html`: header, purpose, members, pinned posts, pages by month;
-//! - `c/<channel>/<YYYY-MM>[-N].html`: root posts of a month (at most [`PAGE_ROOTS`] roots
-//!   or about [`PAGE_BYTES`]), the replies under their root in a collapsed list (of a long
-//!   thread only the first and latest few, see [`pages`]);
+//! - `c/<channel>/index.html`: the channel as it opens, on its latest messages: header,
+//!   purpose, a jump menu of months, its newest roots; `c/<channel>/<N>.html`: older pages
+//!   of [`PAGE_ROOTS`] roots (or about [`PAGE_BYTES`]), numbered from the oldest; the
+//!   replies under their root in a collapsed list (of a long thread only the first and
+//!   latest few), the roots under a divider per day (see [`pages`]);
+//! - `c/<channel>/info.html`: members, pinned posts, every page by month;
 //! - `c/<channel>/t-<root>[-N].html`: a long thread (root and every reply), paged;
 //! - `u/<user>.html`; `f/<file>/<name>` attachments (hard links into the blob store where
 //!   the filesystem allows, else copies); `e/` custom emojis; `assets/`; `search/`.
@@ -65,12 +67,14 @@ use templates::{BaseT, ChannelGroup, ChannelLine, IndexT, Person, UserT, render}
 pub const SITE_KIND: OutputKind = OutputKind::Marked("site");
 /// The build manifest: page path → hash of its inputs (JSON).
 pub const MANIFEST: &str = ".matterbak-site.json";
-/// At most this many root posts on one channel page.
-pub const PAGE_ROOTS: usize = 500;
+/// Root posts on one channel page (the newest page holds up to twice as many, see
+/// [`pages`]): Mattermost's web app loads a channel's posts 60 at a time (`POST_CHUNK_SIZE`
+/// in its redux constants).
+pub const PAGE_ROOTS: usize = 60;
 /// A page is closed once its posts' estimated HTML passes this many bytes.
 pub const PAGE_BYTES: usize = 900_000;
 /// Bumped when the HTML of pages changes, so a rebuild rewrites every page.
-const SITE_FORMAT: &str = "matterbak-site-4";
+const SITE_FORMAT: &str = "matterbak-site-5";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {

@@ -1,19 +1,33 @@
-//! Which posts go on which page: roots and their replies, pages by month split by root
-//! count and size, long threads paged apart, and the times pages show. Pure (the time zone
-//! is a parameter); tested on literals.
+//! Which posts go on which page: roots and their replies, channel pages of a steady size,
+//! long threads paged apart, and the times pages show. Pure (the time zone is a parameter);
+//! tested on literals.
+//!
+//! A channel's roots fill numbered pages `1.html`, `2.html`, … from the oldest, each closed
+//! after [`PAGE_ROOTS`] roots or about [`PAGE_BYTES`]; the newest page is the channel's
+//! `index.html`, where the channel opens (its latest messages, as in Mattermost). The
+//! newest page also takes the page before it while both fit one page's budget, so the
+//! channel never opens on a page of a few posts; once they do not, that page becomes
+//! numbered. So a post moves at most once, from `index.html` to a numbered page, and a
+//! numbered page never changes its posts.
 //!
 //! A thread of at most [`THREAD_INLINE`] replies is shown whole under its root in the
 //! channel page, which is then every one of its posts' page. A longer thread shows there
 //! only its first [`THREAD_FIRST`] and latest [`THREAD_LAST`] replies and a link to the
 //! rest; all its replies live on its own pages `t-<root>.html`, `t-<root>-2.html`, …, each
-//! closed after [`PAGE_ROOTS`] posts or about [`PAGE_BYTES`], so no page grows with a
+//! closed after [`THREAD_PAGE_POSTS`] posts or about [`PAGE_BYTES`], so no page grows with a
 //! thread's length. Plans depend on the posts only and a later post never moves an earlier
-//! one (except that a thread passing [`THREAD_INLINE`] replies moves its replies to its
-//! thread pages, which permalinks follow: targets are page inputs).
+//! one, except from `index.html` to a numbered page (above) and when a thread passing
+//! [`THREAD_INLINE`] replies moves its replies to its thread pages; permalinks follow
+//! (targets are page inputs).
 
 use super::paths::safe_id;
 use super::{PAGE_BYTES, PAGE_ROOTS};
 use crate::export::view::Post;
+
+/// At most this many posts on one page of a long thread.
+pub const THREAD_PAGE_POSTS: usize = 500;
+/// The file name of a channel's newest page, where the channel opens.
+pub const NEWEST: &str = "index.html";
 
 /// A thread with at most this many replies is shown whole in the channel page.
 pub const THREAD_INLINE: usize = 8;
@@ -65,7 +79,7 @@ pub fn thread_page_name(root_id: &str, part: usize) -> String {
 }
 
 /// The pages of a long thread (none for a short one): replies in order, a page closed after
-/// [`PAGE_ROOTS`] posts or about [`PAGE_BYTES`].
+/// [`THREAD_PAGE_POSTS`] posts or about [`PAGE_BYTES`].
 pub fn plan_thread(posts: &[Post], root: usize, replies: &[usize]) -> Vec<ThreadPage> {
     if !is_long(replies) {
         return Vec::new();
@@ -79,7 +93,7 @@ pub fn plan_thread(posts: &[Post], root: usize, replies: &[usize]) -> Vec<Thread
     let mut count = 1;
     for (k, &j) in replies.iter().enumerate() {
         let w = weight(&posts[j]);
-        if count > 0 && (count >= PAGE_ROOTS || bytes + w > PAGE_BYTES) {
+        if count > 0 && (count >= THREAD_PAGE_POSTS || bytes + w > PAGE_BYTES) {
             pages.push(ThreadPage {
                 name: thread_page_name(root_id, pages.len() + 1),
                 replies: k..k,
@@ -125,51 +139,51 @@ pub struct PagePlan {
     pub roots: Vec<usize>,
 }
 
-/// The channel's pages: roots grouped by month (in `tz`), a month split after
-/// [`PAGE_ROOTS`] roots or about [`PAGE_BYTES`] of content (a root counts with the replies
-/// shown under it). `replies[i]` lists the replies of root `i`. Depends on the posts only, so a
-/// post keeps its page while later posts arrive.
-pub fn plan_pages(
-    posts: &[Post],
-    is_root: &[bool],
-    replies: &[Vec<usize>],
-    tz: &jiff::tz::TimeZone,
-) -> Vec<PagePlan> {
-    let mut pages: Vec<PagePlan> = Vec::new();
-    let mut month = String::new();
-    let mut part = 0;
-    let mut bytes = 0usize;
+/// The channel's pages, oldest first: numbered pages of at most [`PAGE_ROOTS`] roots or
+/// about [`PAGE_BYTES`] of content (a root counts with the replies shown under it), the
+/// last one named [`NEWEST`] and joined with the one before it while both fit one page's
+/// budget (see the module doc). `replies[i]` lists the replies of root `i`. Depends on the
+/// posts only; a channel without posts has no page.
+pub fn plan_pages(posts: &[Post], is_root: &[bool], replies: &[Vec<usize>]) -> Vec<PagePlan> {
+    let mut pages: Vec<(PagePlan, usize)> = Vec::new();
     for (i, post) in posts.iter().enumerate() {
         if !is_root[i] {
             continue;
         }
-        let this_month = month_of(post.record.create_at, tz);
-        // A root counts with the replies shown under it.
         let (first, _, last) = shown_replies(&replies[i]);
-        let weight: usize = std::iter::once(i)
-            .chain(first.iter().copied())
-            .chain(last.iter().copied())
-            .map(|j| weight(&posts[j]))
+        let weight: usize = std::iter::once(post)
+            .chain(first.iter().chain(last).map(|&j| &posts[j]))
+            .map(weight)
             .sum();
-        let full = pages
+        let open = pages
             .last()
-            .is_some_and(|p| p.roots.len() >= PAGE_ROOTS || bytes + weight > PAGE_BYTES);
-        if this_month != month || full {
-            part = if this_month == month { part + 1 } else { 1 };
-            month = this_month.clone();
-            let name = if part == 1 {
-                format!("{month}.html")
-            } else {
-                format!("{month}-{part}.html")
-            };
-            pages.push(PagePlan {
-                name,
-                roots: Vec::new(),
-            });
-            bytes = 0;
+            .is_some_and(|(p, bytes)| p.roots.len() < PAGE_ROOTS && bytes + weight <= PAGE_BYTES);
+        if !open {
+            pages.push((
+                PagePlan {
+                    name: format!("{}.html", pages.len() + 1),
+                    roots: Vec::new(),
+                },
+                0,
+            ));
         }
-        bytes += weight;
-        pages.last_mut().expect("pushed").roots.push(i);
+        let (page, bytes) = pages.last_mut().expect("pushed");
+        page.roots.push(i);
+        *bytes += weight;
+    }
+    if let [.., (before, b1), (newest, b2)] = pages.as_slice()
+        && newest.roots.len() < PAGE_ROOTS
+        && b1 + b2 <= PAGE_BYTES
+    {
+        let mut joined = before.clone();
+        joined.roots.extend(&newest.roots);
+        pages.pop();
+        pages.pop();
+        pages.push((joined, 0));
+    }
+    let mut pages: Vec<PagePlan> = pages.into_iter().map(|(p, _)| p).collect();
+    if let Some(newest) = pages.last_mut() {
+        newest.name = NEWEST.to_owned();
     }
     pages
 }
@@ -186,6 +200,11 @@ pub(super) fn month_of(ms: i64, tz: &jiff::tz::TimeZone) -> String {
 
 pub(super) fn day_of(ms: i64, tz: &jiff::tz::TimeZone) -> String {
     zoned(ms, tz).strftime("%Y-%m-%d").to_string()
+}
+
+/// A day as a date divider shows it, in Mattermost's format: "Wed, Nov 15, 2023".
+pub(super) fn day_label(ms: i64, tz: &jiff::tz::TimeZone) -> String {
+    zoned(ms, tz).strftime("%a, %b %d, %Y").to_string()
 }
 
 pub(super) fn time_text(ms: i64, tz: &jiff::tz::TimeZone) -> String {
@@ -225,49 +244,95 @@ mod tests {
     /// 2024-01-01T00:00:00Z
     const JAN: i64 = 1_704_067_200_000;
 
+    fn plan_names(posts: &[Post]) -> Vec<(String, usize)> {
+        let Threads { is_root, replies } = Threads::of(posts);
+        plan_pages(posts, &is_root, &replies)
+            .into_iter()
+            .map(|p| (p.name, p.roots.len()))
+            .collect()
+    }
+
+    fn roots(n: usize, len: usize) -> Vec<Post> {
+        (0..n)
+            .map(|i| post(&format!("a{i}"), "", JAN + i as i64 * DAY / 3, len))
+            .collect()
+    }
+
     #[test]
-    fn pages_split_by_month_root_count_and_size_with_replies_under_their_root() {
-        let utc = jiff::tz::TimeZone::UTC;
-        let mut posts = Vec::new();
-        for i in 0..(PAGE_ROOTS + 3) {
-            posts.push(post(&format!("a{i}"), "", JAN + i as i64 * 1000, 10));
-        }
-        // A reply in February to a January root stays on the root's page.
-        posts.push(post("r1", "a0", JAN + 40 * DAY, 10));
-        posts.push(post("feb", "", JAN + 41 * DAY, 10));
-        // Three big roots in March: the byte budget splits them.
-        for i in 0..3 {
-            posts.push(post(
-                &format!("m{i}"),
-                "",
-                JAN + 70 * DAY + i,
-                PAGE_BYTES / 5,
-            ));
-        }
-        let Threads { is_root, replies } = Threads::of(&posts);
-        assert!(!is_root[PAGE_ROOTS + 3]);
-        let pages = plan_pages(&posts, &is_root, &replies, &utc);
-        let names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
+    fn pages_hold_60_roots_from_the_oldest_and_the_newest_is_the_channel_index() {
+        let pages = |n: usize| plan_names(&roots(n, 10));
+        let named = |list: &[(&str, usize)]| -> Vec<(String, usize)> {
+            list.iter().map(|&(n, k)| (n.to_owned(), k)).collect()
+        };
+        assert_eq!(pages(0), named(&[]));
+        assert_eq!(pages(1), named(&[("index.html", 1)]));
+        assert_eq!(pages(60), named(&[("index.html", 60)]));
+        // The newest page takes the one before it while it is not full itself.
+        assert_eq!(pages(61), named(&[("index.html", 61)]));
+        assert_eq!(pages(119), named(&[("index.html", 119)]));
+        assert_eq!(pages(120), named(&[("1.html", 60), ("index.html", 60)]));
+        assert_eq!(pages(130), named(&[("1.html", 60), ("index.html", 70)]));
         assert_eq!(
-            names,
-            [
-                "2024-01.html",
-                "2024-01-2.html",
-                "2024-02.html",
-                "2024-03.html",
-                "2024-03-2.html"
-            ]
+            pages(181),
+            named(&[("1.html", 60), ("2.html", 60), ("index.html", 61)])
         );
-        assert_eq!(pages[0].roots.len(), PAGE_ROOTS);
-        assert_eq!(pages[1].roots.len(), 3);
-        assert_eq!(replies[0], [PAGE_ROOTS + 3]);
-        assert_eq!(pages[3].roots.len() + pages[4].roots.len(), 3);
-        // Later posts never move earlier ones: the plan of a prefix is a prefix of the plan.
-        let fewer = &posts[..PAGE_ROOTS + 1];
-        let Threads {
-            is_root: r,
-            replies: rep,
-        } = Threads::of(fewer);
-        assert_eq!(plan_pages(fewer, &r, &rep, &utc)[0], pages[0]);
+        // Months do not split pages: 130 roots over 43 days.
+        let posts = roots(130, 10);
+        assert_ne!(
+            month_of(posts[0].record.create_at, &jiff::tz::TimeZone::UTC),
+            month_of(posts[129].record.create_at, &jiff::tz::TimeZone::UTC)
+        );
+    }
+
+    #[test]
+    fn replies_stay_under_their_root_and_big_posts_close_pages_by_size() {
+        let mut posts = roots(3, 10);
+        // A reply 40 days later stays on its root's page.
+        posts.push(post("r1", "a0", JAN + 40 * DAY, 10));
+        let Threads { is_root, replies } = Threads::of(&posts);
+        let pages = plan_pages(&posts, &is_root, &replies);
+        assert_eq!(pages.len(), 1);
+        assert_eq!(pages[0].roots, [0, 1, 2]);
+        assert_eq!(
+            homes(&posts, &pages, &replies)[3].as_deref(),
+            Some("index.html")
+        );
+
+        // Three roots of 2/5 of a page each: two fit a page, the third starts the next, and
+        // the two together do not fit one page, so the newest page stays apart.
+        let big = roots(3, PAGE_BYTES / 5);
+        assert_eq!(
+            plan_names(&big),
+            [("1.html".to_owned(), 2), ("index.html".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn a_post_moves_at_most_once_from_the_newest_page_to_a_numbered_one() {
+        let all = roots(400, 10);
+        let mut before: Vec<String> = Vec::new();
+        for n in 1..=all.len() {
+            let posts = &all[..n];
+            let Threads { is_root, replies } = Threads::of(posts);
+            let pages = plan_pages(posts, &is_root, &replies);
+            let now: Vec<String> = homes(posts, &pages, &replies)
+                .into_iter()
+                .map(|h| h.expect("every root has a page"))
+                .collect();
+            for (i, old) in before.iter().enumerate() {
+                assert!(
+                    *old == now[i] || (old == NEWEST && now[i] != NEWEST),
+                    "with {n} roots, root {i} moved from {old} to {}",
+                    now[i]
+                );
+            }
+            // Every page but the newest is full.
+            for p in &pages[..pages.len() - 1] {
+                assert_eq!(p.roots.len(), PAGE_ROOTS, "{n}: {}", p.name);
+            }
+            before = now;
+        }
+        assert_eq!(before[0], "1.html");
+        assert_eq!(before[399], "index.html");
     }
 }

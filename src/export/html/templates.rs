@@ -69,14 +69,39 @@ pub(super) struct ChannelT<'a> {
     pub(super) c: &'a ChannelIndexView,
 }
 
+/// A page of posts: a channel page (older/newer) or a thread page (previous/next).
 #[derive(Template)]
 #[template(path = "site/page.html")]
 pub(super) struct PageT<'a> {
     pub(super) title: &'a str,
+    /// Already rendered: the channel's head on its newest page, else empty.
+    pub(super) head: &'a str,
     pub(super) index: &'a str,
+    pub(super) index_label: &'a str,
     pub(super) prev: Option<&'a str>,
+    pub(super) prev_label: &'a str,
     pub(super) next: Option<&'a str>,
+    pub(super) next_label: &'a str,
+    /// The channel's newest page: it opens on its latest messages (see app.js).
+    pub(super) newest: bool,
     pub(super) days: &'a [DayView],
+}
+
+/// The head of a channel's newest page, as Mattermost's channel header: kind, purpose,
+/// header, a link to members and pinned posts, and the months as a jump menu (a
+/// `<details>` of links: works with JavaScript off).
+#[derive(Template)]
+#[template(path = "site/channel_head.html")]
+pub(super) struct ChannelHeadT<'a> {
+    pub(super) kind: &'a str,
+    pub(super) archived: bool,
+    pub(super) purpose: &'a str,
+    /// Already rendered Markdown.
+    pub(super) header: &'a str,
+    pub(super) members: usize,
+    pub(super) pinned: usize,
+    /// (YYYY-MM, link to the day divider of its first root).
+    pub(super) months: &'a [(String, String)],
 }
 
 #[derive(Template)]
@@ -144,11 +169,24 @@ pub(super) struct ChannelIndexView {
     pub(super) purpose: String,
     pub(super) members: Vec<(String, String)>,
     pub(super) pinned: Vec<(String, String, String)>,
-    pub(super) months: Vec<(String, Vec<(String, String)>)>,
+    /// Every page by the month of its first root.
+    pub(super) months: Vec<(String, Vec<PageLink>)>,
 }
 
+/// A channel page as the info page lists it.
+#[derive(Debug)]
+pub(super) struct PageLink {
+    pub(super) href: String,
+    /// "1", "2", …, "newest".
+    pub(super) name: String,
+    pub(super) roots: usize,
+}
+
+/// The posts of one day under its divider (`id="d-YYYY-MM-DD"`, the jump menu's target).
 pub(super) struct DayView {
     pub(super) day: String,
+    /// As Mattermost's date separator writes it: "Wed, Nov 15, 2023".
+    pub(super) label: String,
     pub(super) items: Vec<String>,
 }
 
