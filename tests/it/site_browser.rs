@@ -913,6 +913,8 @@ async fn a_channel_opens_on_its_latest_messages_and_pages_read_with_javascript_o
     );
     assert_eq!(link(&page, "rel=\"next\""), "index.html#page-top");
     assert_eq!(link(&page, "rel=\"prev\""), "1.html");
+    // The month menu is the newest page's; older pages link it.
+    assert_eq!(link(&page, ">months</a>"), "index.html#jump");
     let page = visit(&mut cdp, &format!("{dir}/1.html"));
     let mut expected = ids(0..31);
     expected.extend([0, 1, 9, 10, 11].map(|m| h.replies[m].clone()));
@@ -1056,6 +1058,10 @@ async fn a_permalink_to_an_old_post_lands_on_its_page_scrolled_to_and_highlighte
         found[0].href,
         format!("c/{}/t-{}.html#p-{}", h.channel, h.roots[30], h.replies[7])
     );
+
+    // With JavaScript the month menu opens when an older page's link names it.
+    cdp.open(&format!("{base}/c/{}/index.html#jump", h.channel));
+    assert_eq!(cdp.eval("document.getElementById('jump').open"), true);
 
     // With JavaScript the newest page opens at its end (its latest messages in view).
     cdp.open(&format!("{base}/c/{}/index.html", h.channel));

@@ -84,6 +84,8 @@ pub(super) struct PageT<'a> {
     pub(super) next_label: &'a str,
     /// The channel's newest page: it opens on its latest messages (see app.js).
     pub(super) newest: bool,
+    /// An older channel page: it links the newest page's month menu.
+    pub(super) months: bool,
     pub(super) days: &'a [DayView],
 }
 
