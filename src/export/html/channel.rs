@@ -146,7 +146,7 @@ impl Builder<'_> {
             }
         }
 
-        let rows = ChannelRows { content: &content };
+        let mut rows = ChannelRows::new(&content);
         let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
         let title = self.channel_title(channel);
         let head = render(
@@ -206,6 +206,13 @@ impl Builder<'_> {
             if self.keep(&rel, &hash) {
                 continue;
             }
+            let shown = page.roots.iter().flat_map(|&r| {
+                let (first, _, last) = shown_replies(&replies[r]);
+                std::iter::once(r)
+                    .chain(first.iter().copied())
+                    .chain(last.iter().copied())
+            });
+            self.render_bodies(&mut rows, shown.collect());
             let mut days: Vec<DayView> = Vec::new();
             for &r in &page.roots {
                 let at = posts[r].record.create_at;
@@ -282,6 +289,7 @@ impl Builder<'_> {
                 if self.keep(&rel, &hash) {
                     continue;
                 }
+                self.render_bodies(&mut rows, shown.clone());
                 let mut days: Vec<DayView> = Vec::new();
                 for &j in &shown {
                     let at = posts[j].record.create_at;

@@ -1,6 +1,9 @@
 //! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered once
 //! from a channel's rows; and the collapsed replies under a root.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::markdown::{self, UP};
 use super::pages::{plan_thread, shown_replies, thread_page_name};
 use super::pages::{time_iso, time_text};
@@ -119,7 +122,11 @@ impl Builder<'_> {
             bot,
             iso: time_iso(record.create_at),
             time: time_text(record.create_at, &self.tz),
-            body: markdown::render(&record.message, &self.names, team_id),
+            body: rows
+                .bodies
+                .get(&i)
+                .cloned()
+                .unwrap_or_else(|| markdown::render(&record.message, &self.names, team_id)),
             system: post.is_system(),
             deleted: record.delete_at > 0,
             pinned: post.is_pinned(),
@@ -266,9 +273,66 @@ impl Builder<'_> {
     }
 }
 
-/// A channel's rows as its pages render them.
+/// A channel's rows as its pages render them, and the Markdown bodies rendered ahead for
+/// the page being written.
 pub(super) struct ChannelRows<'r> {
     pub(super) content: &'r ChannelView,
+    /// Post index → its message's HTML, for the posts of one page ([`Builder::render_bodies`]).
+    bodies: HashMap<usize, String>,
+}
+
+impl<'r> ChannelRows<'r> {
+    pub(super) fn new(content: &'r ChannelView) -> ChannelRows<'r> {
+        ChannelRows {
+            content,
+            bodies: HashMap::new(),
+        }
+    }
+}
+
+impl Builder<'_> {
+    /// Renders the messages of the posts `shown` (indices into the channel's posts) for the
+    /// page about to be written, on every core: Markdown and above all syntax highlighting
+    /// are most of a build's time, and each message renders alone ([`markdown::render`] is
+    /// pure). Replaces the bodies of the previous page, so memory holds one page's.
+    pub(super) fn render_bodies(&self, rows: &mut ChannelRows<'_>, shown: Vec<usize>) {
+        let content = rows.content;
+        let team_id = content.channel.record.team_id.as_str();
+        let names = &self.names;
+        let shown: Vec<(usize, &str)> = shown
+            .into_iter()
+            .map(|i| (i, content.posts[i].record.message.as_str()))
+            .collect();
+        let render = |&(i, message): &(usize, &str)| (i, markdown::render(message, names, team_id));
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(shown.len() / 8)
+            .min(8);
+        rows.bodies = if threads <= 1 {
+            shown.iter().map(render).collect()
+        } else {
+            // Workers take the next post in turn (message lengths vary a thousandfold).
+            let next = AtomicUsize::new(0);
+            let work = || {
+                let mut out = Vec::new();
+                while let Some(post) = shown.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    out.push(render(post));
+                }
+                out
+            };
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
+                let mut bodies = HashMap::new();
+                for worker in workers {
+                    match worker.join() {
+                        Ok(part) => bodies.extend(part),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                bodies
+            })
+        };
+    }
 }
 
 pub(super) fn snippet(message: &str) -> String {

@@ -54,18 +54,30 @@ fn is_token_char(c: char) -> bool {
 /// 2`) and composed again (`で` stays one letter), lower case, split at every character not [`is_token_char`]. Words longer than
 /// [`TOKEN_CHARS`] are left out.
 pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    each_token(text, |w| out.push(w.to_owned()));
+    out
+}
+
+/// [`tokens`] without an allocation per word: calls `f` with each word in order. ASCII text
+/// (most messages) skips the normalization, which leaves ASCII unchanged: no ASCII character
+/// decomposes or composes, and its lower case is ASCII.
+fn each_token(text: &str, mut f: impl FnMut(&str)) {
     use unicode_normalization::UnicodeNormalization;
-    let folded: String = text
-        .nfd()
-        .filter(|c| !matches!(c, '\u{300}'..='\u{36F}'))
-        .nfc()
-        .collect::<String>()
-        .to_lowercase();
-    folded
-        .split(|c: char| !is_token_char(c))
-        .filter(|w| !w.is_empty() && w.chars().count() <= TOKEN_CHARS)
-        .map(str::to_owned)
-        .collect()
+    let folded: String = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.nfd()
+            .filter(|c| !matches!(c, '\u{300}'..='\u{36F}'))
+            .nfc()
+            .collect::<String>()
+            .to_lowercase()
+    };
+    for w in folded.split(|c: char| !is_token_char(c)) {
+        if !w.is_empty() && w.chars().count() <= TOKEN_CHARS {
+            f(w);
+        }
+    }
 }
 
 /// 32-bit FNV-1a over UTF-8 bytes (the same in app.js).
@@ -147,19 +159,29 @@ impl IndexBuilder {
         };
         let page = self.page_id(page);
         let thread = thread.map(|t| self.page_id(t));
-        let mut terms: Vec<String> = tokens(&post.message);
-        terms.push(format!("from:{}", username.to_lowercase()));
-        terms.push(format!("in:#{channel}"));
+        let from = format!("from:{}", username.to_lowercase());
+        let channel_term = format!("in:#{channel}");
+        // Each term once per post (its list ends with this post after the first time); a term
+        // is allocated only the first time any post has it.
+        let postings = &mut self.postings;
+        let mut add = |term: &str| match postings.get_mut(term) {
+            Some(list) => {
+                if list.last() != Some(&seq) {
+                    list.push(seq);
+                }
+            }
+            None => {
+                postings.insert(term.to_owned(), vec![seq]);
+            }
+        };
+        each_token(&post.message, &mut add);
+        add(&from);
+        add(&channel_term);
         if has_file {
-            terms.push("has:file".into());
+            add("has:file");
         }
         if pinned {
-            terms.push("is:pinned".into());
-        }
-        terms.sort_unstable();
-        terms.dedup();
-        for term in terms {
-            self.postings.entry(term).or_default().push(seq);
+            add("is:pinned");
         }
         self.docs.push(Doc {
             create_at: post.create_at,
