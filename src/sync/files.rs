@@ -11,7 +11,7 @@
 //!
 //! May import what `sync` may.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -31,15 +31,77 @@ use crate::progress::{Observer, Progress};
 /// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
 /// then the bottleneck anyway), which bounds memory on first syncs with many attachments.
 const QUEUE: usize = 1024;
+/// Finished file ids a queue still recognises: enough for a run's closing sweeps to find
+/// the files its pages queued (and failed) without fetching them twice, while a follow
+/// session that queues a file with every post keeps a bounded set for days.
+const REMEMBER_FINISHED: usize = 16_384;
+
+/// The file ids a download stage has seen: every id queued or downloading, and the last
+/// `capacity` finished ones. Bounded by `QUEUE + 2 × concurrency + capacity` ids whatever
+/// the length of the session.
+#[derive(Debug)]
+pub(crate) struct SeenFiles {
+    /// Queued or downloading.
+    pending: HashSet<String>,
+    /// Finished, oldest first, mirrored in `finished_set` for lookups.
+    finished: VecDeque<String>,
+    finished_set: HashSet<String>,
+    capacity: usize,
+}
+
+impl SeenFiles {
+    pub(crate) fn new(capacity: usize) -> SeenFiles {
+        SeenFiles {
+            pending: HashSet::new(),
+            finished: VecDeque::new(),
+            finished_set: HashSet::new(),
+            capacity,
+        }
+    }
+
+    /// True when `id` is new: neither pending nor among the remembered finished ones.
+    pub(crate) fn insert(&mut self, id: &str) -> bool {
+        if self.pending.contains(id) || self.finished_set.contains(id) {
+            return false;
+        }
+        self.pending.insert(id.to_owned());
+        true
+    }
+
+    /// `id`'s download ended (stored or failed): remembered among the finished, the oldest
+    /// finished one forgotten beyond the capacity.
+    pub(crate) fn finish(&mut self, id: &str) {
+        let Some(id) = self.pending.take(id) else {
+            return;
+        };
+        if self.capacity == 0 {
+            return;
+        }
+        if self.finished.len() == self.capacity
+            && let Some(oldest) = self.finished.pop_front()
+        {
+            self.finished_set.remove(&oldest);
+        }
+        self.finished_set.insert(id.clone());
+        self.finished.push_back(id);
+    }
+
+    /// Ids held: pending plus remembered finished ones.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.pending.len() + self.finished.len()
+    }
+}
 
 /// Where channel tasks put files to download, each once per run: a channel's closing sweep
 /// re-finds files its pages already queued, and those must not take queue space (a full
 /// queue holds the channel tasks back). A closed queue (the run is ending on an error) drops
-/// what is sent: every file without bytes is found again by the next sync.
+/// what is sent: every file without bytes is found again by the next sync. What it
+/// remembers is bounded ([`SeenFiles`]): a follow session's queue lives for days.
 #[derive(Clone)]
 pub(crate) struct FileQueue<'a> {
     tx: mpsc::Sender<PendingFile>,
-    queued: Arc<Mutex<HashSet<String>>>,
+    queued: Arc<Mutex<SeenFiles>>,
     observer: &'a dyn Observer,
 }
 
@@ -47,7 +109,7 @@ impl FileQueue<'_> {
     pub(crate) async fn push(&self, files: impl IntoIterator<Item = PendingFile>) {
         for file in files {
             let new = match self.queued.lock() {
-                Ok(mut queued) => queued.insert(file.id.clone()),
+                Ok(mut queued) => queued.insert(&file.id),
                 Err(_) => true,
             };
             if !new {
@@ -74,12 +136,20 @@ pub(crate) fn download_stage<'a>(
         let segments = vec!["files".to_owned(), file.id.clone()];
         (file, segments)
     });
+    let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FINISHED)));
+    let finished = queued.clone();
     let downloads = fetch_and_store(ctx, arrivals, |c, file, blob, _| {
         c.set_file_blob(&file.id, blob, now_ms())
-    });
+    })
+    .inspect(move |stored: &Stored<PendingFile>| {
+        if let Ok(mut seen) = finished.lock() {
+            seen.finish(&stored.key.id);
+        }
+    })
+    .boxed();
     let queue = FileQueue {
         tx,
-        queued: Arc::default(),
+        queued,
         observer: ctx.observer,
     };
     (queue, downloads)
@@ -211,4 +281,41 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
         .buffer_unordered(2 * ctx.concurrency())
         .filter_map(std::future::ready)
         .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SeenFiles;
+
+    #[test]
+    fn seen_files_stay_bounded_over_a_long_session_and_never_repeat_a_pending_file() {
+        let mut seen = SeenFiles::new(3);
+        // A session queuing a file with every post: a million files, each downloaded.
+        for n in 0..1_000_000 {
+            let id = format!("f{n}");
+            assert!(seen.insert(&id));
+            assert!(!seen.insert(&id), "queued twice: {id}");
+            seen.finish(&id);
+            assert!(seen.len() <= 3, "{} ids held after {n}", seen.len());
+        }
+        // The last three finished are still recognised (a closing sweep finds them again);
+        // older ones are forgotten and may be queued again.
+        assert!(!seen.insert("f999999"));
+        assert!(!seen.insert("f999997"));
+        assert!(seen.insert("f999996"));
+        // Pending ids count beside the finished ones, and are never forgotten.
+        assert!(seen.insert("a"));
+        assert!(seen.insert("b"));
+        assert_eq!(seen.len(), 3 + 3);
+        for n in 0..10 {
+            let id = format!("g{n}");
+            seen.insert(&id);
+            seen.finish(&id);
+        }
+        assert!(!seen.insert("a"));
+        assert!(!seen.insert("b"));
+        // Finishing an id that was never queued changes nothing.
+        seen.finish("never");
+        assert_eq!(seen.len(), 3 + 3);
+    }
 }
