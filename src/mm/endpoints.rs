@@ -88,6 +88,12 @@ impl Client {
         Ok(all)
     }
 
+    /// `GET /channels/{id}`: one channel, as the lists show it (live capture fetches the
+    /// channel an event names).
+    pub async fn fetch_channel(&self, channel_id: &str) -> Result<Raw<Channel>> {
+        self.get_one(&["channels", channel_id], &[]).await
+    }
+
     pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<TeamMember>>> {
         self.get_all_pages(&["teams", team_id, "members"], &[])
             .await

@@ -5,8 +5,8 @@
 //! event always leaves after the state it describes is visible over REST. Each event knows
 //! its wire form (the server's pre-serialised `{"event": …, "data": …, "broadcast": …,
 //! "seq": N}`, with spaces) and its audience, resolved when it is published from the
-//! membership of that moment (`ShouldSendEvent`, §15.6): channel members for channel-scoped
-//! events, team members for team-scoped ones, one user, or everyone.
+//! membership of that moment (`ShouldSendEvent`, §15.6): the members of a channel that is not
+//! archived for channel-scoped events, team members for team-scoped ones, one user, or everyone.
 //!
 //! Invariants: `data` keys are sorted like Go's map encoding; values the server sends as
 //! JSON strings (`post`, `reaction`, `channel`, `emoji`, `team`, `teammate_ids`,
@@ -223,9 +223,21 @@ impl Workspace {
         let mut users: BTreeSet<String> = if !broadcast.user_id.is_empty() {
             [broadcast.user_id.clone()].into()
         } else if !broadcast.channel_id.is_empty() {
-            self.channel_members_of(&broadcast.channel_id)
-                .map(|m| m.user_id.clone())
-                .collect()
+            // `ShouldSendEvent` asks `GetAllChannelMembersForUser(user, false, false)`:
+            // members of channels that are not archived (`includeDeleted` false adds
+            // `Channels.DeleteAt = 0`, `sqlstore/channel_store.go`). The server caches that
+            // set per connection for a while; the mock applies the rule at once.
+            if self
+                .channels
+                .get(&broadcast.channel_id)
+                .is_some_and(|c| c.delete_at != 0)
+            {
+                BTreeSet::new()
+            } else {
+                self.channel_members_of(&broadcast.channel_id)
+                    .map(|m| m.user_id.clone())
+                    .collect()
+            }
         } else if !broadcast.team_id.is_empty() {
             self.team_members
                 .iter()
@@ -258,10 +270,20 @@ impl Workspace {
     }
 
     fn publish(&mut self, name: &'static str, data: BTreeMap<String, Value>, b: Broadcast) {
+        let audience = self.audience(&b);
+        self.publish_to(name, data, b, audience);
+    }
+
+    fn publish_to(
+        &mut self,
+        name: &'static str,
+        data: BTreeMap<String, Value>,
+        b: Broadcast,
+        audience: Audience,
+    ) {
         if !self.recording() {
             return;
         }
-        let audience = self.audience(&b);
         self.outbox.events.push(Event::new(name, data, b, audience));
     }
 
@@ -432,7 +454,18 @@ impl Workspace {
                 ("channel_id", text(channel_id)),
                 ("delete_at", Value::from(channel.delete_at)),
             ]);
-            self.publish("channel_deleted", d, b);
+            // A private channel's members still hear of its archiving: their connections'
+            // member sets were read while it was live (the server caches them).
+            let audience = if channel.kind == 'P' {
+                Audience::Users(
+                    self.channel_members_of(channel_id)
+                        .map(|m| m.user_id.clone())
+                        .collect(),
+                )
+            } else {
+                self.audience(&b)
+            };
+            self.publish_to("channel_deleted", d, b, audience);
         } else {
             let d = data([("channel_id", text(channel_id))]);
             self.publish("channel_restored", d, b);

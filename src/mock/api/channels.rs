@@ -87,6 +87,28 @@ pub async fn for_user_in_team(
     Ok(with_etag(&headers, &etag, || json(body)))
 }
 
+/// `GET /channels/{id}` (`api4/channel.go` getChannel): 404 for an unknown id
+/// (`GetChannel`), then a public channel is readable by the team's members and a private,
+/// direct or group one by its members only (403); archived channels too. The same
+/// rendering as the lists (the mock's headers name no channels, so `FillInChannelProps`
+/// adds nothing).
+pub async fn by_id(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(channel_id): Path<String>,
+) -> ApiResult<Response> {
+    let channel_id = path_id(&channel_id)?;
+    let ws = state.workspace();
+    let channel = ws
+        .channels
+        .get(channel_id)
+        .ok_or(ApiError::not_found("app.channel.get.existing.app_error"))?;
+    if !ws.can_read_channel(&caller.user_id, channel) {
+        return Err(ApiError::forbidden());
+    }
+    Ok(json(render::channel(channel)))
+}
+
 /// `GET /channels/{id}/members`: join order, paged.
 pub async fn members(
     State(state): State<AppState>,

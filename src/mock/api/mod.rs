@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         ),
         ("/api/v4/teams/{team_id}/members", get(teams::members)),
         ("/api/v4/teams/{team_id}/image", get(teams::image)),
+        ("/api/v4/channels/{channel_id}", get(channels::by_id)),
         (
             "/api/v4/channels/{channel_id}/members",
             get(channels::members),
