@@ -79,6 +79,8 @@ pub enum Progress {
     Live(LiveState),
     /// Live capture committed a batch: events received so far, and what the batch wrote.
     EventsCommitted { events: u64, posts_written: u64 },
+    /// Live capture polled the channels whose events the account does not receive.
+    Polled { channels: usize },
 }
 
 /// Where live capture stands, for a status line and for tests that wait for it.

@@ -1,6 +1,6 @@
 //! What live capture (`sync --follow`) writes as WebSocket events arrive: posts, edits,
-//! deletions and reactions, a batch of events per transaction, and nothing else: a live
-//! write never touches `sync_cursors`, so the `since` watermark the incremental sync relies
+//! deletions and reactions, a batch of events per transaction (plus the reads and the one
+//! emoji row its targeted fetches need): a live write never touches `sync_cursors`, so the `since` watermark the incremental sync relies
 //! on stays where polling put it (an event we missed is still found by the next sync).
 //!
 //! Invariants: writes apply in the order given (an edit after its post, a removal after its
@@ -138,6 +138,59 @@ impl Catalog {
         outcome.files_to_fetch = page.files_to_fetch;
         outcome.files_without_info = page.files_without_info;
         Ok(outcome)
+    }
+
+    /// A team as the catalog last listed it: `(id, name, display_name)`; None when unknown.
+    /// Live capture applies `channels.json` to a channel of it.
+    pub fn listed_team(&self, team_id: &str) -> Result<Option<(String, String, String)>> {
+        self.conn
+            .prepare_cached("SELECT id, name, display_name FROM teams WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row([team_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+            })
+            .ctx(&self.path, "read team")
+    }
+
+    /// The team's channels as the catalog last listed them (selected or not), each as
+    /// `(id, type, name, display_name)`: what `channels.json`'s team rules look at.
+    pub fn listed_team_channels(
+        &self,
+        team_id: &str,
+    ) -> Result<Vec<(String, String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, type, name, display_name FROM channels WHERE team_id = ?1 ORDER BY id",
+            )
+            .ctx(&self.path, "list team channels")?;
+        stmt.query_map([team_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .and_then(|rows| rows.collect())
+        .ctx(&self.path, "list team channels")
+    }
+
+    /// Stores one custom emoji (`emoji_added`), as [`Catalog::replace_emojis`] stores each
+    /// of the list; returns `(id, update_at)` when its image is to be fetched.
+    pub fn upsert_emoji(&mut self, emoji: &Raw<object::Emoji>) -> Result<Option<(String, i64)>> {
+        let e = &emoji.value;
+        let tx = self.conn.transaction().ctx(&self.path, "begin")?;
+        tx.prepare_cached(
+            "INSERT INTO emojis (id, name, creator_id, create_at, update_at, json) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, creator_id = excluded.creator_id,
+                create_at = excluded.create_at, update_at = excluded.update_at, json = excluded.json, removed_at = NULL",
+        )
+        .and_then(|mut st| st.execute(params![e.id, e.name, e.creator_id, e.create_at, e.update_at, emoji.json()]))
+        .ctx(&self.path, "store emoji")?;
+        let stale = tx
+            .prepare_cached(
+                "SELECT id, update_at FROM emojis WHERE id = ?1 AND (image_blob IS NULL OR image_update_at <> update_at)",
+            )
+            .and_then(|mut st| st.query_row([&e.id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+            .ctx(&self.path, "read emoji")?;
+        tx.commit().ctx(&self.path, "commit emoji")?;
+        Ok(stale)
     }
 
     /// Every channel the catalog holds, and whether `channels.json` selected it: the

@@ -36,8 +36,8 @@ pub struct FollowArgs {
     /// `sql`, `search`, `stats`, `export` and `verify` work on the live archive.
     #[arg(long)]
     pub follow: bool,
-    /// With --follow: an incremental sync every S seconds, for channels whose events the
-    /// account does not receive and changes the server announces to nobody.
+    /// With --follow: every S seconds, an incremental sync of the selected channels whose
+    /// events the account does not receive (archived ones), and of nothing else.
     #[arg(long, value_name = "S", default_value_t = 600, requires = "follow", value_parser = clap::value_parser!(u64).range(1..))]
     pub poll_interval: u64,
 }

@@ -103,7 +103,7 @@ impl Observer for Bars {
                 self.files
                     .set_message(format!("{}", indicatif::HumanBytes(bytes)));
             }
-            Progress::Live(_) | Progress::EventsCommitted { .. } => {}
+            Progress::Live(_) | Progress::EventsCommitted { .. } | Progress::Polled { .. } => {}
         }
     }
 }

@@ -11,8 +11,11 @@
 //! (an ordinary incremental run, recorded in `runs`) before the events after it are
 //! applied; a resumed connection replays what we missed. A live write never moves the
 //! `since` watermark (see `catalog::live`), so whatever a crash loses is found by the next
-//! catch-up. Channels whose events the account does not receive, and changes the server
-//! publishes no event for (§15.7), are caught up by the same sync every `poll_interval`.
+//! catch-up. Channel, membership, user and emoji events fetch the rows they changed
+//! (`targeted`), with the same client and so the same pacing as a sync; team events run a
+//! catch-up sync. Channels whose events the account does not receive are synced every
+//! `poll_interval` (see [`Follower::poll`]); changes the server announces to nobody
+//! (§15.7) are found by the next catch-up.
 //!
 //! Stop: the stop request ends every wait (the listener's, the catch-up's requests, the
 //! download stage); what was received is committed before the function returns.
@@ -25,17 +28,18 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::live::{self, Action};
+use super::live::{self, Action, Fetch};
+use super::targeted;
 use super::{
     SyncContext, SyncError, SyncOptions, SyncReport, files, log_in, open_for_run, run_with,
 };
 use crate::archive::{Archive, Claim};
 use crate::catalog::LiveWrite;
 use crate::config::Credentials;
-use crate::mm::ws::{Item, Listener, WsError, WsOptions, backoff_delay};
+use crate::mm::ws::{Item, Listener, WsError, WsEvent, WsOptions, backoff_delay};
 use crate::mm::{Client, MmError, StopSignal};
 use crate::model::object::{self, Raw};
-use crate::model::{Outcome, now_ms};
+use crate::model::{Outcome, UserId, now_ms};
 use crate::progress::{Level, LiveState, Observer, Progress};
 
 /// Items the listener may hold for us while a catch-up sync runs; beyond it the listener
@@ -48,8 +52,8 @@ const BATCH: usize = 2_048;
 /// Knobs of live capture beside the sync's own options.
 #[derive(Clone, Debug)]
 pub struct FollowOptions {
-    /// A catch-up sync this often, for channels whose events the account does not receive
-    /// and for changes the server publishes no event for.
+    /// The channels whose events the account does not receive (archived ones) are synced
+    /// this often.
     pub poll_interval: Duration,
     pub ws: WsOptions,
 }
@@ -68,7 +72,8 @@ impl Default for FollowOptions {
 pub struct FollowReport {
     pub outcome: Outcome,
     pub user: String,
-    /// Catch-up syncs run (at start, after a lost connection, every poll interval).
+    /// Catch-up syncs run (at start, after a connection the server could not resume, after
+    /// a team event or a targeted fetch the server failed).
     pub catch_ups: u64,
     /// The last catch-up's report.
     pub last_sync: Option<SyncReport>,
@@ -78,6 +83,10 @@ pub struct FollowReport {
     pub files_fetched: u64,
     /// Events dropped because their channel is not selected.
     pub events_not_selected: u64,
+    /// Targeted fetches done for channel, membership, user and emoji events.
+    pub targeted_fetches: u64,
+    /// Polls of the channels whose events the account does not receive.
+    pub polls: u64,
 }
 
 /// Follows the server until `stop`: lock, log in, catch up, then apply events as they come.
@@ -135,7 +144,7 @@ async fn follow_with(
         follow,
         report: FollowReport::default(),
         selection: HashMap::new(),
-        caught_up_for: HashSet::new(),
+        unreachable: HashSet::new(),
         file_queue: Some(file_queue),
     };
     follower.report.user = follower.me.value.username.clone();
@@ -178,9 +187,9 @@ struct Follower<'a> {
     report: FollowReport,
     /// Channel id → selected, as the catalog holds them after the last catch-up.
     selection: HashMap<String, bool>,
-    /// Unknown channels a catch-up already looked for (it did not find them selectable):
-    /// their events are dropped until the next catch-up.
-    caught_up_for: HashSet<String>,
+    /// Channels the server would not let us read when an event named them: their events
+    /// are dropped until the next catch-up.
+    unreachable: HashSet<String>,
     file_queue: Option<files::FileQueue<'a>>,
 }
 
@@ -189,7 +198,6 @@ struct Follower<'a> {
 enum Reason {
     Start,
     NotResumed,
-    Poll,
     Changed,
 }
 
@@ -212,23 +220,31 @@ impl Follower<'_> {
                 _ = stop.stopped() => return self.drain(&mut items).await,
                 n = items.recv_many(&mut batch, BATCH) => n,
                 _ = poll.tick() => {
-                    self.catch_up(Reason::Poll).await?;
+                    self.poll().await?;
                     continue;
                 }
             };
             if received == 0 {
                 return Ok(()); // the listener ended without telling why: only at a stop
             }
-            let mut writes = Vec::new();
-            let mut catch_up = None;
+            // Events are handled in runs between connection items, in order.
+            let mut events = Vec::new();
             for item in batch.drain(..) {
+                let item = match item {
+                    Ok(Item::Event(event)) => {
+                        events.push(*event);
+                        continue;
+                    }
+                    other => other,
+                };
+                self.handle(std::mem::take(&mut events)).await?;
                 match item {
+                    Ok(Item::Event(event)) => events.push(*event), // taken above
                     Ok(Item::Fresh {
                         connection_id,
                         previous,
                         ..
                     }) => {
-                        self.apply(std::mem::take(&mut writes)).await?;
                         let reason = if connected_once {
                             self.ctx.observer.note(
                                 Level::Notice,
@@ -246,7 +262,6 @@ impl Follower<'_> {
                         };
                         connected_once = true;
                         self.catch_up(reason).await?;
-                        catch_up = None;
                         poll.reset();
                     }
                     Ok(Item::Resumed { connection_id }) => {
@@ -264,35 +279,190 @@ impl Follower<'_> {
                             .observer
                             .note(Level::Warning, &format!("{failure}; reconnecting"));
                     }
-                    Ok(Item::Event(event)) => {
-                        self.report.events += 1;
-                        match live::plan(*event, &self.selection, now_ms()) {
-                            Action::Write(write) => writes.push(*write),
-                            Action::NotSelected => self.report.events_not_selected += 1,
-                            Action::Ignore => {}
-                            Action::UnknownChannel(channel_id) => {
-                                if self.caught_up_for.insert(channel_id) {
-                                    catch_up = Some(Reason::Changed);
-                                }
-                            }
-                            Action::CatchUp => catch_up = Some(Reason::Changed),
-                        }
-                    }
-                    Err(WsError::Stopped) => {
-                        self.apply(writes).await?;
-                        return Ok(());
-                    }
-                    Err(e) => {
-                        self.apply(writes).await?;
-                        return Err(e.into());
+                    Err(WsError::Stopped) => return Ok(()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            self.handle(events).await?;
+        }
+    }
+
+    /// A run of events, in order: first the channels they name that the catalog does not
+    /// hold are fetched (so that a post in a channel created a moment ago is judged by the
+    /// rules, and kept, deletion included); then the writes are committed in one
+    /// transaction; then the rows the other events changed are fetched, each once.
+    async fn handle(&mut self, events: Vec<WsEvent>) -> Result<(), SyncError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut catch_up = false;
+        let mut fetched_now = HashSet::new();
+        let mut new_channels: Vec<String> = Vec::new();
+        for event in &events {
+            if let Some(channel_id) = live::channel_named(event, self.me.value.id.as_str())
+                && !self.selection.contains_key(channel_id)
+                && !self.unreachable.contains(channel_id)
+                && !new_channels.iter().any(|c| c == channel_id)
+            {
+                new_channels.push(channel_id.to_owned());
+            }
+        }
+        for channel_id in new_channels {
+            catch_up |= self.fetch(Fetch::Channel(channel_id.clone())).await?;
+            fetched_now.insert(channel_id);
+        }
+        let mut writes = Vec::new();
+        let mut fetches: Vec<Fetch> = Vec::new();
+        let me = self.me.value.id.clone();
+        for event in events {
+            self.report.events += 1;
+            match live::plan(event, &self.selection, &me, now_ms()) {
+                Action::Write(write) => writes.push(*write),
+                Action::NotSelected => self.report.events_not_selected += 1,
+                Action::Ignore => {}
+                Action::CatchUp => catch_up = true,
+                Action::Fetch(Fetch::Channel(id))
+                    if fetched_now.contains(&id) || self.unreachable.contains(&id) => {}
+                Action::Fetch(fetch) => {
+                    if !fetches.iter().any(|f| f.same_rows(&fetch)) {
+                        fetches.push(fetch);
                     }
                 }
             }
-            self.apply(writes).await?;
-            if let Some(reason) = catch_up {
-                self.catch_up(reason).await?;
+        }
+        self.apply(writes).await?;
+        for fetch in fetches {
+            catch_up |= self.fetch(fetch).await?;
+        }
+        if catch_up {
+            self.catch_up(Reason::Changed).await?;
+        }
+        Ok(())
+    }
+
+    /// One targeted fetch, written as a sync writes it. True when it could not be done for
+    /// now (the server is away or failing): a catch-up sync, retried until the server
+    /// answers, takes its place. A channel we may not read is noted and its events dropped
+    /// until the next catch-up.
+    async fn fetch(&mut self, fetch: Fetch) -> Result<bool, SyncError> {
+        let ctx = self.ctx;
+        let Some(files) = self.file_queue.clone() else {
+            return Ok(false);
+        };
+        let me = targeted::Me {
+            id: &UserId::from(self.me.value.id.as_str()),
+            name: &self.me.value.username,
+        };
+        let (what, result) = match fetch {
+            Fetch::Channel(id) => {
+                let was_selected = self.selection.get(&id) == Some(&true);
+                let result = targeted::channel(ctx, me, &id, was_selected, &files).await;
+                let result = result.map(|found| {
+                    self.report.posts_written += found.posts_written;
+                    self.selection.insert(id.clone(), found.selected);
+                    found.tally
+                });
+                if let Err(SyncError::Server(e)) = &result
+                    && refused(e)
+                {
+                    self.unreachable.insert(id.clone());
+                }
+                (format!("channel {id}"), result)
+            }
+            Fetch::Members(id) => (
+                format!("members of channel {id}"),
+                targeted::members(ctx, &id).await,
+            ),
+            Fetch::User(user) => (
+                format!("user {}", user.value.id),
+                targeted::user(ctx, *user).await,
+            ),
+            Fetch::Emoji(emoji) => (
+                format!("custom emoji {}", emoji.value.name),
+                targeted::emoji(ctx, *emoji).await,
+            ),
+        };
+        match result {
+            Ok(tally) => {
+                self.report.targeted_fetches += 1;
+                self.report.files_fetched += tally.files_fetched;
+                Ok(false)
+            }
+            Err(SyncError::Server(MmError::Stopped { .. })) if ctx.stop.requested() => Ok(false),
+            Err(SyncError::Server(e)) if !retry_later(&e) => Err(e.into()),
+            Err(SyncError::Server(e)) if refused(&e) => {
+                ctx.observer.note(
+                    Level::Warning,
+                    &format!("{what}: {e}; skipped until the next catch-up"),
+                );
+                Ok(false)
+            }
+            Err(SyncError::Server(e)) => {
+                ctx.observer.note(
+                    Level::Warning,
+                    &format!("{what}: {e}; catching up with a sync instead"),
+                );
+                Ok(true)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every `poll_interval`: an incremental sync of each selected channel whose events the
+    /// account does not receive, and only of those. The server sends a channel's events to
+    /// the members of channels that are not archived (`ShouldSendEvent` reads
+    /// `GetAllChannelMembersForUser(user, false, false)`, whose `includeDeleted` false keeps
+    /// `Channels.DeleteAt = 0`, `app/platform/web_conn.go`, `sqlstore/channel_store.go`),
+    /// and a sync archives only channels the account is a member of: the archived ones are
+    /// polled. (A deletion there by an admin or a retention job reaches nobody live.)
+    async fn poll(&mut self) -> Result<(), SyncError> {
+        let ctx = self.ctx;
+        let Some(files) = self.file_queue.clone() else {
+            return Ok(());
+        };
+        let channels = ctx.writer.call(|c| c.load_channels()).await?;
+        let archived: Vec<_> = channels.into_iter().filter(|c| c.delete_at > 0).collect();
+        let mut posts_written = 0;
+        for record in &archived {
+            if ctx.stop.requested() {
+                return Ok(());
+            }
+            let parsed = serde_json::value::RawValue::from_string(record.json.clone())
+                .ok()
+                .and_then(|raw| Raw::<object::Channel>::parse(raw).ok());
+            let Some(channel) = parsed else {
+                continue; // a stored row always parsed once; the next catch-up rewrites it
+            };
+            let label = super::posts::channel_label(&channel, record.export_name.as_deref());
+            let mut task = super::posts::ChannelTask::new(ctx, files.clone());
+            match task.sync_channel(&channel, &label).await {
+                Ok(()) => posts_written += task.summary.posts_written,
+                Err(SyncError::Server(MmError::Stopped { .. })) if ctx.stop.requested() => {
+                    return Ok(());
+                }
+                Err(SyncError::Server(e)) if retry_later(&e) => {
+                    ctx.observer.note(
+                        Level::Warning,
+                        &format!("polling {label}: {e}; again at the next poll"),
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
             }
         }
+        self.report.polls += 1;
+        self.report.posts_written += posts_written;
+        if posts_written > 0 {
+            match targeted::users_referred_to(ctx).await {
+                Ok(tally) => self.report.files_fetched += tally.files_fetched,
+                Err(SyncError::Server(e)) if retry_later(&e) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        ctx.observer.progress(Progress::Polled {
+            channels: archived.len(),
+        });
+        Ok(())
     }
 
     /// At a stop: commits the events already received (no catch-up runs any more; what a
@@ -305,7 +475,7 @@ impl Follower<'_> {
         while let Ok(item) = items.try_recv() {
             if let Ok(Item::Event(event)) = item {
                 self.report.events += 1;
-                match live::plan(*event, &self.selection, now_ms()) {
+                match live::plan(*event, &self.selection, &self.me.value.id, now_ms()) {
                     Action::Write(write) => writes.push(*write),
                     Action::NotSelected => self.report.events_not_selected += 1,
                     _ => {}
@@ -341,7 +511,6 @@ impl Follower<'_> {
         let what = match reason {
             Reason::Start => "catching up with an incremental sync",
             Reason::NotResumed => "catching up: events may have been lost while disconnected",
-            Reason::Poll => "polling: incremental sync",
             Reason::Changed => "channels changed: incremental sync",
         };
         ctx.observer.note(Level::Info, what);
@@ -397,11 +566,19 @@ impl Follower<'_> {
         }
         self.selection = ctx.writer.call(|c| c.channel_selection()).await?;
         if reason != Reason::Changed {
-            self.caught_up_for.clear();
+            self.unreachable.clear();
         }
         ctx.observer.progress(Progress::Live(LiveState::Live));
         Ok(())
     }
+}
+
+/// The server answered that this item cannot be read (403, 404, …): trying again soon
+/// would not help.
+fn refused(error: &MmError) -> bool {
+    error
+        .status()
+        .is_some_and(|s| (400..500).contains(&s) && s != 429)
 }
 
 /// A catch-up that failed because of the server or the network is tried again later; bad

@@ -1,11 +1,11 @@
 //! What one WebSocket event means for the archive (`sync --follow`): a catalog write, a
-//! catch-up sync, or nothing. Pure: the follower does the I/O.
+//! targeted REST fetch, a catch-up sync, or nothing. Pure: the follower does the I/O.
 //!
 //! The `channels.json` selection applies as for a sync: an event of a channel the catalog
 //! holds unselected is dropped unread; one of a channel it does not hold yet (created, or
-//! joined, since the last sync) asks for a catch-up sync, which discovers the channel and
-//! applies the rules. Channel, membership, team and user events ask for one too: the sync
-//! writes the rows it would (API notes §15.7 lists what each event carries).
+//! joined, since the last sync) asks for that channel to be fetched, and the rules decide.
+//! Channel, membership, user and emoji events ask for the rows they change to be fetched
+//! (API notes §15.7 lists what each event carries); team events ask for a catch-up sync.
 //!
 //! May import what `sync` may.
 
@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::catalog::LiveWrite;
 use crate::mm::ws::{Event, WsEvent};
+use crate::model::object::{Emoji, Raw, User};
 
 /// What to do about one event.
 #[derive(Debug)]
@@ -20,21 +21,51 @@ pub(crate) enum Action {
     Write(Box<LiveWrite>),
     /// The channel is in the catalog but not selected.
     NotSelected,
-    /// A channel the catalog does not hold (yet).
-    UnknownChannel(String),
-    /// Something changed that a sync writes (channels, members, users, emojis): run one.
+    /// Rows to fetch over REST (and write as a sync would).
+    Fetch(Fetch),
+    /// Something changed that only a sync finds (teams, a payload we cannot read): run one.
     CatchUp,
-    /// Nothing a backup keeps (typing, read state, status…).
+    /// Nothing a backup keeps (typing, read state, status…), or nothing a sync would write
+    /// (a channel we are not in, a channel we left).
     Ignore,
 }
 
-/// The action for `event`; `selection` is channel id → selected, `now` (ms) stamps a
-/// deletion the event does not date.
-pub(crate) fn plan(event: WsEvent, selection: &HashMap<String, bool>, now: i64) -> Action {
+/// A targeted fetch: the rows an event changed, as a sync writes them.
+#[derive(Debug)]
+pub(crate) enum Fetch {
+    /// The channel's row (`GET /channels/{id}`), selected by `channels.json`; a channel
+    /// selected now and not before gets its posts and members too.
+    Channel(String),
+    /// A selected channel's member list.
+    Members(String),
+    /// A user's row as the event carries it, and the picture when it changed.
+    User(Box<Raw<User>>),
+    /// A new custom emoji's row and image.
+    Emoji(Box<Raw<Emoji>>),
+}
+
+/// The action for `event`; `selection` is channel id → selected, `me` the account's user
+/// id, `now` (ms) stamps a deletion the event does not date.
+pub(crate) fn plan(
+    event: WsEvent,
+    selection: &HashMap<String, bool>,
+    me: &str,
+    now: i64,
+) -> Action {
     let in_channel = |channel_id: &str, write: LiveWrite| match selection.get(channel_id) {
         Some(true) => Action::Write(Box::new(write)),
         Some(false) => Action::NotSelected,
-        None => Action::UnknownChannel(channel_id.to_owned()),
+        None => Action::Fetch(Fetch::Channel(channel_id.to_owned())),
+    };
+    // A channel event of a channel the catalog holds: fetch it again. Team-scoped events
+    // (archive, restore, convert of public channels) also reach us about public channels
+    // we are not in, which no sync archives: those are ignored.
+    let known_channel = |channel_id: String| {
+        if selection.contains_key(&channel_id) {
+            Action::Fetch(Fetch::Channel(channel_id))
+        } else {
+            Action::Ignore
+        }
     };
     match event.event {
         Event::Posted { post, .. } | Event::PostEdited { post } => {
@@ -64,24 +95,78 @@ pub(crate) fn plan(event: WsEvent, selection: &HashMap<String, bool>, now: i64) 
             };
             in_channel(&channel_id, write)
         }
-        Event::ChannelCreated { .. }
-        | Event::ChannelUpdated { .. }
-        | Event::ChannelDeleted { .. }
-        | Event::ChannelRestored { .. }
-        | Event::ChannelConverted { .. }
-        | Event::UserAdded { .. }
-        | Event::UserRemoved { .. }
-        | Event::DirectAdded { .. }
-        | Event::GroupAdded { .. }
-        | Event::AddedToTeam { .. }
+        // To its creator only: a channel we are in.
+        Event::ChannelCreated { channel_id, .. }
+        | Event::DirectAdded { channel_id }
+        | Event::GroupAdded { channel_id, .. } => Action::Fetch(Fetch::Channel(channel_id)),
+        // To the channel's members: renamed, patched, converted.
+        Event::ChannelUpdated { channel } => Action::Fetch(Fetch::Channel(channel.value.id.clone())),
+        Event::ChannelDeleted { channel_id, .. }
+        | Event::ChannelRestored { channel_id }
+        | Event::ChannelConverted { channel_id } => known_channel(channel_id),
+        // We joined: the channel is (again) ours, its row and selection are fetched.
+        Event::UserAdded { channel_id, user_id } if user_id == me => {
+            Action::Fetch(Fetch::Channel(channel_id))
+        }
+        // We left or were removed: a sync no longer lists the channel and writes nothing
+        // of it; the archive keeps what it has.
+        Event::UserRemoved { user_id, .. } if user_id == me => Action::Ignore,
+        Event::UserAdded { channel_id, .. } | Event::UserRemoved { channel_id, .. } => {
+            match selection.get(&channel_id) {
+                Some(true) => Action::Fetch(Fetch::Members(channel_id)),
+                Some(false) => Action::NotSelected,
+                None => Action::Fetch(Fetch::Channel(channel_id)),
+            }
+        }
+        Event::UserUpdated { user } => Action::Fetch(Fetch::User(Box::new(user))),
+        Event::EmojiAdded { emoji } => Action::Fetch(Fetch::Emoji(Box::new(emoji))),
+        Event::AddedToTeam { .. }
         | Event::LeaveTeam { .. }
         | Event::TeamUpdated { .. }
-        | Event::UserUpdated { .. }
-        | Event::EmojiAdded { .. }
         // A payload we cannot read: the sync reads what it said.
         | Event::Malformed { .. } => Action::CatchUp,
         Event::Other { .. } => Action::Ignore,
     }
+}
+
+impl Fetch {
+    /// Both fetch the same rows (a run of events changing one channel's members needs one
+    /// member list).
+    pub(crate) fn same_rows(&self, other: &Fetch) -> bool {
+        match (self, other) {
+            (Fetch::Channel(a), Fetch::Channel(b)) | (Fetch::Members(a), Fetch::Members(b)) => {
+                a == b
+            }
+            // Users and emojis carry their rows: each is written.
+            _ => false,
+        }
+    }
+}
+
+/// The channel an event is about, when the account receives it as one of the channel's
+/// members (so a channel the catalog does not hold is one to fetch): posts, reactions,
+/// membership changes, a channel created, opened or updated. Not the team-wide archive,
+/// restore and convert events, nor our own leaving.
+pub(crate) fn channel_named<'e>(event: &'e WsEvent, me: &str) -> Option<&'e str> {
+    match &event.event {
+        Event::Posted { post, .. }
+        | Event::PostEdited { post }
+        | Event::PostDeleted { post, .. } => Some(&post.value.channel_id),
+        Event::ReactionAdded { channel_id, .. }
+        | Event::ReactionRemoved { channel_id, .. }
+        | Event::ChannelCreated { channel_id, .. }
+        | Event::DirectAdded { channel_id }
+        | Event::GroupAdded { channel_id, .. }
+        | Event::UserAdded { channel_id, .. } => Some(channel_id),
+        Event::UserRemoved {
+            channel_id,
+            user_id,
+        } if user_id != me => Some(channel_id),
+        Event::ChannelUpdated { channel } => Some(&channel.value.id),
+        _ => None,
+    }
+    .map(String::as_str)
+    .filter(|id| !id.is_empty())
 }
 
 /// A removed reaction's `update_at` is when it was removed (§15.7); `now` when absent.
@@ -131,16 +216,16 @@ mod tests {
     fn the_selection_decides_what_is_written() {
         let selection = HashMap::from([("in".to_owned(), true), ("out".to_owned(), false)]);
         assert!(matches!(
-            plan(posted("in"), &selection, 5),
+            plan(posted("in"), &selection, "me", 5),
             Action::Write(w) if matches!(*w, LiveWrite::Post(_))
         ));
         assert!(matches!(
-            plan(posted("out"), &selection, 5),
+            plan(posted("out"), &selection, "me", 5),
             Action::NotSelected
         ));
         assert!(matches!(
-            plan(posted("new"), &selection, 5),
-            Action::UnknownChannel(c) if c == "new"
+            plan(posted("new"), &selection, "me", 5),
+            Action::Fetch(Fetch::Channel(c)) if c == "new"
         ));
     }
 
@@ -154,7 +239,7 @@ mod tests {
             post_id: "p".into(),
             channel_id: "c".into(),
         });
-        match plan(removed, &selection, 99) {
+        match plan(removed, &selection, "me", 99) {
             Action::Write(w) => match *w {
                 LiveWrite::ReactionRemoved { at, emoji_name, .. } => {
                     assert_eq!((at, emoji_name.as_str()), (1234, "smile"));
@@ -166,20 +251,64 @@ mod tests {
     }
 
     #[test]
-    fn a_deletion_is_dated_when_received_and_channel_events_ask_for_a_sync() {
+    fn a_deletion_is_dated_when_received_and_channel_events_ask_for_the_channel() {
         let selection = HashMap::from([("c".to_owned(), true)]);
         let deleted = event(Event::PostDeleted {
             post: raw(r#"{"id":"p1","channel_id":"c","create_at":1,"delete_at":0}"#),
             delete_by: None,
         });
         assert!(matches!(
-            plan(deleted, &selection, 77),
+            plan(deleted, &selection, "me", 77),
             Action::Write(w) if matches!(*w, LiveWrite::Deleted { at: 77, .. })
         ));
         let created = event(Event::ChannelCreated {
             channel_id: "n".into(),
             team_id: "t".into(),
         });
-        assert!(matches!(plan(created, &selection, 1), Action::CatchUp));
+        assert!(matches!(
+            plan(created, &selection, "me", 1),
+            Action::Fetch(Fetch::Channel(c)) if c == "n"
+        ));
+    }
+
+    #[test]
+    fn membership_events_fetch_members_of_selected_channels_and_our_own_channel() {
+        let selection = HashMap::from([("in".to_owned(), true), ("out".to_owned(), false)]);
+        let added = |channel: &str, user: &str| {
+            event(Event::UserAdded {
+                channel_id: channel.into(),
+                user_id: user.into(),
+            })
+        };
+        let removed = |channel: &str, user: &str| {
+            event(Event::UserRemoved {
+                channel_id: channel.into(),
+                user_id: user.into(),
+            })
+        };
+        let fetch = |e: WsEvent| match plan(e, &selection, "me", 1) {
+            Action::Fetch(Fetch::Members(c)) => format!("members {c}"),
+            Action::Fetch(Fetch::Channel(c)) => format!("channel {c}"),
+            Action::NotSelected => "not selected".into(),
+            Action::Ignore => "ignore".into(),
+            other => format!("{other:?}"),
+        };
+        assert_eq!(fetch(added("in", "bob")), "members in");
+        assert_eq!(fetch(removed("in", "bob")), "members in");
+        assert_eq!(fetch(added("out", "bob")), "not selected");
+        // We joined: the channel itself (it may be new, or selected now).
+        assert_eq!(fetch(added("out", "me")), "channel out");
+        assert_eq!(fetch(added("new", "bob")), "channel new");
+        // We left: a sync writes nothing more of it.
+        assert_eq!(fetch(removed("in", "me")), "ignore");
+        // Archived elsewhere: only channels the catalog holds.
+        let archived = |c: &str| {
+            event(Event::ChannelDeleted {
+                channel_id: c.into(),
+                delete_at: 5,
+            })
+        };
+        assert_eq!(fetch(archived("out")), "channel out");
+        assert_eq!(fetch(archived("stranger")), "ignore");
     }
 }

@@ -21,6 +21,7 @@ mod live;
 mod people;
 mod plan;
 mod posts;
+mod targeted;
 
 use std::collections::HashSet;
 use std::path::PathBuf;

@@ -108,56 +108,66 @@ impl Run<'_> {
             .writer
             .call(move |c| c.upsert_users(&extra))
             .await?;
-        let referenced = self.ctx.writer.call(|c| c.referenced_user_ids()).await?;
-        let (known, _) = self.ctx.writer.call(|c| c.known_users()).await?;
-        let known: HashSet<String> = known.into_iter().collect();
-        let missing: Vec<String> = referenced
-            .into_iter()
-            .filter(|id| !known.contains(id))
-            .collect();
-        if !missing.is_empty() {
-            match self.ctx.client.fetch_users(&missing, None).await {
-                Ok(users) => {
-                    self.ctx
-                        .writer
-                        .call(move |c| c.upsert_users(&users))
-                        .await?
-                }
-                Err(e) => self.fail("users".into(), e)?,
-            }
-        }
+        let missing = store_missing_users(self.ctx).await?;
+        self.absorb(missing);
         if self.ctx.options.skips.user_images {
             return Ok(());
         }
-        let avatars = self.ctx.writer.call(|c| c.users_needing_avatar()).await?;
-        let items: Vec<_> = avatars
-            .into_iter()
-            .map(|(user_id, picture_update)| {
-                (
-                    (user_id.clone(), picture_update),
-                    vec!["users".into(), user_id, "image".into()],
-                )
-            })
-            .collect();
-        let images = fetch_images(
-            self.ctx,
-            items,
-            |c, (user_id, picture_update), blob, content_type| {
-                c.set_image(
-                    ImageOwner::User,
-                    user_id,
-                    blob,
-                    content_type,
-                    *picture_update,
-                    now_ms(),
-                )
-            },
-            |(user_id, _)| format!("picture of user {user_id}"),
-        )
-        .await?;
+        let images = fetch_avatars(self.ctx).await?;
         self.absorb(images);
         Ok(())
     }
+}
+
+/// Users the archive refers to (members of archived channels and teams, authors, reactors)
+/// that it does not hold: fetched and stored. A sync's last step, and live capture's after
+/// it stores new members or posts.
+pub(super) async fn store_missing_users(ctx: SyncContext<'_>) -> Result<Tally, SyncError> {
+    let mut tally = Tally::default();
+    let referenced = ctx.writer.call(|c| c.referenced_user_ids()).await?;
+    let (known, _) = ctx.writer.call(|c| c.known_users()).await?;
+    let known: HashSet<String> = known.into_iter().collect();
+    let missing: Vec<String> = referenced
+        .into_iter()
+        .filter(|id| !known.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        match ctx.client.fetch_users(&missing, None).await {
+            Ok(users) => ctx.writer.call(move |c| c.upsert_users(&users)).await?,
+            Err(e) => record_failure(ctx.observer, &mut tally.failures, "users".into(), e)?,
+        }
+    }
+    Ok(tally)
+}
+
+/// The pictures of users whose `last_picture_update` is not the one of the picture held.
+pub(super) async fn fetch_avatars(ctx: SyncContext<'_>) -> Result<Tally, SyncError> {
+    let avatars = ctx.writer.call(|c| c.users_needing_avatar()).await?;
+    let items: Vec<_> = avatars
+        .into_iter()
+        .map(|(user_id, picture_update)| {
+            (
+                (user_id.clone(), picture_update),
+                vec!["users".into(), user_id, "image".into()],
+            )
+        })
+        .collect();
+    fetch_images(
+        ctx,
+        items,
+        |c, (user_id, picture_update), blob, content_type| {
+            c.set_image(
+                ImageOwner::User,
+                user_id,
+                blob,
+                content_type,
+                *picture_update,
+                now_ms(),
+            )
+        },
+        |(user_id, _)| format!("picture of user {user_id}"),
+    )
+    .await
 }
 
 /// Custom emojis: the list, then the images of new or changed ones.
@@ -185,6 +195,16 @@ pub(super) async fn sync_emojis(ctx: SyncContext<'_>) -> Result<Tally, SyncError
     let stale = writer
         .call(move |c| c.replace_emojis(&emojis, now_ms()))
         .await?;
+    let images = fetch_emoji_images(ctx, stale).await?;
+    tally.add(images);
+    Ok(tally)
+}
+
+/// The images of emojis `(id, update_at)` whose stored image is missing or older.
+pub(super) async fn fetch_emoji_images(
+    ctx: SyncContext<'_>,
+    stale: Vec<(String, i64)>,
+) -> Result<Tally, SyncError> {
     let items: Vec<_> = stale
         .into_iter()
         .map(|(emoji_id, update_at)| {
@@ -194,7 +214,7 @@ pub(super) async fn sync_emojis(ctx: SyncContext<'_>) -> Result<Tally, SyncError
             )
         })
         .collect();
-    let images = fetch_images(
+    fetch_images(
         ctx,
         items,
         |c, (emoji_id, update_at), blob, content_type| {
@@ -209,9 +229,7 @@ pub(super) async fn sync_emojis(ctx: SyncContext<'_>) -> Result<Tally, SyncError
         },
         |(emoji_id, _)| format!("image of emoji {emoji_id}"),
     )
-    .await?;
-    tally.add(images);
-    Ok(tally)
+    .await
 }
 
 /// Downloads images (avatars, emoji images) `concurrency` at a time and counts them; an image

@@ -12,7 +12,7 @@ use std::time::Duration;
 use common::{Env, assert_same_content, content_snapshot, count, rows, start};
 use matterbak::mm::StopSignal;
 use matterbak::mm::ws::WsOptions;
-use matterbak::mock::{NewFile, SEND_QUEUE_SIZE};
+use matterbak::mock::{self, NewFile, SEND_QUEUE_SIZE};
 use matterbak::progress::{Level, LiveState, Observer, Progress};
 use matterbak::sync::{self, FollowOptions, FollowReport};
 use tokio::sync::watch;
@@ -21,6 +21,7 @@ use tokio::sync::watch;
 struct Watcher {
     notes: Mutex<Vec<String>>,
     live: watch::Sender<u64>,
+    polls: watch::Sender<u64>,
 }
 
 impl Watcher {
@@ -28,6 +29,7 @@ impl Watcher {
         Arc::new(Watcher {
             notes: Mutex::new(Vec::new()),
             live: watch::channel(0).0,
+            polls: watch::channel(0).0,
         })
     }
 
@@ -35,6 +37,14 @@ impl Watcher {
     async fn live_times(&self, n: u64) {
         let mut rx = self.live.subscribe();
         rx.wait_for(|&times| times >= n)
+            .await
+            .expect("follower alive");
+    }
+
+    /// Waits until the follower has polled `n` times in all.
+    async fn polls(&self, n: u64) {
+        let mut rx = self.polls.subscribe();
+        rx.wait_for(|&polls| polls >= n)
             .await
             .expect("follower alive");
     }
@@ -57,6 +67,9 @@ impl Observer for Watcher {
         if event == Progress::Live(LiveState::Live) {
             self.live.send_modify(|n| *n += 1);
         }
+        if matches!(event, Progress::Polled { .. }) {
+            self.polls.send_modify(|n| *n += 1);
+        }
     }
 }
 
@@ -77,8 +90,12 @@ impl Following {
 }
 
 fn follow_options() -> FollowOptions {
+    follow_options_polling(Duration::from_secs(24 * 3600))
+}
+
+fn follow_options_polling(poll_interval: Duration) -> FollowOptions {
     FollowOptions {
-        poll_interval: Duration::from_secs(24 * 3600),
+        poll_interval,
         ws: WsOptions {
             base_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(200),
@@ -89,20 +106,17 @@ fn follow_options() -> FollowOptions {
 
 /// Starts following and waits until the first catch-up sync is done.
 async fn follow(env: &Env) -> Following {
+    follow_with(env, follow_options()).await
+}
+
+async fn follow_with(env: &Env, follow: FollowOptions) -> Following {
     let stop = StopSignal::default();
     let watcher = Watcher::new();
     let (credentials, options) = (env.credentials(), env.options());
     let task = {
         let (stop, watcher) = (stop.clone(), watcher.clone());
         tokio::spawn(async move {
-            sync::run_follow(
-                &credentials,
-                &options,
-                &follow_options(),
-                watcher.as_ref(),
-                &stop,
-            )
-            .await
+            sync::run_follow(&credentials, &options, &follow, watcher.as_ref(), &stop).await
         })
     };
     watcher.live_times(1).await;
@@ -450,6 +464,157 @@ async fn live_posts_leave_the_since_watermark_alone() {
     .await;
     following.stop().await;
     assert_eq!(rows(&env.catalog(), watermarks), before);
+}
+
+/// The archive's rows of channels, members, users and emojis, as a fresh sync writes them
+/// (`content_snapshot`'s literal columns); member rows of people who left (a fresh sync never
+/// saw them) aside.
+fn entity_rows(archive: &std::path::Path) -> std::collections::BTreeMap<&'static str, Vec<String>> {
+    let mut snapshot = content_snapshot(archive);
+    snapshot.retain(|table, _| {
+        matches!(
+            *table,
+            "channels" | "channel_members" | "users" | "emojis" | "posts" | "files"
+        )
+    });
+    if let Some(members) = snapshot.get_mut("channel_members") {
+        members.retain(|row| row.ends_with("|1"));
+    }
+    snapshot
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_member_user_and_emoji_events_fetch_only_their_rows_as_a_sync_writes_them() {
+    let env = start().await;
+    let following = follow(&env).await;
+    env.server.reset_requests();
+    let dev = channel(&env, "eng", "dev");
+    let off = channel(&env, "eng", "off-topic");
+    let private = channel(&env, "eng", "eng-private");
+    let ops_incidents = channel(&env, "ops", "incidents");
+    let (launch, excluded, dm, gm) = env.server.with_workspace(|w| {
+        // channel_created (to alice, its creator) and user_added: selected (eng: all).
+        let launch = w.create_channel("eng", "launch", "Launch", 'O', &["alice", "bob"]);
+        w.create_post(&launch, "bob", "first in launch", None);
+        // In ops, "Town Square" is excluded: a channel named so elsewhere is not; this one is.
+        let excluded = w.create_channel("ops", "town-square-2", "Town Square", 'O', &["alice"]);
+        // channel_updated, channel_converted, channel_deleted, channel_restored.
+        w.update_channel(&dev, "display_name", "Development (renamed)");
+        w.convert_channel_to_private(&off);
+        w.archive_channel(&private);
+        w.archive_channel(&ops_incidents);
+        w.restore_channel(&ops_incidents);
+        // user_added (with its system post) and user_removed of other people.
+        w.add_channel_member(&dev, "erin");
+        w.remove_channel_member(&dev, "carol");
+        // direct_added: alice and erin (selected: "direct" lists neither... erin is in a
+        // group rule only); group_added: alice, dave, erin (subset rule ["erin"]: selected).
+        let dm = w.create_direct_channel("erin", "alice");
+        let gm = w.create_group_channel(&["dave", "alice", "erin"]);
+        w.create_post(&gm, "dave", "a new group", None);
+        // user_updated: a new picture, a new nickname.
+        w.set_avatar("carol", mock::sample_png("carol-live-avatar"));
+        w.set_user_field("dave", "nickname", serde_json::json!("Davey"));
+        (launch, excluded, dm, gm)
+    });
+    // emoji_added last: its image is the last row written.
+    env.server
+        .with_workspace(|w| w.add_emoji("launched", "bob", mock::sample_png("launched"), "png"));
+    wait_for(
+        &env,
+        "SELECT count(*) FROM emojis WHERE name = 'launched' AND image_blob IS NOT NULL",
+        "1",
+    )
+    .await;
+    let report = following.stop().await;
+    assert_eq!(report.catch_ups, 1, "only the start's sync: {report:?}");
+    assert!(report.targeted_fetches >= 10, "{report:?}");
+    // No whole sync: the channel list was never asked for again.
+    let requests = env.server.requests();
+    assert!(
+        !requests
+            .iter()
+            .any(|r| r.route == "GET /api/v4/users/{user_id}/channels"),
+        "{:#?}",
+        requests.iter().map(|r| &r.route).collect::<Vec<_>>()
+    );
+    let c = env.catalog();
+    assert_eq!(
+        rows(
+            &c,
+            &format!(
+                "SELECT id, selected FROM channels WHERE id IN ('{launch}', '{excluded}', '{dm}', '{gm}') ORDER BY id = '{launch}' DESC, id = '{excluded}' DESC, id = '{dm}' DESC"
+            )
+        ),
+        [
+            format!("{launch}|1"),
+            format!("{excluded}|0"),
+            format!("{dm}|0"),
+            format!("{gm}|1")
+        ]
+    );
+    assert_eq!(
+        rows(
+            &c,
+            &format!("SELECT message FROM posts WHERE channel_id = '{gm}'")
+        ),
+        ["a new group"]
+    );
+    // The rows equal those of a fresh full sync of the same server.
+    let fresh = common::start_with(env.server.with_workspace(|w| w.clone())).await;
+    common::assert_complete(&fresh.sync().await);
+    assert_same_content(
+        &entity_rows(&env.archive),
+        &entity_rows(&fresh.archive),
+        "after targeted fetches vs a fresh full sync",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_follower_polls_only_the_archived_channels_whose_events_reach_nobody() {
+    let env = start().await;
+    let old = channel(&env, "eng", "old-project");
+    let following = follow_with(&env, follow_options_polling(Duration::from_millis(50))).await;
+    assert_eq!(
+        rows(
+            &env.catalog(),
+            "SELECT name FROM channels WHERE delete_at > 0 AND selected = 1"
+        ),
+        ["old-project"],
+        "the sample's one archived channel"
+    );
+    env.server.reset_requests();
+    let polled = following.watcher.polls.borrow().to_owned();
+    following.watcher.polls(polled + 3).await;
+    // Idle: nothing but the polls, each one `since` request for old-project.
+    let requests = env.server.requests();
+    assert!(requests.len() >= 3, "{requests:#?}");
+    for r in &requests {
+        assert_eq!(
+            (r.route.as_str(), r.path.as_str()),
+            (
+                "GET /api/v4/channels/{channel_id}/posts",
+                format!("/api/v4/channels/{old}/posts").as_str()
+            ),
+            "{r:#?}"
+        );
+        assert!(r.query.contains("since="), "{r:#?}");
+    }
+    // A post deleted in the archived channel (by an admin or a retention job) reaches no
+    // one live; the next poll finds it.
+    let post_id = env
+        .server
+        .with_workspace(|w| w.find_post(&old, "Project wrapped up"));
+    env.server.with_workspace(|w| w.delete_post(&post_id));
+    wait_for(
+        &env,
+        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    let report = following.stop().await;
+    assert_eq!(report.catch_ups, 1, "{report:?}");
+    assert!(report.polls >= 4, "{report:?}");
 }
 
 // ----- the binary: `sync --follow` as a user (or systemd) runs it -----
