@@ -12,7 +12,8 @@
 //! into a path out of `files/` (`..\..\x`) or a directory (`x\`): left out and listed, as
 //! "file name not usable in a zip".
 //! With [`Flavor::Full`], missing post keys default (`[]`, `""`, `{}`) instead of failing,
-//! every archived user is named, and threads are grouped by `root_id` with no post twice.
+//! every archived user is named, threads are grouped by `root_id` with no post twice, and a
+//! post deleted on the server carries its `delete_at` (with the last text archived).
 //!
 //! Writes through a [`ZipSink`] (temp file renamed at the end; no directory entries, as
 //! Python's zip has none).
@@ -209,6 +210,12 @@ fn post_subset(post: &ChatPost, people: &People, flavor: Flavor) -> Value {
         let value = match key {
             "user_username" => Value::String(username.clone()),
             "user_display_name" => Value::String(display.clone()),
+            // The stored JSON is the post's last content seen alive (`delete_at` 0, §15.8);
+            // the column says whether the server deleted it since. The Python tool read only
+            // the JSON.
+            "delete_at" if flavor == Flavor::Full && post.record.delete_at > 0 => {
+                Value::from(post.record.delete_at)
+            }
             _ => match stored.get(key) {
                 Some(v) => v.clone(),
                 None => match key {

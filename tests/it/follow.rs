@@ -617,6 +617,150 @@ async fn an_idle_follower_polls_only_the_archived_channels_whose_events_reach_no
     assert!(report.polls >= 4, "{report:?}");
 }
 
+/// Runs `matterbak export` on `archive` with `args`; stdout, failing on a non-zero exit.
+fn export(archive: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .env("TZ", "UTC")
+        .args(["export", "--archive"])
+        .arg(archive)
+        .args(args)
+        .output()
+        .expect("binary runs");
+    assert!(
+        out.status.success(),
+        "export {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_show_a_post_captured_live_and_then_deleted_as_deleted_with_its_text() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let dev = channel(&env, "eng", "dev");
+    let text = "Said live, then unsaid: the merger is off";
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(&dev, "bob", text, None));
+    wait_for(
+        &env,
+        &format!("SELECT count(*) FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    env.server.with_workspace(|w| w.delete_post(&post_id));
+    wait_for(
+        &env,
+        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+    following.stop().await;
+    let out = env.dir.path();
+
+    // Markdown, full flavor (the default): the text, marked deleted.
+    let md = export(&env.archive, &["--format", "markdown", "-c", &dev]);
+    let lines: Vec<&str> = md.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| *l == format!("> {text}"))
+        .unwrap_or_else(|| panic!("the text is shown:\n{md}"));
+    let mark = lines[..at]
+        .iter()
+        .rev()
+        .find(|l| !l.is_empty())
+        .expect("a line above the text");
+    assert!(
+        mark.starts_with("*Deleted 20") && mark.ends_with(" +00:00 (last archived text shown)*"),
+        "{mark}"
+    );
+
+    // HGF (JSON, full flavor): the post with its text and its delete_at.
+    let zip_path = out.join("dev.zip");
+    export(
+        &env.archive,
+        &[
+            "--format",
+            "hgf",
+            "-c",
+            &dev,
+            "-o",
+            zip_path.to_str().unwrap(),
+        ],
+    );
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(&zip_path).unwrap()).unwrap();
+    let mut posts = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("posts.json").unwrap(), &mut posts).unwrap();
+    let posts: serde_json::Value = serde_json::from_str(&posts).unwrap();
+    let post = posts
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == post_id.as_str())
+        .expect("the deleted post is in posts.json");
+    assert_eq!(post["message"], text);
+    assert!(post["delete_at"].as_i64().unwrap() > 0, "{post}");
+
+    // The website: shown with its text, struck through and badged.
+    let site = out.join("site");
+    export(
+        &env.archive,
+        &["--format", "html", "-o", site.to_str().unwrap()],
+    );
+    let page = walk(&site)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "html"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .find(|html| html.contains("the merger is off"))
+        .expect("a page shows the text");
+    let start = page.find("the merger is off").unwrap();
+    let article = &page[page[..start].rfind("<article ").unwrap()..];
+    let article = &article[..article.find("</article>").unwrap()];
+    assert!(article.starts_with("<article id=\""), "{article}");
+    assert!(article.contains("class=\"post deleted\""), "{article}");
+    assert!(
+        article.contains("<span class=\"badge del\">message deleted</span>"),
+        "{article}"
+    );
+    assert!(
+        article.contains("Said live, then unsaid: the merger is off"),
+        "{article}"
+    );
+
+    // The Python layout keeps its rules: a deleted post keeps the last text archived.
+    let data = out.join("data");
+    export(
+        &env.archive,
+        &["--format", "json", "--no-zip", "-d", data.to_str().unwrap()],
+    );
+    let exported: Vec<serde_json::Value> = walk(&data)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .filter_map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).ok())
+        .filter(|v: &serde_json::Value| v["id"] == post_id.as_str())
+        .collect();
+    assert_eq!(exported.len(), 1, "{exported:#?}");
+    assert_eq!(exported[0]["message"], text);
+}
+
+/// Every file below `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files
+}
+
 // ----- the binary: `sync --follow` as a user (or systemd) runs it -----
 
 #[cfg(unix)]
