@@ -67,3 +67,41 @@ follow_bench() {
     target/release/examples/follow_bench target/release/matterbak "$@" ||
         die "follow_bench $* failed"
 }
+
+# start_moto BUCKET: starts moto's S3 server (MATTERBAK_TEST_S3_SERVER or moto_server on
+# PATH) on a free loopback port, waits until it serves (at most 2 minutes), exports the AWS_*
+# variables matterbak reads, creates BUCKET and sets $endpoint and $s3_auth (moto checks no
+# signature; a well-formed header makes a request non-anonymous). Needs $work; the caller's
+# EXIT trap kills $moto_pid.
+start_moto() {
+    local moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server || true)}
+    [ -n "$moto" ] && [ -x "$moto" ] ||
+        die "needs an S3 server: moto (pip install 'moto[server]'; then put moto_server on PATH or set MATTERBAK_TEST_S3_SERVER to its path)"
+    "$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
+    moto_pid=$!
+    for _ in $(seq 600); do
+        grep -q "Running on" "$work/moto.log" && break
+        kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log" >&2; die "moto ($moto) exited before it was serving"; }
+        sleep 0.2
+    done
+    grep -q "Running on" "$work/moto.log" || die "moto ($moto) did not start serving within 2 minutes"
+    endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
+    export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
+    export AWS_ACCESS_KEY_ID=AKIABENCHMARK00001 AWS_SECRET_ACCESS_KEY=bench-secret-key
+    s3_auth="authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+    curl -sf -X PUT "$endpoint/$1" -o /dev/null -H "$s3_auth" || die "moto did not create bucket $1"
+}
+
+# s3_keys BUCKET PREFIX: the object names below PREFIX/ (needs start_moto; at most 1,000 a
+# listing page, followed by its continuation tokens).
+s3_keys() {
+    local token="" page
+    while :; do
+        page=$(curl -sf -G "$endpoint/$1" --data-urlencode "list-type=2" \
+            --data-urlencode "prefix=$2/" ${token:+--data-urlencode "continuation-token=$token"} \
+            -H "$s3_auth") || die "listing s3://$1/$2 failed"
+        grep -o '<Key>[^<]*</Key>' <<< "$page" | sed 's/<[^>]*>//g'
+        token=$(grep -o '<NextContinuationToken>[^<]*</NextContinuationToken>' <<< "$page" | sed 's/<[^>]*>//g')
+        [ -n "$token" ] || break
+    done
+}

@@ -12,28 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . benches/lib.sh
 need_time
-moto=${MATTERBAK_TEST_S3_SERVER:-$(command -v moto_server || true)}
-[ -n "$moto" ] && [ -x "$moto" ] ||
-    die "needs an S3 server: moto (pip install 'moto[server]'; then put moto_server on PATH or set MATTERBAK_TEST_S3_SERVER to its path)"
 cargo build --release --quiet --bin matterbak --example perf_sync --example big_attachment
 bin=$PWD/target/release/matterbak
 work=$(mktemp -d)
-"$moto" -H 127.0.0.1 -p 0 2> "$work/moto.log" > /dev/null &
-moto_pid=$!
-trap 'kill "$moto_pid" 2>/dev/null; rm -rf "$work"' EXIT
-# Wait for moto's "Running on" line while it runs; at most 2 minutes.
-for _ in $(seq 600); do
-    grep -q "Running on" "$work/moto.log" && break
-    kill -0 "$moto_pid" 2>/dev/null || { cat "$work/moto.log" >&2; die "moto ($moto) exited before it was serving"; }
-    sleep 0.2
-done
-grep -q "Running on" "$work/moto.log" || die "moto ($moto) did not start serving within 2 minutes"
-endpoint=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/moto.log" | head -1)
-export AWS_ENDPOINT_URL="$endpoint" AWS_REGION=us-east-1
-export AWS_ACCESS_KEY_ID=AKIABENCHMARK00001 AWS_SECRET_ACCESS_KEY=bench-secret-key
-# moto checks no signature; a well-formed header makes the request non-anonymous.
-curl -sf -X PUT "$endpoint/bench" -o /dev/null \
-    -H "authorization: AWS4-HMAC-SHA256 Credential=bench/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00"
+trap 'kill "${moto_pid:-}" 2>/dev/null; rm -rf "$work"' EXIT
+# moto spools large objects to temporary files: keep them in the scratch directory.
+TMPDIR=$work start_moto bench
 
 first_sync() { target/release/examples/perf_sync "$bin" "posts=20000,attachments=1000" 20 4 | grep "first sync:"; }
 local_line=$(env -u MATTERBAK_BLOBS bash -c "$(declare -f first_sync); bin=$bin; first_sync")

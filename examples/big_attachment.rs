@@ -6,6 +6,8 @@
 //!
 //! `BENCH_SYNC_ARGS` adds arguments to the sync (`--encrypt`); with `BENCH_KEEP_DIR` set the
 //! sync runs there and the archive is kept (to measure `verify` and `export` of it after).
+//! Prints the SHA-1 of the attachment's bytes (`sha1 <hex>`), for a script to compare an
+//! exported copy with `sha1sum`.
 
 use std::process::Command;
 
@@ -31,6 +33,10 @@ async fn main() {
         state ^= state << 17;
         chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
     }
+    let sha1 = {
+        use sha1::Digest;
+        hex::encode(sha1::Sha1::digest(&bytes))
+    };
     workspace.create_post_with_files(
         &dm,
         "bob",
@@ -92,5 +98,6 @@ async fn main() {
         "attachment {size_mb} MB: sync took {secs:.1} s, peak RSS {} MB",
         kb / 1024
     );
+    println!("sha1 {sha1}");
     server.shutdown().await;
 }
