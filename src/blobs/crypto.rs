@@ -391,32 +391,58 @@ impl KdfParams {
     }
 }
 
-/// Picks Argon2id parameters that take about `target` on this machine: 64 MiB of memory, one
-/// lane, and as many passes as fit (never fewer than OWASP's minimum). Returns the parameters
-/// and the measured time of one derivation with them.
-pub fn calibrate(target: Duration) -> (KdfParams, Duration) {
-    let mut params = KdfParams {
-        m_cost: 64 * 1024,
-        t_cost: 2,
+/// Memory of the Argon2id derivation, KiB: 32 MiB, above OWASP's minimum (19 MiB) and low
+/// enough that a command on an encrypted archive stays under 64 MB of memory at its peak
+/// (the derivation's memory is freed before the command's own work starts); the passes make
+/// up the time.
+pub const KDF_MEMORY_KIB: u32 = 32 * 1024;
+
+/// Picks Argon2id parameters that take about `target` of CPU time on this machine
+/// ([`work_time`]): [`KDF_MEMORY_KIB`], one lane, and as many passes as fit (never fewer than OWASP's minimum of 2). Two probe
+/// derivations (one pass, three passes) measure the machine; the caller's [`KeyObject::wrap`]
+/// is then the one full derivation (time it there), so adding a key costs the probes (four
+/// passes) plus one check.
+pub fn calibrate(target: Duration) -> KdfParams {
+    let probe = KdfParams {
+        m_cost: KDF_MEMORY_KIB,
+        t_cost: 1,
         p_cost: 1,
     };
     let salt = random::<16>();
-    let time = |p: &KdfParams| {
-        let start = Instant::now();
-        let _ = p.derive(b"calibration", &salt);
-        start.elapsed()
+    let time = |t_cost| {
+        let params = KdfParams { t_cost, ..probe };
+        work_time(|| {
+            let _ = params.derive(b"calibration", &salt);
+        })
+        .as_secs_f64()
     };
-    let first = time(&params);
-    if first < target {
-        let scale = target.as_secs_f64() / first.as_secs_f64().max(1e-6);
-        params.t_cost = ((2.0 * scale).round() as u32).clamp(2, 64);
+    // One pass and three: their difference is two passes without the fixed cost (allocating
+    // and filling the memory), which a single probe would count as a pass.
+    let (one, three) = (time(1), time(3));
+    let pass = ((three - one) / 2.0).max(1e-6);
+    let fixed = (one - pass).max(0.0);
+    KdfParams {
+        t_cost: (((target.as_secs_f64() - fixed) / pass).round() as u32).clamp(2, 64),
+        ..probe
     }
-    let took = if params.t_cost == 2 {
-        first
-    } else {
-        time(&params)
-    };
-    (params, took)
+}
+
+/// How long `f` worked: this thread's time on a CPU where Linux tells it
+/// (`/proc/thread-self/schedstat`), so a machine busy with other work does not make the
+/// calibration pick fewer passes; elsewhere the wall time.
+pub fn work_time(f: impl FnOnce()) -> Duration {
+    fn on_cpu() -> Option<Duration> {
+        let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+        Some(Duration::from_nanos(
+            stat.split_whitespace().next()?.parse().ok()?,
+        ))
+    }
+    let (wall, cpu) = (Instant::now(), on_cpu());
+    f();
+    match (cpu, on_cpu()) {
+        (Some(before), Some(after)) if after > before => after - before,
+        _ => wall.elapsed(),
+    }
 }
 
 /// A password-wrapped copy of the master key: what `keys/<id>` holds in the bucket.

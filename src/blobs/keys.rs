@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -352,7 +352,7 @@ pub struct Created {
     pub repository: String,
     pub key_id: String,
     pub params: KdfParams,
-    /// How long one password check takes with `params` here.
+    /// How long one password check takes with `params` here (the wrap's derivation, timed).
     pub check_time: Duration,
 }
 
@@ -385,8 +385,10 @@ pub fn create(
         backend.delete_meta(&key_name(&stale))?;
     }
     let master = MasterKey::generate();
-    let (params, check_time) = crypto::calibrate(KDF_TARGET);
+    let params = crypto::calibrate(KDF_TARGET);
+    let started = Instant::now();
     let key = wrap(&master, password, params, host, now_ms, location)?;
+    let check_time = started.elapsed();
     let repository = hex::encode(rand::random::<[u8; 16]>());
     let unlocked = Unlocked {
         location: location.to_owned(),
@@ -519,8 +521,10 @@ impl Unlocked {
         now_ms: i64,
         written: &mut dyn FnMut(&str),
     ) -> Result<Created, BlobError> {
-        let (params, check_time) = crypto::calibrate(KDF_TARGET);
+        let params = crypto::calibrate(KDF_TARGET);
+        let started = Instant::now();
         let key = wrap(&self.master, password, params, host, now_ms, &self.location)?;
+        let check_time = started.elapsed();
         write_key(backend, &key)?;
         written(&key_name(&key.id));
         let mut ring = self.keyring_or_listing(backend)?;

@@ -100,7 +100,7 @@ fn new_password(args: &NewPasswordArgs) -> Result<crate::blobs::keys::Password> 
 
 /// Adds a key for `password`; prints what it did.
 fn add(store: &BlobStore, password: &[u8]) -> Result<String> {
-    eprintln!("calibrating Argon2id on this machine (about 0.5 s per password check)…");
+    eprintln!("calibrating Argon2id on this machine (about 0.5 s of CPU time per password check)…");
     let added = store.add_key(password, &host(), now_ms(), &mut |name| {
         eprintln!("wrote key object {name}; listing it in the keyring…");
     })?;
