@@ -24,6 +24,13 @@ pub enum SnapshotError {
         "{location} holds no catalog snapshot (`matterbak snapshot` or a sync with --blobs there makes one)"
     )]
     NoSnapshot { location: BlobLocation },
+    #[error(
+        "{location}/catalogs/{name} is an encrypted object, but {location} has no `config` marker: the marker of its encrypted repository was removed in the bucket; nothing pulled (restore the marker from a copy of the bucket)"
+    )]
+    SealedInPlainPrefix {
+        location: BlobLocation,
+        name: String,
+    },
     #[error("{} already holds an archive ({CATALOG_FILE}); pull into a new or empty directory", dir.display())]
     AlreadyAnArchive { dir: PathBuf },
     #[error("cannot {action} {}", path.display())]
@@ -93,6 +100,13 @@ pub fn pull(location: &BlobLocation, dir: &Path) -> Result<String, SnapshotError
     let part = locked.blobs().tmp_dir().join(format!("pull-{newest}"));
     let _ = std::fs::remove_file(&part);
     locked.blobs().fetch_catalog_snapshot(&newest, &part)?;
+    if locked.blobs().encryption().is_none() && starts_sealed(&part) {
+        let _ = std::fs::remove_file(&part);
+        return Err(SnapshotError::SealedInPlainPrefix {
+            location: location.clone(),
+            name: newest,
+        });
+    }
     std::fs::rename(&part, &catalog).map_err(|source| SnapshotError::Io {
         action: "move the pulled catalog to",
         path: catalog.clone(),
@@ -101,4 +115,13 @@ pub fn pull(location: &BlobLocation, dir: &Path) -> Result<String, SnapshotError
     // The bucket may have been copied or renamed since: the catalog follows `location`.
     locked.open_write()?.relocate_blobs()?;
     Ok(newest)
+}
+
+/// Whether the downloaded snapshot at `path` begins like a sealed object.
+fn starts_sealed(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| crate::blobs::crypto::looks_sealed(&head))
 }

@@ -117,6 +117,15 @@ impl MasterKey {
             .to_string()
     }
 
+    /// The authentication tag of the repository's plain `config` marker: a keyed BLAKE3 hash
+    /// of `message` under a key derived from the master key. Only a holder of the master key
+    /// can make one, so a marker edited in the bucket is noticed once a password has opened
+    /// the master key. Compare with `==` on [`blake3::Hash`] (constant time).
+    pub fn config_mac(&self, message: &[u8]) -> blake3::Hash {
+        let key = self.subkey("matterbak 2026-12 config marker");
+        blake3::keyed_hash(&key, message)
+    }
+
     /// The sealer for objects under this key.
     pub fn sealer(&self) -> Sealer {
         let key = self.subkey("matterbak 2026-12 object data");
@@ -143,6 +152,12 @@ impl std::fmt::Debug for Sealer {
 pub fn sealed_len(plain: u64) -> u64 {
     let chunks = plain.div_ceil(CHUNK as u64).max(1);
     HEADER_LEN as u64 + plain + chunks * TAG as u64
+}
+
+/// Whether `bytes` begin like a sealed object (its magic): for naming an encrypted object
+/// found where plain storage was expected, not for any decision about trust.
+pub fn looks_sealed(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC)
 }
 
 /// The plaintext length of a sealed object of `sealed` bytes, or `None` when no plaintext

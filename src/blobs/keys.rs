@@ -2,8 +2,15 @@
 //! opens it. Layout below the prefix (beside the blobs and `catalogs/`):
 //!
 //! - `config`: the marker, in plain JSON (no secret in it): that the prefix is an encrypted
-//!   repository, its random id, the format. Written last by [`create`], so a prefix without
-//!   it is plain storage, and encryption is a property of the bucket, not a flag to repeat.
+//!   repository, its random id, the format, and a MAC of these under a key derived from the
+//!   master key. Written last by [`create`], so a prefix without it is plain storage, and
+//!   encryption is a property of the bucket, not a flag to repeat. It is plain (it must be
+//!   read before a password is asked), so whoever can write to the bucket can change it:
+//!   its MAC is checked as soon as a password has opened the master key (another repository
+//!   id or format is refused), and a prefix without it that still holds key objects or a
+//!   keyring beside data is refused as a removed marker, not read as plain storage. The
+//!   catalog remembers the repository id (or that the bucket is plain) and the archive
+//!   refuses a bucket that differs, which also catches a marker removed with every key.
 //! - `keys/<id>`: one [`KeyObject`] per password, each wrapping the master key under a key
 //!   derived by Argon2id (parameters stored in it).
 //! - `keyring`: the ids of the key objects there should be, sealed under the master key, so
@@ -47,7 +54,7 @@ pub const NOT_ENCRYPTED: &str = "none";
 /// Describes a remembered or found encryption setting for [`KeyError::Mismatch`].
 pub fn describe(setting: &str) -> String {
     if setting == NOT_ENCRYPTED {
-        "plain storage (not encrypted)".into()
+        format!("plain storage (not encrypted: no `{CONFIG}` marker)")
     } else {
         format!("encrypted repository {setting}")
     }
@@ -136,6 +143,14 @@ pub enum KeyError {
         #[source]
         source: CryptoError,
     },
+    #[error(
+        "{location}/{CONFIG}, the marker of the encrypted repository, is not authentic: its MAC does not match the master key the password opened, so it was changed in the bucket (repository id, format or MAC); refusing to use the prefix, nothing written"
+    )]
+    ConfigTampered { location: String },
+    #[error(
+        "{location}/{CONFIG}, the marker of an encrypted repository, is missing, but the prefix still holds {what} beside the archive's data: the marker was removed in the bucket; refusing to treat the prefix as plain storage, nothing written (restore the marker from a copy of the bucket)"
+    )]
+    ConfigMissing { location: String, what: String },
     #[error("{location}: {what} is not valid ({reason})")]
     BadObject {
         location: String,
@@ -152,6 +167,31 @@ pub struct Config {
     pub repository: String,
     /// The object format, for humans and for a future version.
     pub format: String,
+    /// [`MasterKey::config_mac`] of the fields above ([`Config::authenticated`]), hex. A
+    /// marker without one is refused like a wrong one: only the master key makes it.
+    #[serde(default)]
+    pub mac: String,
+}
+
+impl Config {
+    /// The bytes the MAC covers: every other field, in a fixed order (JSON of a tuple).
+    fn authenticated(&self) -> Vec<u8> {
+        serde_json::to_vec(&(self.version, &self.repository, &self.format))
+            .expect("a tuple of strings serializes")
+    }
+
+    fn sign(&mut self, master: &MasterKey) {
+        self.mac = master
+            .config_mac(&self.authenticated())
+            .to_hex()
+            .to_string();
+    }
+
+    /// Whether the MAC is the one `master` makes (compared in constant time).
+    fn authentic(&self, master: &MasterKey) -> bool {
+        blake3::Hash::from_hex(&self.mac)
+            .is_ok_and(|mac| mac == master.config_mac(&self.authenticated()))
+    }
 }
 
 /// The sealed keyring's content.
@@ -242,6 +282,7 @@ pub fn open(backend: &dyn BlobBackend, location: &str) -> Result<Option<Arc<Unlo
         return Ok(Some(opened.clone()));
     }
     let Some(config) = read_config(backend, location)? else {
+        refuse_removed_marker(backend, location)?;
         if passwords().given() {
             return Err(KeyError::PlainWithPassword {
                 location: location.to_owned(),
@@ -268,7 +309,30 @@ fn remember(location: &str, unlocked: Arc<Unlocked>) {
         .insert(location.to_owned(), unlocked);
 }
 
-/// Tries `password` on every key object.
+/// A prefix without the marker is plain storage, unless it still holds the repository's key
+/// objects or keyring beside data (blobs or catalog snapshots): then the marker was removed,
+/// and reading or writing the prefix as plain storage would turn the encrypted repository
+/// into a plain one. Key objects alone are what a `sync --encrypt` killed before its marker
+/// leaves ([`create`] removes them). Costs a plain prefix one listing and one GET.
+fn refuse_removed_marker(backend: &dyn BlobBackend, location: &str) -> Result<(), BlobError> {
+    let keys = backend.list_meta(KEYS_DIR)?;
+    let what = match (keys.first(), backend.get_meta(KEYRING)?.is_some()) {
+        (Some(id), _) => format!("key object {}", key_name(id)),
+        (None, true) => format!("its keyring ({KEYRING})"),
+        (None, false) => return Ok(()),
+    };
+    match contents(backend)? {
+        Some(_) => Err(KeyError::ConfigMissing {
+            location: location.to_owned(),
+            what,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Tries `password` on every key object; the marker must be authentic under the master key
+/// the password opens.
 fn unlock(
     backend: &dyn BlobBackend,
     location: &str,
@@ -288,6 +352,12 @@ fn unlock(
         };
         match key.unwrap(password) {
             Ok(master) => {
+                if !config.authentic(&master) {
+                    return Err(KeyError::ConfigTampered {
+                        location: location.to_owned(),
+                    }
+                    .into());
+                }
                 return Ok(Unlocked {
                     location: location.to_owned(),
                     repository: config.repository.clone(),
@@ -399,11 +469,13 @@ pub fn create(
     };
     write_key(backend, &key)?;
     unlocked.write_keyring(backend, std::slice::from_ref(&key.id))?;
-    let config = Config {
+    let mut config = Config {
         version: 1,
         repository: repository.clone(),
         format: "XChaCha20-Poly1305 STREAM (1 MiB chunks, name as associated data); keyed BLAKE3 names; Argon2id key objects".into(),
+        mac: String::new(),
     };
+    config.sign(&unlocked.master);
     let text = serde_json::to_vec_pretty(&config).expect("a config serializes");
     backend.put_meta(CONFIG, &text, true)?;
     remember(location, Arc::new(unlocked));
@@ -644,6 +716,41 @@ impl Unlocked {
             sealer: master.sealer(),
             master,
             key_id: "k".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_mac_covers_every_field_under_the_master_key() {
+        let master = MasterKey::generate();
+        let mut config = Config {
+            version: 1,
+            repository: "ab".repeat(16),
+            format: "XChaCha20-Poly1305".into(),
+            mac: String::new(),
+        };
+        assert!(!config.authentic(&master), "a marker without a MAC");
+        config.sign(&master);
+        assert_eq!(config.mac.len(), 64);
+        assert!(config.authentic(&master));
+        assert!(
+            !config.authentic(&MasterKey::generate()),
+            "another repository's key"
+        );
+        let edits: [fn(&mut Config); 4] = [
+            |c| c.repository = "cd".repeat(16),
+            |c| c.format = "plain".into(),
+            |c| c.version = 2,
+            |c| c.mac = "0".repeat(64),
+        ];
+        for edit in edits {
+            let mut changed = config.clone();
+            edit(&mut changed);
+            assert!(!changed.authentic(&master), "{changed:?}");
         }
     }
 }
