@@ -114,10 +114,12 @@ fn prompt(text: &str) -> Result<Option<Password>, KeyError> {
                 .status()
         })
     };
+    // Echo off before the prompt shows: whoever answers the prompt at once (a person
+    // typing ahead, a script) must not see the password echoed.
+    let _ = stty("-echo");
     let mut out = &tty;
     let _ = write!(out, "{text}");
     let _ = out.flush();
-    let _ = stty("-echo");
     let mut line = Zeroizing::new(String::new());
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     let _ = stty("echo");
