@@ -438,8 +438,15 @@ impl Remote {
 
     /// Names of the catalog snapshots, oldest first (names are UTC times, so they sort).
     pub fn catalogs(&self) -> Result<Vec<String>, BlobError> {
+        let mut names = self.names_in(SNAPSHOT_DIR)?;
+        names.retain(|name| name.ends_with(".sqlite"));
+        Ok(names)
+    }
+
+    /// The file names of the objects below `dir` (below the prefix), sorted.
+    fn names_in(&self, dir: &str) -> Result<Vec<String>, BlobError> {
         let store = self.store.clone();
-        let prefix = self.key_of(&[SNAPSHOT_DIR]);
+        let prefix = self.key_of(&[dir]);
         let url = self.url(&prefix);
         let listed = self.run(async move {
             let mut stream = store.list(Some(&prefix));
@@ -453,7 +460,6 @@ impl Remote {
             .map_err(|e| remote_err("list", &url, &e))?
             .iter()
             .filter_map(|key| key.filename().map(str::to_owned))
-            .filter(|name| name.ends_with(".sqlite"))
             .collect();
         names.sort();
         Ok(names)
@@ -531,24 +537,7 @@ impl Remote {
 
     /// Names of the repository objects in `dir`, sorted.
     pub fn list_meta(&self, dir: &str) -> Result<Vec<String>, BlobError> {
-        let store = self.store.clone();
-        let prefix = self.key_of(&[dir]);
-        let url = self.url(&prefix);
-        let listed = self.run(async move {
-            let mut stream = store.list(Some(&prefix));
-            let mut out = Vec::new();
-            while let Some(meta) = stream.next().await {
-                out.push(meta?.location);
-            }
-            Ok::<_, object_store::Error>(out)
-        });
-        let mut names: Vec<String> = listed
-            .map_err(|e| remote_err("list", &url, &e))?
-            .iter()
-            .filter_map(|key| key.filename().map(str::to_owned))
-            .collect();
-        names.sort();
-        Ok(names)
+        self.names_in(dir)
     }
 
     pub fn delete_meta(&self, name: &str) -> Result<(), BlobError> {
