@@ -118,6 +118,16 @@ impl S3Server {
     }
 }
 
+/// A moto server with `bucket` created, and the sample workspace served, its inputs
+/// (credentials.json, channels.json) written into the test's directory.
+async fn bucket_and_workspace(bucket: &str) -> (S3Server, common::Env) {
+    let s3 = S3Server::start(&[]);
+    s3.request(reqwest::Method::PUT, bucket, Vec::new()).await;
+    let env = common::start().await;
+    write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    (s3, env)
+}
+
 /// The variables and files that configure an S3 client; a test sets what it means to.
 const AWS_VARS: &[&str] = &[
     "AWS_ENDPOINT_URL",
@@ -255,12 +265,8 @@ fn new_files(seed: &str) -> Vec<NewFile> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_archive_with_blobs_in_a_bucket_syncs_exports_and_verifies_like_a_local_one() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "bucket1", Vec::new())
-        .await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("bucket1").await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let prefix = "bucket1/team/backup";
 
@@ -469,11 +475,8 @@ async fn snapshots(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_bucket_or_unreachable_endpoint_fails_with_exit_2_and_touches_nothing() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "kept", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("kept").await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let sync_to = |archive: &str, blobs: &str| sync(dir, &aws, archive, Some(blobs));
 
@@ -699,13 +702,10 @@ impl FaultProxy {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "flaky", Vec::new()).await;
+    let (s3, env) = bucket_and_workspace("flaky").await;
     let proxy = FaultProxy::start(&s3.endpoint, 8, Duration::ZERO).await;
-    let env = common::start().await;
     post_files(&env.server, "big one", "flaky");
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = s3.env();
     aws[0].1 = proxy.endpoint.clone();
     aws[4].1 = "10".into();
@@ -729,16 +729,13 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_completes() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "killed", Vec::new()).await;
+    let (s3, env) = bucket_and_workspace("killed").await;
     // Every request a little slow, so kills land while uploads are in flight.
     let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
-    let env = common::start().await;
     for i in 0..3 {
         post_files(&env.server, &format!("big {i}"), &format!("kill {i}"));
     }
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = s3.env();
     aws[0].1 = proxy.endpoint.clone();
     let args = [
@@ -850,12 +847,9 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_export_format_stats_and_import_use_the_bucket() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "every", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("every").await;
     post_files(&env.server, "the recording", "every");
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
@@ -1021,13 +1015,9 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "profiled", Vec::new())
-        .await;
+    let (s3, env) = bucket_and_workspace("profiled").await;
     let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
-    let env = common::start().await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let files = tempfile::tempdir().unwrap();
     let credentials = files.path().join("credentials");
     let config = files.path().join("config");
@@ -1106,13 +1096,9 @@ async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_is_gone() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "failing", Vec::new())
-        .await;
+    let (s3, env) = bucket_and_workspace("failing").await;
     let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
-    let env = common::start().await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = s3.env();
     aws[0].1 = proxy.endpoint.clone();
     let (code, out) = sync(dir, &aws, "remote", Some("s3://failing/p"));
@@ -1196,6 +1182,30 @@ fn with_password(aws: &[(&'static str, String)], password: &str) -> Vec<(&'stati
     env
 }
 
+/// `matterbak sync --encrypt` of `archive` into the empty prefix `blobs`.
+fn sync_encrypted(
+    dir: &Path,
+    env: &[(&'static str, String)],
+    archive: &str,
+    blobs: &str,
+) -> (i32, String) {
+    run(
+        dir,
+        env,
+        &[
+            "sync",
+            "--archive",
+            archive,
+            "--rate-limit",
+            "0",
+            "-q",
+            "--blobs",
+            blobs,
+            "--encrypt",
+        ],
+    )
+}
+
 /// `bucket/key` of every object below `prefix/` in `bucket` (ListObjectsV2; the sample's
 /// objects fit one page).
 async fn objects(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<String> {
@@ -1244,31 +1254,14 @@ fn known_plaintexts(local: &Path) -> Vec<Vec<u8>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_bucket_reveals_nothing_and_reads_back_like_a_local_archive() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "sealed", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("sealed").await;
     post_files(&env.server, "the recording", "sealed");
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let keyed = with_password(&aws, PASSWORD);
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
-    let (code, out) = run(
-        dir,
-        &keyed,
-        &[
-            "sync",
-            "--archive",
-            "remote",
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            "s3://sealed/enc",
-            "--encrypt",
-        ],
-    );
+    let (code, out) = sync_encrypted(dir, &keyed, "remote", "s3://sealed/enc");
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("created encrypted repository"), "{out}");
     assert!(!out.contains(PASSWORD), "{out}");
@@ -1426,11 +1419,8 @@ async fn an_encrypted_bucket_reveals_nothing_and_reads_back_like_a_local_archive
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_or_missing_passwords_and_mismatches_exit_2_and_write_nothing() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "locks", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("locks").await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let keyed = with_password(&aws, PASSWORD);
     let args = |archive: &'static str, blobs: &'static str| {
@@ -1561,28 +1551,11 @@ async fn wrong_or_missing_passwords_and_mismatches_exit_2_and_write_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_are_added_changed_and_removed_and_a_killed_key_add_leaves_the_bucket_usable() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "keys", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("keys").await;
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = s3.env();
     let first = with_password(&aws, PASSWORD);
-    let (code, out) = run(
-        dir,
-        &first,
-        &[
-            "sync",
-            "--archive",
-            "a",
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            "s3://keys/p",
-            "--encrypt",
-        ],
-    );
+    let (code, out) = sync_encrypted(dir, &first, "a", "s3://keys/p");
     assert_eq!(code, 0, "{out}");
     let readable = |env: &[(&'static str, String)]| {
         let (code, out) = run(dir, env, &["verify", "--archive", "a", "--read-data"]);
@@ -1684,28 +1657,11 @@ async fn keys_are_added_changed_and_removed_and_a_killed_key_add_leaves_the_buck
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_names_flipped_truncated_swapped_and_deleted_objects_and_sync_repairs_blobs() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "tamper", Vec::new()).await;
-    let env = common::start().await;
+    let (s3, env) = bucket_and_workspace("tamper").await;
     post_files(&env.server, "the recording", "tamper");
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let aws = with_password(&s3.env(), PASSWORD);
-    let (code, out) = run(
-        dir,
-        &aws,
-        &[
-            "sync",
-            "--archive",
-            "a",
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            "s3://tamper/p",
-            "--encrypt",
-        ],
-    );
+    let (code, out) = sync_encrypted(dir, &aws, "a", "s3://tamper/p");
     assert_eq!(code, 0, "{out}");
     let mut adding = aws.clone();
     adding.push(("MATTERBAK_ARCHIVE_NEW_PASSWORD", "spare password".into()));
@@ -1802,16 +1758,12 @@ async fn verify_names_flipped_truncated_swapped_and_deleted_objects_and_sync_rep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_sync_killed_during_a_multipart_upload_leaves_a_clean_archive() {
-    let s3 = S3Server::start(&[]);
-    s3.request(reqwest::Method::PUT, "killenc", Vec::new())
-        .await;
+    let (s3, env) = bucket_and_workspace("killenc").await;
     let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
-    let env = common::start().await;
     for i in 0..2 {
         post_files(&env.server, &format!("big {i}"), &format!("enc kill {i}"));
     }
     let dir = env.dir.path();
-    write_inputs(dir, &env.server.url(), 0o600);
     let mut aws = with_password(&s3.env(), PASSWORD);
     aws[0].1 = proxy.endpoint.clone();
     let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
@@ -1867,4 +1819,326 @@ async fn an_encrypted_sync_killed_during_a_multipart_upload_leaves_a_clean_archi
     let (code, out) = run(dir, &aws, &["verify", "--archive", "a", "--read-data"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("0 damaged, 0 notice(s)"), "{out}");
+}
+
+/// Every object below `prefix/` with its ETag: what a run wrote to the bucket shows here.
+async fn objects_and_etags(s3: &S3Server, bucket: &str, prefix: &str) -> Vec<(String, String)> {
+    let query = format!("{bucket}?list-type=2&prefix={prefix}/");
+    let keys = listed(s3, &query, "Key").await;
+    let etags = listed(s3, &query, "ETag").await;
+    assert_eq!(keys.len(), etags.len(), "a listing pairs keys and ETags");
+    keys.into_iter().zip(etags).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_or_removed_config_marker_exits_2_naming_it_and_writes_nothing() {
+    let (s3, env) = bucket_and_workspace("marks").await;
+    let dir = env.dir.path();
+    let aws = s3.env();
+    let keyed = with_password(&aws, PASSWORD);
+    // Two repositories opened by the same password: a marker copied from the other one is
+    // well-formed and carries a MAC, just not this repository's.
+    for (archive, blobs) in [("enc", "s3://marks/enc"), ("other", "s3://marks/other")] {
+        let (code, out) = sync_encrypted(dir, &keyed, archive, blobs);
+        assert_eq!(code, 0, "{archive}: {out}");
+    }
+    let get = |name: &'static str| s3.request(reqwest::Method::GET, name, Vec::new());
+    let config = get("marks/enc/config").await;
+    let other_config = get("marks/other/config").await;
+    let marker: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    assert_eq!(marker["repository"].as_str().unwrap().len(), 32, "{marker}");
+    assert_eq!(marker["mac"].as_str().unwrap().len(), 64, "{marker}");
+    let edited = |field: &str, value: serde_json::Value| {
+        let mut m = marker.clone();
+        match value {
+            serde_json::Value::Null => {
+                m.as_object_mut().unwrap().remove(field);
+            }
+            v => m[field] = v,
+        }
+        serde_json::to_vec_pretty(&m).unwrap()
+    };
+    let keyring = get("marks/enc/keyring").await;
+    let key_objects: Vec<(String, Vec<u8>)> = {
+        let mut out = Vec::new();
+        for name in listed(&s3, "marks?list-type=2&prefix=enc/keys/", "Key").await {
+            let body = s3
+                .request(reqwest::Method::GET, &format!("marks/{name}"), Vec::new())
+                .await;
+            out.push((name, body));
+        }
+        out
+    };
+    assert_eq!(key_objects.len(), 1);
+    let catalog_before = content_snapshot(&dir.join("enc"));
+    let settings = |archive: &str| {
+        let (code, out) = run(
+            dir,
+            &aws,
+            &[
+                "sql",
+                "--archive",
+                archive,
+                "--format",
+                "csv",
+                "SELECT key, value FROM archive_settings ORDER BY key",
+            ],
+        );
+        assert_eq!(code, 0, "{out}");
+        out
+    };
+    let settings_before = settings("enc");
+    assert!(
+        settings_before.contains(&format!(
+            "encryption,{}",
+            marker["repository"].as_str().unwrap()
+        )),
+        "the catalog remembers the repository: {settings_before}"
+    );
+
+    // What a writer of the bucket might do, and what each run must say about it.
+    enum Change {
+        Marker(Vec<u8>),
+        NoMarker,
+        NoMarkerNoKeys,
+    }
+    let not_authentic = "enc/config, the marker of the encrypted repository, is not authentic";
+    let removed = "enc/config, the marker of an encrypted repository, is missing";
+    let cases: Vec<(
+        &str,
+        Change,
+        Vec<(&[(&'static str, String)], Vec<&str>, &str)>,
+    )> = vec![
+        (
+            "another repository id",
+            Change::Marker(edited(
+                "repository",
+                "0123456789abcdef0123456789abcdef".into(),
+            )),
+            vec![
+                (&keyed, vec!["verify", "--archive", "enc"], not_authentic),
+                (
+                    &keyed,
+                    vec!["pull", "s3://marks/enc", "new1"],
+                    not_authentic,
+                ),
+            ],
+        ),
+        (
+            "another format",
+            Change::Marker(edited("format", "plain".into())),
+            vec![(
+                &keyed,
+                vec!["sync", "--archive", "enc", "-q"],
+                not_authentic,
+            )],
+        ),
+        (
+            "no MAC",
+            Change::Marker(edited("mac", serde_json::Value::Null)),
+            vec![(
+                &keyed,
+                vec!["sync", "--archive", "enc", "-q"],
+                not_authentic,
+            )],
+        ),
+        (
+            "the other repository's marker",
+            Change::Marker(other_config.clone()),
+            vec![
+                (
+                    &keyed,
+                    vec!["sync", "--archive", "enc", "-q"],
+                    not_authentic,
+                ),
+                (
+                    &keyed,
+                    vec!["pull", "s3://marks/enc", "new2"],
+                    not_authentic,
+                ),
+            ],
+        ),
+        (
+            "the marker removed",
+            Change::NoMarker,
+            vec![
+                (&aws, vec!["sync", "--archive", "enc", "-q"], removed),
+                (&keyed, vec!["sync", "--archive", "enc", "-q"], removed),
+                (&aws, vec!["pull", "s3://marks/enc", "new3"], removed),
+                (
+                    &aws,
+                    vec!["export", "--archive", "enc", "-d", "out1", "--no-zip"],
+                    removed,
+                ),
+            ],
+        ),
+        (
+            "the marker, key objects and keyring removed",
+            Change::NoMarkerNoKeys,
+            vec![
+                (
+                    &aws,
+                    vec!["sync", "--archive", "enc", "-q"],
+                    "the bucket holds plain storage (not encrypted: no `config` marker), but the catalog remembers encrypted repository",
+                ),
+                (
+                    &aws,
+                    vec!["pull", "s3://marks/enc", "new4"],
+                    "is an encrypted object, but s3://marks/enc has no `config` marker",
+                ),
+            ],
+        ),
+    ];
+    for (what, change, runs) in cases {
+        match &change {
+            Change::Marker(bytes) => {
+                s3.request(reqwest::Method::PUT, "marks/enc/config", bytes.clone())
+                    .await;
+            }
+            Change::NoMarker | Change::NoMarkerNoKeys => {
+                s3.request(reqwest::Method::DELETE, "marks/enc/config", Vec::new())
+                    .await;
+            }
+        }
+        if let Change::NoMarkerNoKeys = change {
+            s3.request(reqwest::Method::DELETE, "marks/enc/keyring", Vec::new())
+                .await;
+            for (name, _) in &key_objects {
+                s3.request(
+                    reqwest::Method::DELETE,
+                    &format!("marks/{name}"),
+                    Vec::new(),
+                )
+                .await;
+            }
+        }
+        let bucket_before = objects_and_etags(&s3, "marks", "enc").await;
+        for (env, args, says) in runs {
+            let (code, out) = run(dir, env, &args);
+            assert_eq!(code, 2, "{what}: {args:?}: {out}");
+            assert!(out.contains(says), "{what}: {args:?}: {out}");
+            assert!(!out.contains(PASSWORD), "{out}");
+        }
+        assert_eq!(
+            objects_and_etags(&s3, "marks", "enc").await,
+            bucket_before,
+            "{what}: nothing written to the bucket"
+        );
+        assert_same_content(&content_snapshot(&dir.join("enc")), &catalog_before, what);
+        assert_eq!(settings("enc"), settings_before, "{what}");
+        for new in ["new1", "new2", "new3", "out1"] {
+            assert!(!dir.join(new).exists(), "{what}: {new} was created");
+        }
+        assert!(
+            !dir.join("new4").join("catalog.sqlite").exists(),
+            "{what}: a sealed snapshot was pulled as a catalog"
+        );
+        // Put the repository back as it was.
+        s3.request(reqwest::Method::PUT, "marks/enc/config", config.clone())
+            .await;
+        s3.request(reqwest::Method::PUT, "marks/enc/keyring", keyring.clone())
+            .await;
+        for (name, body) in &key_objects {
+            s3.request(reqwest::Method::PUT, &format!("marks/{name}"), body.clone())
+                .await;
+        }
+        let (code, out) = run(dir, &keyed, &["verify", "--archive", "enc", "--read-data"]);
+        assert_eq!(code, 0, "{what}, restored: {out}");
+    }
+}
+
+/// util-linux `script`, which runs a command on a new pseudo-terminal; the test fails naming
+/// it when it is missing.
+fn script_program() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("script"))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "the terminal prompt test needs `script` from util-linux on PATH (Debian/Ubuntu: \
+                 apt-get install bsdutils; Fedora: util-linux-script), which runs a command on a \
+                 pseudo-terminal"
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_asked_on_a_terminal_opens_the_archive_and_is_not_echoed() {
+    use std::io::{Read, Write};
+    let script = script_program();
+    let (s3, env) = bucket_and_workspace("tty").await;
+    let dir = env.dir.path();
+    let aws = s3.env();
+    let (code, out) = sync_encrypted(dir, &with_password(&aws, PASSWORD), "enc", "s3://tty/enc");
+    assert_eq!(code, 0, "{out}");
+
+    // `verify` with no password given, on a pseudo-terminal whose echo is on (as a terminal's
+    // is): it must ask, turn echo off, and open the archive with what is typed.
+    let command = format!("'{}' verify --archive enc", env!("CARGO_BIN_EXE_matterbak"));
+    let mut child = Command::new(&script)
+        .args([
+            "--quiet",
+            "--return",
+            "--echo",
+            "always",
+            "--command",
+            &command,
+        ])
+        .arg("/dev/null")
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env_remove("MATTERBAK_BLOBS")
+        .env_remove("MATTERBAK_ARCHIVE_PASSWORD")
+        .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut buf) {
+            if tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let prompt = b"password for s3://tty/enc: ";
+    let mut seen = Vec::new();
+    while !seen.windows(prompt.len()).any(|w| w == prompt) {
+        match rx.recv() {
+            Ok(chunk) => seen.extend(chunk),
+            Err(_) => panic!(
+                "the run ended without asking for the password: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+        }
+    }
+    // Typed at once, as a person typing ahead would.
+    stdin.write_all(format!("{PASSWORD}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    for chunk in rx {
+        seen.extend(chunk);
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let text = String::from_utf8_lossy(&seen);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "{status}: {text}{stderr}");
+    assert!(text.contains("; 0 damaged"), "verify ran: {text}");
+    assert!(!text.contains(PASSWORD), "the password was echoed: {text}");
+    assert!(
+        !text.contains("correct horse"),
+        "part of it was echoed: {text}"
+    );
 }
