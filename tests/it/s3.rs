@@ -543,8 +543,8 @@ struct FaultProxy {
     /// Access key ids the requests were signed with, and `token T` for the session tokens
     /// they carried.
     keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
-    /// While set, every GET or HEAD of an object (not a listing, not the `config` marker) is
-    /// answered 500.
+    /// While set, every GET or HEAD of an object (not a listing, not the `config` marker or
+    /// the `keyring`) is answered 500.
     fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Requests taken in and not yet answered by the bucket: after a kill, a request the
     /// proxy still holds (its latency) may yet start or finish an upload in the bucket.
@@ -630,12 +630,15 @@ impl FaultProxy {
                 .unwrap()
                 .extend(signed_by.into_iter().chain(token));
             let n = state.requests.fetch_add(1, Ordering::SeqCst);
-            // Blobs only: the repository marker (`config`, read when the bucket is opened)
-            // is answered, so the failure lands where the test looks for it.
+            // Blobs only: the repository objects read when the bucket is opened (`config`,
+            // and `keyring` of a prefix without a marker) are answered, so the failure lands
+            // where the test looks for it.
+            let path = request.uri().path();
             let object_get = (request.method() == axum::http::Method::GET
                 || request.method() == axum::http::Method::HEAD)
                 && query.is_empty()
-                && !request.uri().path().ends_with("/config");
+                && !path.ends_with("/config")
+                && !path.ends_with("/keyring");
             if n < state.faults || (object_get && state.fail_gets.load(Ordering::SeqCst)) {
                 let (status, body) = if n % 2 == 0 {
                     (
