@@ -1907,11 +1907,9 @@ async fn a_changed_or_removed_config_marker_exits_2_naming_it_and_writes_nothing
     }
     let not_authentic = "enc/config, the marker of the encrypted repository, is not authentic";
     let removed = "enc/config, the marker of an encrypted repository, is missing";
-    let cases: Vec<(
-        &str,
-        Change,
-        Vec<(&[(&'static str, String)], Vec<&str>, &str)>,
-    )> = vec![
+    // A change, then each run against it: environment, arguments, what it must say.
+    type Runs<'a> = Vec<(&'a [(&'static str, String)], Vec<&'a str>, &'a str)>;
+    let cases: Vec<(&str, Change, Runs)> = vec![
         (
             "another repository id",
             Change::Marker(edited(
