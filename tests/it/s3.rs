@@ -1909,7 +1909,7 @@ async fn a_changed_or_removed_config_marker_exits_2_naming_it_and_writes_nothing
     let removed = "enc/config, the marker of an encrypted repository, is missing";
     // A change, then each run against it: environment, arguments, what it must say.
     type Runs<'a> = Vec<(&'a [(&'static str, String)], Vec<&'a str>, &'a str)>;
-    let cases: Vec<(&str, Change, Runs)> = vec![
+    let cases: Vec<(&str, Change, Runs<'_>)> = vec![
         (
             "another repository id",
             Change::Marker(edited(
