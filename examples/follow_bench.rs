@@ -764,7 +764,6 @@ fn idle(bench: &Bench, seconds: u64, poll: u64) {
     let connections_before = bench.server.websocket_connections().len();
     std::thread::sleep(Duration::from_secs(seconds));
     let end = Instant::now();
-    let requests: Vec<RequestRecord> = bench.server.requests();
     let connections_after = bench.server.websocket_connections().len();
     // A poll in progress at the end is waited for, so that its requests are attributed.
     let poll_open = |lines: &[(Instant, String)]| {
@@ -777,11 +776,12 @@ fn idle(bench: &Bench, seconds: u64, poll: u64) {
     while poll_open(&follower.lines.lock().unwrap()) {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let requests: Vec<RequestRecord> = bench.server.requests();
     let lines = follower.stop();
     let mut windows: Vec<(Instant, Instant)> = Vec::new();
     let mut open: Option<Instant> = None;
     for (at, line) in &lines {
-        if *at < start {
+        if *at < start || (*at > end && open.is_none()) {
             continue;
         }
         if line.starts_with("polling") {
@@ -797,9 +797,10 @@ fn idle(bench: &Bench, seconds: u64, poll: u64) {
             .iter()
             .any(|(from, to)| r.arrived >= *from - Duration::from_millis(5) && r.arrived <= *to)
     };
+    // A poll that began before the end is counted whole.
     let (polled, outside): (Vec<&RequestRecord>, Vec<&RequestRecord>) = requests
         .iter()
-        .filter(|r| r.arrived <= end)
+        .filter(|r| r.arrived <= end || in_poll(r))
         .partition(|r| in_poll(r));
     let expected_polls = seconds / poll;
     if (windows.len() as u64) + 1 < expected_polls || windows.len() as u64 > expected_polls + 1 {
