@@ -795,31 +795,66 @@ fn reader(args: &[&str], archive: &std::path::Path) -> (i32, String) {
     )
 }
 
-/// Waits until the follower's first catch-up sync is recorded as finished and its WebSocket
-/// is open.
+/// What the server and the archive hold before a follower starts: the follower that starts
+/// next counts as following only once it has added to both. (Counting absolute numbers let a
+/// restart pass for "following" on the earlier run's `ok` row and the killed run's connection,
+/// which the mock had not yet seen close: the SIGTERM then reached a process that had not
+/// installed its handler yet.)
 #[cfg(unix)]
-async fn wait_until_following(env: &Env, child: &mut std::process::Child) {
+struct Before {
+    ok_runs: i64,
+    connections: Vec<String>,
+}
+
+#[cfg(unix)]
+fn ok_runs(env: &Env) -> i64 {
+    // The catalog may be half-created yet: an error only means "none yet".
+    rusqlite::Connection::open_with_flags(
+        env.archive.join("catalog.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .and_then(|c| {
+        c.query_row(
+            "SELECT count(*) FROM sync_runs WHERE outcome = 'ok'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+    })
+    .unwrap_or(0)
+}
+
+#[cfg(unix)]
+fn before_start(env: &Env) -> Before {
+    Before {
+        ok_runs: ok_runs(env),
+        connections: env
+            .server
+            .websocket_connections()
+            .into_iter()
+            .map(|c| c.connection_id)
+            .collect(),
+    }
+}
+
+/// Starts `sync --follow` and returns once it has finished its catch-up sync and holds a
+/// WebSocket connection of its own.
+#[cfg(unix)]
+async fn start_following(env: &Env, flags: &[&str]) -> std::process::Child {
+    let before = before_start(env);
+    let mut child = spawn_follow(env, flags);
     loop {
         assert!(
             child.try_wait().unwrap().is_none(),
             "the follower ended early"
         );
-        // The catalog may be half-created yet: an error only means "not yet".
-        let caught_up = rusqlite::Connection::open_with_flags(
-            env.archive.join("catalog.sqlite"),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .and_then(|c| {
-            c.query_row(
-                "SELECT count(*) FROM sync_runs WHERE outcome = 'ok'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .is_ok_and(|n| n >= 1);
-        let connected = env.server.websocket_connections().iter().any(|c| c.active);
+        let caught_up = ok_runs(env) > before.ok_runs;
+        let connected = env
+            .server
+            .websocket_connections()
+            .iter()
+            .any(|c| c.active && !before.connections.contains(&c.connection_id));
         if caught_up && connected {
-            return;
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -830,8 +865,7 @@ async fn wait_until_following(env: &Env, child: &mut std::process::Child) {
 async fn the_binary_follows_with_readers_beside_it_and_stops_within_two_seconds_on_sigterm() {
     let env = start().await;
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
-    let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
-    wait_until_following(&env, &mut child).await;
+    let child = start_following(&env, &["--quiet", "--poll-interval", "3600"]).await;
     let dev = channel(&env, "eng", "dev");
     let post_id = env
         .server
@@ -894,8 +928,7 @@ async fn kill_9_during_an_event_stream_loses_nothing_a_restart_cannot_fetch() {
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     let town = channel(&env, "eng", "town-square");
     for kill_after in [1usize, 7, 19] {
-        let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
-        wait_until_following(&env, &mut child).await;
+        let mut child = start_following(&env, &["--quiet", "--poll-interval", "3600"]).await;
         let mut ids = Vec::new();
         for n in 0..30 {
             let id = env.server.with_workspace(|w| {
@@ -917,8 +950,7 @@ async fn kill_9_during_an_event_stream_loses_nothing_a_restart_cannot_fetch() {
         child.wait().unwrap();
     }
     // The restart catches up, then stops.
-    let mut child = spawn_follow(&env, &["--quiet", "--poll-interval", "3600"]);
-    wait_until_following(&env, &mut child).await;
+    let mut child = start_following(&env, &["--quiet", "--poll-interval", "3600"]).await;
     std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
