@@ -50,14 +50,14 @@ fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
 impl Client {
     /// `GET /users/me/teams`: every team you belong to (not paged).
     pub async fn fetch_teams(&self) -> Result<Vec<Raw<Team>>> {
-        self.get_list(&["users", "me", "teams"], &[]).await
+        self.get(&["users", "me", "teams"], &[]).await
     }
 
     /// Every channel of the user in one request (archived included), or None on servers
     /// without that endpoint: then [`Client::fetch_team_channels`] per team.
     pub async fn fetch_my_channels(&self) -> Result<Option<Vec<Raw<Channel>>>> {
         let deleted = [("include_deleted", "true".to_string())];
-        match self.get_list(&["users", "me", "channels"], &deleted).await {
+        match self.get(&["users", "me", "channels"], &deleted).await {
             Ok(channels) => Ok(Some(channels)),
             Err(
                 MmError::Status {
@@ -77,7 +77,7 @@ impl Client {
         let mut all = Vec::new();
         for team_id in team_ids {
             for channel in self
-                .get_list::<Channel>(&["users", "me", "teams", team_id, "channels"], &deleted)
+                .get::<Vec<Raw<Channel>>>(&["users", "me", "teams", team_id, "channels"], &deleted)
                 .await?
             {
                 if seen.insert(channel.value.id.clone()) {
@@ -91,7 +91,7 @@ impl Client {
     /// `GET /channels/{id}`: one channel, as the lists show it (live capture fetches the
     /// channel an event names).
     pub async fn fetch_channel(&self, channel_id: &str) -> Result<Raw<Channel>> {
-        self.get_one(&["channels", channel_id], &[]).await
+        self.get(&["channels", channel_id], &[]).await
     }
 
     pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<TeamMember>>> {
@@ -210,7 +210,7 @@ impl Client {
     }
 
     pub async fn fetch_file_info(&self, file_id: &str) -> Result<Raw<FileInfo>> {
-        self.get_one(&["files", file_id, "info"], &[]).await
+        self.get(&["files", file_id, "info"], &[]).await
     }
 
     /// `GET /emoji?sort=name`, all pages. None when custom emojis are disabled (501).

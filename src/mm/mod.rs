@@ -175,7 +175,7 @@ impl Client {
             }
         }
         let me = client
-            .get_one::<User>(&["users", "me"], &[])
+            .get::<Raw<User>>(&["users", "me"], &[])
             .await
             .map_err(first_error)?;
         Ok((client, me))

@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap};
 use reqwest::{Method, StatusCode, Url};
-use serde_json::value::RawValue;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::endpoints::MAX_PER_PAGE;
@@ -92,6 +91,24 @@ where
             })),
             Err(e) => Err(BodyError::Bad(e)),
         }
+    }
+}
+
+/// What a JSON body of a GET is decoded into: one server object or a list of them, each
+/// keeping its bytes ([`Raw`]), so one path ([`Client::get`]) serves both.
+pub(super) trait FromBody: Sized {
+    fn from_body(body: &[u8]) -> serde_json::Result<Self>;
+}
+
+impl<T: serde::de::DeserializeOwned> FromBody for Raw<T> {
+    fn from_body(body: &[u8]) -> serde_json::Result<Self> {
+        Raw::parse(serde_json::from_slice(body)?)
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> FromBody for Vec<Raw<T>> {
+    fn from_body(body: &[u8]) -> serde_json::Result<Self> {
+        parse_list(body)
     }
 }
 
@@ -454,26 +471,13 @@ impl Client {
         Ok(value)
     }
 
-    pub(super) async fn get_one<T: serde::de::DeserializeOwned>(
+    /// GET + decode into one server object or a list of them, each keeping its bytes.
+    pub(super) async fn get<V: FromBody>(
         &self,
         segments: &[&str],
         query: &[(&str, String)],
-    ) -> Result<Raw<T>> {
-        let (value, _) = self
-            .get_json(segments, query, |body| {
-                let raw: Box<RawValue> = serde_json::from_slice(body)?;
-                Raw::parse(raw)
-            })
-            .await?;
-        Ok(value)
-    }
-
-    pub(super) async fn get_list<T: serde::de::DeserializeOwned>(
-        &self,
-        segments: &[&str],
-        query: &[(&str, String)],
-    ) -> Result<Vec<Raw<T>>> {
-        Ok(self.get_json(segments, query, parse_list).await?.0)
+    ) -> Result<V> {
+        Ok(self.get_json(segments, query, V::from_body).await?.0)
     }
 
     /// Pages through a list endpoint with `per_page=200` until a short page.
@@ -489,7 +493,7 @@ impl Client {
                 ("per_page", MAX_PER_PAGE.to_string()),
             ];
             query.extend(extra.iter().cloned());
-            let items = self.get_list::<T>(segments, &query).await?;
+            let items: Vec<Raw<T>> = self.get(segments, &query).await?;
             let n = items.len();
             all.extend(items);
             if n < MAX_PER_PAGE {
