@@ -21,6 +21,7 @@
     if (latest && !location.hash) latest.scrollIntoView({ block: "end" });
     var jump = document.getElementById("jump");
     if (jump && location.hash === "#jump") jump.open = true;
+    goHome();
     var b = document.querySelector("button.theme");
     if (b) b.addEventListener("click", function () {
       var dark = root.getAttribute("data-theme") === "dark" ||
@@ -52,6 +53,28 @@
   MB.chunk = function (name, postings) { MB.chunks[name] = postings; };
   MB.prefix = function (key, terms) { MB.prefixes[key] = terms; };
   MB.docs = function (block, docs) { MB.docs[block] = docs; };
+  MB.texts = function (block, texts) { MB.longTexts[block] = texts; };
+  MB.longTexts = {};
+  MB.homes = function (pages) {
+    MB.homeOf = {};
+    Object.keys(pages).forEach(function (page) {
+      pages[page].split(" ").forEach(function (id) { if (id) MB.homeOf[id] = page; });
+    });
+  };
+
+  // A link saved from outside the site names a post's page as it was then: a post leaves
+  // a channel's newest page (index.html) when newer ones fill it, and a reply leaves the
+  // channel's pages when its thread grows long. When the post is not on this page, the
+  // channel's homes.js says which page holds it now (the newest page when it lists none).
+  function goHome() {
+    var m = /^#p-([A-Za-z0-9]+)$/.exec(location.hash);
+    var here = /\/c\/[^\/]+\/([^\/]+\.html)$/.exec(location.pathname);
+    if (!m || !here || document.getElementById("p-" + m[1])) return;
+    load("homes.js").then(function () {
+      var to = (MB.homeOf && MB.homeOf[m[1]]) || "index.html";
+      if (to !== here[1]) location.replace(to + location.hash);
+    });
+  }
   MB.loaded = [];
 
   function load(src) {
@@ -263,6 +286,34 @@
       .then(function () { return ids.map(function (id) { return MB.docs[Math.floor(id / b)][id % b]; }); });
   }
 
+  // Whether a text shows the query: a word or prefix of it, and every phrase.
+  function matches(text, p) {
+    var words = tokens(text), joined = " " + words.join(" ") + " ";
+    var any = !p.terms.length && !p.prefixes.length || words.some(function (t) {
+      return p.terms.indexOf(t) >= 0 || p.prefixes.some(function (x) { return t.indexOf(x) === 0; });
+    });
+    return any && p.phrases.every(function (ph) { return joined.indexOf(" " + ph + " ") >= 0; });
+  }
+
+  // The texts to show for docs (ids in the same order): a record holds a text's first 400
+  // characters, marked by a 1 after them when there is more; only where the query is not
+  // in those is the whole text loaded (search/x/<block>.js), so its words are shown and
+  // marked wherever they are.
+  function textsFor(ids, docs, p) {
+    var b = MB.metaData.block, blocks = {};
+    ids.forEach(function (id, i) {
+      var d = docs[i];
+      if (d && d[7] && !matches(d[6], p)) blocks[Math.floor(id / b)] = true;
+    });
+    return Promise.all(Object.keys(blocks).map(function (k) { return load("search/x/" + k + ".js"); }))
+      .then(function () {
+        return ids.map(function (id, i) {
+          var d = docs[i], long = d && d[7] && blocks[Math.floor(id / b)] && MB.longTexts[Math.floor(id / b)];
+          return long && long[id % b] !== undefined ? long[id % b] : d && d[6];
+        });
+      });
+  }
+
   // A time as pages write it ("2024-03-02 15:00"), in the site's zone (the footer names
   // it); the browser's own zone when the site was written in the machine's local time.
   function timeText(ms) {
@@ -325,12 +376,16 @@
     var parsed = parse(q);
     return search(q).then(function (r) {
       var want = r.phrases.length ? r.ids.slice(0, WANT * 4) : r.ids.slice(0, WANT);
-      return docsFor(want).then(function (docs) {
+      var docs;
+      return docsFor(want).then(function (found) {
+        docs = found;
+        return textsFor(want, docs, parsed);
+      }).then(function (texts) {
         var shown = 0, m = MB.metaData;
         docs.forEach(function (d, i) {
           if (!d || shown >= WANT) return;
-          var text = tokens(d[6]).join(" ");
-          if (!r.phrases.every(function (ph) { return (" " + text + " ").indexOf(" " + ph + " ") >= 0; })) return;
+          var text = " " + tokens(texts[i]).join(" ") + " ";
+          if (!r.phrases.every(function (ph) { return text.indexOf(" " + ph + " ") >= 0; })) return;
           shown++;
           var li = el("li", "hit");
           li.setAttribute("data-id", d[5]);
@@ -346,7 +401,7 @@
           li.appendChild(meta);
           var a = el("a", "hit-link");
           a.href = ch[2] + "/" + d[3] + "#p-" + d[5];
-          a.appendChild(snippet(d[6], parsed));
+          a.appendChild(snippet(texts[i], parsed));
           li.appendChild(a);
           if (d[4]) {
             var t = el("a", "hit-thread", " Open thread");

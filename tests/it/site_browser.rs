@@ -593,36 +593,27 @@ async fn frequent_terms_load_only_the_chunks_a_query_needs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_searches_find_the_same_posts_for_a_table_of_queries() {
     let env = start().await;
-    // Words no sample post has (zorblax, quuxify…), so the expected sets are these posts.
+    // "user channel text", with words no sample post has (zorblax, quuxify…), so the
+    // expected sets are these posts.
     let messages = [
-        (
-            "alice",
-            "town-square",
-            "see #incident_zx42 for the zorblax outage",
-        ),
-        ("bob", "town-square", "rename quux_snake_name to quuxCamel"),
-        ("alice", "town-square", "C++ zorblax templates are hard"),
-        ("bob", "off-topic", "mail ops@zorblax.test about quuxify"),
-        (
-            "alice",
-            "town-square",
-            "read https://zorblax.test/docs/quuxsetup?x=1 first",
-        ),
-        ("bob", "town-square", "Grüße aus Kölnquux, Cafézz für alle"),
-        ("alice", "off-topic", "plain: Grusse aus Kolnquux, cafezz"),
-        ("bob", "town-square", "会議は明日ですquux"),
-        ("alice", "town-square", "ship zorbship 🎉 today"),
-        (
-            "bob",
-            "off-topic",
-            "call fn quux_parse(argvzz) -> Result<Args>",
-        ),
-        ("alice", "town-square", "the incident zx42 review is done"),
+        "alice town-square see #incident_zx42 for the zorblax outage",
+        "bob town-square rename quux_snake_name to quuxCamel",
+        "alice town-square C++ zorblax templates are hard",
+        "bob off-topic mail ops@zorblax.test about quuxify",
+        "alice town-square read https://zorblax.test/docs/quuxsetup?x=1 first",
+        "bob town-square Grüße aus Kölnquux, Cafézz für alle",
+        "alice off-topic plain: Grusse aus Kolnquux, cafezz",
+        "bob town-square 会議は明日ですquux",
+        "alice town-square ship zorbship 🎉 today",
+        "bob off-topic call fn quux_parse(argvzz) -> Result<Args>",
+        "alice town-square the incident zx42 review is done",
     ];
     let ids: Vec<String> = env.server.with_workspace(|w| {
         messages
             .iter()
-            .map(|(user, channel, text)| {
+            .map(|line| {
+                let (user, rest) = line.split_once(' ').unwrap();
+                let (channel, text) = rest.split_once(' ').unwrap();
                 let channel = w.channel_id("eng", channel);
                 w.create_post(&channel, user, text, None)
             })
@@ -977,6 +968,23 @@ async fn a_channel_opens_on_its_latest_messages_and_pages_read_with_javascript_o
     }
 }
 
+/// The page shown is `page` (a path in the site) at post `post`: highlighted (`:target` takes
+/// the mark colour) and in view below the page's sticky header (which hid the post's first
+/// line before); nothing logged an error or left the site.
+fn assert_shown(cdp: &mut Cdp, base: &str, page: &str, post: &str) {
+    let url = cdp.eval("location.href");
+    assert_eq!(url.as_str().unwrap(), format!("{base}/{page}#p-{post}"));
+    assert_eq!(
+        cdp.eval(
+            "(() => { const t = document.querySelector(':target'); const r = t.getBoundingClientRect(); \
+             const top = document.querySelector('header.top').getBoundingClientRect().bottom; \
+             return [t.id, getComputedStyle(t).backgroundColor, r.top >= top && r.top < innerHeight]; })()"
+        ),
+        serde_json::json!([format!("p-{post}"), "rgb(255, 243, 191)", true])
+    );
+    cdp.check_clean(base);
+}
+
 /// A permalink to an old post (in another channel's message, and as a search hit) lands on
 /// the page that holds it (written out here: root 5 on `1.html`, reply 7 of root 30 on the
 /// thread's page), scrolled to and highlighted; the hit shows the channel's and the author's
@@ -1001,22 +1009,7 @@ async fn a_permalink_to_an_old_post_lands_on_its_page_scrolled_to_and_highlighte
         cdp.events.clear();
         cdp.eval(click);
         cdp.wait_for("Page.loadEventFired");
-        let url = cdp.eval("location.href");
-        assert_eq!(
-            url.as_str().unwrap(),
-            format!("{base}/c/{}/{page}#p-{post}", h.channel)
-        );
-        // Highlighted (:target takes the mark colour) and in view, below the page's sticky
-        // header (which hid the post's first line before).
-        assert_eq!(
-            cdp.eval(
-                "(() => { const t = document.querySelector(':target'); const r = t.getBoundingClientRect(); \
-                 const top = document.querySelector('header.top').getBoundingClientRect().bottom; \
-                 return [t.id, getComputedStyle(t).backgroundColor, r.top >= top && r.top < innerHeight]; })()"
-            ),
-            serde_json::json!([format!("p-{post}"), "rgb(255, 243, 191)", true])
-        );
-        cdp.check_clean(&base);
+        assert_shown(cdp, &base, &format!("c/{}/{page}", h.channel), post);
     };
     lands(
         &mut cdp,
@@ -1158,5 +1151,146 @@ async fn dark_mode_and_a_phone_width_in_chromium() {
     assert_eq!(
         cdp.eval("[document.querySelectorAll('#results li').length, document.documentElement.scrollWidth]"),
         serde_json::json!([1, 360])
+    );
+}
+
+/// A link saved from outside the site to a post on a channel's newest page
+/// (`index.html#p-<id>`) still lands on the post after later exports moved it to an older
+/// page: root 150 of the History fixture is on `index.html` (roots 120-199) until 60 more
+/// roots follow; then it is on `3.html` (roots 120-179, written out here), where app.js
+/// goes, through the channel's `homes.js`, when the anchor is not on the page. With
+/// JavaScript off the page stays, and its month menu leads to the post's page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_link_to_a_post_that_left_the_newest_page_still_lands_on_it() {
+    let env = start().await;
+    let h = history(&env).await;
+    let base = format!("file://{}", h.site.display());
+    let dir = format!("c/{}", h.channel);
+    let saved = format!("{base}/{dir}/index.html#p-{}", h.roots[150]);
+    let first = std::fs::read_to_string(h.site.join(&dir).join("index.html")).unwrap();
+    assert!(first.contains(&format!("id=\"p-{}\"", h.roots[150])));
+
+    let later: Vec<String> = env.server.with_workspace(|w| {
+        (200..260i64)
+            .map(|k| {
+                w.advance_clock_to(HISTORY_START + k * 6 * HOUR - 1000);
+                w.create_post(
+                    &h.channel,
+                    "alice",
+                    &format!("history root {k}: note{k}"),
+                    None,
+                )
+            })
+            .collect()
+    });
+    env.sync().await;
+    let utc = SiteOptions {
+        tz: Some("UTC".into()),
+        ..SiteOptions::default()
+    };
+    html::build_site(&env.read(), &h.site, &utc).unwrap();
+    let newest = std::fs::read_to_string(h.site.join(&dir).join("index.html")).unwrap();
+    assert!(
+        !newest.contains(&format!("id=\"p-{}\"", h.roots[150])),
+        "moved"
+    );
+
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    cdp.open(&saved);
+    let to = format!("{base}/{dir}/3.html");
+    cdp.wait_until(|events| {
+        events
+            .iter()
+            .position(|e| {
+                e["method"] == "Page.frameNavigated" && e["params"]["frame"]["url"] == to.as_str()
+            })
+            .is_some_and(|at| {
+                events[at..]
+                    .iter()
+                    .any(|e| e["method"] == "Page.loadEventFired")
+            })
+    });
+    assert_shown(&mut cdp, &base, &format!("{dir}/3.html"), &h.roots[150]);
+    // A post still on the page it names stays where it is (no look-up, no homes.js).
+    cdp.open(&format!("{base}/{dir}/index.html#p-{}", later[30]));
+    assert_shown(&mut cdp, &base, &format!("{dir}/index.html"), &later[30]);
+    assert!(
+        !cdp.requested().iter().any(|u| u.ends_with("/homes.js")),
+        "{:?}",
+        cdp.requested()
+    );
+
+    // JavaScript off: the saved link opens the newest page, whose month menu leads to the
+    // page holding April 2024's first day and root 150.
+    cdp.call(
+        "Emulation.setScriptExecutionDisabled",
+        serde_json::json!({"value": true}),
+    );
+    cdp.open(&saved);
+    let page = cdp.html();
+    let menu = between(&page, "<ul class=\"jump-months\">", "</ul>").unwrap();
+    assert_eq!(
+        menu,
+        "<li><a href=\"1.html#d-2024-03-01\">2024-03</a></li><li><a href=\"3.html#d-2024-04-01\">2024-04</a></li><li><a href=\"index.html#d-2024-05-01\">2024-05</a></li>"
+    );
+    cdp.open(&format!("{base}/{dir}/3.html#d-2024-04-01"));
+    assert!(cdp.html().contains(&format!("id=\"p-{}\"", h.roots[150])));
+    cdp.check_clean(&base);
+}
+
+/// A search hit in a message of 16,000 characters whose query words come only at its end
+/// (far past the 400 characters a search record keeps) shows them in its snippet, marked,
+/// for a word and for a phrase; a hit whose words are at the start loads no whole text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_match_deep_in_a_long_message_is_shown_and_marked() {
+    let env = start().await;
+    // 15,960 characters of filler, then 40 characters holding the words searched for.
+    let deep = format!(
+        "{}{}",
+        "filler ".repeat(2_280),
+        "and at the very end: needle zebraquuxes."
+    );
+    let early = format!("okapizzz first, then {}", "filler ".repeat(2_280));
+    assert_eq!(
+        (deep.chars().count(), early.chars().count()),
+        (16_000, 15_981)
+    );
+    let (deep_id, early_id) = env.server.with_workspace(|w| {
+        let town = w.channel_id("eng", "town-square");
+        (
+            w.create_post(&town, "alice", &deep, None),
+            w.create_post(&town, "bob", &early, None),
+        )
+    });
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
+    let base = format!("file://{}", site.display());
+    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    for (query, marked) in [
+        ("zebraquuxes", &["zebraquuxes"][..]),
+        ("%22needle%20zebraquuxes%22", &["needle", "zebraquuxes"][..]),
+        ("zebraq*", &["zebraquuxes"][..]),
+    ] {
+        let found = search(&mut cdp, &base, query);
+        assert_eq!(found.len(), 1, "{query}: {found:?}");
+        assert!(found[0].href.ends_with(&format!("#p-{deep_id}")), "{query}");
+        assert_eq!(found[0].marked, marked, "{query}");
+        assert!(
+            found[0]
+                .text
+                .ends_with("and at the very end: needle zebraquuxes."),
+            "{query}: {}",
+            found[0].text
+        );
+    }
+    let found = search(&mut cdp, &base, "okapizzz");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].href.ends_with(&format!("#p-{early_id}")));
+    assert_eq!(found[0].marked, ["okapizzz"]);
+    assert!(
+        !cdp.requested().iter().any(|u| u.contains("/search/x/")),
+        "{:?}",
+        cdp.requested()
     );
 }

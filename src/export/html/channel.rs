@@ -12,6 +12,7 @@ use super::pages::{
 };
 use super::paths::{channel_dir, escape, safe_id, user_page};
 use super::post::{ChannelRows, snippet};
+use super::search::js_string;
 use super::templates::{
     ChannelHeadT, ChannelIndexView, ChannelT, DayView, PageLink, PageT, render,
 };
@@ -46,20 +47,65 @@ impl Builder<'_> {
         replies: &[Vec<usize>],
         homes: &[Option<String>],
         files: &HashMap<String, Vec<FileRecord>>,
-    ) {
+    ) -> Result<(), SiteError> {
         for (i, home) in homes.iter().enumerate() {
             let Some(home) = home else { continue };
             let post = &posts[i];
             let thread = is_long(&replies[i]).then(|| thread_page_name(post.id(), 1));
-            self.index.add(
-                &post.record,
-                n as u32,
-                home,
-                thread.as_deref(),
-                files.contains_key(post.id()),
-                post.is_pinned(),
-            );
+            self.index
+                .add(
+                    &post.record,
+                    n as u32,
+                    home,
+                    thread.as_deref(),
+                    files.contains_key(post.id()),
+                    post.is_pinned(),
+                )
+                .map_err(|source| SiteError::Write {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
         }
+        Ok(())
+    }
+
+    /// `c/<channel>/homes.js`: the page of every post not on the newest page, grouped by
+    /// page (`MB.homes({"1.html":"<id> <id> …", …})`). A link saved from outside the site
+    /// to `index.html#p-<id>` (or to a channel page a reply left when its thread grew long)
+    /// names a page the post may since have left; app.js loads this file only when the
+    /// anchor is not on the page, and goes to the page that holds the post. Posts leave the
+    /// newest page only, so the file changes when a page fills up, not with every post.
+    fn homes_script(
+        &mut self,
+        dir: &str,
+        posts: &[Post],
+        homes: &[Option<String>],
+    ) -> Result<(), SiteError> {
+        let mut pages: Vec<(&str, String)> = Vec::new();
+        let mut order: HashMap<&str, usize> = HashMap::new();
+        for (post, home) in posts.iter().zip(homes) {
+            let Some(home) = home.as_deref().filter(|h| *h != NEWEST) else {
+                continue;
+            };
+            let at = *order.entry(home).or_insert_with(|| {
+                pages.push((home, String::new()));
+                pages.len() - 1
+            });
+            let ids = &mut pages[at].1;
+            if !ids.is_empty() {
+                ids.push(' ');
+            }
+            ids.push_str(&safe_id(post.id()));
+        }
+        let mut js = String::from("MB.homes({");
+        for (k, (page, ids)) in pages.iter().enumerate() {
+            if k > 0 {
+                js.push(',');
+            }
+            js.push_str(&format!("{}:{}", js_string(page), js_string(ids)));
+        }
+        js.push_str("});\n");
+        self.write_asset(&format!("{dir}/homes.js"), &js)
     }
 
     /// Leaves out posts deleted on the server when `--deleted hide` says so.
@@ -87,6 +133,7 @@ impl Builder<'_> {
         let mut pages = plan_pages(posts, &is_root, &replies);
         let homes = homes(posts, &pages, &replies);
         let dir = channel_dir(&channel.record.id);
+        self.homes_script(&dir, posts, &homes)?;
         let months = self.months(posts, &pages);
         if pages.is_empty() {
             // The channel still opens somewhere (every sidebar links its newest page).
@@ -130,7 +177,7 @@ impl Builder<'_> {
             .collect();
 
         if self.index_needed {
-            self.index_channel_posts(n, posts, &replies, &homes, &content.files);
+            self.index_channel_posts(n, posts, &replies, &homes, &content.files)?;
         }
         let mut pinned = Vec::new();
         for (i, home) in homes.iter().enumerate() {

@@ -152,7 +152,7 @@ impl Builder<'_> {
             let Threads { is_root, replies } = Threads::of(&content.posts);
             let pages = plan_pages(&content.posts, &is_root, &replies);
             let homes = homes(&content.posts, &pages, &replies);
-            self.index_channel_posts(n, &content.posts, &replies, &homes, &content.files);
+            self.index_channel_posts(n, &content.posts, &replies, &homes, &content.files)?;
         }
         Ok(())
     }

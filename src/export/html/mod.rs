@@ -31,8 +31,9 @@
 //! Files: [`paths`] (where each page and file goes), [`pages`] (which posts go on which
 //! page), [`templates`] (what each template shows), [`channel`] (a channel's pages),
 //! [`post`] (one post's HTML), [`files`] (attachments and pictures placed from the blob
-//! store), [`incremental`] (what a rebuild may keep); this file drives the build and writes
-//! the index and user pages.
+//! store), [`incremental`] (what a rebuild may keep), [`search`] and [`postings`] (the
+//! search index, its postings spilled to disk while the build runs); this file drives the
+//! build and writes the index and user pages.
 
 mod channel;
 mod files;
@@ -41,6 +42,7 @@ pub mod markdown;
 mod pages;
 mod paths;
 mod post;
+mod postings;
 pub mod search;
 mod templates;
 
@@ -364,6 +366,11 @@ impl<'a> Builder<'a> {
             }
         }
         self.channels = view::load_channels(self.catalog)?;
+        self.index.channel_terms = self
+            .channels
+            .iter()
+            .map(|c| format!("in:{}", c.names().handle().to_lowercase()))
+            .collect();
         self.spans = self.catalog.load_post_spans()?;
         for c in self.channels.iter().map(|c| &c.record) {
             // Only what other pages show of a channel: its counts and last post change

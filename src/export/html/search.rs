@@ -16,18 +16,27 @@
 //!   range of each, so a query loads the newest chunk first and more only while needed.
 //! - `p/<two chars>.js`: the terms beginning with those characters, for `prefix*`.
 //! - `d/<block>.js`: [`BLOCK`] documents each: channel, author, time, page, thread page
-//!   (file names in the channel's directory), post id, text (for showing hits and
-//!   confirming phrases). Where a post lives is kept with it, not in `meta.js`, so what
-//!   every query loads (`meta.js`: channels, users, days) does not grow with the number of
-//!   pages or threads.
+//!   (file names in the channel's directory), post id, the text's first [`TEXT_CHARS`]
+//!   characters (for showing hits and confirming phrases), and `1` after them when the text
+//!   is longer. Where a post lives is kept with it, not in `meta.js`, so what every query
+//!   loads (`meta.js`: channels, users, days) does not grow with the number of pages or
+//!   threads.
+//! - `x/<block>.js`: the whole text of that block's longer documents, loaded only for a hit
+//!   whose query words or phrase are not in its first characters, so a snippet shows and
+//!   marks them wherever they are in a message of up to 16,383 characters.
+//!
+//! While posts are added, their texts wait in an unnamed temporary file, not in memory.
 //!
 //! `templates/site/app.js` holds the reading side; the tokenizer and hash must match it.
 //! Files are written only when their bytes change, so an incremental rebuild keeps most.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
+use super::postings::{Postings, unnamed_file};
 use crate::catalog::PostRecord;
 
 /// Documents per `d/` block.
@@ -35,7 +44,7 @@ pub const BLOCK: usize = 32;
 /// Postings per chunk of a frequent term.
 pub const CHUNK: usize = 5_000;
 /// Characters of a message kept in its document record.
-const TEXT_CHARS: usize = 400;
+pub const TEXT_CHARS: usize = 400;
 
 /// Longest token indexed, in characters (longer runs are hashes and blobs, not words).
 pub const TOKEN_CHARS: usize = 64;
@@ -90,20 +99,71 @@ pub fn fnv1a(text: &str) -> u32 {
     h
 }
 
+/// A document while the index is built: small and fixed-size (its post id is in
+/// [`IndexBuilder::ids`], its text in the spill file), as a build holds one per post.
 struct Doc {
     create_at: i64,
-    id: String,
+    /// Where the post id is in `ids`, and its length.
+    id_at: u32,
+    id_len: u16,
     channel: u32,
     user: u32,
     page: u32,
-    thread: Option<u32>,
-    text: String,
+    /// The thread's page, or `u32::MAX` for none.
+    thread: u32,
+    /// Where the message's text is in the spill file, and its length in bytes.
+    text_at: u64,
+    text_len: u32,
+}
+
+/// The documents' texts, written as posts are added and read back in time order when the
+/// index is written ([`unnamed_file`]).
+struct Spill {
+    writer: BufWriter<File>,
+    len: u64,
+}
+
+impl Spill {
+    fn create() -> io::Result<Spill> {
+        Ok(Spill {
+            writer: BufWriter::with_capacity(1 << 16, unnamed_file()?),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, text: &str) -> io::Result<u64> {
+        let at = self.len;
+        self.writer.write_all(text.as_bytes())?;
+        self.len += text.len() as u64;
+        Ok(at)
+    }
+
+    /// The file to read back from.
+    fn finish(self) -> io::Result<File> {
+        self.writer
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)
+    }
+}
+
+/// Reads a text back from the spill file.
+fn read_text(file: &mut File, at: u64, len: u32, buf: &mut Vec<u8>) -> io::Result<String> {
+    buf.resize(len as usize, 0);
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(buf)?;
+    String::from_utf8(std::mem::take(buf))
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[derive(Default)]
 pub struct IndexBuilder {
     docs: Vec<Doc>,
-    postings: HashMap<String, Vec<u32>>,
+    /// Every document's post id, one after the other.
+    ids: String,
+    spill: Option<Spill>,
+    postings: Postings,
+    /// `in:<name>` by channel number (set before adding posts).
+    pub channel_terms: Vec<String>,
     /// (username, display name) by user number.
     users: Vec<(String, String)>,
     user_ids: HashMap<String, u32>,
@@ -136,8 +196,13 @@ impl IndexBuilder {
         thread: Option<&str>,
         has_file: bool,
         pinned: bool,
-    ) {
+    ) -> io::Result<()> {
         let seq = self.docs.len() as u32;
+        let spill = match &mut self.spill {
+            Some(spill) => spill,
+            None => self.spill.insert(Spill::create()?),
+        };
+        let text_at = spill.push(&post.message)?;
         let username = self
             .usernames
             .get(&post.user_id)
@@ -158,40 +223,40 @@ impl IndexBuilder {
             }
         };
         let page = self.page_id(page);
-        let thread = thread.map(|t| self.page_id(t));
+        let thread = thread.map_or(u32::MAX, |t| self.page_id(t));
         let from = format!("from:{}", username.to_lowercase());
-        let channel_term = format!("in:#{channel}");
         // Each term once per post (its list ends with this post after the first time); a term
         // is allocated only the first time any post has it.
         let postings = &mut self.postings;
-        let mut add = |term: &str| match postings.get_mut(term) {
-            Some(list) => {
-                if list.last() != Some(&seq) {
-                    list.push(seq);
-                }
-            }
-            None => {
-                postings.insert(term.to_owned(), vec![seq]);
-            }
-        };
-        each_token(&post.message, &mut add);
-        add(&from);
-        add(&channel_term);
+        each_token(&post.message, |term| postings.add(term, seq));
+        postings.add(&from, seq);
+        // Channel names may repeat across teams: one `in:` term holds both.
+        postings.add(&self.channel_terms[channel as usize], seq);
         if has_file {
-            add("has:file");
+            postings.add("has:file", seq);
         }
         if pinned {
-            add("is:pinned");
+            postings.add("is:pinned", seq);
         }
+        postings.maybe_spill()?;
+        let id_at = self.ids.len() as u32;
+        self.ids.push_str(&post.id);
         self.docs.push(Doc {
             create_at: post.create_at,
-            id: post.id.clone(),
+            id_at,
+            id_len: post.id.len() as u16,
             channel,
             user,
             page,
             thread,
-            text: post.message.chars().take(TEXT_CHARS).collect(),
+            text_at,
+            text_len: post.message.len() as u32,
         });
+        Ok(())
+    }
+
+    fn id(&self, d: &Doc) -> &str {
+        &self.ids[d.id_at as usize..d.id_at as usize + usize::from(d.id_len)]
     }
 
     /// Writes the index under `site/search/`; returns (files written, files kept).
@@ -202,6 +267,13 @@ impl IndexBuilder {
         channels: &[(String, String, String)],
         tz: &jiff::tz::TimeZone,
     ) -> Result<(u64, u64), (PathBuf, std::io::Error)> {
+        let spill_err = |e| (std::env::temp_dir(), e);
+        let mut texts = self
+            .spill
+            .take()
+            .map(Spill::finish)
+            .transpose()
+            .map_err(spill_err)?;
         let dir = site.join("search");
         let mut out = Output {
             dir: dir.clone(),
@@ -213,86 +285,64 @@ impl IndexBuilder {
         let mut order: Vec<u32> = (0..self.docs.len() as u32).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&self.docs[a as usize], &self.docs[b as usize]);
-            (a.create_at, &a.id).cmp(&(b.create_at, &b.id))
+            (a.create_at, self.id(a)).cmp(&(b.create_at, self.id(b)))
         });
         let mut new_id = vec![0u32; order.len()];
         for (id, &seq) in order.iter().enumerate() {
             new_id[seq as usize] = id as u32;
         }
-        // `in:` pseudo-terms carry channel numbers until here; names may repeat across teams.
-        let mut postings: HashMap<String, Vec<u32>> = HashMap::new();
-        for (term, list) in self.postings.drain() {
-            let term = match term.strip_prefix("in:#") {
-                Some(n) => {
-                    let n: usize = n.parse().expect("written above");
-                    format!("in:{}", channels[n].0.to_lowercase())
-                }
-                None => term,
-            };
-            let entry = postings.entry(term).or_default();
-            entry.extend(list.iter().map(|&s| new_id[s as usize]));
-        }
-        let terms = postings.len();
+        let terms = self.postings.distinct();
         let shard_bits = (1..=12).find(|b| terms >> b <= 300).unwrap_or(12);
         let mask = (1u32 << shard_bits) - 1;
-        let mut shards: Vec<Vec<(String, String)>> = vec![Vec::new(); 1 << shard_bits];
         let mut prefixes: HashMap<String, Vec<(String, usize)>> = HashMap::new();
-        let mut sorted_terms: Vec<_> = postings.into_iter().collect();
-        sorted_terms.sort_by(|a, b| a.0.cmp(&b.0));
         // Chunk file names start with the term's hash; two frequent terms of the same hash
         // get distinct names (the shard entry carries the name), or one would overwrite the
-        // other's postings.
+        // other's postings. Such terms are in the same shard, so named in term order.
         let mut chunk_bases: HashSet<String> = HashSet::new();
-        for (term, mut ids) in sorted_terms {
-            ids.sort_unstable_by(|a, b| b.cmp(a));
-            ids.dedup();
-            let hash = fnv1a(&term);
-            let value = if ids.len() <= CHUNK {
-                js_string(&encode(&ids))
-            } else {
-                let mut base = format!("{hash:08x}");
-                let mut n = 0;
-                while !chunk_bases.insert(base.clone()) {
-                    n += 1;
-                    base = format!("{hash:08x}_{n}");
-                }
-                let mut ranges = String::from("[");
-                for (k, chunk) in ids.chunks(CHUNK).enumerate() {
-                    let name = format!("{base}-{k}");
-                    let body = format!(
-                        "MB.chunk({},{});\n",
-                        js_string(&name),
-                        js_string(&encode(chunk))
-                    );
-                    out.file(&format!("c/{name}.js"), body.as_bytes())?;
-                    if k > 0 {
-                        ranges.push(',');
+        let mut written = vec![false; 1 << shard_bits];
+        // The terms come back a shard at a time (postings::shard_key); a shard is written
+        // once all its terms are in, its terms in order.
+        let mut merged = std::mem::take(&mut self.postings).merged();
+        let mut shard: Vec<(String, Vec<u32>)> = Vec::new();
+        loop {
+            let next = merged.next_term().map_err(spill_err)?;
+            if let Some((first, _)) = shard.first()
+                && next
+                    .as_ref()
+                    .is_none_or(|(term, _)| fnv1a(term) & mask != fnv1a(first) & mask)
+            {
+                let n = fnv1a(first) & mask;
+                shard.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                let mut entries = Vec::with_capacity(shard.len());
+                for (term, seqs) in shard.drain(..) {
+                    let mut ids: Vec<u32> = seqs.iter().map(|&s| new_id[s as usize]).collect();
+                    drop(seqs);
+                    ids.sort_unstable_by(|a, b| b.cmp(a));
+                    ids.dedup();
+                    let value = postings_value(&term, &ids, &mut chunk_bases, &mut out)?;
+                    if !term.contains(':') {
+                        let key: String = term.chars().take(2).collect();
+                        prefixes
+                            .entry(key)
+                            .or_default()
+                            .push((term.clone(), ids.len()));
                     }
-                    let _ = write!(ranges, "[{},{}]", chunk[0], chunk[chunk.len() - 1]);
+                    entries.push((term, value));
                 }
-                ranges.push(']');
-                format!("{{\"n\":{},\"h\":\"{base}\",\"k\":{ranges}}}", ids.len())
-            };
-            if !term.contains(':') {
-                let key: String = term.chars().take(2).collect();
-                prefixes
-                    .entry(key)
-                    .or_default()
-                    .push((term.clone(), ids.len()));
+                write_shard(n, &entries, &mut out)?;
+                written[n as usize] = true;
             }
-            shards[(hash & mask) as usize].push((term, value));
+            match next {
+                Some(term) => shard.push(term),
+                None => break,
+            }
         }
-        for (n, shard) in shards.iter().enumerate() {
-            let name = format!("{n:x}");
-            let mut body = format!("MB.shard({},{{", js_string(&name));
-            for (i, (term, value)) in shard.iter().enumerate() {
-                if i > 0 {
-                    body.push(',');
-                }
-                let _ = write!(body, "{}:{value}", js_string(term));
-            }
-            body.push_str("});\n");
-            out.file(&format!("t/{name}.js"), body.as_bytes())?;
+        drop(merged);
+        for (n, _) in written.iter().enumerate().filter(|(_, w)| !**w) {
+            write_shard(n as u32, &[], &mut out)?;
+        }
+        for terms in prefixes.values_mut() {
+            terms.sort();
         }
         // One file per hash of a two-character key; keys of the same hash share it.
         let mut prefix_list: Vec<_> = prefixes.into_iter().collect();
@@ -314,10 +364,19 @@ impl IndexBuilder {
         }
         // Document blocks.
         let mut days: Vec<(String, u32)> = Vec::new();
+        let mut buf = Vec::new();
         for (block, ids) in order.chunks(BLOCK).enumerate() {
             let mut body = format!("MB.docs({block},[");
+            let mut long = String::new();
             for (i, &seq) in ids.iter().enumerate() {
                 let d = &self.docs[seq as usize];
+                let text = match &mut texts {
+                    Some(file) => {
+                        read_text(file, d.text_at, d.text_len, &mut buf).map_err(spill_err)?
+                    }
+                    None => String::new(),
+                };
+                let cut = text.char_indices().nth(TEXT_CHARS).map(|(at, _)| at);
                 let id = (block * BLOCK + i) as u32;
                 let day = super::pages::day_of(d.create_at, tz);
                 if days.last().is_none_or(|(last, _)| *last != day) {
@@ -333,14 +392,32 @@ impl IndexBuilder {
                     d.user,
                     d.create_at,
                     js_string(&self.pages[d.page as usize]),
-                    d.thread
-                        .map_or_else(|| "0".into(), |t| js_string(&self.pages[t as usize])),
-                    js_string(&super::safe_id(&d.id)),
-                    js_string(&d.text)
+                    if d.thread == u32::MAX {
+                        "0".into()
+                    } else {
+                        js_string(&self.pages[d.thread as usize])
+                    },
+                    js_string(&super::safe_id(self.id(d))),
+                    js_string(&text[..cut.unwrap_or(text.len())])
                 );
+                if cut.is_some() {
+                    // Marked in the record; the whole text goes to the block's `x/` file.
+                    body.insert_str(body.len() - 1, ",1");
+                    let _ = write!(
+                        long,
+                        "{}{i}:{}",
+                        if long.is_empty() { "" } else { "," },
+                        js_string(&text)
+                    );
+                }
+                buf = text.into_bytes();
             }
             body.push_str("]);\n");
             out.file(&format!("d/{block}.js"), body.as_bytes())?;
+            if !long.is_empty() {
+                let body = format!("MB.texts({block},{{{long}}});\n");
+                out.file(&format!("x/{block}.js"), body.as_bytes())?;
+            }
         }
         let mut meta = format!(
             "MB.meta({{\"bits\":{shard_bits},\"docs\":{},\"block\":{BLOCK},\"channels\":[",
@@ -377,6 +454,63 @@ impl IndexBuilder {
         out.remove_stale();
         Ok((out.written, out.kept))
     }
+}
+
+/// A term's entry in its shard: its postings, or for a frequent term the list of its chunk
+/// files (written here) with their id ranges.
+fn postings_value(
+    term: &str,
+    ids: &[u32],
+    chunk_bases: &mut HashSet<String>,
+    out: &mut Output,
+) -> Result<String, (PathBuf, io::Error)> {
+    if ids.len() <= CHUNK {
+        return Ok(js_string(&encode(ids)));
+    }
+    let hash = fnv1a(term);
+    let mut base = format!("{hash:08x}");
+    let mut n = 0;
+    while !chunk_bases.insert(base.clone()) {
+        n += 1;
+        base = format!("{hash:08x}_{n}");
+    }
+    let mut ranges = String::from("[");
+    for (k, chunk) in ids.chunks(CHUNK).enumerate() {
+        let name = format!("{base}-{k}");
+        let body = format!(
+            "MB.chunk({},{});\n",
+            js_string(&name),
+            js_string(&encode(chunk))
+        );
+        out.file(&format!("c/{name}.js"), body.as_bytes())?;
+        if k > 0 {
+            ranges.push(',');
+        }
+        let _ = write!(ranges, "[{},{}]", chunk[0], chunk[chunk.len() - 1]);
+    }
+    ranges.push(']');
+    Ok(format!(
+        "{{\"n\":{},\"h\":\"{base}\",\"k\":{ranges}}}",
+        ids.len()
+    ))
+}
+
+/// `t/<n>.js`: the shard's terms (in order) and their entries.
+fn write_shard(
+    n: u32,
+    entries: &[(String, String)],
+    out: &mut Output,
+) -> Result<(), (PathBuf, io::Error)> {
+    let name = format!("{n:x}");
+    let mut body = format!("MB.shard({},{{", js_string(&name));
+    for (i, (term, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        let _ = write!(body, "{}:{value}", js_string(term));
+    }
+    body.push_str("});\n");
+    out.file(&format!("t/{name}.js"), body.as_bytes())
 }
 
 /// Newest-first ids as base-36 deltas joined by `,` (the first is the id itself).
@@ -440,7 +574,7 @@ impl Output {
     /// Removes index files an earlier build wrote that this one did not.
     fn remove_stale(&self) {
         let keep: std::collections::HashSet<&str> = self.files.iter().map(String::as_str).collect();
-        for sub in ["t", "c", "p", "d"] {
+        for sub in ["t", "c", "p", "d", "x"] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
                 continue;
             };
@@ -495,7 +629,10 @@ mod tests {
         let (ka, kb) = ("\u{9749}\u{6948}", "\u{6a97}\u{78b8}");
         assert_eq!(fnv1a(a), fnv1a(b));
         assert_eq!(fnv1a(ka), fnv1a(kb));
-        let mut index = IndexBuilder::default();
+        let mut index = IndexBuilder {
+            channel_terms: vec!["in:x".into()],
+            ..IndexBuilder::default()
+        };
         for i in 0..(2 * CHUNK + 4) {
             let word = if i % 2 == 0 { a } else { b };
             let post = PostRecord {
@@ -511,7 +648,7 @@ mod tests {
                 message: format!("{word} {ka}x {kb}y"),
                 json: String::new(),
             };
-            index.add(&post, 0, "p.html", None, false, false);
+            index.add(&post, 0, "p.html", None, false, false).unwrap();
         }
         let dir = tempfile::tempdir().unwrap();
         index
@@ -558,6 +695,118 @@ mod tests {
                 "{prefixes}"
             );
         }
+    }
+
+    /// Every file under `dir`, by path.
+    fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        let mut todo = vec![dir.to_owned()];
+        while let Some(d) = todo.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let path = e.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                } else {
+                    let rel = path.strip_prefix(dir).unwrap().display().to_string();
+                    out.insert(rel, std::fs::read(&path).unwrap());
+                }
+            }
+        }
+        out
+    }
+
+    /// An index whose postings went to disk in many small runs is the same, file for file
+    /// and byte for byte, as one held in memory; texts longer than a record holds are whole
+    /// in the block's `x/` file, and the record says so.
+    #[test]
+    fn postings_spilled_in_runs_write_the_same_index() {
+        let build = |run_postings: usize| {
+            let mut index = IndexBuilder {
+                channel_terms: vec!["in:town".into(), "in:town".into(), "in:dev".into()],
+                ..IndexBuilder::default()
+            };
+            index.postings.run_postings = run_postings;
+            let words = [
+                "alpha",
+                "beta",
+                "gamma",
+                "Grüße",
+                "会議",
+                "zx_42",
+                "C++",
+                "ops@x.test",
+            ];
+            for i in 0..3_000usize {
+                let mut message: String = (0..1 + i % 7)
+                    .map(|k| format!("{} w{} ", words[(i * 7 + k) % words.len()], i % 401))
+                    .collect();
+                if i % 500 == 0 {
+                    message.push_str(&"long ".repeat(100));
+                    message.push_str("needle");
+                }
+                let post = PostRecord {
+                    id: format!("p{i:05}"),
+                    root_id: String::new(),
+                    user_id: format!("u{}", i % 3),
+                    create_at: (i * 7919 % 3_000) as i64 * 1000,
+                    update_at: 0,
+                    edit_at: 0,
+                    delete_at: 0,
+                    seen_live: true,
+                    kind: String::new(),
+                    message,
+                    json: String::new(),
+                };
+                index
+                    .add(
+                        &post,
+                        (i % 3) as u32,
+                        "1.html",
+                        None,
+                        i % 5 == 0,
+                        i % 11 == 0,
+                    )
+                    .unwrap();
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let channels = [
+                ("town".into(), "Town".into(), "c/a".into()),
+                ("town".into(), "Town".into(), "c/b".into()),
+                ("dev".into(), "Dev".into(), "c/c".into()),
+            ];
+            index
+                .write(dir.path(), &channels, &jiff::tz::TimeZone::UTC)
+                .unwrap();
+            let runs = files(dir.path());
+            (runs, dir)
+        };
+        let (whole, _a) = build(usize::MAX);
+        let (spilled, _b) = build(700);
+        assert_eq!(
+            whole.keys().collect::<Vec<_>>(),
+            spilled.keys().collect::<Vec<_>>()
+        );
+        for (path, bytes) in &whole {
+            assert!(spilled[path] == *bytes, "{path} differs");
+        }
+        // Post 0 and every 500th: 500 more characters, "needle" last.
+        let x: Vec<&String> = whole
+            .keys()
+            .filter(|p| p.starts_with("search/x/"))
+            .collect();
+        assert_eq!(x.len(), 6, "{x:?}");
+        let all_x: String = x
+            .iter()
+            .map(|p| String::from_utf8_lossy(&whole[*p]).into_owned())
+            .collect();
+        assert_eq!(all_x.matches("needle").count(), 6);
+        let docs: String = whole
+            .iter()
+            .filter(|(p, _)| p.starts_with("search/d/"))
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        assert_eq!(docs.matches("\",1]").count(), 6);
+        assert!(!docs.contains("needle"));
     }
 
     #[test]
