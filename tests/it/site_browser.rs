@@ -86,18 +86,38 @@ fn search(cdp: &mut Cdp, base: &str, q: &str) -> Vec<Hit> {
     hits(&cdp.html())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
-    let env = start().await;
-    env.sync().await;
-    let site = env.dir.path().join("site");
+/// Builds the site of the synced archive in `site`, times in UTC.
+fn build_utc(env: &common::Env, site: &Path) {
     let utc = SiteOptions {
         tz: Some("UTC".into()),
         ..SiteOptions::default()
     };
-    html::build_site(&env.read(), &site, &utc).unwrap();
+    html::build_site(&env.read(), site, &utc).unwrap();
+}
+
+/// The site's `file://` address and a browser started in the test's directory.
+fn browser(env: &common::Env, site: &Path) -> (String, Cdp) {
     let base = format!("file://{}", site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    (base, Cdp::start(&env.dir.path().join("profile")))
+}
+
+/// Syncs the mock's workspace, builds its site in the test's directory (times in UTC when
+/// `utc`, else in the machine's zone) and starts a browser: (the site's address, browser).
+async fn synced_site(env: &common::Env, utc: bool) -> (String, Cdp) {
+    env.sync().await;
+    let site = env.dir.path().join("site");
+    if utc {
+        build_utc(env, &site);
+    } else {
+        html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
+    }
+    browser(env, &site)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_from_disk_finds_posts_and_opens_threads_without_network() {
+    let env = start().await;
+    let (base, mut cdp) = synced_site(&env, true).await;
     // A word.
     let found = search(&mut cdp, &base, "welcome");
     assert_eq!(found.len(), 1, "{found:?}");
@@ -388,6 +408,14 @@ impl Cdp {
             .collect()
     }
 
+    /// Turns the page's scripts on or off (off: as a reader with JavaScript disabled).
+    fn javascript(&mut self, on: bool) {
+        self.call(
+            "Emulation.setScriptExecutionDisabled",
+            serde_json::json!({"value": !on}),
+        );
+    }
+
     fn eval(&mut self, expression: &str) -> serde_json::Value {
         let r = self.call(
             "Runtime.evaluate",
@@ -451,11 +479,7 @@ impl Drop for Cdp {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
     let env = start().await;
-    env.sync().await;
-    let site = env.dir.path().join("site");
-    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
-    let site_url = format!("file://{}", site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (site_url, mut cdp) = synced_site(&env, false).await;
 
     // With JavaScript: a search by address, its link, clicked.
     cdp.search(&format!("{site_url}/index.html#q=welcome"));
@@ -485,10 +509,7 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
 
     // Without JavaScript: the index links the channels, and a channel's link opens its
     // latest messages (before this layout it opened a list of month pages).
-    cdp.call(
-        "Emulation.setScriptExecutionDisabled",
-        serde_json::json!({"value": true}),
-    );
+    cdp.javascript(false);
     cdp.open(&format!("{site_url}/index.html"));
     let index = cdp.html();
     assert!(index.contains("Town Square") && index.contains("Search needs JavaScript"));
@@ -509,10 +530,7 @@ async fn every_request_stays_in_the_site_and_pages_read_with_javascript_off() {
 
     // The checks see what they claim to: a console error whatever its text, an exception,
     // and an attempt to load from outside the site, each made in a page of the site.
-    cdp.call(
-        "Emulation.setScriptExecutionDisabled",
-        serde_json::json!({"value": false}),
-    );
+    cdp.javascript(true);
     for (script, what) in [
         ("console.error('x')", "console error"),
         ("setTimeout(() => { throw new Error('y') })", "exception"),
@@ -556,11 +574,7 @@ async fn frequent_terms_load_only_the_chunks_a_query_needs() {
             w.create_post(&dev, "alice", &format!("common filler {i}"), None);
         }
     });
-    env.sync().await;
-    let site = env.dir.path().join("site");
-    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
-    let base = format!("file://{}", site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (base, mut cdp) = synced_site(&env, false).await;
     // Chunks loaded, counted from the browser's own list of requests.
     let mut run = |q: &str| {
         let found = search(&mut cdp, &base, q);
@@ -662,10 +676,7 @@ async fn both_searches_find_the_same_posts_for_a_table_of_queries() {
         ("\"incident zx42\"", &["incident zx42"], &[0, 10]),
         ("\"zx42 incident\"", &["zx42 incident"], &[]),
     ];
-    let site = env.dir.path().join("site");
-    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
-    let base = format!("file://{}", site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (base, mut cdp) = synced_site(&env, false).await;
     for (query, cli, expected) in table {
         let expected: std::collections::BTreeSet<&str> =
             expected.iter().map(|&k| ids[k].as_str()).collect();
@@ -765,11 +776,7 @@ async fn history(env: &common::Env) -> History {
     });
     env.sync().await;
     let site = env.dir.path().join("site");
-    let utc = SiteOptions {
-        tz: Some("UTC".into()),
-        ..SiteOptions::default()
-    };
-    html::build_site(&env.read(), &site, &utc).unwrap();
+    build_utc(env, &site);
     History {
         channel,
         town,
@@ -845,12 +852,8 @@ fn resolve(page: &str, href: &str) -> String {
 async fn a_channel_opens_on_its_latest_messages_and_pages_read_with_javascript_off() {
     let env = start().await;
     let h = history(&env).await;
-    let base = format!("file://{}", h.site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
-    cdp.call(
-        "Emulation.setScriptExecutionDisabled",
-        serde_json::json!({"value": true}),
-    );
+    let (base, mut cdp) = browser(&env, &h.site);
+    cdp.javascript(false);
     let dir = format!("c/{}", h.channel);
     let visit = |cdp: &mut Cdp, rel: &str| {
         cdp.open(&format!("{base}/{rel}"));
@@ -993,8 +996,7 @@ fn assert_shown(cdp: &mut Cdp, base: &str, page: &str, post: &str) {
 async fn a_permalink_to_an_old_post_lands_on_its_page_scrolled_to_and_highlighted() {
     let env = start().await;
     let h = history(&env).await;
-    let base = format!("file://{}", h.site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (base, mut cdp) = browser(&env, &h.site);
     let town = format!("c/{}/index.html", h.town);
     cdp.open(&format!("{base}/{town}"));
     let page = cdp.html();
@@ -1074,8 +1076,7 @@ async fn a_permalink_to_an_old_post_lands_on_its_page_scrolled_to_and_highlighte
 async fn dark_mode_and_a_phone_width_in_chromium() {
     let env = start().await;
     let h = history(&env).await;
-    let base = format!("file://{}", h.site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (base, mut cdp) = browser(&env, &h.site);
     let newest = format!("{base}/c/{}/index.html", h.channel);
     let colours = "(() => { const b = getComputedStyle(document.body); \
         const a = getComputedStyle(document.querySelector('main a')); \
@@ -1164,7 +1165,7 @@ async fn dark_mode_and_a_phone_width_in_chromium() {
 async fn a_saved_link_to_a_post_that_left_the_newest_page_still_lands_on_it() {
     let env = start().await;
     let h = history(&env).await;
-    let base = format!("file://{}", h.site.display());
+    let (base, mut cdp) = browser(&env, &h.site);
     let dir = format!("c/{}", h.channel);
     let saved = format!("{base}/{dir}/index.html#p-{}", h.roots[150]);
     let first = std::fs::read_to_string(h.site.join(&dir).join("index.html")).unwrap();
@@ -1184,18 +1185,13 @@ async fn a_saved_link_to_a_post_that_left_the_newest_page_still_lands_on_it() {
             .collect()
     });
     env.sync().await;
-    let utc = SiteOptions {
-        tz: Some("UTC".into()),
-        ..SiteOptions::default()
-    };
-    html::build_site(&env.read(), &h.site, &utc).unwrap();
+    build_utc(&env, &h.site);
     let newest = std::fs::read_to_string(h.site.join(&dir).join("index.html")).unwrap();
     assert!(
         !newest.contains(&format!("id=\"p-{}\"", h.roots[150])),
         "moved"
     );
 
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
     cdp.open(&saved);
     let to = format!("{base}/{dir}/3.html");
     cdp.wait_until(|events| {
@@ -1222,10 +1218,7 @@ async fn a_saved_link_to_a_post_that_left_the_newest_page_still_lands_on_it() {
 
     // JavaScript off: the saved link opens the newest page, whose month menu leads to the
     // page holding April 2024's first day and root 150.
-    cdp.call(
-        "Emulation.setScriptExecutionDisabled",
-        serde_json::json!({"value": true}),
-    );
+    cdp.javascript(false);
     cdp.open(&saved);
     let page = cdp.html();
     let menu = between(&page, "<ul class=\"jump-months\">", "</ul>").unwrap();
@@ -1262,11 +1255,7 @@ async fn a_match_deep_in_a_long_message_is_shown_and_marked() {
             w.create_post(&town, "bob", &early, None),
         )
     });
-    env.sync().await;
-    let site = env.dir.path().join("site");
-    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
-    let base = format!("file://{}", site.display());
-    let mut cdp = Cdp::start(&env.dir.path().join("profile"));
+    let (base, mut cdp) = synced_site(&env, false).await;
     for (query, marked) in [
         ("zebraquuxes", &["zebraquuxes"][..]),
         ("%22needle%20zebraquuxes%22", &["needle", "zebraquuxes"][..]),
