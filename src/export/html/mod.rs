@@ -76,7 +76,7 @@ pub const PAGE_ROOTS: usize = 60;
 /// A page is closed once its posts' estimated HTML passes this many bytes.
 pub const PAGE_BYTES: usize = 900_000;
 /// Bumped when the HTML of pages changes, so a rebuild rewrites every page.
-const SITE_FORMAT: &str = "matterbak-site-5";
+const SITE_FORMAT: &str = "matterbak-site-6";
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
