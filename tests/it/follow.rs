@@ -9,7 +9,10 @@ use crate::common;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Env, assert_same_content, content_snapshot, count, rows, start};
+use common::{
+    Env, assert_same_content, content_snapshot, count, delete_and_wait, rows, start, wait_for,
+    wait_for_post,
+};
 use matterbak::mm::StopSignal;
 use matterbak::mm::ws::WsOptions;
 use matterbak::mock::{self, NewFile, SEND_QUEUE_SIZE};
@@ -127,17 +130,6 @@ async fn follow_with(env: &Env, follow: FollowOptions) -> Following {
     }
 }
 
-/// Waits until `sql` (one value) reads `want` in the live archive.
-async fn wait_for(env: &Env, sql: &str, want: &str) {
-    loop {
-        let got = rows(&env.catalog(), sql);
-        if got.first().map(String::as_str) == Some(want) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn channel(env: &Env, team: &str, name: &str) -> String {
     env.server.with_workspace(|w| w.channel_id(team, name))
 }
@@ -168,13 +160,7 @@ async fn a_post_deleted_right_after_it_was_written_keeps_its_text_and_attachment
         "1",
     )
     .await;
-    env.server.with_workspace(|w| w.delete_post(&post_id));
-    wait_for(
-        &env,
-        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
+    delete_and_wait(&env, &post_id).await;
     let report = following.stop().await;
     assert!(report.events >= 2, "{report:?}");
 
@@ -227,13 +213,7 @@ async fn a_deleted_post_keeps_its_reactions_as_a_sync_records_them() {
     env.server
         .with_workspace(|w| w.remove_reaction(&post_id, "dave", "smile"));
     // `post_deleted` carries the post without its metadata (no reactions): that removes none.
-    env.server.with_workspace(|w| w.delete_post(&post_id));
-    wait_for(
-        &env,
-        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
+    delete_and_wait(&env, &post_id).await;
     following.stop().await;
     let reactions = format!(
         "SELECT emoji_name, removed_at IS NULL FROM reactions WHERE post_id = '{post_id}' ORDER BY emoji_name"
@@ -456,12 +436,7 @@ async fn live_posts_leave_the_since_watermark_alone() {
     let post_id = env
         .server
         .with_workspace(|w| w.create_post(&dev, "bob", "live only", None));
-    wait_for(
-        &env,
-        &format!("SELECT count(*) FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
+    wait_for_post(&env, &post_id).await;
     following.stop().await;
     assert_eq!(rows(&env.catalog(), watermarks), before);
 }
@@ -605,13 +580,7 @@ async fn an_idle_follower_polls_only_the_archived_channels_whose_events_reach_no
     let post_id = env
         .server
         .with_workspace(|w| w.find_post(&old, "Project wrapped up"));
-    env.server.with_workspace(|w| w.delete_post(&post_id));
-    wait_for(
-        &env,
-        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
+    delete_and_wait(&env, &post_id).await;
     let report = following.stop().await;
     assert_eq!(report.catch_ups, 1, "{report:?}");
     assert!(report.polls >= 4, "{report:?}");
@@ -643,19 +612,8 @@ async fn exports_show_a_post_captured_live_and_then_deleted_as_deleted_with_its_
     let post_id = env
         .server
         .with_workspace(|w| w.create_post(&dev, "bob", text, None));
-    wait_for(
-        &env,
-        &format!("SELECT count(*) FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
-    env.server.with_workspace(|w| w.delete_post(&post_id));
-    wait_for(
-        &env,
-        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
-        "1",
-    )
-    .await;
+    wait_for_post(&env, &post_id).await;
+    delete_and_wait(&env, &post_id).await;
     following.stop().await;
     let out = env.dir.path();
 

@@ -589,6 +589,16 @@ async fn a_revoked_session_hears_nothing_and_pings_fail() {
     assert_eq!(reply["error"]["status_code"], 401);
 }
 
+/// A new connection to `server` past its `hello`, and the connection id that gave it.
+async fn past_hello(server: &MockServer) -> (Client, String) {
+    let mut client = open(server, "").await;
+    let id = client.expect_event("hello").await["data"]["connection_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (client, id)
+}
+
 /// Waits until the server has seen the drop of every socket (no connection active).
 async fn dropped(server: &MockServer) {
     server.drop_websockets();
@@ -691,11 +701,7 @@ async fn the_dead_queue_holds_the_last_128_events() {
 async fn more_than_the_send_queue_while_away_forgets_the_connection() {
     let ctx = Ctx::sample().await;
     let town = ctx.channel("eng", "town-square");
-    let mut client = open(&ctx.server, "").await;
-    let id = client.expect_event("hello").await["data"]["connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_client, id) = past_hello(&ctx.server).await;
     dropped(&ctx.server).await;
     for n in 0..SEND_QUEUE_SIZE {
         post_in(&ctx, &town, "bob", &format!("queued {n}"));
@@ -720,11 +726,7 @@ async fn more_than_the_send_queue_while_away_forgets_the_connection() {
 async fn resume_requests_that_cannot_be_honoured() {
     let ctx = Ctx::sample().await;
     let town = ctx.channel("eng", "town-square");
-    let mut first = open(&ctx.server, "").await;
-    let id = first.expect_event("hello").await["data"]["connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (mut first, id) = past_hello(&ctx.server).await;
     post_in(&ctx, &town, "bob", "one");
     first.expect_event("posted").await;
 
@@ -785,11 +787,7 @@ async fn inactive_connections_are_reaped() {
         reap_after: Duration::ZERO,
         ..WsTiming::default()
     });
-    let mut client = open(&ctx.server, "").await;
-    let id = client.expect_event("hello").await["data"]["connection_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_client, id) = past_hello(&ctx.server).await;
     dropped(&ctx.server).await;
     let mut resumed = open(
         &ctx.server,

@@ -105,6 +105,41 @@ pub fn sample_channels() -> ChannelsConfig {
         .value
 }
 
+/// Waits until `sql` (one value) reads `want` in `env`'s archive, which something else (a
+/// follower) is writing: polled, for as long as it takes (tests wait for observed progress,
+/// never for a time).
+pub async fn wait_for(env: &Env, sql: &str, want: &str) {
+    loop {
+        let got = rows(&env.catalog(), sql);
+        if got.first().map(String::as_str) == Some(want) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until the post `post_id` is in `env`'s archive.
+pub async fn wait_for_post(env: &Env, post_id: &str) {
+    wait_for(
+        env,
+        &format!("SELECT count(*) FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+}
+
+/// Deletes the post `post_id` on the server, then waits until `env`'s archive has it
+/// marked deleted.
+pub async fn delete_and_wait(env: &Env, post_id: &str) {
+    env.server.with_workspace(|w| w.delete_post(post_id));
+    wait_for(
+        env,
+        &format!("SELECT delete_at > 0 FROM posts WHERE id = '{post_id}'"),
+        "1",
+    )
+    .await;
+}
+
 /// One SQL query's rows, each row rendered as text.
 pub fn rows(catalog: &Catalog, sql: &str) -> Vec<String> {
     matterbak::catalog::testing::query_strings(catalog, sql)
