@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use crate::catalog::{ArchiveStats, Cell, RowSink, SearchHit};
+use crate::catalog::{ArchiveStats, Cell, FollowStats, RowSink, SearchHit};
 use crate::model::ChannelType;
 use crate::model::naming::ChannelNames;
 
@@ -419,7 +419,50 @@ pub fn write_stats(out: &mut dyn Write, stats: &ArchiveStats) -> io::Result<()> 
             run.failures
         ),
         None => writeln!(out, "last sync: none recorded"),
+    }?;
+    match &stats.last_follow {
+        Some(follow) => write_follow(out, follow),
+        None => Ok(()),
     }
+}
+
+/// The last `sync --follow` session: when, the server time of its last event, and each
+/// WebSocket connection it held (how it began and ended).
+fn write_follow(out: &mut dyn Write, follow: &FollowStats) -> io::Result<()> {
+    writeln!(
+        out,
+        "last follow: started {}, ended {}, {} event(s), last event {}",
+        follow.started,
+        follow
+            .finished
+            .as_deref()
+            .unwrap_or("never (following, or the process died)"),
+        follow.events,
+        follow
+            .last_event
+            .as_deref()
+            .map_or_else(|| "none".to_owned(), |at| format!("{at} (server time)")),
+    )?;
+    let mut connections = TableWriter::new(&mut *out);
+    connections.columns(&[
+        "connection",
+        "kind",
+        "opened (UTC)",
+        "closed (UTC)",
+        "ended",
+        "events",
+    ])?;
+    for c in &follow.connections {
+        connections.row(&[
+            Cell::Text(&c.connection_id),
+            Cell::Text(&c.kind),
+            Cell::Text(&c.opened),
+            Cell::Text(c.closed.as_deref().unwrap_or("-")),
+            Cell::Text(c.ended.as_deref().unwrap_or("open, or the process died")),
+            Cell::Integer(c.events),
+        ])?;
+    }
+    connections.finish().map(drop)
 }
 
 #[cfg(test)]

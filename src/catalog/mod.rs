@@ -8,6 +8,7 @@
 //! transaction. Every function that writes more than one row does so in one transaction.
 
 mod check;
+mod follow_log;
 mod import;
 mod live;
 mod new_posts;
@@ -27,6 +28,9 @@ use crate::model::Outcome;
 use crate::model::object::{self, Raw};
 
 pub use check::{BlobRecord, BlobReference};
+pub use follow_log::{
+    ConnectionEnd, ConnectionKind, ConnectionStats, ConnectionTally, FollowStats,
+};
 pub use import::{ImportOutcome, ImportedPost};
 pub use live::{LiveOutcome, LiveWrite};
 pub use posts::{ChannelCursor, LastOutcome, PageOutcome, Walk};
@@ -62,6 +66,11 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     (
         "0004_archive_settings.sql",
         include_str!("../../schema/0004_archive_settings.sql"),
+    ),
+    // Live capture's sessions and their WebSocket connections (`stats`).
+    (
+        "0005_follow_runs.sql",
+        include_str!("../../schema/0005_follow_runs.sql"),
     ),
 ];
 

@@ -261,6 +261,8 @@ pub struct ArchiveStats {
     /// their row (a sync never stored them first).
     pub imported_posts: i64,
     pub last_run: Option<RunStats>,
+    /// The last `sync --follow` session and its connections.
+    pub last_follow: Option<super::FollowStats>,
 }
 
 impl ArchiveStats {
@@ -592,6 +594,7 @@ impl Catalog {
             })
             .ctx(path, "read last sync run")?;
         let imported_posts = self.imported_post_count()?;
+        let last_follow = self.last_follow()?;
         Ok(ArchiveStats {
             teams,
             channels,
@@ -603,6 +606,7 @@ impl Catalog {
             attachments_missing,
             imported_posts,
             last_run,
+            last_follow,
         })
     }
 }

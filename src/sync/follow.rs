@@ -29,13 +29,14 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::connections::ConnectionLog;
 use super::live::{self, Action, Fetch};
 use super::targeted;
 use super::{
     SyncContext, SyncError, SyncOptions, SyncReport, files, log_in, open_for_run, run_with,
 };
 use crate::archive::{Archive, Claim};
-use crate::catalog::LiveWrite;
+use crate::catalog::{ConnectionEnd, ConnectionKind, LiveWrite};
 use crate::config::Credentials;
 use crate::mm::ws::{Item, Listener, WsError, WsEvent, WsOptions, backoff_delay};
 use crate::mm::{Client, MmError, StopSignal};
@@ -51,6 +52,9 @@ const ITEM_BUFFER: usize = 65_536;
 const BATCH: usize = 2_048;
 /// How long the first event of a transaction waits for others (see `Follower::gather`).
 const GATHER: Duration = Duration::from_millis(100);
+
+/// What the listener hands over: an item, and when it received it (local ms).
+type Received = (i64, Result<Item, WsError>);
 
 /// Knobs of live capture beside the sync's own options.
 #[derive(Clone, Debug)]
@@ -138,6 +142,7 @@ async fn follow_with(
     follow: &FollowOptions,
 ) -> Result<FollowReport, SyncError> {
     let listener = Listener::beside(client, follow.ws.clone())?;
+    let log = ConnectionLog::begin(ctx.writer, now_ms()).await?;
     let (tx, items) = mpsc::channel(ITEM_BUFFER);
     let listening = tokio::spawn(listen(listener, tx));
     let (file_queue, downloads) = files::download_stage(ctx);
@@ -149,6 +154,7 @@ async fn follow_with(
         selection: HashMap::new(),
         unreachable: HashSet::new(),
         file_queue: Some(file_queue),
+        log,
     };
     follower.report.user = follower.me.value.username.clone();
     let events = async {
@@ -159,6 +165,11 @@ async fn follow_with(
     };
     let (result, files) = futures_util::future::join(events, files::drain(downloads, ctx)).await;
     listening.abort();
+    let end = match (&result, &files) {
+        (Ok(()), Ok(_) | Err(SyncError::Server(MmError::Stopped { .. }))) => ConnectionEnd::Stopped,
+        _ => ConnectionEnd::Error,
+    };
+    let logged = follower.log.finish(ctx.writer, end, now_ms()).await;
     let mut report = follower.report;
     match files {
         Ok(tally) => report.files_fetched += tally.files_fetched,
@@ -166,17 +177,18 @@ async fn follow_with(
         Err(e) => return Err(e),
     }
     result?;
+    logged?;
     report.outcome = Outcome::Interrupted;
     Ok(report)
 }
 
 /// The listener's task: every item, in order, until the listener ends (stop or a revoked
 /// session, sent as the last item) or nobody listens.
-async fn listen(mut listener: Listener, tx: mpsc::Sender<Result<Item, WsError>>) {
+async fn listen(mut listener: Listener, tx: mpsc::Sender<Received>) {
     loop {
         let item = listener.next().await;
         let last = item.is_err();
-        if tx.send(item).await.is_err() || last {
+        if tx.send((now_ms(), item)).await.is_err() || last {
             listener.close().await;
             return;
         }
@@ -194,6 +206,8 @@ struct Follower<'a> {
     /// are dropped until the next catch-up.
     unreachable: HashSet<String>,
     file_queue: Option<files::FileQueue<'a>>,
+    /// The session's connections, as `stats` shows them.
+    log: ConnectionLog,
 }
 
 /// Why a catch-up sync runs, for its log line.
@@ -205,10 +219,7 @@ enum Reason {
 }
 
 impl Follower<'_> {
-    async fn run(
-        &mut self,
-        mut items: mpsc::Receiver<Result<Item, WsError>>,
-    ) -> Result<(), SyncError> {
+    async fn run(&mut self, mut items: mpsc::Receiver<Received>) -> Result<(), SyncError> {
         let stop = self.ctx.stop;
         let mut poll = tokio::time::interval_at(
             tokio::time::Instant::now() + self.follow.poll_interval,
@@ -233,9 +244,10 @@ impl Follower<'_> {
             self.gather(&mut items, &mut batch).await;
             // Events are handled in runs between connection items, in order.
             let mut events = Vec::new();
-            for item in batch.drain(..) {
+            for (at, item) in batch.drain(..) {
                 let item = match item {
                     Ok(Item::Event(event)) => {
+                        self.log.event(live::event_time(&event));
                         events.push(*event);
                         continue;
                     }
@@ -249,6 +261,10 @@ impl Follower<'_> {
                         previous,
                         ..
                     }) => {
+                        let writer = self.ctx.writer;
+                        self.log
+                            .opened(writer, &connection_id, ConnectionKind::Fresh, at)
+                            .await?;
                         let reason = if connected_once {
                             self.ctx.observer.note(
                                 Level::Notice,
@@ -269,6 +285,10 @@ impl Follower<'_> {
                         poll.reset();
                     }
                     Ok(Item::Resumed { connection_id }) => {
+                        let writer = self.ctx.writer;
+                        self.log
+                            .opened(writer, &connection_id, ConnectionKind::Resumed, at)
+                            .await?;
                         self.ctx.observer.progress(Progress::Live(LiveState::Live));
                         self.ctx.observer.note(
                             Level::Notice,
@@ -276,6 +296,9 @@ impl Follower<'_> {
                         );
                     }
                     Ok(Item::Disconnected(failure)) => {
+                        self.log
+                            .closed(self.ctx.writer, ConnectionEnd::Dropped, at)
+                            .await?;
                         self.ctx
                             .observer
                             .progress(Progress::Live(LiveState::Reconnecting));
@@ -288,6 +311,7 @@ impl Follower<'_> {
                 }
             }
             self.handle(events).await?;
+            self.log.flush(self.ctx.writer).await?;
         }
     }
 
@@ -475,11 +499,7 @@ impl Follower<'_> {
     /// search-index segment, the pages of every index touched): at 1,000 events/s one per
     /// event took 425 µs of CPU per event, and on a loaded machine the backlog made the p99
     /// from event to committed row 1.7 s. Returns early at a stop (the batch is applied).
-    async fn gather(
-        &self,
-        items: &mut mpsc::Receiver<Result<Item, WsError>>,
-        batch: &mut Vec<Result<Item, WsError>>,
-    ) {
+    async fn gather(&self, items: &mut mpsc::Receiver<Received>, batch: &mut Vec<Received>) {
         let deadline = tokio::time::Instant::now() + GATHER;
         while batch.len() < BATCH {
             tokio::select! {
@@ -495,13 +515,11 @@ impl Follower<'_> {
 
     /// At a stop: commits the events already received (no catch-up runs any more; what a
     /// connection change would have caught up, the next start does).
-    async fn drain(
-        &mut self,
-        items: &mut mpsc::Receiver<Result<Item, WsError>>,
-    ) -> Result<(), SyncError> {
+    async fn drain(&mut self, items: &mut mpsc::Receiver<Received>) -> Result<(), SyncError> {
         let mut writes = Vec::new();
-        while let Ok(item) = items.try_recv() {
+        while let Ok((_, item)) = items.try_recv() {
             if let Ok(Item::Event(event)) = item {
+                self.log.event(live::event_time(&event));
                 self.report.events += 1;
                 match live::plan(*event, &self.selection, &self.me.value.id, now_ms()) {
                     Action::Write(write) => writes.push(*write),

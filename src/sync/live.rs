@@ -169,6 +169,26 @@ pub(crate) fn channel_named<'e>(event: &'e WsEvent, me: &str) -> Option<&'e str>
     .filter(|id| !id.is_empty())
 }
 
+/// When the server stamped the change an event reports (ms, server clock): a post's or
+/// channel's `update_at` (an edit moves it), a reaction's `create_at`, a removal's
+/// `update_at`, an archived channel's `delete_at`, a user's, emoji's or team's `update_at`.
+/// None when the event carries no such time: `post_deleted` carries the post as it was
+/// before the deletion (§15.7), and bookkeeping events carry none.
+pub(crate) fn event_time(event: &WsEvent) -> Option<i64> {
+    let at = match &event.event {
+        Event::Posted { post, .. } | Event::PostEdited { post } => post.value.update_at,
+        Event::ReactionAdded { reaction, .. } => reaction.value.create_at,
+        Event::ReactionRemoved { reaction, .. } => reaction_time(reaction.json(), 0),
+        Event::ChannelUpdated { channel } => channel.value.update_at,
+        Event::ChannelDeleted { delete_at, .. } => *delete_at,
+        Event::UserUpdated { user } => user.value.update_at,
+        Event::EmojiAdded { emoji } => emoji.value.update_at.max(emoji.value.create_at),
+        Event::TeamUpdated { team } => team.value.update_at,
+        _ => 0,
+    };
+    (at > 0).then_some(at)
+}
+
 /// A removed reaction's `update_at` is when it was removed (§15.7); `now` when absent.
 fn reaction_time(json: &str, now: i64) -> i64 {
     #[derive(serde::Deserialize)]

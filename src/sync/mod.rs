@@ -14,6 +14,7 @@
 //! May import: `selection`, `mm`, `archive`, `catalog`, `blobs`, `model`, `config`,
 //! `progress`, `outdir`.
 
+mod connections;
 mod discover;
 mod files;
 mod follow;

@@ -932,3 +932,201 @@ async fn kill_9_during_an_event_stream_loses_nothing_a_restart_cannot_fetch() {
     );
     assert!(extra[0].parse::<i64>().unwrap() <= 3, "{extra:?}");
 }
+
+/// Turns the archive's catalog into one of schema version 4, as a matterbak before live
+/// capture's record left it: schema 0005 only adds `follow_runs`, `follow_connections` and
+/// an index, so dropping them is that catalog (checked against one built from files
+/// 0001–0004).
+#[cfg(unix)]
+fn downgrade_to_schema_4(archive: &std::path::Path) {
+    use matterbak::catalog::MIGRATIONS;
+    let schema = |conn: &rusqlite::Connection| -> Vec<String> {
+        let mut st = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap();
+        st.query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?.unwrap_or_default()
+            ))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    let conn = rusqlite::Connection::open(archive.join("catalog.sqlite")).unwrap();
+    conn.execute_batch(
+        "DROP INDEX follow_connections_run; DROP TABLE follow_connections; DROP TABLE follow_runs;
+         PRAGMA user_version = 4;",
+    )
+    .unwrap();
+    let four = rusqlite::Connection::open_in_memory().unwrap();
+    for (_, sql) in &MIGRATIONS[..4] {
+        four.execute_batch(sql).unwrap();
+    }
+    assert_eq!(schema(&conn), schema(&four), "a schema 4 catalog");
+}
+
+/// Stops a follower with SIGTERM; its exit code and stderr.
+#[cfg(unix)]
+fn sigterm(child: std::process::Child) -> (Option<i32>, String) {
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `stats` after a follow session: the server time of its last event and its three
+/// connections: the first (fresh) dropped and resumed, the resumed one dropped beyond the
+/// server's send queue (a fresh connection and a catch-up), the last stopped by SIGTERM. The
+/// archive was made by a matterbak of schema version 4: the follower upgrades it.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_shows_the_last_event_time_and_the_connections_of_the_last_follow() {
+    let env = start().await;
+    common::assert_complete(&env.sync().await);
+    downgrade_to_schema_4(&env.archive);
+    common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
+    let town = channel(&env, "eng", "town-square");
+    let dev = channel(&env, "eng", "dev");
+    let connections = "SELECT count(*) FROM follow_connections";
+    let child = start_following(&env, &["--quiet", "--poll-interval", "3600"]).await;
+    wait_for(&env, connections, "1").await;
+    let first = env.server.websocket_connections();
+    assert_eq!(first.len(), 1, "{first:?}");
+    let first = first[0].connection_id.clone();
+
+    // A drop the server resumes.
+    let before = env
+        .server
+        .with_workspace(|w| w.create_post(&town, "bob", "before the drop", None));
+    wait_for_post(&env, &before).await;
+    env.server.drop_websockets();
+    let away = env
+        .server
+        .with_workspace(|w| w.create_post(&town, "bob", "while away", None));
+    wait_for(&env, connections, "2").await;
+    wait_for_post(&env, &away).await;
+
+    // A drop with more events meanwhile than the server queues: a fresh connection.
+    let ok_runs_before = ok_runs(&env);
+    env.server.hold_requests();
+    env.server.drop_websockets();
+    for n in 0..SEND_QUEUE_SIZE + 10 {
+        env.server
+            .with_workspace(|w| w.create_post(&dev, "bob", &format!("burst {n}"), None));
+    }
+    env.server
+        .wait_for_websockets(|c| c.iter().all(|c| !c.active))
+        .await;
+    env.server.release_requests();
+    wait_for(&env, connections, "3").await;
+    while ok_runs(&env) == ok_runs_before {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let third: Vec<String> = env
+        .server
+        .websocket_connections()
+        .into_iter()
+        .filter(|c| c.active)
+        .map(|c| c.connection_id)
+        .collect();
+    assert_eq!(third.len(), 1, "{third:?}");
+    assert_ne!(third[0], first);
+
+    // The last event: a post the server stamps 2033-05-18T03:33:20Z.
+    let last = env.server.with_workspace(|w| {
+        w.advance_clock_to(1_999_999_999_000);
+        w.create_post(&dev, "bob", "the last event", None)
+    });
+    wait_for(
+        &env,
+        &format!("SELECT create_at FROM posts WHERE id = '{last}'"),
+        "2000000000000",
+    )
+    .await;
+    let (code, err) = sigterm(child);
+    assert_eq!(code, Some(0), "{err}");
+
+    let (code, out) = reader(&["stats"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("last follow: started "))
+        .unwrap_or_else(|| panic!("a last follow line:\n{out}"));
+    assert!(
+        lines[at].ends_with(", last event 2033-05-18T03:33:20Z (server time)"),
+        "{}",
+        lines[at]
+    );
+    assert!(!lines[at].contains("never"), "{}", lines[at]);
+    let header: Vec<&str> = lines[at + 1]
+        .split("  ")
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "connection",
+            "kind",
+            "opened (UTC)",
+            "closed (UTC)",
+            "ended",
+            "events"
+        ]
+    );
+    let table: Vec<(String, String, String)> = lines[at + 3..]
+        .iter()
+        .map(|l| {
+            let cells: Vec<&str> = l.split_whitespace().collect();
+            assert_eq!(cells.len(), 6, "{l}");
+            (cells[0].into(), cells[1].into(), cells[4].into())
+        })
+        .collect();
+    let row =
+        |id: &str, kind: &str, ended: &str| (id.to_owned(), kind.to_owned(), ended.to_owned());
+    assert_eq!(
+        table,
+        [
+            row(&first, "fresh", "dropped"),
+            row(&first, "resumed", "dropped"),
+            row(&third[0], "fresh", "stopped"),
+        ],
+        "{out}"
+    );
+    // The same as JSON.
+    let (code, out) = reader(&["stats", "--json"], &env.archive);
+    assert_eq!(code, 0, "{out}");
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let follow = &json["last_follow"];
+    assert_eq!(follow["last_event"], "2033-05-18T03:33:20Z", "{follow}");
+    let states: Vec<String> = follow["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["kind"].as_str().unwrap(),
+                c["ended"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["fresh dropped", "resumed dropped", "fresh stopped"],
+        "{follow}"
+    );
+    // The last connection heard one event: the last post.
+    assert_eq!(follow["connections"][2]["events"], 1, "{follow}");
+}
