@@ -16,6 +16,7 @@ mod posts;
 mod query;
 mod read;
 mod summary;
+mod team_events;
 mod writer;
 
 use std::collections::HashMap;

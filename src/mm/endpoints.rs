@@ -48,6 +48,12 @@ fn parse_etag_update_at(headers: &HeaderMap) -> Option<i64> {
 }
 
 impl Client {
+    /// `GET /users/me`: your own user, as a run stores it (live capture reads it again when
+    /// joining a team changed it).
+    pub async fn fetch_me(&self) -> Result<Raw<User>> {
+        self.get(&["users", "me"], &[]).await
+    }
+
     /// `GET /users/me/teams`: every team you belong to (not paged).
     pub async fn fetch_teams(&self) -> Result<Vec<Raw<Team>>> {
         self.get(&["users", "me", "teams"], &[]).await

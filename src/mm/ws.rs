@@ -898,9 +898,16 @@ fn decode_known(
         "channel_converted" => Event::ChannelConverted {
             channel_id: text(data, "channel_id")?,
         },
+        // `user_id`, or (joining a team's default channels, `JoinDefaultChannels`) the user
+        // as an object.
         "user_added" => Event::UserAdded {
             channel_id: channel_of(data, broadcast)?,
-            user_id: text(data, "user_id")?,
+            user_id: match text(data, "user_id") {
+                Ok(id) => id,
+                Err(why) => object::<User>(data, "user")
+                    .map(|user| user.value.id.clone())
+                    .map_err(|_| why)?,
+            },
         },
         // Two shapes: to the channel `{user_id, remover_id}`, to the removed user
         // `{channel_id, remover_id}` with the user in the broadcast.
@@ -990,6 +997,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Joining a team's default channels publishes `user_added` with the user as an object
+    /// and no `user_id` (`JoinDefaultChannels`, `app/channel.go`).
+    #[test]
+    fn user_added_takes_the_user_from_the_object_when_no_id_is_given() {
+        let d = data(r#"{"team_id":"t1","user":{"id":"u1","username":"alice","update_at":5}}"#);
+        let b = Broadcast {
+            channel_id: "c1".into(),
+            ..Broadcast::default()
+        };
+        match decode_event("user_added", &d, &b) {
+            Event::UserAdded {
+                channel_id,
+                user_id,
+            } => assert_eq!((channel_id.as_str(), user_id.as_str()), ("c1", "u1")),
+            other => panic!("{other:?}"),
+        }
+        let d = data(r#"{"team_id":"t1"}"#);
+        assert!(matches!(
+            decode_event("user_added", &d, &b),
+            Event::Malformed { .. }
+        ));
     }
 
     #[test]

@@ -497,6 +497,34 @@ impl Workspace {
         self.publish("user_added", d, Broadcast::channel(channel_id));
     }
 
+    /// `user_added` of `JoinDefaultChannels` (a user joining a team enters its default
+    /// channels, `app/channel.go`): the user as an object and the team id, no `user_id`; the
+    /// channel is in the broadcast.
+    pub(crate) fn publish_user_joined_default_channel(&mut self, channel_id: &str, user_id: &str) {
+        let Some(user) = self.users.get(user_id) else {
+            return;
+        };
+        let team_id = self
+            .channels
+            .get(channel_id)
+            .map(|c| c.team_id.clone())
+            .unwrap_or_default();
+        let d = data([("team_id", text(team_id)), ("user", render::user(user))]);
+        self.publish("user_added", d, Broadcast::channel(channel_id));
+    }
+
+    /// `added_to_team`, to the added user alone (`app/team.go` JoinUserToTeam).
+    pub(crate) fn publish_added_to_team(&mut self, team_id: &str, user_id: &str) {
+        let d = data([("team_id", text(team_id)), ("user_id", text(user_id))]);
+        self.publish("added_to_team", d, Broadcast::user(user_id));
+    }
+
+    /// `leave_team`, to the team's members (`app/team.go` RemoveTeamMemberFromTeam).
+    pub(crate) fn publish_leave_team(&mut self, team_id: &str, user_id: &str) {
+        let d = data([("team_id", text(team_id)), ("user_id", text(user_id))]);
+        self.publish("leave_team", d, Broadcast::team(team_id));
+    }
+
     /// `user_removed`: one to the remaining members, one to the removed user.
     pub(crate) fn publish_user_removed(&mut self, channel_id: &str, user_id: &str, remover: &str) {
         let d = data([("remover_id", text(remover)), ("user_id", text(user_id))]);
@@ -523,22 +551,49 @@ impl Workspace {
         self.publish("group_added", d, Broadcast::channel(channel_id));
     }
 
-    /// `user_updated`, to everyone, with the user as an object: a sanitized copy for
-    /// ordinary users and the full one for admins (the mock stores nothing secret, so
-    /// both carry the same fields).
+    /// `user_updated` as `sendUpdatedUserEvent` sends it (`app/user.go`): the user as an
+    /// object, three ways. Everyone but the user gets a profile sanitized by
+    /// `SanitizeProfile` (admins the sensitive copy, others the sanitized one; the mock's
+    /// server settings show emails and full names, so both carry what `POST /users/ids`
+    /// answers); the user themself gets the unsanitized record, private fields included
+    /// (password hash, MFA secret, notification settings), which no REST answer holds.
     pub(crate) fn publish_user_updated(&mut self, user_id: &str) {
         let Some(user) = self.users.get(user_id) else {
             return;
         };
         let value = render::user(user);
-        for sensitive in [false, true] {
+        let (username, created) = (user.username.clone(), user.create_at);
+        let omit: BTreeMap<String, bool> = [(user_id.to_owned(), true)].into();
+        for sensitive in [true, false] {
             let b = Broadcast {
+                omit_users: Some(omit.clone()),
                 contains_sanitized_data: !sensitive,
                 contains_sensitive_data: sensitive,
                 ..Broadcast::default()
             };
             self.publish("user_updated", data([("user", value.clone())]), b);
         }
+        let mut unsanitized = value;
+        if let Value::Object(fields) = &mut unsanitized {
+            let private = serde_json::json!({
+                "password": format!("$2a$10$mock.hash.of.{username}.password"),
+                "auth_data": "",
+                "mfa_active": false,
+                "mfa_secret": "MOCKMFASECRETNOTFORARCHIVES",
+                "email_verified": true,
+                "last_password_update": created,
+                "failed_attempts": 0,
+                "notify_props": {"desktop": "mention", "email": "true", "push": "mention"},
+            });
+            if let Value::Object(private) = private {
+                fields.extend(private);
+            }
+        }
+        self.publish(
+            "user_updated",
+            data([("user", unsanitized)]),
+            Broadcast::user(user_id),
+        );
     }
 
     /// `emoji_added`, to everyone, with the emoji as a JSON string.

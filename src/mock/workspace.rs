@@ -986,6 +986,123 @@ impl Workspace {
         }
     }
 
+    /// Adds a user to a team as `JoinUserToTeam` does (`app/team.go`): the membership, the
+    /// user's `update_at` touched (`UpdateUpdateAt`), the team's open default channels
+    /// (town-square, off-topic) joined with a join post and a `user_added` each
+    /// (`JoinDefaultChannels`, `app/channel.go`), then `added_to_team` to the user alone.
+    pub fn add_team_member(&mut self, team_name: &str, username: &str) {
+        let at = self.tick();
+        let team_id = self.team_id(team_name);
+        let user_id = self.user_id(username);
+        if self.is_team_member(&team_id, &user_id) {
+            return;
+        }
+        match self
+            .team_members
+            .iter_mut()
+            .find(|m| m.team_id == team_id && m.user_id == user_id)
+        {
+            Some(member) => {
+                member.delete_at = 0;
+                member.roles = "team_user".to_owned();
+            }
+            None => self.join_team(&team_id, &user_id, at),
+        }
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.update_at = at;
+        }
+        for (name, message, kind) in [
+            ("town-square", "joined the team.", "system_join_team"),
+            ("off-topic", "joined the channel.", "system_join_channel"),
+        ] {
+            let channel_id = self
+                .channels
+                .values()
+                .find(|c| c.team_id == team_id && c.name == name && c.kind == 'O')
+                .map(|c| c.id.clone());
+            let Some(channel_id) = channel_id else {
+                continue;
+            };
+            if self.is_channel_member(&channel_id, &user_id) {
+                continue;
+            }
+            self.join_channel(&channel_id, &user_id, at);
+            let text = format!("@{username} {message}");
+            let post_id = self.without_events(|ws| {
+                ws.insert_post_at(&channel_id, &user_id, &text, None, Vec::new(), at)
+            });
+            if let Some(post) = self.posts.get_mut(&post_id) {
+                post.kind = kind.to_owned();
+                post.props
+                    .insert("username".to_owned(), Value::String(username.to_owned()));
+            }
+            self.publish_posted(&post_id);
+            self.publish_user_joined_default_channel(&channel_id, &user_id);
+        }
+        self.publish_added_to_team(&team_id, &user_id);
+    }
+
+    /// Removes a user from a team as `LeaveTeam` does (`app/team.go`): out of the team's
+    /// channels without any event, a leave post in town-square, then `leave_team` to the
+    /// team's members (the leaving user still among them: it goes out before the membership
+    /// ends), the membership marked deleted and the user's `update_at` touched.
+    pub fn remove_team_member(&mut self, team_name: &str, username: &str) {
+        let at = self.tick();
+        let team_id = self.team_id(team_name);
+        let user_id = self.user_id(username);
+        if !self.is_team_member(&team_id, &user_id) {
+            return;
+        }
+        let team_channels: Vec<String> = self
+            .channels
+            .values()
+            .filter(|c| c.team_id == team_id)
+            .map(|c| c.id.clone())
+            .collect();
+        self.channel_members
+            .retain(|m| !(m.user_id == user_id && team_channels.contains(&m.channel_id)));
+        let town = self
+            .channels
+            .values()
+            .find(|c| c.team_id == team_id && c.name == "town-square")
+            .map(|c| c.id.clone());
+        if let Some(town) = town {
+            let text = format!("@{username} left the team.");
+            let post_id = self.without_events(|ws| {
+                ws.insert_post_at(&town, &user_id, &text, None, Vec::new(), at)
+            });
+            if let Some(post) = self.posts.get_mut(&post_id) {
+                post.kind = "system_leave_team".to_owned();
+                post.props
+                    .insert("username".to_owned(), Value::String(username.to_owned()));
+            }
+            self.publish_posted(&post_id);
+        }
+        self.publish_leave_team(&team_id, &user_id);
+        for member in self
+            .team_members
+            .iter_mut()
+            .filter(|m| m.team_id == team_id && m.user_id == user_id)
+        {
+            member.delete_at = at;
+            member.roles = String::new();
+        }
+        if let Some(user) = self.users.get_mut(&user_id) {
+            user.update_at = at;
+        }
+    }
+
+    /// Changes a team's display name, like a team patch: `update_team` to its members.
+    pub fn rename_team(&mut self, team_name: &str, display_name: &str) {
+        let at = self.tick();
+        let team_id = self.team_id(team_name);
+        if let Some(team) = self.teams.get_mut(&team_id) {
+            team.display_name = display_name.to_owned();
+            team.update_at = at;
+        }
+        self.publish_team_updated(&team_id);
+    }
+
     pub fn set_team_icon(&mut self, team_name: &str, png: Vec<u8>) {
         let at = self.tick();
         let team_id = self.team_id(team_name);

@@ -12,9 +12,8 @@
 //! (an ordinary incremental run, recorded in `runs`) before the events after it are
 //! applied; a resumed connection replays what we missed. A live write never moves the
 //! `since` watermark (see `catalog::live`), so whatever a crash loses is found by the next
-//! catch-up. Channel, membership, user and emoji events fetch the rows they changed
-//! (`targeted`), with the same client and so the same pacing as a sync; team events run a
-//! catch-up sync. Channels whose events the account does not receive are synced every
+//! catch-up. Channel, membership, user, emoji and team events fetch the rows they changed
+//! (`targeted`), with the same client and so the same pacing as a sync. Channels whose events the account does not receive are synced every
 //! `poll_interval` (see [`Follower::poll`]); changes the server announces to nobody
 //! (§15.7) are found by the next catch-up.
 //!
@@ -80,7 +79,7 @@ pub struct FollowReport {
     pub outcome: Outcome,
     pub user: String,
     /// Catch-up syncs run (at start, after a connection the server could not resume, after
-    /// a team event or a targeted fetch the server failed).
+    /// a payload that did not decode or a targeted fetch the server failed).
     pub catch_ups: u64,
     /// The last catch-up's report.
     pub last_sync: Option<SyncReport>,
@@ -90,7 +89,7 @@ pub struct FollowReport {
     pub files_fetched: u64,
     /// Events dropped because their channel is not selected.
     pub events_not_selected: u64,
-    /// Targeted fetches done for channel, membership, user and emoji events.
+    /// Targeted fetches done for channel, membership, user, emoji and team events.
     pub targeted_fetches: u64,
     /// Polls of the channels whose events the account does not receive.
     pub polls: u64,
@@ -401,13 +400,27 @@ impl Follower<'_> {
                 format!("members of channel {id}"),
                 targeted::members(ctx, &id).await,
             ),
-            Fetch::User(user) => (
-                format!("user {}", user.value.id),
-                targeted::user(ctx, *user).await,
+            Fetch::User(user_id) => (
+                format!("user {user_id}"),
+                targeted::user(ctx, me, &user_id).await,
             ),
             Fetch::Emoji(emoji) => (
                 format!("custom emoji {}", emoji.value.name),
                 targeted::emoji(ctx, *emoji).await,
+            ),
+            Fetch::Team { team_id, joined } => {
+                let result =
+                    targeted::team(ctx, me, &team_id, joined, &self.selection, &files).await;
+                let result = result.map(|found| {
+                    self.report.posts_written += found.posts_written;
+                    self.selection.extend(found.channels);
+                    found.tally
+                });
+                (format!("team {team_id}"), result)
+            }
+            Fetch::TeamMemberLeft { team_id, user_id } => (
+                format!("members of team {team_id}"),
+                targeted::team_member_left(ctx, &team_id, &user_id).await,
             ),
         };
         match result {

@@ -4,8 +4,9 @@
 //! The `channels.json` selection applies as for a sync: an event of a channel the catalog
 //! holds unselected is dropped unread; one of a channel it does not hold yet (created, or
 //! joined, since the last sync) asks for that channel to be fetched, and the rules decide.
-//! Channel, membership, user and emoji events ask for the rows they change to be fetched
-//! (API notes §15.7 lists what each event carries); team events ask for a catch-up sync.
+//! Channel, membership, user, emoji and team events ask for the rows they change to be
+//! fetched (API notes §15.7 lists what each event carries); a payload that does not decode
+//! asks for a catch-up sync.
 //!
 //! May import what `sync` may.
 
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 
 use crate::catalog::LiveWrite;
 use crate::mm::ws::{Event, WsEvent};
-use crate::model::object::{Emoji, Raw, User};
+use crate::model::object::{Emoji, Raw};
 
 /// What to do about one event.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ pub(crate) enum Action {
     NotSelected,
     /// Rows to fetch over REST (and write as a sync would).
     Fetch(Fetch),
-    /// Something changed that only a sync finds (teams, a payload we cannot read): run one.
+    /// Something changed that only a sync finds (a payload we cannot read): run one.
     CatchUp,
     /// Nothing a backup keeps (typing, read state, status…), or nothing a sync would write
     /// (a channel we are not in, a channel we left).
@@ -38,10 +39,15 @@ pub(crate) enum Fetch {
     Channel(String),
     /// A selected channel's member list.
     Members(String),
-    /// A user's row as the event carries it, and the picture when it changed.
-    User(Box<Raw<User>>),
+    /// A changed user's row, read again as a sync reads it (by id), and the picture when it
+    /// changed.
+    User(String),
     /// A new custom emoji's row and image.
     Emoji(Box<Raw<Emoji>>),
+    /// A team's row from the team list, the rules applied; `joined`: we were added to it.
+    Team { team_id: String, joined: bool },
+    /// Someone left a team: the member lists that named them, and their user row.
+    TeamMemberLeft { team_id: String, user_id: String },
 }
 
 /// The action for `event`; `selection` is channel id → selected, `me` the account's user
@@ -100,14 +106,17 @@ pub(crate) fn plan(
         | Event::DirectAdded { channel_id }
         | Event::GroupAdded { channel_id, .. } => Action::Fetch(Fetch::Channel(channel_id)),
         // To the channel's members: renamed, patched, converted.
-        Event::ChannelUpdated { channel } => Action::Fetch(Fetch::Channel(channel.value.id.clone())),
+        Event::ChannelUpdated { channel } => {
+            Action::Fetch(Fetch::Channel(channel.value.id.clone()))
+        }
         Event::ChannelDeleted { channel_id, .. }
         | Event::ChannelRestored { channel_id }
         | Event::ChannelConverted { channel_id } => known_channel(channel_id),
         // We joined: the channel is (again) ours, its row and selection are fetched.
-        Event::UserAdded { channel_id, user_id } if user_id == me => {
-            Action::Fetch(Fetch::Channel(channel_id))
-        }
+        Event::UserAdded {
+            channel_id,
+            user_id,
+        } if user_id == me => Action::Fetch(Fetch::Channel(channel_id)),
         // We left or were removed: a sync no longer lists the channel and writes nothing
         // of it; the archive keeps what it has.
         Event::UserRemoved { user_id, .. } if user_id == me => Action::Ignore,
@@ -118,13 +127,26 @@ pub(crate) fn plan(
                 None => Action::Fetch(Fetch::Channel(channel_id)),
             }
         }
-        Event::UserUpdated { user } => Action::Fetch(Fetch::User(Box::new(user))),
+        Event::UserUpdated { user } => Action::Fetch(Fetch::User(user.value.id.clone())),
         Event::EmojiAdded { emoji } => Action::Fetch(Fetch::Emoji(Box::new(emoji))),
-        Event::AddedToTeam { .. }
-        | Event::LeaveTeam { .. }
-        | Event::TeamUpdated { .. }
+        // To the added user only (`app/team.go` JoinUserToTeam): we joined.
+        Event::AddedToTeam { team_id, user_id } if user_id == me => Action::Fetch(Fetch::Team {
+            team_id,
+            joined: true,
+        }),
+        Event::AddedToTeam { .. } => Action::Ignore,
+        // We left: a sync no longer lists the team; the archive keeps what it has.
+        Event::LeaveTeam { user_id, .. } if user_id == me => Action::Ignore,
+        Event::LeaveTeam { team_id, user_id } => {
+            Action::Fetch(Fetch::TeamMemberLeft { team_id, user_id })
+        }
+        // `update_team`, `restore_team`, `delete_team`.
+        Event::TeamUpdated { team } => Action::Fetch(Fetch::Team {
+            team_id: team.value.id.clone(),
+            joined: false,
+        }),
         // A payload we cannot read: the sync reads what it said.
-        | Event::Malformed { .. } => Action::CatchUp,
+        Event::Malformed { .. } => Action::CatchUp,
         Event::Other { .. } => Action::Ignore,
     }
 }
@@ -134,10 +156,31 @@ impl Fetch {
     /// member list).
     pub(crate) fn same_rows(&self, other: &Fetch) -> bool {
         match (self, other) {
-            (Fetch::Channel(a), Fetch::Channel(b)) | (Fetch::Members(a), Fetch::Members(b)) => {
-                a == b
-            }
-            // Users and emojis carry their rows: each is written.
+            (Fetch::Channel(a), Fetch::Channel(b))
+            | (Fetch::Members(a), Fetch::Members(b))
+            | (Fetch::User(a), Fetch::User(b)) => a == b,
+            // A joined team is fetched with our own user row: that one covers an update.
+            (
+                Fetch::Team {
+                    team_id: a,
+                    joined: joined_a,
+                },
+                Fetch::Team {
+                    team_id: b,
+                    joined: joined_b,
+                },
+            ) => a == b && (joined_a == joined_b || *joined_a),
+            (
+                Fetch::TeamMemberLeft {
+                    team_id: a,
+                    user_id: u,
+                },
+                Fetch::TeamMemberLeft {
+                    team_id: b,
+                    user_id: v,
+                },
+            ) => a == b && u == v,
+            // Emojis carry their rows: each is written.
             _ => false,
         }
     }
@@ -289,6 +332,20 @@ mod tests {
             plan(created, &selection, "me", 1),
             Action::Fetch(Fetch::Channel(c)) if c == "n"
         ));
+    }
+
+    /// The `user_updated` the server sends a user about themself (`app/user.go`
+    /// sendUpdatedUserEvent: the unsanitized copy) holds private fields: the follower reads
+    /// the user again over REST instead of writing the payload.
+    #[test]
+    fn a_user_updated_payload_is_never_written_the_user_is_fetched() {
+        let payload = r#"{"id":"aliceid","create_at":1700000000000,"update_at":1700000090000,"delete_at":0,"username":"alice","password":"$2a$10$Y0bM3wV8hS2pC1kQ9dZ5uO","auth_data":"","auth_service":"","email":"alice@example.com","email_verified":true,"nickname":"Al","first_name":"Alice","last_name":"A","position":"","roles":"system_user","notify_props":{"desktop":"mention","email":"true"},"last_password_update":1700000000000,"last_picture_update":0,"failed_attempts":0,"locale":"en","timezone":{"automaticTimezone":"","manualTimezone":"","useAutomaticTimezone":"true"},"mfa_active":false,"mfa_secret":"JBSWY3DPEHPK3PXP","disable_welcome_email":false}"#;
+        let updated = event(Event::UserUpdated { user: raw(payload) });
+        assert_eq!(super::event_time(&updated), Some(1_700_000_090_000));
+        match plan(updated, &HashMap::new(), "aliceid", 1) {
+            Action::Fetch(Fetch::User(id)) => assert_eq!(id, "aliceid"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -27,55 +27,20 @@ impl Run<'_> {
         if members_due(self.ctx.options, synced_at)
             || self.team_membership_changed.contains(&team_id)
         {
-            match self.ctx.client.fetch_team_members(&team_id).await {
-                Ok(members) => {
-                    let id = team_id.clone();
-                    self.ctx
-                        .writer
-                        .call(move |c| c.replace_team_members(&id, &members, now_ms()))
-                        .await?;
+            match refresh_team_members(self.ctx, &team_id).await {
+                Ok(()) => {}
+                Err(SyncError::Server(e)) => {
+                    self.fail(format!("members of team {}", team.value.name), e)?
                 }
-                Err(e) => self.fail(format!("members of team {}", team.value.name), e)?,
+                Err(e) => return Err(e),
             }
         }
-        let icon_update = team.value.last_team_icon_update;
-        if icon_update > 0 {
-            let id = team_id.clone();
-            let stored = self
-                .ctx
-                .writer
-                .call(move |c| c.team_icon_update(&id))
-                .await?;
-            if stored != icon_update {
-                match files::download_blob(
-                    self.ctx.client,
-                    self.ctx.blobs,
-                    &["teams", &team_id, "image"],
-                )
-                .await
-                {
-                    Ok((blob, content_type)) => {
-                        self.summary.bytes_fetched += blob.size;
-                        self.ctx
-                            .writer
-                            .call(move |c| {
-                                c.set_image(
-                                    ImageOwner::Team,
-                                    &team_id,
-                                    &blob,
-                                    &content_type,
-                                    icon_update,
-                                    now_ms(),
-                                )
-                            })
-                            .await?;
-                    }
-                    Err(DownloadError::Server(e)) => {
-                        self.fail(format!("icon of team {}", team.value.name), e)?
-                    }
-                    Err(DownloadError::Sink(e)) => return Err(e.into()),
-                }
+        match fetch_team_icon(self.ctx, team).await {
+            Ok(bytes) => self.summary.bytes_fetched += bytes,
+            Err(SyncError::Server(e)) => {
+                self.fail(format!("icon of team {}", team.value.name), e)?
             }
+            Err(e) => return Err(e),
         }
         Ok(())
     }
@@ -117,6 +82,57 @@ impl Run<'_> {
         self.absorb(images);
         Ok(())
     }
+}
+
+/// A team's member list, read and replaced (a sync's team step; live capture's team
+/// events).
+pub(super) async fn refresh_team_members(
+    ctx: SyncContext<'_>,
+    team_id: &str,
+) -> Result<(), SyncError> {
+    let members = ctx.client.fetch_team_members(team_id).await?;
+    let id = team_id.to_owned();
+    ctx.writer
+        .call(move |c| c.replace_team_members(&id, &members, now_ms()))
+        .await?;
+    Ok(())
+}
+
+/// The team's icon, when it has one newer than the one held; the bytes fetched.
+pub(super) async fn fetch_team_icon(
+    ctx: SyncContext<'_>,
+    team: &Raw<Team>,
+) -> Result<u64, SyncError> {
+    let icon_update = team.value.last_team_icon_update;
+    if icon_update <= 0 {
+        return Ok(0);
+    }
+    let team_id = team.value.id.clone();
+    let id = team_id.clone();
+    let stored = ctx.writer.call(move |c| c.team_icon_update(&id)).await?;
+    if stored == icon_update {
+        return Ok(0);
+    }
+    let (blob, content_type) =
+        match files::download_blob(ctx.client, ctx.blobs, &["teams", &team_id, "image"]).await {
+            Ok(found) => found,
+            Err(DownloadError::Server(e)) => return Err(e.into()),
+            Err(DownloadError::Sink(e)) => return Err(e.into()),
+        };
+    let bytes = blob.size;
+    ctx.writer
+        .call(move |c| {
+            c.set_image(
+                ImageOwner::Team,
+                &team_id,
+                &blob,
+                &content_type,
+                icon_update,
+                now_ms(),
+            )
+        })
+        .await?;
+    Ok(bytes)
 }
 
 /// Users the archive refers to (members of archived channels and teams, authors, reactors)

@@ -113,9 +113,13 @@ async fn follow(env: &Env) -> Following {
 }
 
 async fn follow_with(env: &Env, follow: FollowOptions) -> Following {
+    follow_as(env, env.options(), follow).await
+}
+
+async fn follow_as(env: &Env, options: sync::SyncOptions, follow: FollowOptions) -> Following {
     let stop = StopSignal::default();
     let watcher = Watcher::new();
-    let (credentials, options) = (env.credentials(), env.options());
+    let credentials = env.credentials();
     let task = {
         let (stop, watcher) = (stop.clone(), watcher.clone());
         tokio::spawn(async move {
@@ -543,6 +547,194 @@ async fn channel_member_user_and_emoji_events_fetch_only_their_rows_as_a_sync_wr
         &entity_rows(&fresh.archive),
         "after targeted fetches vs a fresh full sync",
     );
+}
+
+/// [`entity_rows`] and the teams with their current members. A channel's post counters
+/// (`last_post_at`, `total_msg_count`…) move with every post and live capture reads a
+/// channel again only when an event says it changed, not per post: they are left out.
+fn team_and_entity_rows(
+    archive: &std::path::Path,
+) -> std::collections::BTreeMap<&'static str, Vec<String>> {
+    let mut rows = entity_rows(archive);
+    let catalog = matterbak::catalog::Catalog::open(
+        &archive.join("catalog.sqlite"),
+        matterbak::catalog::Access::ReadOnly,
+    )
+    .unwrap();
+    rows.insert(
+        "channels",
+        common::rows(
+            &catalog,
+            "SELECT id, json_remove(json, '$.last_post_at', '$.last_root_post_at', \
+             '$.total_msg_count', '$.total_msg_count_root'), selected, export_name \
+             FROM channels ORDER BY id",
+        ),
+    );
+    let mut snapshot = content_snapshot(archive);
+    rows.insert("teams", snapshot.remove("teams").unwrap());
+    let mut members = snapshot.remove("team_members").unwrap();
+    members.retain(|row| row.ends_with("|1"));
+    rows.insert("team_members", members);
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_events_fetch_only_their_rows_as_a_sync_writes_them() {
+    let env = start().await;
+    let following = follow(&env).await;
+    let secret = env.server.with_workspace(|w| w.team_id("secret"));
+    env.server.reset_requests();
+    env.server.with_workspace(|w| {
+        // update_team: a selected team renamed ("eng" names it by its name: still selected).
+        w.rename_team("eng", "Engineering (renamed)");
+        // leave_team of someone else: bob leaves ops, and its channels without an event.
+        w.remove_team_member("ops", "bob");
+        // added_to_team (after user_added of its town-square): alice joins "secret", which
+        // channels.json names (every channel of it).
+        w.add_team_member("secret", "alice");
+    });
+    // emoji_added last: its image is the last row written.
+    env.server
+        .with_workspace(|w| w.add_emoji("joined", "bob", mock::sample_png("joined"), "png"));
+    wait_for(
+        &env,
+        "SELECT count(*) FROM emojis WHERE name = 'joined' AND image_blob IS NOT NULL",
+        "1",
+    )
+    .await;
+    let report = following.stop().await;
+    assert_eq!(report.catch_ups, 1, "only the start's sync: {report:?}");
+    // No whole sync: no walk of every channel; the one team channel list is the joined
+    // team's.
+    let requests = env.server.requests();
+    let routes: Vec<(&str, &str)> = requests
+        .iter()
+        .map(|r| (r.route.as_str(), r.path.as_str()))
+        .collect();
+    assert!(
+        !routes
+            .iter()
+            .any(|(route, _)| *route == "GET /api/v4/users/{user_id}/channels"),
+        "{routes:#?}"
+    );
+    let team_lists: Vec<&str> = routes
+        .iter()
+        .filter(|(route, _)| *route == "GET /api/v4/users/{user_id}/teams/{team_id}/channels")
+        .map(|(_, path)| *path)
+        .collect();
+    assert_eq!(
+        team_lists,
+        [format!("/api/v4/users/me/teams/{secret}/channels")],
+        "{routes:#?}"
+    );
+    let c = env.catalog();
+    assert_eq!(
+        rows(
+            &c,
+            "SELECT t.name, t.selected, c.name, c.selected FROM channels c JOIN teams t ON t.id = c.team_id WHERE t.name = 'secret'"
+        ),
+        ["secret|1|town-square|1"]
+    );
+    assert_eq!(
+        rows(
+            &c,
+            &format!(
+                "SELECT message FROM posts p JOIN channels c ON c.id = p.channel_id WHERE c.team_id = '{secret}' ORDER BY p.create_at"
+            )
+        ),
+        ["Nobody else is here", "@alice joined the team."]
+    );
+    // The rows equal those of a fresh full sync of the same server.
+    let fresh = common::start_with(env.server.with_workspace(|w| w.clone())).await;
+    common::assert_complete(&fresh.sync().await);
+    assert_same_content(
+        &team_and_entity_rows(&env.archive),
+        &team_and_entity_rows(&fresh.archive),
+        "after team events vs a fresh full sync",
+    );
+}
+
+/// The REST requests events need go through the sync's pacing: with `--rate-limit` R, the
+/// server sees them at least 1/R apart (a lower bound only; the loopback's own jitter is
+/// allowed 5 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_calls_made_for_events_are_paced_like_a_sync() {
+    const RATE: f64 = 8.0;
+    let env = start().await;
+    // The archive exists: the follower's catch-up is incremental (few requests at 8/s).
+    common::assert_complete(&env.sync().await);
+    let mut options = env.options();
+    options.client.rate_limit = Some(RATE);
+    let following = follow_as(&env, options, follow_options()).await;
+    env.server.reset_requests();
+    // A burst of events that each need a fetch: six channels given a new header
+    // (`channel_updated`, `GET /channels/{id}` each).
+    let names = [
+        ("eng", "town-square"),
+        ("eng", "off-topic"),
+        ("eng", "dev"),
+        ("eng", "eng-private"),
+        ("ops", "town-square"),
+        ("ops", "incidents"),
+    ];
+    env.server.with_workspace(|w| {
+        for (team, name) in names {
+            let id = w.channel_id(team, name);
+            w.update_channel(&id, "header", &format!("{team}/{name}, paced"));
+        }
+    });
+    env.server
+        .wait_for_count("GET /api/v4/channels/{channel_id}", names.len())
+        .await;
+    following.stop().await;
+    let arrivals: Vec<std::time::Instant> = env
+        .server
+        .requests()
+        .iter()
+        .filter(|r| r.route == "GET /api/v4/channels/{channel_id}")
+        .map(|r| r.arrived)
+        .collect();
+    assert_eq!(arrivals.len(), names.len());
+    let period = Duration::from_secs_f64(1.0 / RATE);
+    for pair in arrivals.windows(2) {
+        let gap = pair[1].duration_since(pair[0]);
+        assert!(
+            gap + Duration::from_millis(5) >= period,
+            "requests {gap:?} apart, the rate limit allows one every {period:?}"
+        );
+    }
+}
+
+/// `user_updated` carries the user as the server prepared it for each receiver
+/// (`app/user.go` sendUpdatedUserEvent): others get a profile sanitized by `SanitizeProfile`,
+/// the user themself the unsanitized record (password hash, MFA secret, notification
+/// settings). The archive stores what a sync stores (`GET /users/me`, `POST /users/ids`),
+/// never those private fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_updated_event_stores_what_a_sync_stores() {
+    let env = start().await;
+    let following = follow(&env).await;
+    env.server.with_workspace(|w| {
+        w.set_user_field("alice", "nickname", serde_json::json!("Al"));
+        w.set_user_field("bob", "position", serde_json::json!("Lead"));
+    });
+    wait_for(
+        &env,
+        "SELECT count(*) FROM users WHERE (username = 'alice' AND json ->> 'nickname' = 'Al') \
+         OR (username = 'bob' AND json ->> 'position' = 'Lead')",
+        "2",
+    )
+    .await;
+    let report = following.stop().await;
+    assert_eq!(report.catch_ups, 1, "{report:?}");
+    let private = "SELECT username FROM users WHERE json LIKE '%password%' \
+                   OR json LIKE '%mfa_secret%' OR json LIKE '%notify_props%'";
+    assert_eq!(rows(&env.catalog(), private), Vec::<String>::new());
+    let fresh = common::start_with(env.server.with_workspace(|w| w.clone())).await;
+    common::assert_complete(&fresh.sync().await);
+    let users = "SELECT id, username, update_at, json FROM users \
+                 WHERE username IN ('alice', 'bob') ORDER BY username";
+    assert_eq!(rows(&env.catalog(), users), rows(&fresh.catalog(), users));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -871,3 +871,30 @@ async fn server_pings_and_the_pong_deadline() {
         "dropped without a close frame: {kinds:x?}"
     );
 }
+
+/// `user_updated` as `sendUpdatedUserEvent` sends it (`app/user.go`): the user themself
+/// gets their unsanitized record (private fields included), everyone else the sanitized
+/// profile, without them.
+#[tokio::test]
+async fn user_updated_is_unsanitized_only_for_the_user_themself() {
+    let ctx = Ctx::sample().await;
+    let alice = ctx.ws(|ws| ws.user_id("alice"));
+    let (mut client, _) = past_hello(&ctx.server).await;
+    ctx.ws(|ws| ws.set_user_field("alice", "nickname", json!("Al")));
+    let own = client.expect_event("user_updated").await;
+    assert_eq!(own["broadcast"]["user_id"], alice.as_str());
+    assert_eq!(own["data"]["user"]["nickname"], "Al");
+    assert!(own["data"]["user"]["password"].is_string(), "{own}");
+    assert!(own["data"]["user"]["notify_props"].is_object(), "{own}");
+    ctx.ws(|ws| ws.set_user_field("bob", "nickname", json!("B")));
+    let other = client.expect_event("user_updated").await;
+    assert_eq!(other["broadcast"]["contains_sanitized_data"], true);
+    assert_eq!(
+        other["broadcast"]["omit_users"][ctx.ws(|ws| ws.user_id("bob"))],
+        true
+    );
+    assert_eq!(other["data"]["user"]["nickname"], "B");
+    assert!(other["data"]["user"].get("password").is_none(), "{other}");
+    assert!(other["data"]["user"].get("mfa_secret").is_none(), "{other}");
+    client.expect_nothing_pending().await;
+}
