@@ -142,7 +142,9 @@ const AWS_VARS: &[&str] = &[
     "AWS_CONFIG_FILE",
 ];
 
-fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
+/// `matterbak ARGS` in `dir`, with only the variables the test sets (`env`), no AWS or
+/// `MATTERBAK_BLOBS` variable of the test's own environment, and a HOME of its own.
+fn command(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
     for var in AWS_VARS {
         command.env_remove(var);
@@ -152,9 +154,12 @@ fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Outpu
         .env("HOME", dir)
         .env_remove("MATTERBAK_BLOBS")
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .args(args)
-        .output()
-        .unwrap()
+        .args(args);
+    command
+}
+
+fn matterbak(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> Output {
+    command(dir, env, args).output().unwrap()
 }
 
 /// Exit code and stdout+stderr; asserts no credential appears in either.
@@ -172,6 +177,23 @@ fn run(dir: &Path, env: &[(&'static str, String)], args: &[&str]) -> (i32, Strin
     (out.status.code().unwrap_or(-1), text)
 }
 
+/// `matterbak export --archive ARCHIVE EXTRA…`, which must succeed.
+fn export_ok(dir: &Path, env: &[(&'static str, String)], archive: &str, extra: &[&str]) {
+    let mut args = vec!["export", "--archive", archive];
+    args.extend_from_slice(extra);
+    let (code, out) = run(dir, env, &args);
+    assert_eq!(code, 0, "{args:?}: {out}");
+}
+
+/// The arguments of `matterbak sync` into `archive` (unlimited rate, quiet), with `--blobs`
+/// when given, and `--encrypt`.
+fn sync_args<'a>(archive: &'a str, blobs: Option<&'a str>, encrypt: bool) -> Vec<&'a str> {
+    let mut args = vec!["sync", "--archive", archive, "--rate-limit", "0", "-q"];
+    args.extend(blobs.iter().flat_map(|b| ["--blobs", *b]));
+    args.extend(encrypt.then_some("--encrypt"));
+    args
+}
+
 /// `matterbak sync` into `archive` (unlimited rate, quiet), with `--blobs` when given.
 fn sync(
     dir: &Path,
@@ -179,9 +201,7 @@ fn sync(
     archive: &str,
     blobs: Option<&str>,
 ) -> (i32, String) {
-    let mut args = vec!["sync", "--archive", archive, "--rate-limit", "0", "-q"];
-    args.extend(blobs.iter().flat_map(|b| ["--blobs", *b]));
-    run(dir, env, &args)
+    run(dir, env, &sync_args(archive, blobs, false))
 }
 
 /// Syncs `archive`, then the disk archive `local` to the same moment of the (changing) sample
@@ -533,11 +553,62 @@ async fn wrong_credentials_fail_with_exit_2_without_showing_them() {
     assert!(!dir.join("a").exists(), "{out}");
 }
 
+/// For the kill tests: [`bucket_and_workspace`] with `posts` new posts of big attachments
+/// (seeded with `bucket`), the bucket behind a [`FaultProxy`] that delays every request by
+/// 40 ms, so kills land while uploads are in flight, and the variables that reach it there
+/// (with the archive password when one is given).
+async fn slow_bucket_and_big_files(
+    bucket: &str,
+    posts: usize,
+    password: Option<&str>,
+) -> (
+    S3Server,
+    common::Env,
+    FaultProxy,
+    Vec<(&'static str, String)>,
+) {
+    let (s3, env) = bucket_and_workspace(bucket).await;
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
+    for i in 0..posts {
+        post_files(&env.server, &format!("big {i}"), &format!("{bucket} {i}"));
+    }
+    let mut aws = match password {
+        Some(password) => with_password(&s3.env(), password),
+        None => s3.env(),
+    };
+    aws[0].1 = proxy.endpoint.clone();
+    (s3, env, proxy, aws)
+}
+
+/// Waits until `due` (observed progress of the run `child` is), asserting that the run goes
+/// on meanwhile, then kills it (SIGKILL) while it still runs.
+async fn kill_when(child: &mut std::process::Child, due: impl Fn() -> bool, moment: &str) {
+    while !due() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{moment}: the run ended before its moment"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "{moment}: the run still goes on when it is killed"
+    );
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+}
+
 /// A loopback proxy in front of the S3 server that answers 503 SlowDown and 500, alternately,
 /// to the first `faults` requests it sees, delays every request by `latency`, and counts
 /// multipart part uploads.
 struct FaultProxy {
     endpoint: String,
+    shared: ProxyShared,
+}
+
+/// What the proxy's handler and the test both hold: counters, and the switch of `fail_gets`.
+#[derive(Clone, Default)]
+struct ProxyShared {
     requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     /// Access key ids the requests were signed with, and `token T` for the session tokens
@@ -566,18 +637,19 @@ struct ProxyState {
     client: reqwest::Client,
     faults: usize,
     latency: Duration,
-    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    parts: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    keys: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
-    fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    shared: ProxyShared,
 }
 
 impl FaultProxy {
     /// Waits until every request the proxy took in has had its answer from the bucket, so
     /// what a killed client sent has all landed before the bucket is looked at.
     async fn settle(&self) {
-        while self.in_flight.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+        while self
+            .shared
+            .in_flight
+            .load(std::sync::atomic::Ordering::SeqCst)
+            > 0
+        {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -590,26 +662,16 @@ impl FaultProxy {
             client: reqwest::Client::new(),
             faults,
             latency,
-            requests: Default::default(),
-            parts: Default::default(),
-            keys: Default::default(),
-            fail_gets: Default::default(),
-            in_flight: Default::default(),
+            shared: ProxyShared::default(),
         };
-        let proxy = FaultProxy {
-            endpoint: String::new(),
-            requests: state.requests.clone(),
-            parts: state.parts.clone(),
-            keys: state.keys.clone(),
-            fail_gets: state.fail_gets.clone(),
-            in_flight: state.in_flight.clone(),
-        };
+        let shared = state.shared.clone();
         async fn forward(
             State(state): State<ProxyState>,
             request: Request,
         ) -> axum::response::Response {
-            state.in_flight.fetch_add(1, Ordering::SeqCst);
-            let _in_flight = InFlight(state.in_flight.clone());
+            let shared = &state.shared;
+            shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            let _in_flight = InFlight(shared.in_flight.clone());
             tokio::time::sleep(state.latency).await;
             let query = request.uri().query().unwrap_or("").to_owned();
             let signed_by = request
@@ -624,12 +686,12 @@ impl FaultProxy {
                 .get("x-amz-security-token")
                 .and_then(|v| v.to_str().ok())
                 .map(|v| format!("token {v}"));
-            state
+            shared
                 .keys
                 .lock()
                 .unwrap()
                 .extend(signed_by.into_iter().chain(token));
-            let n = state.requests.fetch_add(1, Ordering::SeqCst);
+            let n = shared.requests.fetch_add(1, Ordering::SeqCst);
             // Blobs only: the repository objects read when the bucket is opened (`config`,
             // and `keyring` of a prefix without a marker) are answered, so the failure lands
             // where the test looks for it.
@@ -639,7 +701,7 @@ impl FaultProxy {
                 && query.is_empty()
                 && !path.ends_with("/config")
                 && !path.ends_with("/keyring");
-            if n < state.faults || (object_get && state.fail_gets.load(Ordering::SeqCst)) {
+            if n < state.faults || (object_get && shared.fail_gets.load(Ordering::SeqCst)) {
                 let (status, body) = if n % 2 == 0 {
                     (
                         503,
@@ -657,7 +719,7 @@ impl FaultProxy {
                     .unwrap();
             }
             if query.contains("partNumber=") {
-                state.parts.fetch_add(1, Ordering::SeqCst);
+                shared.parts.fetch_add(1, Ordering::SeqCst);
             }
             let url = format!("{}{}", state.upstream, request.uri());
             let method = request.method().clone();
@@ -699,7 +761,7 @@ impl FaultProxy {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        FaultProxy { endpoint, ..proxy }
+        FaultProxy { endpoint, shared }
     }
 }
 
@@ -716,7 +778,10 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
     assert_eq!(code, 0, "{out}");
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
-    let seen = proxy.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let seen = proxy
+        .shared
+        .requests
+        .load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         seen > 8,
         "all 8 faults were served, then real answers: {seen} requests"
@@ -732,29 +797,18 @@ async fn slow_down_and_server_errors_are_retried_and_nothing_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_completes() {
-    let (s3, env) = bucket_and_workspace("killed").await;
-    // Every request a little slow, so kills land while uploads are in flight.
-    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
-    for i in 0..3 {
-        post_files(&env.server, &format!("big {i}"), &format!("kill {i}"));
-    }
+    let (s3, env, proxy, aws) = slow_bucket_and_big_files("killed", 3, None).await;
     let dir = env.dir.path();
-    let mut aws = s3.env();
-    aws[0].1 = proxy.endpoint.clone();
-    let args = [
-        "sync",
-        "--archive",
-        "remote",
-        "--rate-limit",
-        "0",
-        "-q",
-        "--blobs",
-        "s3://killed/p",
-    ];
+    let args = sync_args("remote", Some("s3://killed/p"), false);
     let (code, out) = sync(dir, &aws, "local", None);
     assert_eq!(code, 0, "{out}");
-    let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
-    let requests = || proxy.requests.load(std::sync::atomic::Ordering::SeqCst);
+    let parts = || proxy.shared.parts.load(std::sync::atomic::Ordering::SeqCst);
+    let requests = || {
+        proxy
+            .shared
+            .requests
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
     // Trials, each at observed progress of the run: early (its first request to the bucket),
     // mid-multipart (after the first part went up), later (after a second part), and
     // mid-multipart again (a new big attachment) to be cleaned up by the next sync rather
@@ -764,43 +818,18 @@ async fn a_sync_killed_during_uploads_leaves_a_clean_archive_and_the_next_sync_c
         if trial == 3 {
             post_files(&env.server, "big 3", "kill 3");
         }
-        // As `matterbak` above: only the variables the test sets, and a HOME of its own.
-        let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
-        for var in AWS_VARS {
-            command.env_remove(var);
-        }
-        let mut child = command
-            .current_dir(dir)
-            .env("HOME", dir)
-            .env_remove("MATTERBAK_BLOBS")
-            .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
-            .args(args)
+        let mut child = command(dir, &aws, &args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let (before_parts, before_requests) = (parts(), requests());
-        loop {
-            let due = match trial {
-                0 => requests() > before_requests,
-                1 | 3 => parts() > before_parts,
-                _ => parts() > before_parts + 1,
-            };
-            if due {
-                break;
-            }
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "trial {trial}: the sync ended before its moment"
-            );
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "trial {trial}: the sync still runs when it is killed"
-        );
-        let _ = child.kill(); // SIGKILL
-        let _ = child.wait();
+        let due = || match trial {
+            0 => requests() > before_requests,
+            1 | 3 => parts() > before_parts,
+            _ => parts() > before_parts + 1,
+        };
+        kill_when(&mut child, due, &format!("trial {trial}")).await;
         // What the killed sync sent and the proxy still held reaches the bucket first.
         proxy.settle().await;
         let left = multipart_uploads(&s3, "killed").await;
@@ -892,12 +921,7 @@ async fn every_export_format_stats_and_import_use_the_bucket() {
     assert_eq!(code, 2, "a contradicting --blobs is refused: {out}");
 
     // Each format writes the same bytes from the bucket as from disk.
-    let export = |archive: &str, extra: &[&str]| {
-        let mut args = vec!["export", "--archive", archive];
-        args.extend_from_slice(extra);
-        let (code, out) = run(dir, &aws, &args);
-        assert_eq!(code, 0, "{args:?}: {out}");
-    };
+    let export = |archive: &str, extra: &[&str]| export_ok(dir, &aws, archive, extra);
     for archive in ["local", "remote"] {
         export(
             archive,
@@ -1053,7 +1077,7 @@ async fn credentials_region_and_endpoint_come_from_the_aws_files_of_a_profile() 
     ];
     let (code, out) = sync(dir, &aws, "archive", Some("s3://profiled/p"));
     assert_eq!(code, 0, "{out}");
-    let keys = proxy.keys.lock().unwrap().clone();
+    let keys = proxy.shared.keys.lock().unwrap().clone();
     assert_eq!(
         keys.into_iter().collect::<Vec<_>>(),
         vec![ACCESS_KEY.to_owned()],
@@ -1117,6 +1141,7 @@ async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_
     // Downloads that fail through every retry stop the export: no bytes are left out quietly.
     // (The proxy answers 503 and 500 in turn, by request count: either is the failure.)
     proxy
+        .shared
         .fail_gets
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let (code, out) = export("data-failing");
@@ -1156,6 +1181,7 @@ async fn an_export_stops_when_the_bucket_keeps_failing_and_lists_an_object_that_
 
     // An object that is gone is listed, and the export completes.
     proxy
+        .shared
         .fail_gets
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let (gone, _) = blob_hashes(&dir.join("remote")).remove(0);
@@ -1192,21 +1218,7 @@ fn sync_encrypted(
     archive: &str,
     blobs: &str,
 ) -> (i32, String) {
-    run(
-        dir,
-        env,
-        &[
-            "sync",
-            "--archive",
-            archive,
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            blobs,
-            "--encrypt",
-        ],
-    )
+    run(dir, env, &sync_args(archive, Some(blobs), true))
 }
 
 /// `bucket/key` of every object below `prefix/` in `bucket` (ListObjectsV2; the sample's
@@ -1350,12 +1362,7 @@ async fn an_encrypted_bucket_reveals_nothing_and_reads_back_like_a_local_archive
     assert_eq!(stats["bucket"]["bytes"], bytes, "plaintext sizes: {out}");
 
     // Every export from the encrypted bucket equals the one from disk, byte for byte.
-    let export = |archive: &str, extra: &[&str]| {
-        let mut args = vec!["export", "--archive", archive];
-        args.extend_from_slice(extra);
-        let (code, out) = run(dir, &keyed, &args);
-        assert_eq!(code, 0, "{args:?}: {out}");
-    };
+    let export = |archive: &str, extra: &[&str]| export_ok(dir, &keyed, archive, extra);
     for archive in ["local", "remote"] {
         export(
             archive,
@@ -1426,21 +1433,8 @@ async fn wrong_or_missing_passwords_and_mismatches_exit_2_and_write_nothing() {
     let dir = env.dir.path();
     let aws = s3.env();
     let keyed = with_password(&aws, PASSWORD);
-    let args = |archive: &'static str, blobs: &'static str| {
-        vec![
-            "sync",
-            "--archive",
-            archive,
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            blobs,
-        ]
-    };
-    let mut encrypt = args("enc", "s3://locks/enc");
-    encrypt.push("--encrypt");
-    let (code, out) = run(dir, &keyed, &encrypt);
+    let args = |archive: &'static str, blobs: &'static str| sync_args(archive, Some(blobs), false);
+    let (code, out) = sync_encrypted(dir, &keyed, "enc", "s3://locks/enc");
     assert_eq!(code, 0, "{out}");
     let (code, out) = sync(dir, &aws, "plain", Some("s3://locks/plain"));
     assert_eq!(code, 0, "{out}");
@@ -1492,8 +1486,7 @@ async fn wrong_or_missing_passwords_and_mismatches_exit_2_and_write_nothing() {
         (
             aws.clone(),
             {
-                let mut a = args("new5", "s3://locks/plain");
-                a.push("--encrypt");
+                let mut a = sync_args("new5", Some("s3://locks/plain"), true);
                 a.push("--password-file");
                 a.push("pw.txt");
                 a
@@ -1623,16 +1616,8 @@ async fn keys_are_added_changed_and_removed_and_a_killed_key_add_leaves_the_buck
 
     // kill -9 during `key add`, once its key object is written (observed on stderr): the
     // bucket stays usable with the old password, and verify finds no damage.
-    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
-    for var in AWS_VARS {
-        command.env_remove(var);
-    }
-    let mut child = command
-        .current_dir(dir)
-        .env("HOME", dir)
-        .envs(third.iter().map(|(k, v)| (*k, v.as_str())))
+    let mut child = command(dir, &third, &["key", "add", "--archive", "a"])
         .env("MATTERBAK_ARCHIVE_NEW_PASSWORD", "fourth password")
-        .args(["key", "add", "--archive", "a"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -1761,53 +1746,16 @@ async fn verify_names_flipped_truncated_swapped_and_deleted_objects_and_sync_rep
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_sync_killed_during_a_multipart_upload_leaves_a_clean_archive() {
-    let (s3, env) = bucket_and_workspace("killenc").await;
-    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::from_millis(40)).await;
-    for i in 0..2 {
-        post_files(&env.server, &format!("big {i}"), &format!("enc kill {i}"));
-    }
+    let (s3, env, proxy, aws) = slow_bucket_and_big_files("killenc", 2, Some(PASSWORD)).await;
     let dir = env.dir.path();
-    let mut aws = with_password(&s3.env(), PASSWORD);
-    aws[0].1 = proxy.endpoint.clone();
-    let parts = || proxy.parts.load(std::sync::atomic::Ordering::SeqCst);
-    let mut command = Command::new(env!("CARGO_BIN_EXE_matterbak"));
-    for var in AWS_VARS {
-        command.env_remove(var);
-    }
-    let mut child = command
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env_remove("MATTERBAK_BLOBS")
-        .envs(aws.iter().map(|(k, v)| (*k, v.as_str())))
-        .args([
-            "sync",
-            "--archive",
-            "a",
-            "--rate-limit",
-            "0",
-            "-q",
-            "--blobs",
-            "s3://killenc/p",
-            "--encrypt",
-        ])
+    let parts = || proxy.shared.parts.load(std::sync::atomic::Ordering::SeqCst);
+    let mut child = command(dir, &aws, &sync_args("a", Some("s3://killenc/p"), true))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let before = parts();
-    while parts() == before {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sync ended before its first part"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still running at the kill"
-    );
-    let _ = child.kill(); // SIGKILL
-    let _ = child.wait();
+    kill_when(&mut child, || parts() > before, "at its first part").await;
     assert!(
         !multipart_uploads(&s3, "killenc").await.is_empty(),
         "killed mid-upload"
