@@ -34,6 +34,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
+use object_store::ClientConfigKey;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as Key;
@@ -48,6 +49,13 @@ use super::{BlobError, BlobId, BlobReader, Listed};
 /// Size of one multipart part, and the size above which uploads are multipart: S3 wants parts
 /// of at least 5 MiB; 8 MiB keeps memory flat and the request count low.
 pub const PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long the request completing a multipart upload may take. The server joins the parts
+/// while the request waits: S3 documents that this can take minutes, and moto, which copies
+/// a 1 GB object twice in memory, took over 30 s (object_store's default, for every other
+/// request here) on a loaded machine. A completion cut off by the client's timeout is sent
+/// again by its retries, which moto answers 500 (the upload is gone) and S3 NoSuchUpload.
+const COMPLETE_TIMEOUT: &str = "10m";
 
 /// The environment variables whose values must never be shown.
 const SECRET_VARS: &[&str] = &[
@@ -107,6 +115,8 @@ fn remote_err(action: &'static str, key: &str, e: &object_store::Error) -> BlobE
 /// A connection to one bucket and prefix.
 pub struct Remote {
     store: Arc<AmazonS3>,
+    /// The same bucket with [`COMPLETE_TIMEOUT`], for multipart completions only.
+    completer: Arc<AmazonS3>,
     bucket: String,
     /// Records of multipart uploads in flight (`tmp/uploads/` of the archive).
     uploads: PathBuf,
@@ -189,6 +199,14 @@ impl Remote {
             None => {}
         }
         let location = format!("s3://{bucket}/{prefix}");
+        let completer = builder
+            .clone()
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                COMPLETE_TIMEOUT,
+            )
+            .build()
+            .map_err(|e| remote_err("configure", &location, &e))?;
         let store = builder
             .build()
             .map_err(|e| remote_err("configure", &location, &e))?;
@@ -206,6 +224,7 @@ impl Remote {
             })?;
         let remote = Remote {
             store: Arc::new(store),
+            completer: Arc::new(completer),
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
             uploads,
@@ -284,10 +303,10 @@ impl Remote {
     /// Uploads the file at `path` (`size` bytes) as `key`; returns once the object is durable.
     fn upload_file(&self, key: Key, path: &FsPath, size: u64) -> Result<(), BlobError> {
         let url = self.url(&key);
-        let store = self.store.clone();
+        let stores = (self.store.clone(), self.completer.clone());
         let path = path.to_owned();
         let uploads = self.uploads.clone();
-        self.run(async move { upload(store, &uploads, key, path, size).await })
+        self.run(async move { upload(stores, &uploads, key, path, size).await })
             .map_err(|failure| failure.into_error("read", "upload", &url))
     }
 
@@ -696,7 +715,7 @@ impl Failure {
 /// aborted (as it is on any failure), so one a killed process left is found and aborted by
 /// [`Remote::abort_recorded_uploads`].
 async fn upload(
-    store: Arc<AmazonS3>,
+    (store, completer): (Arc<AmazonS3>, Arc<AmazonS3>),
     uploads: &FsPath,
     key: Key,
     path: PathBuf,
@@ -746,11 +765,15 @@ async fn upload(
                 .map_err(Failure::Remote)?;
             parts.push(part);
         }
-        store
-            .complete_multipart(&key, &id, parts)
-            .await
-            .map(drop)
-            .map_err(Failure::Remote)
+        match completer.complete_multipart(&key, &id, parts).await {
+            Ok(_) => Ok(()),
+            // A retry of a completion that did complete (the answer was lost) fails, as the
+            // upload is gone: the object of the whole size in the bucket is the answer.
+            Err(e) => match store.head(&key).await {
+                Ok(meta) if meta.size == size => Ok(()),
+                _ => Err(Failure::Remote(e)),
+            },
+        }
     }
     .await;
     if parts.is_err() && store.abort_multipart(&key, &id).await.is_err() {
