@@ -168,14 +168,15 @@ impl Archive {
     }
 
     /// Makes the empty bucket prefix at `location` an encrypted repository opened by
-    /// `password` (see `blobs::keys::create`). Writes nothing to the archive directory.
+    /// `password` (see `blobs::keys::create`: its key object is derived and written on a
+    /// thread of its own). Writes nothing to the archive directory.
     pub fn create_encrypted(
         &self,
         location: &BlobLocation,
-        password: &[u8],
+        password: crate::blobs::keys::Password,
         host: &str,
         now_ms: i64,
-    ) -> Result<crate::blobs::keys::Created, BlobError> {
+    ) -> Result<crate::blobs::keys::Creating, BlobError> {
         location.create_encrypted(&self.store_dirs(), password, host, now_ms)
     }
 

@@ -10,7 +10,9 @@
 //! function of it: [`crypto::plain_len`]); memory stays flat for any size (sealing and
 //! opening stream in 1 MiB chunks, sealed bytes spool through a temp file beside the
 //! plaintext one); a blob is durable under its keyed name before [`BlobBackend::put`]
-//! returns, as the inner backend guarantees.
+//! returns, as the inner backend guarantees; nothing is written into the prefix before the
+//! repository's own objects are there ([`Unlocked::ready`]: a repository this process is
+//! creating writes them on a thread of its own).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -98,6 +100,10 @@ impl<B: BlobBackend> BlobBackend for Encrypted<B> {
     fn put(&self, spooled: Spooled) -> Result<(), BlobError> {
         let Spooled { id, file, path, .. } = spooled;
         drop(file);
+        if let Err(e) = self.keys.ready() {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         let object = self.object(&id);
         let sealed = sealed_path(&path);
         let result = self
@@ -153,6 +159,7 @@ impl<B: BlobBackend> BlobBackend for Encrypted<B> {
     }
 
     fn quarantine(&self, id: &BlobId) -> Result<bool, BlobError> {
+        self.keys.ready()?;
         self.inner.quarantine(&self.object(id))
     }
 
@@ -165,6 +172,7 @@ impl<B: BlobBackend> BlobBackend for Encrypted<B> {
     }
 
     fn put_named(&self, name: &str, path: &Path) -> Result<(), BlobError> {
+        self.keys.ready()?;
         let sealed = sealed_path(path);
         let result = self
             .seal_file(&snapshot_name(name), path, &sealed)
@@ -202,10 +210,12 @@ impl<B: BlobBackend> BlobBackend for Encrypted<B> {
     }
 
     fn delete_named(&self, name: &str) -> Result<(), BlobError> {
+        self.keys.ready()?;
         self.inner.delete_named(name)
     }
 
     fn put_meta(&self, name: &str, bytes: &[u8], create_only: bool) -> Result<(), BlobError> {
+        self.keys.ready()?;
         self.inner.put_meta(name, bytes, create_only)
     }
 
@@ -218,6 +228,7 @@ impl<B: BlobBackend> BlobBackend for Encrypted<B> {
     }
 
     fn delete_meta(&self, name: &str) -> Result<(), BlobError> {
+        self.keys.ready()?;
         self.inner.delete_meta(name)
     }
 

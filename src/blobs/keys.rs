@@ -27,14 +27,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::BlobError;
 use super::backend::BlobBackend;
-use super::crypto::{self, CryptoError, KdfParams, KeyObject, MasterKey, Sealer};
+use super::crypto::{CryptoError, KdfParams, KeyObject, MasterKey, Sealer};
 
 /// The marker object.
 pub const CONFIG: &str = "config";
@@ -151,6 +151,10 @@ pub enum KeyError {
         "{location}/{CONFIG}, the marker of an encrypted repository, is missing, but the prefix still holds {what} beside the archive's data: the marker was removed in the bucket; refusing to treat the prefix as plain storage, nothing written (restore the marker from a copy of the bucket)"
     )]
     ConfigMissing { location: String, what: String },
+    #[error(
+        "{location}: the encrypted repository could not be created ({reason}); nothing of the archive was written into the prefix"
+    )]
+    CreateFailed { location: String, reason: String },
     #[error("{location}: {what} is not valid ({reason})")]
     BadObject {
         location: String,
@@ -209,6 +213,18 @@ pub struct Unlocked {
     sealer: Sealer,
     /// The key object the password opened.
     key_id: String,
+    /// The repository's own objects, while [`create`] still writes them.
+    creation: Mutex<Creation>,
+}
+
+/// Where the writing of a new repository's own objects (key object, keyring, marker) stands.
+enum Creation {
+    /// Written (or the repository was opened, not created).
+    Done(Option<Created>),
+    /// Being derived and written on its own thread.
+    Running(std::thread::JoinHandle<Result<Created, BlobError>>),
+    /// The thread failed (its error went to the first to wait; later waiters get its text).
+    Failed(String),
 }
 
 impl std::fmt::Debug for Unlocked {
@@ -364,6 +380,7 @@ fn unlock(
                     sealer: master.sealer(),
                     master,
                     key_id: id,
+                    creation: Mutex::new(Creation::Done(None)),
                 });
             }
             Err(CryptoError::WrongPassword) => {}
@@ -417,7 +434,7 @@ fn contents(backend: &dyn BlobBackend) -> Result<Option<String>, BlobError> {
 }
 
 /// What [`create`] did.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Created {
     pub repository: String,
     pub key_id: String,
@@ -430,21 +447,30 @@ pub struct Created {
 /// under `password` (Argon2id calibrated here), the keyring, then the marker. A prefix that
 /// holds anything else is refused before anything is written. Key objects of an earlier
 /// `create` killed before its marker are removed first.
+///
+/// The checks run here; the Argon2id derivation (about [`KDF_TARGET`] of CPU time) and the
+/// writing of the repository's own objects run on a thread of their own, so a sync goes on
+/// with its requests meanwhile. The repository is usable at once (its master key is new and
+/// random, the password only wraps it): it is remembered for the process, and every write of
+/// the encrypted backend into the prefix waits for that thread first ([`Unlocked::ready`]),
+/// so no object lands in the bucket before the key object, keyring and marker are there
+/// (a process killed before leaves a prefix the next `create` takes). [`Creating::wait`]
+/// waits for the thread and tells what it did.
 pub fn create(
-    backend: &dyn BlobBackend,
+    backend: Box<dyn BlobBackend>,
     location: &str,
-    password: &[u8],
+    password: Password,
     host: &str,
     now_ms: i64,
-) -> Result<Created, BlobError> {
-    if read_config(backend, location)?.is_some() {
+) -> Result<Creating, BlobError> {
+    if read_config(backend.as_ref(), location)?.is_some() {
         return Err(KeyError::NotEmpty {
             location: location.to_owned(),
             what: "an encrypted repository".into(),
         }
         .into());
     }
-    if let Some(what) = contents(backend)? {
+    if let Some(what) = contents(backend.as_ref())? {
         return Err(KeyError::NotEmpty {
             location: location.to_owned(),
             what,
@@ -455,51 +481,98 @@ pub fn create(
         backend.delete_meta(&key_name(&stale))?;
     }
     let master = MasterKey::generate();
-    let params = crypto::calibrate(KDF_TARGET);
-    let started = Instant::now();
-    let key = wrap(&master, password, params, host, now_ms, location)?;
-    let check_time = started.elapsed();
     let repository = hex::encode(rand::random::<[u8; 16]>());
-    let unlocked = Unlocked {
-        location: location.to_owned(),
-        repository: repository.clone(),
-        sealer: master.sealer(),
-        master,
-        key_id: key.id.clone(),
-    };
-    write_key(backend, &key)?;
-    unlocked.write_keyring(backend, std::slice::from_ref(&key.id))?;
+    let key_id = KeyObject::new_id();
     let mut config = Config {
         version: 1,
         repository: repository.clone(),
-        format: "XChaCha20-Poly1305 STREAM (1 MiB chunks, name as associated data); keyed BLAKE3 names; Argon2id key objects".into(),
+        format: "XChaCha20-Poly1305 STREAM, sealed-object format 2 (1 MiB chunks, name in the associated data); keyed BLAKE3 names; Argon2id key objects".into(),
         mac: String::new(),
     };
-    config.sign(&unlocked.master);
-    let text = serde_json::to_vec_pretty(&config).expect("a config serializes");
-    backend.put_meta(CONFIG, &text, true)?;
-    remember(location, Arc::new(unlocked));
-    Ok(Created {
+    config.sign(&master);
+    let sealer = master.sealer();
+    let writes = {
+        let (master, sealer) = (master.clone(), sealer.clone());
+        let (location, repository, key_id) =
+            (location.to_owned(), repository.clone(), key_id.clone());
+        let host = host.to_owned();
+        move || -> Result<Created, BlobError> {
+            let backend = backend.as_ref();
+            let (key, check_time) =
+                KeyObject::wrap_calibrated(&master, &password, KDF_TARGET, key_id, &host, now_ms)
+                    .map_err(|source| wrap_error(&location, source))?;
+            drop(password);
+            write_key(backend, &key)?;
+            write_keyring(backend, &sealer, &repository, std::slice::from_ref(&key.id))?;
+            let text = serde_json::to_vec_pretty(&config).expect("a config serializes");
+            backend.put_meta(CONFIG, &text, true)?;
+            Ok(Created {
+                repository,
+                key_id: key.id,
+                params: key.params,
+                check_time,
+            })
+        }
+    };
+    let thread = std::thread::Builder::new()
+        .name("key-creation".into())
+        .spawn(writes)
+        .map_err(|e| KeyError::CreateFailed {
+            location: location.to_owned(),
+            reason: format!("cannot start its thread: {e}"),
+        })?;
+    let unlocked = Arc::new(Unlocked {
+        location: location.to_owned(),
         repository,
-        key_id: key.id,
-        params,
-        check_time,
-    })
+        sealer,
+        master,
+        key_id,
+        creation: Mutex::new(Creation::Running(thread)),
+    });
+    remember(location, unlocked.clone());
+    Ok(Creating(unlocked))
 }
 
-fn wrap(
-    master: &MasterKey,
-    password: &[u8],
-    params: KdfParams,
-    host: &str,
-    now_ms: i64,
-    location: &str,
-) -> Result<KeyObject, KeyError> {
-    KeyObject::wrap(master, password, params, host, now_ms).map_err(|source| KeyError::Crypto {
+/// A repository [`create`] is making; see there.
+#[derive(Debug)]
+pub struct Creating(Arc<Unlocked>);
+
+impl Creating {
+    /// The new repository's id.
+    pub fn repository(&self) -> &str {
+        &self.0.repository
+    }
+
+    /// Waits until the repository's own objects are in the bucket: what was made, or why not.
+    pub fn wait(&self) -> Result<Created, BlobError> {
+        self.0.ready()?;
+        match &*self.0.creation.lock().unwrap_or_else(|p| p.into_inner()) {
+            Creation::Done(Some(created)) => Ok(created.clone()),
+            _ => Err(bad(&self.0.location, "the new repository", "not created here").into()),
+        }
+    }
+}
+
+fn wrap_error(location: &str, source: CryptoError) -> KeyError {
+    KeyError::Crypto {
         location: location.to_owned(),
         what: "wrapping the master key".into(),
         source,
-    })
+    }
+}
+
+fn write_keyring(
+    backend: &dyn BlobBackend,
+    sealer: &Sealer,
+    repository: &str,
+    keys: &[String],
+) -> Result<(), BlobError> {
+    let ring = Keyring {
+        repository: repository.to_owned(),
+        keys: keys.to_vec(),
+    };
+    let plain = serde_json::to_vec(&ring).expect("a keyring serializes");
+    backend.put_meta(KEYRING, &sealer.seal_bytes(KEYRING, &plain), false)
 }
 
 fn write_key(backend: &dyn BlobBackend, key: &KeyObject) -> Result<(), BlobError> {
@@ -553,12 +626,47 @@ impl Unlocked {
     }
 
     fn write_keyring(&self, backend: &dyn BlobBackend, keys: &[String]) -> Result<(), BlobError> {
-        let ring = Keyring {
-            repository: self.repository.clone(),
-            keys: keys.to_vec(),
+        write_keyring(backend, &self.sealer, &self.repository, keys)
+    }
+
+    /// Waits until the repository's own objects are in the bucket, when this process is
+    /// creating it ([`create`]); at once otherwise. Every write into the prefix calls this
+    /// first, so nothing lands there before the key object, keyring and marker. The error of
+    /// a failed creation goes to every caller.
+    pub fn ready(&self) -> Result<(), BlobError> {
+        let mut creation = self.creation.lock().unwrap_or_else(|p| p.into_inner());
+        let thread = match std::mem::replace(&mut *creation, Creation::Done(None)) {
+            Creation::Running(thread) => thread,
+            Creation::Failed(reason) => {
+                let error = KeyError::CreateFailed {
+                    location: self.location.clone(),
+                    reason: reason.clone(),
+                };
+                *creation = Creation::Failed(reason);
+                return Err(error.into());
+            }
+            done => {
+                *creation = done;
+                return Ok(());
+            }
         };
-        let plain = serde_json::to_vec(&ring).expect("a keyring serializes");
-        backend.put_meta(KEYRING, &self.sealer.seal_bytes(KEYRING, &plain), false)
+        let outcome = thread.join().unwrap_or_else(|_| {
+            Err(KeyError::CreateFailed {
+                location: self.location.clone(),
+                reason: "its thread panicked".into(),
+            }
+            .into())
+        });
+        match outcome {
+            Ok(created) => {
+                *creation = Creation::Done(Some(created));
+                Ok(())
+            }
+            Err(e) => {
+                *creation = Creation::Failed(e.to_string());
+                Err(e)
+            }
+        }
     }
 
     /// The key objects in the bucket.
@@ -593,10 +701,16 @@ impl Unlocked {
         now_ms: i64,
         written: &mut dyn FnMut(&str),
     ) -> Result<Created, BlobError> {
-        let params = crypto::calibrate(KDF_TARGET);
-        let started = Instant::now();
-        let key = wrap(&self.master, password, params, host, now_ms, &self.location)?;
-        let check_time = started.elapsed();
+        let (key, check_time) = KeyObject::wrap_calibrated(
+            &self.master,
+            password,
+            KDF_TARGET,
+            KeyObject::new_id(),
+            host,
+            now_ms,
+        )
+        .map_err(|source| wrap_error(&self.location, source))?;
+        let params = key.params;
         write_key(backend, &key)?;
         written(&key_name(&key.id));
         let mut ring = self.keyring_or_listing(backend)?;
@@ -716,6 +830,7 @@ impl Unlocked {
             sealer: master.sealer(),
             master,
             key_id: "k".into(),
+            creation: Mutex::new(Creation::Done(None)),
         }
     }
 }

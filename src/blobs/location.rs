@@ -122,18 +122,19 @@ impl BlobLocation {
 
     /// Makes the empty prefix here an encrypted repository whose one key opens with
     /// `password` ([`keys::create`]); a prefix holding anything is refused, nothing written.
+    /// Its key object is derived and written on a thread of its own ([`keys::Creating`]).
     pub fn create_encrypted(
         &self,
         dirs: &StoreDirs,
-        password: &[u8],
+        password: keys::Password,
         host: &str,
         now_ms: i64,
-    ) -> Result<keys::Created, BlobError> {
+    ) -> Result<keys::Creating, BlobError> {
         match self {
             BlobLocation::Local => Err(BlobError::EncryptionNeedsBucket),
             BlobLocation::S3 { bucket, prefix } => {
                 let s3 = S3::connect(bucket, prefix, dirs.tmp.join(UPLOADS_DIR))?;
-                keys::create(&s3, &self.to_string(), password, host, now_ms)
+                keys::create(Box::new(s3), &self.to_string(), password, host, now_ms)
             }
         }
     }

@@ -274,10 +274,31 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
     outdir::check_ancestors(&args.archive.archive).context("--archive")?;
     let log = ui::for_stderr(args.quiet);
     let (credentials, options) = args.options(log.as_ref())?;
-    if args.encrypt {
-        create_encrypted(&options.archive, &options.blobs)?;
-    }
+    let creating = if args.encrypt {
+        create_encrypted(&options.archive, &options.blobs)?
+    } else {
+        None
+    };
     let result = sync::run_sync(&credentials, &options, log.as_ref(), &stop).await;
+    // The new repository's key object, keyring and marker are in the bucket before anything
+    // else of it (its writes wait for them); a run that wrote nothing still waits here, so
+    // the process never ends halfway through them.
+    if let Some(creating) = creating {
+        let location = options.blobs.to_string();
+        let created = tokio::task::spawn_blocking(move || creating.wait())
+            .await
+            .context("the key-creation task")?
+            .with_context(|| format!("cannot create an encrypted repository in {location}"))?;
+        eprintln!(
+            "created encrypted repository {} with key {} (Argon2id m={} MiB, t={}, p={}; {:.2} s per password check here); add a second key with `matterbak key add`: a lost password is a lost archive",
+            created.repository,
+            created.key_id,
+            created.params.m_cost / 1024,
+            created.params.t_cost,
+            created.params.p_cost,
+            created.check_time.as_secs_f64()
+        );
+    }
     drop(log); // clears progress bars before the summary
     let report =
         result.with_context(|| format!("sync into {} failed", options.archive.display()))?;
@@ -305,8 +326,13 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
 }
 
 /// `sync --encrypt`: makes the empty bucket prefix an encrypted repository, unless it is one
-/// already (then the flag changes nothing). A prefix holding plain objects is refused.
-fn create_encrypted(archive: &Path, blobs: &BlobLocation) -> Result<()> {
+/// already (then the flag changes nothing: None). A prefix holding plain objects is refused.
+/// The Argon2id derivation and the repository's own objects are done on a thread of their
+/// own while the sync runs ([`crate::blobs::keys::create`]); the caller waits for it.
+fn create_encrypted(
+    archive: &Path,
+    blobs: &BlobLocation,
+) -> Result<Option<crate::blobs::keys::Creating>> {
     use crate::blobs::{BlobError, KeyError};
     let archive = crate::archive::Archive::at(archive);
     if *blobs == BlobLocation::Local {
@@ -314,7 +340,7 @@ fn create_encrypted(archive: &Path, blobs: &BlobLocation) -> Result<()> {
     }
     // Opening finds an existing repository (asking its password) or plain storage.
     match archive.blobs(blobs) {
-        Ok(store) if store.encryption().is_some() => return Ok(()),
+        Ok(store) if store.encryption().is_some() => return Ok(None),
         Ok(_) | Err(BlobError::Key(KeyError::PlainWithPassword { .. })) => {}
         Err(e) => return Err(e.into()),
     }
@@ -322,20 +348,13 @@ fn create_encrypted(archive: &Path, blobs: &BlobLocation) -> Result<()> {
     let password = super::password::registered()
         .password_for_new(&location)?
         .context("--encrypt needs a password: give MATTERBAK_ARCHIVE_PASSWORD, --password-file FILE or --password-command CMD, or run on a terminal")?;
-    eprintln!("creating an encrypted repository in {location}: calibrating Argon2id…");
-    let created = archive
-        .create_encrypted(blobs, &password, &super::key::host(), super::key::now_ms())
-        .with_context(|| format!("cannot create an encrypted repository in {location}"))?;
     eprintln!(
-        "created encrypted repository {} with key {} (Argon2id m={} MiB, t={}, p={}; {:.2} s per password check here); add a second key with `matterbak key add`: a lost password is a lost archive",
-        created.repository,
-        created.key_id,
-        created.params.m_cost / 1024,
-        created.params.t_cost,
-        created.params.p_cost,
-        created.check_time.as_secs_f64()
+        "creating an encrypted repository in {location} (Argon2id calibrated while the sync starts)…"
     );
-    Ok(())
+    let creating = archive
+        .create_encrypted(blobs, password, &super::key::host(), super::key::now_ms())
+        .with_context(|| format!("cannot create an encrypted repository in {location}"))?;
+    Ok(Some(creating))
 }
 
 fn print_summary(report: &SyncReport) {
