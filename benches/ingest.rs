@@ -47,7 +47,7 @@ fn ingest(c: &mut Criterion) {
                 black_box(
                     catalog
                         .apply_posts_page(
-                            channel,
+                            &channel.into(),
                             &posts,
                             &ChannelCursor::default(),
                             LastOutcome::Ok,

@@ -154,7 +154,7 @@ fn build_archive(dir: &Path, posts: usize) {
                 if !posts.is_empty() {
                     catalog
                         .apply_posts_page(
-                            &id("c", c),
+                            &id("c", c).into(),
                             &posts,
                             &ChannelCursor::default(),
                             LastOutcome::Ok,

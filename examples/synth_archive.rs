@@ -141,7 +141,7 @@ fn main() {
     let (catalog, blobs) = archive.catalog_and_blobs();
     let run = catalog.begin_run(0, "synth").unwrap();
     catalog
-        .set_run_user(run, &id("u", 0), &generated_username(0))
+        .set_run_user(run, &id("u", 0).into(), &generated_username(0))
         .unwrap();
     let users: Vec<Raw<object::User>> = (0..USERS)
         .map(|u| {
@@ -182,7 +182,7 @@ fn main() {
                  pending: &mut Vec<Vec<(String, matterbak::model::BlobRef)>>| {
         catalog
             .apply_posts_page(
-                &id("c", c),
+                &id("c", c).into(),
                 &pages[c],
                 &ChannelCursor::default(),
                 LastOutcome::Ok,
@@ -191,7 +191,9 @@ fn main() {
             .unwrap();
         pages[c].clear();
         for (file, blob) in pending[c].drain(..) {
-            catalog.set_file_blob(&file, &blob, 0).unwrap();
+            catalog
+                .set_file_blob(&file.as_str().into(), &blob, 0)
+                .unwrap();
         }
     };
     let (mut replies, mut reactions, mut files, mut longest_message) = (0, 0, 0, 0);
@@ -240,7 +242,7 @@ fn edit(dir: &std::path::Path, spec: &GenSpec, index: usize) {
     archive
         .catalog()
         .apply_posts_page(
-            &id("c", post.channel),
+            &id("c", post.channel).into(),
             &[raw(post_json(&post, spec.attachment_bytes, Some(edited)))],
             &ChannelCursor::default(),
             LastOutcome::Ok,

@@ -12,12 +12,12 @@ use std::collections::{BTreeSet, HashMap};
 /// so that a module narrowing an archive (bulk import) needs only `selection`, not `config`.
 pub use crate::config::ChannelsConfig;
 use crate::model::object::{Channel, Team};
-use crate::model::{ChannelType, UserId, dm_other_user};
+use crate::model::{ChannelId, ChannelType, TeamId, UserId, dm_other_user};
 
 /// What the selection needs to know of a team.
 #[derive(Clone, Debug)]
 pub struct TeamView {
-    pub id: String,
+    pub id: TeamId,
     pub name: String,
     pub display_name: String,
 }
@@ -25,8 +25,8 @@ pub struct TeamView {
 /// What the selection needs to know of a channel.
 #[derive(Clone, Debug)]
 pub struct ChannelView {
-    pub id: String,
-    pub team_id: String,
+    pub id: ChannelId,
+    pub team_id: TeamId,
     pub kind: ChannelType,
     pub name: String,
     pub display_name: String,
@@ -64,21 +64,21 @@ pub struct ChannelSkips {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SelectedChannel {
-    pub id: String,
+    pub id: ChannelId,
     /// DM: the other user's username; GM: the other members' usernames sorted, joined `__`.
     pub export_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Selection {
-    pub team_ids: Vec<String>,
+    pub team_ids: Vec<TeamId>,
     pub channels: Vec<SelectedChannel>,
     /// Things the user should read: configured names that matched nothing, and so on.
     pub notes: Vec<String>,
     /// Channels the rules could not be applied to, so that whether they are selected is
     /// unknown: `(channel id, why)`. Never dropped silently: the run reports each as a failed
     /// item, and the next sync tries again.
-    pub undecided: Vec<(String, String)>,
+    pub undecided: Vec<(ChannelId, String)>,
 }
 
 /// Applies `channels.json` to what the server listed.
@@ -90,8 +90,8 @@ pub fn plan_selection(
     me: (&UserId, &str),
     teams: &[TeamView],
     channels: &[ChannelView],
-    usernames: &HashMap<String, String>,
-    group_members: &HashMap<String, Vec<String>>,
+    usernames: &HashMap<UserId, String>,
+    group_members: &HashMap<ChannelId, Vec<UserId>>,
     skips: ChannelSkips,
 ) -> Selection {
     let mut selection = Selection::default();
@@ -118,7 +118,7 @@ fn select_direct(
     config: &ChannelsConfig,
     me: (&UserId, &str),
     channels: &[ChannelView],
-    usernames: &HashMap<String, String>,
+    usernames: &HashMap<UserId, String>,
     out: &mut Selection,
 ) {
     let mut wanted: BTreeSet<&str> = config.direct.iter().map(String::as_str).collect();
@@ -158,8 +158,8 @@ fn select_groups(
     config: &ChannelsConfig,
     me: &UserId,
     channels: &[ChannelView],
-    usernames: &HashMap<String, String>,
-    group_members: &HashMap<String, Vec<String>>,
+    usernames: &HashMap<UserId, String>,
+    group_members: &HashMap<ChannelId, Vec<UserId>>,
     out: &mut Selection,
 ) {
     let exact: Vec<BTreeSet<&str>> = config
@@ -245,8 +245,8 @@ fn select_team_channels(
             .filter(|c| c.team_id == team.id && c.kind.is_team_channel())
             .collect();
         let matching =
-            |names: &[String], label: &str, notes: &mut Vec<String>| -> BTreeSet<String> {
-                let found: BTreeSet<String> = team_channels
+            |names: &[String], label: &str, notes: &mut Vec<String>| -> BTreeSet<ChannelId> {
+                let found: BTreeSet<ChannelId> = team_channels
                     .iter()
                     .filter(|c| names.contains(&c.name) || names.contains(&c.display_name))
                     .map(|c| c.id.clone())
@@ -317,21 +317,26 @@ mod tests {
     struct World {
         teams: Vec<TeamView>,
         channels: Vec<ChannelView>,
-        usernames: HashMap<String, String>,
-        groups: HashMap<String, Vec<String>>,
+        usernames: HashMap<UserId, String>,
+        groups: HashMap<ChannelId, Vec<UserId>>,
     }
 
     fn world() -> World {
         let usernames = [("me", "alice"), ("b", "bob"), ("c", "carol"), ("e", "erin")]
             .into_iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .map(|(a, b)| (UserId::from(a), b.to_string()))
             .collect();
         let groups = [
             ("g1", vec!["me", "b", "c"]),
             ("g2", vec!["me", "b", "c", "e"]),
         ]
         .into_iter()
-        .map(|(id, m)| (id.to_string(), m.into_iter().map(String::from).collect()))
+        .map(|(id, m)| {
+            (
+                ChannelId::from(id),
+                m.into_iter().map(UserId::from).collect(),
+            )
+        })
         .collect();
         World {
             teams: vec![
@@ -592,10 +597,10 @@ mod tests {
             s.undecided,
             [
                 (
-                    "d3".to_string(),
+                    ChannelId::from("d3"),
                     "the server did not return its other user c".to_string()
                 ),
-                ("g2".to_string(), "its members are unknown".to_string()),
+                (ChannelId::from("g2"), "its members are unknown".to_string()),
             ]
         );
     }

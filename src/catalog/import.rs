@@ -17,8 +17,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::new_posts::{self, NewPosts, Stage};
 use super::posts::load_stored;
 use super::{Catalog, Context, Result};
-use crate::model::BlobRef;
 use crate::model::object::{self, Raw};
+use crate::model::{BlobRef, ChannelId, FileId, PostId, TeamId};
 
 /// What importing one page of posts did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -141,7 +141,7 @@ impl Catalog {
     /// Adds the members of a backup's list that the catalog lacks, after the ones it has.
     pub fn import_team_members(
         &mut self,
-        team_id: &str,
+        team_id: &TeamId,
         members: &[Raw<object::TeamMember>],
     ) -> Result<u64> {
         self.import_members(
@@ -155,7 +155,7 @@ impl Catalog {
 
     pub fn import_channel_members(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         members: &[Raw<object::ChannelMember>],
     ) -> Result<u64> {
         self.import_members(
@@ -227,7 +227,7 @@ impl Catalog {
     }
 
     /// Whether the catalog holds a channel (a backup's posts need their channel's row).
-    pub fn has_channel(&self, channel_id: &str) -> Result<bool> {
+    pub fn has_channel(&self, channel_id: &ChannelId) -> Result<bool> {
         Ok(self
             .exists_with(
                 "SELECT 1 FROM channels WHERE id = ?1",
@@ -243,7 +243,7 @@ impl Catalog {
     /// the watermark as `delete_at` (the true deletion time is unknown).
     pub fn import_posts(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         posts: &[ImportedPost<'_>],
     ) -> Result<ImportOutcome> {
         let path = self.path.clone();
@@ -286,7 +286,7 @@ impl Catalog {
 
     /// Whether a file's bytes are archived already (then a backup's copy costs nothing),
     /// and the size its file info states; None when the catalog has no info for the file.
-    pub fn file_blob_state(&self, file_id: &str) -> Result<Option<(bool, i64)>> {
+    pub fn file_blob_state(&self, file_id: &FileId) -> Result<Option<(bool, i64)>> {
         self.conn
             .prepare_cached("SELECT blob IS NOT NULL, size FROM files WHERE id = ?1")
             .and_then(|mut s| {
@@ -302,7 +302,7 @@ impl Catalog {
     }
 
     /// Points a file without bytes at a committed blob; a file that has bytes keeps them.
-    pub fn import_file_blob(&mut self, file_id: &str, blob: &BlobRef, now: i64) -> Result<bool> {
+    pub fn import_file_blob(&mut self, file_id: &FileId, blob: &BlobRef, now: i64) -> Result<bool> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         let set = tx
@@ -338,13 +338,13 @@ impl Catalog {
             .ctx(&self.path, action)
     }
 
-    pub fn has_team(&self, team_id: &str) -> Result<bool> {
+    pub fn has_team(&self, team_id: &TeamId) -> Result<bool> {
         Ok(self
             .exists_with("SELECT 1 FROM teams WHERE id = ?1", team_id, "read team")?
             .is_some())
     }
 
-    pub fn has_post(&self, post_id: &str) -> Result<bool> {
+    pub fn has_post(&self, post_id: &PostId) -> Result<bool> {
         Ok(self
             .exists_with("SELECT 1 FROM posts WHERE id = ?1", post_id, "read post")?
             .is_some())
@@ -600,7 +600,7 @@ mod tests {
 
     fn import(catalog: &mut Catalog, post: &Raw<object::Post>, source: &str) -> ImportOutcome {
         let page = [ImportedPost { post, source }];
-        catalog.import_posts("c1", &page).unwrap()
+        catalog.import_posts(&"c1".into(), &page).unwrap()
     }
 
     fn state(catalog: &Catalog) -> Vec<String> {
@@ -686,7 +686,7 @@ mod tests {
             walk: None,
         };
         catalog
-            .store_cursor("c1", &cursor, LastOutcome::Ok, 2000)
+            .store_cursor(&"c1".into(), &cursor, LastOutcome::Ok, 2000)
             .unwrap();
         import(&mut catalog, &version(0), "old");
         let later = raw::<object::Post>(
@@ -728,7 +728,7 @@ mod tests {
                 source: "b:3",
             },
         ];
-        let outcome = catalog.import_posts("c1", &page).unwrap();
+        let outcome = catalog.import_posts(&"c1".into(), &page).unwrap();
         assert_eq!((outcome.posts_added, outcome.posts_updated), (2, 1));
         assert_eq!(
             query_strings(

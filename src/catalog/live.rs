@@ -14,6 +14,7 @@ use super::new_posts::{NewPosts, Stage};
 use super::posts::{PageOutcome, upsert_post};
 use super::{Catalog, Context, PendingFile, Result};
 use crate::model::object::{self, Raw};
+use crate::model::{ChannelId, EmojiId, FileId, PostId, TeamId, UserId};
 
 /// One event's write, as `sync::live` decoded it.
 #[derive(Debug)]
@@ -25,11 +26,11 @@ pub enum LiveWrite {
     /// replies of a deleted root are deleted with it (the server sends one event).
     Deleted { post: Raw<object::Post>, at: i64 },
     /// `reaction_added`.
-    ReactionAdded(Raw<object::Reaction>, String),
+    ReactionAdded(Raw<object::Reaction>, PostId),
     /// `reaction_removed`: post id, user id, emoji name, and when (the event's `update_at`).
     ReactionRemoved {
-        post_id: String,
-        user_id: String,
+        post_id: PostId,
+        user_id: UserId,
         emoji_name: String,
         at: i64,
     },
@@ -46,7 +47,7 @@ pub struct LiveOutcome {
     /// post takes its files with it, API notes §15.8).
     pub files_to_fetch: Vec<PendingFile>,
     /// File ids of live (not deleted) posts that came without file infos.
-    pub files_without_info: Vec<String>,
+    pub files_without_info: Vec<FileId>,
     /// Writes skipped because their channel or post is not in the catalog.
     pub skipped: u64,
 }
@@ -140,7 +141,7 @@ impl Catalog {
 
     /// A team as the catalog last listed it: `(id, name, display_name)`; None when unknown.
     /// Live capture applies `channels.json` to a channel of it.
-    pub fn listed_team(&self, team_id: &str) -> Result<Option<(String, String, String)>> {
+    pub fn listed_team(&self, team_id: &TeamId) -> Result<Option<(TeamId, String, String)>> {
         self.conn
             .prepare_cached("SELECT id, name, display_name FROM teams WHERE id = ?1")
             .and_then(|mut s| {
@@ -154,8 +155,8 @@ impl Catalog {
     /// `(id, type, name, display_name)`: what `channels.json`'s team rules look at.
     pub fn listed_team_channels(
         &self,
-        team_id: &str,
-    ) -> Result<Vec<(String, String, String, String)>> {
+        team_id: &TeamId,
+    ) -> Result<Vec<(ChannelId, String, String, String)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -171,7 +172,7 @@ impl Catalog {
 
     /// Stores one custom emoji (`emoji_added`), as [`Catalog::replace_emojis`] stores each
     /// of the list; returns `(id, update_at)` when its image is to be fetched.
-    pub fn upsert_emoji(&mut self, emoji: &Raw<object::Emoji>) -> Result<Option<(String, i64)>> {
+    pub fn upsert_emoji(&mut self, emoji: &Raw<object::Emoji>) -> Result<Option<(EmojiId, i64)>> {
         let e = &emoji.value;
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         tx.prepare_cached(
@@ -193,13 +194,15 @@ impl Catalog {
 
     /// Every channel the catalog holds, and whether `channels.json` selected it: the
     /// filter live events go through (an unknown channel is new since the last sync).
-    pub fn channel_selection(&self) -> Result<std::collections::HashMap<String, bool>> {
+    pub fn channel_selection(&self) -> Result<std::collections::HashMap<ChannelId, bool>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id, selected FROM channels")
             .ctx(&self.path, "list channels")?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?)))
+            .query_map([], |r| {
+                Ok((r.get::<_, ChannelId>(0)?, r.get::<_, bool>(1)?))
+            })
             .and_then(|rows| rows.collect())
             .ctx(&self.path, "list channels")?;
         Ok(rows)

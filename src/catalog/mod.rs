@@ -9,6 +9,7 @@
 
 mod check;
 mod follow_log;
+mod ids;
 mod import;
 mod live;
 mod new_posts;
@@ -24,9 +25,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
-use crate::model::BlobRef;
 use crate::model::Outcome;
 use crate::model::object::{self, Raw};
+use crate::model::{BlobRef, ChannelId, EmojiId, FileId, TeamId, UserId};
 
 pub use check::{BlobRecord, BlobReference};
 pub use follow_log::{
@@ -183,8 +184,8 @@ pub enum BlobSetting {
 /// A file whose bytes are not archived yet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PendingFile {
-    pub id: String,
-    pub channel_id: String,
+    pub id: FileId,
+    pub channel_id: ChannelId,
     pub name: String,
     pub size: i64,
 }
@@ -395,7 +396,7 @@ impl Catalog {
     }
 
     /// Records who the run archives as, once logged in.
-    pub fn set_run_user(&mut self, run: i64, user_id: &str, username: &str) -> Result<()> {
+    pub fn set_run_user(&mut self, run: i64, user_id: &UserId, username: &str) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE sync_runs SET user_id = ?2, username = ?3 WHERE id = ?1",
@@ -461,14 +462,14 @@ impl Catalog {
     }
 
     /// Ids of all users in the catalog, with the newest `update_at` among them.
-    pub fn known_users(&self) -> Result<(Vec<String>, i64)> {
+    pub fn known_users(&self) -> Result<(Vec<UserId>, i64)> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT id FROM users ORDER BY id")
             .ctx(&self.path, "list users")?;
         let ids = stmt
             .query_map([], |r| r.get(0))
-            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<String>>>())
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<UserId>>>())
             .ctx(&self.path, "list users")?;
         let max: Option<i64> = self
             .conn
@@ -479,7 +480,7 @@ impl Catalog {
 
     /// Every user id the archive refers to: members of archived teams and channels, post
     /// authors and reactors.
-    pub fn referenced_user_ids(&self) -> Result<Vec<String>> {
+    pub fn referenced_user_ids(&self) -> Result<Vec<UserId>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -495,7 +496,7 @@ impl Catalog {
     }
 
     /// Usernames of the given users that the catalog holds.
-    pub fn usernames(&self, ids: &[String]) -> Result<HashMap<String, String>> {
+    pub fn usernames(&self, ids: &[UserId]) -> Result<HashMap<UserId, String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT username FROM users WHERE id = ?1")
@@ -514,7 +515,7 @@ impl Catalog {
     }
 
     /// Users whose uploaded picture is newer than the one we hold.
-    pub fn users_needing_avatar(&self) -> Result<Vec<(String, i64)>> {
+    pub fn users_needing_avatar(&self) -> Result<Vec<(UserId, i64)>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -548,7 +549,7 @@ impl Catalog {
     }
 
     /// The `last_team_icon_update` value the stored icon belongs to (0 = none stored).
-    pub fn team_icon_update(&self, team_id: &str) -> Result<i64> {
+    pub fn team_icon_update(&self, team_id: &TeamId) -> Result<i64> {
         self.conn
             .query_row(
                 "SELECT icon_update FROM teams WHERE id = ?1",
@@ -562,7 +563,7 @@ impl Catalog {
 
     pub fn replace_team_members(
         &mut self,
-        team_id: &str,
+        team_id: &TeamId,
         members: &[Raw<object::TeamMember>],
         now: i64,
     ) -> Result<()> {
@@ -609,7 +610,7 @@ impl Catalog {
     }
 
     /// When the team's member list was last refreshed (local ms), if ever.
-    pub fn team_members_synced_at(&self, team_id: &str) -> Result<Option<i64>> {
+    pub fn team_members_synced_at(&self, team_id: &TeamId) -> Result<Option<i64>> {
         self.conn
             .query_row(
                 "SELECT members_synced_at FROM teams WHERE id = ?1",
@@ -622,7 +623,7 @@ impl Catalog {
     }
 
     /// When the channel's member list was last refreshed (local ms), if ever.
-    pub fn channel_members_synced_at(&self, channel_id: &str) -> Result<Option<i64>> {
+    pub fn channel_members_synced_at(&self, channel_id: &ChannelId) -> Result<Option<i64>> {
         self.conn
             .query_row(
                 "SELECT members_synced_at FROM channels WHERE id = ?1",
@@ -636,7 +637,7 @@ impl Catalog {
 
     pub fn replace_channel_members(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         members: &[Raw<object::ChannelMember>],
         now: i64,
     ) -> Result<()> {
@@ -660,7 +661,7 @@ impl Catalog {
     // ----- files ---------------------------------------------------------------------------
 
     /// Files of the channel whose bytes are not archived yet, oldest first.
-    pub fn pending_files(&self, channel_id: &str) -> Result<Vec<PendingFile>> {
+    pub fn pending_files(&self, channel_id: &ChannelId) -> Result<Vec<PendingFile>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -679,7 +680,7 @@ impl Catalog {
         .ctx(&self.path, "list pending files")
     }
 
-    pub fn set_file_blob(&mut self, file_id: &str, blob: &BlobRef, now: i64) -> Result<()> {
+    pub fn set_file_blob(&mut self, file_id: &FileId, blob: &BlobRef, now: i64) -> Result<()> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         Self::insert_blob(&tx, &self.path, blob, now)?;
         tx.execute(
@@ -690,7 +691,7 @@ impl Catalog {
         tx.commit().ctx(&self.path, "commit file")
     }
 
-    pub fn set_file_error(&mut self, file_id: &str, error: &str) -> Result<()> {
+    pub fn set_file_error(&mut self, file_id: &FileId, error: &str) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE files SET fetch_error = ?2 WHERE id = ?1",
@@ -717,7 +718,7 @@ impl Catalog {
         &mut self,
         emojis: &[Raw<object::Emoji>],
         now: i64,
-    ) -> Result<Vec<(String, i64)>> {
+    ) -> Result<Vec<(EmojiId, i64)>> {
         let tx = self.conn.transaction().ctx(&self.path, "begin")?;
         tx.execute(
             "UPDATE emojis SET removed_at = ?1 WHERE removed_at IS NULL",
@@ -752,7 +753,7 @@ impl Catalog {
                 )
                 .ctx(&self.path, "list emoji images to fetch")?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(String, i64)>>>())
+                .and_then(|rows| rows.collect::<rusqlite::Result<Vec<(EmojiId, i64)>>>())
                 .ctx(&self.path, "list emoji images to fetch")?
         };
         tx.commit().ctx(&self.path, "commit emojis")?;

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::new_posts::{self, NewPosts, Stage};
 use super::{Catalog, Context, PendingFile, Result};
 use crate::model::object::{self, Raw};
+use crate::model::{ChannelId, FileId, PostId, UserId};
 
 /// A cursor walk over a channel's history (first backfill, truncation recovery, forced
 /// rescan), persisted so an interrupted walk resumes where it stopped.
@@ -17,7 +18,7 @@ pub struct Walk {
     /// The watermark to adopt once the walk is complete (server time taken before it began).
     pub watermark: i64,
     /// Page older than this post; None = the newest page.
-    pub before: Option<String>,
+    pub before: Option<PostId>,
     /// Offset in pages from `before` (runs of posts sharing one create_at).
     pub page: u32,
     /// Local time the walk began; posts not seen since then were deleted (truncation recovery).
@@ -55,12 +56,12 @@ pub struct PageOutcome {
     /// Posts inserted or updated (new content, deletion, new version).
     pub posts_written: u64,
     /// File ids referenced by posts that came without `metadata.files`.
-    pub files_without_info: Vec<String>,
+    pub files_without_info: Vec<FileId>,
     /// Files of this page whose bytes are not archived yet: downloads can start while the
     /// walk goes on.
     pub files_to_fetch: Vec<PendingFile>,
     /// Users who wrote or reacted to the posts of this page.
-    pub user_ids: HashSet<String>,
+    pub user_ids: HashSet<UserId>,
     /// Channel membership changed (system join/leave/add/remove posts): refresh its list.
     pub channel_membership_changed: bool,
     /// Team membership changed (system join/leave team posts): refresh the team's list.
@@ -81,8 +82,8 @@ const TEAM_MEMBERSHIP_POSTS: &[&str] = &[
 ];
 
 impl Catalog {
-    pub fn load_cursor(&self, channel_id: &str) -> Result<ChannelCursor> {
-        type Row = (Option<i64>, Option<i64>, Option<String>, i64, Option<i64>);
+    pub fn load_cursor(&self, channel_id: &ChannelId) -> Result<ChannelCursor> {
+        type Row = (Option<i64>, Option<i64>, Option<PostId>, i64, Option<i64>);
         let row: Option<Row> = self
             .conn
             .query_row(
@@ -112,7 +113,7 @@ impl Catalog {
     /// Applies one page of posts (any mode) and stores the channel's new cursor, atomically.
     pub fn apply_posts_page(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         posts: &[Raw<object::Post>],
         cursor: &ChannelCursor,
         last: LastOutcome<'_>,
@@ -144,7 +145,7 @@ impl Catalog {
     /// Stores a cursor without posts (e.g. an empty channel, or a finished walk).
     pub fn store_cursor(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         cursor: &ChannelCursor,
         last: LastOutcome<'_>,
         now: i64,
@@ -156,16 +157,16 @@ impl Catalog {
     /// not touch; they are candidates for deletion.
     pub fn posts_not_seen_since(
         &self,
-        channel_id: &str,
-        seen: &HashSet<String>,
-    ) -> Result<Vec<String>> {
+        channel_id: &ChannelId,
+        seen: &HashSet<PostId>,
+    ) -> Result<Vec<PostId>> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT id FROM posts WHERE channel_id = ?1 AND delete_at = 0 ORDER BY create_at",
             )
             .ctx(&self.path, "list posts")?;
-        let ids: Vec<String> = stmt
+        let ids: Vec<PostId> = stmt
             .query_map([channel_id], |r| r.get(0))
             .and_then(|rows| rows.collect())
             .ctx(&self.path, "list posts")?;
@@ -173,7 +174,7 @@ impl Catalog {
     }
 
     /// Marks a post deleted (confirmed gone with a 404), keeping its content.
-    pub fn mark_post_deleted(&mut self, post_id: &str, deleted_at: i64) -> Result<()> {
+    pub fn mark_post_deleted(&mut self, post_id: &PostId, deleted_at: i64) -> Result<()> {
         self.conn
             .execute(
                 "UPDATE posts SET delete_at = ?2 WHERE id = ?1 AND delete_at = 0",
@@ -386,7 +387,7 @@ pub(super) fn store_reactions(
         .and_then(|mut st| st.execute(params![p.id, r.user_id, r.emoji_name, r.create_at, reaction.json()]))
         .ctx(path, "store reaction")?;
     }
-    let live: Vec<(String, String)> = tx
+    let live: Vec<(UserId, String)> = tx
         .prepare_cached(
             "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
         )
@@ -492,7 +493,13 @@ mod tests {
             ),
         ];
         let outcome = catalog
-            .apply_posts_page("c1", &page, &ChannelCursor::default(), LastOutcome::Ok, 10)
+            .apply_posts_page(
+                &"c1".into(),
+                &page,
+                &ChannelCursor::default(),
+                LastOutcome::Ok,
+                10,
+            )
             .unwrap();
         assert_eq!(outcome.posts_written, 3);
         assert_eq!(outcome.files_without_info, ["f3"]);

@@ -12,6 +12,7 @@ use rusqlite::ErrorCode;
 use rusqlite::types::ValueRef;
 
 use super::{Catalog, CatalogError, Context, Result};
+use crate::model::PostId;
 
 /// A value of a result row, borrowed from SQLite for the duration of one [`RowSink::row`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -181,7 +182,7 @@ pub struct SearchQuery {
 /// One search result.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SearchHit {
-    pub post_id: String,
+    pub post_id: PostId,
     /// None for direct and group channels.
     pub team: Option<String>,
     /// As in the `messages` view: direct: the other username; group: usernames joined `__`.
@@ -192,7 +193,7 @@ pub struct SearchHit {
     pub author: Option<String>,
     /// ms since epoch.
     pub create_at: i64,
-    pub root_id: Option<String>,
+    pub root_id: Option<PostId>,
     pub deleted: bool,
     /// The best-matching part of the message (or file names) with matches highlighted.
     pub snippet: String,

@@ -9,15 +9,16 @@
 //! verbatim next to the indexed columns; turning that JSON into typed objects is the
 //! exports' view (`export::view`), not the catalog's. Imports `model` only.
 
-use rusqlite::{Row, params};
+use rusqlite::types::FromSql;
+use rusqlite::{Row, ToSql, params};
 
 use super::{Catalog, CatalogError, Context, Result};
-use crate::model::{BlobId, ChannelType};
+use crate::model::{BlobId, ChannelId, ChannelType, EmojiId, FileId, PostId, TeamId, UserId};
 
 /// A team that was ever selected for archiving.
 #[derive(Debug, Clone)]
 pub struct TeamRecord {
-    pub id: String,
+    pub id: TeamId,
     pub name: String,
     pub json: String,
     /// The team icon's blob and content type, when archived.
@@ -27,9 +28,9 @@ pub struct TeamRecord {
 /// A channel that was ever archived.
 #[derive(Debug, Clone)]
 pub struct ChannelRecord {
-    pub id: String,
+    pub id: ChannelId,
     /// `''` for direct and group channels.
-    pub team_id: String,
+    pub team_id: TeamId,
     pub kind: ChannelType,
     /// The URL name (direct: `<user id>__<user id>`).
     pub name: String,
@@ -46,10 +47,10 @@ pub struct ChannelRecord {
 /// the server did since (`delete_at`).
 #[derive(Debug, Clone)]
 pub struct PostRecord {
-    pub id: String,
+    pub id: PostId,
     /// `''` for a root post.
-    pub root_id: String,
-    pub user_id: String,
+    pub root_id: PostId,
+    pub user_id: UserId,
     pub create_at: i64,
     pub update_at: i64,
     /// 0 = never edited.
@@ -69,8 +70,8 @@ pub struct PostRecord {
 /// An attachment's file info and its bytes' blob, if archived.
 #[derive(Debug, Clone)]
 pub struct FileRecord {
-    pub id: String,
-    pub post_id: String,
+    pub id: FileId,
+    pub post_id: PostId,
     pub name: String,
     pub size: i64,
     pub mime_type: String,
@@ -83,7 +84,7 @@ pub struct FileRecord {
 /// blanked history row is known.
 #[derive(Debug, Clone)]
 pub struct VersionRecord {
-    pub post_id: String,
+    pub post_id: PostId,
     /// When this version stopped being current (ms).
     pub replaced_at: i64,
     pub message: Option<String>,
@@ -92,8 +93,8 @@ pub struct VersionRecord {
 /// A reaction still present on the server at the last sync.
 #[derive(Debug, Clone)]
 pub struct ReactionRecord {
-    pub post_id: String,
-    pub user_id: String,
+    pub post_id: PostId,
+    pub user_id: UserId,
     pub emoji_name: String,
     pub create_at: i64,
 }
@@ -101,14 +102,14 @@ pub struct ReactionRecord {
 /// A current member of a team or channel: the user and the stored membership JSON.
 #[derive(Debug, Clone)]
 pub struct MemberRecord {
-    pub user_id: String,
+    pub user_id: UserId,
     pub json: String,
 }
 
-/// A user or custom emoji with its picture.
+/// A user (`Id` = [`UserId`]) or custom emoji ([`EmojiId`]) with its picture.
 #[derive(Debug, Clone)]
-pub struct ImageOwnerRecord {
-    pub id: String,
+pub struct ImageOwnerRecord<Id> {
+    pub id: Id,
     /// The username, or the emoji's name.
     pub name: String,
     pub json: String,
@@ -171,7 +172,7 @@ fn member_record(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     })
 }
 
-fn image_owner_record(r: &Row<'_>) -> rusqlite::Result<ImageOwnerRecord> {
+fn image_owner_record<Id: FromSql>(r: &Row<'_>) -> rusqlite::Result<ImageOwnerRecord<Id>> {
     Ok(ImageOwnerRecord {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -235,7 +236,7 @@ impl Catalog {
     /// Current members of a team, in the server's order.
     pub fn load_team_members<E: From<CatalogError>>(
         &self,
-        team_id: &str,
+        team_id: &TeamId,
         each: impl FnMut(MemberRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         self.each_row(
@@ -250,7 +251,7 @@ impl Catalog {
     /// Current members of a channel, in the server's order.
     pub fn load_channel_members<E: From<CatalogError>>(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         each: impl FnMut(MemberRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         self.each_row(
@@ -267,8 +268,8 @@ impl Catalog {
     /// replies oldest first.
     pub fn load_thread_replies<E: From<CatalogError>>(
         &self,
-        channel_id: &str,
-        mut each: impl FnMut(&str, &str) -> Result<(), E>,
+        channel_id: &ChannelId,
+        mut each: impl FnMut(&PostId, &PostId) -> Result<(), E>,
     ) -> Result<(), E> {
         self.each_row(
             "SELECT root_id, id FROM (
@@ -277,7 +278,7 @@ impl Catalog {
              ORDER BY newest DESC, root_id, create_at, id",
             channel_id,
             "read threads",
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            |r| Ok((r.get::<_, PostId>(0)?, r.get::<_, PostId>(1)?)),
             |(root, reply)| each(&root, &reply),
         )
     }
@@ -286,7 +287,7 @@ impl Catalog {
     /// [`PostRecord::seen_live`]), oldest first, then by id.
     pub fn load_posts<E: From<CatalogError>>(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         each: impl FnMut(PostRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         self.each_row(
@@ -302,7 +303,7 @@ impl Catalog {
     /// File infos of a channel's posts seen alive, by file id.
     pub fn load_files<E: From<CatalogError>>(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         each: impl FnMut(FileRecord) -> Result<(), E>,
     ) -> Result<(), E> {
         self.each_row(
@@ -317,7 +318,7 @@ impl Catalog {
     }
 
     /// Earlier versions of a channel's edited posts, by post, oldest first.
-    pub fn load_post_versions(&self, channel_id: &str) -> Result<Vec<VersionRecord>> {
+    pub fn load_post_versions(&self, channel_id: &ChannelId) -> Result<Vec<VersionRecord>> {
         self.channel_rows(
             "SELECT v.post_id, v.replaced_at, v.message FROM post_versions v
              JOIN posts p ON p.id = v.post_id
@@ -335,7 +336,7 @@ impl Catalog {
     }
 
     /// Current reactions on a channel's posts, by post, oldest first.
-    pub fn load_reactions(&self, channel_id: &str) -> Result<Vec<ReactionRecord>> {
+    pub fn load_reactions(&self, channel_id: &ChannelId) -> Result<Vec<ReactionRecord>> {
         self.channel_rows(
             "SELECT r.post_id, r.user_id, r.emoji_name, r.create_at FROM reactions r
              JOIN posts p ON p.id = r.post_id
@@ -356,7 +357,7 @@ impl Catalog {
 
     /// One channel's posts, files, reactions, versions and members. The channel is held in
     /// memory: the exports that read it sort and group its posts.
-    pub fn channel_content(&self, channel_id: &str) -> Result<ChannelContent> {
+    pub fn channel_content(&self, channel_id: &ChannelId) -> Result<ChannelContent> {
         let mut content = ChannelContent::default();
         self.load_posts(channel_id, |p| {
             content.posts.push(p);
@@ -377,7 +378,7 @@ impl Catalog {
 
     /// Ids of the users the Python tool writes to `users/`: everyone ever listed as a team
     /// or channel member, and the accounts that ran the syncs. Its exporter knows no others.
-    pub fn load_listed_user_ids(&self) -> Result<Vec<String>> {
+    pub fn load_listed_user_ids(&self) -> Result<Vec<UserId>> {
         self.all_rows(
             "SELECT user_id FROM team_members UNION SELECT user_id FROM channel_members
              UNION SELECT user_id FROM sync_runs WHERE user_id IS NOT NULL",
@@ -387,7 +388,7 @@ impl Catalog {
     }
 
     /// Every user the archive knows, by id.
-    pub fn load_users(&self) -> Result<Vec<ImageOwnerRecord>> {
+    pub fn load_users(&self) -> Result<Vec<ImageOwnerRecord<UserId>>> {
         self.all_rows(
             "SELECT id, username, json, avatar_blob, avatar_content_type FROM users ORDER BY id",
             "read users",
@@ -396,7 +397,7 @@ impl Catalog {
     }
 
     /// Every custom emoji the archive knows (removed ones too), by id.
-    pub fn load_emojis(&self) -> Result<Vec<ImageOwnerRecord>> {
+    pub fn load_emojis(&self) -> Result<Vec<ImageOwnerRecord<EmojiId>>> {
         self.all_rows(
             "SELECT id, name, json, image_blob, image_content_type FROM emojis ORDER BY id",
             "read emojis",
@@ -405,7 +406,7 @@ impl Catalog {
     }
 
     /// Custom emojis the server still listed at the last sync, by name.
-    pub fn load_live_emojis(&self) -> Result<Vec<ImageOwnerRecord>> {
+    pub fn load_live_emojis(&self) -> Result<Vec<ImageOwnerRecord<EmojiId>>> {
         self.all_rows(
             "SELECT id, name, json, image_blob, image_content_type FROM emojis WHERE removed_at IS NULL ORDER BY name, id",
             "read emojis",
@@ -427,7 +428,7 @@ impl Catalog {
     }
 
     /// The account (user id, username) the latest sync archived as.
-    pub fn archive_owner_account(&self) -> Result<Option<(String, String)>> {
+    pub fn archive_owner_account(&self) -> Result<Option<(UserId, String)>> {
         use rusqlite::OptionalExtension;
         self.conn
             .query_row(
@@ -456,7 +457,7 @@ impl Catalog {
     pub(super) fn channel_rows<T>(
         &self,
         sql: &str,
-        channel_id: &str,
+        channel_id: &ChannelId,
         action: &'static str,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
@@ -471,7 +472,7 @@ impl Catalog {
     fn each_row<T, E: From<CatalogError>>(
         &self,
         sql: &str,
-        key: &str,
+        key: &dyn ToSql,
         action: &'static str,
         mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
         mut each: impl FnMut(T) -> Result<(), E>,

@@ -2,9 +2,11 @@
 //! last were written, sums that change whenever a row a channel's pages show changes (so a
 //! website rebuild reads no post of an unchanged channel), posts per author, and who took
 //! part in a channel. Each is one fixed query; no post content reaches Rust. Imports
-//! nothing but the catalog's own helpers.
+//! `model`'s ids and the catalog's own helpers.
 
 use std::collections::HashMap;
+
+use crate::model::{ChannelId, UserId};
 
 use super::{Catalog, Context, Result};
 
@@ -19,7 +21,7 @@ pub struct PostSpan {
 
 impl Catalog {
     /// Per channel that has posts seen alive: their count and first and last times.
-    pub fn load_post_spans(&self) -> Result<HashMap<String, PostSpan>> {
+    pub fn load_post_spans(&self) -> Result<HashMap<ChannelId, PostSpan>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -29,7 +31,7 @@ impl Catalog {
             .ctx(&self.path, "count posts by channel")?;
         stmt.query_map([], |r| {
             Ok((
-                r.get::<_, String>(0)?,
+                r.get::<_, ChannelId>(0)?,
                 PostSpan {
                     posts: r.get::<_, i64>(1)? as u64,
                     first_at: r.get(2)?,
@@ -56,7 +58,7 @@ impl Catalog {
     /// times. Times are summed modulo 2^32 so a sum cannot overflow. One scan of the posts
     /// (without reading their text: `octet_length` takes the size from the record header),
     /// files, reactions and versions; no row content reaches Rust.
-    pub fn load_channel_sums(&self) -> Result<HashMap<String, ChannelSums>> {
+    pub fn load_channel_sums(&self) -> Result<HashMap<ChannelId, ChannelSums>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -78,14 +80,14 @@ impl Catalog {
                  FROM post_versions v CROSS JOIN posts p ON p.id = v.post_id GROUP BY p.channel_id",
             )
             .ctx(&self.path, "sum channel rows")?;
-        let mut out: HashMap<String, ChannelSums> = HashMap::new();
+        let mut out: HashMap<ChannelId, ChannelSums> = HashMap::new();
         let rows = stmt
             .query_map([], |r| {
                 let mut sums = Vec::with_capacity(11);
                 for i in 1..12 {
                     sums.push(r.get::<_, Option<i64>>(i)?.unwrap_or(0));
                 }
-                Ok((r.get::<_, String>(0)?, sums))
+                Ok((r.get::<_, ChannelId>(0)?, sums))
             })
             .ctx(&self.path, "sum channel rows")?;
         for row in rows {
@@ -97,7 +99,7 @@ impl Catalog {
 
     /// Users who wrote a post of a channel that is still there, or reacted to one
     /// (current reactions), by id.
-    pub fn load_participants(&self, channel_id: &str) -> Result<Vec<String>> {
+    pub fn load_participants(&self, channel_id: &ChannelId) -> Result<Vec<UserId>> {
         self.channel_rows(
             "SELECT user_id FROM posts WHERE channel_id = ?1 AND seen_live = 1 AND delete_at = 0
              UNION
@@ -111,7 +113,7 @@ impl Catalog {
     }
 
     /// Visible posts per author over the selected channels (what user pages count).
-    pub fn load_post_counts_by_author(&self, hide_deleted: bool) -> Result<HashMap<String, u64>> {
+    pub fn load_post_counts_by_author(&self, hide_deleted: bool) -> Result<HashMap<UserId, u64>> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -120,7 +122,7 @@ impl Catalog {
             )
             .ctx(&self.path, "count posts by author")?;
         stmt.query_map([hide_deleted], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+            Ok((r.get::<_, UserId>(0)?, r.get::<_, i64>(1)? as u64))
         })
         .and_then(|rows| rows.collect())
         .ctx(&self.path, "count posts by author")

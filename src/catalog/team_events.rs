@@ -5,11 +5,12 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::{Catalog, Context, Result};
+use crate::model::{ChannelId, TeamId, UserId};
 
 impl Catalog {
     /// Whether `channels.json` selected the team when it was last stored; None when the
     /// catalog does not hold it.
-    pub fn team_selected(&self, team_id: &str) -> Result<Option<bool>> {
+    pub fn team_selected(&self, team_id: &TeamId) -> Result<Option<bool>> {
         self.conn
             .prepare_cached("SELECT selected FROM teams WHERE id = ?1")
             .and_then(|mut s| s.query_row([team_id], |r| r.get(0)).optional())
@@ -21,9 +22,9 @@ impl Catalog {
     /// memberships without an event, `app/team.go` LeaveTeam).
     pub fn selected_channels_with_member(
         &self,
-        team_id: &str,
-        user_id: &str,
-    ) -> Result<Vec<String>> {
+        team_id: &TeamId,
+        user_id: &UserId,
+    ) -> Result<Vec<ChannelId>> {
         let mut stmt = self
             .conn
             .prepare_cached(

@@ -20,7 +20,7 @@ use serde_json::{Map, Value};
 use super::view::{self, Channel, ChannelView, Post, ViewError};
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError, FileRecord};
-use crate::model::ChannelType;
+use crate::model::{ChannelType, FileId, UserId};
 use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
 /// How faithful to the Python tool an export is.
@@ -88,10 +88,10 @@ impl Person {
 /// Everyone the archive knows, and which of them the Python tool would know.
 #[derive(Debug, Default)]
 pub struct People {
-    users: HashMap<String, Person>,
+    users: HashMap<UserId, Person>,
     /// Users the Python tool writes to `users/` (members and the archiving account); its
     /// exporter prints the raw id for anybody else.
-    listed: HashSet<String>,
+    listed: HashSet<UserId>,
 }
 
 impl People {
@@ -114,7 +114,7 @@ impl People {
     }
 
     /// People from parts (tests and callers with their own user source).
-    pub fn from_parts(users: HashMap<String, Person>, listed: HashSet<String>) -> People {
+    pub fn from_parts(users: HashMap<UserId, Person>, listed: HashSet<UserId>) -> People {
         People { users, listed }
     }
 
@@ -324,12 +324,12 @@ pub struct Chat<'e> {
     /// The channel's rows; its posts are in [`Chat::posts`], in file-name order.
     pub view: ChannelView,
     /// User ids of the member list, in its order.
-    pub members: Vec<String>,
+    pub members: Vec<UserId>,
     /// In file-name order.
     pub posts: Vec<ChatPost>,
     /// The layout's threads file: root id → reply ids.
     pub threads: HashMap<String, Vec<String>>,
-    pub files: HashMap<String, ChatFile>,
+    pub files: HashMap<FileId, ChatFile>,
 }
 
 impl<'e> Chat<'e> {

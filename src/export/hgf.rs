@@ -26,6 +26,7 @@ use serde_json::{Map, Value};
 use super::chat::{Chat, ChatPost, Flavor, People};
 use super::sink::{Sink, SinkError, ZipSink};
 use crate::blobs::BlobStore;
+use crate::model::{FileId, PostId};
 
 /// The post keys the plugin format keeps, in its order.
 const POST_KEYS: [&str; 14] = [
@@ -48,9 +49,9 @@ const POST_KEYS: [&str; 14] = [
 /// An attachment left out of the zip.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SkippedAttachment {
-    pub file_id: String,
+    pub file_id: FileId,
     pub name: String,
-    pub post_id: String,
+    pub post_id: PostId,
     pub size: i64,
     pub reason: &'static str,
 }
@@ -142,9 +143,9 @@ pub fn write_hgf<Tz: TimeZone>(
             };
             let Some(mut content) = opened else {
                 skipped.push(SkippedAttachment {
-                    file_id: id.to_owned(),
+                    file_id: id.clone(),
                     name: file.record.name.clone(),
-                    post_id: post.id().to_owned(),
+                    post_id: post.record.id.clone(),
                     size: file.record.size,
                     reason: if file.stored {
                         "file name not usable in a zip"

@@ -547,6 +547,7 @@ mod tests {
     use crate::catalog::{ChannelContent, ChannelRecord, FileRecord, PostRecord};
     use crate::export::chat::{ChannelEntry, ChatFile, Person};
     use crate::export::view::{Channel, ChannelView, Post};
+    use crate::model::{FileId, UserId};
     use crate::pylayout::{self, ChannelPlace};
 
     const ALICE: &str = "uaaaaaaaaaaaaaaaaaaaaaaaa1";
@@ -573,9 +574,9 @@ mod tests {
         People::from_parts(
             users
                 .iter()
-                .map(|(id, p)| ((*id).to_owned(), p.clone()))
+                .map(|(id, p)| (UserId::from(*id), p.clone()))
                 .collect(),
-            users.iter().map(|(id, _)| (*id).to_owned()).collect(),
+            users.iter().map(|(id, _)| UserId::from(*id)).collect(),
         )
     }
 
@@ -612,8 +613,8 @@ mod tests {
         ChatPost {
             file_name: pylayout::post_file_name(at, &id, &Utc),
             post: Post::from_record(PostRecord {
-                root_id: text("root_id"),
-                user_id: text("user_id"),
+                root_id: text("root_id").into(),
+                user_id: text("user_id").into(),
                 create_at: at,
                 update_at: at,
                 edit_at: 0,
@@ -622,7 +623,7 @@ mod tests {
                 kind: text("type"),
                 message: text("message"),
                 json: json.to_string(),
-                id,
+                id: id.into(),
             }),
         }
     }
@@ -690,7 +691,7 @@ mod tests {
         posts.sort_by(|a, b| a.file_name.cmp(&b.file_name));
         let file = |id: &str, name: &str, stored: bool| {
             (
-                id.to_owned(),
+                FileId::from(id),
                 ChatFile {
                     record: FileRecord {
                         id: id.into(),

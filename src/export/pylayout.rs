@@ -16,7 +16,7 @@ use super::zone::Zone;
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError, ChannelRecord, MemberRecord};
-use crate::model::{BlobId, ChannelType};
+use crate::model::{BlobId, ChannelId, ChannelType, PostId};
 use crate::outdir::{self, OutputDirError, OutputKind};
 use crate::pylayout::{self, ChannelPaths, ChannelPlace};
 
@@ -249,11 +249,11 @@ impl Walker<'_> {
     }
 
     /// `{"root": ["reply", ...], ...}` streamed from the catalog.
-    fn threads(&mut self, rel: &str, channel_id: &str) -> Result<(), PyLayoutError> {
+    fn threads(&mut self, rel: &str, channel_id: &ChannelId) -> Result<(), PyLayoutError> {
         let catalog = self.catalog;
         self.sink.file(rel, None, &mut |out: &mut dyn Write| {
             out.write_all(b"{")?;
-            let mut current: Option<String> = None;
+            let mut current: Option<PostId> = None;
             catalog.load_thread_replies(channel_id, |root, reply| {
                 match &current {
                     Some(r) if r == root => out.write_all(b", ")?,
@@ -263,8 +263,8 @@ impl Walker<'_> {
                     }
                     None => write_key(out, root)?,
                 }
-                if current.as_deref() != Some(root) {
-                    current = Some(root.to_owned());
+                if current.as_ref() != Some(root) {
+                    current = Some(root.clone());
                 }
                 write_string(out, reply)
             })?;

@@ -21,7 +21,7 @@ use crate::catalog::{
     ReactionRecord, TeamRecord, VersionRecord,
 };
 use crate::model::naming::ChannelNames;
-use crate::model::object;
+use crate::model::{ChannelId, FileId, PostId, TeamId, UserId, object};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ViewError {
@@ -55,7 +55,7 @@ pub struct Team {
 /// A user the archive knows, with the stored object.
 #[derive(Debug, Clone)]
 pub struct User {
-    pub record: ImageOwnerRecord,
+    pub record: ImageOwnerRecord<UserId>,
     pub object: object::User,
 }
 
@@ -123,7 +123,7 @@ struct PostExtras {
     #[serde(default, deserialize_with = "lenient_bool")]
     is_pinned: bool,
     #[serde(default, deserialize_with = "strings")]
-    file_ids: Vec<String>,
+    file_ids: Vec<FileId>,
     #[serde(default, deserialize_with = "object_or_none")]
     props: Option<Map<String, Value>>,
     /// Kept as text: only the Python flavor of Markdown reads it (`metadata.reactions`).
@@ -136,12 +136,12 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
 }
 
 /// The string elements of an array (anything else reads as empty).
-fn strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+fn strings<'de, D: serde::Deserializer<'de>, T: From<String>>(d: D) -> Result<Vec<T>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::Array(items) => items
             .into_iter()
             .filter_map(|v| match v {
-                Value::String(s) => Some(s),
+                Value::String(s) => Some(T::from(s)),
                 _ => None,
             })
             .collect(),
@@ -247,6 +247,7 @@ impl Post {
             .get_or_init(|| serde_json::from_str(&self.record.json).unwrap_or_default())
     }
 
+    /// The id as text (the typed id is `record.id`).
     pub fn id(&self) -> &str {
         &self.record.id
     }
@@ -260,7 +261,7 @@ impl Post {
     }
 
     /// The ids of its attachments, in the post's order.
-    pub fn file_ids(&self) -> &[String] {
+    pub fn file_ids(&self) -> &[FileId] {
         &self.extras().file_ids
     }
 
@@ -368,11 +369,11 @@ pub struct ChannelView {
     /// are known.
     pub unseen: Vec<PostRecord>,
     /// Attachments of the posts seen alive, by post id, each post's by time then id.
-    pub files: HashMap<String, Vec<FileRecord>>,
+    pub files: HashMap<PostId, Vec<FileRecord>>,
     /// Current reactions by post id, oldest first.
-    pub reactions: HashMap<String, Vec<ReactionRecord>>,
+    pub reactions: HashMap<PostId, Vec<ReactionRecord>>,
     /// Earlier versions by post id, oldest first.
-    pub versions: HashMap<String, Vec<VersionRecord>>,
+    pub versions: HashMap<PostId, Vec<VersionRecord>>,
 }
 
 impl ChannelView {
@@ -431,8 +432,8 @@ impl ChannelView {
     }
 }
 
-fn group_by_post<T>(rows: Vec<T>, post: impl Fn(&T) -> &String) -> HashMap<String, Vec<T>> {
-    let mut map: HashMap<String, Vec<T>> = HashMap::new();
+fn group_by_post<T>(rows: Vec<T>, post: impl Fn(&T) -> &PostId) -> HashMap<PostId, Vec<T>> {
+    let mut map: HashMap<PostId, Vec<T>> = HashMap::new();
     for row in rows {
         map.entry(post(&row).clone()).or_default().push(row);
     }
@@ -462,7 +463,7 @@ pub fn load_channels(catalog: &Catalog) -> Result<Vec<Channel>, ViewError> {
 
 /// The posts of a channel seen alive, oldest first (no files, reactions or versions: what
 /// a page plan needs).
-pub fn load_posts(catalog: &Catalog, channel_id: &str) -> Result<Vec<Post>, ViewError> {
+pub fn load_posts(catalog: &Catalog, channel_id: &ChannelId) -> Result<Vec<Post>, ViewError> {
     let mut posts = Vec::new();
     catalog.load_posts(channel_id, |p| {
         if p.seen_live {
@@ -488,7 +489,7 @@ pub fn load_users(catalog: &Catalog) -> Result<Vec<User>, ViewError> {
 /// Current members of a channel, in the server's order (without its posts).
 pub fn load_channel_members(
     catalog: &Catalog,
-    channel_id: &str,
+    channel_id: &ChannelId,
 ) -> Result<Vec<object::ChannelMember>, ViewError> {
     let mut members = Vec::new();
     catalog.load_channel_members(channel_id, |m| {
@@ -503,7 +504,7 @@ pub fn load_channel_members(
 /// Current members of a team, in the server's order.
 pub fn load_team_members(
     catalog: &Catalog,
-    team_id: &str,
+    team_id: &TeamId,
 ) -> Result<Vec<object::TeamMember>, ViewError> {
     let mut members = Vec::new();
     catalog.load_team_members(team_id, |m| {

@@ -31,7 +31,7 @@ use crate::archive::{ArchiveError, WriteArchive};
 use crate::blobs::{BlobError, BlobStore};
 use crate::catalog::{Catalog, CatalogError, ImageOwner, ImportedPost, RunSummary};
 use crate::model::object::{self, Raw};
-use crate::model::{Outcome, now_ms};
+use crate::model::{ChannelId, FileId, Outcome, TeamId, now_ms};
 use crate::pylayout::{self, Role, channel_of, id_prefix, role};
 pub use source::{Backup, SourceError};
 
@@ -344,6 +344,7 @@ impl Run<'_> {
                 let Some(list) = self.parse_list::<object::TeamMember>(index, path) else {
                     return Ok(());
                 };
+                let owner = TeamId::from(owner);
                 if !self.catalog.has_team(&owner)? {
                     self.fail(path, format!("members of team {owner}, which is in neither the backup nor the archive"));
                     return Ok(());
@@ -354,6 +355,7 @@ impl Run<'_> {
                 let Some(list) = self.parse_list::<object::ChannelMember>(index, path) else {
                     return Ok(());
                 };
+                let owner = ChannelId::from(owner);
                 if !self.catalog.has_channel(&owner)? {
                     self.fail(path, format!("members of channel {owner}, which is in neither the backup nor the archive"));
                     return Ok(());
@@ -391,7 +393,7 @@ impl Run<'_> {
         let Some((_, first)) = posts.first() else {
             return Ok(());
         };
-        let channel_id = channel_of(first).1.to_owned();
+        let channel_id = ChannelId::from(channel_of(first).1);
         if !self.catalog.has_channel(&channel_id)? {
             let (dir, _) = channel_of(first);
             let reason = format!(
@@ -464,7 +466,7 @@ impl Run<'_> {
         let mut seen = HashSet::new();
         for index in indices {
             let path = self.backup.entry_path(index);
-            let file_id = id_prefix(path).to_owned();
+            let file_id = FileId::from(id_prefix(path));
             match self.catalog.file_blob_state(&file_id)? {
                 Some((true, _)) => {} // archived already: costs nothing
                 // A second copy of the same file: the first one's bytes are taken.

@@ -14,6 +14,7 @@ use super::{Client, MmError, Result};
 use crate::model::object::{
     Channel, ChannelMember, Emoji, FileInfo, Raw, Team, TeamMember, User, parse_list,
 };
+use crate::model::{ChannelId, FileId, PostId, TeamId, UserId};
 
 /// The page size the server allows at most (§0); larger requests are clamped silently.
 pub const MAX_PER_PAGE: usize = 200;
@@ -29,7 +30,7 @@ pub enum PostsQuery {
     /// Newest first, `page` pages of `per_page` from the newest post.
     Page { page: u32 },
     /// Older than the given post, `page` pages away from it.
-    Before { post_id: String, page: u32 },
+    Before { post_id: PostId, page: u32 },
     /// Every row changed after the given time (ms), deleted and history rows included.
     Since { since: i64 },
 }
@@ -77,7 +78,7 @@ impl Client {
 
     /// The user's channels team by team (older servers), without duplicates (DMs and GMs
     /// come with every team).
-    pub async fn fetch_team_channels(&self, team_ids: &[String]) -> Result<Vec<Raw<Channel>>> {
+    pub async fn fetch_team_channels(&self, team_ids: &[TeamId]) -> Result<Vec<Raw<Channel>>> {
         let deleted = [("include_deleted", "true".to_string())];
         let mut seen = HashSet::new();
         let mut all = Vec::new();
@@ -96,18 +97,21 @@ impl Client {
 
     /// `GET /channels/{id}`: one channel, as the lists show it (live capture fetches the
     /// channel an event names).
-    pub async fn fetch_channel(&self, channel_id: &str) -> Result<Raw<Channel>> {
+    pub async fn fetch_channel(&self, channel_id: &ChannelId) -> Result<Raw<Channel>> {
         self.get(&["channels", channel_id], &[]).await
     }
 
-    pub async fn fetch_team_members(&self, team_id: &str) -> Result<Vec<Raw<TeamMember>>> {
+    pub async fn fetch_team_members(&self, team_id: &TeamId) -> Result<Vec<Raw<TeamMember>>> {
         self.get_all_pages(&["teams", team_id, "members"], &[])
             .await
     }
 
     /// Channel members; the server's order is not stable across pages (§4.3), so duplicates
     /// are dropped.
-    pub async fn fetch_channel_members(&self, channel_id: &str) -> Result<Vec<Raw<ChannelMember>>> {
+    pub async fn fetch_channel_members(
+        &self,
+        channel_id: &ChannelId,
+    ) -> Result<Vec<Raw<ChannelMember>>> {
         let mut seen = HashSet::new();
         let members = self
             .get_all_pages::<ChannelMember>(&["channels", channel_id, "members"], &[])
@@ -119,7 +123,7 @@ impl Client {
     }
 
     /// `POST /users/ids`, in batches; with `since`, only users changed after it.
-    pub async fn fetch_users(&self, ids: &[String], since: Option<i64>) -> Result<Vec<Raw<User>>> {
+    pub async fn fetch_users(&self, ids: &[UserId], since: Option<i64>) -> Result<Vec<Raw<User>>> {
         let mut all = Vec::new();
         let query: Vec<(&str, String)> = since
             .map(|s| ("since", s.to_string()))
@@ -140,8 +144,8 @@ impl Client {
     /// endpoint (404/501, §14.1): then use [`Client::fetch_channel_members`].
     pub async fn fetch_group_channel_users(
         &self,
-        channel_ids: &[String],
-    ) -> Result<Option<HashMap<String, Vec<Raw<User>>>>> {
+        channel_ids: &[ChannelId],
+    ) -> Result<Option<HashMap<ChannelId, Vec<Raw<User>>>>> {
         let mut all = HashMap::new();
         for batch in channel_ids.chunks(GROUP_CHANNEL_BATCH) {
             match self.fetch_group_channel_batch(batch).await {
@@ -160,10 +164,10 @@ impl Client {
 
     async fn fetch_group_channel_batch(
         &self,
-        channel_ids: &[String],
-    ) -> Result<HashMap<String, Vec<Raw<User>>>> {
+        channel_ids: &[ChannelId],
+    ) -> Result<HashMap<ChannelId, Vec<Raw<User>>>> {
         self.post_json(&["users", "group_channels"], &[], &channel_ids, |body| {
-            let map: HashMap<String, Vec<Box<RawValue>>> = serde_json::from_slice(body)?;
+            let map: HashMap<ChannelId, Vec<Box<RawValue>>> = serde_json::from_slice(body)?;
             map.into_iter()
                 .map(|(k, users)| {
                     Ok((
@@ -179,14 +183,18 @@ impl Client {
         .await
     }
 
-    pub async fn fetch_posts(&self, channel_id: &str, query: &PostsQuery) -> Result<PostsPage> {
+    pub async fn fetch_posts(
+        &self,
+        channel_id: &ChannelId,
+        query: &PostsQuery,
+    ) -> Result<PostsPage> {
         let per_page = ("per_page", MAX_PER_PAGE.to_string());
         let skip_threads = ("skipFetchThreads", "true".to_string());
         let params: Vec<(&str, String)> = match query {
             PostsQuery::Page { page } => vec![("page", page.to_string()), per_page, skip_threads],
             PostsQuery::Before { post_id, page } => {
                 vec![
-                    ("before", post_id.clone()),
+                    ("before", post_id.to_string()),
                     ("page", page.to_string()),
                     per_page,
                     skip_threads,
@@ -206,7 +214,7 @@ impl Client {
     }
 
     /// Whether a post still exists for us (`GET /posts/{id}`): a 404 means deleted.
-    pub async fn post_exists(&self, post_id: &str) -> Result<bool> {
+    pub async fn post_exists(&self, post_id: &PostId) -> Result<bool> {
         // The body does not matter; only that a whole one came.
         match self.get_json(&["posts", post_id], &[], |_| Ok(())).await {
             Ok(_) => Ok(true),
@@ -215,7 +223,7 @@ impl Client {
         }
     }
 
-    pub async fn fetch_file_info(&self, file_id: &str) -> Result<Raw<FileInfo>> {
+    pub async fn fetch_file_info(&self, file_id: &FileId) -> Result<Raw<FileInfo>> {
         self.get(&["files", file_id, "info"], &[]).await
     }
 

@@ -905,7 +905,7 @@ fn decode_known(
             user_id: match text(data, "user_id") {
                 Ok(id) => id,
                 Err(why) => object::<User>(data, "user")
-                    .map(|user| user.value.id.clone())
+                    .map(|user| user.value.id.to_string())
                     .map_err(|_| why)?,
             },
         },

@@ -5,6 +5,8 @@
 //! the HTTP client; HTTP-only shapes (paged responses) stay in `mm::wire`. No I/O here.
 
 use serde::Deserialize;
+
+use super::{ChannelId, EmojiId, FileId, PostId, TeamId, UserId};
 use serde_json::value::RawValue;
 
 /// A server object: its exact bytes as sent plus the parsed fields we index.
@@ -70,7 +72,7 @@ pub fn parse_list<T: serde::de::DeserializeOwned>(
 
 #[derive(Debug, Default, Deserialize, Clone)]
 pub struct User {
-    pub id: String,
+    pub id: UserId,
     pub username: String,
     #[serde(default)]
     pub update_at: i64,
@@ -99,7 +101,7 @@ pub struct User {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Team {
-    pub id: String,
+    pub id: TeamId,
     pub name: String,
     #[serde(default)]
     pub display_name: String,
@@ -120,9 +122,9 @@ pub struct Team {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Channel {
-    pub id: String,
+    pub id: ChannelId,
     #[serde(default)]
-    pub team_id: String,
+    pub team_id: TeamId,
     #[serde(rename = "type")]
     pub kind: String,
     pub name: String,
@@ -142,7 +144,7 @@ pub struct Channel {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct TeamMember {
-    pub user_id: String,
+    pub user_id: UserId,
     /// Space-separated roles (`team_user team_admin`).
     #[serde(default)]
     pub roles: String,
@@ -152,7 +154,7 @@ pub struct TeamMember {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ChannelMember {
-    pub user_id: String,
+    pub user_id: UserId,
     /// Space-separated roles (`channel_user channel_admin`).
     #[serde(default)]
     pub roles: String,
@@ -162,7 +164,7 @@ pub struct ChannelMember {
 
 #[derive(Debug, Deserialize)]
 pub struct Post {
-    pub id: String,
+    pub id: PostId,
     pub create_at: i64,
     #[serde(default)]
     pub update_at: i64,
@@ -171,19 +173,19 @@ pub struct Post {
     #[serde(default)]
     pub delete_at: i64,
     #[serde(default)]
-    pub user_id: String,
+    pub user_id: UserId,
     #[serde(default)]
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     #[serde(default)]
-    pub root_id: String,
+    pub root_id: PostId,
     #[serde(default)]
-    pub original_id: String,
+    pub original_id: PostId,
     #[serde(default)]
     pub message: String,
     #[serde(default, rename = "type")]
     pub kind: String,
     #[serde(default)]
-    pub file_ids: Vec<String>,
+    pub file_ids: Vec<FileId>,
     #[serde(default)]
     pub metadata: PostMetadata,
 }
@@ -198,13 +200,13 @@ pub struct PostMetadata {
 
 #[derive(Debug, Deserialize)]
 pub struct FileInfo {
-    pub id: String,
+    pub id: FileId,
     #[serde(default)]
-    pub user_id: String,
+    pub user_id: UserId,
     #[serde(default)]
-    pub post_id: String,
+    pub post_id: PostId,
     #[serde(default)]
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     #[serde(default)]
     pub create_at: i64,
     #[serde(default)]
@@ -219,7 +221,7 @@ pub struct FileInfo {
 
 #[derive(Debug, Deserialize)]
 pub struct Reaction {
-    pub user_id: String,
+    pub user_id: UserId,
     pub emoji_name: String,
     #[serde(default)]
     pub create_at: i64,
@@ -227,10 +229,10 @@ pub struct Reaction {
 
 #[derive(Debug, Deserialize)]
 pub struct Emoji {
-    pub id: String,
+    pub id: EmojiId,
     pub name: String,
     #[serde(default)]
-    pub creator_id: String,
+    pub creator_id: UserId,
     #[serde(default)]
     pub create_at: i64,
     #[serde(default)]

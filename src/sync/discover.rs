@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use super::{Failure, Run, SyncError};
 use crate::model::object::{Channel, Raw, Team};
-use crate::model::{ChannelType, dm_other_user};
+use crate::model::{ChannelId, ChannelType, TeamId, UserId, dm_other_user};
 use crate::progress::Level;
-use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
+use crate::selection::{self, ChannelView, TeamView};
 
 /// Everything of the workspace the user can see, as the server listed it this run.
 pub(crate) struct Discovery {
@@ -25,22 +25,22 @@ pub(crate) struct Discovery {
 #[derive(Default)]
 struct PrivateChannelUsers {
     /// Usernames by user id (DM partners, group members).
-    usernames: HashMap<String, String>,
+    usernames: HashMap<UserId, String>,
     /// Member ids (you included) by group channel id.
-    group_members: HashMap<String, Vec<String>>,
+    group_members: HashMap<ChannelId, Vec<UserId>>,
     /// Why a group channel's members could not be read, by channel id.
-    member_errors: HashMap<String, String>,
+    member_errors: HashMap<ChannelId, String>,
 }
 
 /// What this run archives of a [`Discovery`].
 pub(crate) struct Selected {
     /// Teams `channels.json` names: their members and icons are archived too.
-    pub(crate) team_ids: HashSet<String>,
+    pub(crate) team_ids: HashSet<TeamId>,
     /// Selected channels by id, each with the name a direct or group channel is exported
     /// under (None for team channels).
-    pub(crate) channels: HashMap<String, Option<String>>,
+    pub(crate) channels: HashMap<ChannelId, Option<String>>,
     /// Selected channel ids in the order the rules chose them.
-    order: Vec<String>,
+    order: Vec<ChannelId>,
 }
 
 impl Selected {
@@ -53,7 +53,7 @@ impl Selected {
     }
 
     /// The name a selected direct or group channel is exported under.
-    pub(crate) fn export_name(&self, channel_id: &str) -> Option<&str> {
+    pub(crate) fn export_name(&self, channel_id: &ChannelId) -> Option<&str> {
         self.channels.get(channel_id).and_then(|n| n.as_deref())
     }
 }
@@ -73,7 +73,7 @@ impl Run<'_> {
         let channels = match channels? {
             Some(channels) => channels,
             None => {
-                let team_ids: Vec<String> = teams.iter().map(|t| t.value.id.clone()).collect();
+                let team_ids: Vec<TeamId> = teams.iter().map(|t| t.value.id.clone()).collect();
                 client.fetch_team_channels(&team_ids).await?
             }
         };
@@ -107,11 +107,7 @@ impl Run<'_> {
             &channel_views,
             &people.usernames,
             &people.group_members,
-            ChannelSkips {
-                teams: skips.teams,
-                direct: skips.direct,
-                groups: skips.groups,
-            },
+            skips.channels(),
         );
         for note in &selection.notes {
             self.note(Level::Warning, note);
@@ -190,12 +186,11 @@ impl Run<'_> {
         let client = self.ctx.client;
         let mut people = PrivateChannelUsers::default();
         if !skips.direct {
-            let partners: Vec<String> = channels
+            let partners: Vec<UserId> = channels
                 .iter()
                 .filter(|c| kind(c) == ChannelType::Direct)
                 .filter_map(|c| dm_other_user(&c.value.name, &self.me_id))
                 .filter(|id| id != &self.me_id)
-                .map(|id| id.0)
                 .collect::<HashSet<_>>()
                 .into_iter()
                 .collect();
@@ -203,7 +198,7 @@ impl Run<'_> {
                 .await?;
         }
         if !skips.groups {
-            let groups: Vec<String> = channels
+            let groups: Vec<ChannelId> = channels
                 .iter()
                 .filter(|c| kind(c) == ChannelType::Group)
                 .map(|c| c.value.id.clone())
@@ -227,14 +222,14 @@ impl Run<'_> {
             // Channels the endpoint did not answer for (an old or filtering server, or a
             // group whose other members left): from their member lists instead (§14.1).
             let mut strangers = HashSet::new();
-            let unanswered: Vec<&String> = groups
+            let unanswered: Vec<&ChannelId> = groups
                 .iter()
                 .filter(|id| !people.group_members.contains_key(*id))
                 .collect();
             for channel_id in unanswered {
                 match client.fetch_channel_members(channel_id).await {
                     Ok(members) => {
-                        let ids: Vec<String> =
+                        let ids: Vec<UserId> =
                             members.iter().map(|m| m.value.user_id.clone()).collect();
                         strangers.extend(
                             ids.iter()
@@ -251,7 +246,7 @@ impl Run<'_> {
                     }
                 }
             }
-            strangers.remove(self.me_id.as_str());
+            strangers.remove(&self.me_id);
             self.learn_usernames(strangers.into_iter().collect(), &mut people.usernames)
                 .await?;
         }
@@ -262,8 +257,8 @@ impl Run<'_> {
     /// refresh); only strangers cost a request.
     async fn learn_usernames(
         &mut self,
-        ids: Vec<String>,
-        usernames: &mut HashMap<String, String>,
+        ids: Vec<UserId>,
+        usernames: &mut HashMap<UserId, String>,
     ) -> Result<(), SyncError> {
         if ids.is_empty() {
             return Ok(());
@@ -273,7 +268,7 @@ impl Run<'_> {
             move |c| c.usernames(&ids)
         });
         let known = known.await?;
-        let strangers: Vec<String> = ids
+        let strangers: Vec<UserId> = ids
             .into_iter()
             .filter(|id| !known.contains_key(id))
             .collect();

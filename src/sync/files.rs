@@ -133,7 +133,7 @@ pub(crate) fn download_stage<'a>(
         rx.recv().await.map(|file| (file, rx))
     })
     .map(|file: PendingFile| {
-        let segments = vec!["files".to_owned(), file.id.clone()];
+        let segments = vec!["files".to_owned(), file.id.to_string()];
         (file, segments)
     });
     let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FINISHED)));

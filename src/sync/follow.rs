@@ -40,7 +40,7 @@ use crate::config::Credentials;
 use crate::mm::ws::{Item, Listener, WsError, WsEvent, WsOptions, backoff_delay};
 use crate::mm::{Client, MmError, StopSignal};
 use crate::model::object::{self, Raw};
-use crate::model::{Outcome, UserId, now_ms};
+use crate::model::{ChannelId, Outcome, now_ms};
 use crate::progress::{Level, LiveState, Observer, Progress};
 
 /// Items the listener may hold for us while a catch-up sync runs; beyond it the listener
@@ -200,10 +200,10 @@ struct Follower<'a> {
     follow: &'a FollowOptions,
     report: FollowReport,
     /// Channel id → selected, as the catalog holds them after the last catch-up.
-    selection: HashMap<String, bool>,
+    selection: HashMap<ChannelId, bool>,
     /// Channels the server would not let us read when an event named them: their events
     /// are dropped until the next catch-up.
-    unreachable: HashSet<String>,
+    unreachable: HashSet<ChannelId>,
     file_queue: Option<files::FileQueue<'a>>,
     /// The session's connections, as `stats` shows them.
     log: ConnectionLog,
@@ -324,14 +324,14 @@ impl Follower<'_> {
         }
         let mut catch_up = false;
         let mut fetched_now = HashSet::new();
-        let mut new_channels: Vec<String> = Vec::new();
+        let mut new_channels: Vec<ChannelId> = Vec::new();
         for event in &events {
             if let Some(channel_id) = live::channel_named(event, self.me.value.id.as_str())
                 && !self.selection.contains_key(channel_id)
                 && !self.unreachable.contains(channel_id)
                 && !new_channels.iter().any(|c| c == channel_id)
             {
-                new_channels.push(channel_id.to_owned());
+                new_channels.push(channel_id.into());
             }
         }
         for channel_id in new_channels {
@@ -377,7 +377,7 @@ impl Follower<'_> {
             return Ok(false);
         };
         let me = targeted::Me {
-            id: &UserId::from(self.me.value.id.as_str()),
+            id: &self.me.value.id,
             name: &self.me.value.username,
         };
         let (what, result) = match fetch {

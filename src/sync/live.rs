@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use crate::catalog::LiveWrite;
 use crate::mm::ws::{Event, WsEvent};
 use crate::model::object::{Emoji, Raw};
+use crate::model::{ChannelId, TeamId, UserId};
 
 /// What to do about one event.
 #[derive(Debug)]
@@ -36,39 +37,39 @@ pub(crate) enum Action {
 pub(crate) enum Fetch {
     /// The channel's row (`GET /channels/{id}`), selected by `channels.json`; a channel
     /// selected now and not before gets its posts and members too.
-    Channel(String),
+    Channel(ChannelId),
     /// A selected channel's member list.
-    Members(String),
+    Members(ChannelId),
     /// A changed user's row, read again as a sync reads it (by id), and the picture when it
     /// changed.
-    User(String),
+    User(UserId),
     /// A new custom emoji's row and image.
     Emoji(Box<Raw<Emoji>>),
     /// A team's row from the team list, the rules applied; `joined`: we were added to it.
-    Team { team_id: String, joined: bool },
+    Team { team_id: TeamId, joined: bool },
     /// Someone left a team: the member lists that named them, and their user row.
-    TeamMemberLeft { team_id: String, user_id: String },
+    TeamMemberLeft { team_id: TeamId, user_id: UserId },
 }
 
 /// The action for `event`; `selection` is channel id → selected, `me` the account's user
 /// id, `now` (ms) stamps a deletion the event does not date.
 pub(crate) fn plan(
     event: WsEvent,
-    selection: &HashMap<String, bool>,
+    selection: &HashMap<ChannelId, bool>,
     me: &str,
     now: i64,
 ) -> Action {
     let in_channel = |channel_id: &str, write: LiveWrite| match selection.get(channel_id) {
         Some(true) => Action::Write(Box::new(write)),
         Some(false) => Action::NotSelected,
-        None => Action::Fetch(Fetch::Channel(channel_id.to_owned())),
+        None => Action::Fetch(Fetch::Channel(channel_id.into())),
     };
     // A channel event of a channel the catalog holds: fetch it again. Team-scoped events
     // (archive, restore, convert of public channels) also reach us about public channels
     // we are not in, which no sync archives: those are ignored.
     let known_channel = |channel_id: String| {
-        if selection.contains_key(&channel_id) {
-            Action::Fetch(Fetch::Channel(channel_id))
+        if selection.contains_key(channel_id.as_str()) {
+            Action::Fetch(Fetch::Channel(channel_id.into()))
         } else {
             Action::Ignore
         }
@@ -86,7 +87,10 @@ pub(crate) fn plan(
             reaction,
             post_id,
             channel_id,
-        } => in_channel(&channel_id, LiveWrite::ReactionAdded(reaction, post_id)),
+        } => in_channel(
+            &channel_id,
+            LiveWrite::ReactionAdded(reaction, post_id.into()),
+        ),
         Event::ReactionRemoved {
             reaction,
             post_id,
@@ -94,7 +98,7 @@ pub(crate) fn plan(
         } => {
             let at = reaction_time(reaction.json(), now);
             let write = LiveWrite::ReactionRemoved {
-                post_id,
+                post_id: post_id.into(),
                 user_id: reaction.value.user_id.clone(),
                 emoji_name: reaction.value.emoji_name.clone(),
                 at,
@@ -104,7 +108,7 @@ pub(crate) fn plan(
         // To its creator only: a channel we are in.
         Event::ChannelCreated { channel_id, .. }
         | Event::DirectAdded { channel_id }
-        | Event::GroupAdded { channel_id, .. } => Action::Fetch(Fetch::Channel(channel_id)),
+        | Event::GroupAdded { channel_id, .. } => Action::Fetch(Fetch::Channel(channel_id.into())),
         // To the channel's members: renamed, patched, converted.
         Event::ChannelUpdated { channel } => {
             Action::Fetch(Fetch::Channel(channel.value.id.clone()))
@@ -116,30 +120,31 @@ pub(crate) fn plan(
         Event::UserAdded {
             channel_id,
             user_id,
-        } if user_id == me => Action::Fetch(Fetch::Channel(channel_id)),
+        } if user_id == me => Action::Fetch(Fetch::Channel(channel_id.into())),
         // We left or were removed: a sync no longer lists the channel and writes nothing
         // of it; the archive keeps what it has.
         Event::UserRemoved { user_id, .. } if user_id == me => Action::Ignore,
         Event::UserAdded { channel_id, .. } | Event::UserRemoved { channel_id, .. } => {
-            match selection.get(&channel_id) {
-                Some(true) => Action::Fetch(Fetch::Members(channel_id)),
+            match selection.get(channel_id.as_str()) {
+                Some(true) => Action::Fetch(Fetch::Members(channel_id.into())),
                 Some(false) => Action::NotSelected,
-                None => Action::Fetch(Fetch::Channel(channel_id)),
+                None => Action::Fetch(Fetch::Channel(channel_id.into())),
             }
         }
         Event::UserUpdated { user } => Action::Fetch(Fetch::User(user.value.id.clone())),
         Event::EmojiAdded { emoji } => Action::Fetch(Fetch::Emoji(Box::new(emoji))),
         // To the added user only (`app/team.go` JoinUserToTeam): we joined.
         Event::AddedToTeam { team_id, user_id } if user_id == me => Action::Fetch(Fetch::Team {
-            team_id,
+            team_id: team_id.into(),
             joined: true,
         }),
         Event::AddedToTeam { .. } => Action::Ignore,
         // We left: a sync no longer lists the team; the archive keeps what it has.
         Event::LeaveTeam { user_id, .. } if user_id == me => Action::Ignore,
-        Event::LeaveTeam { team_id, user_id } => {
-            Action::Fetch(Fetch::TeamMemberLeft { team_id, user_id })
-        }
+        Event::LeaveTeam { team_id, user_id } => Action::Fetch(Fetch::TeamMemberLeft {
+            team_id: team_id.into(),
+            user_id: user_id.into(),
+        }),
         // `update_team`, `restore_team`, `delete_team`.
         Event::TeamUpdated { team } => Action::Fetch(Fetch::Team {
             team_id: team.value.id.clone(),
@@ -156,9 +161,10 @@ impl Fetch {
     /// member list).
     pub(crate) fn same_rows(&self, other: &Fetch) -> bool {
         match (self, other) {
-            (Fetch::Channel(a), Fetch::Channel(b))
-            | (Fetch::Members(a), Fetch::Members(b))
-            | (Fetch::User(a), Fetch::User(b)) => a == b,
+            (Fetch::Channel(a), Fetch::Channel(b)) | (Fetch::Members(a), Fetch::Members(b)) => {
+                a == b
+            }
+            (Fetch::User(a), Fetch::User(b)) => a == b,
             // A joined team is fetched with our own user row: that one covers an update.
             (
                 Fetch::Team {
@@ -194,21 +200,20 @@ pub(crate) fn channel_named<'e>(event: &'e WsEvent, me: &str) -> Option<&'e str>
     match &event.event {
         Event::Posted { post, .. }
         | Event::PostEdited { post }
-        | Event::PostDeleted { post, .. } => Some(&post.value.channel_id),
+        | Event::PostDeleted { post, .. } => Some(post.value.channel_id.as_str()),
         Event::ReactionAdded { channel_id, .. }
         | Event::ReactionRemoved { channel_id, .. }
         | Event::ChannelCreated { channel_id, .. }
         | Event::DirectAdded { channel_id }
         | Event::GroupAdded { channel_id, .. }
-        | Event::UserAdded { channel_id, .. } => Some(channel_id),
+        | Event::UserAdded { channel_id, .. } => Some(channel_id.as_str()),
         Event::UserRemoved {
             channel_id,
             user_id,
-        } if user_id != me => Some(channel_id),
-        Event::ChannelUpdated { channel } => Some(&channel.value.id),
+        } if user_id != me => Some(channel_id.as_str()),
+        Event::ChannelUpdated { channel } => Some(channel.value.id.as_str()),
         _ => None,
     }
-    .map(String::as_str)
     .filter(|id| !id.is_empty())
 }
 
@@ -277,7 +282,7 @@ mod tests {
 
     #[test]
     fn the_selection_decides_what_is_written() {
-        let selection = HashMap::from([("in".to_owned(), true), ("out".to_owned(), false)]);
+        let selection = HashMap::from([("in".into(), true), ("out".into(), false)]);
         assert!(matches!(
             plan(posted("in"), &selection, "me", 5),
             Action::Write(w) if matches!(*w, LiveWrite::Post(_))
@@ -294,7 +299,7 @@ mod tests {
 
     #[test]
     fn a_removed_reaction_is_dated_by_its_update_at() {
-        let selection = HashMap::from([("c".to_owned(), true)]);
+        let selection = HashMap::from([("c".into(), true)]);
         let removed = event(Event::ReactionRemoved {
             reaction: raw(
                 r#"{"user_id":"u","post_id":"p","emoji_name":"smile","create_at":0,"update_at":1234,"delete_at":0,"channel_id":""}"#,
@@ -315,7 +320,7 @@ mod tests {
 
     #[test]
     fn a_deletion_is_dated_when_received_and_channel_events_ask_for_the_channel() {
-        let selection = HashMap::from([("c".to_owned(), true)]);
+        let selection = HashMap::from([("c".into(), true)]);
         let deleted = event(Event::PostDeleted {
             post: raw(r#"{"id":"p1","channel_id":"c","create_at":1,"delete_at":0}"#),
             delete_by: None,
@@ -350,7 +355,7 @@ mod tests {
 
     #[test]
     fn membership_events_fetch_members_of_selected_channels_and_our_own_channel() {
-        let selection = HashMap::from([("in".to_owned(), true), ("out".to_owned(), false)]);
+        let selection = HashMap::from([("in".into(), true), ("out".into(), false)]);
         let added = |channel: &str, user: &str| {
             event(Event::UserAdded {
                 channel_id: channel.into(),

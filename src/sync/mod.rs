@@ -37,8 +37,9 @@ use crate::catalog::{CatalogError, CatalogWriter, RunSummary};
 use crate::config::{ChannelsConfig, Credentials};
 use crate::mm::{Client, ClientOptions, DownloadError, MmError, StopSignal};
 use crate::model::object::{self, Raw};
-use crate::model::{Outcome, UserId, now_ms};
+use crate::model::{Outcome, TeamId, UserId, now_ms};
 use crate::progress::{Level, Observer, Progress};
+use crate::selection::ChannelSkips;
 use posts::ChannelTask;
 
 pub use follow::{FollowOptions, FollowReport, run_follow};
@@ -106,6 +107,17 @@ pub struct Skips {
     pub users: bool,
     pub user_images: bool,
     pub emojis: bool,
+}
+
+impl Skips {
+    /// The kinds of channel `channels.json` is not applied to, as `selection` takes them.
+    pub fn channels(&self) -> ChannelSkips {
+        ChannelSkips {
+            teams: self.teams,
+            direct: self.direct,
+            groups: self.groups,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -310,7 +322,7 @@ async fn run_with(
     }
     let mut run = Run {
         ctx,
-        me_id: UserId::from(me.value.id.as_str()),
+        me_id: me.value.id.clone(),
         me_name: me.value.username.clone(),
         notes: Vec::new(),
         failures: Vec::new(),
@@ -458,7 +470,7 @@ pub(crate) struct Run<'a> {
     /// Users fetched for naming DMs/GMs, stored with the others at the end.
     extra_users: Vec<Raw<object::User>>,
     /// Teams whose channels showed join/leave posts: refresh their member lists.
-    pub(crate) team_membership_changed: HashSet<String>,
+    pub(crate) team_membership_changed: HashSet<TeamId>,
     channels_selected: usize,
 }
 

@@ -11,8 +11,8 @@ use super::files::{self, StoreFn, Stored, fetch_and_store};
 use super::{Run, SyncContext, SyncError, Tally, members_due, record_failure};
 use crate::catalog::ImageOwner;
 use crate::mm::DownloadError;
-use crate::model::now_ms;
 use crate::model::object::{Raw, Team};
+use crate::model::{EmojiId, TeamId, UserId, now_ms};
 use crate::progress::Level;
 
 impl Run<'_> {
@@ -47,7 +47,7 @@ impl Run<'_> {
 
     pub(super) async fn sync_users(
         &mut self,
-        known_at_start: Vec<String>,
+        known_at_start: Vec<UserId>,
         watermark: i64,
     ) -> Result<(), SyncError> {
         // Changed users among those we already had: one request per batch, `since` filtered.
@@ -88,7 +88,7 @@ impl Run<'_> {
 /// events).
 pub(super) async fn refresh_team_members(
     ctx: SyncContext<'_>,
-    team_id: &str,
+    team_id: &TeamId,
 ) -> Result<(), SyncError> {
     let members = ctx.client.fetch_team_members(team_id).await?;
     let id = team_id.to_owned();
@@ -142,8 +142,8 @@ pub(super) async fn store_missing_users(ctx: SyncContext<'_>) -> Result<Tally, S
     let mut tally = Tally::default();
     let referenced = ctx.writer.call(|c| c.referenced_user_ids()).await?;
     let (known, _) = ctx.writer.call(|c| c.known_users()).await?;
-    let known: HashSet<String> = known.into_iter().collect();
-    let missing: Vec<String> = referenced
+    let known: HashSet<UserId> = known.into_iter().collect();
+    let missing: Vec<UserId> = referenced
         .into_iter()
         .filter(|id| !known.contains(id))
         .collect();
@@ -164,7 +164,7 @@ pub(super) async fn fetch_avatars(ctx: SyncContext<'_>) -> Result<Tally, SyncErr
         .map(|(user_id, picture_update)| {
             (
                 (user_id.clone(), picture_update),
-                vec!["users".into(), user_id, "image".into()],
+                vec!["users".into(), user_id.into(), "image".into()],
             )
         })
         .collect();
@@ -219,14 +219,14 @@ pub(super) async fn sync_emojis(ctx: SyncContext<'_>) -> Result<Tally, SyncError
 /// The images of emojis `(id, update_at)` whose stored image is missing or older.
 pub(super) async fn fetch_emoji_images(
     ctx: SyncContext<'_>,
-    stale: Vec<(String, i64)>,
+    stale: Vec<(EmojiId, i64)>,
 ) -> Result<Tally, SyncError> {
     let items: Vec<_> = stale
         .into_iter()
         .map(|(emoji_id, update_at)| {
             (
                 (emoji_id.clone(), update_at),
-                vec!["emoji".into(), emoji_id, "image".into()],
+                vec!["emoji".into(), emoji_id.into(), "image".into()],
             )
         })
         .collect();

@@ -1,12 +1,14 @@
 //! Where a backwards cursor walk of a channel's posts goes next: a pure decision, tested on
 //! literals. (Which channels a run archives is `crate::selection`.)
 //!
-//! May import: nothing of the crate.
+//! May import: `model` (the post id) only.
+
+use crate::model::PostId;
 
 /// Where a cursor walk stands: page older than `before` (None = newest page), `page` pages on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalkStep {
-    pub before: Option<String>,
+    pub before: Option<PostId>,
     pub page: u32,
 }
 
@@ -34,7 +36,7 @@ pub fn next_walk_step(
         .iter()
         .filter(|(_, at)| *at > min)
         .min_by_key(|(_, at)| *at)
-        .map(|(id, _)| (*id).to_owned());
+        .map(|(id, _)| PostId::from(*id));
     Some(match cursor {
         Some(id) => WalkStep {
             before: Some(id),

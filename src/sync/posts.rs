@@ -17,7 +17,7 @@ use crate::mm::PostsQuery;
 use crate::mm::wire::PostList;
 use crate::model::naming::ChannelNames;
 use crate::model::object::{self, Raw};
-use crate::model::{ChannelType, now_ms};
+use crate::model::{ChannelId, ChannelType, PostId, now_ms};
 use crate::progress::{Level, Progress};
 
 /// What a channel's new posts say about memberships.
@@ -38,11 +38,11 @@ impl Changes {
 const SINCE_CAP: usize = 1000;
 
 /// Parses the posts of a page; a post the server sent malformed is skipped, not fatal.
-fn parse_posts(list: &PostList, channel_id: &str) -> Vec<Raw<object::Post>> {
+fn parse_posts(list: &PostList, channel_id: &ChannelId) -> Vec<Raw<object::Post>> {
     list.posts
         .values()
         .filter_map(|raw| Raw::<object::Post>::parse(raw.clone()).ok())
-        .filter(|p| p.value.channel_id.is_empty() || p.value.channel_id == channel_id)
+        .filter(|p| p.value.channel_id.is_empty() || p.value.channel_id == *channel_id)
         .collect()
 }
 
@@ -132,7 +132,7 @@ impl<'a> ChannelTask<'a> {
     }
 
     /// Brings the channel's posts up to date; says whether memberships may have changed.
-    async fn sync_posts(&mut self, channel_id: &str) -> Result<Changes, SyncError> {
+    async fn sync_posts(&mut self, channel_id: &ChannelId) -> Result<Changes, SyncError> {
         let cid = channel_id.to_owned();
         let mut cursor = self.ctx.writer.call(move |c| c.load_cursor(&cid)).await?;
         let mut changes = Changes::default();
@@ -184,12 +184,12 @@ impl<'a> ChannelTask<'a> {
     /// from the page itself, and commits stay in page order.
     async fn walk(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         mut cursor: ChannelCursor,
         changes: &mut Changes,
     ) -> Result<(), SyncError> {
         let rescan = cursor.watermark.is_some();
-        let mut seen: HashSet<String> = HashSet::new();
+        let mut seen: HashSet<PostId> = HashSet::new();
         let resumed = cursor.walk.is_some();
         let client = self.ctx.client;
         let mut step = walk_step(&cursor);
@@ -223,7 +223,7 @@ impl<'a> ChannelTask<'a> {
                 .filter_map(|id| created.get_key_value(id.as_str()))
                 .map(|(id, at)| (*id, *at))
                 .collect();
-            seen.extend(in_order.iter().map(|(id, _)| (*id).to_owned()));
+            seen.extend(in_order.iter().map(|(id, _)| PostId::from(*id)));
             match next_walk_step(&step, &in_order, &page.list.prev_post_id) {
                 Some(next) => {
                     walk.before = next.before;
@@ -259,8 +259,8 @@ impl<'a> ChannelTask<'a> {
     /// the server still has them (checked one by one; rare).
     async fn confirm_deletions(
         &mut self,
-        channel_id: &str,
-        seen: &HashSet<String>,
+        channel_id: &ChannelId,
+        seen: &HashSet<PostId>,
     ) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let seen = seen.clone();
@@ -284,7 +284,7 @@ impl<'a> ChannelTask<'a> {
 
     async fn apply_page(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         posts: Vec<Raw<object::Post>>,
         cursor: &ChannelCursor,
     ) -> Result<PageOutcome, SyncError> {
@@ -323,7 +323,7 @@ impl<'a> ChannelTask<'a> {
 
     async fn sync_channel_members(
         &mut self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         label: &str,
         membership_changed: bool,
     ) -> Result<(), SyncError> {
@@ -351,7 +351,7 @@ impl<'a> ChannelTask<'a> {
 
     /// Files of this channel still without bytes that no page of this run queued: left by
     /// an interrupted or failed earlier run. The download stage skips those already queued.
-    async fn queue_left_over_files(&mut self, channel_id: &str) -> Result<(), SyncError> {
+    async fn queue_left_over_files(&mut self, channel_id: &ChannelId) -> Result<(), SyncError> {
         let cid = channel_id.to_owned();
         let pending = self.ctx.writer.call(move |c| c.pending_files(&cid)).await?;
         self.files.push(pending).await;

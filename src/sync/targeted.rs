@@ -36,7 +36,7 @@ use super::people::{
 use super::posts::{ChannelTask, channel_label};
 use super::{SyncContext, SyncError, Tally};
 use crate::model::object::{Channel, Emoji, Raw, User};
-use crate::model::{ChannelType, UserId, dm_other_user, now_ms};
+use crate::model::{ChannelId, ChannelType, TeamId, UserId, dm_other_user, now_ms};
 use crate::selection::{self, ChannelSkips, ChannelView, TeamView};
 
 /// What fetching a channel found.
@@ -61,7 +61,7 @@ pub(super) struct Me<'a> {
 pub(super) async fn channel(
     ctx: SyncContext<'_>,
     me: Me<'_>,
-    channel_id: &str,
+    channel_id: &ChannelId,
     was_selected: bool,
     files: &FileQueue<'_>,
 ) -> Result<ChannelFetched, SyncError> {
@@ -98,13 +98,9 @@ pub(super) async fn channel(
         &views,
         &people.usernames,
         &people.group_members,
-        ChannelSkips {
-            teams: skips.teams,
-            direct: skips.direct,
-            groups: skips.groups,
-        },
+        skips.channels(),
     );
-    let chosen = rules.channels.into_iter().find(|c| c.id == channel_id);
+    let chosen = rules.channels.into_iter().find(|c| c.id == *channel_id);
     let selected = chosen.is_some() || was_selected;
     let export_name = chosen.and_then(|c| c.export_name);
     let mut fetched = ChannelFetched {
@@ -145,7 +141,10 @@ pub(super) async fn channel(
 }
 
 /// A selected channel's member list, replaced; then the users it names.
-pub(super) async fn members(ctx: SyncContext<'_>, channel_id: &str) -> Result<Tally, SyncError> {
+pub(super) async fn members(
+    ctx: SyncContext<'_>,
+    channel_id: &ChannelId,
+) -> Result<Tally, SyncError> {
     let members = ctx.client.fetch_channel_members(channel_id).await?;
     let id = channel_id.to_owned();
     ctx.writer
@@ -163,13 +162,13 @@ pub(super) async fn members(ctx: SyncContext<'_>, channel_id: &str) -> Result<Ta
 pub(super) async fn user(
     ctx: SyncContext<'_>,
     me: Me<'_>,
-    user_id: &str,
+    user_id: &UserId,
 ) -> Result<Tally, SyncError> {
     let skips = ctx.options.skips;
     if skips.users {
         return Ok(Tally::default());
     }
-    let id = user_id.to_owned();
+    let id = user_id.clone();
     let held = ctx
         .writer
         .call(move |c| Ok(!c.usernames(std::slice::from_ref(&id))?.is_empty()))
@@ -177,10 +176,12 @@ pub(super) async fn user(
     if !held {
         return Ok(Tally::default());
     }
-    let users = if user_id == me.id.as_str() {
+    let users = if user_id == me.id {
         vec![ctx.client.fetch_me().await?]
     } else {
-        ctx.client.fetch_users(&[user_id.to_owned()], None).await?
+        ctx.client
+            .fetch_users(std::slice::from_ref(user_id), None)
+            .await?
     };
     ctx.writer.call(move |c| c.upsert_users(&users)).await?;
     if skips.user_images {
@@ -202,7 +203,7 @@ pub(super) async fn emoji(ctx: SyncContext<'_>, emoji: Raw<Emoji>) -> Result<Tal
 #[derive(Debug, Default)]
 pub(super) struct TeamFetched {
     /// The team's channels that were judged: channel id → selected (now or before).
-    pub(super) channels: Vec<(String, bool)>,
+    pub(super) channels: Vec<(ChannelId, bool)>,
     /// Posts written by the first sync of channels selected now and not before.
     pub(super) posts_written: u64,
     pub(super) tally: Tally,
@@ -214,9 +215,9 @@ pub(super) struct TeamFetched {
 pub(super) async fn team(
     ctx: SyncContext<'_>,
     me: Me<'_>,
-    team_id: &str,
+    team_id: &TeamId,
     joined: bool,
-    selection: &HashMap<String, bool>,
+    selection: &HashMap<ChannelId, bool>,
     files: &FileQueue<'_>,
 ) -> Result<TeamFetched, SyncError> {
     let skips = ctx.options.skips;
@@ -229,7 +230,7 @@ pub(super) async fn team(
     }
     let mut teams = ctx.client.fetch_teams().await?;
     let team_views: Vec<TeamView> = teams.iter().map(|t| TeamView::from(&t.value)).collect();
-    let Some(at) = teams.iter().position(|t| t.value.id == team_id) else {
+    let Some(at) = teams.iter().position(|t| t.value.id == *team_id) else {
         // Not ours any more (left, deleted): a sync no longer lists it; the archive keeps it.
         return Ok(fetched);
     };
@@ -304,13 +305,13 @@ pub(super) async fn team(
         // DMs and GMs come with every team's list: their own events judge them.
         let channels: Vec<Raw<Channel>> = listed
             .into_iter()
-            .filter(|c| c.value.team_id == team_id)
+            .filter(|c| c.value.team_id == *team_id)
             .collect();
         let views: Vec<ChannelView> = channels
             .iter()
             .map(|c| ChannelView::from(&c.value))
             .collect();
-        let chosen: HashSet<String> = judge(&views).channels.into_iter().map(|c| c.id).collect();
+        let chosen: HashSet<ChannelId> = judge(&views).channels.into_iter().map(|c| c.id).collect();
         for channel in channels {
             let id = channel.value.id.clone();
             let now = chosen.contains(&id);
@@ -346,10 +347,10 @@ pub(super) async fn team(
 /// user's `update_at`).
 pub(super) async fn team_member_left(
     ctx: SyncContext<'_>,
-    team_id: &str,
-    user_id: &str,
+    team_id: &TeamId,
+    user_id: &UserId,
 ) -> Result<Tally, SyncError> {
-    let (team, user) = (team_id.to_owned(), user_id.to_owned());
+    let (team, user) = (team_id.clone(), user_id.clone());
     let (team_selected, channels, held) = ctx
         .writer
         .call(move |c| {
@@ -371,7 +372,10 @@ pub(super) async fn team_member_left(
             .await?;
     }
     if held && !ctx.options.skips.users {
-        let users = ctx.client.fetch_users(&[user_id.to_owned()], None).await?;
+        let users = ctx
+            .client
+            .fetch_users(std::slice::from_ref(user_id), None)
+            .await?;
         ctx.writer.call(move |c| c.upsert_users(&users)).await?;
     }
     users_referred_to(ctx).await
@@ -394,8 +398,8 @@ pub(super) async fn users_referred_to(ctx: SyncContext<'_>) -> Result<Tally, Syn
 /// on the way (stored as a sync stores them).
 #[derive(Default)]
 struct People {
-    usernames: HashMap<String, String>,
-    group_members: HashMap<String, Vec<String>>,
+    usernames: HashMap<UserId, String>,
+    group_members: HashMap<ChannelId, Vec<UserId>>,
     users: Vec<Raw<User>>,
 }
 
@@ -407,10 +411,10 @@ async fn people_of(
     let skips = ctx.options.skips;
     let mut people = People::default();
     let c = &channel.value;
-    let strangers: Vec<String> = match ChannelType::from_code(&c.kind) {
+    let strangers: Vec<UserId> = match ChannelType::from_code(&c.kind) {
         ChannelType::Direct if !skips.direct => dm_other_user(&c.name, me.id)
             .filter(|other| other != me.id)
-            .map(|other| vec![other.0])
+            .map(|other| vec![other])
             .unwrap_or_default(),
         ChannelType::Group if !skips.groups => {
             let answered = ctx
@@ -435,10 +439,10 @@ async fn people_of(
                 // Not answered (an old server, or no other members left): the member list.
                 None => {
                     let members = ctx.client.fetch_channel_members(&c.id).await?;
-                    let ids: Vec<String> =
+                    let ids: Vec<UserId> =
                         members.iter().map(|m| m.value.user_id.clone()).collect();
                     people.group_members.insert(c.id.clone(), ids.clone());
-                    ids.into_iter().filter(|id| id != me.id.as_str()).collect()
+                    ids.into_iter().filter(|id| id != me.id).collect()
                 }
             }
         }
@@ -449,7 +453,7 @@ async fn people_of(
     }
     let ids = strangers.clone();
     let known = ctx.writer.call(move |c| c.usernames(&ids)).await?;
-    let unknown: Vec<String> = strangers
+    let unknown: Vec<UserId> = strangers
         .into_iter()
         .filter(|id| !known.contains_key(id))
         .collect();

@@ -521,7 +521,9 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     let (catalog, blobs) = writing.catalog_and_blobs();
     let run = catalog.begin_run(0, "test").unwrap();
     let users: Vec<String> = (0..10).map(|n| id("u", n)).collect();
-    catalog.set_run_user(run, &users[0], "owner").unwrap();
+    catalog
+        .set_run_user(run, &users[0].as_str().into(), "owner")
+        .unwrap();
     let user_rows: Vec<Raw<object::User>> = users
         .iter()
         .enumerate()
@@ -546,7 +548,9 @@ fn hostile_archive(dir: &Path) -> PathBuf {
             .iter()
             .map(|u| raw(json!({"team_id": team, "user_id": u, "roles": "team_user"})))
             .collect();
-        catalog.replace_team_members(team, &members, 1).unwrap();
+        catalog
+            .replace_team_members(&team.as_str().into(), &members, 1)
+            .unwrap();
     }
     let channel = id("c", 0);
     catalog
@@ -557,7 +561,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         .map(|u| raw(json!({"channel_id": channel, "user_id": u, "roles": "channel_user"})))
         .collect();
     catalog
-        .replace_channel_members(&channel, &members, 1)
+        .replace_channel_members(&channel.as_str().into(), &members, 1)
         .unwrap();
     // A group of nine.
     let group = id("g", 0);
@@ -569,7 +573,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         .map(|u| raw(json!({"channel_id": group, "user_id": u})))
         .collect();
     catalog
-        .replace_channel_members(&group, &members, 1)
+        .replace_channel_members(&group.as_str().into(), &members, 1)
         .unwrap();
 
     let mut files = Vec::new();
@@ -665,7 +669,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
     ];
     catalog
         .apply_posts_page(
-            &channel,
+            &channel.as_str().into(),
             &page[..10],
             &ChannelCursor::default(),
             LastOutcome::Ok,
@@ -674,7 +678,7 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         .unwrap();
     catalog
         .apply_posts_page(
-            &group,
+            &group.as_str().into(),
             &page[10..],
             &ChannelCursor::default(),
             LastOutcome::Ok,
@@ -682,9 +686,13 @@ fn hostile_archive(dir: &Path) -> PathBuf {
         )
         .unwrap();
     for (file, blob) in &files {
-        catalog.set_file_blob(file, blob, 0).unwrap();
+        catalog
+            .set_file_blob(&file.as_str().into(), blob, 0)
+            .unwrap();
     }
-    catalog.mark_post_deleted(&id("p", 4), T0 + 9000).unwrap();
+    catalog
+        .mark_post_deleted(&id("p", 4).into(), T0 + 9000)
+        .unwrap();
     // Custom emojis whose names a newer target keeps for system emojis (`mattermost` is the
     // server's own, a skin tone is a variant), and a plain one.
     let emojis: Vec<Raw<object::Emoji>> = ["smile", "party-parrot", "mattermost", "+1_dark_skin_tone"]

@@ -816,7 +816,10 @@ async fn an_archive_made_with_the_first_schema_is_upgraded_in_place() {
         let mut q = query(words);
         q.limit = 100;
         let ids = |c: &Catalog| {
-            let mut ids: Vec<String> = search(c, &q).into_iter().map(|h| h.post_id).collect();
+            let mut ids: Vec<String> = search(c, &q)
+                .into_iter()
+                .map(|h| h.post_id.into())
+                .collect();
             ids.sort();
             ids
         };

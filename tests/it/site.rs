@@ -92,14 +92,14 @@ fn archived_posts(
     }
     posts.retain(|p| deleted == DeletedPosts::Mark || p.delete_at == 0);
     posts.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
-    let ids: BTreeSet<String> = posts.iter().map(|p| p.id.clone()).collect();
+    let ids: BTreeSet<String> = posts.iter().map(|p| p.id.to_string()).collect();
     let mut threads: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for p in &posts {
-        if !p.root_id.is_empty() && ids.contains(&p.root_id) {
+        if !p.root_id.is_empty() && ids.contains(p.root_id.as_str()) {
             threads
-                .entry(p.root_id.clone())
+                .entry(p.root_id.to_string())
                 .or_default()
-                .push(p.id.clone());
+                .push(p.id.to_string());
         }
     }
     (ids, threads)

@@ -12,7 +12,7 @@ use crate::blobs::BlobStore;
 use crate::catalog::Catalog;
 use crate::export::view::{self, Channel, Team};
 use crate::model::object::{ChannelMember, User};
-use crate::model::{BlobId, ChannelType, UserId};
+use crate::model::{BlobId, ChannelId, ChannelType, TeamId, UserId};
 use crate::selection::{ChannelSkips, ChannelView, TeamView, plan_selection};
 
 pub(super) struct PlannedTeam {
@@ -37,7 +37,7 @@ pub(super) struct PlannedChannel {
 /// A direct (2 members, or the same one twice) or group (3–8) channel; user ids.
 pub(super) struct PlannedDirect {
     pub(super) channel: Channel,
-    pub(super) members: Vec<String>,
+    pub(super) members: Vec<UserId>,
     pub(super) header: String,
 }
 
@@ -58,7 +58,7 @@ pub(super) struct Plan {
     pub(super) teams: Vec<PlannedTeam>,
     pub(super) channels: Vec<PlannedChannel>,
     pub(super) directs: Vec<PlannedDirect>,
-    pub(super) users: HashMap<String, PlannedUser>,
+    pub(super) users: HashMap<UserId, PlannedUser>,
     pub(super) owner_username: String,
 }
 
@@ -70,12 +70,12 @@ pub(super) fn plan(
 ) -> Result<Plan, BulkError> {
     let mut teams = view::load_teams(catalog)?;
     let mut channels = view::load_channels(catalog)?;
-    let user_rows: HashMap<String, view::User> = view::load_users(catalog)?
+    let user_rows: HashMap<UserId, view::User> = view::load_users(catalog)?
         .into_iter()
         .map(|u| (u.record.id.clone(), u))
         .collect();
     let owner = catalog.archive_owner_account()?;
-    let mut group_members: HashMap<String, Vec<ChannelMember>> = HashMap::new();
+    let mut group_members: HashMap<ChannelId, Vec<ChannelMember>> = HashMap::new();
     for c in channels
         .iter()
         .map(|c| &c.record)
@@ -104,17 +104,17 @@ pub(super) fn plan(
                 display_name: c.object.display_name.clone(),
             })
             .collect();
-        let usernames: HashMap<String, String> = user_rows
+        let usernames: HashMap<UserId, String> = user_rows
             .values()
             .map(|u| (u.record.id.clone(), u.record.name.clone()))
             .collect();
-        let members: HashMap<String, Vec<String>> = group_members
+        let members: HashMap<ChannelId, Vec<UserId>> = group_members
             .iter()
             .map(|(id, m)| (id.clone(), m.iter().map(|m| m.user_id.clone()).collect()))
             .collect();
         let selection = plan_selection(
             config,
-            (&UserId::from(owner_id.as_str()), &owner_name),
+            (&owner_id, &owner_name),
             &team_views,
             &channel_views,
             &usernames,
@@ -126,7 +126,7 @@ pub(super) fn plan(
         let team_ids: HashSet<&str> = selection
             .team_ids
             .iter()
-            .map(String::as_str)
+            .map(TeamId::as_str)
             .chain(channels.iter().map(|c| c.record.team_id.as_str()))
             .collect();
         teams.retain(|t| team_ids.contains(t.record.id.as_str()));
@@ -154,7 +154,7 @@ pub(super) fn plan(
         taken.insert(name.clone());
         planned_teams.push(PlannedTeam { team, name });
     }
-    let team_index: HashMap<String, usize> = planned_teams
+    let team_index: HashMap<TeamId, usize> = planned_teams
         .iter()
         .enumerate()
         .map(|(i, t)| (t.team.record.id.clone(), i))
@@ -204,7 +204,7 @@ pub(super) fn plan(
                 Some((a, b)) if !a.is_empty() && !b.is_empty() && !b.contains("__") => directs
                     .push(PlannedDirect {
                         channel: channel.clone(),
-                        members: vec![a.to_owned(), b.to_owned()],
+                        members: vec![a.into(), b.into()],
                         header: fit_runes(
                             report,
                             &subject,
@@ -221,7 +221,7 @@ pub(super) fn plan(
             },
             ChannelType::Group => {
                 let members = group_members.remove(&row.id).unwrap_or_default();
-                let mut ids: Vec<String> = members.iter().map(|m| m.user_id.clone()).collect();
+                let mut ids: Vec<UserId> = members.iter().map(|m| m.user_id.clone()).collect();
                 ids.sort();
                 ids.dedup();
                 if rules::GROUP_MEMBERS.contains(&ids.len()) {
@@ -289,7 +289,7 @@ pub(super) fn plan(
     }
 
     // Who appears: team and channel members, authors and reactors, direct members.
-    let mut involved: BTreeSet<String> = BTreeSet::new();
+    let mut involved: BTreeSet<UserId> = BTreeSet::new();
     let mut team_members = Vec::new();
     for (i, team) in planned_teams.iter().enumerate() {
         let members = view::load_team_members(catalog, &team.team.record.id)?;
@@ -310,7 +310,7 @@ pub(super) fn plan(
     // name an account (dropping it left posts whose user the self-check refused).
 
     // Accounts, in username order so suffixes for collisions are stable.
-    let mut order: Vec<(String, String)> = involved
+    let mut order: Vec<(String, UserId)> = involved
         .iter()
         .map(|id| {
             let name = user_rows
@@ -322,7 +322,7 @@ pub(super) fn plan(
     order.sort();
     let mut taken_names = HashSet::new();
     let mut taken_emails = options.existing.emails.clone();
-    let mut users: HashMap<String, PlannedUser> = HashMap::new();
+    let mut users: HashMap<UserId, PlannedUser> = HashMap::new();
     for (_, id) in &order {
         let row = user_rows.get(id);
         let user = row.map(|u| u.object.clone()).unwrap_or_default();

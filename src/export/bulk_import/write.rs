@@ -23,8 +23,8 @@ use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, FileRecord, PostRecord, ReactionRecord};
 use crate::export::sink::{Sink, ZipSink};
 use crate::export::view::{Channel, ChannelView, Post};
-use crate::model::BlobId;
 use crate::model::emoji::is_system_emoji_name;
+use crate::model::{BlobId, PostId};
 
 /// Writes the bulk-import zip of `archive` to `zip`, the report to `<zip stem>.report.txt`
 /// and the membership script to `<zip stem>.mmctl.sh` beside it.
@@ -142,7 +142,7 @@ enum Target<'a> {
 /// One post line or reply as written (a long post may become several).
 struct Piece {
     /// Id of the archived post this piece starts, for reports; `None` for continuations.
-    origin: Option<String>,
+    origin: Option<PostId>,
     user: String,
     create_at: i64,
     edit_at: i64,
@@ -465,7 +465,7 @@ impl Writer<'_> {
             .map(|p| &p.record)
             .chain(&content.unseen)
             .collect();
-        let thread_of = |r: &PostRecord| -> String {
+        let thread_of = |r: &PostRecord| -> PostId {
             if r.root_id.is_empty() {
                 r.id.clone()
             } else {
@@ -507,8 +507,8 @@ impl Writer<'_> {
         rows: &[ThreadPost<'_>],
         label: &str,
         target: &Target<'_>,
-        reactions: &HashMap<String, Vec<ReactionRecord>>,
-        files: &mut HashMap<String, Vec<FileRecord>>,
+        reactions: &HashMap<PostId, Vec<ReactionRecord>>,
+        files: &mut HashMap<PostId, Vec<FileRecord>>,
     ) -> io::Result<()> {
         for r in rows.iter().filter(|r| live(r).is_none()) {
             omitted(
@@ -549,8 +549,8 @@ impl Writer<'_> {
         &mut self,
         post: &Post,
         label: &str,
-        reactions: &HashMap<String, Vec<ReactionRecord>>,
-        files: &mut HashMap<String, Vec<FileRecord>>,
+        reactions: &HashMap<PostId, Vec<ReactionRecord>>,
+        files: &mut HashMap<PostId, Vec<FileRecord>>,
     ) -> io::Result<Vec<Piece>> {
         let row = &post.record;
         let subject = format!("post {} in {label}", row.id);
@@ -628,7 +628,7 @@ impl Writer<'_> {
                 );
             }
             let dir = if !f.id.is_empty() && f.id.bytes().all(|c| c.is_ascii_alphanumeric()) {
-                f.id.clone()
+                f.id.to_string()
             } else {
                 format!("n{}", self.data.len())
             };

@@ -19,6 +19,7 @@ use super::templates::{
 use super::{Builder, DeletedPosts, SiteError};
 use crate::catalog::FileRecord;
 use crate::export::view::{self, Channel, ChannelView, Post, Threads};
+use crate::model::PostId;
 
 impl Builder<'_> {
     /// Permalink targets: every post's page, planned from the same rows as the pages.
@@ -46,7 +47,7 @@ impl Builder<'_> {
         posts: &[Post],
         replies: &[Vec<usize>],
         homes: &[Option<String>],
-        files: &HashMap<String, Vec<FileRecord>>,
+        files: &HashMap<PostId, Vec<FileRecord>>,
     ) -> Result<(), SiteError> {
         for (i, home) in homes.iter().enumerate() {
             let Some(home) = home else { continue };
@@ -154,7 +155,7 @@ impl Builder<'_> {
                 let mut h = blake3::Hasher::new();
                 h.update(links.scan(&p.message, &self.names).as_bytes());
                 h.update(links.scan(&p.json, &self.names).as_bytes());
-                for part in [&p.id, &p.message, &p.json, &p.kind] {
+                for part in [p.id.as_str(), &p.message, &p.json, &p.kind] {
                     h.update(part.as_bytes());
                     h.update(&[0]);
                 }
@@ -404,7 +405,7 @@ impl Builder<'_> {
                 let name = self
                     .people
                     .get(id)
-                    .map_or_else(|| id.clone(), |p| p.display.clone());
+                    .map_or_else(|| id.to_string(), |p| p.display.clone());
                 (format!("{UP}{}", user_page(id)), name)
             })
             .collect();

@@ -10,6 +10,7 @@ use super::paths::{channel_dir, is_plain_relative, safe_id};
 use super::{Builder, MANIFEST, SiteError};
 use crate::catalog::CatalogError;
 use crate::export::view::{Channel, Threads};
+use crate::model::ChannelId;
 
 /// The previous build's manifest and the one being written.
 #[derive(Default, serde::Serialize, serde::Deserialize)]
@@ -26,7 +27,7 @@ pub(super) struct Manifest {
     pub(super) context: String,
     /// Channel id → what its pages were built from.
     #[serde(default)]
-    pub(super) channels: BTreeMap<String, ChannelState>,
+    pub(super) channels: BTreeMap<ChannelId, ChannelState>,
 }
 
 /// What a channel's pages were built from: when a rebuild finds the same, with the same

@@ -55,7 +55,7 @@ use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
 use crate::catalog::{Catalog, CatalogError, PostSpan};
 use crate::export::view::{self, Channel, Team, ViewError};
-use crate::model::ChannelType;
+use crate::model::{ChannelId, ChannelType, UserId};
 use crate::outdir::{self, OutputDirError, OutputKind};
 use incremental::Manifest;
 use markdown::Names;
@@ -185,10 +185,10 @@ struct Builder<'a> {
     teams: Vec<Team>,
     channels: Vec<Channel>,
     /// Channel id → its posts' count and first and last times.
-    spans: HashMap<String, PostSpan>,
-    people: HashMap<String, Person>,
+    spans: HashMap<ChannelId, PostSpan>,
+    people: HashMap<UserId, Person>,
     /// Channel id → fingerprint of this build.
-    fingerprints: HashMap<String, String>,
+    fingerprints: HashMap<ChannelId, String>,
     index: search::IndexBuilder,
     /// False when the search index's inputs are those of the last build (it is kept whole).
     index_needed: bool,
@@ -315,7 +315,9 @@ impl<'a> Builder<'a> {
         self.teams = view::load_teams(self.catalog)?;
         for team in &self.teams {
             let team = &team.record;
-            self.names.teams.insert(team.name.clone(), team.id.clone());
+            self.names
+                .teams
+                .insert(team.name.clone(), team.id.to_string());
             ctx.update(team.name.as_bytes());
         }
         for user in view::load_users(self.catalog)? {
@@ -391,7 +393,7 @@ impl<'a> Builder<'a> {
                 .entry(c.name.clone())
                 .or_default()
                 .push((
-                    c.team_id.clone(),
+                    c.team_id.to_string(),
                     format!("{}/index.html", channel_dir(&c.id)),
                 ));
         }
@@ -531,7 +533,7 @@ impl<'a> Builder<'a> {
     /// User pages; when no channel changed (nor the context, which holds the users), their
     /// post counts are the same and every page is kept without counting.
     fn user_pages(&mut self, all_clean: bool) -> Result<(), SiteError> {
-        let mut ids: Vec<String> = self.people.keys().cloned().collect();
+        let mut ids: Vec<UserId> = self.people.keys().cloned().collect();
         ids.sort();
         if all_clean && self.old.context == self.new.context {
             let kept: Option<Vec<(String, String)>> = ids

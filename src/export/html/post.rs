@@ -29,7 +29,7 @@ impl Builder<'_> {
         post.override_username()
             .map(str::to_owned)
             .or_else(|| self.people.get(user_id).map(|p| p.display.clone()))
-            .unwrap_or_else(|| user_id.clone())
+            .unwrap_or_else(|| user_id.to_string())
     }
 
     /// The replies under a root in its channel page, collapsed: all of a short thread; the
@@ -106,7 +106,7 @@ impl Builder<'_> {
             let who = self
                 .people
                 .get(&r.user_id)
-                .map_or_else(|| r.user_id.clone(), |p| p.display.clone());
+                .map_or_else(|| r.user_id.to_string(), |p| p.display.clone());
             match grouped.iter_mut().find(|(e, _)| *e == r.emoji_name) {
                 Some((_, list)) => list.push(who),
                 None => grouped.push((r.emoji_name.clone(), vec![who])),

@@ -38,6 +38,7 @@ use std::path::{Path, PathBuf};
 
 use super::postings::{Postings, unnamed_file};
 use crate::catalog::PostRecord;
+use crate::model::UserId;
 
 /// Documents per `d/` block.
 pub const BLOCK: usize = 32;
@@ -170,9 +171,9 @@ pub struct IndexBuilder {
     pages: Vec<String>,
     page_ids: HashMap<String, u32>,
     /// Usernames by user id, for `from:` (set before adding posts).
-    pub usernames: HashMap<String, String>,
+    pub usernames: HashMap<UserId, String>,
     /// Display names by user id, for showing hits.
-    pub display_names: HashMap<String, String>,
+    pub display_names: HashMap<UserId, String>,
 }
 
 impl IndexBuilder {
@@ -207,7 +208,7 @@ impl IndexBuilder {
             .usernames
             .get(&post.user_id)
             .cloned()
-            .unwrap_or_else(|| post.user_id.clone());
+            .unwrap_or_else(|| post.user_id.to_string());
         let user = match self.user_ids.get(&username) {
             Some(&u) => u,
             None => {
@@ -592,6 +593,7 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::PostId;
 
     #[test]
     fn postings_are_newest_first_deltas_in_base36() {
@@ -636,8 +638,8 @@ mod tests {
         for i in 0..(2 * CHUNK + 4) {
             let word = if i % 2 == 0 { a } else { b };
             let post = PostRecord {
-                id: format!("p{i}"),
-                root_id: String::new(),
+                id: format!("p{i}").into(),
+                root_id: PostId::default(),
                 user_id: "u".into(),
                 create_at: i as i64,
                 update_at: i as i64,
@@ -745,9 +747,9 @@ mod tests {
                     message.push_str("needle");
                 }
                 let post = PostRecord {
-                    id: format!("p{i:05}"),
-                    root_id: String::new(),
-                    user_id: format!("u{}", i % 3),
+                    id: format!("p{i:05}").into(),
+                    root_id: PostId::default(),
+                    user_id: format!("u{}", i % 3).into(),
                     create_at: (i * 7919 % 3_000) as i64 * 1000,
                     update_at: 0,
                     edit_at: 0,
