@@ -194,17 +194,7 @@ impl Catalog {
                 create_at = excluded.create_at, update_at = excluded.update_at, json = excluded.json
              WHERE excluded.update_at > emojis.update_at",
             std::slice::from_ref(emoji),
-            |stmt, emoji| {
-                let e = &emoji.value;
-                stmt.execute(params![
-                    e.id,
-                    e.name,
-                    e.creator_id,
-                    e.create_at,
-                    e.update_at,
-                    emoji.json()
-                ])
-            },
+            super::execute_emoji,
         )
     }
 

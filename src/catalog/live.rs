@@ -180,7 +180,7 @@ impl Catalog {
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, creator_id = excluded.creator_id,
                 create_at = excluded.create_at, update_at = excluded.update_at, json = excluded.json, removed_at = NULL",
         )
-        .and_then(|mut st| st.execute(params![e.id, e.name, e.creator_id, e.create_at, e.update_at, emoji.json()]))
+        .and_then(|mut st| super::execute_emoji(&mut st, emoji))
         .ctx(&self.path, "store emoji")?;
         let stale = tx
             .prepare_cached(
@@ -249,15 +249,7 @@ fn store_deleted<'a>(
     if held_version == Some(p.edit_at) {
         return Ok(());
     }
-    let reactions: Vec<(String, String)> = tx
-        .prepare_cached(
-            "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
-        )
-        .and_then(|mut st| {
-            st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .ctx(path, "read reactions")?;
+    let reactions = super::posts::current_reactions(tx, path, &p.id)?;
     // The deletion is what this event writes (counted by the caller), not the content.
     let written = page.posts_written;
     upsert_post(tx, path, post, queue, page)?;

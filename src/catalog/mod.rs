@@ -734,16 +734,7 @@ impl Catalog {
                 )
                 .ctx(&self.path, "store emoji")?;
             for emoji in emojis {
-                let e = &emoji.value;
-                stmt.execute(params![
-                    e.id,
-                    e.name,
-                    e.creator_id,
-                    e.create_at,
-                    e.update_at,
-                    emoji.json()
-                ])
-                .ctx(&self.path, "store emoji")?;
+                execute_emoji(&mut stmt, emoji).ctx(&self.path, "store emoji")?;
             }
         }
         let stale = {
@@ -835,6 +826,23 @@ fn execute_user(
         u.is_bot,
         u.last_picture_update,
         user.json()
+    ])
+}
+
+/// Runs an emojis upsert (sync's, live capture's or import's: they differ in the merge rule)
+/// for one emoji, whose columns are bound as `?1`..`?6` in the order of the `emojis` table.
+fn execute_emoji(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    emoji: &Raw<object::Emoji>,
+) -> rusqlite::Result<usize> {
+    let e = &emoji.value;
+    stmt.execute(params![
+        e.id,
+        e.name,
+        e.creator_id,
+        e.create_at,
+        e.update_at,
+        emoji.json()
     ])
 }
 

@@ -363,6 +363,22 @@ pub(super) fn store_files(
     Ok(())
 }
 
+/// The reactions a post has now (not removed): `(user id, emoji name)`.
+pub(super) fn current_reactions(
+    tx: &Connection,
+    path: &Path,
+    post_id: &PostId,
+) -> Result<Vec<(UserId, String)>> {
+    tx.prepare_cached(
+        "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
+    )
+    .and_then(|mut st| {
+        st.query_map([post_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect()
+    })
+    .ctx(path, "read reactions")
+}
+
 /// The post's reactions as the server lists them now; one it no longer lists is marked
 /// removed (at the post's `update_at`).
 pub(super) fn store_reactions(
@@ -387,15 +403,7 @@ pub(super) fn store_reactions(
         .and_then(|mut st| st.execute(params![p.id, r.user_id, r.emoji_name, r.create_at, reaction.json()]))
         .ctx(path, "store reaction")?;
     }
-    let live: Vec<(UserId, String)> = tx
-        .prepare_cached(
-            "SELECT user_id, emoji_name FROM reactions WHERE post_id = ?1 AND removed_at IS NULL",
-        )
-        .and_then(|mut st| {
-            st.query_map([&p.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect()
-        })
-        .ctx(path, "read reactions")?;
+    let live = current_reactions(tx, path, &p.id)?;
     for (user_id, emoji_name) in live.into_iter().filter(|k| !current.contains(k)) {
         tx.prepare_cached("UPDATE reactions SET removed_at = ?4 WHERE post_id = ?1 AND user_id = ?2 AND emoji_name = ?3")
             .and_then(|mut st| st.execute(params![p.id, user_id, emoji_name, p.update_at]))

@@ -195,7 +195,8 @@ impl Client {
         let endpoint = "POST /api/v4/users/login".to_string();
         let body = serde_json::to_vec(&body).expect("a JSON literal serializes");
         let (response, _permit) = self
-            .send(
+            .send_as(
+                Pacing::Paced,
                 Method::POST,
                 self.url(&["users", "login"], &[]),
                 Some(body),

@@ -292,18 +292,6 @@ impl Client {
 
     /// Sends with retries; returns the first non-retryable response (success or not) with
     /// the in-flight permit, to be held until its body is read.
-    pub(super) async fn send(
-        &self,
-        method: Method,
-        url: Url,
-        body: Option<Vec<u8>>,
-        auth: bool,
-        endpoint: &str,
-    ) -> Result<(reqwest::Response, OwnedSemaphorePermit)> {
-        self.send_as(Pacing::Paced, method, url, body, auth, endpoint)
-            .await
-    }
-
     pub(super) async fn send_as(
         &self,
         pacing: Pacing,
@@ -416,7 +404,14 @@ impl Client {
         loop {
             attempt += 1;
             let (response, permit) = self
-                .send(method.clone(), url.clone(), body.clone(), true, endpoint)
+                .send_as(
+                    Pacing::Paced,
+                    method.clone(),
+                    url.clone(),
+                    body.clone(),
+                    true,
+                    endpoint,
+                )
                 .await?;
             if !response.status().is_success() {
                 return Err(error_from(endpoint, response).await.into());

@@ -159,31 +159,8 @@ pub(super) async fn store_missing_users(ctx: SyncContext<'_>) -> Result<Tally, S
 /// The pictures of users whose `last_picture_update` is not the one of the picture held.
 pub(super) async fn fetch_avatars(ctx: SyncContext<'_>) -> Result<Tally, SyncError> {
     let avatars = ctx.writer.call(|c| c.users_needing_avatar()).await?;
-    let items: Vec<_> = avatars
-        .into_iter()
-        .map(|(user_id, picture_update)| {
-            (
-                (user_id.clone(), picture_update),
-                vec!["users".into(), user_id.into(), "image".into()],
-            )
-        })
-        .collect();
-    fetch_images(
-        ctx,
-        items,
-        |c, (user_id, picture_update), blob, content_type| {
-            c.set_image(
-                ImageOwner::User,
-                user_id,
-                blob,
-                content_type,
-                *picture_update,
-                now_ms(),
-            )
-        },
-        |(user_id, _)| format!("picture of user {user_id}"),
-    )
-    .await
+    let stale = avatars.into_iter().map(|(id, at)| (id.into(), at));
+    fetch_images(ctx, ImageOwner::User, stale).await
 }
 
 /// Custom emojis: the list, then the images of new or changed ones.
@@ -221,48 +198,71 @@ pub(super) async fn fetch_emoji_images(
     ctx: SyncContext<'_>,
     stale: Vec<(EmojiId, i64)>,
 ) -> Result<Tally, SyncError> {
-    let items: Vec<_> = stale
-        .into_iter()
-        .map(|(emoji_id, update_at)| {
-            (
-                (emoji_id.clone(), update_at),
-                vec!["emoji".into(), emoji_id.into(), "image".into()],
-            )
-        })
-        .collect();
-    fetch_images(
-        ctx,
-        items,
-        |c, (emoji_id, update_at), blob, content_type| {
-            c.set_image(
-                ImageOwner::Emoji,
-                emoji_id,
-                blob,
-                content_type,
-                *update_at,
-                now_ms(),
-            )
-        },
-        |(emoji_id, _)| format!("image of emoji {emoji_id}"),
-    )
-    .await
+    let stale = stale.into_iter().map(|(id, at)| (id.into(), at));
+    fetch_images(ctx, ImageOwner::Emoji, stale).await
 }
 
-/// Downloads images (avatars, emoji images) `concurrency` at a time and counts them; an image
-/// that cannot be fetched is one failed item, named by `item`.
-async fn fetch_images<K: Clone + Send + Sync + 'static>(
+/// An image to fetch: whose (a user's picture or an emoji's image), and the server's change
+/// marker it belongs to (`last_picture_update`, `update_at`).
+#[derive(Clone)]
+struct StaleImage {
+    owner: ImageOwner,
+    id: String,
+    changed_at: i64,
+}
+
+impl StaleImage {
+    /// The failed item's name, as a run's report lists it.
+    fn item(&self) -> String {
+        match self.owner {
+            ImageOwner::User => format!("picture of user {}", self.id),
+            ImageOwner::Emoji => format!("image of emoji {}", self.id),
+            ImageOwner::Team => format!("icon of team {}", self.id),
+        }
+    }
+}
+
+/// Downloads the images of `stale` (`(id, change marker)`, all of `owner`: users or emojis)
+/// `concurrency` at a time and counts them; an image that cannot be fetched is one failed
+/// item.
+async fn fetch_images(
     ctx: SyncContext<'_>,
-    items: Vec<(K, Vec<String>)>,
-    store: StoreFn<K>,
-    item: fn(&K) -> String,
+    owner: ImageOwner,
+    stale: impl Iterator<Item = (String, i64)>,
 ) -> Result<Tally, SyncError> {
+    let route = match owner {
+        ImageOwner::User => "users",
+        ImageOwner::Emoji => "emoji",
+        ImageOwner::Team => "teams",
+    };
+    let items = stale.map(|(id, changed_at)| {
+        let segments = vec![route.to_owned(), id.clone(), "image".to_owned()];
+        let image = StaleImage {
+            owner,
+            id,
+            changed_at,
+        };
+        (image, segments)
+    });
+    let store: StoreFn<StaleImage> = |c, image, blob, content_type| {
+        let StaleImage {
+            owner,
+            id,
+            changed_at,
+        } = image;
+        c.set_image(*owner, id, blob, content_type, *changed_at, now_ms())
+    };
     let mut tally = Tally::default();
-    let mut fetched = fetch_and_store(ctx, futures_util::stream::iter(items), store);
+    let mut fetched = fetch_and_store(
+        ctx,
+        futures_util::stream::iter(items.collect::<Vec<_>>()),
+        store,
+    );
     while let Some(Stored { key, result }) = fetched.next().await {
         match result {
             Ok(bytes) => tally.bytes_fetched += bytes,
             Err(SyncError::Server(e)) => {
-                record_failure(ctx.observer, &mut tally.failures, item(&key), e)?
+                record_failure(ctx.observer, &mut tally.failures, key.item(), e)?
             }
             Err(fatal) => return Err(fatal),
         }
