@@ -13,6 +13,8 @@ use std::process::Command;
 
 use matterbak::mock::{MockServer, NewFile, Workspace};
 
+mod sync_run;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -71,14 +73,7 @@ async fn main() {
         Command::new("/usr/bin/time")
             .args(["-f", "%e %M"])
             .arg(&binary)
-            .args([
-                "sync",
-                "--quiet",
-                "--rate-limit",
-                "0",
-                "--archive",
-                "archive",
-            ])
+            .args(sync_run::QUICK_SYNC)
             .args(&extra)
             .current_dir(&cwd)
             .output()
@@ -87,12 +82,9 @@ async fn main() {
     .await
     .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr.lines().last().unwrap_or_default();
-    let mut parts = last.split_whitespace();
-    let (secs, kb): (f64, u64) = (
-        parts.next().and_then(|s| s.parse().ok()).unwrap_or(0.0),
-        parts.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-    );
+    let figures = sync_run::time_figures(&stderr);
+    let figure = |i: usize| figures.get(i).copied().unwrap_or(0.0);
+    let (secs, kb) = (figure(0), figure(1) as u64);
     assert!(out.status.success(), "sync failed: {stderr}");
     println!(
         "attachment {size_mb} MB: sync took {secs:.1} s, peak RSS {} MB",

@@ -20,6 +20,8 @@ use matterbak::mock::{
     Faults, GenSpec, MockServer, RequestRecord, SAMPLE_PASSWORD, SAMPLE_USER, Workspace,
 };
 
+mod sync_run;
+
 /// Runs one sync; returns (seconds, peak RSS in MB, CPU seconds user + system).
 async fn timed_sync(
     binary: &std::path::Path,
@@ -31,14 +33,7 @@ async fn timed_sync(
         Command::new("/usr/bin/time")
             .args(["-f", "%e %M %U %S"])
             .arg(&binary)
-            .args([
-                "sync",
-                "--quiet",
-                "--rate-limit",
-                "0",
-                "--archive",
-                "archive",
-            ])
+            .args(sync_run::QUICK_SYNC)
             .args(["--concurrency", &concurrency.to_string()])
             .args(
                 std::env::var("BENCH_SYNC_ARGS")
@@ -53,11 +48,10 @@ async fn timed_sync(
     .expect("sync task");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "sync failed: {stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
-    let mut parts = last.split_whitespace();
-    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-    let kb: u64 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-    let cpu: f64 = parts.filter_map(|s| s.parse::<f64>().ok()).sum();
+    let figures = sync_run::time_figures(&stderr);
+    let figure = |i: usize| figures.get(i).copied().unwrap_or(0.0);
+    let (secs, kb) = (figure(0), figure(1) as u64);
+    let cpu: f64 = figures.iter().skip(2).sum();
     (secs, kb / 1024, cpu)
 }
 

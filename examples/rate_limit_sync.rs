@@ -15,6 +15,8 @@ use std::time::Instant;
 
 use matterbak::mock::{Faults, GenSpec, MockServer, RateLimit, SAMPLE_PASSWORD, SAMPLE_USER};
 
+mod sync_run;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -47,14 +49,7 @@ async fn main() {
     let (binary2, report2, c) = (binary.clone(), report.clone(), concurrency.clone());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(binary2)
-            .args([
-                "sync",
-                "--quiet",
-                "--rate-limit",
-                "0",
-                "--archive",
-                "archive",
-            ])
+            .args(sync_run::QUICK_SYNC)
             .args(["--concurrency", &c])
             .arg("--report")
             .arg(report2)

@@ -11,18 +11,11 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String) {
 
 /// Exit code, stdout and stderr.
 fn run_out(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .current_dir(dir)
-        .env_remove("MATTERBAK_TOKEN")
-        .env_remove("MATTERBAK_PASSWORD")
-        .env_remove("MATTERBAK_ARCHIVE")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+    crate::common::outcome(
+        &crate::common::matterbak_in(dir)
+            .args(args)
+            .output()
+            .unwrap(),
     )
 }
 
@@ -940,6 +933,7 @@ mod server_table {
     use std::path::{Path, PathBuf};
     use std::process::Command;
 
+    use crate::common;
     use matterbak::mock::{
         MockServer, SAMPLE_CHANNELS_JSON, SAMPLE_MFA_PASSWORD, SAMPLE_MFA_USER, SAMPLE_PASSWORD,
         Workspace,
@@ -968,32 +962,14 @@ mod server_table {
     const NOT_IMPLEMENTED: &str = "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: 15\r\nConnection: close\r\n\r\nNot Implemented";
 
     fn sync_binary(dir: &Path, archive: &Path, extra: &[&str]) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-            .current_dir(dir)
-            .env_remove("MATTERBAK_TOKEN")
-            .env_remove("MATTERBAK_PASSWORD")
-            .env_remove("MATTERBAK_ARCHIVE")
+        let out = common::matterbak_in(dir)
             .args(["sync", "--rate-limit", "0", "--archive"])
             .arg(archive)
             .args(extra)
             .output()
             .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    fn verify_binary(archive: &Path) -> (i32, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-            .args(["verify", "--read-data", "--archive"])
-            .arg(archive)
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let (code, _, stderr) = common::outcome(&out);
+        (code, stderr)
     }
 
     /// Every file of the archive (but the lock, which only names its last holder) and its bytes.
@@ -1310,7 +1286,8 @@ mod server_table {
                     );
                 }
                 Archive::DiskFull => {
-                    let (code, out) = tokio::task::block_in_place(|| verify_binary(&archive));
+                    let (code, out) =
+                        tokio::task::block_in_place(|| common::verify_read_data(&archive));
                     assert_eq!(
                         code, 0,
                         "{}: not consistent after a full disk: {out}",
@@ -1319,7 +1296,8 @@ mod server_table {
                     let (code, err) =
                         tokio::task::block_in_place(|| sync_binary(&dir, &archive, &[]));
                     assert_eq!(code, 0, "{}: next sync: {err}", case.name);
-                    let (code, out) = tokio::task::block_in_place(|| verify_binary(&archive));
+                    let (code, out) =
+                        tokio::task::block_in_place(|| common::verify_read_data(&archive));
                     assert_eq!(code, 0, "{}: {out}", case.name);
                 }
                 Archive::Fresh => {}
@@ -1369,10 +1347,7 @@ mod server_table {
                      install util-linux (or run `scripts/test-deps cargo test`)"
                 )
             });
-        let (code, err) = (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
+        let (code, _, err) = common::outcome(&out);
         assert_eq!(code, 2, "{err}");
         assert!(
             err.contains(&format!(

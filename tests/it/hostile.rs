@@ -7,7 +7,6 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::start_with;
 use matterbak::mock::{NewFile, SAMPLE_PASSWORD, SAMPLE_TOKEN, Workspace, sample_png};
@@ -21,19 +20,7 @@ fn file(name: impl Into<String>, bytes: &[u8]) -> NewFile {
 }
 
 fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .current_dir(dir)
-        .env_remove("MATTERBAK_TOKEN")
-        .env_remove("MATTERBAK_PASSWORD")
-        .env_remove("MATTERBAK_ARCHIVE")
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::outcome(&common::matterbak_in(dir).args(args).output().unwrap())
 }
 
 fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {

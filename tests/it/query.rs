@@ -716,21 +716,7 @@ fn walk_files(dir: &Path) -> u64 {
 }
 
 /// Tables of schema version 1, copied row for row to fake an archive of that version.
-const SCHEMA_1_TABLES: &[&str] = &[
-    "blobs",
-    "users",
-    "teams",
-    "team_members",
-    "channels",
-    "channel_members",
-    "posts",
-    "post_versions",
-    "reactions",
-    "files",
-    "emojis",
-    "sync_cursors",
-    "sync_runs",
-];
+const SCHEMA_1_TABLES: [&[&str]; 2] = [common::SERVER_TABLES, &["sync_runs"]];
 
 /// Writes `archive` as the first matterbak version would have: schema 1 only, holding the
 /// same rows as `source`.
@@ -744,7 +730,7 @@ fn make_schema_1_archive(source: &Path, archive: &Path) {
         [source.join("catalog.sqlite").to_str().unwrap()],
     )
     .unwrap();
-    for table in SCHEMA_1_TABLES {
+    for table in SCHEMA_1_TABLES.concat() {
         // Schema 1's columns only: later migrations add columns to some tables.
         let columns: String = conn
             .query_row(

@@ -35,11 +35,8 @@ fn spawn_sync_with(dir: &Path, archive: &Path, flags: &[&str]) -> Child {
 }
 
 fn finish(child: Child) -> (i32, String) {
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let (code, _, stderr) = common::outcome(&child.wait_with_output().unwrap());
+    (code, stderr)
 }
 
 /// Attachments big enough that, on the mock's slowed-down link, downloading them takes a
@@ -184,18 +181,6 @@ fn wal_has_uncommitted_tail(archive: &Path) -> bool {
     last_commit == Some(false)
 }
 
-fn verify_read_data(archive: &Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_matterbak"))
-        .args(["verify", "--read-data", "--archive"])
-        .arg(archive)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 #[derive(Default, Debug)]
 struct Tally {
     trials: usize,
@@ -263,7 +248,7 @@ fn interrupted_series(
                 assert!(matches!(code, 0 | 1), "{signal} at {moment:?}: {err}");
             }
             if archive.join("catalog.sqlite").exists() {
-                let (code, out) = verify_read_data(&archive);
+                let (code, out) = common::verify_read_data(&archive);
                 assert_eq!(code, 0, "{signal} at {moment:?}: verify: {out}");
             }
         }
@@ -295,7 +280,7 @@ fn interrupted_series(
         }
         let (code, err) = finish(spawn_sync(env.dir.path(), &archive));
         assert_eq!(code, 0, "{err}");
-        let (code, out) = verify_read_data(&archive);
+        let (code, out) = common::verify_read_data(&archive);
         assert_eq!(code, 0, "{out}");
         assert!(
             out.contains("0 damaged, 0 notice(s)"),

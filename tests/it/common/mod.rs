@@ -83,6 +83,26 @@ impl Env {
     }
 }
 
+/// A complete sync of `env` with four workers, more than the rate limit the test set lets
+/// through: its report and the status of every answer. Fails unless the limiter engaged (a 429, or a bucket
+/// down to its last token: the pacer keeps one in reserve), without which nothing was tested.
+pub async fn sync_against_the_limit(env: &Env) -> (SyncReport, Vec<u16>) {
+    let mut options = env.options();
+    options.client.concurrency = 4;
+    let report = env.sync_with(options).await;
+    assert_complete(&report);
+    let requests = env.server.requests();
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.status == 429 || r.rate_remaining.is_some_and(|n| n <= 1)),
+        "the limiter never engaged (lowest Remaining {:?} in {} requests): nothing was tested",
+        requests.iter().filter_map(|r| r.rate_remaining).min(),
+        requests.len()
+    );
+    (report, requests.iter().map(|r| r.status).collect())
+}
+
 /// The archive in `dir` opened for reading, as the commands open it.
 pub fn read_archive(dir: &Path) -> ReadArchive {
     Archive::at(dir).open_read(None).expect("the archive opens")
@@ -148,6 +168,23 @@ pub fn rows(catalog: &Catalog, sql: &str) -> Vec<String> {
 pub fn count(catalog: &Catalog, sql: &str) -> i64 {
     rows(catalog, sql)[0].parse().unwrap()
 }
+
+/// The tables that hold what the server sent and the sync state (every table of schema
+/// version 1 but the run records).
+pub const SERVER_TABLES: &[&str] = &[
+    "blobs",
+    "users",
+    "teams",
+    "team_members",
+    "channels",
+    "channel_members",
+    "posts",
+    "post_versions",
+    "reactions",
+    "files",
+    "emojis",
+    "sync_cursors",
+];
 
 /// The archive's content: every table that holds server data, without columns that record
 /// local time (when we fetched), so two syncs of the same workspace compare equal.
@@ -296,4 +333,36 @@ pub fn alone_in_child(test: &str) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     false
+}
+
+/// The product binary run in `dir`, with none of the credentials or the archive the test
+/// runner's own environment may hold (a test says what it passes).
+pub fn matterbak_in(dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"));
+    command
+        .current_dir(dir)
+        .env_remove("MATTERBAK_TOKEN")
+        .env_remove("MATTERBAK_PASSWORD")
+        .env_remove("MATTERBAK_ARCHIVE");
+    command
+}
+
+/// Exit code (-1 when killed by a signal), stdout and stderr of a finished run, as text.
+pub fn outcome(out: &std::process::Output) -> (i32, String, String) {
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `matterbak verify --read-data` of `archive`: exit code and stdout (the findings).
+pub fn verify_read_data(archive: &Path) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_matterbak"))
+        .args(["verify", "--read-data", "--archive"])
+        .arg(archive)
+        .output()
+        .unwrap();
+    let (code, stdout, _) = outcome(&out);
+    (code, stdout)
 }
