@@ -388,7 +388,7 @@ impl Client {
         }
     }
 
-    /// Sends with retries ([`Client::send`]) and takes in a success's body with `reader`;
+    /// Sends with retries ([`Client::send_as`]) and takes in a success's body with `reader`;
     /// a body cut off or not decodable is fetched again, by the same policy and attempt
     /// count as failed requests. The in-flight slot is held until the body is in, and freed
     /// while waiting to retry.
