@@ -105,7 +105,8 @@ pub enum Command {
     Sql(query::SqlArgs),
     /// Full-text search over archived posts and attachment names, best match first.
     Search(query::SearchArgs),
-    /// Posts, files and bytes per team and channel; blob store use; last sync per channel.
+    /// Posts, files and bytes per team and channel; blob store use; last sync per channel;
+    /// the last `sync --follow` session and its WebSocket connections.
     Stats(query::StatsArgs),
     /// Print a shell completion script, e.g. `matterbak completions bash > ~/.local/share/bash-completion/completions/matterbak`.
     Completions(CompletionsArgs),
