@@ -898,3 +898,33 @@ async fn user_updated_is_unsanitized_only_for_the_user_themself() {
     assert!(other["data"]["user"].get("mfa_secret").is_none(), "{other}");
     client.expect_nothing_pending().await;
 }
+
+/// Team membership as `app/team.go` publishes it: joining enters the open default channels
+/// (a join post, then `user_added` with the user as an object and no `user_id`), then
+/// `added_to_team` goes to the joining user alone; leaving sends `leave_team` to the team's
+/// members, the leaving user still among them.
+#[tokio::test]
+async fn team_joins_and_leaves_are_published_as_the_server_does() {
+    let ctx = Ctx::sample().await;
+    let alice = ctx.ws(|ws| ws.user_id("alice"));
+    let secret = ctx.ws(|ws| ws.team_id("secret"));
+    let secret_town = ctx.channel("secret", "town-square");
+    let (mut client, _) = past_hello(&ctx.server).await;
+    ctx.ws(|ws| ws.add_team_member("secret", "alice"));
+    let posted = client.expect_event("posted").await;
+    assert_eq!(embedded(&posted, "post")["type"], "system_join_team");
+    let added = client.expect_event("user_added").await;
+    assert_eq!(added["broadcast"]["channel_id"], secret_town.as_str());
+    assert_eq!(added["data"]["user"]["id"], alice.as_str());
+    assert!(added["data"].get("user_id").is_none(), "{added}");
+    let joined = client.expect_event("added_to_team").await;
+    assert_eq!(joined["broadcast"]["user_id"], alice.as_str());
+    assert_eq!(joined["data"]["team_id"], secret.as_str());
+    assert_eq!(joined["data"]["user_id"], alice.as_str());
+    client.expect_nothing_pending().await;
+    ctx.ws(|ws| ws.remove_team_member("secret", "alice"));
+    let left = client.expect_event("leave_team").await;
+    assert_eq!(left["broadcast"]["team_id"], secret.as_str());
+    assert_eq!(left["data"]["user_id"], alice.as_str());
+    client.expect_nothing_pending().await;
+}
