@@ -12,6 +12,8 @@
 //!   latest few), the roots under a divider per day (see [`pages`]);
 //! - `c/<channel>/info.html`: members, pinned posts, every page by month;
 //! - `c/<channel>/t-<root>[-N].html`: a long thread (root and every reply), paged;
+//! - `c/<channel>/homes.js`: the page of every post not on the newest page, read by app.js
+//!   only when a `#p-<id>` anchor is not on the page (a link saved before the post moved);
 //! - `u/<user>.html`; `f/<file>/<name>` attachments (hard links into the blob store where
 //!   the filesystem allows, else copies); `e/` custom emojis; `assets/`; `search/`.
 //!
