@@ -31,21 +31,27 @@ use crate::progress::{Observer, Progress};
 /// Files queued but not yet downloading. Channel tasks wait when it is full (downloads are
 /// then the bottleneck anyway), which bounds memory on first syncs with many attachments.
 const QUEUE: usize = 1024;
-/// Finished file ids a queue still recognises: enough for a run's closing sweeps to find
-/// the files its pages queued (and failed) without fetching them twice, while a follow
-/// session that queues a file with every post keeps a bounded set for days.
-const REMEMBER_FINISHED: usize = 16_384;
+/// Failed file ids a queue still recognises: enough for a run's closing sweeps to find the
+/// files its pages queued and failed without fetching them twice, while a follow session
+/// keeps a bounded set for days.
+const REMEMBER_FAILED: usize = 16_384;
 
 /// The file ids a download stage has seen: every id queued or downloading, and the last
-/// `capacity` finished ones. Bounded by `QUEUE + 2 × concurrency + capacity` ids whatever
-/// the length of the session.
+/// `capacity` that failed. Bounded by `QUEUE + 2 × concurrency + capacity` ids whatever the
+/// length of the session.
+///
+/// A stored file is forgotten at once: its row has its blob, so neither a closing sweep
+/// (`Catalog::pending_files`: files without one) nor a later copy of its post (whose file
+/// info upsert returns it only while it has none) can queue it again. Remembering the stored
+/// ones too made a follower's memory grow with the files of its first 16,384 posts with an
+/// attachment (about 2 MB: two copies of each id), so it was not flat over a long session.
 #[derive(Debug)]
 pub(crate) struct SeenFiles {
     /// Queued or downloading.
     pending: HashSet<String>,
-    /// Finished, oldest first, mirrored in `finished_set` for lookups.
-    finished: VecDeque<String>,
-    finished_set: HashSet<String>,
+    /// Failed, oldest first, mirrored in `failed_set` for lookups.
+    failed: VecDeque<String>,
+    failed_set: HashSet<String>,
     capacity: usize,
 }
 
@@ -53,43 +59,43 @@ impl SeenFiles {
     pub(crate) fn new(capacity: usize) -> SeenFiles {
         SeenFiles {
             pending: HashSet::new(),
-            finished: VecDeque::new(),
-            finished_set: HashSet::new(),
+            failed: VecDeque::new(),
+            failed_set: HashSet::new(),
             capacity,
         }
     }
 
-    /// True when `id` is new: neither pending nor among the remembered finished ones.
+    /// True when `id` is new: neither pending nor among the remembered failed ones.
     pub(crate) fn insert(&mut self, id: &str) -> bool {
-        if self.pending.contains(id) || self.finished_set.contains(id) {
+        if self.pending.contains(id) || self.failed_set.contains(id) {
             return false;
         }
         self.pending.insert(id.to_owned());
         true
     }
 
-    /// `id`'s download ended (stored or failed): remembered among the finished, the oldest
-    /// finished one forgotten beyond the capacity.
-    pub(crate) fn finish(&mut self, id: &str) {
+    /// `id`'s download ended: forgotten when its blob is `stored`, else remembered among the
+    /// failed, the oldest failed one forgotten beyond the capacity.
+    pub(crate) fn finish(&mut self, id: &str, stored: bool) {
         let Some(id) = self.pending.take(id) else {
             return;
         };
-        if self.capacity == 0 {
+        if stored || self.capacity == 0 {
             return;
         }
-        if self.finished.len() == self.capacity
-            && let Some(oldest) = self.finished.pop_front()
+        if self.failed.len() == self.capacity
+            && let Some(oldest) = self.failed.pop_front()
         {
-            self.finished_set.remove(&oldest);
+            self.failed_set.remove(&oldest);
         }
-        self.finished_set.insert(id.clone());
-        self.finished.push_back(id);
+        self.failed_set.insert(id.clone());
+        self.failed.push_back(id);
     }
 
-    /// Ids held: pending plus remembered finished ones.
+    /// Ids held: pending plus remembered failed ones.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.pending.len() + self.finished.len()
+        self.pending.len() + self.failed.len()
     }
 }
 
@@ -136,14 +142,14 @@ pub(crate) fn download_stage<'a>(
         let segments = vec!["files".to_owned(), file.id.to_string()];
         (file, segments)
     });
-    let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FINISHED)));
+    let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FAILED)));
     let finished = queued.clone();
     let downloads = fetch_and_store(ctx, arrivals, |c, file, blob, _| {
         c.set_file_blob(&file.id, blob, now_ms())
     })
     .inspect(move |stored: &Stored<PendingFile>| {
         if let Ok(mut seen) = finished.lock() {
-            seen.finish(&stored.key.id);
+            seen.finish(&stored.key.id, stored.result.is_ok());
         }
     })
     .boxed();
@@ -290,32 +296,52 @@ mod tests {
     #[test]
     fn seen_files_stay_bounded_over_a_long_session_and_never_repeat_a_pending_file() {
         let mut seen = SeenFiles::new(3);
-        // A session queuing a file with every post: a million files, each downloaded.
+        // A session queuing a file with every post: a million files, each failing.
         for n in 0..1_000_000 {
             let id = format!("f{n}");
             assert!(seen.insert(&id));
             assert!(!seen.insert(&id), "queued twice: {id}");
-            seen.finish(&id);
+            seen.finish(&id, false);
             assert!(seen.len() <= 3, "{} ids held after {n}", seen.len());
         }
-        // The last three finished are still recognised (a closing sweep finds them again);
+        // The last three failed are still recognised (a closing sweep finds them again);
         // older ones are forgotten and may be queued again.
         assert!(!seen.insert("f999999"));
         assert!(!seen.insert("f999997"));
         assert!(seen.insert("f999996"));
-        // Pending ids count beside the finished ones, and are never forgotten.
+        // Pending ids count beside the failed ones, and are never forgotten.
         assert!(seen.insert("a"));
         assert!(seen.insert("b"));
         assert_eq!(seen.len(), 3 + 3);
         for n in 0..10 {
             let id = format!("g{n}");
             seen.insert(&id);
-            seen.finish(&id);
+            seen.finish(&id, false);
         }
         assert!(!seen.insert("a"));
         assert!(!seen.insert("b"));
         // Finishing an id that was never queued changes nothing.
-        seen.finish("never");
+        seen.finish("never", false);
         assert_eq!(seen.len(), 3 + 3);
+    }
+
+    /// A stored file has its blob in the catalog, which is what keeps it from being queued
+    /// again: the set holds nothing for it, so a session storing a file with every post
+    /// holds no more ids after a million than after ten.
+    #[test]
+    fn stored_files_are_forgotten_at_once() {
+        let mut seen = SeenFiles::new(16_384);
+        for n in 0..1_000_000 {
+            let id = format!("f{n}");
+            assert!(seen.insert(&id));
+            assert!(!seen.insert(&id), "queued twice while pending: {id}");
+            seen.finish(&id, true);
+            assert_eq!(seen.len(), 0, "ids held after {n}");
+        }
+        // A failure among them is remembered; the stored ones around it are not.
+        seen.insert("bad");
+        seen.finish("bad", false);
+        assert!(!seen.insert("bad"));
+        assert_eq!(seen.len(), 1);
     }
 }

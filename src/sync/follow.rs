@@ -140,6 +140,7 @@ async fn follow_with(
     me: Raw<object::User>,
     follow: &FollowOptions,
 ) -> Result<FollowReport, SyncError> {
+    ctx.writer.call(|c| c.prepare_for_live()).await?;
     let listener = Listener::beside(client, follow.ws.clone())?;
     let log = ConnectionLog::begin(ctx.writer, now_ms()).await?;
     let (tx, items) = mpsc::channel(ITEM_BUFFER);
