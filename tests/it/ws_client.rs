@@ -51,30 +51,16 @@ async fn fresh(listener: &mut Listener) -> (String, Option<String>) {
     }
 }
 
-/// A sample server, its eng town-square, and a listener past its first `hello`: where
-/// every resume test starts.
-struct Connected {
-    server: MockServer,
-    town: String,
-    stop: StopSignal,
-    ws: Listener,
-    id: String,
-}
-
-async fn connected() -> Connected {
+/// A sample server, its eng town-square, the stop signal and a listener past its first
+/// `hello`, and that hello's connection id: where every resume test starts.
+async fn connected() -> (MockServer, String, StopSignal, Listener, String) {
     let server = MockServer::start(Workspace::sample()).await.unwrap();
     let town = server.with_workspace(|w| w.channel_id("eng", "town-square"));
     let stop = StopSignal::default();
     let mut ws = listener(&server, &stop);
     let (id, previous) = fresh(&mut ws).await;
     assert_eq!(previous, None);
-    Connected {
-        server,
-        town,
-        stop,
-        ws,
-        id,
-    }
+    (server, town, stop, ws, id)
 }
 
 fn posted_id(event: &Event) -> &str {
@@ -158,13 +144,7 @@ async fn first_connection_then_typed_events() {
 
 #[tokio::test]
 async fn a_drop_is_resumed_without_losing_events() {
-    let Connected {
-        server,
-        town,
-        stop: _stop,
-        mut ws,
-        id,
-    } = connected().await;
+    let (server, town, _stop, mut ws, id) = connected().await;
     let first = server.with_workspace(|w| w.create_post(&town, "bob", "before", None));
     assert_eq!(posted_id(&next_event(&mut ws).await.1), first);
 
@@ -193,13 +173,7 @@ async fn a_drop_is_resumed_without_losing_events() {
 
 #[tokio::test]
 async fn a_drop_with_nothing_missed_is_resumed_too() {
-    let Connected {
-        server,
-        town,
-        stop: _stop,
-        mut ws,
-        id,
-    } = connected().await;
+    let (server, town, _stop, mut ws, id) = connected().await;
     server.drop_websockets();
     assert!(matches!(next(&mut ws).await, Item::Disconnected(_)));
     // The resume is confirmed by the reply to the ping the client sends after connecting.
@@ -214,13 +188,7 @@ async fn a_drop_with_nothing_missed_is_resumed_too() {
 
 #[tokio::test]
 async fn too_much_while_away_is_a_new_connection() {
-    let Connected {
-        server,
-        town,
-        stop: _stop,
-        mut ws,
-        id,
-    } = connected().await;
+    let (server, town, _stop, mut ws, id) = connected().await;
     server.drop_websockets();
     server.with_workspace(|w| {
         for n in 0..=SEND_QUEUE_SIZE {
