@@ -301,6 +301,14 @@ impl BlobStore {
         self.backend.encryption().map(keys::Unlocked::repository)
     }
 
+    /// True while the encrypted repository this store writes is still being created (its
+    /// key object, keyring and marker not yet in the bucket), or its creation failed.
+    pub fn encryption_pending(&self) -> bool {
+        self.backend
+            .encryption()
+            .is_some_and(|unlocked| !unlocked.is_in_bucket())
+    }
+
     fn unlocked(&self) -> Result<&keys::Unlocked, BlobError> {
         self.backend
             .encryption()

@@ -526,9 +526,12 @@ impl WriteArchive {
     }
 
     /// Remembers whether the bucket is encrypted (the repository's id), for later opens to
-    /// refuse a bucket that changed under the archive.
+    /// refuse a bucket that changed under the archive. Not while the repository is being
+    /// created: a creation that fails or is killed leaves no repository in the bucket, and a
+    /// remembered id would then refuse the next `sync --encrypt` that creates it again (the
+    /// caller remembers it once the creation is done, see `cli::sync`).
     fn remember_encryption(&mut self) -> Result<(), ArchiveError> {
-        if *self.blobs.location() == BlobLocation::Local {
+        if *self.blobs.location() == BlobLocation::Local || self.blobs.encryption_pending() {
             return Ok(());
         }
         let found = self.blobs.encryption().unwrap_or(keys::NOT_ENCRYPTED);

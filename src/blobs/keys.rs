@@ -586,6 +586,16 @@ impl Unlocked {
         &self.repository
     }
 
+    /// Whether the repository's own objects are in the bucket: false while [`create`]'s
+    /// thread runs or after it failed. A catalog must not remember a repository before then,
+    /// or a creation that never finished would make the archive refuse its next run.
+    pub fn is_in_bucket(&self) -> bool {
+        matches!(
+            *self.creation.lock().unwrap_or_else(|p| p.into_inner()),
+            Creation::Done(_)
+        )
+    }
+
     /// The id of the key object this run's password opened.
     pub fn key_id(&self) -> &str {
         &self.key_id

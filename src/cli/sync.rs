@@ -298,6 +298,20 @@ pub async fn run_sync(args: &SyncArgs) -> Result<(u8, SyncReport)> {
             created.params.p_cost,
             created.check_time.as_secs_f64()
         );
+        // The catalog remembers the repository only now that it is in the bucket (see
+        // WriteArchive::remember_blob_location); a run killed before this leaves nothing
+        // remembered, and the next open remembers what the bucket holds.
+        if result.is_ok() {
+            crate::archive::Archive::at(&options.archive)
+                .open_write(&options.blobs, crate::archive::Claim::AnyDirectory)
+                .and_then(|mut archive| archive.remember_blob_location())
+                .with_context(|| {
+                    format!(
+                        "cannot record the new encrypted repository in {}",
+                        options.archive.display()
+                    )
+                })?;
+        }
     }
     drop(log); // clears progress bars before the summary
     let report =

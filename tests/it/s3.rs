@@ -617,6 +617,9 @@ struct ProxyShared {
     /// While set, every GET or HEAD of an object (not a listing, not the `config` marker or
     /// the `keyring`) is answered 500.
     fail_gets: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// While set, every PUT of a key object (`<prefix>/keys/<id>`) is answered 403
+    /// AccessDenied, as a bucket policy that denies it would.
+    deny_key_puts: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Requests taken in and not yet answered by the bucket: after a kill, a request the
     /// proxy still holds (its latency) may yet start or finish an upload in the bucket.
     in_flight: std::sync::Arc<std::sync::atomic::AtomicUsize>,
@@ -716,6 +719,17 @@ impl FaultProxy {
                 return axum::response::Response::builder()
                     .status(status)
                     .body(axum::body::Body::from(body))
+                    .unwrap();
+            }
+            if request.method() == axum::http::Method::PUT
+                && path.contains("/keys/")
+                && shared.deny_key_puts.load(Ordering::SeqCst)
+            {
+                return axum::response::Response::builder()
+                    .status(403)
+                    .body(axum::body::Body::from(
+                        "<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>",
+                    ))
                     .unwrap();
             }
             if query.contains("partNumber=") {
@@ -1641,6 +1655,58 @@ async fn keys_are_added_changed_and_removed_and_a_killed_key_add_leaves_the_buck
     assert_eq!(code, 0, "{out}");
     let (code, out) = sync(dir, &third, "a", None);
     assert_eq!(code, 0, "{out}");
+}
+
+/// The first `sync --encrypt` creates the repository beside the sync: when its key object
+/// cannot be written (the bucket denies it), the run fails naming the creation and leaves no
+/// object in the prefix, and the next `sync --encrypt` creates it and the archive verifies
+/// clean. (The catalog used to remember the repository from the start of the run, so every
+/// later run was refused as a bucket that changed under the archive.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_encrypted_sync_whose_key_creation_fails_leaves_the_archive_usable() {
+    use std::sync::atomic::Ordering;
+    let (s3, env) = bucket_and_workspace("creation").await;
+    let dir = env.dir.path();
+    let proxy = FaultProxy::start(&s3.endpoint, 0, Duration::ZERO).await;
+    let mut aws = with_password(&s3.env(), PASSWORD);
+    aws[0].1 = proxy.endpoint.clone();
+    proxy.shared.deny_key_puts.store(true, Ordering::SeqCst);
+    let (code, out) = sync_encrypted(dir, &aws, "a", "s3://creation/p");
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("cannot create an encrypted repository in s3://creation/p"),
+        "{out}"
+    );
+    assert!(!out.contains(PASSWORD), "{out}");
+    proxy.settle().await;
+    assert_eq!(objects(&s3, "creation", "p").await, Vec::<String>::new());
+
+    proxy.shared.deny_key_puts.store(false, Ordering::SeqCst);
+    let (code, out) = sync_encrypted(dir, &aws, "a", "s3://creation/p");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("created encrypted repository"), "{out}");
+    let (code, out) = run(dir, &aws, &["verify", "--archive", "a", "--read-data"]);
+    assert_eq!(code, 0, "{out}");
+    // The catalog remembers the repository now (its id, 32 hex digits), as its config
+    // marker names it.
+    let (code, out) = run(
+        dir,
+        &aws,
+        &[
+            "sql",
+            "--archive",
+            "a",
+            "SELECT value FROM archive_settings WHERE key = 'encryption'",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    let config = s3
+        .request(reqwest::Method::GET, "creation/p/config", Vec::new())
+        .await;
+    let config: serde_json::Value = serde_json::from_slice(&config).unwrap();
+    let repository = config["repository"].as_str().unwrap();
+    assert_eq!(repository.len(), 32, "{config}");
+    assert!(out.contains(repository), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
