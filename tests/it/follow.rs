@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{
-    Env, assert_same_content, content_snapshot, count, delete_and_wait, rows, start, wait_for,
-    wait_for_post,
+    Env, assert_same_content, content_snapshot, count, delete_and_wait, post_and_wait, rows, start,
+    wait_for, wait_for_post,
 };
 use matterbak::mm::StopSignal;
 use matterbak::mm::ws::WsOptions;
@@ -305,15 +305,7 @@ async fn a_dropped_connection_resumes_without_a_catch_up_sync() {
         .wait_for_websockets(|c| c.iter().any(|c| c.active))
         .await;
     env.server.drop_websockets();
-    let post_id = env
-        .server
-        .with_workspace(|w| w.create_post(&town, "bob", "sent while we were away", None));
-    wait_for(
-        &env,
-        &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
-        "sent while we were away",
-    )
-    .await;
+    post_and_wait(&env, &town, "bob", "sent while we were away").await;
     let times_live = following.watcher.times_live();
     let notes = following.watcher.notes();
     following.stop().await;
@@ -402,15 +394,7 @@ async fn events_of_excluded_channels_write_nothing_and_new_channels_are_followed
     let created = env
         .server
         .with_workspace(|w| w.create_channel("eng", "launch", "Launch", 'O', &["alice", "bob"]));
-    let first = env
-        .server
-        .with_workspace(|w| w.create_post(&created, "bob", "first in launch", None));
-    wait_for(
-        &env,
-        &format!("SELECT message FROM posts WHERE id = '{first}'"),
-        "first in launch",
-    )
-    .await;
+    post_and_wait(&env, &created, "bob", "first in launch").await;
     let report = following.stop().await;
     let c = env.catalog();
     assert_eq!(
@@ -1017,15 +1001,7 @@ async fn the_binary_follows_with_readers_beside_it_and_stops_within_two_seconds_
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     let child = start_following(&env, &["--quiet", "--poll-interval", "3600"]).await;
     let dev = channel(&env, "eng", "dev");
-    let post_id = env
-        .server
-        .with_workspace(|w| w.create_post(&dev, "bob", "captured live by the binary", None));
-    wait_for(
-        &env,
-        &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
-        "captured live by the binary",
-    )
-    .await;
+    let post_id = post_and_wait(&env, &dev, "bob", "captured live by the binary").await;
     // Readers work on the live archive while the follower holds the lock.
     let (code, out) = reader(
         &[

@@ -5,8 +5,8 @@ use crate::mock_support;
 use std::time::Duration;
 
 use matterbak::mock::{
-    Faults, NewFile, RateLimit, SAMPLE_MFA_CODE, SAMPLE_MFA_PASSWORD, SAMPLE_MFA_USER,
-    SAMPLE_PASSWORD, SAMPLE_USER, sample_png,
+    Faults, NewFile, SAMPLE_MFA_CODE, SAMPLE_MFA_PASSWORD, SAMPLE_MFA_USER, SAMPLE_PASSWORD,
+    SAMPLE_USER, sample_png,
 };
 use mock_support::{Ctx, error_id, order};
 use reqwest::Method;
@@ -621,13 +621,7 @@ async fn emojis_sorted_and_typed() {
 #[tokio::test]
 async fn rate_limit_answers_429_with_retry_after() {
     let ctx = Ctx::sample().await;
-    ctx.server.set_faults(Faults {
-        rate_limit: Some(RateLimit {
-            per_sec: 1,
-            burst: 2,
-        }),
-        ..Faults::default()
-    });
+    ctx.server.set_faults(crate::common::rate_limited(1, 2));
     // The limiter's clock stands still until moved: the counts below hold however slowly the
     // requests arrive.
     ctx.server.freeze_rate_clock();
@@ -661,13 +655,7 @@ async fn rate_limit_answers_429_with_retry_after() {
 #[tokio::test]
 async fn rate_limit_buckets_are_per_client_ip() {
     let ctx = Ctx::sample().await;
-    ctx.server.set_faults(Faults {
-        rate_limit: Some(RateLimit {
-            per_sec: 1,
-            burst: 1,
-        }),
-        ..Faults::default()
-    });
+    ctx.server.set_faults(crate::common::rate_limited(1, 1));
     ctx.server.freeze_rate_clock();
     let mut statuses = Vec::new();
     for _ in 0..3 {

@@ -590,6 +590,15 @@ async fn a_revoked_session_hears_nothing_and_pings_fail() {
 }
 
 /// A new connection to `server` past its `hello`, and the connection id that gave it.
+/// Opens a connection that asks to resume connection `id` with `sequence_number=seq`.
+async fn reopen(server: &MockServer, id: &str, seq: i64) -> Client {
+    open(
+        server,
+        &format!("?connection_id={id}&sequence_number={seq}"),
+    )
+    .await
+}
+
 async fn past_hello(server: &MockServer) -> (Client, String) {
     let mut client = open(server, "").await;
     let id = client.expect_event("hello").await["data"]["connection_id"]
@@ -626,11 +635,7 @@ async fn resume_replays_what_was_missed() {
     assert_eq!(queued[0].queued, 3);
 
     // Resume: the queued events, numbered on, no hello.
-    let mut resumed = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=2"),
-    )
-    .await;
+    let mut resumed = reopen(&ctx.server, &id, 2).await;
     for (n, post_id) in missed.iter().enumerate() {
         let event = resumed.expect_event("posted").await;
         assert_eq!(event["seq"], 2 + n as i64);
@@ -641,11 +646,7 @@ async fn resume_replays_what_was_missed() {
 
     // Asking for an event already written replays it from the dead queue, original seq.
     dropped(&ctx.server).await;
-    let mut again = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=3"),
-    )
-    .await;
+    let mut again = reopen(&ctx.server, &id, 3).await;
     for seq in [3, 4] {
         let event = again.expect_event("posted").await;
         assert_eq!(event["seq"], seq);
@@ -678,19 +679,11 @@ async fn the_dead_queue_holds_the_last_128_events() {
     dropped(&ctx.server).await;
     // The oldest replayable event is the 128th before the end.
     let oldest = total + 1 - DEAD_QUEUE_SIZE as i64;
-    let mut replay = open(
-        &ctx.server,
-        &format!("?connection_id={}&sequence_number={oldest}", ids[0]),
-    )
-    .await;
+    let mut replay = reopen(&ctx.server, &ids[0], oldest).await;
     let first = replay.expect_event("posted").await;
     assert_eq!(first["seq"], oldest);
     // One older than that: lost, so a new connection id and hello.
-    let mut lost = open(
-        &ctx.server,
-        &format!("?connection_id={}&sequence_number={}", ids[1], oldest - 1),
-    )
-    .await;
+    let mut lost = reopen(&ctx.server, &ids[1], oldest - 1).await;
     let hello = lost.expect_event("hello").await;
     assert_eq!(hello["seq"], 0);
     assert_ne!(hello["data"]["connection_id"], ids[1].as_str());
@@ -712,11 +705,7 @@ async fn more_than_the_send_queue_while_away_forgets_the_connection() {
     );
     post_in(&ctx, &town, "bob", "one too many");
     assert!(ctx.server.websocket_connections().is_empty());
-    let mut resumed = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=1"),
-    )
-    .await;
+    let mut resumed = reopen(&ctx.server, &id, 1).await;
     let hello = resumed.expect_event("hello").await;
     assert_ne!(hello["data"]["connection_id"], id.as_str());
     resumed.expect_nothing_pending().await;
@@ -731,21 +720,13 @@ async fn resume_requests_that_cannot_be_honoured() {
     first.expect_event("posted").await;
 
     // Half-open: the connection is still active, so it is not found: a fresh one.
-    let mut half_open = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=2"),
-    )
-    .await;
+    let mut half_open = reopen(&ctx.server, &id, 2).await;
     let hello = half_open.expect_event("hello").await;
     assert_ne!(hello["data"]["connection_id"], id.as_str());
 
     // A number ahead of what was written: a new connection id.
     dropped(&ctx.server).await;
-    let mut ahead = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=50"),
-    )
-    .await;
+    let mut ahead = reopen(&ctx.server, &id, 50).await;
     let hello = ahead.expect_event("hello").await;
     let renamed = hello["data"]["connection_id"].as_str().unwrap().to_owned();
     assert_ne!(renamed, id);
@@ -759,11 +740,7 @@ async fn resume_requests_that_cannot_be_honoured() {
     let mut no_seq = open(&ctx.server, &format!("?connection_id={renamed}")).await;
     no_seq.expect_dropped().await;
     // The server took the connection out before reading the number: it is gone.
-    let mut after = open(
-        &ctx.server,
-        &format!("?connection_id={renamed}&sequence_number=2"),
-    )
-    .await;
+    let mut after = reopen(&ctx.server, &renamed, 2).await;
     let hello = after.expect_event("hello").await;
     assert_ne!(hello["data"]["connection_id"], renamed.as_str());
 
@@ -771,11 +748,7 @@ async fn resume_requests_that_cannot_be_honoured() {
     let fresh_id = hello["data"]["connection_id"].as_str().unwrap().to_owned();
     ctx.server.restart_websockets();
     after.expect_dropped().await;
-    let mut restarted = open(
-        &ctx.server,
-        &format!("?connection_id={fresh_id}&sequence_number=1"),
-    )
-    .await;
+    let mut restarted = reopen(&ctx.server, &fresh_id, 1).await;
     let hello = restarted.expect_event("hello").await;
     assert_ne!(hello["data"]["connection_id"], fresh_id.as_str());
 }
@@ -789,11 +762,7 @@ async fn inactive_connections_are_reaped() {
     });
     let (_client, id) = past_hello(&ctx.server).await;
     dropped(&ctx.server).await;
-    let mut resumed = open(
-        &ctx.server,
-        &format!("?connection_id={id}&sequence_number=1"),
-    )
-    .await;
+    let mut resumed = reopen(&ctx.server, &id, 1).await;
     let hello = resumed.expect_event("hello").await;
     assert_ne!(hello["data"]["connection_id"], id.as_str());
 }

@@ -88,6 +88,19 @@ fn is_posts_request(path: &str) -> bool {
     path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
 }
 
+/// Starts a sync of `env`'s server into `archive` whose requests the server holds once its
+/// `n`th posts page is answered, and waits until it is: the run is then certainly still
+/// going, however slow the machine.
+fn sync_held_after_posts_page(env: &common::Env, archive: &Path, n: u64) -> Child {
+    env.server.hold_after(n, is_posts_request);
+    let mut child = spawn_sync(env.dir.path(), archive);
+    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < n as usize {
+        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child
+}
+
 /// Ids of the big attachments (those of the `recording-N.bin` files).
 fn big_file_ids(server: &matterbak::mock::MockServer) -> Vec<String> {
     server.with_workspace(|w| {
@@ -393,14 +406,7 @@ async fn sigterm_stops_after_the_current_step_and_records_an_interrupted_run() {
     let archive = env.dir.path().join("archive");
     // Stopped once the first posts page is answered (the server holds every later request,
     // so the run is certainly still going when the signal arrives).
-    env.server.hold_after(1, |path| {
-        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
-    });
-    let mut child = spawn_sync(env.dir.path(), &archive);
-    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 1 {
-        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let child = sync_held_after_posts_page(&env, &archive, 1);
     assert_stops_within_two_seconds(child, "-TERM", &archive, &env.server, Held::Release);
 }
 
@@ -413,14 +419,7 @@ async fn sigterm_does_not_wait_for_a_request_the_server_stalls() {
     let env = start().await;
     common::write_inputs(env.dir.path(), &env.server.url(), 0o600);
     let archive = env.dir.path().join("archive");
-    env.server.hold_after(1, |path| {
-        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
-    });
-    let mut child = spawn_sync(env.dir.path(), &archive);
-    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 1 {
-        assert!(child.try_wait().unwrap().is_none(), "the sync ended early");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let mut child = sync_held_after_posts_page(&env, &archive, 1);
     // A request that arrives from now on is held: once one has, it is certainly in flight.
     let answered = env.server.arrivals();
     while env.server.arrivals() <= answered {
@@ -509,14 +508,7 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
     // The run is stopped (its requests held at the server) once its second posts page is
     // answered: by then it has made its catalog and written posts, and it cannot end while
     // the second sync and the readers below run, however slow they are.
-    env.server.hold_after(2, |path| {
-        path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
-    });
-    let mut first = spawn_sync(env.dir.path(), &archive);
-    while env.server.count("GET /api/v4/channels/{channel_id}/posts") < 2 {
-        assert!(first.try_wait().unwrap().is_none(), "the sync ended early");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut first = sync_held_after_posts_page(&env, &archive, 2);
     let (code, err) = finish(spawn_sync(env.dir.path(), &archive));
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -557,9 +549,7 @@ async fn a_second_sync_on_the_same_archive_is_refused_while_one_runs() {
         );
         // Let the sync go on to its next posts page, then hold it again.
         let seen = env.server.count("GET /api/v4/channels/{channel_id}/posts");
-        env.server.hold_after(1, |path| {
-            path.starts_with("/api/v4/channels/") && path.ends_with("/posts")
-        });
+        env.server.hold_after(1, is_posts_request);
         env.server.release_held();
         while env.server.count("GET /api/v4/channels/{channel_id}/posts") < seen + 1
             && first.try_wait().unwrap().is_none()

@@ -3,7 +3,7 @@
 use crate::common;
 
 use common::{content_snapshot, count, rows, start};
-use matterbak::mock::{Faults, RateLimit};
+use matterbak::mock::Faults;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sync_archives_every_object_kind() {
@@ -616,13 +616,7 @@ async fn channels_are_read_team_by_team_where_the_one_request_form_is_missing() 
         teams as usize,
         "one channel list per team"
     );
-    let clean = common::start().await;
-    clean.sync().await;
-    common::assert_same_content(
-        &content_snapshot(&env.archive),
-        &content_snapshot(&clean.archive),
-        "team by team versus one request",
-    );
+    common::assert_same_as_a_fresh_sync(&env, "team by team versus one request").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -890,13 +884,7 @@ async fn a_group_channel_that_cannot_be_judged_is_a_failed_item_and_retried() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limited_server_costs_time_not_items() {
     let env = start().await;
-    env.server.set_faults(Faults {
-        rate_limit: Some(RateLimit {
-            per_sec: 20,
-            burst: 5,
-        }),
-        ..Faults::default()
-    });
+    env.server.set_faults(common::rate_limited(20, 5));
     let (_, statuses) = common::sync_against_the_limit(&env).await;
     let limited = statuses.iter().filter(|s| **s == 429).count();
     let total = statuses.len();
@@ -908,11 +896,5 @@ async fn a_rate_limited_server_costs_time_not_items() {
         limited <= (total / 50).max(1),
         "{limited} of {total} answers were 429 (at most 2 %, at least one allowed)"
     );
-    let clean = common::start().await;
-    clean.sync().await;
-    common::assert_same_content(
-        &content_snapshot(&env.archive),
-        &content_snapshot(&clean.archive),
-        "rate limited versus free",
-    );
+    common::assert_same_as_a_fresh_sync(&env, "rate limited versus free").await;
 }

@@ -148,6 +148,21 @@ pub async fn wait_for_post(env: &Env, post_id: &str) {
     .await;
 }
 
+/// Posts `message` as `user` into `channel` on the server, then waits until `env`'s archive
+/// holds it with that text; returns the post's id.
+pub async fn post_and_wait(env: &Env, channel: &str, user: &str, message: &str) -> String {
+    let post_id = env
+        .server
+        .with_workspace(|w| w.create_post(channel, user, message, None));
+    wait_for(
+        env,
+        &format!("SELECT message FROM posts WHERE id = '{post_id}'"),
+        message,
+    )
+    .await;
+    post_id
+}
+
 /// Deletes the post `post_id` on the server, then waits until `env`'s archive has it
 /// marked deleted.
 pub async fn delete_and_wait(env: &Env, post_id: &str) {
@@ -246,6 +261,27 @@ pub fn content_snapshot(archive: &Path) -> BTreeMap<&'static str, Vec<String>> {
         .iter()
         .map(|(name, sql)| (*name, rows(&catalog, sql)))
         .collect()
+}
+
+/// Asserts that `env`'s archive holds what a fresh full sync of the same server state
+/// would (a new workspace from [`start`], synced once).
+pub async fn assert_same_as_a_fresh_sync(env: &Env, context: &str) {
+    let clean = start().await;
+    clean.sync().await;
+    assert_same_content(
+        &content_snapshot(&env.archive),
+        &content_snapshot(&clean.archive),
+        context,
+    );
+}
+
+/// The mock's rate limiter at `per_sec` requests a second with a bucket of `burst`, and no
+/// other fault.
+pub fn rate_limited(per_sec: u32, burst: u32) -> mock::Faults {
+    mock::Faults {
+        rate_limit: Some(mock::RateLimit { per_sec, burst }),
+        ..mock::Faults::default()
+    }
 }
 
 /// Asserts two content snapshots are equal, showing only the rows that differ.
