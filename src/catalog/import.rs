@@ -274,8 +274,9 @@ impl Catalog {
         Ok(outcome)
     }
 
-    /// Whether a file's bytes are archived already (then a backup's copy costs nothing),
-    /// and the size its file info states; None when the catalog has no info for the file.
+    /// Whether a file's bytes are archived already (then a backup's copy costs nothing, and
+    /// a download queued twice is not fetched again), and the size its file info states;
+    /// None when the catalog has no info for the file.
     pub fn file_blob_state(&self, file_id: &FileId) -> Result<Option<(bool, i64)>> {
         self.conn
             .prepare_cached("SELECT blob IS NOT NULL, size FROM files WHERE id = ?1")

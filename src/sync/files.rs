@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use super::{SyncContext, SyncError, Tally, record_failure};
 use crate::blobs::{BlobError, BlobStore, BlobWriter};
-use crate::catalog::{Catalog, PendingFile, Result as CatalogResult};
+use crate::catalog::{Catalog, CatalogWriter, PendingFile, Result as CatalogResult};
 use crate::mm::{ByteSink, Client, DownloadError, Downloaded, MmError};
 use crate::model::{BlobRef, now_ms};
 use crate::progress::{Observer, Progress};
@@ -135,14 +135,20 @@ pub(crate) fn download_stage<'a>(
     ctx: SyncContext<'a>,
 ) -> (FileQueue<'a>, BoxStream<'a, Stored<PendingFile>>) {
     let (tx, rx) = mpsc::channel(QUEUE);
+    let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FAILED)));
+    let seen = Arc::clone(&queued);
+    let writer = ctx.writer;
     let arrivals = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|file| (file, rx))
+    })
+    .filter_map(move |file: PendingFile| {
+        let seen = Arc::clone(&seen);
+        async move { not_stored_yet(writer, &seen, file).await }
     })
     .map(|file: PendingFile| {
         let segments = vec!["files".to_owned(), file.id.to_string()];
         (file, segments)
     });
-    let queued = Arc::new(Mutex::new(SeenFiles::new(REMEMBER_FAILED)));
     let finished = queued.clone();
     let downloads = fetch_and_store(ctx, arrivals, |c, file, blob, _| {
         c.set_file_blob(&file.id, blob, now_ms())
@@ -159,6 +165,28 @@ pub(crate) fn download_stage<'a>(
         observer: ctx.observer,
     };
     (queue, downloads)
+}
+
+/// `file`, unless the catalog holds its bytes already. A stored file is forgotten by the
+/// queue at once (see [`SeenFiles`]), and a caller that read the catalog's files without
+/// bytes just before that download committed (a channel's closing sweep, a page read
+/// again) queues it again: without this look it was downloaded and counted twice.
+async fn not_stored_yet(
+    writer: &CatalogWriter,
+    queued: &Mutex<SeenFiles>,
+    file: PendingFile,
+) -> Option<PendingFile> {
+    let id = file.id.clone();
+    match writer.call(move |c| c.file_blob_state(&id)).await {
+        Ok(Some((true, _))) => {
+            if let Ok(mut seen) = queued.lock() {
+                seen.finish(&file.id, true);
+            }
+            None
+        }
+        // Not stored, or the look failed: the download decides (and reports a failure).
+        _ => Some(file),
+    }
 }
 
 /// Waits for the download stage to end, counting what came and recording what did not: the
@@ -292,6 +320,96 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
 #[cfg(test)]
 mod tests {
     use super::SeenFiles;
+
+    /// A file the catalog holds the bytes of, queued again (as a channel's closing sweep
+    /// does when it read the catalog just before that file's download committed), is
+    /// neither downloaded nor counted again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_queued_again_after_it_was_stored_is_not_fetched_again() {
+        use crate::archive::{Archive, Claim};
+        use crate::catalog::PendingFile;
+        use crate::config::{Auth, Credentials, Secret, parse_channels};
+        use crate::mm::StopSignal;
+        use crate::mock::{
+            MockServer, SAMPLE_CHANNELS_JSON, SAMPLE_PASSWORD, SAMPLE_USER, Workspace,
+        };
+        use crate::progress::Silent;
+        use crate::sync::{SyncContext, SyncOptions, log_in, open_for_run, run_sync};
+
+        const FILE_DOWNLOAD: &str = "GET /api/v4/files/{file_id}";
+        let server = MockServer::start(Workspace::sample()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let value = serde_json::from_str(SAMPLE_CHANNELS_JSON).unwrap();
+        let channels = parse_channels(std::path::Path::new("channels.json"), &value)
+            .unwrap()
+            .value;
+        let mut options = SyncOptions::new(dir.path().join("archive"), channels);
+        options.client.rate_limit = None;
+        let credentials = Credentials {
+            user: SAMPLE_USER.into(),
+            auth: Auth::Password(Secret::new(SAMPLE_PASSWORD)),
+            server: server.url(),
+        };
+        let stop = StopSignal::default();
+        let report = run_sync(&credentials, &options, &Silent, &stop)
+            .await
+            .unwrap();
+        let downloads = || {
+            let records = server.requests();
+            records.iter().filter(|r| r.route == FILE_DOWNLOAD).count()
+        };
+        // The sample workspace's six attachments, each downloaded once.
+        assert_eq!(report.summary.files_fetched, 6);
+        assert_eq!(downloads(), 6);
+
+        let archive = Archive::at(&options.archive);
+        let locked = archive
+            .lock(archive.blobs(&options.blobs).unwrap(), Claim::NewOrArchive)
+            .unwrap();
+        let (client, _, locked) = log_in(&credentials, &options, locked, &stop)
+            .await
+            .unwrap()
+            .unwrap();
+        let (_, writing) = open_for_run(locked, &options).unwrap();
+        let ctx = SyncContext {
+            client: &client,
+            writer: &writing.writer,
+            blobs: &writing.blobs,
+            options: &options,
+            observer: &Silent,
+            stop: &stop,
+        };
+        // The workspace's files whose bytes the archive holds (one more is in a channel
+        // the sample's channels.json leaves out).
+        let mut stored = Vec::new();
+        for id in server.with_workspace(|w| w.file_ids()) {
+            let file_id = id.as_str().into();
+            let state = writing
+                .writer
+                .call(move |c| c.file_blob_state(&file_id))
+                .await
+                .unwrap();
+            if state.is_some_and(|(has_bytes, _)| has_bytes) {
+                stored.push(id);
+            }
+        }
+        assert_eq!(stored.len(), 6);
+        let (queue, stage) = super::download_stage(ctx);
+        queue
+            .push(stored.iter().map(|id| PendingFile {
+                id: id.as_str().into(),
+                channel_id: "unused".into(),
+                name: "unused".into(),
+                size: 0,
+            }))
+            .await;
+        drop(queue);
+        let tally = super::drain(stage, ctx).await.unwrap();
+        assert_eq!(tally.files_fetched, 0);
+        assert_eq!(downloads(), 6, "a stored file was downloaded again");
+        client.logout().await;
+        writing.finish();
+    }
 
     #[test]
     fn seen_files_stay_bounded_over_a_long_session_and_never_repeat_a_pending_file() {
