@@ -154,6 +154,9 @@ pub struct WsEvent {
     pub seq: i64,
     pub broadcast: Broadcast,
     pub event: Event,
+    /// Length of the frame it came in: what a queue of events waiting to be applied is
+    /// bounded by (a post of 16,383 characters weighs a hundred reactions).
+    pub wire_bytes: usize,
 }
 
 /// The events a backup acts on, decoded (§15.7); JSON strings inside `data` are decoded
@@ -624,6 +627,7 @@ impl Listener {
                 message.seq.unwrap_or(-1),
                 message.data,
                 message.broadcast,
+                text.len(),
             );
             return Ok(());
         }
@@ -670,6 +674,7 @@ impl Listener {
         seq: i64,
         data: Option<Box<RawValue>>,
         broadcast: Option<Broadcast>,
+        wire_bytes: usize,
     ) {
         let data = data
             .and_then(|d| serde_json::from_str::<HashMap<String, Box<RawValue>>>(d.get()).ok())
@@ -723,6 +728,7 @@ impl Listener {
             seq,
             broadcast,
             event,
+            wire_bytes,
         })));
     }
 }

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
+use super::backlog::{self, Waiting};
 use super::connections::ConnectionLog;
 use super::live::{self, Action, Fetch};
 use super::targeted;
@@ -43,17 +44,19 @@ use crate::model::object::{self, Raw};
 use crate::model::{ChannelId, Outcome, now_ms};
 use crate::progress::{Level, LiveState, Observer, Progress};
 
-/// Items the listener may hold for us while a catch-up sync runs; beyond it the listener
-/// waits, the server queues (§15.4: 256 events), and past that we get a fresh connection
-/// and catch up again: nothing is lost either way, memory stays bounded.
-const ITEM_BUFFER: usize = 65_536;
+/// What the listener may hold for us while the follower is busy (a catch-up sync, a slow
+/// transaction), in events and in bytes of their frames (see [`backlog`]). 4 MiB is some
+/// 4,000 everyday posts: minutes of a busy workspace. Beyond it the listener waits, the
+/// server queues 256 events (§15.4) and past that forgets the connection; we then catch
+/// up again: nothing is lost either way, and memory stays bounded whatever the posts'
+/// length (65,536 events, the count bound alone, held 14 MB more on the follow bench's
+/// everyday mix, and could hold gigabytes of 16,383-character posts).
+const BACKLOG_ITEMS: usize = 16_384;
+const BACKLOG_BYTES: u32 = 4 << 20;
 /// Events applied in one transaction at most.
 const BATCH: usize = 2_048;
 /// How long the first event of a transaction waits for others (see `Follower::gather`).
 const GATHER: Duration = Duration::from_millis(100);
-
-/// What the listener hands over: an item, and when it received it (local ms).
-type Received = (i64, Result<Item, WsError>);
 
 /// Knobs of live capture beside the sync's own options.
 #[derive(Clone, Debug)]
@@ -143,7 +146,7 @@ async fn follow_with(
     ctx.writer.call(|c| c.prepare_for_live()).await?;
     let listener = Listener::beside(client, follow.ws.clone())?;
     let log = ConnectionLog::begin(ctx.writer, now_ms()).await?;
-    let (tx, items) = mpsc::channel(ITEM_BUFFER);
+    let (tx, items) = backlog::backlog(BACKLOG_ITEMS, BACKLOG_BYTES);
     let listening = tokio::spawn(listen(listener, tx));
     let (file_queue, downloads) = files::download_stage(ctx);
     let mut follower = Follower {
@@ -184,11 +187,11 @@ async fn follow_with(
 
 /// The listener's task: every item, in order, until the listener ends (stop or a revoked
 /// session, sent as the last item) or nobody listens.
-async fn listen(mut listener: Listener, tx: mpsc::Sender<Received>) {
+async fn listen(mut listener: Listener, tx: backlog::Sender) {
     loop {
         let item = listener.next().await;
         let last = item.is_err();
-        if tx.send((now_ms(), item)).await.is_err() || last {
+        if tx.send(now_ms(), item).await.is_err() || last {
             listener.close().await;
             return;
         }
@@ -219,7 +222,7 @@ enum Reason {
 }
 
 impl Follower<'_> {
-    async fn run(&mut self, mut items: mpsc::Receiver<Received>) -> Result<(), SyncError> {
+    async fn run(&mut self, mut items: mpsc::Receiver<Waiting>) -> Result<(), SyncError> {
         let stop = self.ctx.stop;
         let mut poll = tokio::time::interval_at(
             tokio::time::Instant::now() + self.follow.poll_interval,
@@ -244,7 +247,7 @@ impl Follower<'_> {
             self.gather(&mut items, &mut batch).await;
             // Events are handled in runs between connection items, in order.
             let mut events = Vec::new();
-            for (at, item) in batch.drain(..) {
+            for Waiting { at, item, .. } in batch.drain(..) {
                 let item = match item {
                     Ok(Item::Event(event)) => {
                         self.log.event(live::event_time(&event));
@@ -513,7 +516,7 @@ impl Follower<'_> {
     /// search-index segment, the pages of every index touched): at 1,000 events/s one per
     /// event took 425 µs of CPU per event, and on a loaded machine the backlog made the p99
     /// from event to committed row 1.7 s. Returns early at a stop (the batch is applied).
-    async fn gather(&self, items: &mut mpsc::Receiver<Received>, batch: &mut Vec<Received>) {
+    async fn gather(&self, items: &mut mpsc::Receiver<Waiting>, batch: &mut Vec<Waiting>) {
         let deadline = tokio::time::Instant::now() + GATHER;
         while batch.len() < BATCH {
             tokio::select! {
@@ -529,9 +532,9 @@ impl Follower<'_> {
 
     /// At a stop: commits the events already received (no catch-up runs any more; what a
     /// connection change would have caught up, the next start does).
-    async fn drain(&mut self, items: &mut mpsc::Receiver<Received>) -> Result<(), SyncError> {
+    async fn drain(&mut self, items: &mut mpsc::Receiver<Waiting>) -> Result<(), SyncError> {
         let mut writes = Vec::new();
-        while let Ok((_, item)) = items.try_recv() {
+        while let Ok(Waiting { item, .. }) = items.try_recv() {
             if let Ok(Item::Event(event)) = item {
                 self.log.event(live::event_time(&event));
                 self.report.events += 1;

@@ -267,6 +267,7 @@ mod tests {
             seq: 1,
             broadcast: Broadcast::default(),
             event,
+            wire_bytes: 100,
         }
     }
 

@@ -14,6 +14,7 @@
 //! May import: `selection`, `mm`, `archive`, `catalog`, `blobs`, `model`, `config`,
 //! `progress`, `outdir`.
 
+mod backlog;
 mod connections;
 mod discover;
 mod files;
