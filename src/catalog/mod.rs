@@ -13,6 +13,7 @@ mod ids;
 mod import;
 mod live;
 mod new_posts;
+mod outline;
 mod posts;
 mod query;
 mod read;
@@ -35,6 +36,7 @@ pub use follow_log::{
 };
 pub use import::{ImportOutcome, ImportedPost};
 pub use live::{LiveOutcome, LiveWrite};
+pub use outline::{PostOutline, PostsContent};
 pub use posts::{ChannelCursor, LastOutcome, PageOutcome, Walk};
 pub use query::{
     ArchiveStats, Cell, ChannelStats, DeletedPosts, QueryError, RowSink, RunStats, SearchHit,

@@ -1,7 +1,8 @@
 //! Reads for the exports: one record type per entity (team, channel, post, file, version,
 //! reaction, member, user or emoji) and one read per entity, each a fixed query; plus
 //! [`Catalog::channel_content`], one channel's rows together for the exports that hold a
-//! channel in memory (Markdown, HGF, the website, bulk import).
+//! channel in memory (Markdown, HGF, bulk import; the website reads a page at a time, see
+//! `outline`).
 //!
 //! Streaming reads hand one record at a time to a callback whose error type is the
 //! caller's own (`E: From<CatalogError>`): memory stays flat whatever the channel's size,
@@ -135,7 +136,7 @@ fn image(blob: Option<String>, content_type: Option<String>) -> Option<(BlobId, 
     Some((BlobId::parse(&blob?)?, content_type.unwrap_or_default()))
 }
 
-fn post_record(r: &Row<'_>) -> rusqlite::Result<PostRecord> {
+pub(super) fn post_record(r: &Row<'_>) -> rusqlite::Result<PostRecord> {
     Ok(PostRecord {
         id: r.get(0)?,
         root_id: r.get(1)?,
@@ -151,7 +152,7 @@ fn post_record(r: &Row<'_>) -> rusqlite::Result<PostRecord> {
     })
 }
 
-fn file_record(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
+pub(super) fn file_record(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
     let blob: Option<String> = r.get(7)?;
     Ok(FileRecord {
         id: r.get(0)?,

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::catalog::{
-    Catalog, CatalogError, ChannelContent, ChannelRecord, FileRecord, ImageOwnerRecord, PostRecord,
-    ReactionRecord, TeamRecord, VersionRecord,
+    Catalog, CatalogError, ChannelContent, ChannelRecord, FileRecord, ImageOwnerRecord,
+    PostOutline, PostRecord, PostsContent, ReactionRecord, TeamRecord, VersionRecord,
 };
 use crate::model::naming::ChannelNames;
 use crate::model::{ChannelId, FileId, PostId, TeamId, UserId, object};
@@ -337,17 +337,30 @@ impl Threads {
     /// Threads of `posts` (oldest first) by their `root_id`. A reply whose root is not
     /// among them, or whose root is itself a reply, stands as a root.
     pub fn of(posts: &[Post]) -> Threads {
-        let at: HashMap<&str, usize> = posts.iter().enumerate().map(|(i, p)| (p.id(), i)).collect();
+        Threads::by_root(posts, |p| (p.id(), p.record.root_id.as_str()))
+    }
+
+    /// The same from posts' outlines (the website plans its pages from them).
+    pub fn of_outlines(posts: &[PostOutline]) -> Threads {
+        Threads::by_root(posts, |p| (p.id.as_str(), p.root_id.as_str()))
+    }
+
+    fn by_root<T>(posts: &[T], key: impl Fn(&T) -> (&str, &str)) -> Threads {
+        let at: HashMap<&str, usize> = posts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (key(p).0, i))
+            .collect();
         let mut is_root = vec![true; posts.len()];
         let mut replies = vec![Vec::new(); posts.len()];
         for (i, p) in posts.iter().enumerate() {
-            let root = p.record.root_id.as_str();
+            let root = key(p).1;
             if root.is_empty() {
                 continue;
             }
             if let Some(&r) = at.get(root)
                 && r != i
-                && posts[r].record.root_id.is_empty()
+                && key(&posts[r]).1.is_empty()
             {
                 is_root[i] = false;
                 replies[r].push(i);
@@ -429,6 +442,40 @@ impl ChannelView {
             }
         }
         out
+    }
+}
+
+/// Some posts of a channel with their rows, as [`ChannelView`] holds them (files by time
+/// then id, reactions oldest first, versions oldest first), for a build that reads a page's
+/// posts at a time.
+#[derive(Debug, Clone, Default)]
+pub struct PostsView {
+    /// Oldest first, then by id.
+    pub posts: Vec<Post>,
+    pub files: HashMap<PostId, Vec<FileRecord>>,
+    pub reactions: HashMap<PostId, Vec<ReactionRecord>>,
+    pub versions: HashMap<PostId, Vec<VersionRecord>>,
+}
+
+impl PostsView {
+    /// Reads the posts of `ids` (seen alive or not: the caller chose them) and their rows.
+    pub fn load(catalog: &Catalog, ids: &[&PostId]) -> Result<PostsView, ViewError> {
+        let PostsContent {
+            posts,
+            files,
+            reactions,
+            versions,
+        } = catalog.load_posts_content(ids)?;
+        let mut files = group_by_post(files, |f| &f.post_id);
+        for list in files.values_mut() {
+            list.sort_by(|a, b| (a.create_at, &a.id).cmp(&(b.create_at, &b.id)));
+        }
+        Ok(PostsView {
+            posts: posts.into_iter().map(Post::from_record).collect(),
+            files,
+            reactions: group_by_post(reactions, |r| &r.post_id),
+            versions: group_by_post(versions, |v| &v.post_id),
+        })
     }
 }
 

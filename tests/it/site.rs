@@ -944,3 +944,107 @@ async fn a_thread_of_3000_replies_is_paged_and_every_anchor_resolves() {
         }
     }
 }
+
+/// A permalink (`…/pl/<post id>`) becomes a link to the page holding its target from every
+/// text the site renders: a message, an earlier version of an edited message, a bot's card
+/// (`props.attachments`) and a channel's header. The build keeps the page of only the posts
+/// some archived text names after a `/pl/` (not of every post), so each of these texts must
+/// be among those it reads; a link to a post the archive lacks stays the server's URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permalinks_resolve_from_messages_versions_cards_and_headers() {
+    let env = start().await;
+    let url = |id: &str| format!("https://chat.example.com/eng/pl/{id}");
+    let (targets, off_topic, linking, edited, card) = env.server.with_workspace(|w| {
+        let town = w.channel_id("eng", "town-square");
+        let off_topic = w.channel_id("eng", "off-topic");
+        let targets: Vec<String> = (0..4)
+            .map(|k| w.create_post(&town, "alice", &format!("target number {k}"), None))
+            .collect();
+        let linking = w.create_post(
+            &off_topic,
+            "bob",
+            &format!(
+                "[the first]({}) and [a missing one]({})",
+                url(&targets[0]),
+                url("nosuchpost000000000000000a")
+            ),
+            None,
+        );
+        let edited = w.create_post(
+            &off_topic,
+            "bob",
+            &format!("was {}", url(&targets[1])),
+            None,
+        );
+        let card = w.create_post(&off_topic, "bob", "a bot's card", None);
+        (targets, off_topic, linking, edited, card)
+    });
+    env.sync().await;
+    env.server.with_workspace(|w| {
+        w.edit_post(&edited, "now without the link");
+        let mut props = serde_json::Map::new();
+        props.insert(
+            "attachments".into(),
+            serde_json::json!([{ "text": format!("see {}", url(&targets[2])) }]),
+        );
+        w.set_post_kind(&card, "", props, false);
+        w.update_channel(
+            &off_topic,
+            "header",
+            &format!("start at {}", url(&targets[3])),
+        );
+    });
+    env.sync().await;
+    let conn = rusqlite::Connection::open(env.archive.join("catalog.sqlite")).unwrap();
+    assert_eq!(
+        one(
+            &conn,
+            &format!("SELECT message FROM post_versions WHERE post_id = '{edited}'")
+        ),
+        format!("was {}", url(&targets[1])),
+        "the earlier version's text is archived"
+    );
+    let site = env.dir.path().join("site");
+    html::build_site(&env.read(), &site, &SiteOptions::default()).unwrap();
+    let pages = snapshot(&site);
+    let href = |target: &str| {
+        let page = pages_with(&site, target)
+            .into_iter()
+            .find(|rel| is_channel_page(rel))
+            .expect("the target is on a channel page");
+        format!("href=\"../../{page}#{}\"", anchor_id(target))
+    };
+    let page_of = |post: &str| {
+        let rel = pages_with(&site, post)
+            .into_iter()
+            .find(|rel| is_channel_page(rel))
+            .expect("the post is on a channel page");
+        pages[&rel].clone()
+    };
+    let linking_page = page_of(&linking);
+    assert!(linking_page.contains(&href(&targets[0])), "message");
+    assert!(
+        linking_page.contains(&format!("href=\"{}\"", url("nosuchpost000000000000000a"))),
+        "a missing target stays the server's link"
+    );
+    assert!(
+        page_of(&edited).contains(&href(&targets[1])),
+        "earlier version"
+    );
+    assert!(page_of(&card).contains(&href(&targets[2])), "card");
+    let dir = pages_with(&site, &card)
+        .into_iter()
+        .find(|rel| is_channel_page(rel))
+        .unwrap()
+        .rsplit_once('/')
+        .unwrap()
+        .0
+        .to_owned();
+    for page in ["index.html", "info.html"] {
+        assert!(
+            pages[&format!("{dir}/{page}")].contains(&href(&targets[3])),
+            "header on {page}"
+        );
+    }
+    check_links(&site, &html_pages(&site));
+}

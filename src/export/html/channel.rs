@@ -1,6 +1,12 @@
 //! A channel's pages: its newest page (`index.html`, where it opens) and older numbered
 //! pages, the pages of its long threads and its info page, each written only when its
-//! inputs changed; the permalink targets of every post; the channel's search entries.
+//! inputs changed; the permalink targets; the channel's search entries.
+//!
+//! Memory follows a page, not a channel: pages are planned from the posts' outlines (ids,
+//! threads, times, sizes: [`crate::catalog::PostOutline`]); one walk over the posts in
+//! order feeds the search index, the authors thread summaries list and the pinned posts;
+//! then each page's posts are read with their files, reactions and versions, hashed,
+//! rendered when changed, and dropped.
 
 use std::collections::HashMap;
 
@@ -11,63 +17,161 @@ use super::pages::{
     shown_replies, thread_page_name,
 };
 use super::paths::{channel_dir, escape, safe_id, user_page};
-use super::post::{ChannelRows, snippet};
+use super::post::{Authors, ChannelRows, author_name, snippet};
 use super::search::js_string;
 use super::templates::{
     ChannelHeadT, ChannelIndexView, ChannelT, DayView, PageLink, PageT, render,
 };
 use super::{Builder, DeletedPosts, SiteError};
-use crate::catalog::FileRecord;
-use crate::export::view::{self, Channel, ChannelView, Post, Threads};
-use crate::model::PostId;
+use crate::catalog::PostOutline;
+use crate::export::view::{self, Channel, Post, Threads};
+use crate::model::object;
+
+/// A channel's pages planned from its posts' outlines (no text held): the threads, the
+/// pages and where each post lives.
+pub(super) struct ChannelPlan {
+    /// The posts shown (deleted ones left out when hidden), oldest first.
+    pub(super) outlines: Vec<PostOutline>,
+    pub(super) is_root: Vec<bool>,
+    pub(super) replies: Vec<Vec<usize>>,
+    pub(super) pages: Vec<PagePlan>,
+    /// Each post's page ([`homes`]).
+    pub(super) homes: Vec<Option<String>>,
+}
+
+/// A pinned post as the channel's info page lists it: link, author, snippet.
+type Pinned = (String, String, String);
 
 impl Builder<'_> {
-    /// Permalink targets: every post's page, planned from the same rows as the pages.
+    /// Plans a channel's pages from its posts' outlines.
+    pub(super) fn plan_channel(&self, channel: &Channel) -> Result<ChannelPlan, SiteError> {
+        let mut outlines = self.catalog.load_post_outlines(&channel.record.id)?;
+        if self.options.deleted == DeletedPosts::Hide {
+            outlines.retain(|p| p.delete_at == 0);
+        }
+        let Threads { is_root, replies } = Threads::of_outlines(&outlines);
+        let pages = plan_pages(&outlines, &is_root, &replies);
+        let homes = homes(&outlines, &pages, &replies);
+        Ok(ChannelPlan {
+            outlines,
+            is_root,
+            replies,
+            pages,
+            homes,
+        })
+    }
+
+    /// Permalink targets: the page of every post a permalink may name, planned as the pages
+    /// are. Only posts whose id begins the text after some `/pl/` in the archive are kept
+    /// (a message, a post's JSON, an earlier version or a channel's JSON): every lookup
+    /// ([`Links::scan`], Markdown's links) is of such a text, and a map of every post's
+    /// page would grow with the archive (150 MB at 1,000,000 posts).
     pub(super) fn load_permalinks(&mut self, channels: &[Channel]) -> Result<(), SiteError> {
+        let mut named: Vec<String> = Vec::new();
+        self.catalog.load_texts_holding("/pl/", |text| {
+            let mut rest = text;
+            while let Some(at) = rest.find("/pl/") {
+                rest = &rest[at + 4..];
+                let end = rest
+                    .char_indices()
+                    .find(|&(_, ch)| ch.is_whitespace() || ch.is_control())
+                    .map_or(rest.len(), |(i, _)| i);
+                if end > 0 {
+                    named.push(rest[..end].to_owned());
+                }
+            }
+            Ok::<_, SiteError>(())
+        })?;
+        if named.is_empty() {
+            return Ok(());
+        }
+        named.sort_unstable();
+        named.dedup();
+        // Whether some text after a `/pl/` begins with `id`: the first text not below it
+        // in sorted order does if any does.
+        let begins_some = |id: &str| {
+            let k = named.partition_point(|t| t.as_str() < id);
+            named.get(k).is_some_and(|t| t.starts_with(id))
+        };
         for c in channels {
-            let mut posts = view::load_posts(self.catalog, &c.record.id)?;
-            self.hide_deleted(&mut posts);
-            let Threads { is_root, replies } = Threads::of(&posts);
+            let plan = self.plan_channel(c)?;
             let dir = channel_dir(&c.record.id);
-            let pages = plan_pages(&posts, &is_root, &replies);
-            for (p, home) in posts.iter().zip(homes(&posts, &pages, &replies)) {
-                if let Some(home) = home {
-                    let href = format!("{dir}/{home}#p-{}", safe_id(p.id()));
-                    self.names.posts.insert(p.id().to_owned(), href);
+            for (p, home) in plan.outlines.iter().zip(&plan.homes) {
+                if let Some(home) = home
+                    && !p.id.is_empty()
+                    && begins_some(&p.id)
+                {
+                    let href = format!("{dir}/{home}#p-{}", safe_id(&p.id));
+                    self.names.posts.insert(p.id.to_string(), href);
                 }
             }
         }
         Ok(())
     }
 
-    /// Adds the posts of one channel to the search index, each with the page it lives on.
-    pub(super) fn index_channel_posts(
+    /// Reads a channel's posts in order, one at a time (no files, reactions or versions),
+    /// for what needs every post but not a page's worth of rows: the search index (when
+    /// `index`: each post with its page, in the channel's order), each post's author (for
+    /// thread summaries) and the pinned posts.
+    pub(super) fn walk_posts(
         &mut self,
         n: usize,
-        posts: &[Post],
-        replies: &[Vec<usize>],
-        homes: &[Option<String>],
-        files: &HashMap<PostId, Vec<FileRecord>>,
-    ) -> Result<(), SiteError> {
-        for (i, home) in homes.iter().enumerate() {
-            let Some(home) = home else { continue };
-            let post = &posts[i];
-            let thread = is_long(&replies[i]).then(|| thread_page_name(post.id(), 1));
-            self.index
-                .add(
-                    &post.record,
-                    n as u32,
-                    home,
-                    thread.as_deref(),
-                    files.contains_key(post.id()),
-                    post.is_pinned(),
-                )
-                .map_err(|source| SiteError::Write {
-                    path: std::env::temp_dir(),
-                    source,
-                })?;
+        channel: &Channel,
+        plan: &ChannelPlan,
+        index: bool,
+    ) -> Result<(Authors, Vec<Pinned>), SiteError> {
+        let hide = self.options.deleted == DeletedPosts::Hide;
+        let mut authors = Authors::default();
+        let mut pinned = Vec::new();
+        let mut i = 0;
+        self.catalog.load_posts(&channel.record.id, |record| {
+            if !record.seen_live || (hide && record.delete_at > 0) {
+                return Ok(());
+            }
+            let outline = plan
+                .outlines
+                .get(i)
+                .filter(|o| o.id == record.id)
+                .ok_or_else(|| SiteError::PostGone(record.id.to_string()))?;
+            let post = Post::from_record(record);
+            let name = if plan.is_root[i] && !post.is_pinned() {
+                String::new()
+            } else {
+                author_name(&self.people, &post)
+            };
+            if let Some(home) = &plan.homes[i] {
+                if index {
+                    let thread = is_long(&plan.replies[i]).then(|| thread_page_name(post.id(), 1));
+                    self.index
+                        .add(
+                            &post.record,
+                            n as u32,
+                            home,
+                            thread.as_deref(),
+                            outline.has_files,
+                            post.is_pinned(),
+                        )
+                        .map_err(|source| SiteError::Write {
+                            path: std::env::temp_dir(),
+                            source,
+                        })?;
+                }
+                if post.is_pinned() {
+                    pinned.push((
+                        format!("{home}#p-{}", safe_id(post.id())),
+                        name.clone(),
+                        snippet(&post.record.message),
+                    ));
+                }
+            }
+            authors.push(name);
+            i += 1;
+            Ok::<_, SiteError>(())
+        })?;
+        if let Some(missing) = plan.outlines.get(i) {
+            return Err(SiteError::PostGone(missing.id.to_string()));
         }
-        Ok(())
+        Ok((authors, pinned))
     }
 
     /// `c/<channel>/homes.js`: the page of every post not on the newest page, grouped by
@@ -79,7 +183,7 @@ impl Builder<'_> {
     fn homes_script(
         &mut self,
         dir: &str,
-        posts: &[Post],
+        posts: &[PostOutline],
         homes: &[Option<String>],
     ) -> Result<(), SiteError> {
         let mut pages: Vec<(&str, String)> = Vec::new();
@@ -96,7 +200,7 @@ impl Builder<'_> {
             if !ids.is_empty() {
                 ids.push(' ');
             }
-            ids.push_str(&safe_id(post.id()));
+            ids.push_str(&safe_id(&post.id));
         }
         let mut js = String::from("MB.homes({");
         for (k, (page, ids)) in pages.iter().enumerate() {
@@ -109,33 +213,57 @@ impl Builder<'_> {
         self.write_asset(&format!("{dir}/homes.js"), &js)
     }
 
-    /// Leaves out posts deleted on the server when `--deleted hide` says so.
-    pub(super) fn hide_deleted(&self, posts: &mut Vec<Post>) {
-        if self.options.deleted == DeletedPosts::Hide {
-            posts.retain(|p| p.record.delete_at == 0);
+    /// The hash of post `i`'s inputs (read into `rows`); pages combine them. A permalink's
+    /// target page is an input too, and where it points is remembered in `links` for the
+    /// next build.
+    fn post_hash(
+        &self,
+        rows: &ChannelRows<'_>,
+        i: usize,
+        links: &mut Links,
+    ) -> Result<blake3::Hash, SiteError> {
+        let p = &rows.post(i)?.record;
+        let mut h = blake3::Hasher::new();
+        h.update(links.scan(&p.message, &self.names).as_bytes());
+        h.update(links.scan(&p.json, &self.names).as_bytes());
+        for part in [p.id.as_str(), &p.message, &p.json, &p.kind] {
+            h.update(part.as_bytes());
+            h.update(&[0]);
         }
+        for v in [p.update_at, p.edit_at, p.delete_at] {
+            h.update(&v.to_le_bytes());
+        }
+        for f in rows.files(i) {
+            h.update(format!("{}{}{:?}", f.id, f.name, f.blob).as_bytes());
+        }
+        for r in rows.reactions(i) {
+            h.update(format!("{}{}", r.user_id, r.emoji_name).as_bytes());
+        }
+        for v in rows.versions(i) {
+            let text = v.message.as_deref().unwrap_or_default();
+            h.update(text.as_bytes());
+            h.update(links.scan(text, &self.names).as_bytes());
+        }
+        Ok(h.finalize())
     }
 
-    /// A channel as its pages show it: posts (deleted ones left out when hidden), and only
-    /// the earlier versions whose text we kept.
-    pub(super) fn load_channel(&self, channel: &Channel) -> Result<ChannelView, SiteError> {
-        let mut content = ChannelView::load(self.catalog, channel.clone())?;
-        self.hide_deleted(&mut content.posts);
-        for versions in content.versions.values_mut() {
-            versions.retain(|v| v.message.is_some());
-        }
-        Ok(content)
-    }
-
+    /// A channel's pages, planned from its posts' outlines and written a page at a time:
+    /// each page's posts are read with their rows, hashed, and rendered only when the
+    /// page's inputs changed, then dropped.
     pub(super) fn channel(&mut self, n: usize, channel: &Channel) -> Result<(), SiteError> {
-        let content = self.load_channel(channel)?;
-        let posts = &content.posts;
-        let Threads { is_root, replies } = Threads::of(posts);
-        let mut pages = plan_pages(posts, &is_root, &replies);
-        let homes = homes(posts, &pages, &replies);
+        let plan = self.plan_channel(channel)?;
         let dir = channel_dir(&channel.record.id);
-        self.homes_script(&dir, posts, &homes)?;
-        let months = self.months(posts, &pages);
+        self.homes_script(&dir, &plan.outlines, &plan.homes)?;
+        let months = self.months(&plan.outlines, &plan.pages);
+        let (authors, pinned) = self.walk_posts(n, channel, &plan, self.index_needed)?;
+        let members = view::load_channel_members(self.catalog, &channel.record.id)?;
+        let ChannelPlan {
+            outlines,
+            is_root,
+            replies,
+            mut pages,
+            homes,
+        } = plan;
         if pages.is_empty() {
             // The channel still opens somewhere (every sidebar links its newest page).
             pages.push(PagePlan {
@@ -143,58 +271,11 @@ impl Builder<'_> {
                 roots: Vec::new(),
             });
         }
+        self.report.posts += homes.iter().filter(|h| h.is_some()).count() as u64;
 
-        // Inputs of each post, hashed once; pages combine them. A permalink's target page
-        // is an input too, and where it points is remembered for the next build.
         let mut links = Links::default();
         links.scan(&channel.record.json, &self.names);
-        let hashes: Vec<blake3::Hash> = posts
-            .iter()
-            .map(|post| {
-                let p = &post.record;
-                let mut h = blake3::Hasher::new();
-                h.update(links.scan(&p.message, &self.names).as_bytes());
-                h.update(links.scan(&p.json, &self.names).as_bytes());
-                for part in [p.id.as_str(), &p.message, &p.json, &p.kind] {
-                    h.update(part.as_bytes());
-                    h.update(&[0]);
-                }
-                for v in [p.update_at, p.edit_at, p.delete_at] {
-                    h.update(&v.to_le_bytes());
-                }
-                for f in content.files.get(&p.id).into_iter().flatten() {
-                    h.update(format!("{}{}{:?}", f.id, f.name, f.blob).as_bytes());
-                }
-                for r in content.reactions.get(&p.id).into_iter().flatten() {
-                    h.update(format!("{}{}", r.user_id, r.emoji_name).as_bytes());
-                }
-                for v in content.versions.get(&p.id).into_iter().flatten() {
-                    let text = v.message.as_deref().unwrap_or_default();
-                    h.update(text.as_bytes());
-                    h.update(links.scan(text, &self.names).as_bytes());
-                }
-                h.finalize()
-            })
-            .collect();
-
-        if self.index_needed {
-            self.index_channel_posts(n, posts, &replies, &homes, &content.files)?;
-        }
-        let mut pinned = Vec::new();
-        for (i, home) in homes.iter().enumerate() {
-            let Some(home) = home else { continue };
-            let post = &posts[i];
-            self.report.posts += 1;
-            if post.is_pinned() {
-                pinned.push((
-                    format!("{home}#p-{}", safe_id(post.id())),
-                    self.author_name(post),
-                    snippet(&post.record.message),
-                ));
-            }
-        }
-
-        let mut rows = ChannelRows::new(&content);
+        let mut rows = ChannelRows::new(channel, &outlines, &authors);
         let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
         let title = self.channel_title(channel);
         let head = render(
@@ -207,7 +288,7 @@ impl Builder<'_> {
                     &self.names,
                     &channel.record.team_id,
                 ),
-                members: content.members.len(),
+                members: members.len(),
                 pinned: pinned.len(),
                 months: &months,
             },
@@ -215,6 +296,17 @@ impl Builder<'_> {
         )?;
         for (k, page) in pages.iter().enumerate() {
             let newest = page.name == NEWEST;
+            let shown: Vec<usize> = page
+                .roots
+                .iter()
+                .flat_map(|&r| {
+                    let (first, _, last) = shown_replies(&replies[r]);
+                    std::iter::once(r)
+                        .chain(first.iter().copied())
+                        .chain(last.iter().copied())
+                })
+                .collect();
+            rows.load(self.catalog, &shown)?;
             let mut h = blake3::Hasher::new();
             h.update(self.context.as_bytes());
             h.update(
@@ -232,18 +324,18 @@ impl Builder<'_> {
                 h.update(head.as_bytes());
             }
             for &r in &page.roots {
-                h.update(hashes[r].as_bytes());
+                h.update(self.post_hash(&rows, r, &mut links)?.as_bytes());
                 // What the page shows of a long thread (its length and latest replies)
                 // changes with every reply.
                 h.update(&(replies[r].len() as u64).to_le_bytes());
                 let (first, hidden, last) = shown_replies(&replies[r]);
                 for &j in first.iter().chain(last) {
-                    h.update(hashes[j].as_bytes());
+                    h.update(self.post_hash(&rows, j, &mut links)?.as_bytes());
                 }
                 if hidden > 0 {
                     // The page its "more replies" link points to.
                     let k = first.len();
-                    let part = plan_thread(posts, r, &replies[r])
+                    let part = plan_thread(&outlines, r, &replies[r])
                         .into_iter()
                         .find(|p| p.replies.contains(&k));
                     h.update(format!("{:?}", part.map(|p| p.name)).as_bytes());
@@ -254,16 +346,10 @@ impl Builder<'_> {
             if self.keep(&rel, &hash) {
                 continue;
             }
-            let shown = page.roots.iter().flat_map(|&r| {
-                let (first, _, last) = shown_replies(&replies[r]);
-                std::iter::once(r)
-                    .chain(first.iter().copied())
-                    .chain(last.iter().copied())
-            });
-            self.render_bodies(&mut rows, shown.collect());
+            self.render_bodies(&mut rows, shown);
             let mut days: Vec<DayView> = Vec::new();
             for &r in &page.roots {
-                let at = posts[r].record.create_at;
+                let at = outlines[r].create_at;
                 let mut item = self.post_html(&rows, r)?;
                 if !replies[r].is_empty() {
                     item.push_str(&self.replies_html(&rows, r, &replies[r])?);
@@ -315,8 +401,8 @@ impl Builder<'_> {
                 continue;
             }
             let Some(root_home) = &homes[r] else { continue };
-            let back = format!("{root_home}#p-{}", safe_id(posts[r].id()));
-            let parts = plan_thread(posts, r, reps);
+            let back = format!("{root_home}#p-{}", safe_id(&outlines[r].id));
+            let parts = plan_thread(&outlines, r, reps);
             let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
             for (k, part) in parts.iter().enumerate() {
                 let prev = k.checked_sub(1).map(|i| names[i]);
@@ -326,11 +412,12 @@ impl Builder<'_> {
                     .into_iter()
                     .chain(reps[part.replies.clone()].iter().copied())
                     .collect();
+                rows.load(self.catalog, &shown)?;
                 let mut h = blake3::Hasher::new();
                 h.update(self.context.as_bytes());
                 h.update(format!("thread\0{back}\0{prev:?}{next:?}{}", reps.len()).as_bytes());
                 for &j in &shown {
-                    h.update(hashes[j].as_bytes());
+                    h.update(self.post_hash(&rows, j, &mut links)?.as_bytes());
                 }
                 let rel = format!("{dir}/{}", part.name);
                 let hash = h.finalize().to_hex().to_string();
@@ -340,7 +427,7 @@ impl Builder<'_> {
                 self.render_bodies(&mut rows, shown.clone());
                 let mut days: Vec<DayView> = Vec::new();
                 for &j in &shown {
-                    let at = posts[j].record.create_at;
+                    let at = outlines[j].create_at;
                     push_day(&mut days, at, &self.tz, self.post_html(&rows, j)?);
                 }
                 let title = if parts.len() > 1 {
@@ -386,19 +473,19 @@ impl Builder<'_> {
                 posts: homes.iter().filter(|h| h.is_some()).count() as u64,
             },
         );
-        self.channel_index(&content, &pages, pinned)
+        self.channel_index(channel, &members, &outlines, &pages, pinned)
     }
 
     pub(super) fn channel_index(
         &mut self,
-        content: &ChannelView,
+        channel: &Channel,
+        members: &[object::ChannelMember],
+        outlines: &[PostOutline],
         pages: &[PagePlan],
-        pinned: Vec<(String, String, String)>,
+        pinned: Vec<Pinned>,
     ) -> Result<(), SiteError> {
-        let channel = &content.channel;
         let dir = channel_dir(&channel.record.id);
-        let members: Vec<(String, String)> = content
-            .members
+        let members: Vec<(String, String)> = members
             .iter()
             .map(|m| {
                 let id = &m.user_id;
@@ -411,7 +498,7 @@ impl Builder<'_> {
             .collect();
         let mut months: Vec<(String, Vec<PageLink>)> = Vec::new();
         for page in pages.iter().filter(|p| !p.roots.is_empty()) {
-            let month = month_of(content.posts[page.roots[0]].record.create_at, &self.tz);
+            let month = month_of(outlines[page.roots[0]].create_at, &self.tz);
             let name = if page.name == NEWEST {
                 "newest".to_owned()
             } else {
@@ -465,12 +552,12 @@ impl Builder<'_> {
 
     /// The channel's months, each linking the day divider of its first root on the page
     /// holding it (the newest page's jump menu).
-    fn months(&self, posts: &[Post], pages: &[PagePlan]) -> Vec<(String, String)> {
+    fn months(&self, posts: &[PostOutline], pages: &[PagePlan]) -> Vec<(String, String)> {
         let mut months: Vec<(String, String)> = Vec::new();
         let mut last = String::new();
         for page in pages {
             for &r in &page.roots {
-                let at = posts[r].record.create_at;
+                let at = posts[r].create_at;
                 let month = month_of(at, &self.tz);
                 if month != last {
                     let href = format!("{}#d-{}", page.name, day_of(at, &self.tz));

@@ -5,11 +5,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use super::markdown::Names;
-use super::pages::{homes, plan_pages};
 use super::paths::{channel_dir, is_plain_relative, safe_id};
 use super::{Builder, MANIFEST, SiteError};
 use crate::catalog::CatalogError;
-use crate::export::view::{Channel, Threads};
+use crate::export::view::Channel;
 use crate::model::ChannelId;
 
 /// The previous build's manifest and the one being written.
@@ -149,11 +148,8 @@ impl Builder<'_> {
         self.report.posts += state.posts;
         self.new.channels.insert(id.clone(), state);
         if self.index_needed {
-            let content = self.load_channel(channel)?;
-            let Threads { is_root, replies } = Threads::of(&content.posts);
-            let pages = plan_pages(&content.posts, &is_root, &replies);
-            let homes = homes(&content.posts, &pages, &replies);
-            self.index_channel_posts(n, &content.posts, &replies, &homes, &content.files)?;
+            let plan = self.plan_channel(channel)?;
+            self.walk_posts(n, channel, &plan, true)?;
         }
         Ok(())
     }

@@ -102,6 +102,8 @@ pub enum SiteError {
         #[source]
         source: io::Error,
     },
+    #[error("post {0} left the catalog while the site was built from it")]
+    PostGone(String),
     #[error("cannot render {what}")]
     Template {
         what: String,

@@ -22,7 +22,7 @@
 
 use super::paths::safe_id;
 use super::{PAGE_BYTES, PAGE_ROOTS};
-use crate::export::view::Post;
+use crate::catalog::PostOutline;
 
 /// At most this many posts on one page of a long thread.
 pub const THREAD_PAGE_POSTS: usize = 500;
@@ -57,8 +57,8 @@ pub fn shown_replies(replies: &[usize]) -> (&[usize], usize, &[usize]) {
 }
 
 /// The size a post is estimated to take on a page.
-fn weight(post: &Post) -> usize {
-    post.record.message.len() * 2 + 600
+fn weight(post: &PostOutline) -> usize {
+    post.message_bytes * 2 + 600
 }
 
 /// One page of a long thread: its file name and the range of the thread's replies it holds
@@ -80,11 +80,11 @@ pub fn thread_page_name(root_id: &str, part: usize) -> String {
 
 /// The pages of a long thread (none for a short one): replies in order, a page closed after
 /// [`THREAD_PAGE_POSTS`] posts or about [`PAGE_BYTES`].
-pub fn plan_thread(posts: &[Post], root: usize, replies: &[usize]) -> Vec<ThreadPage> {
+pub fn plan_thread(posts: &[PostOutline], root: usize, replies: &[usize]) -> Vec<ThreadPage> {
     if !is_long(replies) {
         return Vec::new();
     }
-    let root_id = posts[root].id();
+    let root_id = posts[root].id.as_str();
     let mut pages = vec![ThreadPage {
         name: thread_page_name(root_id, 1),
         replies: 0..0,
@@ -110,7 +110,11 @@ pub fn plan_thread(posts: &[Post], root: usize, replies: &[usize]) -> Vec<Thread
 
 /// Where each post of a channel lives (index into `posts` → page file name, `None` for a
 /// post on no page): its channel page, or for a reply of a long thread, its thread page.
-pub fn homes(posts: &[Post], pages: &[PagePlan], replies: &[Vec<usize>]) -> Vec<Option<String>> {
+pub fn homes(
+    posts: &[PostOutline],
+    pages: &[PagePlan],
+    replies: &[Vec<usize>],
+) -> Vec<Option<String>> {
     let mut home = vec![None; posts.len()];
     for page in pages {
         for &r in &page.roots {
@@ -144,7 +148,11 @@ pub struct PagePlan {
 /// last one named [`NEWEST`] and joined with the one before it while both fit one page's
 /// budget (see the module doc). `replies[i]` lists the replies of root `i`. Depends on the
 /// posts only; a channel without posts has no page.
-pub fn plan_pages(posts: &[Post], is_root: &[bool], replies: &[Vec<usize>]) -> Vec<PagePlan> {
+pub fn plan_pages(
+    posts: &[PostOutline],
+    is_root: &[bool],
+    replies: &[Vec<usize>],
+) -> Vec<PagePlan> {
     let mut pages: Vec<(PagePlan, usize)> = Vec::new();
     for (i, post) in posts.iter().enumerate() {
         if !is_root[i] {
@@ -221,38 +229,32 @@ pub(super) fn time_iso(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::PostRecord;
     use crate::export::view::Threads;
 
-    fn post(id: &str, root: &str, at: i64, len: usize) -> Post {
-        Post::from_record(PostRecord {
+    fn post(id: &str, root: &str, at: i64, len: usize) -> PostOutline {
+        PostOutline {
             id: id.into(),
             root_id: root.into(),
-            user_id: "u".into(),
             create_at: at,
-            update_at: at,
-            edit_at: 0,
             delete_at: 0,
-            seen_live: true,
-            kind: String::new(),
-            message: "x".repeat(len),
-            json: String::new(),
-        })
+            message_bytes: len,
+            has_files: false,
+        }
     }
 
     const DAY: i64 = 86_400_000;
     /// 2024-01-01T00:00:00Z
     const JAN: i64 = 1_704_067_200_000;
 
-    fn plan_names(posts: &[Post]) -> Vec<(String, usize)> {
-        let Threads { is_root, replies } = Threads::of(posts);
+    fn plan_names(posts: &[PostOutline]) -> Vec<(String, usize)> {
+        let Threads { is_root, replies } = Threads::of_outlines(posts);
         plan_pages(posts, &is_root, &replies)
             .into_iter()
             .map(|p| (p.name, p.roots.len()))
             .collect()
     }
 
-    fn roots(n: usize, len: usize) -> Vec<Post> {
+    fn roots(n: usize, len: usize) -> Vec<PostOutline> {
         (0..n)
             .map(|i| post(&format!("a{i}"), "", JAN + i as i64 * DAY / 3, len))
             .collect()
@@ -279,8 +281,8 @@ mod tests {
         // Months do not split pages: 130 roots over 43 days.
         let posts = roots(130, 10);
         assert_ne!(
-            month_of(posts[0].record.create_at, &jiff::tz::TimeZone::UTC),
-            month_of(posts[129].record.create_at, &jiff::tz::TimeZone::UTC)
+            month_of(posts[0].create_at, &jiff::tz::TimeZone::UTC),
+            month_of(posts[129].create_at, &jiff::tz::TimeZone::UTC)
         );
     }
 
@@ -289,7 +291,7 @@ mod tests {
         let mut posts = roots(3, 10);
         // A reply 40 days later stays on its root's page.
         posts.push(post("r1", "a0", JAN + 40 * DAY, 10));
-        let Threads { is_root, replies } = Threads::of(&posts);
+        let Threads { is_root, replies } = Threads::of_outlines(&posts);
         let pages = plan_pages(&posts, &is_root, &replies);
         assert_eq!(pages.len(), 1);
         assert_eq!(pages[0].roots, [0, 1, 2]);
@@ -313,7 +315,7 @@ mod tests {
         let mut before: Vec<String> = Vec::new();
         for n in 1..=all.len() {
             let posts = &all[..n];
-            let Threads { is_root, replies } = Threads::of(posts);
+            let Threads { is_root, replies } = Threads::of_outlines(posts);
             let pages = plan_pages(posts, &is_root, &replies);
             let now: Vec<String> = homes(posts, &pages, &replies)
                 .into_iter()

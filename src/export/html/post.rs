@@ -8,10 +8,11 @@ use super::markdown::{self, UP};
 use super::pages::{plan_thread, shown_replies, thread_page_name};
 use super::pages::{time_iso, time_text};
 use super::paths::{escape, safe_id, url_segment, user_page};
-use super::templates::{FileView, PostT, PostView, ReactionView, render};
+use super::templates::{FileView, Person, PostT, PostView, ReactionView, render};
 use super::{Builder, SiteError};
-use crate::catalog::FileRecord;
-use crate::export::view::{ChannelView, MessageAttachment, Post};
+use crate::catalog::{Catalog, FileRecord, PostOutline, ReactionRecord, VersionRecord};
+use crate::export::view::{Channel, MessageAttachment, Post, PostsView};
+use crate::model::{PostId, UserId};
 
 pub(super) fn human_size(bytes: i64) -> String {
     let b = bytes.max(0) as f64;
@@ -25,11 +26,7 @@ pub(super) fn human_size(bytes: i64) -> String {
 
 impl Builder<'_> {
     pub(super) fn author_name(&self, post: &Post) -> String {
-        let user_id = &post.record.user_id;
-        post.override_username()
-            .map(str::to_owned)
-            .or_else(|| self.people.get(user_id).map(|p| p.display.clone()))
-            .unwrap_or_else(|| user_id.to_string())
+        author_name(&self.people, post)
     }
 
     /// The replies under a root in its channel page, collapsed: all of a short thread; the
@@ -41,11 +38,11 @@ impl Builder<'_> {
         root: usize,
         replies: &[usize],
     ) -> Result<String, SiteError> {
-        let posts = &rows.content.posts;
-        let last = posts[*replies.last().expect("non-empty")].record.create_at;
-        let mut participants: Vec<String> = Vec::new();
+        let posts = rows.outlines;
+        let last = posts[*replies.last().expect("non-empty")].create_at;
+        let mut participants: Vec<&str> = Vec::new();
         for &j in replies {
-            let name = self.author_name(&posts[j]);
+            let name = rows.authors.name(j);
             if !participants.contains(&name) {
                 participants.push(name);
             }
@@ -72,7 +69,7 @@ impl Builder<'_> {
             out.push_str(&format!(
                 "<a class=\"more-replies\" href=\"{}#p-{}\">{hidden} more repl{}</a>",
                 part.name,
-                safe_id(posts[replies[k]].id()),
+                safe_id(&posts[replies[k]].id),
                 if hidden == 1 { "y" } else { "ies" },
             ));
             for &j in latest {
@@ -80,7 +77,7 @@ impl Builder<'_> {
             }
             out.push_str(&format!(
                 "<a class=\"thread-link\" href=\"{}\">Open thread</a>",
-                thread_page_name(posts[root].id(), 1)
+                thread_page_name(&posts[root].id, 1)
             ));
         }
         out.push_str("</details>");
@@ -91,18 +88,17 @@ impl Builder<'_> {
     /// depth). Not kept: only the few replies a long thread shows in its channel page are
     /// rendered twice, and keeping every post's HTML would hold a whole channel in memory.
     pub(super) fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
-        let content = rows.content;
-        let team_id = content.channel.record.team_id.as_str();
-        let post = &content.posts[i];
+        let team_id = rows.channel.record.team_id.as_str();
+        let post = rows.post(i)?;
         let record = &post.record;
         let person = self.people.get(&record.user_id);
         let bot = person.is_some_and(|p| p.is_bot) || post.from_integration();
         let mut file_views = Vec::new();
-        for f in content.files.get(&record.id).into_iter().flatten() {
+        for f in rows.files(i) {
             file_views.push(self.file_view(f)?);
         }
         let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        for r in content.reactions.get(&record.id).into_iter().flatten() {
+        for r in rows.reactions(i) {
             let who = self
                 .people
                 .get(&r.user_id)
@@ -132,11 +128,9 @@ impl Builder<'_> {
             pinned: post.is_pinned(),
             all_emoji: markdown::all_emoji(&record.message, &self.names),
             edited: (record.edit_at > 0).then(|| time_text(record.edit_at, &self.tz)),
-            versions: content
-                .versions
-                .get(&record.id)
-                .into_iter()
-                .flatten()
+            versions: rows
+                .versions(i)
+                .iter()
                 .filter_map(|v| {
                     let text = v.message.as_deref()?;
                     Some((
@@ -273,20 +267,122 @@ impl Builder<'_> {
     }
 }
 
-/// A channel's rows as its pages render them, and the Markdown bodies rendered ahead for
-/// the page being written.
+/// Each post's author as pages name it ([`Builder::author_name`]), for the participants a
+/// thread's summary lists without its replies being read: a number per post into a list
+/// of names.
+#[derive(Default)]
+pub(super) struct Authors {
+    of_post: Vec<u32>,
+    names: Vec<String>,
+    numbers: HashMap<String, u32>,
+}
+
+impl Authors {
+    /// Adds the next post's author.
+    pub(super) fn push(&mut self, name: String) {
+        let n = match self.numbers.get(&name) {
+            Some(&n) => n,
+            None => {
+                let n = self.names.len() as u32;
+                self.names.push(name.clone());
+                self.numbers.insert(name, n);
+                n
+            }
+        };
+        self.of_post.push(n);
+    }
+
+    /// The author of post `i` (its index in the channel's posts).
+    pub(super) fn name(&self, i: usize) -> &str {
+        self.of_post
+            .get(i)
+            .map_or("", |&n| self.names[n as usize].as_str())
+    }
+}
+
+/// A channel's rows as its pages render them: the outlines of all its posts (plans, thread
+/// summaries), their authors, and only the full rows of the page being written (posts,
+/// files, reactions, versions) with their Markdown bodies rendered ahead. Reading a page at
+/// a time keeps memory to one page's rows whatever the channel's size.
 pub(super) struct ChannelRows<'r> {
-    pub(super) content: &'r ChannelView,
+    pub(super) channel: &'r Channel,
+    pub(super) outlines: &'r [PostOutline],
+    pub(super) authors: &'r Authors,
+    /// The page's posts and their rows (only the versions whose text we kept).
+    pub(super) page: PostsView,
+    /// Post index → where it is in `page.posts`.
+    at: HashMap<usize, usize>,
     /// Post index → its message's HTML, for the posts of one page ([`Builder::render_bodies`]).
     bodies: HashMap<usize, String>,
 }
 
 impl<'r> ChannelRows<'r> {
-    pub(super) fn new(content: &'r ChannelView) -> ChannelRows<'r> {
+    pub(super) fn new(
+        channel: &'r Channel,
+        outlines: &'r [PostOutline],
+        authors: &'r Authors,
+    ) -> ChannelRows<'r> {
         ChannelRows {
-            content,
+            channel,
+            outlines,
+            authors,
+            page: PostsView::default(),
+            at: HashMap::new(),
             bodies: HashMap::new(),
         }
+    }
+
+    /// Reads the posts `shown` (indices into the channel's posts) with their rows, in place
+    /// of the previous page's.
+    pub(super) fn load(&mut self, catalog: &Catalog, shown: &[usize]) -> Result<(), SiteError> {
+        let ids: Vec<&PostId> = shown.iter().map(|&i| &self.outlines[i].id).collect();
+        self.page = PostsView::default();
+        self.bodies.clear();
+        let mut page = PostsView::load(catalog, &ids)?;
+        for versions in page.versions.values_mut() {
+            versions.retain(|v| v.message.is_some());
+        }
+        let by_id: HashMap<&str, usize> = page
+            .posts
+            .iter()
+            .enumerate()
+            .map(|(k, p)| (p.id(), k))
+            .collect();
+        self.at = shown
+            .iter()
+            .filter_map(|&i| Some((i, *by_id.get(self.outlines[i].id.as_str())?)))
+            .collect();
+        self.page = page;
+        Ok(())
+    }
+
+    /// The full row of post `i`, read by [`ChannelRows::load`].
+    pub(super) fn post(&self, i: usize) -> Result<&Post, SiteError> {
+        self.at
+            .get(&i)
+            .map(|&k| &self.page.posts[k])
+            .ok_or_else(|| SiteError::PostGone(self.outlines[i].id.to_string()))
+    }
+
+    pub(super) fn files(&self, i: usize) -> &[FileRecord] {
+        self.page
+            .files
+            .get(&self.outlines[i].id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub(super) fn reactions(&self, i: usize) -> &[ReactionRecord] {
+        self.page
+            .reactions
+            .get(&self.outlines[i].id)
+            .map_or(&[], Vec::as_slice)
+    }
+
+    pub(super) fn versions(&self, i: usize) -> &[VersionRecord] {
+        self.page
+            .versions
+            .get(&self.outlines[i].id)
+            .map_or(&[], Vec::as_slice)
     }
 }
 
@@ -296,19 +392,19 @@ impl Builder<'_> {
     /// are most of a build's time, and each message renders alone ([`markdown::render`] is
     /// pure). Replaces the bodies of the previous page, so memory holds one page's.
     pub(super) fn render_bodies(&self, rows: &mut ChannelRows<'_>, shown: Vec<usize>) {
-        let content = rows.content;
-        let team_id = content.channel.record.team_id.as_str();
+        let channel = rows.channel;
+        let team_id = channel.record.team_id.as_str();
         let names = &self.names;
         let shown: Vec<(usize, &str)> = shown
             .into_iter()
-            .map(|i| (i, content.posts[i].record.message.as_str()))
+            .filter_map(|i| Some((i, rows.post(i).ok()?.record.message.as_str())))
             .collect();
         let render = |&(i, message): &(usize, &str)| (i, markdown::render(message, names, team_id));
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(shown.len() / 8)
             .min(8);
-        rows.bodies = if threads <= 1 {
+        let bodies = if threads <= 1 {
             shown.iter().map(render).collect()
         } else {
             // Workers take the next post in turn (message lengths vary a thousandfold).
@@ -332,7 +428,18 @@ impl Builder<'_> {
                 bodies
             })
         };
+        rows.bodies = bodies;
     }
+}
+
+/// A post's author as pages name it: the name an integration posted under, else the
+/// user's display name, else the user id.
+pub(super) fn author_name(people: &HashMap<UserId, Person>, post: &Post) -> String {
+    let user_id = &post.record.user_id;
+    post.override_username()
+        .map(str::to_owned)
+        .or_else(|| people.get(user_id).map(|p| p.display.clone()))
+        .unwrap_or_else(|| user_id.to_string())
 }
 
 pub(super) fn snippet(message: &str) -> String {
