@@ -131,8 +131,9 @@ impl Catalog {
     }
 
     /// Every stored text holding `needle` that the website renders or scans for permalinks:
-    /// posts' messages and JSON, earlier versions' messages, channels' JSON (for the
-    /// header). Texts without it are not read into Rust.
+    /// posts' messages and JSON (a post's two texts when either holds it: one pass over the
+    /// table), earlier versions' messages, channels' JSON (for the header). Texts without
+    /// it are not read into Rust.
     pub fn load_texts_holding<E: From<super::CatalogError>>(
         &self,
         needle: &str,
@@ -142,17 +143,18 @@ impl Catalog {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT message FROM posts WHERE instr(message, ?1) > 0
-                 UNION ALL SELECT json FROM posts WHERE instr(json, ?1) > 0
-                 UNION ALL SELECT message FROM post_versions
+                "SELECT message, json FROM posts WHERE instr(message, ?1) > 0 OR instr(json, ?1) > 0
+                 UNION ALL SELECT message, '' FROM post_versions
                      WHERE message IS NOT NULL AND instr(message, ?1) > 0
-                 UNION ALL SELECT json FROM channels WHERE instr(json, ?1) > 0",
+                 UNION ALL SELECT json, '' FROM channels WHERE instr(json, ?1) > 0",
             )
             .ctx(&self.path, action)?;
         let mut rows = stmt.query(params![needle]).ctx(&self.path, action)?;
         while let Some(row) = rows.next().ctx(&self.path, action)? {
-            let text: String = row.get(0).ctx(&self.path, action)?;
-            each(&text)?;
+            for column in 0..2 {
+                let text: String = row.get(column).ctx(&self.path, action)?;
+                each(&text)?;
+            }
         }
         Ok(())
     }
