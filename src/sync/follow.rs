@@ -44,15 +44,17 @@ use crate::model::object::{self, Raw};
 use crate::model::{ChannelId, Outcome, now_ms};
 use crate::progress::{Level, LiveState, Observer, Progress};
 
-/// What the listener may hold for us while the follower is busy (a catch-up sync, a slow
-/// transaction), in events and in bytes of their frames (see [`backlog`]). 4 MiB is some
-/// 4,000 everyday posts: minutes of a busy workspace. Beyond it the listener waits, the
-/// server queues 256 events (§15.4) and past that forgets the connection; we then catch
-/// up again: nothing is lost either way, and memory stays bounded whatever the posts'
-/// length (65,536 events, the count bound alone, held 14 MB more on the follow bench's
-/// everyday mix, and could hold gigabytes of 16,383-character posts).
+/// What the listener may hold for us while events are applied as they come, in events and
+/// in bytes of their frames (see [`backlog`]): 1 MiB, some 1,000 everyday posts, is ample
+/// for a transaction's length, and what waits decoded weighs about twice its frames (4 MiB
+/// held 8 MB more on the follow bench, where the mock runs 10,000 events ahead).
 const BACKLOG_ITEMS: usize = 16_384;
-const BACKLOG_BYTES: u32 = 4 << 20;
+const BACKLOG_BYTES: u32 = 1 << 20;
+/// How much more may wait while the follower does not read (a catch-up sync, a poll):
+/// 31 MiB more, tens of thousands of posts, minutes of a busy workspace's traffic. Beyond
+/// it the listener waits, the server queues 256 events (§15.4) and past that forgets the
+/// connection; we then catch up again: nothing is lost either way.
+const BACKLOG_BYTES_NOT_READING: u32 = 31 << 20;
 /// Events applied in one transaction at most.
 const BATCH: usize = 2_048;
 /// How long the first event of a transaction waits for others (see `Follower::gather`).
@@ -146,7 +148,7 @@ async fn follow_with(
     ctx.writer.call(|c| c.prepare_for_live()).await?;
     let listener = Listener::beside(client, follow.ws.clone())?;
     let log = ConnectionLog::begin(ctx.writer, now_ms()).await?;
-    let (tx, items) = backlog::backlog(BACKLOG_ITEMS, BACKLOG_BYTES);
+    let (tx, items, room) = backlog::backlog(BACKLOG_ITEMS, BACKLOG_BYTES);
     let listening = tokio::spawn(listen(listener, tx));
     let (file_queue, downloads) = files::download_stage(ctx);
     let mut follower = Follower {
@@ -158,6 +160,7 @@ async fn follow_with(
         unreachable: HashSet::new(),
         file_queue: Some(file_queue),
         log,
+        room,
     };
     follower.report.user = follower.me.value.username.clone();
     let events = async {
@@ -211,6 +214,8 @@ struct Follower<'a> {
     file_queue: Option<files::FileQueue<'a>>,
     /// The session's connections, as `stats` shows them.
     log: ConnectionLog,
+    /// The listener's byte budget, widened while we do not read.
+    room: backlog::Room,
 }
 
 /// Why a catch-up sync runs, for its log line.
@@ -461,6 +466,7 @@ impl Follower<'_> {
     /// and a sync archives only channels the account is a member of: the archived ones are
     /// polled. (A deletion there by an admin or a retention job reaches nobody live.)
     async fn poll(&mut self) -> Result<(), SyncError> {
+        let _not_reading = self.room.widen(BACKLOG_BYTES_NOT_READING);
         let ctx = self.ctx;
         let Some(files) = self.file_queue.clone() else {
             return Ok(());
@@ -570,6 +576,7 @@ impl Follower<'_> {
     /// is unreachable (for ever: a server away for hours is waited for); then the selection
     /// events are filtered with is reloaded.
     async fn catch_up(&mut self, reason: Reason) -> Result<(), SyncError> {
+        let _not_reading = self.room.widen(BACKLOG_BYTES_NOT_READING);
         let ctx = self.ctx;
         let what = match reason {
             Reason::Start => "catching up with an incremental sync",
