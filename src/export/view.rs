@@ -7,8 +7,9 @@
 //! re-emit them.
 //!
 //! A [`ChannelView`] holds one channel in memory (its posts must be sorted and grouped);
-//! the teams and users are small. Imports `catalog` (records, and one read per channel) and
-//! `model`.
+//! a [`PostsView`] holds a few posts of one (the website's page, planned from the posts'
+//! outlines); the teams and users are small. Imports `catalog` (records, and one read per
+//! channel or per set of posts) and `model`.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
