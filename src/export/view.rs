@@ -11,8 +11,8 @@
 //! outlines); the teams and users are small. Imports `catalog` (records, and one read per
 //! channel or per set of posts) and `model`.
 
-use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -231,14 +231,14 @@ impl MessageAttachment {
 pub struct Post {
     pub record: PostRecord,
     /// Read from the JSON on first use: a page plan needs only the columns.
-    extras: OnceCell<PostExtras>,
+    extras: OnceLock<PostExtras>,
 }
 
 impl Post {
     pub fn from_record(record: PostRecord) -> Post {
         Post {
             record,
-            extras: OnceCell::new(),
+            extras: OnceLock::new(),
         }
     }
 

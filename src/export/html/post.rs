@@ -1,10 +1,12 @@
 //! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered once
-//! from a channel's rows; and the collapsed replies under a root.
+//! from a channel's rows (a page's posts on every core, see [`Builder::render_bodies`]); and
+//! the collapsed replies under a root.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::markdown::{self, UP};
+use super::markdown::{self, Names, UP};
 use super::pages::{plan_thread, shown_replies, thread_page_name};
 use super::pages::{time_iso, time_text};
 use super::paths::{escape, safe_id, url_segment, user_page};
@@ -25,10 +27,6 @@ pub(super) fn human_size(bytes: i64) -> String {
 }
 
 impl Builder<'_> {
-    pub(super) fn author_name(&self, post: &Post) -> String {
-        author_name(&self.people, post)
-    }
-
     /// The replies under a root in its channel page, collapsed: all of a short thread; the
     /// first and latest few of a long one, with a link to the replies between them on the
     /// thread's pages.
@@ -85,155 +83,38 @@ impl Builder<'_> {
     }
 
     /// A post's HTML (the same in a channel page and a thread page: both sit at the same
-    /// depth). Not kept: only the few replies a long thread shows in its channel page are
+    /// depth): the one [`Builder::render_bodies`] rendered ahead for this page, else rendered
+    /// here. Not kept after: only the few replies a long thread shows in its channel page are
     /// rendered twice, and keeping every post's HTML would hold a whole channel in memory.
     pub(super) fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
-        let team_id = rows.channel.record.team_id.as_str();
-        let post = rows.post(i)?;
-        let record = &post.record;
-        let person = self.people.get(&record.user_id);
-        let bot = person.is_some_and(|p| p.is_bot) || post.from_integration();
-        let mut file_views = Vec::new();
-        for f in rows.files(i) {
-            file_views.push(self.file_view(f)?);
+        let ahead = rows
+            .items
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&i);
+        if let Some(html) = ahead {
+            return html;
         }
-        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
-        for r in rows.reactions(i) {
-            let who = self
-                .people
-                .get(&r.user_id)
-                .map_or_else(|| r.user_id.to_string(), |p| p.display.clone());
-            match grouped.iter_mut().find(|(e, _)| *e == r.emoji_name) {
-                Some((_, list)) => list.push(who),
-                None => grouped.push((r.emoji_name.clone(), vec![who])),
-            }
-        }
-        let view = PostView {
-            anchor: format!("p-{}", safe_id(&record.id)),
-            author: self.author_name(post),
-            author_href: format!("{UP}{}", user_page(&record.user_id)),
-            avatar: person
-                .and_then(|p| p.avatar.as_ref())
-                .map(|a| format!("{UP}{a}")),
-            bot,
-            iso: time_iso(record.create_at),
-            time: time_text(record.create_at, &self.tz),
-            body: rows
-                .bodies
-                .get(&i)
-                .cloned()
-                .unwrap_or_else(|| markdown::render(&record.message, &self.names, team_id)),
-            system: post.is_system(),
-            deleted: record.delete_at > 0,
-            pinned: post.is_pinned(),
-            all_emoji: markdown::all_emoji(&record.message, &self.names),
-            edited: (record.edit_at > 0).then(|| time_text(record.edit_at, &self.tz)),
-            versions: rows
-                .versions(i)
-                .iter()
-                .filter_map(|v| {
-                    let text = v.message.as_deref()?;
-                    Some((
-                        time_text(v.replaced_at, &self.tz),
-                        markdown::render(text, &self.names, team_id),
-                    ))
-                })
-                .collect(),
-            files: file_views,
-            reactions: grouped
-                .into_iter()
-                .map(|(name, who)| ReactionView {
-                    emoji: markdown::emoji(&name, &self.names)
-                        .unwrap_or_else(|| format!(":{}:", escape(&name))),
-                    count: who.len(),
-                    who: who.join(", "),
-                })
-                .collect(),
-            cards: post
-                .attachments()
-                .map(|a| self.cards(&a, team_id))
-                .unwrap_or_default(),
-        };
-        render(&PostT { p: &view }, || format!("post {}", record.id))
+        let files = self.file_views(rows, i)?;
+        self.post_context().post_html(rows, i, files)
     }
 
-    /// Bot and webhook `props.attachments` as cards (Slack's message attachments).
-    pub(super) fn cards(&self, attachments: &[MessageAttachment], team_id: &str) -> String {
-        let mut out = String::new();
-        for a in attachments {
-            let color = a.color.clone();
-            let color = if color.starts_with('#')
-                && color.len() <= 7
-                && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
-            {
-                color
-            } else {
-                String::from("#888")
-            };
-            out.push_str(&format!(
-                "<div class=\"card\" style=\"border-left-color:{color}\">"
-            ));
-            let pretext = &a.pretext;
-            if !pretext.is_empty() {
-                out.push_str(&markdown::render(pretext, &self.names, team_id));
-            }
-            let author = &a.author_name;
-            if !author.is_empty() {
-                out.push_str(&format!(
-                    "<div class=\"card-author\">{}</div>",
-                    escape(author)
-                ));
-            }
-            let title = &a.title;
-            if !title.is_empty() {
-                let link = &a.title_link;
-                let safe = link.starts_with("https://") || link.starts_with("http://");
-                if safe {
-                    out.push_str(&format!(
-                        "<div class=\"card-title\"><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></div>",
-                        escape(link),
-                        escape(title)
-                    ));
-                } else {
-                    out.push_str(&format!(
-                        "<div class=\"card-title\">{}</div>",
-                        escape(title)
-                    ));
-                }
-            }
-            if !a.text.is_empty() {
-                out.push_str(&markdown::render(&a.text, &self.names, team_id));
-            }
-            if let Some(fields) = &a.fields {
-                out.push_str("<div class=\"card-fields\">");
-                for f in fields {
-                    out.push_str(&format!(
-                        "<div class=\"card-field{}\"><b>{}</b>{}</div>",
-                        if f.short { " short" } else { "" },
-                        escape(&f.title),
-                        markdown::render(&f.value, &self.names, team_id)
-                    ));
-                }
-                out.push_str("</div>");
-            }
-            let image = &a.image_url;
-            if !image.is_empty() {
-                out.push_str(&markdown::render(
-                    &format!("![image]({image})"),
-                    &self.names,
-                    team_id,
-                ));
-            }
-            let footer = &a.footer;
-            if !footer.is_empty() {
-                out.push_str(&format!(
-                    "<div class=\"card-footer\">{}</div>",
-                    escape(footer)
-                ));
-            }
-            out.push_str("</div>");
+    /// What rendering a post needs of the build, shareable between threads.
+    fn post_context(&self) -> PostContext<'_> {
+        PostContext {
+            people: &self.people,
+            names: &self.names,
+            tz: &self.tz,
         }
-        out
+    }
+
+    /// The views of a post's attachments, each placed in the site ([`Builder::file_view`]).
+    fn file_views(&self, rows: &ChannelRows<'_>, i: usize) -> Result<Vec<FileView>, SiteError> {
+        let mut views = Vec::new();
+        for f in rows.files(i) {
+            views.push(self.file_view(f)?);
+        }
+        Ok(views)
     }
 
     pub(super) fn file_view(&self, f: &FileRecord) -> Result<FileView, SiteError> {
@@ -267,7 +148,166 @@ impl Builder<'_> {
     }
 }
 
-/// Each post's author as pages name it ([`Builder::author_name`]), for the participants a
+/// What a post's HTML is made from besides the channel's rows: the build's names, people
+/// and zone, all read-only, so a page's posts render on every core.
+#[derive(Clone, Copy)]
+struct PostContext<'b> {
+    people: &'b HashMap<UserId, Person>,
+    names: &'b Names,
+    tz: &'b jiff::tz::TimeZone,
+}
+
+impl PostContext<'_> {
+    /// A post's HTML, its attachments' views given (placing files has effects and counts,
+    /// so the builder does it, in page order).
+    fn post_html(
+        &self,
+        rows: &ChannelRows<'_>,
+        i: usize,
+        files: Vec<FileView>,
+    ) -> Result<String, SiteError> {
+        let team_id = rows.channel.record.team_id.as_str();
+        let post = rows.post(i)?;
+        let record = &post.record;
+        let person = self.people.get(&record.user_id);
+        let bot = person.is_some_and(|p| p.is_bot) || post.from_integration();
+        let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+        for r in rows.reactions(i) {
+            let who = self
+                .people
+                .get(&r.user_id)
+                .map_or_else(|| r.user_id.to_string(), |p| p.display.clone());
+            match grouped.iter_mut().find(|(e, _)| *e == r.emoji_name) {
+                Some((_, list)) => list.push(who),
+                None => grouped.push((r.emoji_name.clone(), vec![who])),
+            }
+        }
+        let view = PostView {
+            anchor: format!("p-{}", safe_id(&record.id)),
+            author: author_name(self.people, post),
+            author_href: format!("{UP}{}", user_page(&record.user_id)),
+            avatar: person
+                .and_then(|p| p.avatar.as_ref())
+                .map(|a| format!("{UP}{a}")),
+            bot,
+            iso: time_iso(record.create_at),
+            time: time_text(record.create_at, self.tz),
+            body: markdown::render(&record.message, self.names, team_id),
+            system: post.is_system(),
+            deleted: record.delete_at > 0,
+            pinned: post.is_pinned(),
+            all_emoji: markdown::all_emoji(&record.message, self.names),
+            edited: (record.edit_at > 0).then(|| time_text(record.edit_at, self.tz)),
+            versions: rows
+                .versions(i)
+                .iter()
+                .filter_map(|v| {
+                    let text = v.message.as_deref()?;
+                    Some((
+                        time_text(v.replaced_at, self.tz),
+                        markdown::render(text, self.names, team_id),
+                    ))
+                })
+                .collect(),
+            files,
+            reactions: grouped
+                .into_iter()
+                .map(|(name, who)| ReactionView {
+                    emoji: markdown::emoji(&name, self.names)
+                        .unwrap_or_else(|| format!(":{}:", escape(&name))),
+                    count: who.len(),
+                    who: who.join(", "),
+                })
+                .collect(),
+            cards: post
+                .attachments()
+                .map(|a| self.cards(&a, team_id))
+                .unwrap_or_default(),
+        };
+        render(&PostT { p: &view }, || format!("post {}", record.id))
+    }
+
+    /// Bot and webhook `props.attachments` as cards (Slack's message attachments).
+    fn cards(&self, attachments: &[MessageAttachment], team_id: &str) -> String {
+        let mut out = String::new();
+        for a in attachments {
+            let color = a.color.clone();
+            let color = if color.starts_with('#')
+                && color.len() <= 7
+                && color[1..].bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                color
+            } else {
+                String::from("#888")
+            };
+            out.push_str(&format!(
+                "<div class=\"card\" style=\"border-left-color:{color}\">"
+            ));
+            let pretext = &a.pretext;
+            if !pretext.is_empty() {
+                out.push_str(&markdown::render(pretext, self.names, team_id));
+            }
+            let author = &a.author_name;
+            if !author.is_empty() {
+                out.push_str(&format!(
+                    "<div class=\"card-author\">{}</div>",
+                    escape(author)
+                ));
+            }
+            let title = &a.title;
+            if !title.is_empty() {
+                let link = &a.title_link;
+                let safe = link.starts_with("https://") || link.starts_with("http://");
+                if safe {
+                    out.push_str(&format!(
+                        "<div class=\"card-title\"><a href=\"{}\" rel=\"noopener noreferrer\">{}</a></div>",
+                        escape(link),
+                        escape(title)
+                    ));
+                } else {
+                    out.push_str(&format!(
+                        "<div class=\"card-title\">{}</div>",
+                        escape(title)
+                    ));
+                }
+            }
+            if !a.text.is_empty() {
+                out.push_str(&markdown::render(&a.text, self.names, team_id));
+            }
+            if let Some(fields) = &a.fields {
+                out.push_str("<div class=\"card-fields\">");
+                for f in fields {
+                    out.push_str(&format!(
+                        "<div class=\"card-field{}\"><b>{}</b>{}</div>",
+                        if f.short { " short" } else { "" },
+                        escape(&f.title),
+                        markdown::render(&f.value, self.names, team_id)
+                    ));
+                }
+                out.push_str("</div>");
+            }
+            let image = &a.image_url;
+            if !image.is_empty() {
+                out.push_str(&markdown::render(
+                    &format!("![image]({image})"),
+                    self.names,
+                    team_id,
+                ));
+            }
+            let footer = &a.footer;
+            if !footer.is_empty() {
+                out.push_str(&format!(
+                    "<div class=\"card-footer\">{}</div>",
+                    escape(footer)
+                ));
+            }
+            out.push_str("</div>");
+        }
+        out
+    }
+}
+
+/// Each post's author as pages name it ([`author_name`]), for the participants a
 /// thread's summary lists without its replies being read: a number per post into a list
 /// of names.
 #[derive(Default)]
@@ -312,8 +352,9 @@ pub(super) struct ChannelRows<'r> {
     pub(super) page: PostsView,
     /// Post index → where it is in `page.posts`.
     at: HashMap<usize, usize>,
-    /// Post index → its message's HTML, for the posts of one page ([`Builder::render_bodies`]).
-    bodies: HashMap<usize, String>,
+    /// Post index → its HTML (or why it could not be made), for the posts of one page
+    /// ([`Builder::render_bodies`]); each taken once by [`Builder::post_html`].
+    items: Mutex<HashMap<usize, Result<String, SiteError>>>,
 }
 
 impl<'r> ChannelRows<'r> {
@@ -328,7 +369,7 @@ impl<'r> ChannelRows<'r> {
             authors,
             page: PostsView::default(),
             at: HashMap::new(),
-            bodies: HashMap::new(),
+            items: Mutex::new(HashMap::new()),
         }
     }
 
@@ -337,7 +378,10 @@ impl<'r> ChannelRows<'r> {
     pub(super) fn load(&mut self, catalog: &Catalog, shown: &[usize]) -> Result<(), SiteError> {
         let ids: Vec<&PostId> = shown.iter().map(|&i| &self.outlines[i].id).collect();
         self.page = PostsView::default();
-        self.bodies.clear();
+        self.items
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         let mut page = PostsView::load(catalog, &ids)?;
         for versions in page.versions.values_mut() {
             versions.retain(|v| v.message.is_some());
@@ -387,48 +431,59 @@ impl<'r> ChannelRows<'r> {
 }
 
 impl Builder<'_> {
-    /// Renders the messages of the posts `shown` (indices into the channel's posts) for the
-    /// page about to be written, on every core: Markdown and above all syntax highlighting
-    /// are most of a build's time, and each message renders alone ([`markdown::render`] is
-    /// pure). Replaces the bodies of the previous page, so memory holds one page's.
+    /// Renders the posts `shown` (indices into the channel's posts, their rows read) for
+    /// the page about to be written, on every core: Markdown, syntax highlighting, times and
+    /// the post template are most of a build's time, and each post renders alone
+    /// ([`PostContext`] and the rows are read-only). Attachments are placed first, here, in
+    /// page order (placing a file has effects and counts); at the first that fails, the
+    /// posts from there on are left to [`Builder::post_html`], which meets that error in the
+    /// page's order. Replaces the posts of the previous page, so memory holds one page's.
     pub(super) fn render_bodies(&self, rows: &mut ChannelRows<'_>, shown: Vec<usize>) {
-        let channel = rows.channel;
-        let team_id = channel.record.team_id.as_str();
-        let names = &self.names;
-        let shown: Vec<(usize, &str)> = shown
-            .into_iter()
-            .filter_map(|i| Some((i, rows.post(i).ok()?.record.message.as_str())))
-            .collect();
-        let render = |&(i, message): &(usize, &str)| (i, markdown::render(message, names, team_id));
+        let mut items = HashMap::with_capacity(shown.len());
+        let mut work: Vec<(usize, Vec<FileView>)> = Vec::with_capacity(shown.len());
+        for i in shown {
+            match self.file_views(rows, i) {
+                Ok(files) => work.push((i, files)),
+                Err(e) => {
+                    items.insert(i, Err(e));
+                    break;
+                }
+            }
+        }
+        let ctx = self.post_context();
+        let shared: &ChannelRows<'_> = rows;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
-            .min(shown.len() / 8)
+            .min(work.len() / 2)
             .min(8);
-        let bodies = if threads <= 1 {
-            shown.iter().map(render).collect()
+        // Workers (this thread one of them) take the next post in turn (message lengths
+        // vary a thousandfold).
+        let next = AtomicUsize::new(0);
+        let run = || {
+            let mut out = Vec::new();
+            while let Some((i, files)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                out.push((*i, ctx.post_html(shared, *i, files.clone())));
+            }
+            out
+        };
+        if threads <= 1 {
+            items.extend(run());
         } else {
-            // Workers take the next post in turn (message lengths vary a thousandfold).
-            let next = AtomicUsize::new(0);
-            let work = || {
-                let mut out = Vec::new();
-                while let Some(post) = shown.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    out.push(render(post));
-                }
-                out
-            };
             std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads).map(|_| scope.spawn(work)).collect();
-                let mut bodies = HashMap::new();
+                let workers: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
+                items.extend(run());
                 for worker in workers {
                     match worker.join() {
-                        Ok(part) => bodies.extend(part),
+                        Ok(part) => items.extend(part),
                         Err(panic) => std::panic::resume_unwind(panic),
                     }
                 }
-                bodies
-            })
-        };
-        rows.bodies = bodies;
+            });
+        }
+        *rows
+            .items
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = items;
     }
 }
 

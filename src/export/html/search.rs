@@ -33,7 +33,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write as _};
+use std::io::{self, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use super::postings::{Postings, unnamed_file};
@@ -147,17 +147,46 @@ impl Spill {
     }
 }
 
-/// Reads a text back from the spill file.
-fn read_text(file: &mut File, at: u64, len: u32, buf: &mut Vec<u8>) -> io::Result<String> {
+/// Reads a text back from the spill file (one `pread`, no seek).
+fn read_text(file: &File, at: u64, len: u32, buf: &mut Vec<u8>) -> io::Result<String> {
+    use std::os::unix::fs::FileExt;
     buf.resize(len as usize, 0);
-    file.seek(SeekFrom::Start(at))?;
-    file.read_exact(buf)?;
+    file.read_exact_at(buf, at)?;
     String::from_utf8(std::mem::take(buf))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// One post as [`IndexBuilder::add`] hands it to the indexing thread.
+struct Job {
+    id: String,
+    user_id: UserId,
+    create_at: i64,
+    message: String,
+    channel: u32,
+    page: String,
+    thread: Option<String>,
+    has_file: bool,
+    pinned: bool,
+}
+
+/// Posts handed to the indexing thread at once, and how many such batches may wait for it:
+/// the build blocks rather than hold more when the thread falls behind.
+const JOB_BATCH: usize = 256;
+const JOBS_WAITING: usize = 8;
+
+/// The thread that tokenizes and records the posts [`IndexBuilder::add`] is given, while the
+/// build renders pages: it runs on an index of its own and hands it back at
+/// [`IndexBuilder::write`].
+struct Worker {
+    jobs: std::sync::mpsc::SyncSender<Vec<Job>>,
+    thread: std::thread::JoinHandle<io::Result<IndexBuilder>>,
+}
+
 #[derive(Default)]
 pub struct IndexBuilder {
+    /// Posts not yet handed to the worker.
+    batch: Vec<Job>,
+    worker: Option<Worker>,
     docs: Vec<Doc>,
     /// Every document's post id, one after the other.
     ids: String,
@@ -188,7 +217,9 @@ impl IndexBuilder {
     }
 
     /// Adds a post living on `page` (and with its thread on `thread`: file names in the
-    /// channel's directory, without anchors).
+    /// channel's directory, without anchors). The post is indexed on a thread of its own
+    /// (see [`Worker`]), in the order added; an error there is returned by a later call or
+    /// by [`IndexBuilder::write`].
     pub fn add(
         &mut self,
         post: &PostRecord,
@@ -198,6 +229,92 @@ impl IndexBuilder {
         has_file: bool,
         pinned: bool,
     ) -> io::Result<()> {
+        self.batch.push(Job {
+            id: post.id.to_string(),
+            user_id: post.user_id.clone(),
+            create_at: post.create_at,
+            message: post.message.clone(),
+            channel,
+            page: page.to_owned(),
+            thread: thread.map(str::to_owned),
+            has_file,
+            pinned,
+        });
+        if self.batch.len() >= JOB_BATCH {
+            self.hand_over()?;
+        }
+        Ok(())
+    }
+
+    /// Hands the waiting posts to the worker, started on the first call with what the
+    /// index knows so far (names and channels, set before posts are added).
+    fn hand_over(&mut self) -> io::Result<()> {
+        if self.worker.is_none() {
+            let mut index = IndexBuilder {
+                channel_terms: self.channel_terms.clone(),
+                usernames: std::mem::take(&mut self.usernames),
+                display_names: std::mem::take(&mut self.display_names),
+                ..IndexBuilder::default()
+            };
+            let (jobs, queue) = std::sync::mpsc::sync_channel::<Vec<Job>>(JOBS_WAITING);
+            let thread = std::thread::Builder::new()
+                .name("site-index".into())
+                .spawn(move || {
+                    for batch in queue {
+                        for job in &batch {
+                            index.index(job)?;
+                        }
+                    }
+                    Ok(index)
+                })?;
+            self.worker = Some(Worker { jobs, thread });
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let worker = self.worker.as_ref().expect("started above");
+        if worker.jobs.send(batch).is_err() {
+            // The worker stopped at an error: collect it.
+            return self.finish_worker();
+        }
+        Ok(())
+    }
+
+    /// Waits for the worker to index every post handed over and takes its index back.
+    fn finish_worker(&mut self) -> io::Result<()> {
+        if !self.batch.is_empty() {
+            if self.worker.is_none() {
+                let batch = std::mem::take(&mut self.batch);
+                for job in &batch {
+                    self.index(job)?;
+                }
+                return Ok(());
+            }
+            self.hand_over()?;
+        }
+        let Some(Worker { jobs, thread }) = self.worker.take() else {
+            return Ok(());
+        };
+        drop(jobs);
+        let index = match thread.join() {
+            Ok(index) => index?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        *self = IndexBuilder {
+            channel_terms: std::mem::take(&mut self.channel_terms),
+            ..index
+        };
+        Ok(())
+    }
+
+    /// Indexes one post (on the worker's thread).
+    fn index(&mut self, post: &Job) -> io::Result<()> {
+        let Job {
+            channel,
+            has_file,
+            pinned,
+            ..
+        } = *post;
+        let page = post.page.as_str();
+        let thread = post.thread.as_deref();
         let seq = self.docs.len() as u32;
         let spill = match &mut self.spill {
             Some(spill) => spill,
@@ -269,7 +386,8 @@ impl IndexBuilder {
         tz: &jiff::tz::TimeZone,
     ) -> Result<(u64, u64), (PathBuf, std::io::Error)> {
         let spill_err = |e| (std::env::temp_dir(), e);
-        let mut texts = self
+        self.finish_worker().map_err(spill_err)?;
+        let texts = self
             .spill
             .take()
             .map(Spill::finish)
@@ -304,65 +422,130 @@ impl IndexBuilder {
         // The terms come back a shard at a time (postings::shard_key); a shard is written
         // once all its terms are in, its terms in order.
         let mut merged = std::mem::take(&mut self.postings).merged();
-        let mut shard: Vec<(String, Vec<u32>)> = Vec::new();
-        loop {
-            let next = merged.next_term().map_err(spill_err)?;
-            if let Some((first, _)) = shard.first()
-                && next
-                    .as_ref()
-                    .is_none_or(|(term, _)| fnv1a(term) & mask != fnv1a(first) & mask)
-            {
-                let n = fnv1a(first) & mask;
-                shard.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                let mut entries = Vec::with_capacity(shard.len());
-                for (term, seqs) in shard.drain(..) {
-                    let mut ids: Vec<u32> = seqs.iter().map(|&s| new_id[s as usize]).collect();
-                    drop(seqs);
-                    ids.sort_unstable_by(|a, b| b.cmp(a));
-                    ids.dedup();
-                    let value = postings_value(&term, &ids, &mut chunk_bases, &mut out)?;
-                    if !term.contains(':') {
-                        let key: String = term.chars().take(2).collect();
-                        prefixes
-                            .entry(key)
-                            .or_default()
-                            .push((term.clone(), ids.len()));
+        // The document blocks on a thread of their own while this one writes the shards:
+        // the two share nothing but the order of the documents.
+        let this = &self;
+        std::thread::scope(|scope| {
+            let docs = scope.spawn(|| this.write_docs(&order, texts.as_ref(), tz, &dir));
+            let mut shard: Vec<(String, Vec<u32>)> = Vec::new();
+            loop {
+                let next = merged.next_term().map_err(spill_err)?;
+                if let Some((first, _)) = shard.first()
+                    && next
+                        .as_ref()
+                        .is_none_or(|(term, _)| fnv1a(term) & mask != fnv1a(first) & mask)
+                {
+                    let n = fnv1a(first) & mask;
+                    shard.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                    let mut entries = Vec::with_capacity(shard.len());
+                    for (term, seqs) in shard.drain(..) {
+                        let mut ids: Vec<u32> = seqs.iter().map(|&s| new_id[s as usize]).collect();
+                        drop(seqs);
+                        ids.sort_unstable_by(|a, b| b.cmp(a));
+                        ids.dedup();
+                        let value = postings_value(&term, &ids, &mut chunk_bases, &mut out)?;
+                        if !term.contains(':') {
+                            let key: String = term.chars().take(2).collect();
+                            prefixes
+                                .entry(key)
+                                .or_default()
+                                .push((term.clone(), ids.len()));
+                        }
+                        entries.push((term, value));
                     }
-                    entries.push((term, value));
+                    write_shard(n, &entries, &mut out)?;
+                    written[n as usize] = true;
                 }
-                write_shard(n, &entries, &mut out)?;
-                written[n as usize] = true;
+                match next {
+                    Some(term) => shard.push(term),
+                    None => break,
+                }
             }
-            match next {
-                Some(term) => shard.push(term),
-                None => break,
+            drop(merged);
+            for (n, _) in written.iter().enumerate().filter(|(_, w)| !**w) {
+                write_shard(n as u32, &[], &mut out)?;
             }
-        }
-        drop(merged);
-        for (n, _) in written.iter().enumerate().filter(|(_, w)| !**w) {
-            write_shard(n as u32, &[], &mut out)?;
-        }
-        for terms in prefixes.values_mut() {
-            terms.sort();
-        }
-        // One file per hash of a two-character key; keys of the same hash share it.
-        let mut prefix_list: Vec<_> = prefixes.into_iter().collect();
-        prefix_list.sort();
-        let mut prefix_files: BTreeMap<u32, String> = BTreeMap::new();
-        for (key, terms) in prefix_list {
-            let body = prefix_files.entry(fnv1a(&key)).or_default();
-            let _ = write!(body, "MB.prefix({},[", js_string(&key));
-            for (i, (term, n)) in terms.iter().enumerate() {
+            for terms in prefixes.values_mut() {
+                terms.sort();
+            }
+            // One file per hash of a two-character key; keys of the same hash share it.
+            let mut prefix_list: Vec<_> = prefixes.into_iter().collect();
+            prefix_list.sort();
+            let mut prefix_files: BTreeMap<u32, String> = BTreeMap::new();
+            for (key, terms) in prefix_list {
+                let body = prefix_files.entry(fnv1a(&key)).or_default();
+                let _ = write!(body, "MB.prefix({},[", js_string(&key));
+                for (i, (term, n)) in terms.iter().enumerate() {
+                    if i > 0 {
+                        body.push(',');
+                    }
+                    let _ = write!(body, "[{},{n}]", js_string(term));
+                }
+                body.push_str("]);\n");
+            }
+            for (hash, body) in prefix_files {
+                out.file(&format!("p/{hash}.js"), body.as_bytes())?;
+            }
+            let (docs_out, days) = match docs.join() {
+                Ok(done) => done?,
+                Err(panic) => std::panic::resume_unwind(panic),
+            };
+            out.written += docs_out.written;
+            out.kept += docs_out.kept;
+            out.files.extend(docs_out.files);
+            let mut meta = format!(
+                "MB.meta({{\"bits\":{shard_bits},\"docs\":{},\"block\":{BLOCK},\"channels\":[",
+                self.docs.len()
+            );
+            for (i, (name, display, dir)) in channels.iter().enumerate() {
                 if i > 0 {
-                    body.push(',');
+                    meta.push(',');
                 }
-                let _ = write!(body, "[{},{n}]", js_string(term));
+                let _ = write!(
+                    meta,
+                    "[{},{},{}]",
+                    js_string(name),
+                    js_string(display),
+                    js_string(dir)
+                );
             }
-            body.push_str("]);\n");
-        }
-        for (hash, body) in prefix_files {
-            out.file(&format!("p/{hash}.js"), body.as_bytes())?;
-        }
+            meta.push_str("],\"users\":[");
+            for (i, (name, display)) in self.users.iter().enumerate() {
+                if i > 0 {
+                    meta.push(',');
+                }
+                let _ = write!(meta, "[{},{}]", js_string(name), js_string(display));
+            }
+            meta.push_str("],\"days\":[");
+            for (i, (day, id)) in days.iter().enumerate() {
+                if i > 0 {
+                    meta.push(',');
+                }
+                let _ = write!(meta, "[\"{day}\",{id}]");
+            }
+            meta.push_str("]});\n");
+            out.file("meta.js", meta.as_bytes())?;
+            out.remove_stale();
+            Ok((out.written, out.kept))
+        })
+    }
+
+    /// Writes the document blocks (`d/`, `x/`) of the documents in `order` (their time
+    /// order); returns what it wrote and the first document of each day.
+    fn write_docs(
+        &self,
+        order: &[u32],
+        texts: Option<&File>,
+        tz: &jiff::tz::TimeZone,
+        dir: &Path,
+    ) -> Result<(Output, Days), (PathBuf, std::io::Error)> {
+        let spill_err = |e| (std::env::temp_dir(), e);
+        let mut out = Output {
+            dir: dir.to_owned(),
+            written: 0,
+            kept: 0,
+            files: Vec::new(),
+        };
         // Document blocks.
         let mut days: Vec<(String, u32)> = Vec::new();
         let mut buf = Vec::new();
@@ -371,7 +554,7 @@ impl IndexBuilder {
             let mut long = String::new();
             for (i, &seq) in ids.iter().enumerate() {
                 let d = &self.docs[seq as usize];
-                let text = match &mut texts {
+                let text = match texts {
                     Some(file) => {
                         read_text(file, d.text_at, d.text_len, &mut buf).map_err(spill_err)?
                     }
@@ -420,42 +603,12 @@ impl IndexBuilder {
                 out.file(&format!("x/{block}.js"), body.as_bytes())?;
             }
         }
-        let mut meta = format!(
-            "MB.meta({{\"bits\":{shard_bits},\"docs\":{},\"block\":{BLOCK},\"channels\":[",
-            self.docs.len()
-        );
-        for (i, (name, display, dir)) in channels.iter().enumerate() {
-            if i > 0 {
-                meta.push(',');
-            }
-            let _ = write!(
-                meta,
-                "[{},{},{}]",
-                js_string(name),
-                js_string(display),
-                js_string(dir)
-            );
-        }
-        meta.push_str("],\"users\":[");
-        for (i, (name, display)) in self.users.iter().enumerate() {
-            if i > 0 {
-                meta.push(',');
-            }
-            let _ = write!(meta, "[{},{}]", js_string(name), js_string(display));
-        }
-        meta.push_str("],\"days\":[");
-        for (i, (day, id)) in days.iter().enumerate() {
-            if i > 0 {
-                meta.push(',');
-            }
-            let _ = write!(meta, "[\"{day}\",{id}]");
-        }
-        meta.push_str("]});\n");
-        out.file("meta.js", meta.as_bytes())?;
-        out.remove_stale();
-        Ok((out.written, out.kept))
+        Ok((out, days))
     }
 }
+
+/// Each day with a document (`YYYY-MM-DD`) and the id of its first.
+type Days = Vec<(String, u32)>;
 
 /// A term's entry in its shard: its postings, or for a frequent term the list of its chunk
 /// files (written here) with their id ranges.

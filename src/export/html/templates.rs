@@ -135,6 +135,7 @@ pub(super) struct PostView {
     pub(super) cards: String,
 }
 
+#[derive(Clone)]
 pub(super) struct FileView {
     pub(super) href: Option<String>,
     pub(super) name: String,
