@@ -319,96 +319,64 @@ pub(crate) fn fetch_and_store<'a, K: Clone + Send + Sync + 'static>(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::SeenFiles;
 
     /// A file the catalog holds the bytes of, queued again (as a channel's closing sweep
-    /// does when it read the catalog just before that file's download committed), is
-    /// neither downloaded nor counted again.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    /// does when it read the catalog just before that file's download committed), is not
+    /// handed to the downloads, and the queue forgets it; a file without bytes, or one the
+    /// catalog does not know, is.
+    #[tokio::test]
     async fn a_file_queued_again_after_it_was_stored_is_not_fetched_again() {
-        use crate::archive::{Archive, Claim};
-        use crate::catalog::PendingFile;
-        use crate::config::{Auth, Credentials, Secret, parse_channels};
-        use crate::mm::StopSignal;
-        use crate::mock::{
-            MockServer, SAMPLE_CHANNELS_JSON, SAMPLE_PASSWORD, SAMPLE_USER, Workspace,
-        };
-        use crate::progress::Silent;
-        use crate::sync::{SyncContext, SyncOptions, log_in, open_for_run, run_sync};
+        use crate::catalog::{Access, Catalog, CatalogWriter, PendingFile};
+        use crate::model::object::{FileInfo, Raw};
+        use crate::model::{BlobId, BlobRef};
 
-        const FILE_DOWNLOAD: &str = "GET /api/v4/files/{file_id}";
-        let server = MockServer::start(Workspace::sample()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let value = serde_json::from_str(SAMPLE_CHANNELS_JSON).unwrap();
-        let channels = parse_channels(std::path::Path::new("channels.json"), &value)
-            .unwrap()
-            .value;
-        let mut options = SyncOptions::new(dir.path().join("archive"), channels);
-        options.client.rate_limit = None;
-        let credentials = Credentials {
-            user: SAMPLE_USER.into(),
-            auth: Auth::Password(Secret::new(SAMPLE_PASSWORD)),
-            server: server.url(),
-        };
-        let stop = StopSignal::default();
-        let report = run_sync(&credentials, &options, &Silent, &stop)
-            .await
-            .unwrap();
-        let downloads = || {
-            let records = server.requests();
-            records.iter().filter(|r| r.route == FILE_DOWNLOAD).count()
-        };
-        // The sample workspace's six attachments, each downloaded once.
-        assert_eq!(report.summary.files_fetched, 6);
-        assert_eq!(downloads(), 6);
-
-        let archive = Archive::at(&options.archive);
-        let locked = archive
-            .lock(archive.blobs(&options.blobs).unwrap(), Claim::NewOrArchive)
-            .unwrap();
-        let (client, _, locked) = log_in(&credentials, &options, locked, &stop)
-            .await
-            .unwrap()
-            .unwrap();
-        let (_, writing) = open_for_run(locked, &options).unwrap();
-        let ctx = SyncContext {
-            client: &client,
-            writer: &writing.writer,
-            blobs: &writing.blobs,
-            options: &options,
-            observer: &Silent,
-            stop: &stop,
-        };
-        // The workspace's files whose bytes the archive holds (one more is in a channel
-        // the sample's channels.json leaves out).
-        let mut stored = Vec::new();
-        for id in server.with_workspace(|w| w.file_ids()) {
-            let file_id = id.as_str().into();
-            let state = writing
-                .writer
-                .call(move |c| c.file_blob_state(&file_id))
-                .await
-                .unwrap();
-            if state.is_some_and(|(has_bytes, _)| has_bytes) {
-                stored.push(id);
-            }
+        let mut catalog =
+            Catalog::open(&dir.path().join("catalog.sqlite"), Access::ReadWrite).unwrap();
+        for id in ["stored", "missing"] {
+            let json = format!(
+                r#"{{"id":"{id}","post_id":"p1","channel_id":"c1","name":"{id}.txt","size":3,"create_at":1}}"#
+            );
+            let value = serde_json::value::RawValue::from_string(json).unwrap();
+            let info: Raw<FileInfo> = Raw::parse(value).unwrap();
+            catalog.upsert_file_info(&info).unwrap();
         }
-        assert_eq!(stored.len(), 6);
-        let (queue, stage) = super::download_stage(ctx);
-        queue
-            .push(stored.iter().map(|id| PendingFile {
-                id: id.as_str().into(),
-                channel_id: "unused".into(),
-                name: "unused".into(),
-                size: 0,
-            }))
-            .await;
-        drop(queue);
-        let tally = super::drain(stage, ctx).await.unwrap();
-        assert_eq!(tally.files_fetched, 0);
-        assert_eq!(downloads(), 6, "a stored file was downloaded again");
-        client.logout().await;
-        writing.finish();
+        let blob = BlobRef {
+            id: BlobId::parse(blake3::hash(b"abc").to_hex().as_str()).unwrap(),
+            size: 3,
+        };
+        catalog.set_file_blob(&"stored".into(), &blob, 1).unwrap();
+        let (writer, _thread) = CatalogWriter::spawn(catalog);
+
+        let queued = Mutex::new(SeenFiles::new(16));
+        let file = |id: &str| PendingFile {
+            id: id.into(),
+            channel_id: "c1".into(),
+            name: format!("{id}.txt"),
+            size: 3,
+        };
+        for id in ["stored", "missing", "unknown"] {
+            assert!(queued.lock().unwrap().insert(id));
+        }
+        assert!(
+            super::not_stored_yet(&writer, &queued, file("stored"))
+                .await
+                .is_none(),
+            "a stored file was handed to the downloads"
+        );
+        for id in ["missing", "unknown"] {
+            let passed = super::not_stored_yet(&writer, &queued, file(id)).await;
+            assert_eq!(passed.map(|f| f.id.to_string()), Some(id.to_owned()));
+        }
+        // Forgotten as stored: queued again later, it is looked at again (not refused as
+        // pending); the two that passed are still pending.
+        let mut seen = queued.lock().unwrap();
+        assert!(seen.insert("stored"));
+        assert!(!seen.insert("missing"));
+        assert!(!seen.insert("unknown"));
     }
 
     #[test]
