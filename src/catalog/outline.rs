@@ -68,66 +68,38 @@ impl Catalog {
     pub fn load_posts_content(&self, ids: &[&PostId]) -> Result<PostsContent> {
         let action = "read posts by id";
         let list = serde_json::to_string(ids).expect("ids serialize");
-        let mut out = PostsContent::default();
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+        let list: &dyn rusqlite::ToSql = &list;
+        Ok(PostsContent {
+            posts: self.rows(
                 "SELECT id, root_id, user_id, create_at, update_at, edit_at, delete_at, seen_live, type, message, json
                  FROM posts WHERE id IN (SELECT value FROM json_each(?1)) ORDER BY create_at, id",
-            )
-            .ctx(&self.path, action)?;
-        out.posts = stmt
-            .query_map(params![list], super::read::post_record)
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, action)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+                list,
+                action,
+                super::read::post_record,
+            )?,
+            files: self.rows(
                 "SELECT id, post_id, name, size, mime_type, create_at, json, blob FROM files
                  WHERE post_id IN (SELECT value FROM json_each(?1)) ORDER BY id",
-            )
-            .ctx(&self.path, action)?;
-        out.files = stmt
-            .query_map(params![list], super::read::file_record)
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, action)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+                list,
+                action,
+                super::read::file_record,
+            )?,
+            reactions: self.rows(
                 "SELECT post_id, user_id, emoji_name, create_at FROM reactions
                  WHERE post_id IN (SELECT value FROM json_each(?1)) AND removed_at IS NULL
                  ORDER BY post_id, create_at, user_id, emoji_name",
-            )
-            .ctx(&self.path, action)?;
-        out.reactions = stmt
-            .query_map(params![list], |r| {
-                Ok(ReactionRecord {
-                    post_id: r.get(0)?,
-                    user_id: r.get(1)?,
-                    emoji_name: r.get(2)?,
-                    create_at: r.get(3)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, action)?;
-        let mut stmt = self
-            .conn
-            .prepare_cached(
+                list,
+                action,
+                super::read::reaction_record,
+            )?,
+            versions: self.rows(
                 "SELECT post_id, replaced_at, message FROM post_versions
                  WHERE post_id IN (SELECT value FROM json_each(?1)) ORDER BY post_id, replaced_at",
-            )
-            .ctx(&self.path, action)?;
-        out.versions = stmt
-            .query_map(params![list], |r| {
-                Ok(VersionRecord {
-                    post_id: r.get(0)?,
-                    replaced_at: r.get(1)?,
-                    message: r.get(2)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .ctx(&self.path, action)?;
-        Ok(out)
+                list,
+                action,
+                super::read::version_record,
+            )?,
+        })
     }
 
     /// Every stored text holding `needle` that the website renders or scans for permalinks:

@@ -166,6 +166,23 @@ pub(super) fn file_record(r: &Row<'_>) -> rusqlite::Result<FileRecord> {
     })
 }
 
+pub(super) fn version_record(r: &Row<'_>) -> rusqlite::Result<VersionRecord> {
+    Ok(VersionRecord {
+        post_id: r.get(0)?,
+        replaced_at: r.get(1)?,
+        message: r.get(2)?,
+    })
+}
+
+pub(super) fn reaction_record(r: &Row<'_>) -> rusqlite::Result<ReactionRecord> {
+    Ok(ReactionRecord {
+        post_id: r.get(0)?,
+        user_id: r.get(1)?,
+        emoji_name: r.get(2)?,
+        create_at: r.get(3)?,
+    })
+}
+
 fn member_record(r: &Row<'_>) -> rusqlite::Result<MemberRecord> {
     Ok(MemberRecord {
         user_id: r.get(0)?,
@@ -326,13 +343,7 @@ impl Catalog {
              WHERE p.channel_id = ?1 ORDER BY v.post_id, v.replaced_at",
             channel_id,
             "read post versions",
-            |r| {
-                Ok(VersionRecord {
-                    post_id: r.get(0)?,
-                    replaced_at: r.get(1)?,
-                    message: r.get(2)?,
-                })
-            },
+            version_record,
         )
     }
 
@@ -345,14 +356,7 @@ impl Catalog {
              ORDER BY r.post_id, r.create_at, r.user_id, r.emoji_name",
             channel_id,
             "read reactions",
-            |r| {
-                Ok(ReactionRecord {
-                    post_id: r.get(0)?,
-                    user_id: r.get(1)?,
-                    emoji_name: r.get(2)?,
-                    create_at: r.get(3)?,
-                })
-            },
+            reaction_record,
         )
     }
 
@@ -462,8 +466,19 @@ impl Catalog {
         action: &'static str,
         map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>> {
+        self.rows(sql, channel_id, action, map)
+    }
+
+    /// Rows of `sql` (one parameter, `key`), mapped.
+    pub(super) fn rows<T>(
+        &self,
+        sql: &str,
+        key: &dyn ToSql,
+        action: &'static str,
+        map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>> {
         let mut stmt = self.conn.prepare_cached(sql).ctx(&self.path, action)?;
-        stmt.query_map([channel_id], map)
+        stmt.query_map([key], map)
             .and_then(|rows| rows.collect())
             .ctx(&self.path, action)
     }
