@@ -141,10 +141,14 @@ pub(crate) fn download_stage<'a>(
     let arrivals = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|file| (file, rx))
     })
-    .filter_map(move |file: PendingFile| {
+    // Looked at concurrently: one at a time, each download would wait for the writer's
+    // current transaction before it could start.
+    .map(move |file: PendingFile| {
         let seen = Arc::clone(&seen);
         async move { not_stored_yet(writer, &seen, file).await }
     })
+    .buffer_unordered(2 * ctx.concurrency())
+    .filter_map(std::future::ready)
     .map(|file: PendingFile| {
         let segments = vec!["files".to_owned(), file.id.to_string()];
         (file, segments)
