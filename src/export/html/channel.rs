@@ -5,23 +5,23 @@
 //! Memory follows a page, not a channel: pages are planned from the posts' outlines (ids,
 //! threads, times, sizes: [`crate::catalog::PostOutline`]); one walk over the posts in
 //! order feeds the search index, the authors thread summaries list and the pinned posts;
-//! then each page's posts are read with their files, reactions and versions, hashed,
-//! rendered when changed, and dropped.
+//! then each page's posts are read with their files, reactions and versions and hashed, and
+//! a page whose inputs changed goes to the render threads ([`super::render`]) with its rows.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::incremental::{ChannelState, Links};
 use super::markdown::{self, UP};
 use super::pages::{
-    NEWEST, PagePlan, day_label, day_of, homes, is_long, month_of, plan_pages, plan_thread,
-    shown_replies, thread_page_name,
+    NEWEST, PagePlan, day_of, homes, is_long, month_of, plan_pages, plan_thread, shown_replies,
+    thread_page_name,
 };
 use super::paths::{channel_dir, escape, safe_id, user_page};
 use super::post::{Authors, ChannelRows, author_name, snippet};
 use super::search::js_string;
-use super::templates::{
-    ChannelHeadT, ChannelIndexView, ChannelT, DayView, PageLink, PageT, render,
-};
+use super::render::{ChannelPages, PageJob, PageKind, Pool, ThreadPage};
+use super::templates::{ChannelHeadT, ChannelIndexView, ChannelT, PageLink, render};
 use super::{Builder, DeletedPosts, SiteError};
 use crate::catalog::PostOutline;
 use crate::export::view::{self, Channel, Post, Threads};
@@ -102,7 +102,10 @@ impl Builder<'_> {
                     && begins_some(&p.id)
                 {
                     let href = format!("{dir}/{home}#p-{}", safe_id(&p.id));
-                    self.names.posts.insert(p.id.to_string(), href);
+                    Arc::make_mut(&mut self.cx)
+                        .names
+                        .posts
+                        .insert(p.id.to_string(), href);
                 }
             }
         }
@@ -137,7 +140,7 @@ impl Builder<'_> {
             let name = if plan.is_root[i] && !post.is_pinned() {
                 String::new()
             } else {
-                author_name(&self.people, &post)
+                author_name(&self.cx.people, &post)
             };
             if let Some(home) = &plan.homes[i] {
                 if index {
@@ -218,14 +221,15 @@ impl Builder<'_> {
     /// next build.
     fn post_hash(
         &self,
-        rows: &ChannelRows<'_>,
+        rows: &ChannelRows,
         i: usize,
         links: &mut Links,
     ) -> Result<blake3::Hash, SiteError> {
+        let names = &self.cx.names;
         let p = &rows.post(i)?.record;
         let mut h = blake3::Hasher::new();
-        h.update(links.scan(&p.message, &self.names).as_bytes());
-        h.update(links.scan(&p.json, &self.names).as_bytes());
+        h.update(links.scan(&p.message, names).as_bytes());
+        h.update(links.scan(&p.json, names).as_bytes());
         for part in [p.id.as_str(), &p.message, &p.json, &p.kind] {
             h.update(part.as_bytes());
             h.update(&[0]);
@@ -242,42 +246,33 @@ impl Builder<'_> {
         for v in rows.versions(i) {
             let text = v.message.as_deref().unwrap_or_default();
             h.update(text.as_bytes());
-            h.update(links.scan(text, &self.names).as_bytes());
+            h.update(links.scan(text, names).as_bytes());
         }
         Ok(h.finalize())
     }
 
-    /// A channel's pages, planned from its posts' outlines and written a page at a time:
-    /// each page's posts are read with their rows, hashed, and rendered only when the
-    /// page's inputs changed, then dropped.
+    /// A channel's pages, planned from its posts' outlines and read a page at a time: each
+    /// page's posts are read with their rows and hashed here; a page whose inputs changed
+    /// has its files placed and goes to the render threads ([`Builder::render_page`]).
     pub(super) fn channel(&mut self, n: usize, channel: &Channel) -> Result<(), SiteError> {
-        let plan = self.plan_channel(channel)?;
+        let mut plan = self.plan_channel(channel)?;
         let dir = channel_dir(&channel.record.id);
         self.homes_script(&dir, &plan.outlines, &plan.homes)?;
         let months = self.months(&plan.outlines, &plan.pages);
         let (authors, pinned) = self.walk_posts(n, channel, &plan, self.index_needed)?;
         let members = view::load_channel_members(self.catalog, &channel.record.id)?;
-        let ChannelPlan {
-            outlines,
-            is_root,
-            replies,
-            mut pages,
-            homes,
-        } = plan;
-        if pages.is_empty() {
+        if plan.pages.is_empty() {
             // The channel still opens somewhere (every sidebar links its newest page).
-            pages.push(PagePlan {
+            plan.pages.push(PagePlan {
                 name: NEWEST.to_owned(),
                 roots: Vec::new(),
             });
         }
-        self.report.posts += homes.iter().filter(|h| h.is_some()).count() as u64;
+        let posts = plan.homes.iter().filter(|h| h.is_some()).count() as u64;
+        self.report.posts += posts;
 
         let mut links = Links::default();
-        links.scan(&channel.record.json, &self.names);
-        let mut rows = ChannelRows::new(channel, &outlines, &authors);
-        let page_names: Vec<&str> = pages.iter().map(|p| p.name.as_str()).collect();
-        let title = self.channel_title(channel);
+        links.scan(&channel.record.json, &self.cx.names);
         let head = render(
             &ChannelHeadT {
                 kind: channel.record.kind.word(),
@@ -285,7 +280,7 @@ impl Builder<'_> {
                 purpose: &channel.object.purpose,
                 header: &markdown::render(
                     &channel.object.header,
-                    &self.names,
+                    &self.cx.names,
                     &channel.record.team_id,
                 ),
                 members: members.len(),
@@ -294,6 +289,21 @@ impl Builder<'_> {
             },
             || format!("{dir}/{NEWEST}"),
         )?;
+        let chan = Arc::new(ChannelPages {
+            channel: channel.clone(),
+            plan,
+            authors,
+            title: self.channel_title(channel),
+            crumbs: self.crumbs(channel),
+            head,
+        });
+        let ChannelPlan {
+            outlines,
+            is_root,
+            replies,
+            pages,
+            homes,
+        } = &chan.plan;
         for (k, page) in pages.iter().enumerate() {
             let newest = page.name == NEWEST;
             let shown: Vec<usize> = page
@@ -306,22 +316,22 @@ impl Builder<'_> {
                         .chain(last.iter().copied())
                 })
                 .collect();
-            rows.load(self.catalog, &shown)?;
+            let mut rows = ChannelRows::load(&chan, self.catalog, &shown)?;
             let mut h = blake3::Hasher::new();
             h.update(self.context.as_bytes());
             h.update(
                 format!(
                     "{:?}{:?}",
-                    page_names.get(k.wrapping_sub(1)),
-                    page_names.get(k + 1)
+                    k.checked_sub(1).map(|i| pages[i].name.as_str()),
+                    pages.get(k + 1).map(|p| p.name.as_str())
                 )
                 .as_bytes(),
             );
             if newest {
                 // Only the newest page shows the channel's head and month menu, which
                 // change with every page added: older pages stay as they are.
-                h.update(title.as_bytes());
-                h.update(head.as_bytes());
+                h.update(chan.title.as_bytes());
+                h.update(chan.head.as_bytes());
             }
             for &r in &page.roots {
                 h.update(self.post_hash(&rows, r, &mut links)?.as_bytes());
@@ -335,7 +345,7 @@ impl Builder<'_> {
                 if hidden > 0 {
                     // The page its "more replies" link points to.
                     let k = first.len();
-                    let part = plan_thread(&outlines, r, &replies[r])
+                    let part = plan_thread(outlines, r, &replies[r])
                         .into_iter()
                         .find(|p| p.replies.contains(&k));
                     h.update(format!("{:?}", part.map(|p| p.name)).as_bytes());
@@ -346,54 +356,8 @@ impl Builder<'_> {
             if self.keep(&rel, &hash) {
                 continue;
             }
-            self.render_bodies(&mut rows, shown);
-            let mut days: Vec<DayView> = Vec::new();
-            for &r in &page.roots {
-                let at = outlines[r].create_at;
-                let mut item = self.post_html(&rows, r)?;
-                if !replies[r].is_empty() {
-                    item.push_str(&self.replies_html(&rows, r, &replies[r])?);
-                }
-                push_day(&mut days, at, &self.tz, item);
-            }
-            // The newest page opens scrolled to its end (app.js) unless the address names a
-            // place: "newer" from the page before leads to its top.
-            let next = page_names.get(k + 1).map(|&n| {
-                if n == NEWEST {
-                    format!("{n}#page-top")
-                } else {
-                    n.to_owned()
-                }
-            });
-            let page_title = if newest {
-                title.clone()
-            } else {
-                // Named by its days, which never change (unlike its number among all).
-                let first = days.first().map_or("", |d| d.day.as_str());
-                let last = days.last().map_or("", |d| d.day.as_str());
-                if first == last {
-                    format!("{title} · {first}")
-                } else {
-                    format!("{title} · {first} to {last}")
-                }
-            };
-            let body = render(
-                &PageT {
-                    title: &page_title,
-                    head: if newest { &head } else { "" },
-                    index: NEWEST,
-                    index_label: "newest messages",
-                    prev: k.checked_sub(1).map(|i| page_names[i]),
-                    prev_label: "← older",
-                    next: next.as_deref(),
-                    next_label: "newer →",
-                    newest,
-                    months: !newest,
-                    days: &days,
-                },
-                || rel.clone(),
-            )?;
-            self.page(&rel, &hash, &page_title, UP, &self.crumbs(channel), &body)?;
+            self.place_files(&mut rows, &shown)?;
+            self.render_page(rel, hash, rows, PageKind::Channel { k })?;
         }
         // Pages of long threads.
         for (r, reps) in replies.iter().enumerate() {
@@ -402,7 +366,7 @@ impl Builder<'_> {
             }
             let Some(root_home) = &homes[r] else { continue };
             let back = format!("{root_home}#p-{}", safe_id(&outlines[r].id));
-            let parts = plan_thread(&outlines, r, reps);
+            let parts = plan_thread(outlines, r, reps);
             let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
             for (k, part) in parts.iter().enumerate() {
                 let prev = k.checked_sub(1).map(|i| names[i]);
@@ -412,7 +376,7 @@ impl Builder<'_> {
                     .into_iter()
                     .chain(reps[part.replies.clone()].iter().copied())
                     .collect();
-                rows.load(self.catalog, &shown)?;
+                let mut rows = ChannelRows::load(&chan, self.catalog, &shown)?;
                 let mut h = blake3::Hasher::new();
                 h.update(self.context.as_bytes());
                 h.update(format!("thread\0{back}\0{prev:?}{next:?}{}", reps.len()).as_bytes());
@@ -424,44 +388,26 @@ impl Builder<'_> {
                 if self.keep(&rel, &hash) {
                     continue;
                 }
-                self.render_bodies(&mut rows, shown.clone());
-                let mut days: Vec<DayView> = Vec::new();
-                for &j in &shown {
-                    let at = outlines[j].create_at;
-                    push_day(&mut days, at, &self.tz, self.post_html(&rows, j)?);
-                }
+                self.place_files(&mut rows, &shown)?;
                 let title = if parts.len() > 1 {
                     format!(
                         "Thread in {} ({} replies, page {} of {})",
-                        self.channel_title(channel),
+                        chan.title,
                         reps.len(),
                         k + 1,
                         parts.len()
                     )
                 } else {
-                    format!(
-                        "Thread in {} ({} replies)",
-                        self.channel_title(channel),
-                        reps.len()
-                    )
+                    format!("Thread in {} ({} replies)", chan.title, reps.len())
                 };
-                let body = render(
-                    &PageT {
-                        title: &title,
-                        head: "",
-                        index: &back,
-                        index_label: "channel",
-                        prev,
-                        prev_label: "← previous",
-                        next,
-                        next_label: "next →",
-                        newest: false,
-                        months: false,
-                        days: &days,
-                    },
-                    || rel.clone(),
-                )?;
-                self.page(&rel, &hash, &title, UP, &self.crumbs(channel), &body)?;
+                let thread = ThreadPage {
+                    shown,
+                    title,
+                    back: back.clone(),
+                    prev: prev.map(str::to_owned),
+                    next: next.map(str::to_owned),
+                };
+                self.render_page(rel, hash, rows, PageKind::Thread(thread))?;
             }
         }
         self.new.channels.insert(
@@ -470,10 +416,28 @@ impl Builder<'_> {
                 fingerprint: self.fingerprints[&channel.record.id].clone(),
                 links: links.dirs.into_iter().collect(),
                 open_links: links.open,
-                posts: homes.iter().filter(|h| h.is_some()).count() as u64,
+                posts,
             },
         );
-        self.channel_index(channel, &members, &outlines, &pages, pinned)
+        self.channel_index(channel, &members, outlines, pages, pinned)
+    }
+
+    /// Records a page as written and hands it to the render threads (started with the
+    /// first page to write).
+    fn render_page(
+        &mut self,
+        rel: String,
+        hash: String,
+        rows: ChannelRows,
+        kind: PageKind,
+    ) -> Result<(), SiteError> {
+        self.new.pages.insert(rel.clone(), hash);
+        self.report.pages_written += 1;
+        let pool = match &mut self.pool {
+            Some(pool) => pool,
+            None => self.pool.insert(Pool::start(Arc::clone(&self.cx))?),
+        };
+        pool.send(PageJob { rel, rows, kind })
     }
 
     pub(super) fn channel_index(
@@ -490,6 +454,7 @@ impl Builder<'_> {
             .map(|m| {
                 let id = &m.user_id;
                 let name = self
+                    .cx
                     .people
                     .get(id)
                     .map_or_else(|| id.to_string(), |p| p.display.clone());
@@ -498,7 +463,7 @@ impl Builder<'_> {
             .collect();
         let mut months: Vec<(String, Vec<PageLink>)> = Vec::new();
         for page in pages.iter().filter(|p| !p.roots.is_empty()) {
-            let month = month_of(outlines[page.roots[0]].create_at, &self.tz);
+            let month = month_of(outlines[page.roots[0]].create_at, &self.cx.tz);
             let name = if page.name == NEWEST {
                 "newest".to_owned()
             } else {
@@ -518,7 +483,7 @@ impl Builder<'_> {
             name: self.channel_title(channel),
             kind: channel.record.kind.word(),
             archived: channel.record.delete_at > 0,
-            header: markdown::render(&channel.object.header, &self.names, &channel.record.team_id),
+            header: markdown::render(&channel.object.header, &self.cx.names, &channel.record.team_id),
             purpose: channel.object.purpose.clone(),
             members,
             pinned,
@@ -558,9 +523,9 @@ impl Builder<'_> {
         for page in pages {
             for &r in &page.roots {
                 let at = posts[r].create_at;
-                let month = month_of(at, &self.tz);
+                let month = month_of(at, &self.cx.tz);
                 if month != last {
-                    let href = format!("{}#d-{}", page.name, day_of(at, &self.tz));
+                    let href = format!("{}#d-{}", page.name, day_of(at, &self.cx.tz));
                     months.push((month.clone(), href));
                     last = month;
                 }
@@ -574,19 +539,5 @@ impl Builder<'_> {
             "<a href=\"{NEWEST}\">{}</a>",
             escape(&self.channel_title(channel))
         )
-    }
-}
-
-/// Adds an item under the divider of its day (at `at` in `tz`): a new one when the day
-/// changes.
-fn push_day(days: &mut Vec<DayView>, at: i64, tz: &jiff::tz::TimeZone, item: String) {
-    let day = day_of(at, tz);
-    match days.last_mut() {
-        Some(d) if d.day == day => d.items.push(item),
-        _ => days.push(DayView {
-            label: day_label(at, tz),
-            day,
-            items: vec![item],
-        }),
     }
 }

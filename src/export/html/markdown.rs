@@ -28,7 +28,7 @@ use super::escape;
 use crate::model::emoji::system_emoji_text;
 
 /// What a message's names resolve to; paths are relative to the site root.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Names {
     /// Lower-case username → (user page path, display name).
     pub users: HashMap<String, (String, String)>,

@@ -31,8 +31,9 @@
 //! Reads the catalog through named reads only, never SQL.
 //!
 //! Files: [`paths`] (where each page and file goes), [`pages`] (which posts go on which
-//! page), [`templates`] (what each template shows), [`channel`] (a channel's pages),
-//! [`post`] (one post's HTML), [`files`] (attachments and pictures placed from the blob
+//! page), [`templates`] (what each template shows), [`channel`] (a channel's pages, read
+//! and hashed), [`render`] (pages rendered and written on threads of their own), [`post`]
+//! (one post's HTML, a page's rows), [`files`] (attachments and pictures placed from the blob
 //! store), [`incremental`] (what a rebuild may keep), [`search`] and [`postings`] (the
 //! search index, its postings spilled to disk while the build runs); this file drives the
 //! build and writes the index and user pages.
@@ -45,6 +46,7 @@ mod pages;
 mod paths;
 mod post;
 mod postings;
+mod render;
 pub mod search;
 mod templates;
 
@@ -52,6 +54,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::archive::ReadArchive;
 use crate::blobs::BlobStore;
@@ -65,7 +68,8 @@ use pages::day_of;
 pub use pages::{PagePlan, plan_pages};
 use paths::{channel_dir, url_segment, user_page, write_file};
 pub use paths::{escape, safe_id};
-use templates::{BaseT, ChannelGroup, ChannelLine, IndexT, Person, UserT, render};
+use render::{Pool, SiteContext};
+use templates::{ChannelGroup, ChannelLine, IndexT, Person, UserT, render};
 
 /// The `outdir` kind of a site directory.
 pub const SITE_KIND: OutputKind = OutputKind::Marked("site");
@@ -104,6 +108,8 @@ pub enum SiteError {
     },
     #[error("post {0} left the catalog while the site was built from it")]
     PostGone(String),
+    #[error("cannot start the threads that render pages")]
+    Threads(#[source] io::Error),
     #[error("cannot render {what}")]
     Template {
         what: String,
@@ -178,26 +184,25 @@ struct Builder<'a> {
     blobs: &'a BlobStore,
     site: &'a Path,
     options: &'a SiteOptions,
-    tz: jiff::tz::TimeZone,
-    zone: String,
+    /// Names, people, zone and sidebars: what pages render from, shared with the render
+    /// threads once the channels' pages begin.
+    cx: Arc<SiteContext>,
+    /// The render threads, started with the first page to write.
+    pool: Option<Pool>,
     report: SiteReport,
     old: Manifest,
     new: Manifest,
     /// Hash of everything every page depends on (names, options, format).
     context: blake3::Hash,
-    names: Names,
     teams: Vec<Team>,
     channels: Vec<Channel>,
     /// Channel id → its posts' count and first and last times.
     spans: HashMap<ChannelId, PostSpan>,
-    people: HashMap<UserId, Person>,
     /// Channel id → fingerprint of this build.
     fingerprints: HashMap<ChannelId, String>,
     index: search::IndexBuilder,
     /// False when the search index's inputs are those of the last build (it is kept whole).
     index_needed: bool,
-    /// The sidebar of every page (teams and channels), by the page's way up to the root.
-    sidebars: HashMap<String, String>,
     /// Blob placement counts; pages render through `&self`, hence cells.
     linked: Cell<u64>,
     copied: Cell<u64>,
@@ -224,8 +229,18 @@ impl<'a> Builder<'a> {
             blobs,
             site,
             options,
-            tz,
-            zone,
+            cx: Arc::new(SiteContext {
+                site: site.to_owned(),
+                people: HashMap::new(),
+                names: Names {
+                    remote_images: options.remote_images,
+                    ..Names::default()
+                },
+                tz,
+                zone,
+                sidebars: HashMap::new(),
+            }),
+            pool: None,
             report: SiteReport::default(),
             old,
             new: Manifest {
@@ -234,17 +249,11 @@ impl<'a> Builder<'a> {
             },
             index_needed: true,
             context: blake3::hash(b""),
-            names: Names {
-                remote_images: options.remote_images,
-                ..Names::default()
-            },
             teams: Vec::new(),
             channels: Vec::new(),
             spans: HashMap::new(),
-            people: HashMap::new(),
             fingerprints: HashMap::new(),
             index: search::IndexBuilder::default(),
-            sidebars: HashMap::new(),
             linked: Cell::new(0),
             copied: Cell::new(0),
             kept: Cell::new(0),
@@ -264,7 +273,9 @@ impl<'a> Builder<'a> {
         )?;
         for up in ["", "../", markdown::UP] {
             let html = self.sidebar(up);
-            self.sidebars.insert(up.to_owned(), html);
+            Arc::make_mut(&mut self.cx)
+                .sidebars
+                .insert(up.to_owned(), html);
         }
         let channels = std::mem::take(&mut self.channels);
         let clean = self.clean_channels(&channels)?;
@@ -278,6 +289,9 @@ impl<'a> Builder<'a> {
             } else {
                 self.channel(n, channel)?;
             }
+        }
+        if let Some(mut pool) = self.pool.take() {
+            pool.finish()?;
         }
         self.channels = channels;
         self.index_page()?;
@@ -301,7 +315,7 @@ impl<'a> Builder<'a> {
             })
             .collect();
         let (written, kept) = index
-            .write(self.site, &channel_names, &self.tz)
+            .write(self.site, &channel_names, &self.cx.tz)
             .map_err(|(path, source)| SiteError::Write { path, source })?;
         self.report.search_written = written;
         self.report.search_kept = kept;
@@ -315,11 +329,14 @@ impl<'a> Builder<'a> {
         let mut ctx = blake3::Hasher::new();
         ctx.update(SITE_FORMAT.as_bytes());
         ctx.update(env!("CARGO_PKG_VERSION").as_bytes());
-        ctx.update(format!("{:?}{}", self.options, self.zone).as_bytes());
+        ctx.update(format!("{:?}{}", self.options, self.cx.zone).as_bytes());
+        // Filled here, then put back: linking pictures needs `&self` meanwhile.
+        let mut names = std::mem::take(&mut Arc::make_mut(&mut self.cx).names);
+        let mut people = HashMap::new();
         self.teams = view::load_teams(self.catalog)?;
         for team in &self.teams {
             let team = &team.record;
-            self.names
+            names
                 .teams
                 .insert(team.name.clone(), team.id.to_string());
             ctx.update(team.name.as_bytes());
@@ -353,11 +370,11 @@ impl<'a> Builder<'a> {
             self.index
                 .display_names
                 .insert(user.id.clone(), person.display.clone());
-            self.names.users.insert(
+            names.users.insert(
                 user.name.to_lowercase(),
                 (user_page(&user.id), person.display.clone()),
             );
-            self.people.insert(user.id.clone(), person);
+            people.insert(user.id.clone(), person);
         }
         for emoji in self.catalog.load_emojis()? {
             if let Some((blob, content_type)) = &emoji.image
@@ -367,7 +384,7 @@ impl<'a> Builder<'a> {
                 if self.link_blob(&rel, blob, &format!("image of emoji {}", emoji.name))? {
                     ctx.update(emoji.name.as_bytes());
                     ctx.update(rel.as_bytes());
-                    self.names.emojis.insert(emoji.name.clone(), rel);
+                    names.emojis.insert(emoji.name.clone(), rel);
                 }
             }
         }
@@ -392,7 +409,7 @@ impl<'a> Builder<'a> {
                 )
                 .as_bytes(),
             );
-            self.names
+            names
                 .channels
                 .entry(c.name.clone())
                 .or_default()
@@ -401,6 +418,9 @@ impl<'a> Builder<'a> {
                     format!("{}/index.html", channel_dir(&c.id)),
                 ));
         }
+        let cx = Arc::make_mut(&mut self.cx);
+        cx.names = names;
+        cx.people = people;
         self.context = ctx.finalize();
         self.new.context = self.context.to_hex().to_string();
         Ok(())
@@ -453,12 +473,12 @@ impl<'a> Builder<'a> {
             archived: c.record.delete_at > 0,
             posts: span.posts,
             first: if span.posts > 0 {
-                day_of(span.first_at, &self.tz)
+                day_of(span.first_at, &self.cx.tz)
             } else {
                 String::new()
             },
             last: if span.posts > 0 {
-                day_of(span.last_at, &self.tz)
+                day_of(span.last_at, &self.cx.tz)
             } else {
                 String::new()
             },
@@ -474,7 +494,8 @@ impl<'a> Builder<'a> {
             (ChannelType::Direct | ChannelType::Group, Some(people)) => people
                 .split("__")
                 .map(|u| {
-                    self.names
+                    self.cx
+                        .names
                         .users
                         .get(&u.to_lowercase())
                         .map_or_else(|| u.to_owned(), |(_, display)| display.clone())
@@ -537,7 +558,7 @@ impl<'a> Builder<'a> {
     /// User pages; when no channel changed (nor the context, which holds the users), their
     /// post counts are the same and every page is kept without counting.
     fn user_pages(&mut self, all_clean: bool) -> Result<(), SiteError> {
-        let mut ids: Vec<UserId> = self.people.keys().cloned().collect();
+        let mut ids: Vec<UserId> = self.cx.people.keys().cloned().collect();
         ids.sort();
         if all_clean && self.old.context == self.new.context {
             let kept: Option<Vec<(String, String)>> = ids
@@ -559,7 +580,7 @@ impl<'a> Builder<'a> {
             .load_post_counts_by_author(self.options.deleted == DeletedPosts::Hide)?;
         let mut pages = Vec::new();
         for id in &ids {
-            let person = &self.people[id];
+            let person = &self.cx.people[id];
             let posts = counts.get(id).copied().unwrap_or(0);
             let t = UserT {
                 person,
@@ -589,17 +610,7 @@ impl<'a> Builder<'a> {
         crumbs: &str,
         body: &str,
     ) -> Result<(), SiteError> {
-        let html = render(
-            &BaseT {
-                title,
-                up,
-                sidebar: self.sidebars.get(up).map_or("", String::as_str),
-                zone: &self.zone,
-                crumbs,
-                body,
-            },
-            || rel.to_owned(),
-        )?;
+        let html = self.cx.page_html(rel, title, up, crumbs, body)?;
         self.write(rel, html.as_bytes())?;
         self.new.pages.insert(rel.to_owned(), hash.to_owned());
         self.report.pages_written += 1;

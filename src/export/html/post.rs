@@ -1,19 +1,19 @@
-//! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered once
-//! from a channel's rows (a page's posts on every core, see [`Builder::render_bodies`]); and
-//! the collapsed replies under a root.
+//! One post's HTML: author, body, edits, attachments, reactions and bot cards, rendered from
+//! a page's rows on a render thread ([`super::render`]); the collapsed replies under a root;
+//! the rows of one page, read by the builder, and its attachments placed in the site.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
-use super::markdown::{self, Names, UP};
+use super::markdown::{self, UP};
 use super::pages::{plan_thread, shown_replies, thread_page_name};
 use super::pages::{time_iso, time_text};
 use super::paths::{escape, safe_id, url_segment, user_page};
+use super::render::{ChannelPages, SiteContext};
 use super::templates::{FileView, Person, PostT, PostView, ReactionView, render};
 use super::{Builder, SiteError};
-use crate::catalog::{Catalog, FileRecord, PostOutline, ReactionRecord, VersionRecord};
-use crate::export::view::{Channel, MessageAttachment, Post, PostsView};
+use crate::catalog::{Catalog, FileRecord, ReactionRecord, VersionRecord};
+use crate::export::view::{MessageAttachment, Post, PostsView};
 use crate::model::{PostId, UserId};
 
 pub(super) fn human_size(bytes: i64) -> String {
@@ -26,21 +26,20 @@ pub(super) fn human_size(bytes: i64) -> String {
     }
 }
 
-impl Builder<'_> {
+impl SiteContext {
     /// The replies under a root in its channel page, collapsed: all of a short thread; the
     /// first and latest few of a long one, with a link to the replies between them on the
     /// thread's pages.
-    pub(super) fn replies_html(
-        &self,
-        rows: &ChannelRows<'_>,
-        root: usize,
-        replies: &[usize],
-    ) -> Result<String, SiteError> {
-        let posts = rows.outlines;
-        let last = posts[*replies.last().expect("non-empty")].create_at;
+    pub(super) fn replies_html(&self, rows: &ChannelRows, root: usize) -> Result<String, SiteError> {
+        let plan = &rows.chan.plan;
+        let (posts, replies) = (&plan.outlines, &plan.replies[root]);
+        let Some(&newest) = replies.last() else {
+            return Ok(String::new());
+        };
+        let last = posts[newest].create_at;
         let mut participants: Vec<&str> = Vec::new();
         for &j in replies {
-            let name = rows.authors.name(j);
+            let name = rows.chan.authors.name(j);
             if !participants.contains(&name) {
                 participants.push(name);
             }
@@ -60,16 +59,14 @@ impl Builder<'_> {
             // The first reply left out, on the thread page that holds it.
             let k = first.len();
             let parts = plan_thread(posts, root, replies);
-            let part = parts
-                .iter()
-                .find(|p| p.replies.contains(&k))
-                .expect("a long thread's pages hold every reply");
-            out.push_str(&format!(
-                "<a class=\"more-replies\" href=\"{}#p-{}\">{hidden} more repl{}</a>",
-                part.name,
-                safe_id(&posts[replies[k]].id),
-                if hidden == 1 { "y" } else { "ies" },
-            ));
+            if let Some(part) = parts.iter().find(|p| p.replies.contains(&k)) {
+                out.push_str(&format!(
+                    "<a class=\"more-replies\" href=\"{}#p-{}\">{hidden} more repl{}</a>",
+                    part.name,
+                    safe_id(&posts[replies[k]].id),
+                    if hidden == 1 { "y" } else { "ies" },
+                ));
+            }
             for &j in latest {
                 out.push_str(&self.post_html(rows, j)?);
             }
@@ -81,40 +78,28 @@ impl Builder<'_> {
         out.push_str("</details>");
         Ok(out)
     }
+}
 
-    /// A post's HTML (the same in a channel page and a thread page: both sit at the same
-    /// depth): the one [`Builder::render_bodies`] rendered ahead for this page, else rendered
-    /// here. Not kept after: only the few replies a long thread shows in its channel page are
-    /// rendered twice, and keeping every post's HTML would hold a whole channel in memory.
-    pub(super) fn post_html(&self, rows: &ChannelRows<'_>, i: usize) -> Result<String, SiteError> {
-        let ahead = rows
-            .items
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&i);
-        if let Some(html) = ahead {
-            return html;
+impl Builder<'_> {
+    /// Places the attachments of the posts `shown` (read into `rows`) in the site, in page
+    /// order (placing a file has effects and counts), and keeps their views for the page's
+    /// render thread.
+    pub(super) fn place_files(
+        &self,
+        rows: &mut ChannelRows,
+        shown: &[usize],
+    ) -> Result<(), SiteError> {
+        for &i in shown {
+            let views = rows
+                .files(i)
+                .iter()
+                .map(|f| self.file_view(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            if !views.is_empty() {
+                rows.views.insert(i, views);
+            }
         }
-        let files = self.file_views(rows, i)?;
-        self.post_context().post_html(rows, i, files)
-    }
-
-    /// What rendering a post needs of the build, shareable between threads.
-    fn post_context(&self) -> PostContext<'_> {
-        PostContext {
-            people: &self.people,
-            names: &self.names,
-            tz: &self.tz,
-        }
-    }
-
-    /// The views of a post's attachments, each placed in the site ([`Builder::file_view`]).
-    fn file_views(&self, rows: &ChannelRows<'_>, i: usize) -> Result<Vec<FileView>, SiteError> {
-        let mut views = Vec::new();
-        for f in rows.files(i) {
-            views.push(self.file_view(f)?);
-        }
-        Ok(views)
+        Ok(())
     }
 
     pub(super) fn file_view(&self, f: &FileRecord) -> Result<FileView, SiteError> {
@@ -148,25 +133,11 @@ impl Builder<'_> {
     }
 }
 
-/// What a post's HTML is made from besides the channel's rows: the build's names, people
-/// and zone, all read-only, so a page's posts render on every core.
-#[derive(Clone, Copy)]
-struct PostContext<'b> {
-    people: &'b HashMap<UserId, Person>,
-    names: &'b Names,
-    tz: &'b jiff::tz::TimeZone,
-}
-
-impl PostContext<'_> {
-    /// A post's HTML, its attachments' views given (placing files has effects and counts,
-    /// so the builder does it, in page order).
-    fn post_html(
-        &self,
-        rows: &ChannelRows<'_>,
-        i: usize,
-        files: Vec<FileView>,
-    ) -> Result<String, SiteError> {
-        let team_id = rows.channel.record.team_id.as_str();
+impl SiteContext {
+    /// A post's HTML (the same in a channel page and a thread page: both sit at the same
+    /// depth), its attachments placed by the builder ([`Builder::place_files`]).
+    pub(super) fn post_html(&self, rows: &ChannelRows, i: usize) -> Result<String, SiteError> {
+        let team_id = rows.chan.channel.record.team_id.as_str();
         let post = rows.post(i)?;
         let record = &post.record;
         let person = self.people.get(&record.user_id);
@@ -184,36 +155,36 @@ impl PostContext<'_> {
         }
         let view = PostView {
             anchor: format!("p-{}", safe_id(&record.id)),
-            author: author_name(self.people, post),
+            author: author_name(&self.people, post),
             author_href: format!("{UP}{}", user_page(&record.user_id)),
             avatar: person
                 .and_then(|p| p.avatar.as_ref())
                 .map(|a| format!("{UP}{a}")),
             bot,
             iso: time_iso(record.create_at),
-            time: time_text(record.create_at, self.tz),
-            body: markdown::render(&record.message, self.names, team_id),
+            time: time_text(record.create_at, &self.tz),
+            body: markdown::render(&record.message, &self.names, team_id),
             system: post.is_system(),
             deleted: record.delete_at > 0,
             pinned: post.is_pinned(),
-            all_emoji: markdown::all_emoji(&record.message, self.names),
-            edited: (record.edit_at > 0).then(|| time_text(record.edit_at, self.tz)),
+            all_emoji: markdown::all_emoji(&record.message, &self.names),
+            edited: (record.edit_at > 0).then(|| time_text(record.edit_at, &self.tz)),
             versions: rows
                 .versions(i)
                 .iter()
                 .filter_map(|v| {
                     let text = v.message.as_deref()?;
                     Some((
-                        time_text(v.replaced_at, self.tz),
-                        markdown::render(text, self.names, team_id),
+                        time_text(v.replaced_at, &self.tz),
+                        markdown::render(text, &self.names, team_id),
                     ))
                 })
                 .collect(),
-            files,
+            files: rows.views.get(&i).cloned().unwrap_or_default(),
             reactions: grouped
                 .into_iter()
                 .map(|(name, who)| ReactionView {
-                    emoji: markdown::emoji(&name, self.names)
+                    emoji: markdown::emoji(&name, &self.names)
                         .unwrap_or_else(|| format!(":{}:", escape(&name))),
                     count: who.len(),
                     who: who.join(", "),
@@ -245,7 +216,7 @@ impl PostContext<'_> {
             ));
             let pretext = &a.pretext;
             if !pretext.is_empty() {
-                out.push_str(&markdown::render(pretext, self.names, team_id));
+                out.push_str(&markdown::render(pretext, &self.names, team_id));
             }
             let author = &a.author_name;
             if !author.is_empty() {
@@ -272,7 +243,7 @@ impl PostContext<'_> {
                 }
             }
             if !a.text.is_empty() {
-                out.push_str(&markdown::render(&a.text, self.names, team_id));
+                out.push_str(&markdown::render(&a.text, &self.names, team_id));
             }
             if let Some(fields) = &a.fields {
                 out.push_str("<div class=\"card-fields\">");
@@ -281,7 +252,7 @@ impl PostContext<'_> {
                         "<div class=\"card-field{}\"><b>{}</b>{}</div>",
                         if f.short { " short" } else { "" },
                         escape(&f.title),
-                        markdown::render(&f.value, self.names, team_id)
+                        markdown::render(&f.value, &self.names, team_id)
                     ));
                 }
                 out.push_str("</div>");
@@ -290,7 +261,7 @@ impl PostContext<'_> {
             if !image.is_empty() {
                 out.push_str(&markdown::render(
                     &format!("![image]({image})"),
-                    self.names,
+                    &self.names,
                     team_id,
                 ));
             }
@@ -340,48 +311,29 @@ impl Authors {
     }
 }
 
-/// A channel's rows as its pages render them: the outlines of all its posts (plans, thread
-/// summaries), their authors, and only the full rows of the page being written (posts,
-/// files, reactions, versions) with their Markdown bodies rendered ahead. Reading a page at
-/// a time keeps memory to one page's rows whatever the channel's size.
-pub(super) struct ChannelRows<'r> {
-    pub(super) channel: &'r Channel,
-    pub(super) outlines: &'r [PostOutline],
-    pub(super) authors: &'r Authors,
+/// The rows of one page: the full rows of its posts (post, files, reactions, versions) and
+/// its attachments' views, with the channel's plan and authors for the rest. Read a page at
+/// a time, so memory holds a page's rows whatever the channel's size; owned, so the page
+/// renders on another thread while the builder reads the next.
+pub(super) struct ChannelRows {
+    pub(super) chan: Arc<ChannelPages>,
     /// The page's posts and their rows (only the versions whose text we kept).
-    pub(super) page: PostsView,
+    page: PostsView,
     /// Post index → where it is in `page.posts`.
     at: HashMap<usize, usize>,
-    /// Post index → its HTML (or why it could not be made), for the posts of one page
-    /// ([`Builder::render_bodies`]); each taken once by [`Builder::post_html`].
-    items: Mutex<HashMap<usize, Result<String, SiteError>>>,
+    /// Post index → its attachments' views ([`Builder::place_files`]).
+    views: HashMap<usize, Vec<FileView>>,
 }
 
-impl<'r> ChannelRows<'r> {
-    pub(super) fn new(
-        channel: &'r Channel,
-        outlines: &'r [PostOutline],
-        authors: &'r Authors,
-    ) -> ChannelRows<'r> {
-        ChannelRows {
-            channel,
-            outlines,
-            authors,
-            page: PostsView::default(),
-            at: HashMap::new(),
-            items: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Reads the posts `shown` (indices into the channel's posts) with their rows, in place
-    /// of the previous page's.
-    pub(super) fn load(&mut self, catalog: &Catalog, shown: &[usize]) -> Result<(), SiteError> {
-        let ids: Vec<&PostId> = shown.iter().map(|&i| &self.outlines[i].id).collect();
-        self.page = PostsView::default();
-        self.items
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+impl ChannelRows {
+    /// Reads the posts `shown` (indices into the channel's posts) with their rows.
+    pub(super) fn load(
+        chan: &Arc<ChannelPages>,
+        catalog: &Catalog,
+        shown: &[usize],
+    ) -> Result<ChannelRows, SiteError> {
+        let outlines = &chan.plan.outlines;
+        let ids: Vec<&PostId> = shown.iter().map(|&i| &outlines[i].id).collect();
         let mut page = PostsView::load(catalog, &ids)?;
         for versions in page.versions.values_mut() {
             versions.retain(|v| v.message.is_some());
@@ -392,12 +344,16 @@ impl<'r> ChannelRows<'r> {
             .enumerate()
             .map(|(k, p)| (p.id(), k))
             .collect();
-        self.at = shown
+        let at = shown
             .iter()
-            .filter_map(|&i| Some((i, *by_id.get(self.outlines[i].id.as_str())?)))
+            .filter_map(|&i| Some((i, *by_id.get(outlines[i].id.as_str())?)))
             .collect();
-        self.page = page;
-        Ok(())
+        Ok(ChannelRows {
+            chan: Arc::clone(chan),
+            page,
+            at,
+            views: HashMap::new(),
+        })
     }
 
     /// The full row of post `i`, read by [`ChannelRows::load`].
@@ -405,85 +361,23 @@ impl<'r> ChannelRows<'r> {
         self.at
             .get(&i)
             .map(|&k| &self.page.posts[k])
-            .ok_or_else(|| SiteError::PostGone(self.outlines[i].id.to_string()))
+            .ok_or_else(|| SiteError::PostGone(self.chan.plan.outlines[i].id.to_string()))
+    }
+
+    fn id(&self, i: usize) -> &PostId {
+        &self.chan.plan.outlines[i].id
     }
 
     pub(super) fn files(&self, i: usize) -> &[FileRecord] {
-        self.page
-            .files
-            .get(&self.outlines[i].id)
-            .map_or(&[], Vec::as_slice)
+        self.page.files.get(self.id(i)).map_or(&[], Vec::as_slice)
     }
 
     pub(super) fn reactions(&self, i: usize) -> &[ReactionRecord] {
-        self.page
-            .reactions
-            .get(&self.outlines[i].id)
-            .map_or(&[], Vec::as_slice)
+        self.page.reactions.get(self.id(i)).map_or(&[], Vec::as_slice)
     }
 
     pub(super) fn versions(&self, i: usize) -> &[VersionRecord] {
-        self.page
-            .versions
-            .get(&self.outlines[i].id)
-            .map_or(&[], Vec::as_slice)
-    }
-}
-
-impl Builder<'_> {
-    /// Renders the posts `shown` (indices into the channel's posts, their rows read) for
-    /// the page about to be written, on every core: Markdown, syntax highlighting, times and
-    /// the post template are most of a build's time, and each post renders alone
-    /// ([`PostContext`] and the rows are read-only). Attachments are placed first, here, in
-    /// page order (placing a file has effects and counts); at the first that fails, the
-    /// posts from there on are left to [`Builder::post_html`], which meets that error in the
-    /// page's order. Replaces the posts of the previous page, so memory holds one page's.
-    pub(super) fn render_bodies(&self, rows: &mut ChannelRows<'_>, shown: Vec<usize>) {
-        let mut items = HashMap::with_capacity(shown.len());
-        let mut work: Vec<(usize, Vec<FileView>)> = Vec::with_capacity(shown.len());
-        for i in shown {
-            match self.file_views(rows, i) {
-                Ok(files) => work.push((i, files)),
-                Err(e) => {
-                    items.insert(i, Err(e));
-                    break;
-                }
-            }
-        }
-        let ctx = self.post_context();
-        let shared: &ChannelRows<'_> = rows;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(work.len() / 2)
-            .min(8);
-        // Workers (this thread one of them) take the next post in turn (message lengths
-        // vary a thousandfold).
-        let next = AtomicUsize::new(0);
-        let run = || {
-            let mut out = Vec::new();
-            while let Some((i, files)) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
-                out.push((*i, ctx.post_html(shared, *i, files.clone())));
-            }
-            out
-        };
-        if threads <= 1 {
-            items.extend(run());
-        } else {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = (1..threads).map(|_| scope.spawn(run)).collect();
-                items.extend(run());
-                for worker in workers {
-                    match worker.join() {
-                        Ok(part) => items.extend(part),
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    }
-                }
-            });
-        }
-        *rows
-            .items
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = items;
+        self.page.versions.get(self.id(i)).map_or(&[], Vec::as_slice)
     }
 }
 
