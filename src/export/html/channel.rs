@@ -19,8 +19,8 @@ use super::pages::{
 };
 use super::paths::{channel_dir, escape, safe_id, user_page};
 use super::post::{Authors, ChannelRows, author_name, snippet};
-use super::search::js_string;
 use super::render::{ChannelPages, PageJob, PageKind, Pool, ThreadPage};
+use super::search::js_string;
 use super::templates::{ChannelHeadT, ChannelIndexView, ChannelT, PageLink, render};
 use super::{Builder, DeletedPosts, SiteError};
 use crate::catalog::PostOutline;
@@ -483,7 +483,11 @@ impl Builder<'_> {
             name: self.channel_title(channel),
             kind: channel.record.kind.word(),
             archived: channel.record.delete_at > 0,
-            header: markdown::render(&channel.object.header, &self.cx.names, &channel.record.team_id),
+            header: markdown::render(
+                &channel.object.header,
+                &self.cx.names,
+                &channel.record.team_id,
+            ),
             purpose: channel.object.purpose.clone(),
             members,
             pinned,

@@ -336,9 +336,7 @@ impl<'a> Builder<'a> {
         self.teams = view::load_teams(self.catalog)?;
         for team in &self.teams {
             let team = &team.record;
-            names
-                .teams
-                .insert(team.name.clone(), team.id.to_string());
+            names.teams.insert(team.name.clone(), team.id.to_string());
             ctx.update(team.name.as_bytes());
         }
         for user in view::load_users(self.catalog)? {
@@ -409,14 +407,10 @@ impl<'a> Builder<'a> {
                 )
                 .as_bytes(),
             );
-            names
-                .channels
-                .entry(c.name.clone())
-                .or_default()
-                .push((
-                    c.team_id.to_string(),
-                    format!("{}/index.html", channel_dir(&c.id)),
-                ));
+            names.channels.entry(c.name.clone()).or_default().push((
+                c.team_id.to_string(),
+                format!("{}/index.html", channel_dir(&c.id)),
+            ));
         }
         let cx = Arc::make_mut(&mut self.cx);
         cx.names = names;

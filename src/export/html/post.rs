@@ -30,7 +30,11 @@ impl SiteContext {
     /// The replies under a root in its channel page, collapsed: all of a short thread; the
     /// first and latest few of a long one, with a link to the replies between them on the
     /// thread's pages.
-    pub(super) fn replies_html(&self, rows: &ChannelRows, root: usize) -> Result<String, SiteError> {
+    pub(super) fn replies_html(
+        &self,
+        rows: &ChannelRows,
+        root: usize,
+    ) -> Result<String, SiteError> {
         let plan = &rows.chan.plan;
         let (posts, replies) = (&plan.outlines, &plan.replies[root]);
         let Some(&newest) = replies.last() else {
@@ -373,11 +377,17 @@ impl ChannelRows {
     }
 
     pub(super) fn reactions(&self, i: usize) -> &[ReactionRecord] {
-        self.page.reactions.get(self.id(i)).map_or(&[], Vec::as_slice)
+        self.page
+            .reactions
+            .get(self.id(i))
+            .map_or(&[], Vec::as_slice)
     }
 
     pub(super) fn versions(&self, i: usize) -> &[VersionRecord] {
-        self.page.versions.get(self.id(i)).map_or(&[], Vec::as_slice)
+        self.page
+            .versions
+            .get(self.id(i))
+            .map_or(&[], Vec::as_slice)
     }
 }
 

@@ -13,13 +13,13 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
+use super::SiteError;
 use super::channel::ChannelPlan;
 use super::markdown::{Names, UP};
 use super::pages::{NEWEST, day_label, day_of};
 use super::paths::write_file;
 use super::post::{Authors, ChannelRows};
 use super::templates::{BaseT, DayView, PageT, Person, render};
-use super::SiteError;
 use crate::export::view::Channel;
 use crate::model::UserId;
 
@@ -210,7 +210,9 @@ pub(super) struct ThreadPage {
 
 pub(super) enum PageKind {
     /// Page `k` of the channel's pages.
-    Channel { k: usize },
+    Channel {
+        k: usize,
+    },
     Thread(ThreadPage),
 }
 
