@@ -4,8 +4,8 @@
 //! permalinks to the same server rewritten to local pages, the `=WxH` image size suffix,
 //! and code blocks highlighted at build time.
 //!
-//! Depends on comrak (parsing) and syntect (highlighting); never on the catalog: the names it
-//! resolves come in [`Names`]. Invariant: the fragment is inert whatever the input, by
+//! Depends on comrak (parsing) and `super::highlight` (code blocks); never on the catalog:
+//! the names it resolves come in [`Names`]. Invariant: the fragment is inert whatever the input, by
 //! construction, at the level of comrak's tree: every raw HTML node of the message (block or
 //! inline) becomes text before rendering (Mattermost shows raw HTML as text), every link and
 //! image target passes an allow-list of schemes (`http`, `https`, `mailto`) or is a local page
@@ -19,7 +19,6 @@
 //! (`c/<channel>/<page>.html`), the only place messages are shown.
 
 use std::collections::HashMap;
-use std::sync::OnceLock;
 
 use comrak::nodes::{AstNode, NodeLink, NodeValue};
 use comrak::{Arena, Options};
@@ -76,8 +75,8 @@ const VOID: [&str; 5] = ["br", "hr", "img", "input", "wbr"];
 /// attribute values `&#39;`/`&#x27;` as `'` (it escapes `& " < >` and U+00A0), void
 /// elements without `/`, every `<a>` with `rel="noopener noreferrer"` last, line ends as
 /// `\n` and NUL left out of text (U+FFFD in attributes), as a parser reads them. `html` holds no
-/// `<` or `>` outside tags (comrak, syntect and [`escape`] escape them), so a tag runs from
-/// `<` to the next `>`. It adds nothing active: it only rewrites escapes and the void
+/// `<` or `>` outside tags (comrak, `super::highlight` and [`escape`] escape them), so a tag
+/// runs from `<` to the next `>`. It adds nothing active: it only rewrites escapes and the void
 /// marker, and adds one fixed attribute.
 fn settle(html: &str, out: &mut String) {
     let bytes = html.as_bytes();
@@ -159,10 +158,10 @@ fn settle(html: &str, out: &mut String) {
     flush(out, plain, bytes.len());
 }
 
-/// A tag's attributes (from after its name, each ` name="value"` as comrak, syntect and
-/// [`escape`] write them) as html5ever writes them (see [`settle`]). An `href` or `src`
-/// that is not a relative URL and that the `url` crate cannot parse is left out, as
-/// browsers cannot follow it (the old sanitizer's rule, kept so pages stay the same).
+/// A tag's attributes (from after its name, each ` name="value"` as comrak,
+/// `super::highlight` and [`escape`] write them) as html5ever writes them (see [`settle`]).
+/// An `href` or `src` that is not a relative URL and that the `url` crate cannot parse is
+/// left out, as browsers cannot follow it (the old sanitizer's rule, kept so pages stay the same).
 fn attributes(body: &str, out: &mut String) {
     let mut rest = body;
     while let Some((name, after)) = rest.split_once("=\"") {
@@ -362,7 +361,7 @@ fn rewrite<'a>(
             },
             NodeValue::Image(link) => image(arena, n, &link, names),
             NodeValue::CodeBlock(code) => {
-                let html = highlight(&code.info, &code.literal);
+                let html = super::highlight::highlight(&code.info, &code.literal);
                 let block = NodeValue::HtmlBlock(comrak::nodes::NodeHtmlBlock {
                     block_type: 0,
                     literal: html,
@@ -641,76 +640,6 @@ pub fn emoji(name: &str, names: &Names) -> Option<String> {
     ))
 }
 
-/// Code longer than this is shown unhighlighted: highlighting cost grows with it and a huge
-/// paste gains little from colour.
-const HIGHLIGHT_LIMIT: usize = 20_000;
-
-/// Mattermost's code-block language aliases that the default syntax set does not know.
-fn language(info: &str) -> &str {
-    let token = info.split_whitespace().next().unwrap_or("");
-    match token {
-        "sh" | "shell" | "zsh" | "bash" => "bash",
-        "js" | "jsx" | "javascript" => "js",
-        "ts" | "tsx" | "typescript" => "js",
-        "py" | "python" => "py",
-        "rs" | "rust" => "rs",
-        "yml" | "yaml" => "yaml",
-        "golang" | "go" => "go",
-        "c++" | "cpp" => "cpp",
-        "cs" | "csharp" => "cs",
-        other => other,
-    }
-}
-
-fn syntaxes() -> &'static syntect::parsing::SyntaxSet {
-    static SET: OnceLock<syntect::parsing::SyntaxSet> = OnceLock::new();
-    SET.get_or_init(syntect::parsing::SyntaxSet::load_defaults_newlines)
-}
-
-/// A code block as `<pre><code>` with syntect's class spans (colours come from the site's
-/// CSS, so light and dark themes both work). `latex`/`tex` stay code, labelled.
-fn highlight(info: &str, code: &str) -> String {
-    let lang = language(info);
-    let label = if lang.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<span class=\"code-lang\">{}</span>",
-            escape(info.split_whitespace().next().unwrap_or(""))
-        )
-    };
-    let plain = || {
-        format!(
-            "<div class=\"code\">{label}<pre><code>{}</code></pre></div>",
-            escape(code)
-        )
-    };
-    if lang.is_empty() || code.len() > HIGHLIGHT_LIMIT {
-        return plain();
-    }
-    let set = syntaxes();
-    let Some(syntax) = set.find_syntax_by_token(lang) else {
-        return plain();
-    };
-    let mut generator = syntect::html::ClassedHTMLGenerator::new_with_class_style(
-        syntax,
-        set,
-        syntect::html::ClassStyle::SpacedPrefixed { prefix: "hl-" },
-    );
-    for line in syntect::util::LinesWithEndings::from(code) {
-        if generator
-            .parse_html_for_line_which_includes_newline(line)
-            .is_err()
-        {
-            return plain();
-        }
-    }
-    format!(
-        "<div class=\"code\">{label}<pre><code>{}</code></pre></div>",
-        generator.finalize()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -868,7 +797,9 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains("<span class=\"hl-storage hl-type hl-function hl-rust\">fn</span>"),
+            html.contains(
+                "<span class=\"hl-keyword\">fn</span> <span class=\"hl-entity\">main</span>()"
+            ),
             "{html}"
         );
         // LaTeX is not typeset: it stays code, labelled, its text escaped.

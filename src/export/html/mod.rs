@@ -40,6 +40,7 @@
 
 mod channel;
 mod files;
+mod highlight;
 mod incremental;
 pub mod markdown;
 mod pages;
