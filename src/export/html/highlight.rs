@@ -780,6 +780,12 @@ fn word(
     if g.keys != Keys::None && is_key(g, b, next) {
         return (Some(Class::Entity), end);
     }
+    // A member (`p.catch(…)`, `m.delete(k)`) is no keyword, except Rust's `.await`.
+    let member = i > 0 && b[i - 1] == b'.' && !(g.rust && text == "await");
+    if member {
+        let call = g.calls && b.get(next) == Some(&b'(');
+        return (call.then_some(Class::Entity), end);
+    }
     if in_list(g, g.keywords, text) {
         *defining = in_list(g, g.definers, text);
         return (Some(Class::Keyword), end);
@@ -948,6 +954,10 @@ mod tests {
             body("rust", "/* a\nb */ Some(self)"),
             "<span class=\"hl-comment\">/* a\nb */</span> <span class=\"hl-support\">Some</span>(<span class=\"hl-variable\">self</span>)"
         );
+        assert_eq!(
+            body("rust", "f.await.match"),
+            "f.<span class=\"hl-keyword\">await</span>.match"
+        );
     }
 
     #[test]
@@ -1022,6 +1032,10 @@ mod tests {
         assert_eq!(
             body("js", "const x = await fetch(`a ${b}`); // c"),
             "<span class=\"hl-keyword\">const</span> x = <span class=\"hl-keyword\">await</span> <span class=\"hl-entity\">fetch</span>(<span class=\"hl-string\">`a ${b}`</span>); <span class=\"hl-comment\">// c</span>"
+        );
+        assert_eq!(
+            body("js", "p.then(f).catch(g); m.delete(k)"),
+            "p.<span class=\"hl-entity\">then</span>(f).<span class=\"hl-entity\">catch</span>(g); m.<span class=\"hl-entity\">delete</span>(k)"
         );
         assert_eq!(
             body("ts", "interface A { n: number }\nthis.$el = undefined;"),
