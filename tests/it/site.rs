@@ -462,6 +462,34 @@ async fn cli_builds_the_site_and_refuses_bad_input() {
     let index = std::fs::read_to_string(site.join("index.html")).unwrap();
     assert!(index.contains("Times are in Europe/Berlin"));
 
+    // A channel page that cannot be written (a directory stands where the page goes; pages
+    // are written by the render threads) fails the build naming it, and the manifest of
+    // the last good build stays as it was.
+    let manifest = std::fs::read(site.join(".matterbak-site.json")).unwrap();
+    let channel = std::fs::read_dir(site.join("c"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| d.join("index.html").is_file())
+        .expect("a channel page was written");
+    let blocked = channel.join("index.html");
+    std::fs::remove_file(&blocked).unwrap();
+    std::fs::create_dir(&blocked).unwrap();
+    std::fs::write(blocked.join("keep"), "x").unwrap();
+    let (code, _, err) = export_html(&env.archive, &["-o".as_ref(), site.as_os_str()]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("cannot write {}", blocked.display())),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(site.join(".matterbak-site.json")).unwrap(),
+        manifest
+    );
+    std::fs::remove_dir_all(&blocked).unwrap();
+    let (code, _, err) = export_html(&env.archive, &["-o".as_ref(), site.as_os_str()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(blocked.is_file());
+
     let (code, _, err) = export_html(&env.archive, &[]);
     assert_eq!(code, 2);
     assert!(err.contains("needs -o DIR"), "{err}");

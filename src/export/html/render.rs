@@ -5,7 +5,7 @@
 //! page. The queue between them is bounded, so memory holds a few pages' rows whatever the
 //! archive's size.
 //!
-//! Imports only the site's own modules and the export views; reads no catalog.
+//! Imports only the site's own modules, the export views and model ids; reads no catalog.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -269,11 +269,19 @@ impl Pool {
         Ok(pool)
     }
 
-    /// Hands a page over, waiting while the queue is full.
+    /// Hands a page over, waiting while the queue is full. Once a page has failed, the
+    /// build stops at the next page handed over (a full disk is not met again for every
+    /// page of the archive).
     pub(super) fn send(&mut self, job: PageJob) -> Result<(), SiteError> {
+        let failed = self
+            .failed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some();
         match &self.jobs {
-            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
-            // Every thread is gone, which only a panic does: finishing raises it.
+            Some(jobs) if !failed && jobs.send(job).is_ok() => Ok(()),
+            // A page failed, or every thread is gone, which only a panic does: finishing
+            // returns the error or raises the panic.
             _ => self.finish(),
         }
     }
